@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../core/errors.js';
+import { MediaError } from '../media/errors.js';
+import { registerRun } from './run.js';
+import { registerWorker } from './worker.js';
+
+const program = new Command('spotfuse')
+  .description('FaceFusion-style video processing on spot GPUs: chunked, checkpointed, resumable')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`spotfuse: ${text.replace(/^error: /, '')}`) });
+registerRun(program);
+registerWorker(program);
+
+const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode;
+  } else {
+    const known = error instanceof UserError || error instanceof MediaError;
+    const message = (error as Error).message ?? String(error);
+    process.stderr.write(`spotfuse: error: ${message}${known || verbose ? '' : ' (--verbose shows details)'}\n`);
+    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,128 @@
+import { availableParallelism } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { runEmbedded } from '../coordinator/embeddedRun.js';
+import { UserError } from '../core/errors.js';
+import { createLogger } from './logger.js';
+import { collect, percent, positiveInt, positiveNumber } from './options.js';
+import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
+
+interface RunFlags {
+  source: string[];
+  target: string;
+  output: string;
+  processors: string;
+  workers?: number;
+  chunkFrames?: number;
+  chunkSeconds?: number;
+  checkpointFrames: number;
+  stateDir: string;
+  outputVideoEncoder: string;
+  outputVideoQuality: number;
+  outputVideoPreset: string;
+  leaseTtl: number;
+  maxAttempts: number;
+  report?: string;
+  webhook?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'];
+
+/** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
+function defaultWorkers(): number {
+  return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
+    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
+    .requiredOption('-t, --target <video>', 'video to process')
+    .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv)')
+    .option('--processors <list>', 'comma-separated processor chain', 'passthrough')
+    .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
+    .option('--chunk-frames <n>', 'frames per task', positiveInt)
+    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
+    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
+    .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
+    .option('--output-video-encoder <name>', 'video encoder', 'libx264')
+    .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
+    .option('--output-video-preset <preset>', `encoder preset (${PRESETS.join(', ')})`, 'veryfast')
+    .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
+    .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
+    .option('--report <file>', 'write a JSON report of the job here')
+    .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('-v, --verbose', 'print stack traces and debug logs')
+    .action(async (flags: RunFlags) => {
+      if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
+      if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
+        throw new UserError('give --chunk-frames or --chunk-seconds, not both');
+      }
+      if (!PRESETS.includes(flags.outputVideoPreset)) {
+        throw new UserError(`unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`);
+      }
+      const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
+      const tty = process.stderr.isTTY && !flags.quiet;
+      const view: ProgressView | undefined = flags.quiet
+        ? undefined
+        : tty
+          ? terminalProgress(process.stderr)
+          : logProgress((fields) => logger.info(fields));
+      const say = (line: string) => {
+        if (!flags.quiet) process.stderr.write(`${line}\n`);
+      };
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const workers = flags.workers ?? defaultWorkers();
+      const result = await runEmbedded({
+        request: {
+          input: flags.target,
+          sources: flags.source,
+          output: flags.output,
+          processors: flags.processors,
+          encoder: {
+            encoder: flags.outputVideoEncoder,
+            quality: flags.outputVideoQuality,
+            preset: flags.outputVideoPreset,
+          },
+          checkpointFrames: flags.checkpointFrames,
+        },
+        stateDir: resolve(flags.stateDir),
+        workers,
+        chunkFrames: flags.chunkFrames,
+        chunkSeconds: flags.chunkSeconds,
+        leaseTtlMs: flags.leaseTtl * 1000,
+        maxAttempts: flags.maxAttempts,
+        workerCommand: [process.execPath, fileURLToPath(new URL('./main.js', import.meta.url)), 'worker'],
+        signal: stop.signal,
+        onStart: ({ job, resumed }) => {
+          if (tty) say(`${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`);
+          else logger.info({ msg: resumed ? 'resuming job' : 'job started', jobId: job.id, frames: job.frameCount, workers });
+        },
+        onProgress: (report) => view?.update(report),
+        log: (msg, fields) => logger.info({ msg, ...fields }),
+      });
+      view?.finish();
+      const { report } = result;
+      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+      if (result.interrupted) {
+        say(`interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`);
+        process.exitCode = 130;
+        return;
+      }
+      if (report.state !== 'completed') throw new UserError(`job ${report.jobId} failed: ${report.error}`);
+      say(
+        `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
+          `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
+          `${report.failures} failures, ${report.framesRedone} frames redone`,
+      );
+    });
+}

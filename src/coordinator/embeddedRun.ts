@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/server.js';
+import { LocalBlobStore } from '../blob/localBlobStore.js';
+import { chooseChunkFrames, planChunks } from '../core/planner.js';
+import type { Job } from '../core/types.js';
+import { SqliteStore } from '../store/sqliteStore.js';
+import { type CheckedJob, checkJobRequest, type JobRequest } from './jobInput.js';
+import { LeaseService } from './leaseService.js';
+import { LocalWorkers } from './localWorkers.js';
+import { type JobReport, jobReport } from './report.js';
+import { StateDirLock } from './stateDirLock.js';
+
+export interface EmbeddedRunOptions {
+  request: JobRequest;
+  stateDir: string;
+  workers: number;
+  chunkFrames?: number;
+  chunkSeconds?: number;
+  leaseTtlMs: number;
+  maxAttempts: number;
+  /** Command that starts one worker process (the CLI's `worker` command). */
+  workerCommand: string[];
+  /** Stops the run early (Ctrl-C): workers flush a checkpoint and release their tasks. */
+  signal?: AbortSignal;
+  onStart?: (info: { job: Job; resumed: boolean; workers: number }) => void;
+  onProgress?: (report: JobReport) => void;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface EmbeddedRunResult {
+  report: JobReport;
+  resumed: boolean;
+  interrupted: boolean;
+}
+
+const POLL_MS = 250;
+const WORKER_STOP_GRACE_MS = 30_000;
+
+async function openJob(store: SqliteStore, checked: CheckedJob, options: EmbeddedRunOptions) {
+  const existing = await store.findUnfinishedJob(checked.key);
+  if (existing) {
+    if (existing.state === 'failed') await store.retryFailedJob(existing.id);
+    return { job: (await store.getJob(existing.id))!, resumed: true };
+  }
+  const { framePts, ...probeVideo } = checked.probe.video;
+  const chunkFrames = chooseChunkFrames({
+    frameCount: framePts.length,
+    fps: checked.probe.video.fps,
+    processors: checked.spec.processors,
+    parallelism: options.workers,
+    chunkFrames: options.chunkFrames,
+    chunkSeconds: options.chunkSeconds,
+    checkpointFrames: checked.spec.checkpointFrames,
+  });
+  const job = await store.createJob(
+    {
+      key: checked.key,
+      spec: checked.spec,
+      probe: { ...checked.probe, video: probeVideo },
+      framePts,
+      chunks: planChunks(framePts.length, chunkFrames),
+    },
+    Date.now(),
+  );
+  return { job, resumed: false };
+}
+
+/**
+ * `spotfuse run`: the cluster protocol on loopback. Opens the state directory, creates the job (or finds
+ * the unfinished one with the same inputs and options, and resumes it), serves the lease API on 127.0.0.1,
+ * runs local worker processes against it, and returns when the job has completed or failed.
+ */
+export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
+  const log = options.log ?? (() => {});
+  const checked = await checkJobRequest(options.request);
+  mkdirSync(options.stateDir, { recursive: true });
+  const lock = StateDirLock.acquire(options.stateDir);
+  const store = new SqliteStore(join(options.stateDir, 'state.db'));
+  let api: FastifyInstance | undefined;
+  let workers: LocalWorkers | undefined;
+  try {
+    // Whoever held leases in this state directory before us is gone: its work is runnable again.
+    const lost = await store.endLeases('interrupted', Date.now());
+    if (lost > 0) log('previous run was interrupted; resuming its tasks', { tasks: lost });
+    const { job, resumed } = await openJob(store, checked, options);
+    const leases = new LeaseService(store, new LocalBlobStore(join(options.stateDir, 'blobs')), {
+      leaseTtlMs: options.leaseTtlMs,
+      maxAttempts: options.maxAttempts,
+    });
+    const token = randomBytes(24).toString('base64url');
+    api = buildApi({ leases, workerToken: token });
+    const address = await api.listen({ host: '127.0.0.1', port: 0 });
+    options.onStart?.({ job, resumed, workers: options.workers });
+
+    let crashes = 0;
+    const pool = new LocalWorkers({
+      count: options.workers,
+      command: [
+        ...options.workerCommand,
+        '--server',
+        address,
+        '--token',
+        token,
+        '--work-dir',
+        join(options.stateDir, 'work'),
+        '--pool',
+        'spot',
+      ],
+      logDir: join(options.stateDir, 'logs'),
+      onUnexpectedExit: (workerId, code, signal) => {
+        crashes++;
+        log('worker exited unexpectedly; its task runs again elsewhere', { workerId, code, signal });
+        leases.workerLost(workerId).catch(() => {});
+        if (crashes <= options.workers * 3) pool.spawnOne();
+      },
+    });
+    workers = pool;
+    pool.start();
+
+    let report = await jobReport(store, job.id);
+    while (report.state === 'running' || report.state === 'merging') {
+      if (options.signal?.aborted) break;
+      if (pool.size === 0) {
+        throw new Error(`all workers keep crashing; see the logs in ${join(options.stateDir, 'logs')}`);
+      }
+      await sleep(POLL_MS);
+      await leases.expireLeases();
+      report = await jobReport(store, job.id);
+      options.onProgress?.(report);
+    }
+    await pool.stop(WORKER_STOP_GRACE_MS);
+    report = await jobReport(store, job.id);
+    return { report, resumed, interrupted: options.signal?.aborted === true && report.state !== 'completed' };
+  } finally {
+    await workers?.stop(WORKER_STOP_GRACE_MS);
+    await api?.close();
+    await store.close();
+    lock.release();
+  }
+}

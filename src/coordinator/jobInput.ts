@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { UserError } from '../core/errors.js';
+import type { EncoderOptions, JobSpec } from '../core/types.js';
+import { MediaError } from '../media/errors.js';
+import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
+import { parseProcessorList } from '../vision/processors/registry.js';
+
+export const OUTPUT_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv'];
+
+export interface JobRequest {
+  input: string;
+  sources: string[];
+  output: string;
+  processors: string;
+  encoder: EncoderOptions;
+  checkpointFrames: number;
+}
+
+export interface CheckedJob {
+  spec: JobSpec;
+  probe: VideoProbe;
+  /** Same inputs, same options, same output: the same job, so a second run resumes the first. */
+  key: string;
+}
+
+async function asUserError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof MediaError) throw new UserError(error.message);
+    throw error;
+  }
+}
+
+function fileIdentity(path: string): string {
+  const s = statSync(path);
+  return `${path}:${s.size}:${s.mtimeMs}`;
+}
+
+function checkOutput(output: string, input: string): void {
+  const ext = extname(output).toLowerCase();
+  if (!OUTPUT_EXTENSIONS.includes(ext)) {
+    throw new UserError(`output must end in ${OUTPUT_EXTENSIONS.join(', ')}: ${output}`);
+  }
+  if (output === input) throw new UserError(`output would overwrite the input: ${output}`);
+  if (existsSync(output) && statSync(output).isDirectory()) throw new UserError(`output is a directory: ${output}`);
+  const dir = dirname(output);
+  if (!existsSync(dir)) throw new UserError(`output directory does not exist: ${dir}`);
+  try {
+    accessSync(dir, constants.W_OK);
+    if (existsSync(output)) accessSync(output, constants.W_OK);
+  } catch {
+    throw new UserError(`output is not writable: ${output}`);
+  }
+}
+
+/**
+ * Everything a user can get wrong is checked here, before anything is queued: processors, paths, that the
+ * video is a readable video and the sources are images, that the output can be written.
+ */
+export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> {
+  const processors = parseProcessorList(request.processors);
+  const input = resolve(request.input);
+  const output = resolve(request.output);
+  const sources = request.sources.map((s) => resolve(s));
+  if (!Number.isInteger(request.checkpointFrames) || request.checkpointFrames < 1) {
+    throw new UserError(`--checkpoint-frames must be a positive whole number, got ${request.checkpointFrames}`);
+  }
+  if (request.encoder.quality < 0 || request.encoder.quality > 100 || Number.isNaN(request.encoder.quality)) {
+    throw new UserError(`--output-video-quality must be between 0 and 100, got ${request.encoder.quality}`);
+  }
+  checkOutput(output, input);
+  for (const source of sources) {
+    if (!existsSync(source)) throw new UserError(`source image not found: ${source}`);
+    await asUserError(() => probeImage(source));
+  }
+  const probe = await asUserError(() => probeVideo(input));
+  const spec: JobSpec = {
+    input,
+    sources,
+    output,
+    processors,
+    encoder: request.encoder,
+    checkpointFrames: request.checkpointFrames,
+  };
+  const key = createHash('sha256')
+    .update(JSON.stringify({ ...spec, input: fileIdentity(input), sources: sources.map(fileIdentity) }))
+    .digest('hex');
+  return { spec, probe, key };
+}

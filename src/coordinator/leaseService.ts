@@ -1,0 +1,121 @@
+import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
+import type { BlobStore } from '../blob/blobStore.js';
+import { locationUrl } from '../blob/location.js';
+import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
+import type { LeaseResult, Pool, ReleaseReason } from '../core/types.js';
+import type { HeartbeatProgress, Store } from '../store/store.js';
+
+export interface LeaseOptions {
+  leaseTtlMs: number;
+  maxAttempts: number;
+  now?: () => number;
+}
+
+interface ProbeTiming {
+  video: { timeBase: TimeBase; lastFrameDurationTicks: number };
+}
+
+export function segmentKey(jobId: string, taskId: string, epoch: number, startFrame: number): string {
+  return `jobs/${jobId}/segments/${taskId}-e${epoch}-f${String(startFrame).padStart(8, '0')}.mp4`;
+}
+
+/** The coordinator's side of the lease protocol: claims, fenced progress calls, lease expiry. */
+export class LeaseService {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+    private readonly options: LeaseOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async claim(workerId: string, pool: Pool): Promise<ClaimResponse | undefined> {
+    const claimed = await this.store.claim({ workerId, pool, now: this.now(), leaseTtlMs: this.options.leaseTtlMs });
+    if (!claimed) return undefined;
+    const { task, job, probe } = claimed;
+    const response: ClaimResponse = {
+      leaseTtlMs: this.options.leaseTtlMs,
+      task: {
+        id: task.id,
+        jobId: job.id,
+        kind: task.kind,
+        startFrame: task.range.start,
+        endFrame: task.range.end,
+        nextFrame: task.nextFrame,
+        epoch: task.epoch,
+      },
+      spec: job.spec,
+      probe,
+      inputUrl: locationUrl(job.spec.input),
+      framePts: [],
+    };
+    if (task.kind === 'process') {
+      response.framePts = await this.store.getFramePts(job.id, { start: task.nextFrame, end: task.range.end });
+    } else {
+      response.merge = await this.mergeInput(job.id, job.spec.output, probe as unknown as ProbeTiming);
+    }
+    return response;
+  }
+
+  private async mergeInput(jobId: string, output: string, probe: ProbeTiming): Promise<ClaimResponse['merge']> {
+    const segments = await this.store.listSegments(jobId);
+    const starts = await this.store.getFramePts(jobId, { start: 0, end: Number.MAX_SAFE_INTEGER });
+    const durations = segmentDurationsMicros(
+      segments.map((s) => ({ startFrame: s.range.start, endFrame: s.range.end })),
+      (frame) => starts[frame],
+      probe.video.timeBase,
+      probe.video.lastFrameDurationTicks,
+    );
+    return {
+      segments: await Promise.all(
+        segments.map(async (s, i) => ({ url: await this.blobs.readUrl(s.key), durationMicros: durations[i] })),
+      ),
+      outputUrl: locationUrl(output),
+    };
+  }
+
+  heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
+    return this.store.heartbeat(taskId, epoch, progress, this.now(), this.options.leaseTtlMs);
+  }
+
+  /** Where the lease holder uploads the segment that starts at `startFrame`; undefined without the lease. */
+  async segmentUrl(taskId: string, epoch: number, startFrame: number): Promise<SegmentUrlResponse | undefined> {
+    const task = await this.store.getTask(taskId);
+    if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
+    const key = segmentKey(task.jobId, taskId, epoch, startFrame);
+    return { key, url: await this.blobs.writeUrl(key) };
+  }
+
+  async checkpoint(
+    taskId: string,
+    epoch: number,
+    startFrame: number,
+    endFrame: number,
+    key: string,
+  ): Promise<LeaseResult> {
+    const task = await this.store.getTask(taskId);
+    // A worker may only record blobs it was told to write: never another task's or another job's.
+    if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
+    return this.store.checkpoint(taskId, epoch, { range: { start: startFrame, end: endFrame }, key }, this.now());
+  }
+
+  complete(taskId: string, epoch: number): Promise<LeaseResult> {
+    return this.store.complete(taskId, epoch, this.now());
+  }
+
+  release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {
+    return this.store.release(taskId, epoch, reason, error ?? null, this.now(), this.options.maxAttempts);
+  }
+
+  /** Makes tasks of vanished workers runnable again. Safe to run from several places at once. */
+  expireLeases(): Promise<number> {
+    return this.store.expireLeases(this.now());
+  }
+
+  /** A local worker process is known dead: its task need not wait for the lease to run out. */
+  workerLost(workerId: string): Promise<number> {
+    return this.store.endLeases('expired', this.now(), workerId);
+  }
+}

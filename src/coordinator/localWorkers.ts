@@ -1,0 +1,76 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LocalWorkerOptions {
+  count: number;
+  /** Command that starts one worker; `--worker-id ID` is appended. */
+  command: string[];
+  logDir: string;
+  /** Called when a worker exits while it was supposed to keep running. */
+  onUnexpectedExit: (workerId: string, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+interface RunningWorker {
+  id: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/**
+ * The embedded mode's worker processes: children speaking the same HTTP lease protocol as remote workers.
+ * An IPC channel ties them to this process: if it dies (even by kill -9), they see the channel close
+ * and stop at once.
+ */
+export class LocalWorkers {
+  private readonly workers = new Map<string, RunningWorker>();
+  private stopping = false;
+  private started = 0;
+
+  constructor(private readonly options: LocalWorkerOptions) {
+    mkdirSync(options.logDir, { recursive: true });
+  }
+
+  start(): void {
+    for (let i = 0; i < this.options.count; i++) this.spawnOne();
+  }
+
+  /** Starts a replacement for a worker that died. */
+  spawnOne(): string {
+    const id = `local-${process.pid}-${++this.started}`;
+    const [command, ...args] = this.options.command;
+    const log = createWriteStream(join(this.options.logDir, `${id}.log`));
+    const child = spawn(command, [...args, '--worker-id', id], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.workers.delete(id);
+        if (!this.stopping) this.options.onUnexpectedExit(id, code, signal);
+        resolve();
+      });
+    });
+    this.workers.set(id, { id, child, exited });
+    return id;
+  }
+
+  get size(): number {
+    return this.workers.size;
+  }
+
+  /** Asks every worker to stop (SIGTERM: flush, release, exit) and waits; kills stragglers after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const running = [...this.workers.values()];
+    for (const w of running) w.child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const w of running) w.child.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(running.map((w) => w.exited));
+    clearTimeout(timer);
+  }
+
+  pids(): number[] {
+    return [...this.workers.values()].map((w) => w.child.pid ?? -1);
+  }
+}

@@ -1,0 +1,64 @@
+import { framesLost } from '../core/lease.js';
+import type { Attempt, Job, JobState, Segment, Task } from '../core/types.js';
+import type { Store } from '../store/store.js';
+
+export interface JobReport {
+  jobId: string;
+  state: JobState;
+  input: string;
+  output: string;
+  processors: string[];
+  frames: number;
+  tasks: number;
+  tasksDone: number;
+  segments: number;
+  attempts: number;
+  interruptions: number;
+  failures: number;
+  framesRedone: number;
+  /** Frames covered by checkpointed segments plus frames in flight on running tasks. */
+  framesDone: number;
+  workerSeconds: number;
+  wallSeconds: number;
+  error: string | null;
+}
+
+const INTERRUPTED = new Set(['preempted', 'expired', 'interrupted']);
+
+export function summarizeJob(job: Job, tasks: Task[], segments: Segment[], attempts: Attempt[], now: number): JobReport {
+  const processTasks = tasks.filter((t) => t.kind === 'process');
+  const checkpointed = processTasks.reduce((sum, t) => sum + (t.nextFrame - t.range.start), 0);
+  const inFlight = attempts
+    .filter((a) => a.outcome === 'running')
+    .reduce((sum, a) => sum + Math.max(0, a.framesDone - a.framesCheckpointed), 0);
+  return {
+    jobId: job.id,
+    state: job.state,
+    input: job.spec.input,
+    output: job.spec.output,
+    processors: job.spec.processors,
+    frames: job.frameCount,
+    tasks: processTasks.length,
+    tasksDone: processTasks.filter((t) => t.state === 'done').length,
+    segments: segments.length,
+    attempts: attempts.length,
+    interruptions: attempts.filter((a) => INTERRUPTED.has(a.outcome)).length,
+    failures: attempts.filter((a) => a.outcome === 'error').length,
+    framesRedone: attempts.reduce((sum, a) => sum + framesLost(a), 0),
+    framesDone: Math.min(job.frameCount, checkpointed + inFlight),
+    workerSeconds: attempts.reduce((sum, a) => sum + ((a.endedAt ?? now) - a.startedAt) / 1000, 0),
+    wallSeconds: ((job.finishedAt ?? now) - job.createdAt) / 1000,
+    error: job.error,
+  };
+}
+
+export async function jobReport(store: Store, jobId: string, now = Date.now()): Promise<JobReport> {
+  const job = await store.getJob(jobId);
+  if (!job) throw new Error(`unknown job ${jobId}`);
+  const [tasks, segments, attempts] = await Promise.all([
+    store.listTasks(jobId),
+    store.listSegments(jobId),
+    store.listAttempts(jobId),
+  ]);
+  return summarizeJob(job, tasks, segments, attempts, now);
+}

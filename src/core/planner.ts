@@ -1,0 +1,46 @@
+import type { FrameRange } from './types.js';
+
+/**
+ * Rough GPU milliseconds per 1080p frame for each processor, used only to size chunks so that one task
+ * is 5–10 minutes of GPU work. Unknown processors count as the most expensive known one.
+ */
+const MS_PER_FRAME: Record<string, number> = {
+  passthrough: 2,
+  face_swapper: 40,
+  face_enhancer: 60,
+  frame_enhancer: 250,
+};
+const TARGET_TASK_MS = 7.5 * 60 * 1000;
+
+export interface ChunkSizing {
+  frameCount: number;
+  fps: number;
+  processors: string[];
+  /** How many workers can run at once; the plan never makes fewer tasks than this when frames allow. */
+  parallelism: number;
+  chunkFrames?: number;
+  chunkSeconds?: number;
+  checkpointFrames: number;
+}
+
+export function chooseChunkFrames(s: ChunkSizing): number {
+  if (s.chunkFrames !== undefined) return Math.max(1, Math.floor(s.chunkFrames));
+  if (s.chunkSeconds !== undefined) return Math.max(1, Math.round(s.chunkSeconds * s.fps));
+  const fallback = Math.max(...Object.values(MS_PER_FRAME));
+  const msPerFrame = s.processors.reduce((sum, p) => sum + (MS_PER_FRAME[p] ?? fallback), 0) || 1;
+  const byCost = Math.round(TARGET_TASK_MS / msPerFrame);
+  const byParallelism = Math.ceil(s.frameCount / Math.max(1, s.parallelism));
+  // A chunk shorter than a checkpoint wastes encoder start-ups; keep at least one full checkpoint per task.
+  return Math.max(s.checkpointFrames, Math.min(byCost, byParallelism));
+}
+
+/** Splits [0, frameCount) into consecutive ranges of `chunkFrames` frames; the last one takes the rest. */
+export function planChunks(frameCount: number, chunkFrames: number): FrameRange[] {
+  if (!Number.isInteger(frameCount) || frameCount <= 0) throw new RangeError(`frame count must be positive, got ${frameCount}`);
+  const size = Math.max(1, Math.floor(chunkFrames));
+  const ranges: FrameRange[] = [];
+  for (let start = 0; start < frameCount; start += size) {
+    ranges.push({ start, end: Math.min(frameCount, start + size) });
+  }
+  return ranges;
+}

@@ -1,0 +1,82 @@
+/** Domain types shared by the coordinator, the store and the workers. No I/O here. */
+
+export type JobState = 'running' | 'merging' | 'completed' | 'failed' | 'canceled';
+export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'canceled';
+export type TaskKind = 'process' | 'merge';
+export type ReleaseReason = 'preempted' | 'error';
+export type AttemptOutcome = 'running' | 'completed' | 'preempted' | 'error' | 'expired' | 'interrupted';
+export type Pool = 'spot' | 'on-demand';
+
+/** Half-open range of frame indices: [start, end). */
+export interface FrameRange {
+  start: number;
+  end: number;
+}
+
+export interface EncoderOptions {
+  encoder: string;
+  quality: number;
+  preset: string;
+}
+
+/** What a user asked for; everything a worker needs to reproduce the job. */
+export interface JobSpec {
+  input: string;
+  sources: string[];
+  output: string;
+  processors: string[];
+  encoder: EncoderOptions;
+  checkpointFrames: number;
+}
+
+export interface Job {
+  id: string;
+  key: string;
+  state: JobState;
+  spec: JobSpec;
+  frameCount: number;
+  createdAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface Task {
+  id: string;
+  jobId: string;
+  kind: TaskKind;
+  range: FrameRange;
+  /** First frame not yet covered by a checkpointed segment; segments form a contiguous chain by construction. */
+  nextFrame: number;
+  state: TaskState;
+  epoch: number;
+  workerId: string | null;
+  leaseExpiresAt: number | null;
+  failures: number;
+  preemptions: number;
+  lastError: string | null;
+}
+
+export interface Segment {
+  jobId: string;
+  taskId: string;
+  range: FrameRange;
+  key: string;
+  epoch: number;
+}
+
+export interface Attempt {
+  id: number;
+  taskId: string;
+  jobId: string;
+  workerId: string;
+  epoch: number;
+  startedAt: number;
+  endedAt: number | null;
+  outcome: AttemptOutcome;
+  framesDone: number;
+  framesCheckpointed: number;
+  error: string | null;
+}
+
+/** Result of a fenced lease call: `stale` means the caller's epoch is no longer the task's. */
+export type LeaseResult = 'ok' | 'stale' | 'canceled';

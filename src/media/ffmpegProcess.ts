@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { MediaError } from './errors.js';
+
+const STDERR_TAIL_BYTES = 4096;
+
+export interface ToolOptions {
+  /** Give the child a writable stdin; otherwise stdin is closed. */
+  stdin?: boolean;
+  /** Keep stdout for the caller to read; otherwise it is discarded. */
+  stdout?: boolean;
+  /** Aborting kills the child with SIGKILL; `done` then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Start of the error message when the tool fails, e.g. `cannot encode out.mp4`. */
+  failure: string;
+}
+
+export interface ToolProcess {
+  child: ChildProcess;
+  stdin: Writable | null;
+  stdout: Readable | null;
+  /** Settles when the child has exited: resolves on exit code 0, rejects with a MediaError otherwise. */
+  done: Promise<void>;
+  /** The last few KB of what the child wrote to stderr. */
+  stderrTail(): string;
+  kill(): void;
+}
+
+/** Spawns ffmpeg or ffprobe and turns a failed exit into a one-line MediaError. */
+export function spawnTool(binary: string, args: string[], options: ToolOptions): ToolProcess {
+  const child = spawn(binary, args, {
+    stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    tail = (tail + text).slice(-STDERR_TAIL_BYTES);
+  });
+  // A child that exits early breaks the pipe; the exit code is what gets reported.
+  child.stdin?.on('error', () => {});
+
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const onAbort = () => kill();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) kill();
+
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (error) => {
+      reject(new MediaError(`${options.failure}: cannot run ${binary}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (options.signal?.aborted) reject(options.signal.reason);
+      else if (code === 0) resolve();
+      else reject(new MediaError(`${options.failure}: ${relevantLine(tail) ?? `exit ${code ?? signal}`}`));
+    });
+  });
+  // Callers that only stream may await `done` late; never let it count as unhandled meanwhile.
+  done.catch(() => {});
+
+  return { child, stdin: child.stdin, stdout: child.stdout, done, stderrTail: () => tail, kill };
+}
+
+/** Runs a tool to completion and returns everything it wrote to stdout. */
+export async function runTool(binary: string, args: string[], options: ToolOptions): Promise<Buffer> {
+  const tool = spawnTool(binary, args, { ...options, stdout: true });
+  const chunks: Buffer[] = [];
+  for await (const chunk of tool.stdout!) chunks.push(chunk as Buffer);
+  await tool.done;
+  return Buffer.concat(chunks);
+}
+
+const RELEVANT = /error|invalid|no such file|not found|denied|unable|cannot|could not|failed|unsupported|corrupt/i;
+const GENERIC = /^(conversion failed!?|exiting normally.*)$/i;
+
+/** Picks the stderr line that best explains a failure, without ffmpeg's `[demuxer @ 0x…]` prefix. */
+export function relevantLine(stderr: string): string | undefined {
+  const lines = stderr
+    .split(/\r?\n|\r/)
+    .map((line) => line.replace(/^\[[^\]]* @ (0x)?[0-9a-f]+\]\s*/i, '').trim())
+    .filter((line) => line !== '' && !GENERIC.test(line));
+  return [...lines].reverse().find((line) => RELEVANT.test(line)) ?? lines.at(-1);
+}

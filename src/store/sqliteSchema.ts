@@ -1,0 +1,63 @@
+/** Embedded schema, applied in order; `PRAGMA user_version` records how many have run. */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    frame_pts BLOB NOT NULL,
+    frame_count INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    error TEXT
+  );
+  CREATE INDEX jobs_key ON jobs(key);
+  CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    start_frame INTEGER NOT NULL,
+    end_frame INTEGER NOT NULL,
+    next_frame INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    worker_id TEXT,
+    lease_expires_at INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    preemptions INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+  );
+  CREATE INDEX tasks_runnable ON tasks(state, job_id, seq);
+  CREATE INDEX tasks_job ON tasks(job_id);
+  CREATE TABLE segments (
+    task_id TEXT NOT NULL REFERENCES tasks(id),
+    job_id TEXT NOT NULL,
+    start_frame INTEGER NOT NULL,
+    end_frame INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (task_id, start_frame)
+  );
+  CREATE INDEX segments_job ON segments(job_id, start_frame);
+  CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL REFERENCES tasks(id),
+    job_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    outcome TEXT NOT NULL,
+    frames_done INTEGER NOT NULL DEFAULT 0,
+    frames_checkpointed INTEGER NOT NULL DEFAULT 0,
+    fps REAL,
+    error TEXT
+  );
+  CREATE UNIQUE INDEX attempts_task_epoch ON attempts(task_id, epoch);
+  CREATE INDEX attempts_job ON attempts(job_id);
+  `,
+];

@@ -1,0 +1,440 @@
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { decideRelease } from '../core/lease.js';
+import type {
+  Attempt,
+  AttemptOutcome,
+  FrameRange,
+  Job,
+  JobState,
+  LeaseResult,
+  ReleaseReason,
+  Segment,
+  Task,
+  TaskKind,
+  TaskState,
+} from '../core/types.js';
+import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
+import type {
+  CheckpointRequest,
+  ClaimedTask,
+  ClaimRequest,
+  HeartbeatProgress,
+  LostLeaseOutcome,
+  NewJob,
+  Store,
+} from './store.js';
+
+interface JobRow {
+  id: string;
+  key: string;
+  state: string;
+  spec: string;
+  frame_count: number;
+  created_at: number;
+  finished_at: number | null;
+  error: string | null;
+}
+
+interface TaskRow {
+  id: string;
+  job_id: string;
+  kind: string;
+  start_frame: number;
+  end_frame: number;
+  next_frame: number;
+  state: string;
+  epoch: number;
+  worker_id: string | null;
+  lease_expires_at: number | null;
+  failures: number;
+  preemptions: number;
+  last_error: string | null;
+}
+
+const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error';
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    key: r.key,
+    state: r.state as JobState,
+    spec: JSON.parse(r.spec),
+    frameCount: r.frame_count,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    error: r.error,
+  };
+}
+
+function toTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    kind: r.kind as TaskKind,
+    range: { start: r.start_frame, end: r.end_frame },
+    nextFrame: r.next_frame,
+    state: r.state as TaskState,
+    epoch: r.epoch,
+    workerId: r.worker_id,
+    leaseExpiresAt: r.lease_expires_at,
+    failures: r.failures,
+    preemptions: r.preemptions,
+    lastError: r.last_error,
+  };
+}
+
+export function newJobId(): string {
+  return `job_${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Embedded state store: one SQLite file in WAL mode. Every lease call runs in a `BEGIN IMMEDIATE`
+ * transaction, so two coordinators on one file could not interleave a read and a write.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const applied = this.db.pragma('user_version', { simple: true }) as number;
+    this.tx(() => {
+      for (let i = applied; i < SQLITE_MIGRATIONS.length; i++) this.db.exec(SQLITE_MIGRATIONS[i]);
+      this.db.pragma(`user_version = ${SQLITE_MIGRATIONS.length}`);
+    });
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async createJob(job: NewJob, now: number): Promise<Job> {
+    const id = newJobId();
+    const pts = Buffer.from(new Float64Array(job.framePts).buffer);
+    const frameCount = job.framePts.length;
+    this.tx(() => {
+      this.db
+        .prepare(
+          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
+           VALUES (?, ?, 'running', ?, ?, ?, ?, ?)`,
+        )
+        .run(id, job.key, JSON.stringify(job.spec), JSON.stringify(job.probe), pts, frameCount, now);
+      const insert = this.db.prepare(
+        `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+         VALUES (?, ?, 'process', ?, ?, ?, ?, 'pending')`,
+      );
+      job.chunks.forEach((c, seq) => {
+        insert.run(`${id}-t${String(seq).padStart(4, '0')}`, id, seq, c.start, c.end, c.start);
+      });
+    });
+    return (await this.getJob(id))!;
+  }
+
+  async findUnfinishedJob(key: string): Promise<Job | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
+      )
+      .get(key) as JobRow | undefined;
+    return row && toJob(row);
+  }
+
+  async getJob(id: string): Promise<Job | undefined> {
+    const row = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    return row && toJob(row);
+  }
+
+  async getProbe(jobId: string): Promise<Record<string, unknown>> {
+    const row = this.db.prepare('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
+    if (!row) throw new Error(`unknown job ${jobId}`);
+    return JSON.parse(row.probe);
+  }
+
+  async getFramePts(jobId: string, range: FrameRange): Promise<number[]> {
+    const row = this.db.prepare('SELECT frame_pts FROM jobs WHERE id = ?').get(jobId) as
+      | { frame_pts: Buffer }
+      | undefined;
+    if (!row) throw new Error(`unknown job ${jobId}`);
+    const all = new Float64Array(row.frame_pts.buffer, row.frame_pts.byteOffset, row.frame_pts.byteLength / 8);
+    return Array.from(all.subarray(range.start, range.end));
+  }
+
+  async getTask(taskId: string): Promise<Task | undefined> {
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+    return row && toTask(row);
+  }
+
+  async listTasks(jobId: string): Promise<Task[]> {
+    const rows = this.db.prepare('SELECT * FROM tasks WHERE job_id = ? ORDER BY seq').all(jobId) as TaskRow[];
+    return rows.map(toTask);
+  }
+
+  async listSegments(jobId: string): Promise<Segment[]> {
+    const rows = this.db
+      .prepare(
+        'SELECT task_id, job_id, start_frame, end_frame, key, epoch FROM segments WHERE job_id = ? ORDER BY start_frame',
+      )
+      .all(jobId) as {
+      task_id: string;
+      job_id: string;
+      start_frame: number;
+      end_frame: number;
+      key: string;
+      epoch: number;
+    }[];
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      taskId: r.task_id,
+      range: { start: r.start_frame, end: r.end_frame },
+      key: r.key,
+      epoch: r.epoch,
+    }));
+  }
+
+  async listAttempts(jobId: string): Promise<Attempt[]> {
+    const rows = this.db.prepare('SELECT * FROM attempts WHERE job_id = ? ORDER BY id').all(jobId) as {
+      id: number;
+      task_id: string;
+      job_id: string;
+      worker_id: string;
+      epoch: number;
+      started_at: number;
+      ended_at: number | null;
+      outcome: string;
+      frames_done: number;
+      frames_checkpointed: number;
+      error: string | null;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      taskId: r.task_id,
+      jobId: r.job_id,
+      workerId: r.worker_id,
+      epoch: r.epoch,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      outcome: r.outcome as AttemptOutcome,
+      framesDone: r.frames_done,
+      framesCheckpointed: r.frames_checkpointed,
+      error: r.error,
+    }));
+  }
+
+  async retryFailedJob(jobId: string): Promise<void> {
+    this.tx(() => {
+      this.db
+        .prepare(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`)
+        .run(jobId);
+      const merge = this.db.prepare(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
+      this.db
+        .prepare(`UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`)
+        .run(merge ? 'merging' : 'running', jobId);
+    });
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
+    return this.tx(() => {
+      const row = this.db
+        .prepare(
+          `SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
+           WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+           ORDER BY j.created_at, t.seq LIMIT 1`,
+        )
+        .get() as TaskRow | undefined;
+      if (!row) return undefined;
+      const epoch = row.epoch + 1;
+      this.db
+        .prepare(
+          `UPDATE tasks SET state = 'running', epoch = ?, worker_id = ?, lease_expires_at = ? WHERE id = ?`,
+        )
+        .run(epoch, req.workerId, req.now + req.leaseTtlMs, row.id);
+      this.db
+        .prepare(
+          `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome)
+           VALUES (?, ?, ?, ?, ?, 'running')`,
+        )
+        .run(row.id, row.job_id, req.workerId, epoch, req.now);
+      const job = this.db.prepare(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`).get(row.job_id) as JobRow & {
+        probe: string;
+      };
+      return {
+        task: toTask({ ...row, state: 'running', epoch, worker_id: req.workerId, lease_expires_at: req.now + req.leaseTtlMs }),
+        job: toJob(job),
+        probe: JSON.parse(job.probe),
+      };
+    });
+  }
+
+  /** The task row if `epoch` still holds its lease, else why not. */
+  private leaseHolder(taskId: string, epoch: number): TaskRow | Exclude<LeaseResult, 'ok'> {
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+    if (!row || row.epoch !== epoch) return 'stale';
+    const job = this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(row.job_id) as { state: string };
+    if (job.state === 'canceled' || row.state === 'canceled') return 'canceled';
+    if (row.state !== 'running') return 'stale';
+    return row;
+  }
+
+  async heartbeat(
+    taskId: string,
+    epoch: number,
+    progress: HeartbeatProgress,
+    now: number,
+    leaseTtlMs: number,
+  ): Promise<LeaseResult> {
+    return this.tx(() => {
+      const row = this.leaseHolder(taskId, epoch);
+      if (typeof row === 'string') return row;
+      this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ?').run(now + leaseTtlMs, taskId);
+      this.db
+        .prepare('UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ? WHERE task_id = ? AND epoch = ?')
+        .run(progress.framesDone, progress.fps ?? null, taskId, epoch);
+      return 'ok';
+    });
+  }
+
+  async checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult> {
+    return this.tx(() => {
+      const row = this.leaseHolder(taskId, epoch);
+      if (typeof row === 'string') return row;
+      const { start, end } = segment.range;
+      if (start < row.next_frame) {
+        // A retried call for a segment already recorded is fine; anything else overlapping is refused.
+        const same = this.db
+          .prepare('SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?')
+          .get(taskId, start, end, segment.key);
+        return same ? 'ok' : 'stale';
+      }
+      if (start !== row.next_frame || end <= start || end > row.end_frame) {
+        throw new RangeError(
+          `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
+        );
+      }
+      this.db
+        .prepare(
+          'INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(taskId, row.job_id, start, end, segment.key, epoch, now);
+      this.db.prepare('UPDATE tasks SET next_frame = ? WHERE id = ?').run(end, taskId);
+      this.db
+        .prepare(
+          `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
+           WHERE task_id = ? AND epoch = ?`,
+        )
+        .run(end - start, end - start, taskId, epoch);
+      return 'ok';
+    });
+  }
+
+  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
+    return this.tx(() => {
+      const current = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+      if (current?.state === 'done' && current.epoch === epoch) return 'ok';
+      const row = this.leaseHolder(taskId, epoch);
+      if (typeof row === 'string') return row;
+      if (row.kind === 'process' && row.next_frame < row.end_frame) {
+        throw new RangeError(`task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`);
+      }
+      this.db
+        .prepare(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`)
+        .run(taskId);
+      this.endAttempt(taskId, epoch, 'completed', null, now);
+      if (row.kind === 'merge') {
+        this.db.prepare(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, row.job_id);
+        return 'ok';
+      }
+      const open = this.db
+        .prepare(`SELECT COUNT(*) AS n FROM tasks WHERE job_id = ? AND kind = 'process' AND state != 'done'`)
+        .get(row.job_id) as { n: number };
+      if (open.n === 0) {
+        const job = this.db.prepare('SELECT frame_count FROM jobs WHERE id = ?').get(row.job_id) as {
+          frame_count: number;
+        };
+        this.db
+          .prepare(
+            `INSERT OR IGNORE INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+             VALUES (?, ?, 'merge', ?, 0, ?, 0, 'pending')`,
+          )
+          .run(`${row.job_id}-merge`, row.job_id, 1_000_000, job.frame_count);
+        this.db.prepare(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(row.job_id);
+      }
+      return 'ok';
+    });
+  }
+
+  async release(
+    taskId: string,
+    epoch: number,
+    reason: ReleaseReason,
+    error: string | null,
+    now: number,
+    maxAttempts: number,
+  ): Promise<LeaseResult> {
+    return this.tx(() => {
+      const row = this.leaseHolder(taskId, epoch);
+      if (typeof row === 'string') return row;
+      const next = decideRelease(row, reason, maxAttempts);
+      this.db
+        .prepare(
+          `UPDATE tasks SET state = ?, failures = ?, preemptions = ?, last_error = COALESCE(?, last_error),
+           worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+        )
+        .run(next.state, next.failures, next.preemptions, error, taskId);
+      this.endAttempt(taskId, epoch, reason, error, now);
+      if (next.state === 'failed') {
+        this.db
+          .prepare(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`)
+          .run(`task ${taskId} failed ${next.failures} times: ${error ?? 'unknown error'}`, now, row.job_id);
+      }
+      return 'ok';
+    });
+  }
+
+  private endAttempt(taskId: string, epoch: number, outcome: AttemptOutcome, error: string | null, now: number): void {
+    this.db
+      .prepare(
+        `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
+      )
+      .run(outcome, error, now, taskId, epoch);
+  }
+
+  async expireLeases(now: number): Promise<number> {
+    return this.tx(() => this.endLeasesWhere('expired', now, 'lease_expires_at < ?', [now]));
+  }
+
+  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
+    return this.tx(() =>
+      workerId === undefined
+        ? this.endLeasesWhere(outcome, now, '1 = 1', [])
+        : this.endLeasesWhere(outcome, now, 'worker_id = ?', [workerId]),
+    );
+  }
+
+  private endLeasesWhere(outcome: LostLeaseOutcome, now: number, where: string, params: unknown[]): number {
+    const rows = this.db
+      .prepare(`SELECT id, epoch FROM tasks WHERE state = 'running' AND ${where}`)
+      .all(...params) as { id: string; epoch: number }[];
+    for (const r of rows) {
+      this.db
+        .prepare(
+          `UPDATE tasks SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
+           WHERE id = ?`,
+        )
+        .run(r.id);
+      this.endAttempt(r.id, r.epoch, outcome, null, now);
+    }
+    return rows.length;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

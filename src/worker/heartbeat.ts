@@ -1,0 +1,41 @@
+import { LeaseClient, LeaseLostError } from './leaseClient.js';
+
+export interface HeartbeatState {
+  framesDone: number;
+}
+
+/**
+ * Extends a lease every third of its TTL while work runs. Aborts `controller` when the lease is lost
+ * (409) or the coordinator has been unreachable for a whole TTL (the lease is gone by then anyway).
+ */
+export function startHeartbeat(
+  client: LeaseClient,
+  task: { id: string; epoch: number },
+  leaseTtlMs: number,
+  state: HeartbeatState,
+  controller: AbortController,
+): () => void {
+  const startedAt = Date.now();
+  let lastOk = Date.now();
+  let inFlight = false;
+  const timer = setInterval(
+    async () => {
+      if (inFlight) return;
+      inFlight = true;
+      const seconds = (Date.now() - startedAt) / 1000;
+      try {
+        await client.heartbeat(task.id, task.epoch, state.framesDone, seconds > 0 ? state.framesDone / seconds : 0);
+        lastOk = Date.now();
+      } catch (error) {
+        if (error instanceof LeaseLostError) controller.abort(error);
+        else if (Date.now() - lastOk > leaseTtlMs) {
+          controller.abort(new LeaseLostError(task.id, 'coordinator unreachable'));
+        }
+      } finally {
+        inFlight = false;
+      }
+    },
+    Math.max(200, Math.floor(leaseTtlMs / 3)),
+  );
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,45 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClaimResponse } from '../api/protocol.js';
+import { mergeSegments } from '../media/merge.js';
+import type { VideoProbe } from '../media/probe.js';
+import type { LeaseClient } from './leaseClient.js';
+import { downloadFile, readableLocation, uploadFile } from './transfer.js';
+
+export interface MergeTaskContext {
+  client: LeaseClient;
+  claim: ClaimResponse;
+  workDir: string;
+  signal: AbortSignal;
+}
+
+/** Concatenates the job's segments in order (stream copy), muxes the source audio, writes the output. */
+export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
+  const { claim, signal } = ctx;
+  const merge = claim.merge;
+  if (!merge) throw new Error(`merge task ${claim.task.id} came without its segments`);
+  const dir = join(ctx.workDir, `${claim.task.id}-e${claim.task.epoch}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    const segments = await Promise.all(
+      merge.segments.map(async (s, i) => ({
+        path: await downloadFile(s.url, dir, `segment-${i}.mp4`),
+        durationMicros: s.durationMicros,
+      })),
+    );
+    const local = merge.outputUrl.startsWith('file:');
+    const outputPath = local ? fileURLToPath(merge.outputUrl) : join(dir, `output${extname(new URL(merge.outputUrl).pathname)}`);
+    await mergeSegments({
+      segments,
+      source: readableLocation(claim.inputUrl),
+      probe: claim.probe as unknown as VideoProbe,
+      outputPath,
+      signal,
+    });
+    if (!local) await uploadFile(outputPath, merge.outputUrl);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await ctx.client.complete(claim.task.id, claim.task.epoch);
+}

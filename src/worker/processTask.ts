@@ -1,0 +1,134 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ClaimResponse } from '../api/protocol.js';
+import { ticksToMicros } from '../core/time.js';
+import { decodeFrames } from '../media/frameDecoder.js';
+import type { VideoProbe } from '../media/probe.js';
+import { SegmentEncoder } from '../media/segmentEncoder.js';
+import type { Frame, Processor } from '../vision/processor.js';
+import type { HeartbeatState } from './heartbeat.js';
+import type { LeaseClient } from './leaseClient.js';
+import { prefetch } from './prefetch.js';
+import type { PreemptionNotice } from './preemption.js';
+import { readableLocation, uploadFile } from './transfer.js';
+
+/** Frames decoded ahead of the processors; bounds memory whatever the video length. */
+const DECODE_AHEAD = 8;
+
+export interface ProcessTaskContext {
+  client: LeaseClient;
+  claim: ClaimResponse;
+  processors: readonly Processor[];
+  workDir: string;
+  notice: PreemptionNotice;
+  progress: HeartbeatState;
+  /** Aborted when the lease is lost: everything stops, nothing is released. */
+  signal: AbortSignal;
+}
+
+interface OpenSegment {
+  startFrame: number;
+  frames: number;
+  basePtsMicros: number;
+  localPath: string;
+  encoder: SegmentEncoder;
+  target: { key: string; url: string };
+}
+
+/**
+ * Runs frames [nextFrame, endFrame) of a task: decode → processors → encode, closing a segment every
+ * `checkpointFrames` frames; each closed segment is uploaded and checkpointed in order while the next one
+ * is already being encoded. On a preemption notice the open segment is flushed and the task released.
+ */
+export async function runProcessTask(ctx: ProcessTaskContext): Promise<'completed' | 'preempted'> {
+  const { client, claim, signal } = ctx;
+  const { task, spec } = claim;
+  const probe = claim.probe as unknown as VideoProbe;
+  const { video } = probe;
+  const ptsOf = (frame: number) => claim.framePts[frame - task.nextFrame];
+  const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
+  const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
+  await mkdir(segmentDir, { recursive: true });
+
+  let finalizing: Promise<void> = Promise.resolve();
+  let open: OpenSegment | undefined;
+
+  const openSegment = async (startFrame: number): Promise<OpenSegment> => {
+    const target = await client.segmentUrl(task.id, task.epoch, startFrame);
+    const localPath = join(segmentDir, `f${startFrame}.mp4`);
+    const encoder = SegmentEncoder.start({
+      outputPath: localPath,
+      width: video.width,
+      height: video.height,
+      pixFmt: video.pipePixFmt,
+      encoder: spec.encoder.encoder,
+      quality: spec.encoder.quality,
+      preset: spec.encoder.preset,
+      colour: video.colour,
+      fps: video.fps,
+    });
+    return { startFrame, frames: 0, basePtsMicros: micros(startFrame), localPath, encoder, target };
+  };
+
+  const closeSegment = (segment: OpenSegment): void => {
+    const previous = finalizing;
+    finalizing = (async () => {
+      await segment.encoder.finish();
+      await previous;
+      await uploadFile(segment.localPath, segment.target.url);
+      await client.checkpoint(
+        task.id,
+        task.epoch,
+        segment.startFrame,
+        segment.startFrame + segment.frames,
+        segment.target.key,
+      );
+    })();
+    // Surfaced by the final await; this keeps an early failure from being reported as unhandled.
+    finalizing.catch(() => {});
+  };
+
+  let frameIndex = task.nextFrame;
+  try {
+    const decoded = decodeFrames({
+      input: readableLocation(claim.inputUrl),
+      probe,
+      framePtsAt: ptsOf,
+      startFrame: task.nextFrame,
+      endFrame: task.endFrame,
+      signal,
+    });
+    for await (const data of prefetch(decoded, DECODE_AHEAD)) {
+      if (ctx.notice.requested) break;
+      open ??= await openSegment(frameIndex);
+      let frame: Frame = { index: frameIndex, width: video.width, height: video.height, pixFmt: video.pipePixFmt, data };
+      for (const processor of ctx.processors) frame = await processor.process(frame);
+      await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
+      open.frames++;
+      frameIndex++;
+      ctx.progress.framesDone++;
+      if (open.frames === spec.checkpointFrames || frameIndex === task.endFrame) {
+        closeSegment(open);
+        open = undefined;
+      }
+    }
+    if (open) {
+      closeSegment(open);
+      open = undefined;
+    }
+    await finalizing;
+  } catch (error) {
+    open?.encoder.abort();
+    await finalizing.catch(() => {});
+    throw signal.aborted ? signal.reason : error;
+  } finally {
+    await rm(segmentDir, { recursive: true, force: true });
+  }
+
+  if (frameIndex < task.endFrame) {
+    await client.release(task.id, task.epoch, 'preempted');
+    return 'preempted';
+  }
+  await client.complete(task.id, task.epoch);
+  return 'completed';
+}

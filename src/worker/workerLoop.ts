@@ -1,0 +1,139 @@
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClaimResponse } from '../api/protocol.js';
+import type { Pool } from '../core/types.js';
+import type { Processor } from '../vision/processor.js';
+import { loadProcessorChain } from '../vision/processors/registry.js';
+import { startHeartbeat } from './heartbeat.js';
+import { type LeaseClient, LeaseLostError } from './leaseClient.js';
+import { runMergeTask } from './mergeTask.js';
+import type { PreemptionNotice } from './preemption.js';
+import { runProcessTask } from './processTask.js';
+
+export interface WorkerOptions {
+  client: LeaseClient;
+  workerId?: string;
+  pool: Pool;
+  workDir: string;
+  notice: PreemptionNotice;
+  /** Exit after this many tasks (Kubernetes Job style). */
+  maxTasks?: number;
+  /** Exit after this long without work. */
+  exitWhenIdleMs?: number;
+  /** Give up when the coordinator cannot be reached for this long. */
+  unreachableMs?: number;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface WorkerSummary {
+  completed: number;
+  preempted: number;
+  failed: number;
+  lost: number;
+}
+
+const IDLE_POLL_MS = 250;
+
+/** One loaded processor chain, reused while consecutive tasks belong to the same job. */
+class ChainCache {
+  private jobId: string | undefined;
+  private chain: Processor[] = [];
+
+  async for(claim: ClaimResponse): Promise<Processor[]> {
+    if (this.jobId !== claim.task.jobId) {
+      await this.dispose();
+      this.chain = await loadProcessorChain(claim.spec.processors, { sources: claim.spec.sources });
+      this.jobId = claim.task.jobId;
+    }
+    return this.chain;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.chain.map((p) => p.dispose()));
+    this.chain = [];
+    this.jobId = undefined;
+  }
+}
+
+/** Claims tasks and runs them until told to stop, idle for too long, or out of its task budget. */
+export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
+  const { client, notice, log } = options;
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
+  const summary: WorkerSummary = { completed: 0, preempted: 0, failed: 0, lost: 0 };
+  const chains = new ChainCache();
+  let idleSince = Date.now();
+  let unreachableSince: number | undefined;
+  try {
+    while (!notice.requested) {
+      if (options.maxTasks !== undefined && summary.completed + summary.failed >= options.maxTasks) break;
+      let claim: ClaimResponse | undefined;
+      try {
+        claim = await client.claim(workerId, options.pool);
+        unreachableSince = undefined;
+      } catch (error) {
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > (options.unreachableMs ?? 60_000)) {
+          throw new Error(`coordinator unreachable: ${(error as Error).message}`);
+        }
+        await sleep(1000);
+        continue;
+      }
+      if (!claim) {
+        if (options.exitWhenIdleMs !== undefined && Date.now() - idleSince > options.exitWhenIdleMs) break;
+        await sleep(IDLE_POLL_MS);
+        continue;
+      }
+      const outcome = await runClaim(claim, chains, options, workerId);
+      summary[outcome]++;
+      idleSince = Date.now();
+    }
+  } finally {
+    await chains.dispose();
+  }
+  return summary;
+}
+
+async function runClaim(
+  claim: ClaimResponse,
+  chains: ChainCache,
+  options: WorkerOptions,
+  workerId: string,
+): Promise<keyof WorkerSummary> {
+  const { client, log } = options;
+  const { task } = claim;
+  const fields = { jobId: task.jobId, taskId: task.id, epoch: task.epoch, workerId };
+  const controller = new AbortController();
+  const progress = { framesDone: 0 };
+  const stopHeartbeat = startHeartbeat(client, task, claim.leaseTtlMs, progress, controller);
+  log(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`, fields);
+  try {
+    if (task.kind === 'merge') {
+      await runMergeTask({ client, claim, workDir: options.workDir, signal: controller.signal });
+      log('merge completed', fields);
+      return 'completed';
+    }
+    const processors = await chains.for(claim);
+    const outcome = await runProcessTask({
+      client,
+      claim,
+      processors,
+      workDir: options.workDir,
+      notice: options.notice,
+      progress,
+      signal: controller.signal,
+    });
+    log(`task ${outcome}`, { ...fields, frames: progress.framesDone });
+    return outcome;
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      log(error.message, fields);
+      return 'lost';
+    }
+    const message = (error as Error).message;
+    log(`task failed: ${message}`, fields);
+    await client.release(task.id, task.epoch, 'error', message).catch(() => {});
+    return 'failed';
+  } finally {
+    stopHeartbeat();
+  }
+}
