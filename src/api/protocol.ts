@@ -53,8 +53,12 @@ export interface ClaimResponse {
   /** The job's `VideoProbe`, without the per-frame timestamps. */
   probe: Record<string, unknown>;
   inputUrl: string;
-  /** Timestamps (stream ticks) of frames [nextFrame, endFrame) for a process task. */
+  /**
+   * Timestamps (stream ticks) of frames [framePtsFrom, endFrame) for a process task; they start one frame
+   * before `nextFrame` where there is one, because the decoder seeks between that frame and the next.
+   */
   framePts: number[];
+  framePtsFrom: number;
   merge?: MergeInput;
 }
 

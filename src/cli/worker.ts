@@ -34,7 +34,11 @@ export function registerWorker(program: Command): void {
       watchSignals(notice);
       notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
       // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
-      if (process.send) process.once('disconnect', () => process.exit(1));
+      // The channel itself must not keep the process alive once the worker is done.
+      if (process.send) {
+        process.once('disconnect', () => process.exit(1));
+        process.channel?.unref();
+      }
       const summary = await runWorker({
         client: new LeaseClient(flags.server, flags.token),
         workerId: flags.workerId,

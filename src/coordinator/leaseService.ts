@@ -50,9 +50,11 @@ export class LeaseService {
       probe,
       inputUrl: locationUrl(job.spec.input),
       framePts: [],
+      framePtsFrom: 0,
     };
     if (task.kind === 'process') {
-      response.framePts = await this.store.getFramePts(job.id, { start: task.nextFrame, end: task.range.end });
+      response.framePtsFrom = Math.max(0, task.nextFrame - 1);
+      response.framePts = await this.store.getFramePts(job.id, { start: response.framePtsFrom, end: task.range.end });
     } else {
       response.merge = await this.mergeInput(job.id, job.spec.output, probe as unknown as ProbeTiming);
     }

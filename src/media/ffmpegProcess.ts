@@ -72,14 +72,20 @@ export async function runTool(binary: string, args: string[], options: ToolOptio
   return Buffer.concat(chunks);
 }
 
-const RELEVANT = /error|invalid|no such file|not found|denied|unable|cannot|could not|failed|unsupported|corrupt/i;
+const RELEVANT =
+  /error|invalid|no such file|not found|denied|unable|cannot|could not|failed|unsupported|corrupt/i;
 const GENERIC = /^(conversion failed!?|exiting normally.*)$/i;
 
-/** Picks the stderr line that best explains a failure, without ffmpeg's `[demuxer @ 0x…]` prefix. */
-export function relevantLine(stderr: string): string | undefined {
-  const lines = stderr
+/** Non-empty stderr lines without ffmpeg's `[demuxer @ 0x…]` prefixes. */
+export function stderrLines(stderr: string): string[] {
+  return stderr
     .split(/\r?\n|\r/)
     .map((line) => line.replace(/^\[[^\]]* @ (0x)?[0-9a-f]+\]\s*/i, '').trim())
-    .filter((line) => line !== '' && !GENERIC.test(line));
+    .filter((line) => line !== '');
+}
+
+/** Picks the stderr line that best explains a failure. */
+export function relevantLine(stderr: string): string | undefined {
+  const lines = stderrLines(stderr).filter((line) => !GENERIC.test(line));
   return [...lines].reverse().find((line) => RELEVANT.test(line)) ?? lines.at(-1);
 }

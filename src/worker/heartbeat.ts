@@ -4,8 +4,11 @@ export interface HeartbeatState {
   framesDone: number;
 }
 
+/** Heartbeats also carry progress, so they come at least this often whatever the TTL. */
+const MAX_INTERVAL_MS = 2000;
+
 /**
- * Extends a lease every third of its TTL while work runs. Aborts `controller` when the lease is lost
+ * Extends a lease every third of its TTL (or more often) while work runs. Aborts `controller` when the lease is lost
  * (409) or the coordinator has been unreachable for a whole TTL (the lease is gone by then anyway).
  */
 export function startHeartbeat(
@@ -35,7 +38,7 @@ export function startHeartbeat(
         inFlight = false;
       }
     },
-    Math.max(200, Math.floor(leaseTtlMs / 3)),
+    Math.max(200, Math.min(MAX_INTERVAL_MS, Math.floor(leaseTtlMs / 3))),
   );
   return () => clearInterval(timer);
 }

@@ -45,7 +45,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const { task, spec } = claim;
   const probe = claim.probe as unknown as VideoProbe;
   const { video } = probe;
-  const ptsOf = (frame: number) => claim.framePts[frame - task.nextFrame];
+  const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
   const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
   const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
   await mkdir(segmentDir, { recursive: true });

@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: the cost of spotfuse's pipeline against two baselines measured in the same run on the
+ * same generated 1080p30 video with audio:
+ *   (a) plain ffmpeg decode + re-encode with the same encoder settings,
+ *   (b) FaceFusion's disk strategy: extract every frame to PNG, re-encode, restore the audio,
+ *   (c) `spotfuse run --processors passthrough` (probe, plan, workers, segments, merge).
+ * Options: --seconds N (default 20), --runs N (default 1; the median is reported), --workers N.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { resolveBinaries } from '../src/media/binaries.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '1' },
+    workers: { type: 'string' },
+  },
+});
+const seconds = Number(values.seconds);
+const runs = Number(values.runs);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const out = join(root, 'bench', 'out');
+const cli = join(root, 'bin', 'spotfuse.js');
+const { ffmpeg } = resolveBinaries();
+const ENCODE = ['-c:v', 'libx264', '-crf', '10', '-preset', 'veryfast', '-pix_fmt', 'yuv420p'];
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-4000);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed:\n${stderr}`)),
+    );
+  });
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function generateInput(path: string): Promise<void> {
+  if (existsSync(path)) return;
+  await run(ffmpeg, [
+    '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p', '-g', '60',
+    '-c:a', 'aac', '-b:a', '128k', '-shortest', '-y', path,
+  ]);
+}
+
+const plainFfmpeg = (input: string) => () =>
+  run(ffmpeg, ['-v', 'error', '-i', input, ...ENCODE, '-c:a', 'copy', '-y', join(out, 'a-ffmpeg.mp4')]);
+
+const pngRoundTrip = (input: string) => async () => {
+  const frames = join(out, 'frames');
+  rmSync(frames, { recursive: true, force: true });
+  mkdirSync(frames);
+  await run(ffmpeg, ['-v', 'error', '-i', input, '-pix_fmt', 'rgb24', '-vsync', '0', join(frames, '%08d.png')]);
+  const video = join(out, 'b-temp.mp4');
+  await run(ffmpeg, ['-v', 'error', '-framerate', '30', '-i', join(frames, '%08d.png'), ...ENCODE, '-y', video]);
+  await run(ffmpeg, [
+    '-v', 'error', '-i', video, '-i', input, '-map', '0:v:0', '-map', '1:a:0', '-c', 'copy', '-shortest',
+    '-y', join(out, 'b-facefusion.mp4'),
+  ]);
+  rmSync(frames, { recursive: true, force: true });
+};
+
+const spotfuse = (input: string) => async () => {
+  const stateDir = join(out, 'state');
+  rmSync(stateDir, { recursive: true, force: true });
+  await run(process.execPath, [
+    cli, 'run', '-t', input, '-o', join(out, 'c-spotfuse.mp4'), '--processors', 'passthrough',
+    '--output-video-quality', '80', '--output-video-preset', 'veryfast', '--state-dir', stateDir, '--quiet',
+    ...(values.workers ? ['--workers', values.workers] : []),
+  ]);
+};
+
+async function main(): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  const input = join(out, `input-1080p30-${seconds}s.mp4`);
+  process.stdout.write(`generating ${seconds} s of 1080p30 with audio… `);
+  await generateInput(input);
+  process.stdout.write('ok\n');
+  const cases = { a: plainFfmpeg(input), b: pngRoundTrip(input), c: spotfuse(input) };
+  const times: Record<keyof typeof cases, number[]> = { a: [], b: [], c: [] };
+  for (let i = 0; i < runs; i++) {
+    for (const name of ['a', 'b', 'c'] as const) {
+      times[name].push(await timed(cases[name]));
+      process.stdout.write(`run ${i + 1}/${runs} ${name}: ${times[name].at(-1)!.toFixed(2)} s\n`);
+    }
+  }
+  const [a, b, c] = [median(times.a), median(times.b), median(times.c)];
+  const frames = seconds * 30;
+  console.log(`\n${frames} frames of 1080p30, libx264 crf 10 veryfast, median of ${runs} run(s):`);
+  console.log(`  (a) plain ffmpeg re-encode      ${a.toFixed(2)} s  ${(frames / a).toFixed(1)} fps`);
+  console.log(`  (b) PNG extract + re-encode     ${b.toFixed(2)} s  ${(frames / b).toFixed(1)} fps`);
+  console.log(`  (c) spotfuse run (passthrough)  ${c.toFixed(2)} s  ${(frames / c).toFixed(1)} fps`);
+  console.log(`  (c)/(a) = ${(c / a).toFixed(3)}   (goal ≤ 1.15)`);
+  console.log(`  (b)/(c) = ${(b / c).toFixed(2)}x  (goal ≥ 2)`);
+  for (const f of readdirSync(out)) if (f.endsWith('.mp4') && !f.startsWith('input')) rmSync(join(out, f));
+}
+
+await main();

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { resolveBinaries } from './binaries.js';
+import { MediaError } from './errors.js';
+import { spawnTool } from './ffmpegProcess.js';
+import type { VideoProbe } from './probe.js';
+
+export interface MergeSegment {
+  path: string;
+  /** Time from this segment's first frame to the next segment's first frame (or the video's end). */
+  durationMicros: number;
+}
+
+export interface MergeOptions {
+  /** Segments in order; their durations telescope, so each starts exactly where the source frame did. */
+  segments: MergeSegment[];
+  /** The original video (local path or URL): its audio streams are muxed in. */
+  source: string;
+  probe: VideoProbe;
+  outputPath: string;
+  signal?: AbortSignal;
+}
+
+interface Container {
+  muxer: string;
+  /** Audio codecs the muxer stores as they are; null accepts everything. */
+  audio: Set<string> | null;
+  /** What any other audio becomes. */
+  audioEncoder: string;
+  mp4Family: boolean;
+}
+
+const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac']);
+const MOV_AUDIO = new Set([...MP4_AUDIO, 'pcm_s16le', 'pcm_s16be', 'pcm_s24le', 'pcm_s24be', 'pcm_f32le']);
+
+const CONTAINERS: Record<string, Container> = {
+  '.mp4': { muxer: 'mp4', audio: MP4_AUDIO, audioEncoder: 'aac', mp4Family: true },
+  '.m4v': { muxer: 'mp4', audio: MP4_AUDIO, audioEncoder: 'aac', mp4Family: true },
+  '.mov': { muxer: 'mov', audio: MOV_AUDIO, audioEncoder: 'aac', mp4Family: true },
+  '.mkv': { muxer: 'matroska', audio: null, audioEncoder: 'aac', mp4Family: false },
+  '.webm': { muxer: 'webm', audio: new Set(['opus', 'vorbis']), audioEncoder: 'libopus', mp4Family: false },
+};
+
+/**
+ * Concatenates encoded segments without re-encoding and muxes the source's audio, so that the
+ * output has the source's frame count, frame timestamps and audio. The output appears at
+ * `outputPath` only when complete.
+ */
+export async function mergeSegments(options: MergeOptions): Promise<void> {
+  const { segments, probe, outputPath, signal } = options;
+  const container = CONTAINERS[extname(outputPath).toLowerCase()];
+  if (!container) {
+    throw new MediaError(
+      `unsupported output format: ${outputPath} (use ${Object.keys(CONTAINERS).join(', ')})`,
+    );
+  }
+  if (segments.length === 0) throw new MediaError(`nothing to merge into ${outputPath}`);
+
+  const listDir = await mkdtemp(join(tmpdir(), 'spotfuse-merge-'));
+  const listPath = join(listDir, 'segments.ffconcat');
+  const partialPath = `${outputPath}.partial-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(listPath, concatList(segments));
+    const args = [
+      '-nostdin',
+      '-v',
+      'error',
+      ...videoOffsetArgs(probe),
+      '-f',
+      'concat',
+      '-safe',
+      '0',
+      '-i',
+      listPath,
+      '-i',
+      options.source,
+      '-map',
+      '0:v:0',
+      '-map',
+      '1:a?',
+      '-map_metadata',
+      '1',
+      '-c:v',
+      'copy',
+      ...audioArgs(probe, container),
+      ...(container.mp4Family
+        ? ['-video_track_timescale', String(probe.video.timeBase.den), '-movflags', '+faststart']
+        : []),
+      '-f',
+      container.muxer,
+      '-y',
+      partialPath,
+    ];
+    const { ffmpeg } = resolveBinaries();
+    await spawnTool(ffmpeg, args, { signal, failure: `cannot merge ${outputPath}` }).done;
+    await rename(partialPath, outputPath);
+  } catch (error) {
+    await rm(partialPath, { force: true });
+    throw error;
+  } finally {
+    await rm(listDir, { recursive: true, force: true });
+  }
+}
+
+/** An ffconcat script; `duration` places each segment's successor exactly. */
+function concatList(segments: MergeSegment[]): string {
+  const lines = ['ffconcat version 1.0'];
+  for (const segment of segments) {
+    lines.push(
+      `file ${quote(resolve(segment.path))}`,
+      `duration ${(segment.durationMicros / 1e6).toFixed(6)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** ffconcat quoting: single quotes, and a literal quote closes, escapes and reopens them. */
+function quote(path: string): string {
+  return `'${path.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * The segments start at 0, the source's first frame may not: shift the video by the first frame's
+ * time after the file start (which ffmpeg subtracts from the source too), keeping the audio in sync.
+ */
+function videoOffsetArgs(probe: VideoProbe): string[] {
+  const { firstFramePts, timeBase } = probe.video;
+  const offset = (firstFramePts * timeBase.num) / timeBase.den - probe.startTimeSeconds;
+  return Math.abs(offset) >= 1e-6 ? ['-itsoffset', offset.toFixed(6)] : [];
+}
+
+function audioArgs(probe: VideoProbe, container: Container): string[] {
+  return probe.audio.flatMap((stream, i) =>
+    container.audio === null || container.audio.has(stream.codec)
+      ? [`-c:a:${i}`, 'copy']
+      : [`-c:a:${i}`, container.audioEncoder],
+  );
+}

@@ -1,0 +1,119 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ClaimResponse } from '../../src/api/protocol.js';
+import { buildApi } from '../../src/api/server.js';
+import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { SqliteStore } from '../../src/store/sqliteStore.js';
+
+const TOKEN = 'worker-secret';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('lease API over HTTP', () => {
+  let store: SqliteStore;
+  let app: FastifyInstance;
+  let clock = 0;
+
+  beforeEach(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spotfuse-api-'));
+    store = new SqliteStore(join(dir, 'state.db'));
+    const leases = new LeaseService(store, new LocalBlobStore(join(dir, 'blobs')), {
+      leaseTtlMs: 1000,
+      maxAttempts: 3,
+      now: () => clock,
+    });
+    app = buildApi({ leases, workerToken: TOKEN });
+    await store.createJob(
+      {
+        key: 'k',
+        spec: {
+          input: '/videos/in.mp4',
+          sources: [],
+          output: '/videos/out.mp4',
+          processors: ['passthrough'],
+          encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+          checkpointFrames: 10,
+        },
+        probe: { video: { timeBase: { num: 1, den: 30 }, lastFrameDurationTicks: 1 } },
+        framePts: Array.from({ length: 20 }, (_, i) => i),
+        chunks: [{ start: 0, end: 20 }],
+      },
+      0,
+    );
+  });
+  afterEach(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  const post = (url: string, payload: unknown, headers: Record<string, string> = auth) =>
+    app.inject({ method: 'POST', url, payload: payload as object, headers });
+
+  it('refuses calls without the worker token', async () => {
+    expect((await post('/v1/claim', { workerId: 'w' }, {})).statusCode).toBe(401);
+    expect((await post('/v1/claim', { workerId: 'w' }, { authorization: 'Bearer nope' })).statusCode).toBe(401);
+  });
+
+  it('rejects malformed bodies with a JSON 400', async () => {
+    const r = await post('/v1/claim', { workerId: '' });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toBe('invalid request');
+    const bad = await app.inject({ method: 'POST', url: '/v1/claim', payload: '{nope', headers: { ...auth, 'content-type': 'application/json' } });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('runs a task through claim, segment URL, checkpoint and complete, and fences stale epochs', async () => {
+    const claimed = await post('/v1/claim', { workerId: 'w1' });
+    expect(claimed.statusCode).toBe(200);
+    const claim = claimed.json() as ClaimResponse;
+    expect(claim.task).toMatchObject({ startFrame: 0, endFrame: 20, nextFrame: 0, epoch: 1 });
+    expect(claim.framePts).toHaveLength(20);
+    expect(claim.inputUrl).toBe('file:///videos/in.mp4');
+    expect((await post('/v1/claim', { workerId: 'w2' })).statusCode).toBe(204);
+
+    const id = claim.task.id;
+    const url = await post(`/v1/tasks/${id}/segment-url`, { epoch: 1, startFrame: 0 });
+    const { key } = url.json() as { key: string };
+    expect(key).toMatch(/segments\/.*-e1-f00000000\.mp4$/);
+    // A worker may only record the blob it was told to write.
+    const foreign = await post(`/v1/tasks/${id}/checkpoint`, { epoch: 1, startFrame: 0, endFrame: 10, key: 'jobs/other/x.mp4' });
+    expect(foreign.statusCode).toBe(409);
+    expect((await post(`/v1/tasks/${id}/checkpoint`, { epoch: 1, startFrame: 0, endFrame: 10, key })).statusCode).toBe(200);
+
+    clock = 5000;
+    await store.expireLeases(clock);
+    const again = (await post('/v1/claim', { workerId: 'w2' })).json() as ClaimResponse;
+    expect(again.task).toMatchObject({ nextFrame: 10, epoch: 2 });
+    expect(again.framePtsFrom).toBe(9);
+    expect(again.framePts).toEqual(Array.from({ length: 11 }, (_, i) => i + 9));
+
+    const stale = await post(`/v1/tasks/${id}/heartbeat`, { epoch: 1, framesDone: 15 });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json()).toEqual({ error: 'stale' });
+    expect((await post(`/v1/tasks/${id}/segment-url`, { epoch: 1, startFrame: 10 })).statusCode).toBe(409);
+    expect((await post(`/v1/tasks/${id}/heartbeat`, { epoch: 2, framesDone: 3 })).statusCode).toBe(200);
+    const gap = await post(`/v1/tasks/${id}/complete`, { epoch: 2 });
+    expect(gap.statusCode).toBe(400);
+
+    const key2 = ((await post(`/v1/tasks/${id}/segment-url`, { epoch: 2, startFrame: 10 })).json() as { key: string }).key;
+    expect((await post(`/v1/tasks/${id}/checkpoint`, { epoch: 2, startFrame: 10, endFrame: 20, key: key2 })).statusCode).toBe(200);
+    expect((await post(`/v1/tasks/${id}/complete`, { epoch: 2 })).statusCode).toBe(200);
+
+    const merge = (await post('/v1/claim', { workerId: 'w3' })).json() as ClaimResponse;
+    expect(merge.task.kind).toBe('merge');
+    expect(merge.merge?.outputUrl).toBe('file:///videos/out.mp4');
+    expect(merge.merge?.segments.map((s) => s.durationMicros)).toEqual([333333, 333334]);
+  });
+
+  it('releases as preempted without counting a failure', async () => {
+    const claim = (await post('/v1/claim', { workerId: 'w1' })).json() as ClaimResponse;
+    const r = await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'preempted' });
+    expect(r.statusCode).toBe(200);
+    const [task] = await store.listTasks(claim.task.jobId);
+    expect(task).toMatchObject({ state: 'pending', preemptions: 1, failures: 0 });
+    expect((await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'bogus' })).statusCode).toBe(400);
+  });
+});
