@@ -14,6 +14,12 @@ import { readableLocation, uploadFile } from './transfer.js';
 
 /** Frames decoded ahead of the processors; bounds memory whatever the video length. */
 const DECODE_AHEAD = 8;
+/**
+ * Closed segments still being encoded/uploaded/checkpointed, counting the one just closed. Two let the
+ * encoder of one segment finish while the next is fed, and bound the frames a crash can lose to two
+ * segments per task.
+ */
+const SEGMENTS_IN_FLIGHT = 2;
 
 export interface ProcessTaskContext {
   client: LeaseClient;
@@ -51,9 +57,11 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   await mkdir(segmentDir, { recursive: true });
 
   let finalizing: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [];
   let open: OpenSegment | undefined;
 
   const openSegment = async (startFrame: number): Promise<OpenSegment> => {
+    while (inFlight.length >= SEGMENTS_IN_FLIGHT) await inFlight.shift();
     const target = await client.segmentUrl(task.id, task.epoch, startFrame);
     const localPath = join(segmentDir, `f${startFrame}.mp4`);
     const encoder = SegmentEncoder.start({
@@ -84,6 +92,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         segment.target.key,
       );
     })();
+    inFlight.push(finalizing);
     // Surfaced by the final await; this keeps an early failure from being reported as unhandled.
     finalizing.catch(() => {});
   };

@@ -33,7 +33,21 @@ async function collect(frames: AsyncIterable<Buffer>): Promise<Buffer[]> {
 async function referenceFrames(path: string, probe: VideoProbe, pixFmt: string = probe.video.pipePixFmt) {
   const raw = await runTool(
     resolveBinaries().ffmpeg,
-    ['-v', 'error', '-i', path, '-map', '0:v:0', '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', pixFmt, 'pipe:1'],
+    [
+      '-v',
+      'error',
+      '-i',
+      path,
+      '-map',
+      '0:v:0',
+      '-vsync',
+      '0',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      pixFmt,
+      'pipe:1',
+    ],
     { failure: 'reference decode' },
   );
   const size = frameByteLength(probe.video.pipePixFmt, probe.video.width, probe.video.height);
@@ -55,7 +69,9 @@ async function expectRangesExact(path: string, ranges: [number, number][], pixFm
 
 /** ffmpeg processes started by this test process. */
 function childFfmpegs(): string[] {
-  const out = execFileSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  const out = execFileSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(process.pid)], {
+    encoding: 'utf8',
+  });
   return out
     .split('\n')
     .filter((line) => line.includes(resolveBinaries().ffmpeg) && !/^\s*\d+\s+Z/.test(line));
@@ -102,15 +118,28 @@ describe('decodeFrames', () => {
     const probe = await probeVideo(path);
     const [frame] = await collect(decodeFrames({ input: path, probe, startFrame: 10, endFrame: 11 }));
     expect(frame.length).toBe(frameByteLength('yuv420p', 240, 320));
-    await expectRangesExact(path, [[10, 11], [30, 40]]);
+    await expectRangesExact(path, [
+      [10, 11],
+      [30, 40],
+    ]);
   });
 
   it('keeps odd sizes, 4:4:4, 10-bit and full range exactly', async () => {
-    await expectRangesExact(await oddSize(dir()), [[5, 13], [12, 24]]);
+    await expectRangesExact(await oddSize(dir()), [
+      [5, 13],
+      [12, 24],
+    ]);
     await expectRangesExact(await yuv444p(dir()), [[25, 40]]);
     await expectRangesExact(await tenBit(dir()), [[25, 40]]);
     // Full range stays full range: the same bytes as decoding to yuvj420p, never squeezed.
-    await expectRangesExact(await fullRange(dir()), [[0, 30], [12, 20]], 'yuvj420p');
+    await expectRangesExact(
+      await fullRange(dir()),
+      [
+        [0, 30],
+        [12, 20],
+      ],
+      'yuvj420p',
+    );
   });
 
   it('reads an http URL with range requests', async () => {
@@ -150,7 +179,13 @@ describe('decodeFrames', () => {
     const { framePts } = probe.video;
     const stripped = { ...probe, video: { ...probe.video, framePts: [] } };
     const viaCallback = await collect(
-      decodeFrames({ input: path, probe: stripped, framePtsAt: (i) => framePts[i], startFrame: 31, endFrame: 33 }),
+      decodeFrames({
+        input: path,
+        probe: stripped,
+        framePtsAt: (i) => framePts[i],
+        startFrame: 31,
+        endFrame: 33,
+      }),
     );
     const direct = await collect(decodeFrames({ input: path, probe, startFrame: 31, endFrame: 33 }));
     expect(viaCallback).toHaveLength(2);
@@ -170,9 +205,13 @@ describe('decodeFrames', () => {
     const path = await cfrWithAudio(dir());
     const probe = await probeVideo(path);
     const missing = `${dir()}/gone.mp4`;
-    const error = await collect(decodeFrames({ input: missing, probe, startFrame: 0, endFrame: 2 })).catch((e) => e);
+    const error = await collect(decodeFrames({ input: missing, probe, startFrame: 0, endFrame: 2 })).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(MediaError);
-    expect(error.message).toMatch(new RegExp(`^cannot decode frames 0–2 of ${missing}: .*No such file or directory$`));
+    expect(error.message).toMatch(
+      new RegExp(`^cannot decode frames 0–2 of ${missing}: .*No such file or directory$`),
+    );
   });
 
   it('holds ffmpeg back while the consumer is slow, and kills it when the consumer stops', async () => {
@@ -194,7 +233,13 @@ describe('decodeFrames', () => {
     const reason = new Error('lease lost');
     let seen = 0;
     const run = (async () => {
-      for await (const _ of decodeFrames({ input: path, probe, startFrame: 0, endFrame: 90, signal: controller.signal })) {
+      for await (const _ of decodeFrames({
+        input: path,
+        probe,
+        startFrame: 0,
+        endFrame: 90,
+        signal: controller.signal,
+      })) {
         if (++seen === 3) controller.abort(reason);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -206,8 +251,11 @@ describe('decodeFrames', () => {
 
   it('rejects an empty or negative range', async () => {
     const probe = await probeVideo(await cfrWithAudio(dir()));
-    await expect(collect(decodeFrames({ input: 'x', probe, startFrame: 5, endFrame: 5 }))).rejects.toThrow(RangeError);
-    await expect(collect(decodeFrames({ input: 'x', probe, startFrame: -1, endFrame: 5 }))).rejects.toThrow(RangeError);
+    await expect(collect(decodeFrames({ input: 'x', probe, startFrame: 5, endFrame: 5 }))).rejects.toThrow(
+      RangeError,
+    );
+    await expect(collect(decodeFrames({ input: 'x', probe, startFrame: -1, endFrame: 5 }))).rejects.toThrow(
+      RangeError,
+    );
   });
 });
-

@@ -83,11 +83,21 @@ describe('probeVideo', () => {
 
   it('maps odd-sized, 4:4:4, 10-bit and full-range sources to their pipe formats', async () => {
     const odd = await probeVideo(await oddSize(dir()));
-    expect(odd.video).toMatchObject({ codec: 'vp9', width: 853, height: 481, pipePixFmt: 'yuv420p', frameCount: 24 });
+    expect(odd.video).toMatchObject({
+      codec: 'vp9',
+      width: 853,
+      height: 481,
+      pipePixFmt: 'yuv420p',
+      frameCount: 24,
+    });
     const full444 = await probeVideo(await yuv444p(dir()));
     expect(full444.video).toMatchObject({ sourcePixFmt: 'yuv444p', pipePixFmt: 'yuv444p', frameCount: 60 });
     const deep = await probeVideo(await tenBit(dir()));
-    expect(deep.video).toMatchObject({ sourcePixFmt: 'yuv420p10le', pipePixFmt: 'yuv420p10le', frameCount: 60 });
+    expect(deep.video).toMatchObject({
+      sourcePixFmt: 'yuv420p10le',
+      pipePixFmt: 'yuv420p10le',
+      frameCount: 60,
+    });
     const jpegRange = await probeVideo(await fullRange(dir()));
     expect(jpegRange.video).toMatchObject({ sourcePixFmt: 'yuvj420p', pipePixFmt: 'yuv420p' });
     expect(jpegRange.video.colour.range).toBe('pc');
@@ -97,9 +107,13 @@ describe('probeVideo', () => {
     const missing = `${dir()}/nope.mp4`;
     await expect(probeVideo(missing)).rejects.toThrow(new MediaError(`input not found: ${missing}`));
     const text = await notAVideo(dir());
-    await expect(probeVideo(text)).rejects.toThrow(new MediaError(`not a video: ${text} (unrecognised format)`));
+    await expect(probeVideo(text)).rejects.toThrow(
+      new MediaError(`not a video: ${text} (unrecognised format)`),
+    );
     const audio = await audioOnly(dir());
-    await expect(probeVideo(audio)).rejects.toThrow(new MediaError(`not a video: ${audio} (no video stream)`));
+    await expect(probeVideo(audio)).rejects.toThrow(
+      new MediaError(`not a video: ${audio} (no video stream)`),
+    );
     const cut = await truncated(dir());
     await expect(probeVideo(cut)).rejects.toThrow(`cannot read video ${cut}: moov atom not found`);
     const cutIndexed = await truncatedFaststart(dir());

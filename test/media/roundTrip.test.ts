@@ -1,9 +1,5 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeFrames } from '../../src/media/frameDecoder.js';
-import { mergeSegments } from '../../src/media/merge.js';
-import { probeVideo, type VideoProbe } from '../../src/media/probe.js';
-import { SegmentEncoder } from '../../src/media/segmentEncoder.js';
+import { probeVideo } from '../../src/media/probe.js';
 import {
   cfrWithAudio,
   delayedVideo,
@@ -18,63 +14,10 @@ import {
   yuv444p,
 } from '../fixtures/videos.js';
 import { useTempDir } from './fixtureDir.js';
+import { processAndMerge } from './pipeline.js';
 
 const dir = useTempDir();
-
-const micros = (ticks: number, probe: VideoProbe) =>
-  Math.round((ticks * probe.video.timeBase.num * 1e6) / probe.video.timeBase.den);
-
-/** Splits [0, count) into `parts` consecutive ranges of whole frames. */
-function split(start: number, end: number, parts: number): [number, number][] {
-  const bounds = Array.from({ length: parts + 1 }, (_, i) => start + Math.round(((end - start) * i) / parts));
-  return bounds.slice(0, -1).map((from, i) => [from, bounds[i + 1]]);
-}
-
-/**
- * What the workers and the merge task do: 3 tasks, each decoding its range and encoding it as 2
- * segments, then one merge with the source's audio.
- */
-async function roundTrip(source: string, outputName: string): Promise<{ output: string; probe: VideoProbe }> {
-  const probe = await probeVideo(source);
-  const { framePts, frameCount } = probe.video;
-  const segments: { path: string; startFrame: number }[] = [];
-  for (const [taskStart, taskEnd] of split(0, frameCount, 3)) {
-    const parts = split(taskStart, taskEnd, 2);
-    let frame = taskStart;
-    let encoder: SegmentEncoder | undefined;
-    let segmentStart = 0;
-    for await (const data of decodeFrames({ input: source, probe, startFrame: taskStart, endFrame: taskEnd })) {
-      const part = parts.find(([from]) => from === frame);
-      if (part) {
-        await encoder?.finish();
-        const path = join(dir(), `${outputName}-segment-${frame}.mp4`);
-        segments.push({ path, startFrame: frame });
-        segmentStart = micros(framePts[frame], probe);
-        encoder = SegmentEncoder.start({
-          outputPath: path,
-          width: probe.video.width,
-          height: probe.video.height,
-          pixFmt: probe.video.pipePixFmt,
-          colour: probe.video.colour,
-          fps: probe.video.fps,
-        });
-      }
-      await encoder!.write(data, micros(framePts[frame], probe) - segmentStart);
-      frame++;
-    }
-    await encoder?.finish();
-  }
-  const starts = segments.map((s) => micros(framePts[s.startFrame], probe));
-  const end = micros(framePts[frameCount - 1] + probe.video.lastFrameDurationTicks, probe);
-  const output = join(dir(), outputName);
-  await mergeSegments({
-    segments: segments.map((s, i) => ({ path: s.path, durationMicros: (starts[i + 1] ?? end) - starts[i] })),
-    source,
-    probe,
-    outputPath: output,
-  });
-  return { output, probe };
-}
+const roundTrip = (source: string, outputName: string) => processAndMerge(source, dir(), outputName);
 
 const streamsOf = async (path: string, type: string) =>
   (await probeStreams(path)).filter((s) => s.codec_type === type);
@@ -96,6 +39,11 @@ async function expectFaithful(source: string, output: string, minPsnr = 35) {
   const input = await probeVideo(source);
   const result = await probeVideo(output);
   expect(result.video.frameCount).toBe(input.video.frameCount);
+  if (/\.(mp4|mov)$/.test(output)) {
+    // Same clock as the source, so the timestamps are not just close: they are the same ticks.
+    expect(result.video.timeBase).toEqual(input.video.timeBase);
+    expect(result.video.framePts).toEqual(input.video.framePts);
+  }
   expect([result.video.width, result.video.height]).toEqual([input.video.width, input.video.height]);
   const frame = 1 / input.video.fps;
   const [inVideo] = await streamsOf(source, 'video');

@@ -56,9 +56,20 @@ async function decode(path: string, pixFmt: string): Promise<Buffer> {
   );
 }
 
-const base: Omit<SegmentEncoderOptions, 'outputPath'> = { width: 64, height: 48, pixFmt: 'yuv420p', colour: {}, fps: 30 };
+const base: Omit<SegmentEncoderOptions, 'outputPath'> = {
+  width: 64,
+  height: 48,
+  pixFmt: 'yuv420p',
+  colour: {},
+  fps: 30,
+};
 
-async function encode(outputPath: string, frames: Buffer[], pts: number[], options: Partial<SegmentEncoderOptions> = {}) {
+async function encode(
+  outputPath: string,
+  frames: Buffer[],
+  pts: number[],
+  options: Partial<SegmentEncoderOptions> = {},
+) {
   const encoder = SegmentEncoder.start({ ...base, outputPath, ...options });
   for (const [i, frame] of frames.entries()) await encoder.write(frame, pts[i]);
   await encoder.finish();
@@ -74,7 +85,13 @@ describe('SegmentEncoder', () => {
     expect(out.map((p) => p.pts - out[0].pts)).toEqual(pts);
     expect(out[0].key).toBe(true);
     const [video] = await probeStreams(path);
-    expect(video).toMatchObject({ codec_name: 'h264', width: 64, height: 48, pix_fmt: 'yuv420p', time_base: '1/1000000' });
+    expect(video).toMatchObject({
+      codec_name: 'h264',
+      width: 64,
+      height: 48,
+      pix_fmt: 'yuv420p',
+      time_base: '1/1000000',
+    });
     // The nominal rate keeps x264 from declaring an absurd level for a 1 µs clock.
     expect(Number(video.level)).toBeLessThanOrEqual(40);
   });
@@ -82,7 +99,12 @@ describe('SegmentEncoder', () => {
   it('keeps the last frame when the segment is decoded on its own', async () => {
     const path = join(dir(), 'whole.mp4');
     const frames = await rawFrames('yuv420p', 64, 48, 50);
-    await encode(path, frames, frames.map((_, i) => i * 40000), { fps: 25 });
+    await encode(
+      path,
+      frames,
+      frames.map((_, i) => i * 40000),
+      { fps: 25 },
+    );
     const decoded = await probeFramesPts(path);
     expect(decoded).toHaveLength(50);
     expect(decoded.map((t) => Math.round((t - decoded[0]) * 1e6))).toEqual(frames.map((_, i) => i * 40000));
@@ -102,13 +124,22 @@ describe('SegmentEncoder', () => {
   it('encodes odd sizes with subsampled chroma as 4:4:4 at the exact size', async () => {
     const frames = await rawFrames('yuv420p', 85, 47, 5);
     const path = join(dir(), 'odd.mp4');
-    await encode(path, frames, [0, 1, 2, 3, 4].map((i) => i * 41708), { width: 85, height: 47 });
+    await encode(
+      path,
+      frames,
+      [0, 1, 2, 3, 4].map((i) => i * 41708),
+      { width: 85, height: 47 },
+    );
     const [video] = await probeStreams(path);
     expect(video).toMatchObject({ width: 85, height: 47, pix_fmt: 'yuv444p' });
     const deep = await rawFrames('yuv422p10le', 85, 48, 3);
     const deepPath = join(dir(), 'odd-10.mp4');
     await encode(deepPath, deep, [0, 1, 2], { width: 85, pixFmt: 'yuv422p10le' });
-    expect((await probeStreams(deepPath))[0]).toMatchObject({ width: 85, height: 48, pix_fmt: 'yuv444p10le' });
+    expect((await probeStreams(deepPath))[0]).toMatchObject({
+      width: 85,
+      height: 48,
+      pix_fmt: 'yuv444p10le',
+    });
   });
 
   it('writes the colour metadata it is given', async () => {

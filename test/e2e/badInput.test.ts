@@ -1,0 +1,83 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cfrWithAudio, notAVideo, stillImage, truncated } from '../fixtures/videos.js';
+import { runCli } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+describe('spotfuse run with bad input', () => {
+  const dir = useTempDir();
+
+  /** One clear line on stderr, a non-zero exit, no stack trace, no output file. */
+  async function expectOneLineError(args: string[], pattern: RegExp, output = join(dir(), 'never.mp4')) {
+    const result = await runCli(['run', '-o', output, '--state-dir', join(dir(), 'state'), ...args], dir());
+    expect(result.code).not.toBe(0);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^spotfuse: /);
+    expect(lines[0]).toMatch(pattern);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(output)).toBe(false);
+    return result;
+  }
+
+  it('rejects a missing video', async () => {
+    await expectOneLineError(['-t', join(dir(), 'nope.mp4')], /not found.*nope\.mp4/);
+  });
+
+  it('rejects a file that is not a video', async () => {
+    await expectOneLineError(['-t', await notAVideo(dir())], /not-a-video\.txt/);
+    await expectOneLineError(['-t', await stillImage(dir())], /still\.png/);
+  });
+
+  it('rejects a truncated video', async () => {
+    await expectOneLineError(['-t', await truncated(dir())], /truncated\.mp4/);
+  });
+
+  it('rejects a source that is not an image', async () => {
+    const video = await cfrWithAudio(dir());
+    await expectOneLineError(['-t', video, '-s', await notAVideo(dir())], /not an image.*not-a-video\.txt/);
+    await expectOneLineError(['-t', video, '-s', join(dir(), 'face.jpg')], /source image not found/);
+  });
+
+  it('rejects an output that cannot be written', async () => {
+    const video = await cfrWithAudio(dir());
+    await expectOneLineError(['-t', video], /output directory does not exist/, join(dir(), 'missing', 'out.mp4'));
+    const folder = join(dir(), 'a-folder.mp4');
+    mkdirSync(folder, { recursive: true });
+    await expectOneLineError(['-t', video], /output is a directory/, folder);
+    await expectOneLineError(['-t', video], /output must end in/, join(dir(), 'out.gif'));
+    await expectOneLineError(['-t', video], /overwrite the input/, video);
+  });
+
+  it('rejects unknown processors and bad options', async () => {
+    const video = await cfrWithAudio(dir());
+    await expectOneLineError(['-t', video, '--processors', 'passthrough,face_swaper'], /unknown processor "face_swaper"/);
+    await expectOneLineError(['-t', video, '--checkpoint-frames', '0'], /checkpoint-frames/);
+    await expectOneLineError(['-t', video, '--output-video-quality', '101'], /output-video-quality/);
+    await expectOneLineError(['-t', video, '--output-video-preset', 'warp'], /output-video-preset/);
+    await expectOneLineError(['-t', video, '--webhook', 'http://127.0.0.1:9/hook'], /not yet supported/);
+    await expectOneLineError(['-t', video, '--chunk-frames', '10', '--chunk-seconds', '1'], /not both/);
+  });
+
+  it('shows the stack trace only with --verbose', async () => {
+    const result = await runCli(
+      ['run', '-t', join(dir(), 'nope.mp4'), '-o', join(dir(), 'x.mp4'), '--verbose', '--state-dir', join(dir(), 'state')],
+      dir(),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('fails the job with the encoder error and keeps what was done', async () => {
+    const video = await cfrWithAudio(dir());
+    const output = join(dir(), 'bad-encoder.mp4');
+    const result = await runCli(
+      ['run', '-t', video, '-o', output, '--output-video-encoder', 'no_such_encoder', '--state-dir', join(dir(), 'enc')],
+      dir(),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^spotfuse: error: job \S+ failed: .*encoder/i);
+    expect(existsSync(output)).toBe(false);
+  });
+});

@@ -1,0 +1,140 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { ffmpeg, probeFramesPts } from '../fixtures/videos.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const FRAMES = 450;
+const CHECKPOINT = 10;
+const WORKERS = 2;
+
+/** 15 s of 480x360 at 30 fps with audio: long enough to be killed in the middle. */
+async function longVideo(dir: string): Promise<string> {
+  const path = join(dir, 'long.mp4');
+  if (!existsSync(path)) {
+    await ffmpeg([
+      '-f', 'lavfi', '-i', 'testsrc2=s=480x360:r=30:d=15',
+      '-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=15',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac', path,
+    ]);
+  }
+  return path;
+}
+
+function segmentKeys(stateDir: string): string[] {
+  const path = join(stateDir, 'state.db');
+  if (!existsSync(path)) return [];
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT key FROM segments ORDER BY key').all() as { key: string }[]).map((r) => r.key);
+  } catch {
+    return []; // schema not created yet
+  } finally {
+    db.close();
+  }
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(25);
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('resume and worker loss', () => {
+  const dir = useTempDir();
+
+  function args(name: string, input: string) {
+    return [
+      'run', '-t', input, '-o', join(dir(), `${name}.mp4`), '--state-dir', join(dir(), name),
+      '--workers', String(WORKERS), '--chunk-frames', '150', '--checkpoint-frames', String(CHECKPOINT),
+      '--output-video-preset', 'medium', '--report', join(dir(), `${name}.json`),
+    ];
+  }
+
+  it('continues from the last checkpoints after kill -9 and redoes only unsaved frames', async () => {
+    const input = await longVideo(dir());
+    const stateDir = join(dir(), 'killed');
+    const first = startCli(args('killed', input), dir());
+    const before = await waitFor(() => {
+      const keys = segmentKeys(stateDir);
+      return keys.length >= 6 ? keys : undefined;
+    });
+    first.child.kill('SIGKILL');
+    await first.result;
+    // Workers notice that their parent is gone and stop.
+    await waitFor(() => (children(first.child.pid!).length === 0 ? true : undefined));
+    const saved = segmentKeys(stateDir);
+    expect(saved.length).toBeLessThan(FRAMES / CHECKPOINT);
+
+    const second = await runCli(args('killed', input), dir());
+    expect(second.stderr).toMatch(/resuming job/);
+    expect(second.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir(), 'killed.json'), 'utf8'));
+    expect(report.state).toBe('completed');
+    expect(report.interruptions).toBeGreaterThanOrEqual(1);
+    expect(report.failures).toBe(0);
+    // Only frames after a running task's last checkpoint are redone: at most the open segment and
+    // the one being uploaded, per worker.
+    expect(report.framesRedone).toBeLessThanOrEqual(WORKERS * 2 * CHECKPOINT);
+    // Segments checkpointed before the kill are part of the result, not recomputed.
+    const final = segmentKeys(stateDir);
+    for (const key of [...before, ...saved]) expect(final).toContain(key);
+    expect(report.segments).toBe(final.length);
+
+    const pts = await probeFramesPts(join(dir(), 'killed.mp4'));
+    expect(pts).toHaveLength(FRAMES);
+    const source = await probeFramesPts(input);
+    expect(Math.max(...pts.map((t, i) => Math.abs(t - source[i])))).toBeLessThan(0.001);
+  });
+
+  it('reruns the task of a worker that died and still completes', async () => {
+    const input = await longVideo(dir());
+    const stateDir = join(dir(), 'worker-lost');
+    const run = startCli(args('worker-lost', input), dir());
+    await waitFor(() => (segmentKeys(stateDir).length >= 3 ? true : undefined));
+    const [victim] = children(run.child.pid!);
+    expect(victim).toBeGreaterThan(0);
+    process.kill(victim, 'SIGKILL');
+    const result = await run.result;
+    expect(result.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir(), 'worker-lost.json'), 'utf8'));
+    expect(report).toMatchObject({ state: 'completed', frames: FRAMES, failures: 0 });
+    expect(report.interruptions).toBeGreaterThanOrEqual(1);
+    expect(await probeFramesPts(join(dir(), 'worker-lost.mp4'))).toHaveLength(FRAMES);
+  });
+
+  it('flushes a checkpoint on Ctrl-C so that nothing is redone', async () => {
+    const input = await longVideo(dir());
+    const stateDir = join(dir(), 'ctrl-c');
+    const run = startCli(args('ctrl-c', input), dir());
+    await waitFor(() => (segmentKeys(stateDir).length >= 4 ? true : undefined));
+    // A terminal's Ctrl-C reaches the whole process group; here, the run and its workers.
+    for (const pid of [run.child.pid!, ...children(run.child.pid!)]) process.kill(pid, 'SIGINT');
+    const interrupted = await run.result;
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toMatch(/run the same command to resume/);
+
+    const second = await runCli(args('ctrl-c', input), dir());
+    expect(second.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir(), 'ctrl-c.json'), 'utf8'));
+    expect(report.framesRedone).toBe(0);
+    expect(report.interruptions).toBeGreaterThanOrEqual(1);
+    expect(await probeFramesPts(join(dir(), 'ctrl-c.mp4'))).toHaveLength(FRAMES);
+  });
+});

@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { probeVideo } from '../../src/media/probe.js';
+import {
+  cfrWithAudio,
+  noAudio,
+  oddSize,
+  probeFramesPts,
+  probeStreams,
+  psnr,
+  rotated90,
+  tenBit,
+  variableFrameRate,
+  yuv444p,
+} from '../fixtures/videos.js';
+import { runCli } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+async function expectSameTimeline(input: string, output: string): Promise<void> {
+  const [a, b] = await Promise.all([probeFramesPts(input), probeFramesPts(output)]);
+  expect(b.length).toBe(a.length);
+  const worst = Math.max(...a.map((t, i) => Math.abs(t - b[i])));
+  expect(worst).toBeLessThan(0.001);
+}
+
+function streamDuration(streams: Record<string, string | number>[], type: string): number[] {
+  return streams.filter((s) => s.codec_type === type).map((s) => Number(s.duration));
+}
+
+describe('spotfuse run (embedded, end to end)', () => {
+  const dir = useTempDir();
+
+  async function run(input: string, name: string, extra: string[] = []) {
+    const output = join(dir(), `${name}.mp4`);
+    const report = join(dir(), `${name}.json`);
+    const result = await runCli(
+      ['run', '-t', input, '-o', output, '--state-dir', join(dir(), `state-${name}`), '--report', report, ...extra],
+      dir(),
+    );
+    expect(result.stderr).not.toMatch(/error/i);
+    expect(result.code).toBe(0);
+    return { output, report: JSON.parse(readFileSync(report, 'utf8')), stderr: result.stderr };
+  }
+
+  it('splits a video with two audio streams into chunks and segments and merges it seamlessly', async () => {
+    const input = await cfrWithAudio(dir());
+    const { output, report } = await run(input, 'cfr', [
+      '--workers',
+      '2',
+      '--chunk-frames',
+      '25',
+      '--checkpoint-frames',
+      '10',
+    ]);
+    expect(report).toMatchObject({
+      state: 'completed',
+      frames: 90,
+      tasks: 4,
+      segments: 11,
+      interruptions: 0,
+      failures: 0,
+      framesRedone: 0,
+      output,
+    });
+    expect(report.attempts).toBe(5);
+    expect(report.wallSeconds).toBeGreaterThan(0);
+    await expectSameTimeline(input, output);
+    expect(await psnr(output, input)).toBeGreaterThan(35);
+    const [inStreams, outStreams] = await Promise.all([probeStreams(input), probeStreams(output)]);
+    const inAudio = streamDuration(inStreams, 'audio');
+    const outAudio = streamDuration(outStreams, 'audio');
+    expect(outAudio).toHaveLength(2);
+    outAudio.forEach((d, i) => expect(Math.abs(d - inAudio[i])).toBeLessThan(1 / 30));
+    const outVideo = streamDuration(outStreams, 'video')[0];
+    expect(Math.abs(outVideo - streamDuration(inStreams, 'video')[0])).toBeLessThan(1 / 30);
+  });
+
+  it('keeps every timestamp of a variable frame rate video', async () => {
+    const input = await variableFrameRate(dir());
+    const { output } = await run(input, 'vfr', ['--workers', '2', '--chunk-frames', '20', '--checkpoint-frames', '7']);
+    await expectSameTimeline(input, output);
+    expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it('stores a rotated phone video upright with the same display size', async () => {
+    const input = await rotated90(dir());
+    const { output } = await run(input, 'rotated', ['--chunk-frames', '30']);
+    const [source, result] = await Promise.all([probeVideo(input), probeVideo(output)]);
+    expect(source.video.rotation).toBe(90);
+    expect(result.video.rotation).toBe(0);
+    expect([result.video.width, result.video.height]).toEqual([source.video.width, source.video.height]);
+    expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it('keeps odd sizes exactly', async () => {
+    const input = await oddSize(dir());
+    const { output } = await run(input, 'odd', ['--chunk-frames', '20']);
+    const result = await probeVideo(output);
+    expect([result.video.width, result.video.height]).toEqual([853, 481]);
+    expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it.each([
+    ['10-bit 4:2:0', tenBit, 'yuv420p10le'],
+    ['8-bit 4:4:4', yuv444p, 'yuv444p'],
+  ])('keeps the pixel format of %s sources', async (_, make, pixFmt) => {
+    const input = await make(dir());
+    const { output } = await run(input, `fmt-${pixFmt}`, ['--chunk-frames', '30']);
+    expect((await probeVideo(output)).video.sourcePixFmt).toBe(pixFmt);
+    await expectSameTimeline(input, output);
+    expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it('handles a video without audio', async () => {
+    const input = await noAudio(dir());
+    const { output, report } = await run(input, 'silent');
+    expect(report.state).toBe('completed');
+    const streams = await probeStreams(output);
+    expect(streams.map((s) => s.codec_type)).toEqual(['video']);
+  });
+});
