@@ -56,10 +56,33 @@ function median(xs: number[]): number {
 async function generateInput(path: string): Promise<void> {
   if (existsSync(path)) return;
   await run(ffmpeg, [
-    '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p', '-g', '60',
-    '-c:a', 'aac', '-b:a', '128k', '-shortest', '-y', path,
+    '-v',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=1920x1080:rate=30:duration=${seconds}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '18',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '60',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '128k',
+    '-shortest',
+    '-y',
+    path,
   ]);
 }
 
@@ -70,12 +93,45 @@ const pngRoundTrip = (input: string) => async () => {
   const frames = join(out, 'frames');
   rmSync(frames, { recursive: true, force: true });
   mkdirSync(frames);
-  await run(ffmpeg, ['-v', 'error', '-i', input, '-pix_fmt', 'rgb24', '-vsync', '0', join(frames, '%08d.png')]);
-  const video = join(out, 'b-temp.mp4');
-  await run(ffmpeg, ['-v', 'error', '-framerate', '30', '-i', join(frames, '%08d.png'), ...ENCODE, '-y', video]);
   await run(ffmpeg, [
-    '-v', 'error', '-i', video, '-i', input, '-map', '0:v:0', '-map', '1:a:0', '-c', 'copy', '-shortest',
-    '-y', join(out, 'b-facefusion.mp4'),
+    '-v',
+    'error',
+    '-i',
+    input,
+    '-pix_fmt',
+    'rgb24',
+    '-vsync',
+    '0',
+    join(frames, '%08d.png'),
+  ]);
+  const video = join(out, 'b-temp.mp4');
+  await run(ffmpeg, [
+    '-v',
+    'error',
+    '-framerate',
+    '30',
+    '-i',
+    join(frames, '%08d.png'),
+    ...ENCODE,
+    '-y',
+    video,
+  ]);
+  await run(ffmpeg, [
+    '-v',
+    'error',
+    '-i',
+    video,
+    '-i',
+    input,
+    '-map',
+    '0:v:0',
+    '-map',
+    '1:a:0',
+    '-c',
+    'copy',
+    '-shortest',
+    '-y',
+    join(out, 'b-facefusion.mp4'),
   ]);
   rmSync(frames, { recursive: true, force: true });
 };
@@ -84,8 +140,21 @@ const spotfuse = (input: string) => async () => {
   const stateDir = join(out, 'state');
   rmSync(stateDir, { recursive: true, force: true });
   await run(process.execPath, [
-    cli, 'run', '-t', input, '-o', join(out, 'c-spotfuse.mp4'), '--processors', 'passthrough',
-    '--output-video-quality', '80', '--output-video-preset', 'veryfast', '--state-dir', stateDir, '--quiet',
+    cli,
+    'run',
+    '-t',
+    input,
+    '-o',
+    join(out, 'c-spotfuse.mp4'),
+    '--processors',
+    'passthrough',
+    '--output-video-quality',
+    '80',
+    '--output-video-preset',
+    'veryfast',
+    '--state-dir',
+    stateDir,
+    '--quiet',
     ...(values.workers ? ['--workers', values.workers] : []),
   ]);
 };

@@ -3,7 +3,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { LeaseResult } from '../core/types.js';
-import { CheckpointBody, ClaimBody, CompleteBody, HeartbeatBody, ReleaseBody, SegmentUrlBody } from './protocol.js';
+import {
+  CheckpointBody,
+  ClaimBody,
+  CompleteBody,
+  HeartbeatBody,
+  ReleaseBody,
+  SegmentUrlBody,
+} from './protocol.js';
 
 export interface ApiOptions {
   leases: LeaseService;
@@ -36,53 +43,63 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     }
     if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
     const status = (error as { statusCode?: number }).statusCode;
-    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: (error as Error).message });
+    if (status && status >= 400 && status < 500)
+      return reply.code(status).send({ error: (error as Error).message });
     return reply.code(500).send({ error: 'internal error' });
   });
 
   app.get('/healthz', async () => ({ ok: true }));
 
-  app.register(async (v1) => {
-    v1.addHook('onRequest', async (request, reply) => {
-      const header = request.headers.authorization ?? '';
-      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-      if (!token || !sameSecret(token, options.workerToken)) {
-        return reply.code(401).send({ error: 'missing or invalid token' });
-      }
-    });
+  app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (request, reply) => {
+        const header = request.headers.authorization ?? '';
+        const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+        if (!token || !sameSecret(token, options.workerToken)) {
+          return reply.code(401).send({ error: 'missing or invalid token' });
+        }
+      });
 
-    v1.post('/claim', async (request, reply) => {
-      const body = ClaimBody.parse(request.body);
-      const claim = await leases.claim(body.workerId, body.pool);
-      return claim ? reply.send(claim) : reply.code(204).send();
-    });
+      v1.post('/claim', async (request, reply) => {
+        const body = ClaimBody.parse(request.body);
+        const claim = await leases.claim(body.workerId, body.pool);
+        return claim ? reply.send(claim) : reply.code(204).send();
+      });
 
-    v1.post('/tasks/:id/heartbeat', async (request: TaskRequest, reply) => {
-      const body = HeartbeatBody.parse(request.body);
-      return answerLease(reply, await leases.heartbeat(request.params.id, body.epoch, body));
-    });
+      v1.post('/tasks/:id/heartbeat', async (request: TaskRequest, reply) => {
+        const body = HeartbeatBody.parse(request.body);
+        return answerLease(reply, await leases.heartbeat(request.params.id, body.epoch, body));
+      });
 
-    v1.post('/tasks/:id/segment-url', async (request: TaskRequest, reply) => {
-      const body = SegmentUrlBody.parse(request.body);
-      const target = await leases.segmentUrl(request.params.id, body.epoch, body.startFrame);
-      return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
-    });
+      v1.post('/tasks/:id/segment-url', async (request: TaskRequest, reply) => {
+        const body = SegmentUrlBody.parse(request.body);
+        const target = await leases.segmentUrl(request.params.id, body.epoch, body.startFrame);
+        return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
+      });
 
-    v1.post('/tasks/:id/checkpoint', async (request: TaskRequest, reply) => {
-      const b = CheckpointBody.parse(request.body);
-      return answerLease(reply, await leases.checkpoint(request.params.id, b.epoch, b.startFrame, b.endFrame, b.key));
-    });
+      v1.post('/tasks/:id/checkpoint', async (request: TaskRequest, reply) => {
+        const b = CheckpointBody.parse(request.body);
+        return answerLease(
+          reply,
+          await leases.checkpoint(request.params.id, b.epoch, b.startFrame, b.endFrame, b.key),
+        );
+      });
 
-    v1.post('/tasks/:id/complete', async (request: TaskRequest, reply) => {
-      const body = CompleteBody.parse(request.body);
-      return answerLease(reply, await leases.complete(request.params.id, body.epoch));
-    });
+      v1.post('/tasks/:id/complete', async (request: TaskRequest, reply) => {
+        const body = CompleteBody.parse(request.body);
+        return answerLease(reply, await leases.complete(request.params.id, body.epoch));
+      });
 
-    v1.post('/tasks/:id/release', async (request: TaskRequest, reply) => {
-      const body = ReleaseBody.parse(request.body);
-      return answerLease(reply, await leases.release(request.params.id, body.epoch, body.reason, body.error));
-    });
-  }, { prefix: '/v1' });
+      v1.post('/tasks/:id/release', async (request: TaskRequest, reply) => {
+        const body = ReleaseBody.parse(request.body);
+        return answerLease(
+          reply,
+          await leases.release(request.params.id, body.epoch, body.reason, body.error),
+        );
+      });
+    },
+    { prefix: '/v1' },
+  );
 
   return app;
 }

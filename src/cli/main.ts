@@ -21,7 +21,9 @@ try {
   } else {
     const known = error instanceof UserError || error instanceof MediaError;
     const message = (error as Error).message ?? String(error);
-    process.stderr.write(`spotfuse: error: ${message}${known || verbose ? '' : ' (--verbose shows details)'}\n`);
+    process.stderr.write(
+      `spotfuse: error: ${message}${known || verbose ? '' : ' (--verbose shows details)'}\n`,
+    );
     if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = 1;
   }

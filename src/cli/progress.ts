@@ -52,7 +52,10 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressView {
 }
 
 /** Plain log lines (one JSON object each) for logs and pipes, at most one every `intervalMs`. */
-export function logProgress(write: (fields: Record<string, unknown>) => void, intervalMs = 5000): ProgressView {
+export function logProgress(
+  write: (fields: Record<string, unknown>) => void,
+  intervalMs = 5000,
+): ProgressView {
   const rate = new RateWindow();
   let last = 0;
   return {

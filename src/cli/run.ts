@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -30,7 +30,17 @@ interface RunFlags {
   verbose?: boolean;
 }
 
-const PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow'];
+const PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+];
 
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
 function defaultWorkers(): number {
@@ -65,7 +75,9 @@ export function registerRun(program: Command): void {
         throw new UserError('give --chunk-frames or --chunk-seconds, not both');
       }
       if (!PRESETS.includes(flags.outputVideoPreset)) {
-        throw new UserError(`unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`);
+        throw new UserError(
+          `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`,
+        );
       }
       const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
       const tty = process.stderr.isTTY && !flags.quiet;
@@ -104,8 +116,17 @@ export function registerRun(program: Command): void {
         workerCommand: [process.execPath, fileURLToPath(new URL('./main.js', import.meta.url)), 'worker'],
         signal: stop.signal,
         onStart: ({ job, resumed }) => {
-          if (tty) say(`${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`);
-          else logger.info({ msg: resumed ? 'resuming job' : 'job started', jobId: job.id, frames: job.frameCount, workers });
+          if (tty)
+            say(
+              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+            );
+          else
+            logger.info({
+              msg: resumed ? 'resuming job' : 'job started',
+              jobId: job.id,
+              frames: job.frameCount,
+              workers,
+            });
         },
         onProgress: (report) => view?.update(report),
         log: (msg, fields) => logger.info({ msg, ...fields }),
@@ -114,7 +135,9 @@ export function registerRun(program: Command): void {
       const { report } = result;
       if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
       if (result.interrupted) {
-        say(`interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`);
+        say(
+          `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+        );
         process.exitCode = 130;
         return;
       }

@@ -45,7 +45,8 @@ function checkOutput(output: string, input: string): void {
     throw new UserError(`output must end in ${OUTPUT_EXTENSIONS.join(', ')}: ${output}`);
   }
   if (output === input) throw new UserError(`output would overwrite the input: ${output}`);
-  if (existsSync(output) && statSync(output).isDirectory()) throw new UserError(`output is a directory: ${output}`);
+  if (existsSync(output) && statSync(output).isDirectory())
+    throw new UserError(`output is a directory: ${output}`);
   const dir = dirname(output);
   if (!existsSync(dir)) throw new UserError(`output directory does not exist: ${dir}`);
   try {
@@ -66,7 +67,9 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
   const output = resolve(request.output);
   const sources = request.sources.map((s) => resolve(s));
   if (!Number.isInteger(request.checkpointFrames) || request.checkpointFrames < 1) {
-    throw new UserError(`--checkpoint-frames must be a positive whole number, got ${request.checkpointFrames}`);
+    throw new UserError(
+      `--checkpoint-frames must be a positive whole number, got ${request.checkpointFrames}`,
+    );
   }
   if (request.encoder.quality < 0 || request.encoder.quality > 100 || Number.isNaN(request.encoder.quality)) {
     throw new UserError(`--output-video-quality must be between 0 and 100, got ${request.encoder.quality}`);

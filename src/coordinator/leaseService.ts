@@ -32,7 +32,12 @@ export class LeaseService {
   }
 
   async claim(workerId: string, pool: Pool): Promise<ClaimResponse | undefined> {
-    const claimed = await this.store.claim({ workerId, pool, now: this.now(), leaseTtlMs: this.options.leaseTtlMs });
+    const claimed = await this.store.claim({
+      workerId,
+      pool,
+      now: this.now(),
+      leaseTtlMs: this.options.leaseTtlMs,
+    });
     if (!claimed) return undefined;
     const { task, job, probe } = claimed;
     const response: ClaimResponse = {
@@ -54,14 +59,21 @@ export class LeaseService {
     };
     if (task.kind === 'process') {
       response.framePtsFrom = Math.max(0, task.nextFrame - 1);
-      response.framePts = await this.store.getFramePts(job.id, { start: response.framePtsFrom, end: task.range.end });
+      response.framePts = await this.store.getFramePts(job.id, {
+        start: response.framePtsFrom,
+        end: task.range.end,
+      });
     } else {
       response.merge = await this.mergeInput(job.id, job.spec.output, probe as unknown as ProbeTiming);
     }
     return response;
   }
 
-  private async mergeInput(jobId: string, output: string, probe: ProbeTiming): Promise<ClaimResponse['merge']> {
+  private async mergeInput(
+    jobId: string,
+    output: string,
+    probe: ProbeTiming,
+  ): Promise<ClaimResponse['merge']> {
     const segments = await this.store.listSegments(jobId);
     const starts = await this.store.getFramePts(jobId, { start: 0, end: Number.MAX_SAFE_INTEGER });
     const durations = segmentDurationsMicros(
@@ -72,7 +84,10 @@ export class LeaseService {
     );
     return {
       segments: await Promise.all(
-        segments.map(async (s, i) => ({ url: await this.blobs.readUrl(s.key), durationMicros: durations[i] })),
+        segments.map(async (s, i) => ({
+          url: await this.blobs.readUrl(s.key),
+          durationMicros: durations[i],
+        })),
       ),
       outputUrl: locationUrl(output),
     };
@@ -83,7 +98,11 @@ export class LeaseService {
   }
 
   /** Where the lease holder uploads the segment that starts at `startFrame`; undefined without the lease. */
-  async segmentUrl(taskId: string, epoch: number, startFrame: number): Promise<SegmentUrlResponse | undefined> {
+  async segmentUrl(
+    taskId: string,
+    epoch: number,
+    startFrame: number,
+  ): Promise<SegmentUrlResponse | undefined> {
     const task = await this.store.getTask(taskId);
     if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
     const key = segmentKey(task.jobId, taskId, epoch, startFrame);
@@ -100,7 +119,12 @@ export class LeaseService {
     const task = await this.store.getTask(taskId);
     // A worker may only record blobs it was told to write: never another task's or another job's.
     if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
-    return this.store.checkpoint(taskId, epoch, { range: { start: startFrame, end: endFrame }, key }, this.now());
+    return this.store.checkpoint(
+      taskId,
+      epoch,
+      { range: { start: startFrame, end: endFrame }, key },
+      this.now(),
+    );
   }
 
   complete(taskId: string, epoch: number): Promise<LeaseResult> {

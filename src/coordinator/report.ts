@@ -25,7 +25,13 @@ export interface JobReport {
 
 const INTERRUPTED = new Set(['preempted', 'expired', 'interrupted']);
 
-export function summarizeJob(job: Job, tasks: Task[], segments: Segment[], attempts: Attempt[], now: number): JobReport {
+export function summarizeJob(
+  job: Job,
+  tasks: Task[],
+  segments: Segment[],
+  attempts: Attempt[],
+  now: number,
+): JobReport {
   const processTasks = tasks.filter((t) => t.kind === 'process');
   const checkpointed = processTasks.reduce((sum, t) => sum + (t.nextFrame - t.range.start), 0);
   const inFlight = attempts

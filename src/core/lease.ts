@@ -14,7 +14,8 @@ export function decideRelease(
   reason: ReleaseReason,
   maxAttempts: number,
 ): ReleaseDecision {
-  if (reason === 'preempted') return { state: 'pending', failures: task.failures, preemptions: task.preemptions + 1 };
+  if (reason === 'preempted')
+    return { state: 'pending', failures: task.failures, preemptions: task.preemptions + 1 };
   const failures = task.failures + 1;
   return { state: failures >= maxAttempts ? 'failed' : 'pending', failures, preemptions: task.preemptions };
 }

@@ -36,7 +36,8 @@ export function chooseChunkFrames(s: ChunkSizing): number {
 
 /** Splits [0, frameCount) into consecutive ranges of `chunkFrames` frames; the last one takes the rest. */
 export function planChunks(frameCount: number, chunkFrames: number): FrameRange[] {
-  if (!Number.isInteger(frameCount) || frameCount <= 0) throw new RangeError(`frame count must be positive, got ${frameCount}`);
+  if (!Number.isInteger(frameCount) || frameCount <= 0)
+    throw new RangeError(`frame count must be positive, got ${frameCount}`);
   const size = Math.max(1, Math.floor(chunkFrames));
   const ranges: FrameRange[] = [];
   for (let start = 0; start < frameCount; start += size) {

@@ -72,9 +72,9 @@ export async function runTool(binary: string, args: string[], options: ToolOptio
   return Buffer.concat(chunks);
 }
 
-const RELEVANT =
-  /error|invalid|no such file|not found|denied|unable|cannot|could not|failed|unsupported|corrupt/i;
-const GENERIC = /^(conversion failed!?|exiting normally.*)$/i;
+// ffmpeg's closing remarks after the line that names the actual problem.
+const WRAP_UP =
+  /^(conversion failed|error initializing output stream|could not write header|exiting normally)/i;
 
 /** Non-empty stderr lines without ffmpeg's `[demuxer @ 0x…]` prefixes. */
 export function stderrLines(stderr: string): string[] {
@@ -84,8 +84,11 @@ export function stderrLines(stderr: string): string[] {
     .filter((line) => line !== '');
 }
 
-/** Picks the stderr line that best explains a failure. */
+/**
+ * Picks the stderr line that best explains a failure: with `-v error` that is the last one, unless
+ * ffmpeg only summed up after it.
+ */
 export function relevantLine(stderr: string): string | undefined {
-  const lines = stderrLines(stderr).filter((line) => !GENERIC.test(line));
-  return [...lines].reverse().find((line) => RELEVANT.test(line)) ?? lines.at(-1);
+  const lines = stderrLines(stderr);
+  return lines.filter((line) => !WRAP_UP.test(line)).at(-1) ?? lines.at(-1);
 }

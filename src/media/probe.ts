@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool, stderrLines } from './ffmpegProcess.js';
+import { inputName } from './inputName.js';
 import { type PipePixelFormat, pipeFormatFor } from './pixelFormat.js';
 
 export interface Rational {
@@ -101,7 +102,7 @@ async function readContainer(
 ): Promise<FfprobeOutput> {
   const { ffprobe } = resolveBinaries();
   const args = ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path];
-  const tool = spawnTool(ffprobe, args, { stdout: true, failure: `cannot read ${path}` });
+  const tool = spawnTool(ffprobe, args, { stdout: true, failure: `cannot read ${inputName(path)}` });
   const chunks: Buffer[] = [];
   for await (const chunk of tool.stdout!) chunks.push(chunk as Buffer);
   try {
@@ -118,23 +119,25 @@ async function readContainer(
 /** Streams, timing, rotation and colour of a video, plus the timestamp of every frame. */
 export async function probeVideo(path: string): Promise<VideoProbe> {
   await ensureExists(path);
+  const name = inputName(path);
   const container = await readContainer(path, (reason, unrecognised) =>
     unrecognised
-      ? new MediaError(`not a video: ${path} (unrecognised format)`)
-      : new MediaError(`cannot read video ${path}: ${reason}`),
+      ? new MediaError(`not a video: ${name} (unrecognised format)`)
+      : new MediaError(`cannot read video ${name}: ${reason}`),
   );
   const streams = container.streams ?? [];
   const stream = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
-  if (!stream?.width || !stream.height) throw new MediaError(`not a video: ${path} (no video stream)`);
+  if (!stream?.width || !stream.height) throw new MediaError(`not a video: ${name} (no video stream)`);
+  if (isImageFormat(container)) throw new MediaError(`not a video: ${name} (a still image)`);
 
   const timeBase = parseRational(stream.time_base) ?? { num: 1, den: 90000 };
   const { packets, totalPackets, warning } = await readPackets(path, stream.index);
   if (packets.length === 0) {
     throw new MediaError(
-      `cannot read video ${path}: ${warning ?? 'the video stream has no readable frames'}`,
+      `cannot read video ${name}: ${warning ?? 'the video stream has no readable frames'}`,
     );
   }
-  checkComplete(path, stream, timeBase, packets, totalPackets, warning);
+  checkComplete(name, stream, timeBase, packets, totalPackets, warning);
 
   const framePts = packets.map((p) => p.pts).sort((a, b) => a - b);
   const format = container.format ?? {};
@@ -180,13 +183,17 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
 /** Size and codec of a still image (e.g. the source face). */
 export async function probeImage(path: string): Promise<{ width: number; height: number; codec: string }> {
   await ensureExists(path);
-  const notAnImage = () => new MediaError(`not an image: ${path}`);
+  const notAnImage = () => new MediaError(`not an image: ${inputName(path)}`);
   const container = await readContainer(path, notAnImage);
   const stream = container.streams?.find((s) => s.codec_type === 'video');
-  // Image demuxers are named `<codec>_pipe` (or image2 when chosen by file extension).
-  const formatName = container.format?.format_name ?? '';
-  if (!stream?.width || !stream.height || !/(_pipe|^image2|^gif)$/.test(formatName)) throw notAnImage();
+  const animated = container.format?.format_name === 'gif';
+  if (!stream?.width || !stream.height || !(isImageFormat(container) || animated)) throw notAnImage();
   return { width: stream.width, height: stream.height, codec: stream.codec_name ?? 'unknown' };
+}
+
+/** Image demuxers are named `<codec>_pipe`, or image2 when chosen by file extension. */
+function isImageFormat(container: FfprobeOutput): boolean {
+  return /(_pipe|^image2)$/.test(container.format?.format_name ?? '');
 }
 
 /**
@@ -209,7 +216,7 @@ async function readPackets(
     'compact=p=0',
     path,
   ];
-  const tool = spawnTool(ffprobe, args, { stdout: true, failure: `cannot read video ${path}` });
+  const tool = spawnTool(ffprobe, args, { stdout: true, failure: `cannot read video ${inputName(path)}` });
   const packets: Packet[] = [];
   let totalPackets = 0;
   let missingTimestamps = false;
@@ -236,15 +243,21 @@ async function readPackets(
   parseLine(rest.trim());
   await tool.done;
   if (missingTimestamps) {
-    throw new MediaError(`cannot read video ${path}: frames without timestamps (remux it into mp4 or mkv)`);
+    throw new MediaError(
+      `cannot read video ${inputName(path)}: frames without timestamps (remux it into mp4 or mkv)`,
+    );
   }
   const warning = stderrLines(tool.stderrTail()).at(-1);
   return { packets, totalPackets, warning };
 }
 
-/** Rejects a file whose packets end before its own header says they should (a truncated file). */
+/**
+ * Rejects a file whose packets end before its own header says they should (a truncated file): MP4
+ * and QuickTime count their frames, Matroska states each stream's duration. Durations that ffprobe
+ * merely estimates (MPEG-TS, raw streams) are not evidence and are not checked.
+ */
 function checkComplete(
-  path: string,
+  name: string,
   stream: FfprobeStream,
   timeBase: Rational,
   packets: Packet[],
@@ -255,21 +268,19 @@ function checkComplete(
   const declaredFrames = Number(stream.nb_frames);
   if (declaredFrames > 0 && totalPackets < declaredFrames) {
     throw new MediaError(
-      `cannot read video ${path}: file ends after ${totalPackets} of ${declaredFrames} frames${because}`,
+      `cannot read video ${name}: file ends after ${totalPackets} of ${declaredFrames} frames${because}`,
     );
   }
-  const declaredSeconds = Number(stream.duration ?? parseClock(stream.tags?.DURATION));
+  const declaredSeconds = parseClock(stream.tags?.DURATION);
   if (!(declaredSeconds > 0)) return;
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
-  for (const { pts } of packets) {
-    first = Math.min(first, pts);
-    last = Math.max(last, pts);
-  }
-  const coveredSeconds = ((last - first) * timeBase.num) / timeBase.den;
-  if (coveredSeconds < declaredSeconds - Math.max(1, declaredSeconds * 0.05)) {
+  let lastPts = Number.NEGATIVE_INFINITY;
+  for (const { pts } of packets) lastPts = Math.max(lastPts, pts);
+  const endSeconds = (lastPts * timeBase.num) / timeBase.den;
+  // The declared end lies one frame after the last frame's start; allow a few frames of slack.
+  const frameSeconds = 1 / frameRate(stream, packets.length, declaredSeconds);
+  if (endSeconds < declaredSeconds - 3 * frameSeconds - declaredSeconds * 0.01) {
     throw new MediaError(
-      `cannot read video ${path}: file ends at ${coveredSeconds.toFixed(1)} s of ${declaredSeconds.toFixed(1)} s${because}`,
+      `cannot read video ${name}: file ends at ${endSeconds.toFixed(1)} s of ${declaredSeconds.toFixed(1)} s${because}`,
     );
   }
 }

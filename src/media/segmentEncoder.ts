@@ -57,13 +57,15 @@ export class SegmentEncoder {
 
   /**
    * Queues one frame; `ptsMicros` counts from the segment's first frame (0). Resolves once the pipe
-   * accepts more, so a caller that awaits every write never buffers more than a frame or two.
+   * accepts more, so a caller that awaits every write never buffers more than a frame or two. The
+   * frame is written without a copy: it must not be changed afterwards.
    */
   async write(frame: Buffer, ptsMicros: number): Promise<void> {
     if (frame.length !== this.frameSize) {
       throw new RangeError(`frame has ${frame.length} bytes, expected ${this.frameSize}`);
     }
-    if (this.tool.child.exitCode !== null) await this.exited;
+    const { child } = this.tool;
+    if (child.exitCode !== null || child.signalCode !== null) await this.exited;
     let accepting = true;
     for (const part of matroskaFrame(frame, ptsMicros)) accepting = this.stdin.write(part);
     this.frames++;
@@ -160,7 +162,8 @@ function nvencPreset(preset: string): string {
 function frameRateArgs(encoder: string, fps: number): string[] {
   if (!isX26x(encoder) || !(fps > 0)) return [];
   const rate = `fps=${Number(fps.toFixed(6))}`;
-  return encoder === 'libx264' ? ['-x264-params', rate] : ['-x265-params', rate];
+  // x265 prints its banner straight to stderr, around ffmpeg's own error lines.
+  return encoder === 'libx264' ? ['-x264-params', rate] : ['-x265-params', `${rate}:log-level=error`];
 }
 
 /**

@@ -153,7 +153,9 @@ export class SqliteStore implements Store {
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const row = this.db.prepare('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
+    const row = this.db.prepare('SELECT probe FROM jobs WHERE id = ?').get(jobId) as
+      | { probe: string }
+      | undefined;
     if (!row) throw new Error(`unknown job ${jobId}`);
     return JSON.parse(row.probe);
   }
@@ -163,7 +165,11 @@ export class SqliteStore implements Store {
       | { frame_pts: Buffer }
       | undefined;
     if (!row) throw new Error(`unknown job ${jobId}`);
-    const all = new Float64Array(row.frame_pts.buffer, row.frame_pts.byteOffset, row.frame_pts.byteLength / 8);
+    const all = new Float64Array(
+      row.frame_pts.buffer,
+      row.frame_pts.byteOffset,
+      row.frame_pts.byteLength / 8,
+    );
     return Array.from(all.subarray(range.start, range.end));
   }
 
@@ -235,7 +241,9 @@ export class SqliteStore implements Store {
         .run(jobId);
       const merge = this.db.prepare(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
       this.db
-        .prepare(`UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`)
+        .prepare(
+          `UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`,
+        )
         .run(merge ? 'merging' : 'running', jobId);
     });
   }
@@ -262,11 +270,19 @@ export class SqliteStore implements Store {
            VALUES (?, ?, ?, ?, ?, 'running')`,
         )
         .run(row.id, row.job_id, req.workerId, epoch, req.now);
-      const job = this.db.prepare(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`).get(row.job_id) as JobRow & {
+      const job = this.db
+        .prepare(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`)
+        .get(row.job_id) as JobRow & {
         probe: string;
       };
       return {
-        task: toTask({ ...row, state: 'running', epoch, worker_id: req.workerId, lease_expires_at: req.now + req.leaseTtlMs }),
+        task: toTask({
+          ...row,
+          state: 'running',
+          epoch,
+          worker_id: req.workerId,
+          lease_expires_at: req.now + req.leaseTtlMs,
+        }),
         job: toJob(job),
         probe: JSON.parse(job.probe),
       };
@@ -295,13 +311,20 @@ export class SqliteStore implements Store {
       if (typeof row === 'string') return row;
       this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ?').run(now + leaseTtlMs, taskId);
       this.db
-        .prepare('UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ? WHERE task_id = ? AND epoch = ?')
+        .prepare(
+          'UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ? WHERE task_id = ? AND epoch = ?',
+        )
         .run(progress.framesDone, progress.fps ?? null, taskId, epoch);
       return 'ok';
     });
   }
 
-  async checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult> {
+  async checkpoint(
+    taskId: string,
+    epoch: number,
+    segment: CheckpointRequest,
+    now: number,
+  ): Promise<LeaseResult> {
     return this.tx(() => {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
@@ -309,7 +332,9 @@ export class SqliteStore implements Store {
       if (start < row.next_frame) {
         // A retried call for a segment already recorded is fine; anything else overlapping is refused.
         const same = this.db
-          .prepare('SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?')
+          .prepare(
+            'SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?',
+          )
           .get(taskId, start, end, segment.key);
         return same ? 'ok' : 'stale';
       }
@@ -341,14 +366,18 @@ export class SqliteStore implements Store {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       if (row.kind === 'process' && row.next_frame < row.end_frame) {
-        throw new RangeError(`task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`);
+        throw new RangeError(
+          `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
+        );
       }
       this.db
         .prepare(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`)
         .run(taskId);
       this.endAttempt(taskId, epoch, 'completed', null, now);
       if (row.kind === 'merge') {
-        this.db.prepare(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, row.job_id);
+        this.db
+          .prepare(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`)
+          .run(now, row.job_id);
         return 'ok';
       }
       const open = this.db
@@ -364,7 +393,9 @@ export class SqliteStore implements Store {
              VALUES (?, ?, 'merge', ?, 0, ?, 0, 'pending')`,
           )
           .run(`${row.job_id}-merge`, row.job_id, 1_000_000, job.frame_count);
-        this.db.prepare(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(row.job_id);
+        this.db
+          .prepare(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`)
+          .run(row.job_id);
       }
       return 'ok';
     });
@@ -398,7 +429,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  private endAttempt(taskId: string, epoch: number, outcome: AttemptOutcome, error: string | null, now: number): void {
+  private endAttempt(
+    taskId: string,
+    epoch: number,
+    outcome: AttemptOutcome,
+    error: string | null,
+    now: number,
+  ): void {
     this.db
       .prepare(
         `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,

@@ -65,7 +65,13 @@ export interface Store {
   retryFailedJob(jobId: string): Promise<void>;
 
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
-  heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress, now: number, leaseTtlMs: number): Promise<LeaseResult>;
+  heartbeat(
+    taskId: string,
+    epoch: number,
+    progress: HeartbeatProgress,
+    now: number,
+    leaseTtlMs: number,
+  ): Promise<LeaseResult>;
   checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult>;
   complete(taskId: string, epoch: number, now: number): Promise<LeaseResult>;
   release(

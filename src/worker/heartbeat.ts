@@ -1,4 +1,4 @@
-import { LeaseClient, LeaseLostError } from './leaseClient.js';
+import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 
 export interface HeartbeatState {
   framesDone: number;
@@ -27,7 +27,12 @@ export function startHeartbeat(
       inFlight = true;
       const seconds = (Date.now() - startedAt) / 1000;
       try {
-        await client.heartbeat(task.id, task.epoch, state.framesDone, seconds > 0 ? state.framesDone / seconds : 0);
+        await client.heartbeat(
+          task.id,
+          task.epoch,
+          state.framesDone,
+          seconds > 0 ? state.framesDone / seconds : 0,
+        );
         lastOk = Date.now();
       } catch (error) {
         if (error instanceof LeaseLostError) controller.abort(error);

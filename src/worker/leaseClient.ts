@@ -51,7 +51,13 @@ export class LeaseClient {
     return (await response.json()) as SegmentUrlResponse;
   }
 
-  async checkpoint(taskId: string, epoch: number, startFrame: number, endFrame: number, key: string): Promise<void> {
+  async checkpoint(
+    taskId: string,
+    epoch: number,
+    startFrame: number,
+    endFrame: number,
+    key: string,
+  ): Promise<void> {
     await this.post(`/tasks/${taskId}/checkpoint`, { epoch, startFrame, endFrame, key }, taskId);
   }
 

@@ -29,7 +29,9 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
       })),
     );
     const local = merge.outputUrl.startsWith('file:');
-    const outputPath = local ? fileURLToPath(merge.outputUrl) : join(dir, `output${extname(new URL(merge.outputUrl).pathname)}`);
+    const outputPath = local
+      ? fileURLToPath(merge.outputUrl)
+      : join(dir, `output${extname(new URL(merge.outputUrl).pathname)}`);
     await mergeSegments({
       segments,
       source: readableLocation(claim.inputUrl),

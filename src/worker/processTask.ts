@@ -8,8 +8,8 @@ import { SegmentEncoder } from '../media/segmentEncoder.js';
 import type { Frame, Processor } from '../vision/processor.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
-import { prefetch } from './prefetch.js';
 import type { PreemptionNotice } from './preemption.js';
+import { prefetch } from './prefetch.js';
 import { readableLocation, uploadFile } from './transfer.js';
 
 /** Frames decoded ahead of the processors; bounds memory whatever the video length. */
@@ -106,11 +106,19 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       startFrame: task.nextFrame,
       endFrame: task.endFrame,
       signal,
+      // The read-ahead, the frame in the processors, and the one the encoder may still be writing.
+      reuseBuffers: DECODE_AHEAD + 2,
     });
     for await (const data of prefetch(decoded, DECODE_AHEAD)) {
       if (ctx.notice.requested) break;
       open ??= await openSegment(frameIndex);
-      let frame: Frame = { index: frameIndex, width: video.width, height: video.height, pixFmt: video.pipePixFmt, data };
+      let frame: Frame = {
+        index: frameIndex,
+        width: video.width,
+        height: video.height,
+        pixFmt: video.pipePixFmt,
+        data,
+      };
       for (const processor of ctx.processors) frame = await processor.process(frame);
       await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
       open.frames++;

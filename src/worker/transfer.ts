@@ -48,7 +48,8 @@ export async function downloadFile(url: string, dir: string, name: string): Prom
   if (isFileUrl(url)) return fileURLToPath(url);
   const path = join(dir, name);
   const response = await fetch(url);
-  if (!response.ok || !response.body) throw new Error(`download from object store failed: HTTP ${response.status}`);
+  if (!response.ok || !response.body)
+    throw new Error(`download from object store failed: HTTP ${response.status}`);
   await mkdir(dir, { recursive: true });
   try {
     await pipeline(Readable.fromWeb(response.body as never), createWriteStream(path));

@@ -54,14 +54,21 @@ describe('lease API over HTTP', () => {
 
   it('refuses calls without the worker token', async () => {
     expect((await post('/v1/claim', { workerId: 'w' }, {})).statusCode).toBe(401);
-    expect((await post('/v1/claim', { workerId: 'w' }, { authorization: 'Bearer nope' })).statusCode).toBe(401);
+    expect((await post('/v1/claim', { workerId: 'w' }, { authorization: 'Bearer nope' })).statusCode).toBe(
+      401,
+    );
   });
 
   it('rejects malformed bodies with a JSON 400', async () => {
     const r = await post('/v1/claim', { workerId: '' });
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toBe('invalid request');
-    const bad = await app.inject({ method: 'POST', url: '/v1/claim', payload: '{nope', headers: { ...auth, 'content-type': 'application/json' } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/claim',
+      payload: '{nope',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
     expect(bad.statusCode).toBe(400);
   });
 
@@ -79,9 +86,16 @@ describe('lease API over HTTP', () => {
     const { key } = url.json() as { key: string };
     expect(key).toMatch(/segments\/.*-e1-f00000000\.mp4$/);
     // A worker may only record the blob it was told to write.
-    const foreign = await post(`/v1/tasks/${id}/checkpoint`, { epoch: 1, startFrame: 0, endFrame: 10, key: 'jobs/other/x.mp4' });
+    const foreign = await post(`/v1/tasks/${id}/checkpoint`, {
+      epoch: 1,
+      startFrame: 0,
+      endFrame: 10,
+      key: 'jobs/other/x.mp4',
+    });
     expect(foreign.statusCode).toBe(409);
-    expect((await post(`/v1/tasks/${id}/checkpoint`, { epoch: 1, startFrame: 0, endFrame: 10, key })).statusCode).toBe(200);
+    expect(
+      (await post(`/v1/tasks/${id}/checkpoint`, { epoch: 1, startFrame: 0, endFrame: 10, key })).statusCode,
+    ).toBe(200);
 
     clock = 5000;
     await store.expireLeases(clock);
@@ -98,8 +112,13 @@ describe('lease API over HTTP', () => {
     const gap = await post(`/v1/tasks/${id}/complete`, { epoch: 2 });
     expect(gap.statusCode).toBe(400);
 
-    const key2 = ((await post(`/v1/tasks/${id}/segment-url`, { epoch: 2, startFrame: 10 })).json() as { key: string }).key;
-    expect((await post(`/v1/tasks/${id}/checkpoint`, { epoch: 2, startFrame: 10, endFrame: 20, key: key2 })).statusCode).toBe(200);
+    const key2 = (
+      (await post(`/v1/tasks/${id}/segment-url`, { epoch: 2, startFrame: 10 })).json() as { key: string }
+    ).key;
+    expect(
+      (await post(`/v1/tasks/${id}/checkpoint`, { epoch: 2, startFrame: 10, endFrame: 20, key: key2 }))
+        .statusCode,
+    ).toBe(200);
     expect((await post(`/v1/tasks/${id}/complete`, { epoch: 2 })).statusCode).toBe(200);
 
     const merge = (await post('/v1/claim', { workerId: 'w3' })).json() as ClaimResponse;
@@ -114,6 +133,8 @@ describe('lease API over HTTP', () => {
     expect(r.statusCode).toBe(200);
     const [task] = await store.listTasks(claim.task.jobId);
     expect(task).toMatchObject({ state: 'pending', preemptions: 1, failures: 0 });
-    expect((await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'bogus' })).statusCode).toBe(400);
+    expect((await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'bogus' })).statusCode).toBe(
+      400,
+    );
   });
 });

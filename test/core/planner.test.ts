@@ -16,7 +16,13 @@ describe('planner', () => {
   });
 
   it('sizes chunks by explicit frames, seconds, or cost and parallelism', () => {
-    const base = { frameCount: 9000, fps: 30, processors: ['passthrough'], parallelism: 1, checkpointFrames: 100 };
+    const base = {
+      frameCount: 9000,
+      fps: 30,
+      processors: ['passthrough'],
+      parallelism: 1,
+      checkpointFrames: 100,
+    };
     expect(chooseChunkFrames({ ...base, chunkFrames: 123 })).toBe(123);
     expect(chooseChunkFrames({ ...base, chunkSeconds: 10 })).toBe(300);
     expect(chooseChunkFrames({ ...base, parallelism: 4 })).toBe(2250);

@@ -42,7 +42,11 @@ describe('spotfuse run with bad input', () => {
 
   it('rejects an output that cannot be written', async () => {
     const video = await cfrWithAudio(dir());
-    await expectOneLineError(['-t', video], /output directory does not exist/, join(dir(), 'missing', 'out.mp4'));
+    await expectOneLineError(
+      ['-t', video],
+      /output directory does not exist/,
+      join(dir(), 'missing', 'out.mp4'),
+    );
     const folder = join(dir(), 'a-folder.mp4');
     mkdirSync(folder, { recursive: true });
     await expectOneLineError(['-t', video], /output is a directory/, folder);
@@ -52,7 +56,10 @@ describe('spotfuse run with bad input', () => {
 
   it('rejects unknown processors and bad options', async () => {
     const video = await cfrWithAudio(dir());
-    await expectOneLineError(['-t', video, '--processors', 'passthrough,face_swaper'], /unknown processor "face_swaper"/);
+    await expectOneLineError(
+      ['-t', video, '--processors', 'passthrough,face_swaper'],
+      /unknown processor "face_swaper"/,
+    );
     await expectOneLineError(['-t', video, '--checkpoint-frames', '0'], /checkpoint-frames/);
     await expectOneLineError(['-t', video, '--output-video-quality', '101'], /output-video-quality/);
     await expectOneLineError(['-t', video, '--output-video-preset', 'warp'], /output-video-preset/);
@@ -62,7 +69,16 @@ describe('spotfuse run with bad input', () => {
 
   it('shows the stack trace only with --verbose', async () => {
     const result = await runCli(
-      ['run', '-t', join(dir(), 'nope.mp4'), '-o', join(dir(), 'x.mp4'), '--verbose', '--state-dir', join(dir(), 'state')],
+      [
+        'run',
+        '-t',
+        join(dir(), 'nope.mp4'),
+        '-o',
+        join(dir(), 'x.mp4'),
+        '--verbose',
+        '--state-dir',
+        join(dir(), 'state'),
+      ],
       dir(),
     );
     expect(result.code).toBe(1);
@@ -73,7 +89,17 @@ describe('spotfuse run with bad input', () => {
     const video = await cfrWithAudio(dir());
     const output = join(dir(), 'bad-encoder.mp4');
     const result = await runCli(
-      ['run', '-t', video, '-o', output, '--output-video-encoder', 'no_such_encoder', '--state-dir', join(dir(), 'enc')],
+      [
+        'run',
+        '-t',
+        video,
+        '-o',
+        output,
+        '--output-video-encoder',
+        'no_such_encoder',
+        '--state-dir',
+        join(dir(), 'enc'),
+      ],
       dir(),
     );
     expect(result.code).toBe(1);

@@ -17,9 +17,25 @@ async function longVideo(dir: string): Promise<string> {
   const path = join(dir, 'long.mp4');
   if (!existsSync(path)) {
     await ffmpeg([
-      '-f', 'lavfi', '-i', 'testsrc2=s=480x360:r=30:d=15',
-      '-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=15',
-      '-c:v', 'libx264', '-preset', 'veryfast', '-g', '60', '-pix_fmt', 'yuv420p', '-c:a', 'aac', path,
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=s=480x360:r=30:d=15',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=f=440:r=48000:d=15',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-g',
+      '60',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      path,
     ]);
   }
   return path;
@@ -50,7 +66,10 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promi
 
 function children(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
   } catch {
     return [];
   }
@@ -61,9 +80,23 @@ describe('resume and worker loss', () => {
 
   function args(name: string, input: string) {
     return [
-      'run', '-t', input, '-o', join(dir(), `${name}.mp4`), '--state-dir', join(dir(), name),
-      '--workers', String(WORKERS), '--chunk-frames', '150', '--checkpoint-frames', String(CHECKPOINT),
-      '--output-video-preset', 'medium', '--report', join(dir(), `${name}.json`),
+      'run',
+      '-t',
+      input,
+      '-o',
+      join(dir(), `${name}.mp4`),
+      '--state-dir',
+      join(dir(), name),
+      '--workers',
+      String(WORKERS),
+      '--chunk-frames',
+      '150',
+      '--checkpoint-frames',
+      String(CHECKPOINT),
+      '--output-video-preset',
+      'medium',
+      '--report',
+      join(dir(), `${name}.json`),
     ];
   }
 

@@ -4,22 +4,27 @@ import { MediaError } from '../../src/media/errors.js';
 import { relevantLine, runTool, spawnTool } from '../../src/media/ffmpegProcess.js';
 
 describe('relevantLine', () => {
-  it('picks the last line that names a problem, without the [component @ 0x…] prefix', () => {
+  it('picks the line that names the problem, without the [component @ 0x…] prefix', () => {
     const stderr = [
-      'Input #0, mov,mp4,m4a,3gp,3g2,mj2, from in.mp4:',
       '[h264 @ 0x55d0c1a2b3c0] Invalid NAL unit size (1368 > 431).',
       '[libx264 @ 0x55d0c1a2b3c0] width not divisible by 2 (853x481)',
       'Error initializing output stream 0:0 -- Error while opening encoder for output stream #0:0',
       'Conversion failed!',
       '',
     ].join('\n');
-    expect(relevantLine(stderr)).toBe(
-      'Error initializing output stream 0:0 -- Error while opening encoder for output stream #0:0',
+    expect(relevantLine(stderr)).toBe('width not divisible by 2 (853x481)');
+    const webm = [
+      '[webm @ 0xfa56040] Only VP8 or VP9 or AV1 video and Vorbis or Opus audio are supported for WebM.',
+      'Could not write header for output file #0 (incorrect codec parameters ?): Invalid argument',
+      'Error initializing output stream 0:2 -- ',
+    ].join('\n');
+    expect(relevantLine(webm)).toBe(
+      'Only VP8 or VP9 or AV1 video and Vorbis or Opus audio are supported for WebM.',
     );
     expect(relevantLine('[mov,mp4,m4a,3gp,3g2,mj2 @ 0x2f42f200] moov atom not found\n')).toBe(
       'moov atom not found',
     );
-    expect(relevantLine('frame=  10 fps=0.0\nsomething odd happened\n')).toBe('something odd happened');
+    expect(relevantLine('Conversion failed!\n')).toBe('Conversion failed!');
     expect(relevantLine('')).toBeUndefined();
   });
 });

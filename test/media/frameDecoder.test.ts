@@ -19,7 +19,7 @@ import {
   variableFrameRate,
   yuv444p,
 } from '../fixtures/videos.js';
-import { useTempDir } from './fixtureDir.js';
+import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
 

@@ -5,7 +5,7 @@ import { resolveBinaries } from '../../src/media/binaries.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
 import { matroskaFrame, matroskaHeader } from '../../src/media/matroskaRawWriter.js';
 import { frameByteLength, type PipePixelFormat } from '../../src/media/pixelFormat.js';
-import { useTempDir } from './fixtureDir.js';
+import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
 

@@ -1,11 +1,11 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MediaError } from '../../src/media/errors.js';
 import { mergeSegments } from '../../src/media/merge.js';
 import { probeVideo } from '../../src/media/probe.js';
-import { cfrWithAudio, copyAs, ffmpeg, noAudio, probeFramesPts, probeStreams } from '../fixtures/videos.js';
-import { useTempDir } from './fixtureDir.js';
+import { cfrWithAudio, ffmpeg, noAudio, probeFramesPts, probeStreams } from '../fixtures/videos.js';
+import { useTempDir } from '../helpers/tempDir.js';
 import { processSegments } from './pipeline.js';
 
 const dir = useTempDir();
@@ -70,14 +70,28 @@ describe('mergeSegments', () => {
     expect(await probeFramesPts(webm)).toHaveLength(90);
   });
 
+  it('joins HEVC segments', async () => {
+    const source = await noAudio(dir());
+    const { probe, segments } = await segmentsOf(source, 'hevc', 'libx265');
+    const outputPath = join(dir(), 'hevc.mp4');
+    await mergeSegments({ segments, source, probe, outputPath });
+    expect((await probeStreams(outputPath))[0]).toMatchObject({
+      codec_name: 'hevc',
+      width: 320,
+      height: 240,
+    });
+    expect((await probeVideo(outputPath)).video.framePts).toEqual(probe.video.framePts);
+  });
+
   it('quotes segment paths with quotes and spaces', async () => {
     const source = await noAudio(dir());
     const { probe, segments } = await segmentsOf(source, 'quoted');
     const renamed = await Promise.all(
-      segments.map(async (s, i) => ({
-        ...s,
-        path: await copyAs(s.path, join(dir(), `it's segment ${i}.mp4`)),
-      })),
+      segments.map(async (s, i) => {
+        const path = join(dir(), `it's segment ${i}.mp4`);
+        await copyFile(s.path, path);
+        return { ...s, path };
+      }),
     );
     const outputPath = join(dir(), 'quoted.mp4');
     await mergeSegments({ segments: renamed, source, probe, outputPath });
@@ -91,7 +105,9 @@ describe('mergeSegments', () => {
     await writeFile(outputPath, 'previous result');
     const error = await mergeSegments({ segments, source, probe, outputPath }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaError);
-    expect((error as Error).message).toMatch(new RegExp(`^cannot merge ${outputPath}: [^\\n]+$`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^cannot merge ${outputPath}: Only VP8 or VP9 .*WebM`),
+    );
     expect(await readFile(outputPath, 'utf8')).toBe('previous result');
     expect((await readdir(dir())).filter((name) => name.includes('.partial-'))).toEqual([]);
   });

@@ -14,11 +14,12 @@ import {
   tenBit,
   truncated,
   truncatedFaststart,
+  truncatedMatroska,
   VFR_SECONDS,
   variableFrameRate,
   yuv444p,
 } from '../fixtures/videos.js';
-import { useTempDir } from './fixtureDir.js';
+import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
 
@@ -120,7 +121,13 @@ describe('probeVideo', () => {
     await expect(probeVideo(cutIndexed)).rejects.toThrow(
       new RegExp(`^cannot read video ${cutIndexed}: file ends after \\d+ of 90 frames`),
     );
-    for (const path of [missing, text, audio, cut, cutIndexed]) {
+    const cutMatroska = await truncatedMatroska(dir());
+    await expect(probeVideo(cutMatroska)).rejects.toThrow(
+      new RegExp(`^cannot read video ${cutMatroska}: file ends at [\\d.]+ s of 3.0 s`),
+    );
+    const still = await stillImage(dir());
+    await expect(probeVideo(still)).rejects.toThrow(new MediaError(`not a video: ${still} (a still image)`));
+    for (const path of [missing, text, audio, cut, cutIndexed, cutMatroska, still]) {
       const error = await probeVideo(path).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MediaError);
       expect((error as Error).message).not.toContain('\n');

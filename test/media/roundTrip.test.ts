@@ -3,6 +3,7 @@ import { probeVideo } from '../../src/media/probe.js';
 import {
   cfrWithAudio,
   delayedVideo,
+  fullRange,
   noAudio,
   oddSize,
   probeFramesPts,
@@ -13,7 +14,7 @@ import {
   variableFrameRate,
   yuv444p,
 } from '../fixtures/videos.js';
-import { useTempDir } from './fixtureDir.js';
+import { useTempDir } from '../helpers/tempDir.js';
 import { processAndMerge } from './pipeline.js';
 
 const dir = useTempDir();
@@ -105,6 +106,14 @@ describe('decode → encode segments → merge', () => {
     const { output } = await roundTrip(source, 'odd.mp4');
     const result = await expectFaithful(source, output);
     expect([result.video.width, result.video.height]).toEqual([853, 481]);
+  });
+
+  it('keeps a full-range source full range', async () => {
+    const source = await fullRange(dir());
+    const { output } = await roundTrip(source, 'full-range.mp4');
+    await expectFaithful(source, output);
+    const [video] = await streamsOf(output, 'video');
+    expect(video).toMatchObject({ pix_fmt: 'yuvj420p', color_range: 'pc' });
   });
 
   it('round-trips 10-bit and 4:4:4 without dropping depth or chroma', async () => {

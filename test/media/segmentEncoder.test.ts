@@ -7,7 +7,7 @@ import { runTool } from '../../src/media/ffmpegProcess.js';
 import { frameByteLength, type PipePixelFormat } from '../../src/media/pixelFormat.js';
 import { SegmentEncoder, type SegmentEncoderOptions } from '../../src/media/segmentEncoder.js';
 import { probeFramesPts, probeStreams } from '../fixtures/videos.js';
-import { useTempDir } from './fixtureDir.js';
+import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
 
@@ -187,5 +187,6 @@ describe('SegmentEncoder', () => {
     await encoder.write(frame, 0);
     encoder.abort();
     await expect(encoder.finish()).rejects.toThrow(MediaError);
+    await expect(encoder.write(frame, 33333)).rejects.toThrow(MediaError);
   });
 });

@@ -25,7 +25,11 @@ const writer = (storeModule: string, db: string) => `
 describe('SqliteStore durability', () => {
   it('loses no committed row when the process is killed with SIGKILL mid-write', async () => {
     const db = join(mkdtempSync(join(tmpdir(), 'spotfuse-crash-')), 'state.db');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', writer(distPath('src/store/sqliteStore.js'), db)]);
+    const child = spawn(process.execPath, [
+      '--input-type=module',
+      '-e',
+      writer(distPath('src/store/sqliteStore.js'), db),
+    ]);
     let output = '';
     let jobId = '';
     let lastCommitted = -1;

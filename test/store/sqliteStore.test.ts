@@ -23,7 +23,12 @@ describe('SqliteStore lease semantics', () => {
   });
   afterEach(() => store.close());
 
-  async function newJob(chunks = [{ start: 0, end: 20 }, { start: 20, end: 30 }]) {
+  async function newJob(
+    chunks = [
+      { start: 0, end: 20 },
+      { start: 20, end: 30 },
+    ],
+  ) {
     const framePts = Array.from({ length: 30 }, (_, i) => i * 512);
     return store.createJob({ key: 'k', spec, probe: { video: { fps: 30 } }, framePts, chunks }, 0);
   }
@@ -42,14 +47,18 @@ describe('SqliteStore lease semantics', () => {
   it('fences calls with a stale epoch after the lease expired and was claimed again', async () => {
     await newJob([{ start: 0, end: 30 }]);
     const first = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
-    expect(await store.checkpoint(first.task.id, 1, { range: { start: 0, end: 10 }, key: 's0' }, 10)).toBe('ok');
+    expect(await store.checkpoint(first.task.id, 1, { range: { start: 0, end: 10 }, key: 's0' }, 10)).toBe(
+      'ok',
+    );
     expect(await store.expireLeases(TTL + 1)).toBe(1);
     const second = (await store.claim({ workerId: 'w2', pool: 'spot', now: TTL + 2, leaseTtlMs: TTL }))!;
     expect(second.task.epoch).toBe(2);
     expect(second.task.nextFrame).toBe(10);
     // The zombie can no longer heartbeat, checkpoint, complete or release.
     expect(await store.heartbeat(first.task.id, 1, { framesDone: 20 }, TTL + 3, TTL)).toBe('stale');
-    expect(await store.checkpoint(first.task.id, 1, { range: { start: 10, end: 20 }, key: 'z' }, TTL + 3)).toBe('stale');
+    expect(
+      await store.checkpoint(first.task.id, 1, { range: { start: 10, end: 20 }, key: 'z' }, TTL + 3),
+    ).toBe('stale');
     expect(await store.complete(first.task.id, 1, TTL + 3)).toBe('stale');
     expect(await store.release(first.task.id, 1, 'error', 'x', TTL + 3, 3)).toBe('stale');
     const segments = await store.listSegments(second.job.id);
@@ -73,10 +82,12 @@ describe('SqliteStore lease semantics', () => {
     const seg = { range: { start: 0, end: 10 }, key: 's0' };
     expect(await store.checkpoint(c.task.id, 1, seg, 1)).toBe('ok');
     expect(await store.checkpoint(c.task.id, 1, seg, 2)).toBe('ok');
-    await expect(store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3)).rejects.toThrow(
-      /does not continue/,
+    await expect(
+      store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3),
+    ).rejects.toThrow(/does not continue/);
+    expect(await store.checkpoint(c.task.id, 1, { range: { start: 0, end: 10 }, key: 'other' }, 3)).toBe(
+      'stale',
     );
-    expect(await store.checkpoint(c.task.id, 1, { range: { start: 0, end: 10 }, key: 'other' }, 3)).toBe('stale');
     await expect(store.complete(c.task.id, 1, 4)).rejects.toThrow(/have no segment/);
     expect(await store.listSegments(c.job.id)).toHaveLength(1);
     expect((await store.getTask(c.task.id))?.nextFrame).toBe(10);
@@ -102,7 +113,9 @@ describe('SqliteStore lease semantics', () => {
 
     await store.retryFailedJob(job.id);
     expect((await store.getJob(job.id))?.state).toBe('running');
-    expect((await store.claim({ workerId: 'w', pool: 'spot', now: 10, leaseTtlMs: TTL }))?.task.failures).toBe(0);
+    expect(
+      (await store.claim({ workerId: 'w', pool: 'spot', now: 10, leaseTtlMs: TTL }))?.task.failures,
+    ).toBe(0);
   });
 
   it('schedules the merge when the last chunk completes and completes the job after it', async () => {

@@ -24,7 +24,10 @@ export function parseProcessorList(list: string): string[] {
 }
 
 /** Loads the chain in order; on failure, disposes what was already loaded. */
-export async function loadProcessorChain(names: readonly string[], options: ProcessorOptions): Promise<Processor[]> {
+export async function loadProcessorChain(
+  names: readonly string[],
+  options: ProcessorOptions,
+): Promise<Processor[]> {
   const chain: Processor[] = [];
   try {
     for (const name of parseProcessorList(names.join(','))) {
