@@ -71,7 +71,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         claim = await client.claim(workerId, options.pool);
         unreachableSince = undefined;
       } catch (error) {
-        if (unreachableSince === undefined) log(`coordinator unreachable, retrying: ${(error as Error).message}`);
+        if (unreachableSince === undefined)
+          log(`coordinator unreachable, retrying: ${(error as Error).message}`);
         unreachableSince ??= Date.now();
         if (Date.now() - unreachableSince > (options.unreachableMs ?? 60_000)) {
           throw new Error(`coordinator unreachable: ${(error as Error).message}`);
