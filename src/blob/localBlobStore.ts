@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BlobStore } from './blobStore.js';
@@ -28,7 +28,21 @@ export class LocalBlobStore implements BlobStore {
     return pathToFileURL(path).href;
   }
 
+  /** Removes the blobs, then every folder that this leaves empty. */
   async delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) rmSync(this.pathOf(key), { force: true });
+    const folders = new Set<string>();
+    for (const key of keys) {
+      const path = this.pathOf(key);
+      rmSync(path, { force: true });
+      for (let dir = dirname(path); dir.startsWith(this.root + sep); dir = dirname(dir)) folders.add(dir);
+    }
+    // Deepest first, so a parent is tried after its children.
+    for (const dir of [...folders].sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not empty (other blobs) or already gone.
+      }
+    }
   }
 }

@@ -87,7 +87,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     const lost = await store.endLeases('interrupted', Date.now());
     if (lost > 0) log('previous run was interrupted; resuming its tasks', { tasks: lost });
     const { job, resumed } = await openJob(store, checked, options);
-    const leases = new LeaseService(store, new LocalBlobStore(join(options.stateDir, 'blobs')), {
+    const blobs = new LocalBlobStore(join(options.stateDir, 'blobs'));
+    const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
     });
@@ -134,6 +135,10 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     }
     await pool.stop(WORKER_STOP_GRACE_MS);
     report = await jobReport(store, job.id);
+    if (report.state === 'completed') {
+      // The output holds every frame now; the segments would only fill the disk.
+      await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));
+    }
     return { report, resumed, interrupted: options.signal?.aborted === true && report.state !== 'completed' };
   } finally {
     await workers?.stop(WORKER_STOP_GRACE_MS);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cfrWithAudio, notAVideo, stillImage, truncated } from '../fixtures/videos.js';
@@ -8,8 +8,9 @@ import { useTempDir } from '../helpers/tempDir.js';
 describe('spotfuse run with bad input', () => {
   const dir = useTempDir();
 
-  /** One clear line on stderr, a non-zero exit, no stack trace, no output file. */
+  /** One clear line on stderr, a non-zero exit, no stack trace, no output written. */
   async function expectOneLineError(args: string[], pattern: RegExp, output = join(dir(), 'never.mp4')) {
+    const before = existsSync(output) ? statSync(output).mtimeMs : undefined;
     const result = await runCli(['run', '-o', output, '--state-dir', join(dir(), 'state'), ...args], dir());
     expect(result.code).not.toBe(0);
     const lines = result.stderr.trim().split('\n');
@@ -17,7 +18,7 @@ describe('spotfuse run with bad input', () => {
     expect(lines[0]).toMatch(/^spotfuse: /);
     expect(lines[0]).toMatch(pattern);
     expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(existsSync(output)).toBe(false);
+    expect(existsSync(output) ? statSync(output).mtimeMs : undefined).toBe(before);
     return result;
   }
 

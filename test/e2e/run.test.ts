@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeVideo } from '../../src/media/probe.js';
@@ -76,6 +76,8 @@ describe('spotfuse run (embedded, end to end)', () => {
     });
     expect(report.attempts).toBe(5);
     expect(report.wallSeconds).toBeGreaterThan(0);
+    // Segments are gone once the output holds every frame.
+    expect(readdirSync(join(dir(), 'state-cfr', 'blobs'))).toEqual([]);
     await expectSameTimeline(input, output);
     expect(await psnr(output, input)).toBeGreaterThan(35);
     const [inStreams, outStreams] = await Promise.all([probeStreams(input), probeStreams(output)]);
