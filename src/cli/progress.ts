@@ -1,6 +1,6 @@
 import type { JobReport } from '../coordinator/report.js';
 
-function duration(seconds: number): string {
+export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--';
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
@@ -41,7 +41,7 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressView {
       const stage = r.state === 'merging' ? ' merging' : '';
       const line =
         `[${bar}] ${(share * 100).toFixed(1)}% ${r.framesDone}/${r.frames} frames ${fps.toFixed(1)} fps ` +
-        `ETA ${duration(eta)} chunks ${r.tasksDone}/${r.tasks} retries ${r.interruptions + r.failures}${stage}`;
+        `ETA ${formatDuration(eta)} chunks ${r.tasksDone}/${r.tasks} retries ${r.interruptions + r.failures}${stage}`;
       stream.write(`\r${line.slice(0, (stream.columns || 120) - 1)}\x1b[K`);
       drawn = true;
     },
@@ -79,5 +79,3 @@ export function logProgress(
     finish() {},
   };
 }
-
-export { duration as formatDuration };

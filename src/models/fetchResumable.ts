@@ -1,0 +1,124 @@
+import { createWriteStream } from 'node:fs';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../core/errors.js';
+
+export type ProgressCallback = (received: number, total: number | undefined) => void;
+
+export interface FetchOptions {
+  onProgress?: ProgressCallback;
+  /** Tries per download; each one resumes where the previous connection broke. */
+  attempts?: number;
+  retryDelayMs?: number;
+}
+
+function isFileUrl(url: string): boolean {
+  return url.startsWith('file:');
+}
+
+async function sizeOf(path: string): Promise<number> {
+  return stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
+}
+
+function httpError(url: string, response: Response): UserError {
+  return new UserError(`download failed: HTTP ${response.status} ${response.statusText} from ${url}`.trim());
+}
+
+async function readLocal<T>(url: string, read: (path: string) => Promise<T>): Promise<T> {
+  const path = fileURLToPath(url);
+  try {
+    return await read(path);
+  } catch (error) {
+    throw new UserError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code}) for ${url}`);
+  }
+}
+
+/** A small text resource such as a `.hash` file. */
+export async function fetchText(url: string): Promise<string> {
+  if (isFileUrl(url)) return readLocal(url, (path) => readFile(path, 'utf8'));
+  const response = await fetch(url);
+  if (!response.ok) throw httpError(url, response);
+  return response.text();
+}
+
+/** Where the response body starts in the file, and the file's full size when the server says. */
+function bodyPlacement(response: Response, offset: number): { start: number; total?: number } | undefined {
+  if (response.status === 206) {
+    const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
+    if (!range || Number(range[1]) !== offset) return undefined;
+    return { start: offset, total: range[2] === '*' ? undefined : Number(range[2]) };
+  }
+  // A 200 to a Range request is the whole file: the server does not do ranges, so start over.
+  const length = response.headers.get('content-length');
+  return { start: 0, total: length === null ? undefined : Number(length) };
+}
+
+async function fetchOnce(url: string, partial: string, onProgress?: ProgressCallback): Promise<void> {
+  const offset = await sizeOf(partial);
+  const response = await fetch(url, {
+    // Ranges count bytes of the encoded body, so ask for it unencoded.
+    headers: { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+  });
+  const placement = response.ok ? bodyPlacement(response, offset) : undefined;
+  if ((response.status === 416 || (response.ok && !placement)) && offset > 0) {
+    // The partial file does not fit what the server has now: discard it and fetch it whole.
+    await response.body?.cancel();
+    await rm(partial, { force: true });
+    return fetchOnce(url, partial, onProgress);
+  }
+  if (!response.ok || !response.body || !placement) throw httpError(url, response);
+  const { start, total } = placement;
+  let received = start;
+  onProgress?.(received, total);
+  await pipeline(
+    Readable.fromWeb(response.body as never),
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        received += chunk.length;
+        onProgress?.(received, total);
+        yield chunk;
+      }
+    },
+    createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' }),
+  );
+  if (total !== undefined && received !== total) {
+    throw new Error(`connection closed after ${received} of ${total} bytes`);
+  }
+}
+
+/**
+ * Fetches `url` into `partial`, resuming from what `partial` already holds with an HTTP Range
+ * request. HTTP errors fail at once; broken connections are retried. A `file://` URL is copied.
+ */
+export async function fetchResumable(url: string, partial: string, options: FetchOptions = {}): Promise<void> {
+  const { onProgress, attempts = 3, retryDelayMs = 500 } = options;
+  if (isFileUrl(url)) {
+    const size = await readLocal(url, async (path) => {
+      await copyFile(path, partial);
+      return sizeOf(partial);
+    });
+    onProgress?.(size, size);
+    return;
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fetchOnce(url, partial, onProgress);
+      return;
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      if (attempt >= attempts) {
+        const cause = (error as Error).cause ?? error;
+        throw new UserError(
+          `download of ${url} interrupted (${(cause as Error).message}); run again to resume`,
+        );
+      }
+      await sleep(retryDelayMs * attempt);
+    }
+  }
+}

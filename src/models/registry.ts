@@ -1,0 +1,75 @@
+export const MODEL_ROLES = [
+  'face_detector',
+  'face_landmarker',
+  'face_recognizer',
+  'face_occluder',
+  'face_swapper',
+  'face_enhancer',
+  'frame_enhancer',
+] as const;
+
+export type ModelRole = (typeof MODEL_ROLES)[number];
+
+export interface ModelEntry {
+  name: string;
+  /** File name inside the model directory. */
+  file: string;
+  role: ModelRole;
+  url: string;
+  /**
+   * Pinned SHA-256 (lowercase hex). Built-in entries have none: their real digests could not be
+   * established when this table was written, so they are checked against FaceFusion's own CRC32
+   * `.hash` file on first download and the SHA-256 of what passed is recorded in the model
+   * directory (trust on first use; see lockFile.ts). Manifest entries always pin one.
+   */
+  sha256?: string;
+  /** Size in bytes where known: shown by `models list` and checked before hashing. */
+  size?: number;
+}
+
+/**
+ * FaceFusion's asset release, one per models-X.Y.Z version. `{version}` is replaced by the model's
+ * release; a base URL without it (a flat mirror) gets every file directly under it.
+ */
+export const DEFAULT_MODEL_BASE_URL =
+  'https://github.com/facefusion/facefusion-assets/releases/download/models-{version}';
+
+interface BuiltinModel {
+  name: string;
+  role: ModelRole;
+  /** The models-X.Y.Z release that ships the file (facefusion.md, "Downloads"). */
+  version: string;
+  size?: number;
+}
+
+const BUILTINS: BuiltinModel[] = [
+  { name: 'yoloface_8n', role: 'face_detector', version: '3.0.0' },
+  { name: 'scrfd_2.5g', role: 'face_detector', version: '3.0.0' },
+  { name: 'retinaface_10g', role: 'face_detector', version: '3.0.0' },
+  { name: 'yunet_2023_mar', role: 'face_detector', version: '3.4.0' },
+  { name: '2dfan4', role: 'face_landmarker', version: '3.0.0' },
+  { name: 'peppa_wutz', role: 'face_landmarker', version: '3.0.0' },
+  { name: 'fan_68_5', role: 'face_landmarker', version: '3.0.0' },
+  { name: 'arcface_w600k_r50', role: 'face_recognizer', version: '3.0.0' },
+  { name: 'xseg_1', role: 'face_occluder', version: '3.0.0' },
+  { name: 'inswapper_128', role: 'face_swapper', version: '3.0.0', size: 554_253_681 },
+  { name: 'inswapper_128_fp16', role: 'face_swapper', version: '3.0.0' },
+  { name: 'hyperswap_1a_256', role: 'face_swapper', version: '3.3.0' },
+  { name: 'hyperswap_1b_256', role: 'face_swapper', version: '3.3.0' },
+  { name: 'hyperswap_1c_256', role: 'face_swapper', version: '3.3.0' },
+  { name: 'gfpgan_1.4', role: 'face_enhancer', version: '3.0.0' },
+  { name: 'codeformer', role: 'face_enhancer', version: '3.0.0' },
+  { name: 'real_esrgan_x2', role: 'frame_enhancer', version: '3.0.0' },
+  { name: 'span_kendata_x4', role: 'frame_enhancer', version: '3.0.0' },
+];
+
+export function modelUrl(baseUrl: string, version: string, file: string): string {
+  return `${baseUrl.replaceAll('{version}', version).replace(/\/+$/, '')}/${file}`;
+}
+
+export function builtinModels(baseUrl = DEFAULT_MODEL_BASE_URL): ModelEntry[] {
+  return BUILTINS.map(({ name, role, version, size }) => {
+    const file = `${name}.onnx`;
+    return { name, file, role, url: modelUrl(baseUrl, version, file), ...(size ? { size } : {}) };
+  });
+}
