@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
+import { registerModels } from './models.js';
 import { registerRun } from './run.js';
 import { registerWorker } from './worker.js';
 
@@ -11,6 +12,7 @@ const program = new Command('spotfuse')
   .configureOutput({ outputError: (text, write) => write(`spotfuse: ${text.replace(/^error: /, '')}`) });
 registerRun(program);
 registerWorker(program);
+registerModels(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {

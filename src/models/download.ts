@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { withExclusive } from './exclusive.js';
 import { type FetchOptions, fetchResumable } from './fetchResumable.js';
 import type { ModelEntry } from './registry.js';
-import { type ModelSettings, findModel } from './settings.js';
+import { findModel, type ModelSettings } from './settings.js';
 import { ChecksumMismatchError, checkFile, recordFile, verifyModel } from './verify.js';
 
 export type EnsureOptions = ModelSettings & FetchOptions;

@@ -1,7 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { copyFile, readFile, rm, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { copyFile, open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
@@ -76,17 +73,17 @@ async function fetchOnce(url: string, partial: string, onProgress?: ProgressCall
   const { start, total } = placement;
   let received = start;
   onProgress?.(received, total);
-  await pipeline(
-    Readable.fromWeb(response.body as never),
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        received += chunk.length;
-        onProgress?.(received, total);
-        yield chunk;
-      }
-    },
-    createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' }),
-  );
+  // Each chunk is written before the next is read, so a broken connection loses nothing received.
+  const out = await open(partial, start > 0 ? 'a' : 'w');
+  try {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      await out.write(chunk);
+      received += chunk.length;
+      onProgress?.(received, total);
+    }
+  } finally {
+    await out.close();
+  }
   if (total !== undefined && received !== total) {
     throw new Error(`connection closed after ${received} of ${total} bytes`);
   }
@@ -96,7 +93,11 @@ async function fetchOnce(url: string, partial: string, onProgress?: ProgressCall
  * Fetches `url` into `partial`, resuming from what `partial` already holds with an HTTP Range
  * request. HTTP errors fail at once; broken connections are retried. A `file://` URL is copied.
  */
-export async function fetchResumable(url: string, partial: string, options: FetchOptions = {}): Promise<void> {
+export async function fetchResumable(
+  url: string,
+  partial: string,
+  options: FetchOptions = {},
+): Promise<void> {
   const { onProgress, attempts = 3, retryDelayMs = 500 } = options;
   if (isFileUrl(url)) {
     const size = await readLocal(url, async (path) => {
@@ -115,7 +116,7 @@ export async function fetchResumable(url: string, partial: string, options: Fetc
       if (attempt >= attempts) {
         const cause = (error as Error).cause ?? error;
         throw new UserError(
-          `download of ${url} interrupted (${(cause as Error).message}); run again to resume`,
+          `download of ${url} failed after ${attempts} tries (${(cause as Error).message}); run again to resume`,
         );
       }
       await sleep(retryDelayMs * attempt);

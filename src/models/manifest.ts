@@ -13,7 +13,10 @@ const entrySchema = z
     name: z.string().regex(SAFE_NAME, 'use letters, digits, ".", "_", "+" or "-"'),
     url: z
       .string()
-      .refine((url) => /^(https?|file):\/\/./.test(url) && URL.canParse(url), 'must be a file:// or http(s):// URL'),
+      .refine(
+        (url) => /^(https?|file):\/\/./.test(url) && URL.canParse(url),
+        'must be a file:// or http(s):// URL',
+      ),
     sha256: z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters')

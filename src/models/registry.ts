@@ -63,7 +63,7 @@ const BUILTINS: BuiltinModel[] = [
   { name: 'span_kendata_x4', role: 'frame_enhancer', version: '3.0.0' },
 ];
 
-export function modelUrl(baseUrl: string, version: string, file: string): string {
+function modelUrl(baseUrl: string, version: string, file: string): string {
   return `${baseUrl.replaceAll('{version}', version).replace(/\/+$/, '')}/${file}`;
 }
 

@@ -31,7 +31,10 @@ function checkBaseUrl(url: string): string {
 }
 
 /** Flags first, then `SPOTFUSE_MODELS`, `SPOTFUSE_MODEL_BASE_URL`, `SPOTFUSE_MODEL_MANIFEST`, then defaults. */
-export async function resolveModelSettings(flags: ModelFlags, env: Env = process.env): Promise<ModelSettings> {
+export async function resolveModelSettings(
+  flags: ModelFlags,
+  env: Env = process.env,
+): Promise<ModelSettings> {
   const dir = resolve(flags.modelDir || env.SPOTFUSE_MODELS || defaultModelDir(env));
   const baseUrl = checkBaseUrl(flags.modelBaseUrl || env.SPOTFUSE_MODEL_BASE_URL || DEFAULT_MODEL_BASE_URL);
   const manifest = flags.modelManifest || env.SPOTFUSE_MODEL_MANIFEST;
@@ -42,7 +45,9 @@ export async function resolveModelSettings(flags: ModelFlags, env: Env = process
 export function findModel(catalog: ReadonlyMap<string, ModelEntry>, name: string): ModelEntry {
   const entry = catalog.get(name);
   if (!entry) {
-    throw new UserError(`unknown model "${name}" (see "spotfuse models list", or add it with --model-manifest)`);
+    throw new UserError(
+      `unknown model "${name}" (see "spotfuse models list", or add it with --model-manifest)`,
+    );
   }
   return entry;
 }
