@@ -1,15 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { isProcessAlive } from '../models/exclusive.js';
 
 /**
  * One embedded coordinator per state directory: a second `spotfuse run` on the same directory would
@@ -28,7 +20,7 @@ export class StateDirLock {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const holder = Number(readFileSync(path, 'utf8'));
-      if (holder && holder !== process.pid && alive(holder)) {
+      if (holder && holder !== process.pid && isProcessAlive(holder)) {
         throw new UserError(`another spotfuse run (pid ${holder}) is using the state directory ${stateDir}`);
       }
       rmSync(path, { force: true });

@@ -1,7 +1,8 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs (one owned by another user counts as running). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -14,7 +15,7 @@ function isAlive(pid: number): boolean {
 async function isStale(marker: string): Promise<boolean> {
   const pid = Number(await readFile(marker, 'utf8').catch(() => ''));
   // An empty marker is one being written right now, not a stale one.
-  return Number.isInteger(pid) && pid > 0 && !isAlive(pid);
+  return Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid);
 }
 
 /**

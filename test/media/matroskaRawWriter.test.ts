@@ -5,6 +5,7 @@ import { resolveBinaries } from '../../src/media/binaries.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
 import { matroskaFrame, matroskaHeader } from '../../src/media/matroskaRawWriter.js';
 import { frameByteLength, type PipePixelFormat } from '../../src/media/pixelFormat.js';
+import { rawFrames } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
@@ -18,50 +19,25 @@ const FORMATS: PipePixelFormat[] = [
   'yuv444p10le',
 ];
 
-async function rawPattern(pixFmt: PipePixelFormat, width: number, height: number, frames: number) {
-  return runTool(
-    resolveBinaries().ffmpeg,
-    [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=s=${width + 1}x${height + 1}:r=30`,
-      '-vf',
-      `scale=${width}:${height}`,
-      '-frames:v',
-      String(frames),
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      pixFmt,
-      'pipe:1',
-    ],
-    { failure: 'pattern' },
-  );
-}
-
 async function writeMatroska(
   path: string,
   pixFmt: PipePixelFormat,
   width: number,
   height: number,
-  raw: Buffer,
+  frames: Buffer[],
   pts: number[],
 ) {
-  const size = frameByteLength(pixFmt, width, height);
   const parts = [matroskaHeader({ width, height, pixFmt })];
-  for (const [i, t] of pts.entries()) parts.push(...matroskaFrame(raw.subarray(i * size, (i + 1) * size), t));
+  for (const [i, t] of pts.entries()) parts.push(...matroskaFrame(frames[i], t));
   await writeFile(path, Buffer.concat(parts));
 }
 
 describe('Matroska raw writer', () => {
   it.each(FORMATS)('ffmpeg reads %s frames back byte for byte, at an odd size', async (pixFmt) => {
     const [width, height] = [37, 21];
-    const raw = await rawPattern(pixFmt, width, height, 3);
+    const frames = await rawFrames(pixFmt, width, height, 3);
     const path = join(dir(), `${pixFmt}.mkv`);
-    await writeMatroska(path, pixFmt, width, height, raw, [0, 40000, 100000]);
+    await writeMatroska(path, pixFmt, width, height, frames, [0, 40000, 100000]);
     // No -pix_fmt: whatever ffmpeg takes the ColourSpace to mean is what comes out.
     const back = await runTool(
       resolveBinaries().ffmpeg,
@@ -74,14 +50,14 @@ describe('Matroska raw writer', () => {
       { failure: 'probe' },
     );
     expect(streams.toString().trim()).toBe(`rawvideo,${width},${height},${pixFmt}`);
-    expect(back.equals(raw)).toBe(true);
+    expect(back.equals(Buffer.concat(frames))).toBe(true);
   });
 
   it('carries each frame timestamp to the microsecond, beyond 32 bits', async () => {
-    const raw = await rawPattern('yuv420p', 16, 16, 4);
+    const frames = await rawFrames('yuv420p', 16, 16, 4);
     const path = join(dir(), 'timestamps.mkv');
     const pts = [0, 33367, 2_000_000, 7_200_000_001];
-    await writeMatroska(path, 'yuv420p', 16, 16, raw, pts);
+    await writeMatroska(path, 'yuv420p', 16, 16, frames, pts);
     const out = await runTool(
       resolveBinaries().ffprobe,
       ['-v', 'error', '-show_entries', 'packet=pts,flags', '-of', 'csv=p=0', path],

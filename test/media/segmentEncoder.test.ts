@@ -4,39 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
 import { MediaError } from '../../src/media/errors.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
-import { frameByteLength, type PipePixelFormat } from '../../src/media/pixelFormat.js';
 import { SegmentEncoder, type SegmentEncoderOptions } from '../../src/media/segmentEncoder.js';
-import { probeFramesPts, probeStreams } from '../fixtures/videos.js';
+import { probeFramesPts, probeStreams, rawFrames } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const dir = useTempDir();
-
-/** Raw frames of a moving test pattern, straight from ffmpeg. */
-async function rawFrames(pixFmt: PipePixelFormat, width: number, height: number, count: number) {
-  const raw = await runTool(
-    resolveBinaries().ffmpeg,
-    [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=s=${width + (width % 2)}x${height + (height % 2)}:r=30`,
-      '-vf',
-      `scale=${width}:${height}`,
-      '-frames:v',
-      String(count),
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      pixFmt,
-      'pipe:1',
-    ],
-    { failure: 'test frames' },
-  );
-  const size = frameByteLength(pixFmt, width, height);
-  return Array.from({ length: count }, (_, i) => raw.subarray(i * size, (i + 1) * size));
-}
 
 async function packets(path: string): Promise<{ pts: number; key: boolean }[]> {
   const out = await runTool(
