@@ -3,7 +3,6 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { runEmbedded } from '../coordinator/embeddedRun.js';
 import { UserError } from '../core/errors.js';
 import { createLogger } from './logger.js';
 import { collect, percent, positiveInt, positiveNumber } from './options.js';
@@ -94,6 +93,8 @@ export function registerRun(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       const workers = flags.workers ?? defaultWorkers();
+      // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
+      const { runEmbedded } = await import('../coordinator/embeddedRun.js');
       const result = await runEmbedded({
         request: {
           input: flags.target,

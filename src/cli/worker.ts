@@ -1,9 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { LeaseClient } from '../worker/leaseClient.js';
 import { PreemptionNotice, watchSignals } from '../worker/preemption.js';
-import { runWorker } from '../worker/workerLoop.js';
 import { createLogger } from './logger.js';
 import { positiveInt, positiveNumber } from './options.js';
 
@@ -39,6 +37,10 @@ export function registerWorker(program: Command): void {
         process.once('disconnect', () => process.exit(1));
         process.channel?.unref();
       }
+      const [{ LeaseClient }, { runWorker }] = await Promise.all([
+        import('../worker/leaseClient.js'),
+        import('../worker/workerLoop.js'),
+      ]);
       const summary = await runWorker({
         client: new LeaseClient(flags.server, flags.token),
         workerId: flags.workerId,

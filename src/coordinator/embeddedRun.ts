@@ -37,7 +37,7 @@ export interface EmbeddedRunResult {
   interrupted: boolean;
 }
 
-const POLL_MS = 250;
+const POLL_MS = 100;
 const WORKER_STOP_GRACE_MS = 30_000;
 
 async function openJob(store: SqliteStore, checked: CheckedJob, options: EmbeddedRunOptions) {
@@ -76,7 +76,9 @@ async function openJob(store: SqliteStore, checked: CheckedJob, options: Embedde
  */
 export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
   const log = options.log ?? (() => {});
-  const checked = await checkJobRequest(options.request);
+  // Probing runs while the workers boot; its errors surface where it is awaited.
+  const checking = checkJobRequest(options.request);
+  checking.catch(() => {});
   mkdirSync(options.stateDir, { recursive: true });
   const lock = StateDirLock.acquire(options.stateDir);
   const store = new SqliteStore(join(options.stateDir, 'state.db'));
@@ -86,7 +88,6 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     // Whoever held leases in this state directory before us is gone: its work is runnable again.
     const lost = await store.endLeases('interrupted', Date.now());
     if (lost > 0) log('previous run was interrupted; resuming its tasks', { tasks: lost });
-    const { job, resumed } = await openJob(store, checked, options);
     const blobs = new LocalBlobStore(join(options.stateDir, 'blobs'));
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
@@ -95,7 +96,6 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     const token = randomBytes(24).toString('base64url');
     api = buildApi({ leases, workerToken: token });
     const address = await api.listen({ host: '127.0.0.1', port: 0 });
-    options.onStart?.({ job, resumed, workers: options.workers });
 
     let crashes = 0;
     const pool = new LocalWorkers({
@@ -121,6 +121,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     });
     workers = pool;
     pool.start();
+    const { job, resumed } = await openJob(store, await checking, options);
+    options.onStart?.({ job, resumed, workers: options.workers });
 
     let report = await jobReport(store, job.id);
     while (report.state === 'running' || report.state === 'merging') {

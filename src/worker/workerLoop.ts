@@ -61,6 +61,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const summary: WorkerSummary = { completed: 0, preempted: 0, failed: 0, lost: 0 };
   const chains = new ChainCache();
+  // A notice ends any wait at once, timer included, so the process can exit right away.
+  const stopWaiting = new AbortController();
+  notice.onNotice(() => stopWaiting.abort());
+  const idle = (ms: number) => sleep(ms, undefined, { signal: stopWaiting.signal }).catch(() => {});
   let idleSince = Date.now();
   let unreachableSince: number | undefined;
   try {
@@ -77,12 +81,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         if (Date.now() - unreachableSince > (options.unreachableMs ?? 60_000)) {
           throw new Error(`coordinator unreachable: ${(error as Error).message}`);
         }
-        await sleep(1000);
+        await idle(1000);
         continue;
       }
       if (!claim) {
         if (options.exitWhenIdleMs !== undefined && Date.now() - idleSince > options.exitWhenIdleMs) break;
-        await sleep(IDLE_POLL_MS);
+        await idle(IDLE_POLL_MS);
         continue;
       }
       const outcome = await runClaim(claim, chains, options, workerId);
