@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
+import { registerFaces } from './faces.js';
 import { registerModels } from './models.js';
 import { registerRun } from './run.js';
 import { registerWorker } from './worker.js';
@@ -13,6 +14,7 @@ const program = new Command('spotfuse')
 registerRun(program);
 registerWorker(program);
 registerModels(program);
+registerFaces(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {

@@ -1,0 +1,42 @@
+import type { RgbImage } from '../image.js';
+
+export type Point = [x: number, y: number];
+
+export interface DetectedFace {
+  /** Corners [x1, y1, x2, y2] in image pixels; may reach past the image edge. */
+  box: [number, number, number, number];
+  score: number;
+  /** Left eye, right eye (as seen in the image), nose tip, left and right mouth corner. */
+  landmarks: Point[];
+}
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+export interface FaceDetector {
+  readonly name: string;
+  /** Faces above the score threshold after NMS, best first. */
+  detect(image: RgbImage): Promise<DetectedFace[]>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * What differs between detector models: the input they expect and how their outputs decode. A new
+ * model (yolo_face, retinaface) is one file exporting one of these, listed in the registry.
+ */
+export interface DetectorSpec {
+  /** FaceFusion's name for `--face-detector-model`. */
+  name: string;
+  /** The model manager's entry. */
+  model: string;
+  /** The `--face-detector-size` values FaceFusion offers for it. */
+  sizes: readonly string[];
+  channels: 'rgb' | 'bgr';
+  /** Input = (pixel − mean) / std, on the 0–255 scale. */
+  mean: number;
+  std: number;
+  /** Decodes the raw outputs (in the model's output order) into faces in input-tensor pixels. */
+  decode(outputs: Float32Array[], size: Size, minScore: number): DetectedFace[];
+}

@@ -1,0 +1,50 @@
+import { UserError } from '../../core/errors.js';
+import { type EnsureOptions, ensureModel } from '../../models/download.js';
+import { openSession } from '../onnx.js';
+import type { DetectorSpec, FaceDetector, Size } from './detector.js';
+import { OnnxFaceDetector } from './onnxDetector.js';
+import { scrfd } from './scrfd.js';
+import { yunet } from './yunet.js';
+
+const DETECTORS: Record<string, DetectorSpec> = { scrfd, yunet };
+
+export const DETECTOR_NAMES = Object.keys(DETECTORS);
+
+export interface DetectorOptions {
+  /** FaceFusion's name (`--face-detector-model`). */
+  model: string;
+  /** `--face-detector-size`, e.g. `640x640`. */
+  size: string;
+  /** `--face-detector-score`, 0–1. */
+  minScore: number;
+}
+
+export function detectorSpec(name: string): DetectorSpec {
+  const spec = DETECTORS[name];
+  if (!spec) {
+    throw new UserError(`unknown face detector "${name}" (available: ${DETECTOR_NAMES.join(', ')})`);
+  }
+  return spec;
+}
+
+function parseSize(spec: DetectorSpec, text: string): Size {
+  if (!spec.sizes.includes(text)) {
+    throw new UserError(`face detector ${spec.name} takes sizes ${spec.sizes.join(', ')}, not "${text}"`);
+  }
+  const [width, height] = text.split('x').map(Number);
+  return { width, height };
+}
+
+/** Checks the options, fetches the model through the model manager and opens it. */
+export async function loadFaceDetector(
+  options: DetectorOptions,
+  models: EnsureOptions,
+): Promise<FaceDetector> {
+  const spec = detectorSpec(options.model);
+  const size = parseSize(spec, options.size);
+  if (!(options.minScore >= 0 && options.minScore <= 1)) {
+    throw new UserError(`face detector score must be between 0 and 1, not ${options.minScore}`);
+  }
+  const path = await ensureModel(spec.model, models);
+  return new OnnxFaceDetector(spec, await openSession(path, spec.model), size, options.minScore);
+}

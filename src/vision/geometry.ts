@@ -1,0 +1,49 @@
+import type { Point } from './detectors/detector.js';
+
+/** A 2×3 affine matrix [a, b, c, d, e, f]: x' = a·x + b·y + c, y' = d·x + e·y + f. */
+export type Affine = [number, number, number, number, number, number];
+
+/**
+ * The similarity transform (rotation, uniform scale, translation: 4 degrees of freedom) that maps
+ * `from` onto `to` with the least squared error, in closed form (Umeyama without reflection). With
+ * five landmarks this is what FaceFusion's RANSAC estimate settles on, all points being inliers.
+ */
+export function similarityTransform(from: readonly Point[], to: readonly Point[]): Affine {
+  const n = from.length;
+  let fx = 0;
+  let fy = 0;
+  let tx = 0;
+  let ty = 0;
+  for (let i = 0; i < n; i++) {
+    fx += from[i][0] / n;
+    fy += from[i][1] / n;
+    tx += to[i][0] / n;
+    ty += to[i][1] / n;
+  }
+  let dot = 0;
+  let cross = 0;
+  let norm = 0;
+  for (let i = 0; i < n; i++) {
+    const px = from[i][0] - fx;
+    const py = from[i][1] - fy;
+    const qx = to[i][0] - tx;
+    const qy = to[i][1] - ty;
+    dot += px * qx + py * qy;
+    cross += px * qy - py * qx;
+    norm += px * px + py * py;
+  }
+  if (norm === 0) throw new RangeError('similarity transform of coincident points');
+  const a = dot / norm;
+  const b = cross / norm;
+  return [a, -b, tx - a * fx + b * fy, b, a, ty - b * fx - a * fy];
+}
+
+export function invertAffine([a, b, c, d, e, f]: Affine): Affine {
+  const det = a * e - b * d;
+  if (det === 0) throw new RangeError('affine matrix is not invertible');
+  return [e / det, -b / det, (b * f - c * e) / det, -d / det, a / det, (c * d - a * f) / det];
+}
+
+export function applyAffine([a, b, c, d, e, f]: Affine, [x, y]: Point): Point {
+  return [a * x + b * y + c, d * x + e * y + f];
+}
