@@ -52,7 +52,7 @@ export function registerRun(program: Command): void {
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
     .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
     .requiredOption('-t, --target <video>', 'video to process')
-    .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv)')
+    .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
     .option('--processors <list>', 'comma-separated processor chain', 'passthrough')
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
     .option('--chunk-frames <n>', 'frames per task', positiveInt)

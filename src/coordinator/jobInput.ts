@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import type { EncoderOptions, JobSpec } from '../core/types.js';
 import { MediaError } from '../media/errors.js';
+import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
-
-export const OUTPUT_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv'];
 
 export interface JobRequest {
   input: string;
@@ -39,11 +38,9 @@ function fileIdentity(path: string): string {
   return `${path}:${s.size}:${s.mtimeMs}`;
 }
 
-function checkOutput(output: string, input: string): void {
-  const ext = extname(output).toLowerCase();
-  if (!OUTPUT_EXTENSIONS.includes(ext)) {
-    throw new UserError(`output must end in ${OUTPUT_EXTENSIONS.join(', ')}: ${output}`);
-  }
+function checkOutput(output: string, input: string, videoEncoder: string): void {
+  const problem = outputFormatProblem(output, videoEncoder);
+  if (problem) throw new UserError(problem);
   if (output === input) throw new UserError(`output would overwrite the input: ${output}`);
   if (existsSync(output) && statSync(output).isDirectory())
     throw new UserError(`output is a directory: ${output}`);
@@ -74,7 +71,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
   if (request.encoder.quality < 0 || request.encoder.quality > 100 || Number.isNaN(request.encoder.quality)) {
     throw new UserError(`--output-video-quality must be between 0 and 100, got ${request.encoder.quality}`);
   }
-  checkOutput(output, input);
+  checkOutput(output, input, request.encoder.encoder);
   for (const source of sources) {
     if (!existsSync(source)) throw new UserError(`source image not found: ${source}`);
     await asUserError(() => probeImage(source));

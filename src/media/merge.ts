@@ -43,6 +43,19 @@ const CONTAINERS: Record<string, Container> = {
   '.webm': { muxer: 'webm', audio: new Set(['opus', 'vorbis']), audioEncoder: 'libopus', mp4Family: false },
 };
 
+/** WebM takes only these video codecs; the other containers take what the usual encoders make. */
+const WEBM_VIDEO_ENCODERS = /^(libvpx|libaom|libsvtav1|librav1e|av1_|vp[89]_)/;
+
+/** Why `outputPath` cannot hold a video from `videoEncoder`, or undefined when it can. */
+export function outputFormatProblem(outputPath: string, videoEncoder: string): string | undefined {
+  const ext = extname(outputPath).toLowerCase();
+  if (!CONTAINERS[ext]) return `output must end in ${Object.keys(CONTAINERS).join(', ')}: ${outputPath}`;
+  if (ext === '.webm' && !WEBM_VIDEO_ENCODERS.test(videoEncoder)) {
+    return `a .webm output needs a VP8, VP9 or AV1 encoder (--output-video-encoder libvpx-vp9), not ${videoEncoder}`;
+  }
+  return undefined;
+}
+
 /**
  * Concatenates encoded segments without re-encoding and muxes the source's audio, so that the
  * output has the source's frame count, frame timestamps and audio. The output appears at

@@ -52,6 +52,11 @@ describe('spotfuse run with bad input', () => {
     mkdirSync(folder, { recursive: true });
     await expectOneLineError(['-t', video], /output is a directory/, folder);
     await expectOneLineError(['-t', video], /output must end in/, join(dir(), 'out.gif'));
+    await expectOneLineError(
+      ['-t', video],
+      /webm output needs a VP8, VP9 or AV1 encoder/,
+      join(dir(), 'out.webm'),
+    );
     await expectOneLineError(['-t', video], /overwrite the input/, video);
   });
 
