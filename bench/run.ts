@@ -2,7 +2,7 @@
  * `npm run bench`: the cost of spotfuse's pipeline against two baselines measured in the same run on the
  * same generated 1080p30 video with audio:
  *   (a) plain ffmpeg decode + re-encode with the same encoder settings,
- *   (b) FaceFusion's disk strategy: extract every frame to PNG, re-encode, restore the audio,
+ *   (b) FaceFusion's disk strategy with its own ffmpeg options: every frame to PNG, re-encode, restore audio,
  *   (c) `spotfuse run --processors passthrough` (probe, plan, workers, segments, merge).
  * Options: --seconds N (default 20), --runs N (default 1; the median is reported), --workers N.
  */
@@ -89,48 +89,33 @@ async function generateInput(path: string): Promise<void> {
 const plainFfmpeg = (input: string) => () =>
   run(ffmpeg, ['-v', 'error', '-i', input, ...ENCODE, '-c:a', 'copy', '-y', join(out, 'a-ffmpeg.mp4')]);
 
+/** FaceFusion 3.8's disk strategy, with the ffmpeg options its extract/merge/restore-audio steps use. */
 const pngRoundTrip = (input: string) => async () => {
   const frames = join(out, 'frames');
   rmSync(frames, { recursive: true, force: true });
   mkdirSync(frames);
   await run(ffmpeg, [
-    '-v',
-    'error',
-    '-i',
+    ...'-v error -i'.split(' '),
     input,
-    '-pix_fmt',
-    'rgb24',
-    '-vsync',
-    '0',
+    ...'-q:v 0 -pix_fmt rgb24 -vf fps=30 -vsync 0'.split(' '),
     join(frames, '%08d.png'),
   ]);
   const video = join(out, 'b-temp.mp4');
   await run(ffmpeg, [
-    '-v',
-    'error',
-    '-framerate',
-    '30',
-    '-i',
+    ...'-v error -r 30 -i'.split(' '),
     join(frames, '%08d.png'),
     ...ENCODE,
-    '-y',
+    ...'-vf fps=30,scale=out_color_matrix=bt709:out_range=tv -y'.split(' '),
     video,
   ]);
   await run(ffmpeg, [
-    '-v',
-    'error',
-    '-i',
+    ...'-v error -i'.split(' '),
     video,
     '-i',
     input,
-    '-map',
-    '0:v:0',
-    '-map',
-    '1:a:0',
-    '-c',
-    'copy',
-    '-shortest',
-    '-y',
+    ...'-c:v copy -c:a aac -filter:a volume=1 -map 0:v:0 -map 1:a:0 -shortest -movflags +faststart -y'.split(
+      ' ',
+    ),
     join(out, 'b-facefusion.mp4'),
   ]);
   rmSync(frames, { recursive: true, force: true });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { decideRelease } from '../core/lease.js';
 import type {
@@ -15,14 +14,15 @@ import type {
   TaskState,
 } from '../core/types.js';
 import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
-import type {
-  CheckpointRequest,
-  ClaimedTask,
-  ClaimRequest,
-  HeartbeatProgress,
-  LostLeaseOutcome,
-  NewJob,
-  Store,
+import {
+  type CheckpointRequest,
+  type ClaimedTask,
+  type ClaimRequest,
+  type HeartbeatProgress,
+  type LostLeaseOutcome,
+  type NewJob,
+  newJobId,
+  type Store,
 } from './store.js';
 
 interface JobRow {
@@ -82,10 +82,6 @@ function toTask(r: TaskRow): Task {
     preemptions: r.preemptions,
     lastError: r.last_error,
   };
-}
-
-export function newJobId(): string {
-  return `job_${randomBytes(6).toString('hex')}`;
 }
 
 /**

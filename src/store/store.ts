@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type {
   Attempt,
   FrameRange,
@@ -87,4 +88,9 @@ export interface Store {
   /** Ends the leases of one worker (or of every worker when `workerId` is omitted) at once. */
   endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Job ids are the same shape whichever store made them. */
+export function newJobId(): string {
+  return `job_${randomBytes(6).toString('hex')}`;
 }

@@ -1,0 +1,96 @@
+import type pg from 'pg';
+
+/**
+ * Cluster schema, applied in order; `schema_migrations` records each one by its number (index + 1).
+ * Timestamps are epoch milliseconds; `frame_pts` holds Float64 little-endian values, as in SQLite.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id text PRIMARY KEY,
+    key text NOT NULL,
+    state text NOT NULL,
+    spec json NOT NULL,
+    probe json NOT NULL,
+    frame_pts bytea NOT NULL,
+    frame_count integer NOT NULL,
+    created_at bigint NOT NULL,
+    finished_at bigint,
+    error text
+  );
+  CREATE INDEX jobs_key ON jobs (key);
+  CREATE TABLE tasks (
+    id text PRIMARY KEY,
+    job_id text NOT NULL REFERENCES jobs (id),
+    kind text NOT NULL,
+    seq integer NOT NULL,
+    start_frame integer NOT NULL,
+    end_frame integer NOT NULL,
+    next_frame integer NOT NULL,
+    state text NOT NULL,
+    epoch integer NOT NULL DEFAULT 0,
+    worker_id text,
+    lease_expires_at bigint,
+    failures integer NOT NULL DEFAULT 0,
+    preemptions integer NOT NULL DEFAULT 0,
+    last_error text
+  );
+  CREATE INDEX tasks_runnable ON tasks (state, job_id, seq);
+  CREATE INDEX tasks_job ON tasks (job_id);
+  CREATE TABLE segments (
+    task_id text NOT NULL REFERENCES tasks (id),
+    job_id text NOT NULL,
+    start_frame integer NOT NULL,
+    end_frame integer NOT NULL,
+    key text NOT NULL,
+    epoch integer NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (task_id, start_frame)
+  );
+  CREATE INDEX segments_job ON segments (job_id, start_frame);
+  CREATE TABLE attempts (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id text NOT NULL REFERENCES tasks (id),
+    job_id text NOT NULL,
+    worker_id text NOT NULL,
+    epoch integer NOT NULL,
+    started_at bigint NOT NULL,
+    ended_at bigint,
+    outcome text NOT NULL,
+    frames_done integer NOT NULL DEFAULT 0,
+    frames_checkpointed integer NOT NULL DEFAULT 0,
+    fps double precision,
+    error text
+  );
+  CREATE UNIQUE INDEX attempts_task_epoch ON attempts (task_id, epoch);
+  CREATE INDEX attempts_job ON attempts (job_id);
+  `,
+];
+
+// Any constant shared by every replica; it only has to differ from other advisory locks on the database.
+const MIGRATION_LOCK = 0x5370_6f74_4675_7365n;
+
+/** Applies the migrations not yet recorded; replicas starting at once wait for each other on the lock. */
+export async function migratePostgres(client: pg.ClientBase): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+    );
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT COALESCE(MAX(version), 0) AS n FROM schema_migrations',
+    );
+    for (let i = rows[0].n; i < POSTGRES_MIGRATIONS.length; i++) {
+      await client.query(POSTGRES_MIGRATIONS[i]);
+      await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+        i + 1,
+        Date.now(),
+      ]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+}

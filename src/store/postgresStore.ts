@@ -1,0 +1,550 @@
+import pg from 'pg';
+import { decideRelease } from '../core/lease.js';
+import type {
+  Attempt,
+  AttemptOutcome,
+  FrameRange,
+  Job,
+  JobSpec,
+  JobState,
+  LeaseResult,
+  ReleaseReason,
+  Segment,
+  Task,
+  TaskKind,
+  TaskState,
+} from '../core/types.js';
+import { migratePostgres } from './postgresSchema.js';
+import {
+  type CheckpointRequest,
+  type ClaimedTask,
+  type ClaimRequest,
+  type HeartbeatProgress,
+  type LostLeaseOutcome,
+  type NewJob,
+  newJobId,
+  type Store,
+} from './store.js';
+
+interface JobRow {
+  id: string;
+  key: string;
+  state: string;
+  spec: JobSpec;
+  frame_count: number;
+  created_at: number;
+  finished_at: number | null;
+  error: string | null;
+}
+
+interface TaskRow {
+  id: string;
+  job_id: string;
+  kind: string;
+  start_frame: number;
+  end_frame: number;
+  next_frame: number;
+  state: string;
+  epoch: number;
+  worker_id: string | null;
+  lease_expires_at: number | null;
+  failures: number;
+  preemptions: number;
+  last_error: string | null;
+}
+
+interface AttemptRow {
+  id: number;
+  task_id: string;
+  job_id: string;
+  worker_id: string;
+  epoch: number;
+  started_at: number;
+  ended_at: number | null;
+  outcome: string;
+  frames_done: number;
+  frames_checkpointed: number;
+  error: string | null;
+}
+
+const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error';
+const TASK_COLUMNS =
+  'id, job_id, kind, start_frame, end_frame, next_frame, state, epoch, worker_id, lease_expires_at, failures, preemptions, last_error';
+
+// Epoch milliseconds and counts are int8; pg hands those back as strings unless told otherwise.
+const types: pg.CustomTypesConfig = {
+  getTypeParser: (oid, format) =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
+};
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    key: r.key,
+    state: r.state as JobState,
+    spec: r.spec,
+    frameCount: r.frame_count,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    error: r.error,
+  };
+}
+
+function toTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    kind: r.kind as TaskKind,
+    range: { start: r.start_frame, end: r.end_frame },
+    nextFrame: r.next_frame,
+    state: r.state as TaskState,
+    epoch: r.epoch,
+    workerId: r.worker_id,
+    leaseExpiresAt: r.lease_expires_at,
+    failures: r.failures,
+    preemptions: r.preemptions,
+    lastError: r.last_error,
+  };
+}
+
+function toAttempt(r: AttemptRow): Attempt {
+  return {
+    id: r.id,
+    taskId: r.task_id,
+    jobId: r.job_id,
+    workerId: r.worker_id,
+    epoch: r.epoch,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    outcome: r.outcome as AttemptOutcome,
+    framesDone: r.frames_done,
+    framesCheckpointed: r.frames_checkpointed,
+    error: r.error,
+  };
+}
+
+function encodePts(pts: readonly number[]): Buffer {
+  const buf = Buffer.alloc(pts.length * 8);
+  for (const [i, v] of pts.entries()) buf.writeDoubleLE(v, i * 8);
+  return buf;
+}
+
+function decodePts(buf: Buffer): number[] {
+  return Array.from({ length: buf.length / 8 }, (_, i) => buf.readDoubleLE(i * 8));
+}
+
+/**
+ * Cluster state store on PostgreSQL. Every lease call is one transaction that locks the task row
+ * before deciding; calls that change the job also lock the job row (always task first, then job), so
+ * several coordinator replicas can share one database.
+ */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+
+  constructor(config: string | pg.PoolConfig) {
+    this.pool = new pg.Pool({
+      ...(typeof config === 'string' ? { connectionString: config } : config),
+      types,
+    });
+    // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
+    this.pool.on('error', () => {});
+  }
+
+  /** Connects and brings the schema up to date. */
+  static async open(config: string | pg.PoolConfig): Promise<PostgresStore> {
+    const store = new PostgresStore(config);
+    try {
+      const client = await store.pool.connect();
+      try {
+        await migratePostgres(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async createJob(job: NewJob, now: number): Promise<Job> {
+    const id = newJobId();
+    return this.tx(async (c) => {
+      const { rows } = await c.query<JobRow>(
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING ${JOB_COLUMNS}`,
+        [
+          id,
+          job.key,
+          JSON.stringify(job.spec),
+          JSON.stringify(job.probe),
+          encodePts(job.framePts),
+          job.framePts.length,
+          now,
+        ],
+      );
+      await c.query(
+        `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+         SELECT t.id, $1, 'process', t.seq, t.start_frame, t.end_frame, t.start_frame, 'pending'
+         FROM unnest($2::text[], $3::int[], $4::int[], $5::int[]) AS t (id, seq, start_frame, end_frame)`,
+        [
+          id,
+          job.chunks.map((_, seq) => `${id}-t${String(seq).padStart(4, '0')}`),
+          job.chunks.map((_, seq) => seq),
+          job.chunks.map((ch) => ch.start),
+          job.chunks.map((ch) => ch.end),
+        ],
+      );
+      return toJob(rows[0]);
+    });
+  }
+
+  async findUnfinishedJob(key: string): Promise<Job | undefined> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = $1 AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
+      [key],
+    );
+    return rows[0] && toJob(rows[0]);
+  }
+
+  async getJob(id: string): Promise<Job | undefined> {
+    const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+    return rows[0] && toJob(rows[0]);
+  }
+
+  async getProbe(jobId: string): Promise<Record<string, unknown>> {
+    const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(
+      'SELECT probe FROM jobs WHERE id = $1',
+      [jobId],
+    );
+    if (!rows[0]) throw new Error(`unknown job ${jobId}`);
+    return rows[0].probe;
+  }
+
+  async getFramePts(jobId: string, range: FrameRange): Promise<number[]> {
+    // Only the requested bytes leave the server; callers ask for "to the end" with a huge `end`.
+    const { rows } = await this.pool.query<{ pts: Buffer }>(
+      `SELECT substring(frame_pts FROM $2 * 8 + 1 FOR GREATEST(0, LEAST($3::bigint, frame_count) - $2)::int * 8) AS pts
+       FROM jobs WHERE id = $1`,
+      [jobId, range.start, range.end],
+    );
+    if (!rows[0]) throw new Error(`unknown job ${jobId}`);
+    return decodePts(rows[0].pts);
+  }
+
+  async getTask(taskId: string): Promise<Task | undefined> {
+    const { rows } = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [
+      taskId,
+    ]);
+    return rows[0] && toTask(rows[0]);
+  }
+
+  async listTasks(jobId: string): Promise<Task[]> {
+    const { rows } = await this.pool.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = $1 ORDER BY seq`,
+      [jobId],
+    );
+    return rows.map(toTask);
+  }
+
+  async listSegments(jobId: string): Promise<Segment[]> {
+    const { rows } = await this.pool.query<{
+      task_id: string;
+      job_id: string;
+      start_frame: number;
+      end_frame: number;
+      key: string;
+      epoch: number;
+    }>(
+      'SELECT task_id, job_id, start_frame, end_frame, key, epoch FROM segments WHERE job_id = $1 ORDER BY start_frame',
+      [jobId],
+    );
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      taskId: r.task_id,
+      range: { start: r.start_frame, end: r.end_frame },
+      key: r.key,
+      epoch: r.epoch,
+    }));
+  }
+
+  async listAttempts(jobId: string): Promise<Attempt[]> {
+    const { rows } = await this.pool.query<AttemptRow>(
+      `SELECT id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error
+       FROM attempts WHERE job_id = $1 ORDER BY id`,
+      [jobId],
+    );
+    return rows.map(toAttempt);
+  }
+
+  async retryFailedJob(jobId: string): Promise<void> {
+    await this.tx(async (c) => {
+      // The job row first: a release failing another task meanwhile then lands after this retry, as in SQLite.
+      const job = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
+      if (job.rowCount === 0) return;
+      await c.query(
+        `UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = $1 AND state = 'failed'`,
+        [jobId],
+      );
+      await c.query(
+        `UPDATE jobs SET state = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND kind = 'merge')
+           THEN 'merging' ELSE 'running' END, error = NULL, finished_at = NULL
+         WHERE id = $1 AND state = 'failed'`,
+        [jobId],
+      );
+    });
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
+    return this.tx(async (c) => {
+      const picked = await c.query<{ id: string }>(
+        `SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
+         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+         ORDER BY j.created_at, t.seq LIMIT 1
+         FOR UPDATE OF t SKIP LOCKED`,
+      );
+      if (!picked.rows[0]) return undefined;
+      const { rows } = await c.query<TaskRow>(
+        `UPDATE tasks SET state = 'running', epoch = epoch + 1, worker_id = $2, lease_expires_at = $3
+         WHERE id = $1 RETURNING ${TASK_COLUMNS}`,
+        [picked.rows[0].id, req.workerId, req.now + req.leaseTtlMs],
+      );
+      const task = rows[0];
+      await c.query(
+        `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome)
+         VALUES ($1, $2, $3, $4, $5, 'running')`,
+        [task.id, task.job_id, req.workerId, task.epoch, req.now],
+      );
+      const job = await c.query<JobRow & { probe: Record<string, unknown> }>(
+        `SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = $1`,
+        [task.job_id],
+      );
+      return { task: toTask(task), job: toJob(job.rows[0]), probe: job.rows[0].probe };
+    });
+  }
+
+  private async lockTask(c: pg.PoolClient, taskId: string): Promise<TaskRow | undefined> {
+    const { rows } = await c.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE`, [
+      taskId,
+    ]);
+    return rows[0];
+  }
+
+  /** The locked task row if `epoch` still holds its lease, else why not. */
+  private async leaseHolder(
+    c: pg.PoolClient,
+    row: TaskRow | undefined,
+    epoch: number,
+  ): Promise<TaskRow | Exclude<LeaseResult, 'ok'>> {
+    if (!row || row.epoch !== epoch) return 'stale';
+    const job = await c.query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [row.job_id]);
+    if (job.rows[0].state === 'canceled' || row.state === 'canceled') return 'canceled';
+    if (row.state !== 'running') return 'stale';
+    return row;
+  }
+
+  async heartbeat(
+    taskId: string,
+    epoch: number,
+    progress: HeartbeatProgress,
+    now: number,
+    leaseTtlMs: number,
+  ): Promise<LeaseResult> {
+    return this.tx(async (c) => {
+      const row = await this.leaseHolder(c, await this.lockTask(c, taskId), epoch);
+      if (typeof row === 'string') return row;
+      await c.query('UPDATE tasks SET lease_expires_at = $2 WHERE id = $1', [taskId, now + leaseTtlMs]);
+      await c.query(
+        'UPDATE attempts SET frames_done = GREATEST(frames_done, $3), fps = $4 WHERE task_id = $1 AND epoch = $2',
+        [taskId, epoch, progress.framesDone, progress.fps ?? null],
+      );
+      return 'ok';
+    });
+  }
+
+  async checkpoint(
+    taskId: string,
+    epoch: number,
+    segment: CheckpointRequest,
+    now: number,
+  ): Promise<LeaseResult> {
+    return this.tx(async (c) => {
+      const row = await this.leaseHolder(c, await this.lockTask(c, taskId), epoch);
+      if (typeof row === 'string') return row;
+      const { start, end } = segment.range;
+      if (start < row.next_frame) {
+        // A retried call for a segment already recorded is fine; anything else overlapping is refused.
+        const same = await c.query(
+          'SELECT 1 FROM segments WHERE task_id = $1 AND start_frame = $2 AND end_frame = $3 AND key = $4',
+          [taskId, start, end, segment.key],
+        );
+        return same.rowCount ? 'ok' : 'stale';
+      }
+      if (start !== row.next_frame || end <= start || end > row.end_frame) {
+        throw new RangeError(
+          `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
+        );
+      }
+      await c.query(
+        `INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [taskId, row.job_id, start, end, segment.key, epoch, now],
+      );
+      await c.query('UPDATE tasks SET next_frame = $2 WHERE id = $1', [taskId, end]);
+      await c.query(
+        `UPDATE attempts SET frames_checkpointed = frames_checkpointed + $3,
+           frames_done = GREATEST(frames_done, frames_checkpointed + $3)
+         WHERE task_id = $1 AND epoch = $2`,
+        [taskId, epoch, end - start],
+      );
+      return 'ok';
+    });
+  }
+
+  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
+    return this.tx(async (c) => {
+      const current = await this.lockTask(c, taskId);
+      if (current?.state === 'done' && current.epoch === epoch) return 'ok';
+      const row = await this.leaseHolder(c, current, epoch);
+      if (typeof row === 'string') return row;
+      if (row.kind === 'process' && row.next_frame < row.end_frame) {
+        throw new RangeError(
+          `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
+        );
+      }
+      await c.query(
+        `UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = $1`,
+        [taskId],
+      );
+      await this.endAttempt(c, taskId, epoch, 'completed', null, now);
+      if (row.kind === 'merge') {
+        await c.query(`UPDATE jobs SET state = 'completed', finished_at = $2 WHERE id = $1`, [
+          row.job_id,
+          now,
+        ]);
+        return 'ok';
+      }
+      // Locking the job makes the last two chunks completing at once see each other: one of them schedules the merge.
+      const job = await c.query<{ frame_count: number }>(
+        'SELECT frame_count FROM jobs WHERE id = $1 FOR UPDATE',
+        [row.job_id],
+      );
+      const open = await c.query<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM tasks WHERE job_id = $1 AND kind = 'process' AND state != 'done'`,
+        [row.job_id],
+      );
+      if (open.rows[0].n === 0) {
+        await c.query(
+          `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+           VALUES ($1, $2, 'merge', $3, 0, $4, 0, 'pending') ON CONFLICT (id) DO NOTHING`,
+          [`${row.job_id}-merge`, row.job_id, 1_000_000, job.rows[0].frame_count],
+        );
+        await c.query(`UPDATE jobs SET state = 'merging' WHERE id = $1 AND state = 'running'`, [row.job_id]);
+      }
+      return 'ok';
+    });
+  }
+
+  async release(
+    taskId: string,
+    epoch: number,
+    reason: ReleaseReason,
+    error: string | null,
+    now: number,
+    maxAttempts: number,
+  ): Promise<LeaseResult> {
+    return this.tx(async (c) => {
+      const row = await this.leaseHolder(c, await this.lockTask(c, taskId), epoch);
+      if (typeof row === 'string') return row;
+      const next = decideRelease(row, reason, maxAttempts);
+      await c.query(
+        `UPDATE tasks SET state = $2, failures = $3, preemptions = $4, last_error = COALESCE($5, last_error),
+           worker_id = NULL, lease_expires_at = NULL
+         WHERE id = $1`,
+        [taskId, next.state, next.failures, next.preemptions, error],
+      );
+      await this.endAttempt(c, taskId, epoch, reason, error, now);
+      if (next.state === 'failed') {
+        await c.query(`UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1`, [
+          row.job_id,
+          `task ${taskId} failed ${next.failures} times: ${error ?? 'unknown error'}`,
+          now,
+        ]);
+      }
+      return 'ok';
+    });
+  }
+
+  private async endAttempt(
+    c: pg.PoolClient,
+    taskId: string,
+    epoch: number,
+    outcome: AttemptOutcome,
+    error: string | null,
+    now: number,
+  ): Promise<void> {
+    await c.query(
+      `UPDATE attempts SET outcome = $3, error = $4, ended_at = $5
+       WHERE task_id = $1 AND epoch = $2 AND outcome = 'running'`,
+      [taskId, epoch, outcome, error, now],
+    );
+  }
+
+  async expireLeases(now: number): Promise<number> {
+    return this.endLeasesWhere('expired', now, 'lease_expires_at < $3', [now]);
+  }
+
+  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
+    return workerId === undefined
+      ? this.endLeasesWhere(outcome, now, 'TRUE', [])
+      : this.endLeasesWhere(outcome, now, 'worker_id = $3', [workerId]);
+  }
+
+  /**
+   * Locks the matching running tasks in id order (two replicas sweeping at once cannot deadlock), and a
+   * lock that had to wait re-checks the condition, so a lease another replica just ended is not counted twice.
+   */
+  private async endLeasesWhere(
+    outcome: LostLeaseOutcome,
+    now: number,
+    where: string,
+    params: unknown[],
+  ): Promise<number> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        `WITH locked AS (
+           SELECT id FROM tasks WHERE state = 'running' AND ${where} ORDER BY id FOR UPDATE
+         ), ended AS (
+           UPDATE tasks t SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
+           FROM locked WHERE t.id = locked.id
+           RETURNING t.id, t.epoch
+         ), closed AS (
+           UPDATE attempts a SET outcome = $1, error = NULL, ended_at = $2
+           FROM ended WHERE a.task_id = ended.id AND a.epoch = ended.epoch AND a.outcome = 'running'
+         )
+         SELECT COUNT(*) AS n FROM ended`,
+        [outcome, now, ...params],
+      );
+      return rows[0].n;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

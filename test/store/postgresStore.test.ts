@@ -1,0 +1,138 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobSpec } from '../../src/core/types.js';
+import { POSTGRES_MIGRATIONS } from '../../src/store/postgresSchema.js';
+import { PostgresStore } from '../../src/store/postgresStore.js';
+import type { ClaimedTask } from '../../src/store/store.js';
+import { createTestDatabase, type TestDatabase } from './postgresTestDb.js';
+
+const spec: JobSpec = {
+  input: '/in.mp4',
+  sources: [],
+  output: '/out.mp4',
+  processors: ['passthrough'],
+  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+  checkpointFrames: 10,
+};
+const TTL = 1000;
+const TASKS = 10;
+
+const pgDb = await createTestDatabase();
+afterAll(async () => {
+  if ('url' in pgDb) await pgDb.drop();
+});
+const skip = 'unavailable' in pgDb ? pgDb.unavailable : undefined;
+
+describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const db = pgDb as TestDatabase;
+  // Two coordinator replicas, each with enough connections that every call below runs on its own.
+  let a: PostgresStore;
+  let b: PostgresStore;
+
+  beforeEach(async () => {
+    a = await PostgresStore.open({ connectionString: db.url, max: 20 });
+    b = await PostgresStore.open({ connectionString: db.url, max: 20 });
+    await db.reset();
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  async function newJob() {
+    return a.createJob(
+      {
+        key: 'k',
+        spec,
+        probe: {},
+        framePts: Array.from({ length: TASKS * 10 }, (_, i) => i),
+        chunks: Array.from({ length: TASKS }, (_, i) => ({ start: i * 10, end: i * 10 + 10 })),
+      },
+      0,
+    );
+  }
+
+  /**
+   * Runs `calls` while another transaction holds the rows `lockSql` locks, so that they all queue behind it
+   * and then race each other.
+   */
+  async function raceBehindLock<T>(lockSql: string, calls: () => Promise<T>[]): Promise<T[]> {
+    const blocker = new pg.Client(db.url);
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(lockSql);
+      const racing = Promise.all(calls());
+      await new Promise((r) => setTimeout(r, 200));
+      await blocker.query('COMMIT');
+      return await racing;
+    } finally {
+      await blocker.end();
+    }
+  }
+
+  it('hands each task to exactly one of 20 concurrent claims', async () => {
+    const job = await newJob();
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }),
+      ),
+    );
+    const claimed = claims.filter((c) => c !== undefined);
+    expect(claimed).toHaveLength(TASKS);
+    expect(new Set(claimed.map((c) => c.task.id)).size).toBe(TASKS);
+    expect(claimed.every((c) => c.task.epoch === 1)).toBe(true);
+    const tasks = await a.listTasks(job.id);
+    expect(tasks.every((t) => t.state === 'running' && t.epoch === 1)).toBe(true);
+    expect(await a.listAttempts(job.id)).toHaveLength(TASKS);
+    expect(await b.claim({ workerId: 'late', pool: 'spot', now: 0, leaseTtlMs: TTL })).toBeUndefined();
+  });
+
+  it('counts each expiry once when two replicas sweep at the same moment', async () => {
+    const job = await newJob();
+    for (let i = 0; i < TASKS; i++)
+      await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL });
+    const [byA, byB] = await raceBehindLock('SELECT 1 FROM tasks FOR UPDATE', () => [
+      a.expireLeases(TTL + 1),
+      b.expireLeases(TTL + 1),
+    ]);
+    expect(byA + byB).toBe(TASKS);
+    const tasks = await a.listTasks(job.id);
+    expect(tasks.every((t) => t.state === 'pending' && t.preemptions === 1)).toBe(true);
+    const attempts = await a.listAttempts(job.id);
+    expect(attempts.map((t) => t.outcome)).toEqual(Array(TASKS).fill('expired'));
+  });
+
+  it('schedules the merge once when the last chunks complete on two replicas at once', async () => {
+    const job = await newJob();
+    const claims: ClaimedTask[] = [];
+    for (let i = 0; i < TASKS; i++) {
+      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
+      claims.push(c);
+    }
+    // Each completion marks its task done, then waits on its attempt row while the others do the same.
+    const results = await raceBehindLock('SELECT 1 FROM attempts FOR UPDATE', () =>
+      claims.map(({ task }, i) => (i % 2 ? a : b).complete(task.id, task.epoch, 2)),
+    );
+    expect(results).toEqual(Array(TASKS).fill('ok'));
+    expect((await a.getJob(job.id))?.state).toBe('merging');
+    expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
+  });
+});
+
+describe.skipIf(skip !== undefined)(`PostgresStore migrations${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('lets two replicas migrate the same fresh database at once', async () => {
+    const fresh = (await createTestDatabase()) as TestDatabase;
+    try {
+      const stores = await Promise.all([PostgresStore.open(fresh.url), PostgresStore.open(fresh.url)]);
+      await Promise.all(stores.map((s) => s.close()));
+      const versions = await fresh.query<{ version: number }>(
+        'SELECT version FROM schema_migrations ORDER BY 1',
+      );
+      expect(versions.map((v) => v.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+    } finally {
+      await fresh.drop();
+    }
+  });
+});

@@ -1,0 +1,206 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobSpec } from '../../src/core/types.js';
+import { PostgresStore } from '../../src/store/postgresStore.js';
+import { SqliteStore } from '../../src/store/sqliteStore.js';
+import type { Store } from '../../src/store/store.js';
+import { createTestDatabase } from './postgresTestDb.js';
+
+const spec: JobSpec = {
+  input: '/in.mp4',
+  sources: [],
+  output: '/out.mp4',
+  processors: ['passthrough'],
+  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+  checkpointFrames: 10,
+};
+const TTL = 1000;
+
+const pgDb = await createTestDatabase();
+afterAll(async () => {
+  if ('url' in pgDb) await pgDb.drop();
+});
+
+interface Backend {
+  name: string;
+  skip?: string;
+  open(): Promise<Store>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SqliteStore',
+    open: async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'spotfuse-store-')), 'state.db')),
+  },
+  'url' in pgDb
+    ? {
+        name: 'PostgresStore',
+        open: async () => {
+          const store = await PostgresStore.open(pgDb.url);
+          await pgDb.reset();
+          return store;
+        },
+      }
+    : {
+        name: 'PostgresStore',
+        skip: pgDb.unavailable,
+        open: () => Promise.reject(new Error(pgDb.unavailable)),
+      },
+];
+
+for (const backend of backends) {
+  const title = `${backend.name} lease semantics${backend.skip ? ` (skipped: ${backend.skip})` : ''}`;
+  describe.skipIf(backend.skip !== undefined)(title, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await backend.open();
+    });
+    afterEach(() => store.close());
+
+    async function newJob(
+      chunks = [
+        { start: 0, end: 20 },
+        { start: 20, end: 30 },
+      ],
+    ) {
+      const framePts = Array.from({ length: 30 }, (_, i) => i * 512);
+      return store.createJob({ key: 'k', spec, probe: { video: { fps: 30 } }, framePts, chunks }, 0);
+    }
+
+    it('claims tasks in order, bumps the epoch and hands out frame timestamps', async () => {
+      const job = await newJob();
+      const a = await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL });
+      const b = await store.claim({ workerId: 'w2', pool: 'spot', now: 0, leaseTtlMs: TTL });
+      expect(a?.task.range).toEqual({ start: 0, end: 20 });
+      expect(a?.task.epoch).toBe(1);
+      expect(b?.task.range).toEqual({ start: 20, end: 30 });
+      expect(await store.claim({ workerId: 'w3', pool: 'spot', now: 0, leaseTtlMs: TTL })).toBeUndefined();
+      expect(await store.getFramePts(job.id, { start: 18, end: 21 })).toEqual([18 * 512, 19 * 512, 20 * 512]);
+    });
+
+    it('fences calls with a stale epoch after the lease expired and was claimed again', async () => {
+      await newJob([{ start: 0, end: 30 }]);
+      const first = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      expect(await store.checkpoint(first.task.id, 1, { range: { start: 0, end: 10 }, key: 's0' }, 10)).toBe(
+        'ok',
+      );
+      expect(await store.expireLeases(TTL + 1)).toBe(1);
+      const second = (await store.claim({ workerId: 'w2', pool: 'spot', now: TTL + 2, leaseTtlMs: TTL }))!;
+      expect(second.task.epoch).toBe(2);
+      expect(second.task.nextFrame).toBe(10);
+      // The zombie can no longer heartbeat, checkpoint, complete or release.
+      expect(await store.heartbeat(first.task.id, 1, { framesDone: 20 }, TTL + 3, TTL)).toBe('stale');
+      expect(
+        await store.checkpoint(first.task.id, 1, { range: { start: 10, end: 20 }, key: 'z' }, TTL + 3),
+      ).toBe('stale');
+      expect(await store.complete(first.task.id, 1, TTL + 3)).toBe('stale');
+      expect(await store.release(first.task.id, 1, 'error', 'x', TTL + 3, 3)).toBe('stale');
+      const segments = await store.listSegments(second.job.id);
+      expect(segments.map((s) => s.key)).toEqual(['s0']);
+    });
+
+    it('keeps the lease alive with heartbeats and expires it without', async () => {
+      await newJob([{ start: 0, end: 30 }]);
+      const c = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      expect(await store.heartbeat(c.task.id, 1, { framesDone: 5 }, 900, TTL)).toBe('ok');
+      expect(await store.expireLeases(1500)).toBe(0);
+      expect(await store.expireLeases(1901)).toBe(1);
+      const attempts = await store.listAttempts(c.job.id);
+      expect(attempts[0]).toMatchObject({ outcome: 'expired', framesDone: 5, framesCheckpointed: 0 });
+      expect((await store.getTask(c.task.id))?.preemptions).toBe(1);
+    });
+
+    it('records checkpoints idempotently and only as a contiguous chain', async () => {
+      await newJob([{ start: 0, end: 30 }]);
+      const c = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      const seg = { range: { start: 0, end: 10 }, key: 's0' };
+      expect(await store.checkpoint(c.task.id, 1, seg, 1)).toBe('ok');
+      expect(await store.checkpoint(c.task.id, 1, seg, 2)).toBe('ok');
+      await expect(
+        store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3),
+      ).rejects.toThrow(/does not continue/);
+      expect(await store.checkpoint(c.task.id, 1, { range: { start: 0, end: 10 }, key: 'other' }, 3)).toBe(
+        'stale',
+      );
+      await expect(store.complete(c.task.id, 1, 4)).rejects.toThrow(/have no segment/);
+      expect(await store.listSegments(c.job.id)).toHaveLength(1);
+      expect((await store.getTask(c.task.id))?.nextFrame).toBe(10);
+    });
+
+    it('counts preemptions apart from failures and fails the job after maxAttempts errors', async () => {
+      const job = await newJob([{ start: 0, end: 30 }]);
+      for (let i = 0; i < 5; i++) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: i, leaseTtlMs: TTL }))!;
+        expect(await store.release(c.task.id, c.task.epoch, 'preempted', null, i, 3)).toBe('ok');
+      }
+      expect((await store.getJob(job.id))?.state).toBe('running');
+      for (let i = 0; i < 3; i++) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: i, leaseTtlMs: TTL }))!;
+        await store.release(c.task.id, c.task.epoch, 'error', `boom ${i}`, i, 3);
+      }
+      const failed = (await store.getJob(job.id))!;
+      expect(failed.state).toBe('failed');
+      expect(failed.error).toMatch(/failed 3 times: boom 2/);
+      const [task] = await store.listTasks(job.id);
+      expect(task).toMatchObject({ state: 'failed', preemptions: 5, failures: 3 });
+      expect(await store.claim({ workerId: 'w', pool: 'spot', now: 9, leaseTtlMs: TTL })).toBeUndefined();
+
+      await store.retryFailedJob(job.id);
+      expect((await store.getJob(job.id))?.state).toBe('running');
+      expect(
+        (await store.claim({ workerId: 'w', pool: 'spot', now: 10, leaseTtlMs: TTL }))?.task.failures,
+      ).toBe(0);
+    });
+
+    it('schedules the merge when the last chunk completes and completes the job after it', async () => {
+      const job = await newJob();
+      for (const _ of [0, 1]) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+        const { start, end } = c.task.range;
+        await store.checkpoint(c.task.id, c.task.epoch, { range: { start, end }, key: `s${start}` }, 1);
+        expect(await store.complete(c.task.id, c.task.epoch, 2)).toBe('ok');
+        expect(await store.complete(c.task.id, c.task.epoch, 3)).toBe('ok');
+      }
+      expect((await store.getJob(job.id))?.state).toBe('merging');
+      const merge = (await store.claim({ workerId: 'w', pool: 'spot', now: 4, leaseTtlMs: TTL }))!;
+      expect(merge.task.kind).toBe('merge');
+      await store.complete(merge.task.id, merge.task.epoch, 5);
+      const done = (await store.getJob(job.id))!;
+      expect(done.state).toBe('completed');
+      expect(done.finishedAt).toBe(5);
+      expect(await store.findUnfinishedJob('k')).toBeUndefined();
+    });
+
+    it('ends every lease of a dead coordinator as interrupted', async () => {
+      await newJob();
+      await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL });
+      await store.claim({ workerId: 'w2', pool: 'spot', now: 0, leaseTtlMs: TTL });
+      expect(await store.endLeases('interrupted', 5, 'w2')).toBe(1);
+      expect(await store.endLeases('interrupted', 6)).toBe(1);
+      const c = await store.claim({ workerId: 'w3', pool: 'spot', now: 7, leaseTtlMs: TTL });
+      expect(c?.task.epoch).toBe(2);
+    });
+
+    it('returns frame timestamps and epoch-millisecond times exactly as stored', async () => {
+      const now = 1_760_000_000_123;
+      const framePts = [0, 1 / 3, -0.5, 2 ** 53 + 2, 1e-300, 1001 / 30000];
+      const job = await store.createJob(
+        { key: 'k', spec, probe: { video: { fps: 29.97 } }, framePts, chunks: [{ start: 0, end: 6 }] },
+        now,
+      );
+      expect(job.createdAt).toBe(now);
+      expect(await store.getFramePts(job.id, { start: 0, end: Number.MAX_SAFE_INTEGER })).toEqual(framePts);
+      expect(await store.getFramePts(job.id, { start: 4, end: 6 })).toEqual(framePts.slice(4));
+      expect(await store.getFramePts(job.id, { start: 7, end: 9 })).toEqual([]);
+      await expect(store.getFramePts('job_missing', { start: 0, end: 1 })).rejects.toThrow(/unknown job/);
+      const c = (await store.claim({ workerId: 'w', pool: 'spot', now, leaseTtlMs: TTL }))!;
+      expect(c.task.leaseExpiresAt).toBe(now + TTL);
+      expect(c.probe).toEqual({ video: { fps: 29.97 } });
+      expect(await store.getProbe(job.id)).toEqual({ video: { fps: 29.97 } });
+      expect((await store.listAttempts(job.id))[0].startedAt).toBe(now);
+    });
+  });
+}
