@@ -38,6 +38,7 @@ export interface EmbeddedRunResult {
 }
 
 const POLL_MS = 100;
+const REPORT_MS = 1000;
 const WORKER_STOP_GRACE_MS = 30_000;
 
 async function openJob(store: SqliteStore, checked: CheckedJob, options: EmbeddedRunOptions) {
@@ -124,19 +125,24 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     const { job, resumed } = await openJob(store, await checking, options);
     options.onStart?.({ job, resumed, workers: options.workers });
 
-    let report = await jobReport(store, job.id);
-    while (report.state === 'running' || report.state === 'merging') {
+    let state = job.state;
+    let reportedAt = 0;
+    while (state === 'running' || state === 'merging') {
       if (options.signal?.aborted) break;
       if (pool.size === 0) {
         throw new Error(`all workers keep crashing; see the logs in ${join(options.stateDir, 'logs')}`);
       }
       await sleep(POLL_MS);
       await leases.expireLeases();
-      report = await jobReport(store, job.id);
-      options.onProgress?.(report);
+      state = (await store.getJob(job.id))?.state ?? 'failed';
+      // The full report reads every segment and attempt: once a second is plenty for a progress bar.
+      if (options.onProgress && Date.now() - reportedAt >= REPORT_MS) {
+        options.onProgress(await jobReport(store, job.id));
+        reportedAt = Date.now();
+      }
     }
     await pool.stop(WORKER_STOP_GRACE_MS);
-    report = await jobReport(store, job.id);
+    const report = await jobReport(store, job.id);
     if (report.state === 'completed') {
       // The output holds every frame now; the segments would only fill the disk.
       await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));
