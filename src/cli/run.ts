@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
@@ -142,7 +142,10 @@ export function registerRun(program: Command): void {
         process.exitCode = 130;
         return;
       }
-      if (report.state !== 'completed') throw new UserError(`job ${report.jobId} failed: ${report.error}`);
+      if (report.state !== 'completed') {
+        const logs = join(resolve(flags.stateDir), 'logs');
+        throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
+      }
       say(
         `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
           `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +

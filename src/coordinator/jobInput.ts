@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import type { EncoderOptions, JobSpec } from '../core/types.js';
+import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
@@ -72,6 +73,11 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     throw new UserError(`--output-video-quality must be between 0 and 100, got ${request.encoder.quality}`);
   }
   checkOutput(output, input, request.encoder.encoder);
+  if (!(await videoEncoders()).has(request.encoder.encoder)) {
+    throw new UserError(
+      `unknown --output-video-encoder "${request.encoder.encoder}": this ffmpeg has no such encoder`,
+    );
+  }
   for (const source of sources) {
     if (!existsSync(source)) throw new UserError(`source image not found: ${source}`);
     await asUserError(() => probeImage(source));
