@@ -5,16 +5,26 @@ import type {
   AttemptOutcome,
   FrameRange,
   Job,
-  JobSpec,
-  JobState,
   LeaseResult,
   ReleaseReason,
   Segment,
   Task,
-  TaskKind,
-  TaskState,
 } from '../core/types.js';
 import { migratePostgres } from './postgresSchema.js';
+import {
+  ATTEMPT_COLUMNS,
+  type AttemptRow,
+  JOB_COLUMNS,
+  type JobRow,
+  SEGMENT_COLUMNS,
+  type SegmentRow,
+  TASK_COLUMNS,
+  type TaskRow,
+  toAttempt,
+  toJob,
+  toSegment,
+  toTask,
+} from './rows.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
@@ -26,102 +36,11 @@ import {
   type Store,
 } from './store.js';
 
-interface JobRow {
-  id: string;
-  key: string;
-  state: string;
-  spec: JobSpec;
-  frame_count: number;
-  created_at: number;
-  finished_at: number | null;
-  error: string | null;
-}
-
-interface TaskRow {
-  id: string;
-  job_id: string;
-  kind: string;
-  start_frame: number;
-  end_frame: number;
-  next_frame: number;
-  state: string;
-  epoch: number;
-  worker_id: string | null;
-  lease_expires_at: number | null;
-  failures: number;
-  preemptions: number;
-  last_error: string | null;
-}
-
-interface AttemptRow {
-  id: number;
-  task_id: string;
-  job_id: string;
-  worker_id: string;
-  epoch: number;
-  started_at: number;
-  ended_at: number | null;
-  outcome: string;
-  frames_done: number;
-  frames_checkpointed: number;
-  error: string | null;
-}
-
-const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error';
-const TASK_COLUMNS =
-  'id, job_id, kind, start_frame, end_frame, next_frame, state, epoch, worker_id, lease_expires_at, failures, preemptions, last_error';
-
 // Epoch milliseconds and counts are int8; pg hands those back as strings unless told otherwise.
 const types: pg.CustomTypesConfig = {
   getTypeParser: (oid, format) =>
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
 };
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    key: r.key,
-    state: r.state as JobState,
-    spec: r.spec,
-    frameCount: r.frame_count,
-    createdAt: r.created_at,
-    finishedAt: r.finished_at,
-    error: r.error,
-  };
-}
-
-function toTask(r: TaskRow): Task {
-  return {
-    id: r.id,
-    jobId: r.job_id,
-    kind: r.kind as TaskKind,
-    range: { start: r.start_frame, end: r.end_frame },
-    nextFrame: r.next_frame,
-    state: r.state as TaskState,
-    epoch: r.epoch,
-    workerId: r.worker_id,
-    leaseExpiresAt: r.lease_expires_at,
-    failures: r.failures,
-    preemptions: r.preemptions,
-    lastError: r.last_error,
-  };
-}
-
-function toAttempt(r: AttemptRow): Attempt {
-  return {
-    id: r.id,
-    taskId: r.task_id,
-    jobId: r.job_id,
-    workerId: r.worker_id,
-    epoch: r.epoch,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    outcome: r.outcome as AttemptOutcome,
-    framesDone: r.frames_done,
-    framesCheckpointed: r.frames_checkpointed,
-    error: r.error,
-  };
-}
 
 function encodePts(pts: readonly number[]): Buffer {
   const buf = Buffer.alloc(pts.length * 8);
@@ -263,30 +182,16 @@ export class PostgresStore implements Store {
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const { rows } = await this.pool.query<{
-      task_id: string;
-      job_id: string;
-      start_frame: number;
-      end_frame: number;
-      key: string;
-      epoch: number;
-    }>(
-      'SELECT task_id, job_id, start_frame, end_frame, key, epoch FROM segments WHERE job_id = $1 ORDER BY start_frame',
+    const { rows } = await this.pool.query<SegmentRow>(
+      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = $1 ORDER BY start_frame`,
       [jobId],
     );
-    return rows.map((r) => ({
-      jobId: r.job_id,
-      taskId: r.task_id,
-      range: { start: r.start_frame, end: r.end_frame },
-      key: r.key,
-      epoch: r.epoch,
-    }));
+    return rows.map(toSegment);
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
     const { rows } = await this.pool.query<AttemptRow>(
-      `SELECT id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error
-       FROM attempts WHERE job_id = $1 ORDER BY id`,
+      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = $1 ORDER BY id`,
       [jobId],
     );
     return rows.map(toAttempt);

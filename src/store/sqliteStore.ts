@@ -5,14 +5,24 @@ import type {
   AttemptOutcome,
   FrameRange,
   Job,
-  JobState,
   LeaseResult,
   ReleaseReason,
   Segment,
   Task,
-  TaskKind,
-  TaskState,
 } from '../core/types.js';
+import {
+  ATTEMPT_COLUMNS,
+  type AttemptRow,
+  JOB_COLUMNS,
+  type JobRow,
+  SEGMENT_COLUMNS,
+  type SegmentRow,
+  type TaskRow,
+  toAttempt,
+  toJob,
+  toSegment,
+  toTask,
+} from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
 import {
   type CheckpointRequest,
@@ -24,65 +34,6 @@ import {
   newJobId,
   type Store,
 } from './store.js';
-
-interface JobRow {
-  id: string;
-  key: string;
-  state: string;
-  spec: string;
-  frame_count: number;
-  created_at: number;
-  finished_at: number | null;
-  error: string | null;
-}
-
-interface TaskRow {
-  id: string;
-  job_id: string;
-  kind: string;
-  start_frame: number;
-  end_frame: number;
-  next_frame: number;
-  state: string;
-  epoch: number;
-  worker_id: string | null;
-  lease_expires_at: number | null;
-  failures: number;
-  preemptions: number;
-  last_error: string | null;
-}
-
-const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error';
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    key: r.key,
-    state: r.state as JobState,
-    spec: JSON.parse(r.spec),
-    frameCount: r.frame_count,
-    createdAt: r.created_at,
-    finishedAt: r.finished_at,
-    error: r.error,
-  };
-}
-
-function toTask(r: TaskRow): Task {
-  return {
-    id: r.id,
-    jobId: r.job_id,
-    kind: r.kind as TaskKind,
-    range: { start: r.start_frame, end: r.end_frame },
-    nextFrame: r.next_frame,
-    state: r.state as TaskState,
-    epoch: r.epoch,
-    workerId: r.worker_id,
-    leaseExpiresAt: r.lease_expires_at,
-    failures: r.failures,
-    preemptions: r.preemptions,
-    lastError: r.last_error,
-  };
-}
 
 /**
  * Embedded state store: one SQLite file in WAL mode. Every lease call runs in a `BEGIN IMMEDIATE`
@@ -181,53 +132,16 @@ export class SqliteStore implements Store {
 
   async listSegments(jobId: string): Promise<Segment[]> {
     const rows = this.db
-      .prepare(
-        'SELECT task_id, job_id, start_frame, end_frame, key, epoch FROM segments WHERE job_id = ? ORDER BY start_frame',
-      )
-      .all(jobId) as {
-      task_id: string;
-      job_id: string;
-      start_frame: number;
-      end_frame: number;
-      key: string;
-      epoch: number;
-    }[];
-    return rows.map((r) => ({
-      jobId: r.job_id,
-      taskId: r.task_id,
-      range: { start: r.start_frame, end: r.end_frame },
-      key: r.key,
-      epoch: r.epoch,
-    }));
+      .prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`)
+      .all(jobId) as SegmentRow[];
+    return rows.map(toSegment);
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const rows = this.db.prepare('SELECT * FROM attempts WHERE job_id = ? ORDER BY id').all(jobId) as {
-      id: number;
-      task_id: string;
-      job_id: string;
-      worker_id: string;
-      epoch: number;
-      started_at: number;
-      ended_at: number | null;
-      outcome: string;
-      frames_done: number;
-      frames_checkpointed: number;
-      error: string | null;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      taskId: r.task_id,
-      jobId: r.job_id,
-      workerId: r.worker_id,
-      epoch: r.epoch,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-      outcome: r.outcome as AttemptOutcome,
-      framesDone: r.frames_done,
-      framesCheckpointed: r.frames_checkpointed,
-      error: r.error,
-    }));
+    const rows = this.db
+      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`)
+      .all(jobId) as AttemptRow[];
+    return rows.map(toAttempt);
   }
 
   async retryFailedJob(jobId: string): Promise<void> {
