@@ -1,29 +1,14 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
-import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import { type InspectedFace, inspectFaces } from '../vision/inspect.js';
+import { addDetectorOptions, type DetectorFlags, detectorOptionsFromFlags } from './faceFlags.js';
 import { addModelOptions } from './models.js';
-import { collect } from './options.js';
+import { collect, wholeNumber } from './options.js';
 
-interface FacesFlags extends ModelFlags {
+interface FacesFlags extends ModelFlags, DetectorFlags {
   frame?: number;
   json?: boolean;
-  faceDetectorModel: string;
-  faceDetectorSize: string;
-  faceDetectorScore: number;
   source: string[];
-}
-
-function frameIndex(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
-  return n;
-}
-
-function unitScore(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be between 0 and 1');
-  return n;
 }
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
@@ -54,16 +39,17 @@ export function facesText(faces: InspectedFace[]): string {
 }
 
 export function registerFaces(program: Command): void {
-  addModelOptions(
-    program
-      .command('faces <image-or-video>')
-      .description('show the faces found in an image or a video frame, to check a source before a long job'),
+  addDetectorOptions(
+    addModelOptions(
+      program
+        .command('faces <image-or-video>')
+        .description(
+          'show the faces found in an image or a video frame, to check a source before a long job',
+        ),
+    ),
   )
-    .option('--frame <n>', 'video frame to inspect, from 0 (default: 0)', frameIndex)
+    .option('--frame <n>', 'video frame to inspect, from 0 (default: 0)', wholeNumber)
     .option('--json', "print JSON, with each face's landmarks, embedding norm and distances")
-    .option('--face-detector-model <name>', `face detector: ${DETECTOR_NAMES.join(', ')}`, 'yunet')
-    .option('--face-detector-size <WxH>', 'detector input size', '640x640')
-    .option('--face-detector-score <score>', 'minimum detection score, 0 to 1', unitScore, 0.5)
     .option(
       '-s, --source <image>',
       'source face image to compare with (repeatable); distances are (1 - cosine) / 2, as --reference-face-distance',
@@ -74,11 +60,7 @@ export function registerFaces(program: Command): void {
       const faces = await inspectFaces({
         input,
         frame: flags.frame,
-        detector: {
-          model: flags.faceDetectorModel,
-          size: flags.faceDetectorSize,
-          minScore: flags.faceDetectorScore,
-        },
+        detector: detectorOptionsFromFlags(flags),
         sources: flags.source,
         models: await resolveModelSettings(flags),
       });

@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ensureModel } from '../models/download.js';
 import type { ProgressCallback } from '../models/fetchResumable.js';
@@ -111,7 +111,7 @@ export async function verifyModels(settings: ModelSettings, names: string[] = []
 }
 
 /** A one-line progress display on a terminal, redrawn at most ten times a second. */
-function terminalDownloadProgress(stream: NodeJS.WriteStream, name: string) {
+export function terminalDownloadProgress(stream: NodeJS.WriteStream, name: string) {
   let last = 0;
   let drawn = false;
   return {
@@ -142,6 +142,15 @@ export function addModelOptions(command: Command): Command {
       'where built-in models are fetched from; {version} stands for the models-X.Y.Z release (default: $SPOTFUSE_MODEL_BASE_URL or FaceFusion assets)',
     )
     .option('--model-manifest <file>', 'JSON or YAML file of extra or replacement models');
+}
+
+/** The model flags that were given, as arguments for a worker process this command starts. */
+export function modelArgs(flags: ModelFlags): string[] {
+  const args: string[] = [];
+  if (flags.modelDir) args.push('--model-dir', resolve(flags.modelDir));
+  if (flags.modelBaseUrl) args.push('--model-base-url', flags.modelBaseUrl);
+  if (flags.modelManifest) args.push('--model-manifest', resolve(flags.modelManifest));
+  return args;
 }
 
 export function registerModels(program: Command): void {

@@ -4,11 +4,22 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
+import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
+import {
+  addExecutionOptions,
+  addFaceOptions,
+  type ExecutionFlags,
+  executionArgs,
+  executionFromFlags,
+  type FaceFlags,
+  faceOptionsFromFlags,
+} from './faceFlags.js';
 import { createLogger } from './logger.js';
+import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
 import { collect, percent, positiveInt, positiveNumber } from './options.js';
 import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags {
+interface RunFlags extends FaceFlags, ExecutionFlags, ModelFlags {
   source: string[];
   target: string;
   output: string;
@@ -47,13 +58,17 @@ function defaultWorkers(): number {
 }
 
 export function registerRun(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
     .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
     .requiredOption('-t, --target <video>', 'video to process')
     .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
-    .option('--processors <list>', 'comma-separated processor chain', 'passthrough')
+    .option(
+      '--processors <list>',
+      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
+      'face_swapper',
+    )
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
@@ -67,89 +82,107 @@ export function registerRun(program: Command): void {
     .option('--report <file>', 'write a JSON report of the job here')
     .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
     .option('-q, --quiet', 'print nothing but errors')
-    .option('-v, --verbose', 'print stack traces and debug logs')
-    .action(async (flags: RunFlags) => {
-      if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
-      if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
-        throw new UserError('give --chunk-frames or --chunk-seconds, not both');
-      }
-      if (!PRESETS.includes(flags.outputVideoPreset)) {
-        throw new UserError(
-          `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`,
-        );
-      }
-      const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
-      const tty = process.stderr.isTTY && !flags.quiet;
-      const view: ProgressView | undefined = flags.quiet
-        ? undefined
-        : tty
-          ? terminalProgress(process.stderr)
-          : logProgress((fields) => logger.info(fields));
-      const say = (line: string) => {
-        if (!flags.quiet) process.stderr.write(`${line}\n`);
-      };
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const workers = flags.workers ?? defaultWorkers();
-      // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
-      const { runEmbedded } = await import('../coordinator/embeddedRun.js');
-      const result = await runEmbedded({
-        request: {
-          input: flags.target,
-          sources: flags.source,
-          output: flags.output,
-          processors: flags.processors,
-          encoder: {
-            encoder: flags.outputVideoEncoder,
-            quality: flags.outputVideoQuality,
-            preset: flags.outputVideoPreset,
-          },
-          checkpointFrames: flags.checkpointFrames,
-        },
-        stateDir: resolve(flags.stateDir),
-        workers,
-        chunkFrames: flags.chunkFrames,
-        chunkSeconds: flags.chunkSeconds,
-        leaseTtlMs: flags.leaseTtl * 1000,
-        maxAttempts: flags.maxAttempts,
-        workerCommand: [process.execPath, fileURLToPath(new URL('./main.js', import.meta.url)), 'worker'],
-        signal: stop.signal,
-        onStart: ({ job, resumed }) => {
-          if (tty)
-            say(
-              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
-            );
-          else
-            logger.info({
-              msg: resumed ? 'resuming job' : 'job started',
-              jobId: job.id,
-              frames: job.frameCount,
-              workers,
-            });
-        },
-        onProgress: (report) => view?.update(report),
-        log: (msg, fields) => logger.info({ msg, ...fields }),
-      });
-      view?.finish();
-      const { report } = result;
-      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-      if (result.interrupted) {
-        say(
-          `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
-        );
-        process.exitCode = 130;
-        return;
-      }
-      if (report.state !== 'completed') {
-        const logs = join(resolve(flags.stateDir), 'logs');
-        throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
-      }
-      say(
-        `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
-          `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
-          `${report.failures} failures, ${report.framesRedone} frames redone`,
+    .option('-v, --verbose', 'print stack traces and debug logs');
+  addModelOptions(addExecutionOptions(addFaceOptions(command))).action(async (flags: RunFlags) => {
+    if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
+    if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
+      throw new UserError('give --chunk-frames or --chunk-seconds, not both');
+    }
+    if (!PRESETS.includes(flags.outputVideoPreset)) {
+      throw new UserError(
+        `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`,
       );
+    }
+    const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
+    const tty = process.stderr.isTTY && !flags.quiet;
+    const view: ProgressView | undefined = flags.quiet
+      ? undefined
+      : tty
+        ? terminalProgress(process.stderr)
+        : logProgress((fields) => logger.info(fields));
+    const say = (line: string) => {
+      if (!flags.quiet) process.stderr.write(`${line}\n`);
+    };
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const workers = flags.workers ?? defaultWorkers();
+    const models = await resolveModelSettings(flags);
+    const execution = executionFromFlags(flags);
+    // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
+    const { runEmbedded } = await import('../coordinator/embeddedRun.js');
+    const result = await runEmbedded({
+      request: {
+        input: flags.target,
+        sources: flags.source,
+        output: flags.output,
+        processors: flags.processors,
+        face: faceOptionsFromFlags(flags),
+        encoder: {
+          encoder: flags.outputVideoEncoder,
+          quality: flags.outputVideoQuality,
+          preset: flags.outputVideoPreset,
+        },
+        checkpointFrames: flags.checkpointFrames,
+      },
+      stateDir: resolve(flags.stateDir),
+      workers,
+      chunkFrames: flags.chunkFrames,
+      chunkSeconds: flags.chunkSeconds,
+      leaseTtlMs: flags.leaseTtl * 1000,
+      maxAttempts: flags.maxAttempts,
+      workerCommand: [
+        process.execPath,
+        fileURLToPath(new URL('./main.js', import.meta.url)),
+        'worker',
+        ...executionArgs(execution),
+        ...modelArgs(flags),
+      ],
+      prepare: async ({ spec }) => {
+        const { prepareFaceJob } = await import('../vision/faceJob.js');
+        await prepareFaceJob(
+          spec,
+          models,
+          execution,
+          tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
+        );
+      },
+      signal: stop.signal,
+      onStart: ({ job, resumed }) => {
+        if (tty)
+          say(
+            `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+          );
+        else
+          logger.info({
+            msg: resumed ? 'resuming job' : 'job started',
+            jobId: job.id,
+            frames: job.frameCount,
+            workers,
+          });
+      },
+      onProgress: (report) => view?.update(report),
+      log: (msg, fields) => logger.info({ msg, ...fields }),
     });
+    view?.finish();
+    const { report } = result;
+    if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (result.interrupted) {
+      say(
+        `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+      );
+      process.exitCode = 130;
+      return;
+    }
+    if (report.state !== 'completed') {
+      const logs = join(resolve(flags.stateDir), 'logs');
+      throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
+    }
+    say(
+      `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
+        `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
+        `${report.failures} failures, ${report.framesRedone} frames redone`,
+    );
+  });
 }

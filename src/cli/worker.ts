@@ -1,11 +1,15 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
-import { PreemptionNotice, watchSignals } from '../worker/preemption.js';
+import { type Command, Option } from 'commander';
+import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
+import { CLOUDS } from '../worker/clouds/index.js';
+import { PreemptionNotice, watchPreemption } from '../worker/preemption.js';
+import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
+import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -13,10 +17,11 @@ interface WorkerFlags {
   workDir: string;
   maxTasks?: number;
   exitWhenIdle?: number;
+  cloud: 'auto' | 'none' | (typeof CLOUDS)[number];
 }
 
 export function registerWorker(program: Command): void {
-  program
+  const command = program
     .command('worker')
     .description('pull tasks from a coordinator and run them until stopped')
     .requiredOption('--server <url>', 'coordinator URL', process.env.SPOTFUSE_SERVER)
@@ -26,31 +31,53 @@ export function registerWorker(program: Command): void {
     .option('--work-dir <dir>', 'scratch space for segments', join(tmpdir(), 'spotfuse-worker'))
     .option('--max-tasks <n>', 'exit after this many tasks', positiveInt)
     .option('--exit-when-idle <seconds>', 'exit after this long without work', positiveNumber)
-    .action(async (flags: WorkerFlags) => {
-      const logger = createLogger();
-      const notice = new PreemptionNotice();
-      watchSignals(notice);
-      notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
-      // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
-      // The channel itself must not keep the process alive once the worker is done.
-      if (process.send) {
-        process.once('disconnect', () => process.exit(1));
-        process.channel?.unref();
-      }
-      const [{ LeaseClient }, { runWorker }] = await Promise.all([
-        import('../worker/leaseClient.js'),
-        import('../worker/workerLoop.js'),
-      ]);
-      const summary = await runWorker({
-        client: new LeaseClient(flags.server, flags.token),
-        workerId: flags.workerId,
-        pool: flags.pool,
-        workDir: join(flags.workDir, flags.workerId ?? String(process.pid)),
-        notice,
-        maxTasks: flags.maxTasks,
-        exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
-        log: (msg, fields) => logger.info({ msg, ...fields }),
-      });
-      logger.info({ msg: 'worker stopped', ...summary });
+    .addOption(
+      new Option(
+        '--cloud <name>',
+        'metadata service to watch for preemption notices (auto: detect; SPOTFUSE_METADATA_<CLOUD> overrides its address)',
+      )
+        .choices(['auto', 'none', ...CLOUDS])
+        .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
+    );
+  addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
+    const logger = createLogger();
+    const notice = new PreemptionNotice();
+    const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
+    const watch = watchPreemption(notice, {
+      cloud: flags.cloud,
+      endpoints: {
+        aws: process.env.SPOTFUSE_METADATA_AWS,
+        gcp: process.env.SPOTFUSE_METADATA_GCP,
+        azure: process.env.SPOTFUSE_METADATA_AZURE,
+        alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
+      },
+      log,
     });
+    notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
+    // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
+    // The channel itself must not keep the process alive once the worker is done.
+    if (process.send) {
+      process.once('disconnect', () => process.exit(1));
+      process.channel?.unref();
+    }
+    const [{ LeaseClient }, { runWorker }] = await Promise.all([
+      import('../worker/leaseClient.js'),
+      import('../worker/workerLoop.js'),
+    ]);
+    const summary = await runWorker({
+      client: new LeaseClient(flags.server, flags.token),
+      workerId: flags.workerId,
+      pool: flags.pool,
+      workDir: join(flags.workDir, flags.workerId ?? String(process.pid)),
+      notice,
+      models: await resolveModelSettings(flags),
+      execution: executionFromFlags(flags),
+      maxTasks: flags.maxTasks,
+      exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
+      log,
+    });
+    // Acknowledges an Azure preemption event only now that the segment is flushed.
+    await watch.stop();
+    logger.info({ msg: 'worker stopped', ...summary });
+  });
 }

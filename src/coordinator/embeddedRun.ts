@@ -22,6 +22,8 @@ export interface EmbeddedRunOptions {
   chunkSeconds?: number;
   leaseTtlMs: number;
   maxAttempts: number;
+  /** Runs once the request is checked, before the job is queued: model downloads, source-face checks. */
+  prepare?: (checked: CheckedJob) => Promise<void>;
   /** Command that starts one worker process (the CLI's `worker` command). */
   workerCommand: string[];
   /** Stops the run early (Ctrl-C): workers flush a checkpoint and release their tasks. */
@@ -122,7 +124,9 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     });
     workers = pool;
     pool.start();
-    const { job, resumed } = await openJob(store, await checking, options);
+    const checked = await checking;
+    await options.prepare?.(checked);
+    const { job, resumed } = await openJob(store, checked, options);
     options.onStart?.({ job, resumed, workers: options.workers });
 
     let state = job.state;

@@ -7,6 +7,8 @@ import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
+import { checkFaceJob } from '../vision/faceJob.js';
+import type { FaceOptions } from '../vision/faceOptions.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
 
 export interface JobRequest {
@@ -14,6 +16,7 @@ export interface JobRequest {
   sources: string[];
   output: string;
   processors: string;
+  face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
 }
@@ -78,6 +81,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
       `unknown --output-video-encoder "${request.encoder.encoder}": this ffmpeg has no such encoder`,
     );
   }
+  checkFaceJob(processors, request.face, sources);
   for (const source of sources) {
     if (!existsSync(source)) throw new UserError(`source image not found: ${source}`);
     await asUserError(() => probeImage(source));
@@ -88,6 +92,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     sources,
     output,
     processors,
+    face: request.face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
   };

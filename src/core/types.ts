@@ -1,5 +1,7 @@
 /** Domain types shared by the coordinator, the store and the workers. No I/O here. */
 
+import type { FaceOptions } from '../vision/faceOptions.js';
+
 export type JobState = 'running' | 'merging' | 'completed' | 'failed' | 'canceled';
 export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'canceled';
 export type TaskKind = 'process' | 'merge';
@@ -25,6 +27,8 @@ export interface JobSpec {
   sources: string[];
   output: string;
   processors: string[];
+  /** Options of the face processors (FaceFusion's flags and defaults). */
+  face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
 }

@@ -10,6 +10,7 @@ import {
   loadFaceRecognizer,
   recognizerAvailable,
 } from './recognizer.js';
+import { largestFace } from './selector.js';
 
 export interface InspectOptions {
   /** Image or video path. */
@@ -29,8 +30,6 @@ export interface InspectedFace extends DetectedFace {
   distances?: number[];
 }
 
-const area = ({ box }: DetectedFace) => (box[2] - box[0]) * (box[3] - box[1]);
-
 /** The largest face of each source image, as FaceFusion's default `large-small` order picks it. */
 async function sourceEmbeddings(
   sources: string[],
@@ -40,9 +39,8 @@ async function sourceEmbeddings(
   const embeddings: Embedding[] = [];
   for (const source of sources) {
     const image = await loadImage(source);
-    const faces = await detector.detect(image);
-    if (faces.length === 0) throw new UserError(`no face found in source image ${source}`);
-    const largest = faces.reduce((best, face) => (area(face) > area(best) ? face : best));
+    const largest = largestFace(await detector.detect(image));
+    if (!largest) throw new UserError(`no face found in source image ${source}`);
     embeddings.push(await recognizer.embed(image, largest.landmarks));
   }
   return embeddings;

@@ -4,6 +4,7 @@ import type { ModelEntry } from '../models/registry.js';
 import { verifyModel } from '../models/verify.js';
 import { alignFace } from './alignment.js';
 import type { Point } from './detectors/detector.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
 import type { RgbImage } from './image.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import type { WarpTemplate } from './templates.js';
@@ -39,13 +40,23 @@ export interface Embedding {
 export class FaceRecognizer {
   constructor(
     readonly name: string,
-    private readonly spec: RecognizerSpec,
+    /** The crop the model wants: align faces to `spec.template` at `spec.size` for `embedCrop`. */
+    readonly spec: RecognizerSpec,
     private readonly session: InferenceSession,
   ) {}
 
-  async embed(image: RgbImage, landmarks: readonly Point[]): Promise<Embedding> {
-    const { size, template, mean, std } = this.spec;
-    const { crop } = alignFace(image, landmarks, template, size);
+  /** The embedding of the face with these 5 landmarks in `image`. */
+  embed(image: RgbImage, landmarks: readonly Point[]): Promise<Embedding> {
+    const { size, template } = this.spec;
+    return this.embedCrop(alignFace(image, landmarks, template, size).crop);
+  }
+
+  /** The embedding of a face already aligned to `spec.template`, `spec.size` pixels square. */
+  async embedCrop(crop: RgbImage): Promise<Embedding> {
+    const { size, mean, std } = this.spec;
+    if (crop.width !== size || crop.height !== size) {
+      throw new RangeError(`${this.name} takes ${size}x${size} crops, not ${crop.width}x${crop.height}`);
+    }
     const area = size * size;
     const input = new Float32Array(3 * area);
     for (let i = 0; i < area; i++) {
@@ -92,7 +103,10 @@ export async function recognizerAvailable(models: EnsureOptions): Promise<boolea
 }
 
 /** Fetches (if needed) and opens the catalog's face recognizer. */
-export async function loadFaceRecognizer(models: EnsureOptions): Promise<FaceRecognizer> {
+export async function loadFaceRecognizer(
+  models: EnsureOptions,
+  execution: ExecutionOptions = DEFAULT_EXECUTION,
+): Promise<FaceRecognizer> {
   const entry = recognizerEntry(models.catalog);
   const spec = RECOGNIZERS[entry.name];
   if (!spec) {
@@ -101,5 +115,5 @@ export async function loadFaceRecognizer(models: EnsureOptions): Promise<FaceRec
     );
   }
   const path = await ensureModel(entry.name, models);
-  return new FaceRecognizer(entry.name, spec, await openSession(path, entry.name));
+  return new FaceRecognizer(entry.name, spec, await openSession(path, entry.name, execution));
 }

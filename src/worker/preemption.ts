@@ -1,3 +1,14 @@
+import {
+  type Cloud,
+  type CloudWatcherOptions,
+  createCloudWatcher,
+  detectCloud,
+  endpointFor,
+  type Log,
+  type MetadataEndpoints,
+  type PreemptionWatcher,
+} from './clouds/index.js';
+
 /**
  * A notice that this worker is going away. The first notice is final: the worker stops claiming, flushes
  * its current segment as a checkpoint and releases its task as `preempted`.
@@ -34,5 +45,78 @@ export function watchSignals(notice: PreemptionNotice): () => void {
   return () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+  };
+}
+
+export interface WatchPreemptionOptions {
+  /**
+   * `auto` (default) probes the metadata services and watches the one that answers; `none` watches
+   * signals only; a cloud's name watches that cloud without probing.
+   */
+  cloud?: 'auto' | 'none' | Cloud;
+  /** Base URL per cloud's metadata service, e.g. `{ aws: 'http://127.0.0.1:8080' }`. */
+  endpoints?: MetadataEndpoints;
+  /** Budget of auto-detection (default 1000 ms). */
+  detectTimeoutMs?: number;
+  /** Also treat SIGTERM/SIGINT as a notice (default true). */
+  signals?: boolean;
+  /** Per-cloud settings (poll intervals, AWS rebalance, Azure acknowledgement, ...). */
+  watchers?: CloudWatcherOptions;
+  log?: Log;
+}
+
+export interface PreemptionWatch {
+  /** The cloud being watched once detection is over; undefined when only signals are watched. */
+  readonly cloud: Promise<Cloud | undefined>;
+  /**
+   * Stops watching: signal handlers removed, polling ended. Call it once the worker is done: on Azure it
+   * also approves the Scheduled Event that gave the notice, so the eviction need not wait its full notice.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches every source of notice that applies: signals at once, and the cloud's metadata service once
+ * detected (in the background, so a worker can start claiming meanwhile). Never throws on network errors.
+ */
+export function watchPreemption(
+  notice: PreemptionNotice,
+  options: WatchPreemptionOptions = {},
+): PreemptionWatch {
+  const log = options.log ?? (() => {});
+  const stopSignals = options.signals === false ? () => {} : watchSignals(notice);
+  const detection = new AbortController();
+  let stopped = false;
+  let watcher: PreemptionWatcher | undefined;
+  const choice = options.cloud ?? 'auto';
+  const cloud = (async (): Promise<Cloud | undefined> => {
+    if (choice === 'none') return undefined;
+    const found =
+      choice === 'auto'
+        ? await detectCloud(options.endpoints, options.detectTimeoutMs ?? 1000, detection.signal)
+        : choice;
+    if (stopped) return found;
+    if (found === undefined) {
+      log('no cloud metadata service answered; watching signals only');
+      return undefined;
+    }
+    watcher = createCloudWatcher(found, { endpoints: options.endpoints, log, watchers: options.watchers });
+    watcher.start(notice);
+    log('watching cloud metadata for preemption', {
+      cloud: found,
+      endpoint: endpointFor(found, options.endpoints),
+    });
+    return found;
+  })();
+  return {
+    cloud,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      stopSignals();
+      detection.abort();
+      await cloud;
+      await watcher?.stop();
+    },
   };
 }

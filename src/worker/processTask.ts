@@ -5,7 +5,8 @@ import { ticksToMicros } from '../core/time.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
-import type { Frame, Processor } from '../vision/processor.js';
+import type { Frame } from '../vision/processor.js';
+import type { ProcessorChain } from '../vision/processors/registry.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
 import type { PreemptionNotice } from './preemption.js';
@@ -24,7 +25,7 @@ const SEGMENTS_IN_FLIGHT = 2;
 export interface ProcessTaskContext {
   client: LeaseClient;
   claim: ClaimResponse;
-  processors: readonly Processor[];
+  chain: ProcessorChain;
   workDir: string;
   notice: PreemptionNotice;
   progress: HeartbeatState;
@@ -53,6 +54,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
   const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
+  const output = ctx.chain.outputSize(video.width, video.height);
   const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
   await mkdir(segmentDir, { recursive: true });
 
@@ -66,8 +68,8 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     const localPath = join(segmentDir, `f${startFrame}.mp4`);
     const encoder = SegmentEncoder.start({
       outputPath: localPath,
-      width: video.width,
-      height: video.height,
+      width: output.width,
+      height: output.height,
       pixFmt: video.pipePixFmt,
       encoder: spec.encoder.encoder,
       quality: spec.encoder.quality,
@@ -112,14 +114,14 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     for await (const data of prefetch(decoded, DECODE_AHEAD)) {
       if (ctx.notice.requested) break;
       open ??= await openSegment(frameIndex);
-      let frame: Frame = {
+      const frame: Frame = await ctx.chain.process({
         index: frameIndex,
         width: video.width,
         height: video.height,
         pixFmt: video.pipePixFmt,
+        colour: video.colour,
         data,
-      };
-      for (const processor of ctx.processors) frame = await processor.process(frame);
+      });
       await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
       open.frames++;
       frameIndex++;

@@ -2,13 +2,15 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClaimResponse } from '../api/protocol.js';
 import type { Pool } from '../core/types.js';
-import type { Processor } from '../vision/processor.js';
-import { loadProcessorChain } from '../vision/processors/registry.js';
+import type { ModelSettings } from '../models/settings.js';
+import type { ExecutionOptions } from '../vision/faceOptions.js';
+import { ProcessorChain } from '../vision/processors/registry.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { runMergeTask } from './mergeTask.js';
 import type { PreemptionNotice } from './preemption.js';
 import { runProcessTask } from './processTask.js';
+import { readableLocation } from './transfer.js';
 
 export interface WorkerOptions {
   client: LeaseClient;
@@ -16,6 +18,9 @@ export interface WorkerOptions {
   pool: Pool;
   workDir: string;
   notice: PreemptionNotice;
+  /** Where this worker's models come from and run. */
+  models: ModelSettings;
+  execution: ExecutionOptions;
   /** Exit after this many tasks (Kubernetes Job style). */
   maxTasks?: number;
   /** Exit after this long without work. */
@@ -37,20 +42,29 @@ const IDLE_POLL_MS = 250;
 /** One loaded processor chain, reused while consecutive tasks belong to the same job. */
 class ChainCache {
   private jobId: string | undefined;
-  private chain: Processor[] = [];
+  private chain: ProcessorChain | undefined;
 
-  async for(claim: ClaimResponse): Promise<Processor[]> {
-    if (this.jobId !== claim.task.jobId) {
+  constructor(private readonly options: Pick<WorkerOptions, 'models' | 'execution'>) {}
+
+  async for(claim: ClaimResponse): Promise<ProcessorChain> {
+    if (this.jobId !== claim.task.jobId || !this.chain) {
       await this.dispose();
-      this.chain = await loadProcessorChain(claim.spec.processors, { sources: claim.spec.sources });
+      const { spec } = claim;
+      this.chain = await ProcessorChain.load(spec.processors, {
+        sources: spec.sources,
+        target: readableLocation(claim.inputUrl),
+        face: spec.face,
+        execution: this.options.execution,
+        models: this.options.models,
+      });
       this.jobId = claim.task.jobId;
     }
     return this.chain;
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.chain.map((p) => p.dispose()));
-    this.chain = [];
+    await this.chain?.dispose();
+    this.chain = undefined;
     this.jobId = undefined;
   }
 }
@@ -60,7 +74,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const { client, notice, log } = options;
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const summary: WorkerSummary = { completed: 0, preempted: 0, failed: 0, lost: 0 };
-  const chains = new ChainCache();
+  const chains = new ChainCache(options);
   // A notice ends any wait at once, timer included, so the process can exit right away.
   const stopWaiting = new AbortController();
   notice.onNotice(() => stopWaiting.abort());
@@ -118,11 +132,11 @@ async function runClaim(
       log('merge completed', fields);
       return 'completed';
     }
-    const processors = await chains.for(claim);
+    const chain = await chains.for(claim);
     const outcome = await runProcessTask({
       client,
       claim,
-      processors,
+      chain,
       workDir: options.workDir,
       notice: options.notice,
       progress,

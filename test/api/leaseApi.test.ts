@@ -8,6 +8,7 @@ import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
+import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 
 const TOKEN = 'worker-secret';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -34,6 +35,7 @@ describe('lease API over HTTP', () => {
           sources: [],
           output: '/videos/out.mp4',
           processors: ['passthrough'],
+          face: DEFAULT_FACE_OPTIONS,
           encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
           checkpointFrames: 10,
         },

@@ -11,7 +11,10 @@ describe('spotfuse run with bad input', () => {
   /** One clear line on stderr, a non-zero exit, no stack trace, no output written. */
   async function expectOneLineError(args: string[], pattern: RegExp, output = join(dir(), 'never.mp4')) {
     const before = existsSync(output) ? statSync(output).mtimeMs : undefined;
-    const result = await runCli(['run', '-o', output, '--state-dir', join(dir(), 'state'), ...args], dir());
+    const result = await runCli(
+      ['run', '-o', output, '--state-dir', join(dir(), 'state'), '--processors', 'passthrough', ...args],
+      dir(),
+    );
     expect(result.code).not.toBe(0);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

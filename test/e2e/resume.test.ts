@@ -87,6 +87,8 @@ describe('resume and worker loss', () => {
       join(dir(), `${name}.mp4`),
       '--state-dir',
       join(dir(), name),
+      '--processors',
+      'passthrough',
       '--workers',
       String(WORKERS),
       '--chunk-frames',

@@ -45,6 +45,8 @@ describe('spotfuse run (embedded, end to end)', () => {
         join(dir(), `state-${name}`),
         '--report',
         report,
+        '--processors',
+        'passthrough',
         ...extra,
       ],
       dir(),

@@ -4,6 +4,7 @@ import type { JobSpec } from '../../src/core/types.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgresSchema.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import type { ClaimedTask } from '../../src/store/store.js';
+import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { createTestDatabase, type TestDatabase } from './postgresTestDb.js';
 
 const spec: JobSpec = {
@@ -11,6 +12,7 @@ const spec: JobSpec = {
   sources: [],
   output: '/out.mp4',
   processors: ['passthrough'],
+  face: DEFAULT_FACE_OPTIONS,
   encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
   checkpointFrames: 10,
 };

@@ -6,6 +6,7 @@ import type { JobSpec } from '../../src/core/types.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store } from '../../src/store/store.js';
+import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { createTestDatabase } from './postgresTestDb.js';
 
 const spec: JobSpec = {
@@ -13,6 +14,7 @@ const spec: JobSpec = {
   sources: [],
   output: '/out.mp4',
   processors: ['passthrough'],
+  face: DEFAULT_FACE_OPTIONS,
   encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
   checkpointFrames: 10,
 };

@@ -90,7 +90,7 @@ describe.skipIf(testdataMissing)('face detectors on real photos', () => {
     ).rejects.toThrow('face detector yunet takes sizes 640x640, not "320x320"');
     await expect(
       loadFaceDetector({ model: 'mtcnn', size: '640x640', minScore: 0.5 }, models),
-    ).rejects.toThrow('unknown face detector "mtcnn" (available: scrfd, yunet)');
+    ).rejects.toThrow('unknown face detector "mtcnn" (available: retinaface, scrfd, yolo_face, yunet)');
   });
 
   it('find the same faces at a smaller scrfd input size', async () => {

@@ -1,12 +1,21 @@
 import { UserError } from '../../core/errors.js';
 import { type EnsureOptions, ensureModel } from '../../models/download.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from '../faceOptions.js';
 import { openSession } from '../onnx.js';
 import type { DetectorSpec, FaceDetector, Size } from './detector.js';
 import { OnnxFaceDetector } from './onnxDetector.js';
+import { retinaface } from './retinaface.js';
 import { scrfd } from './scrfd.js';
+import { yoloFace } from './yoloFace.js';
 import { yunet } from './yunet.js';
 
-const DETECTORS: Record<string, DetectorSpec> = { scrfd, yunet };
+/** In FaceFusion's order. */
+const DETECTORS: Record<string, DetectorSpec> = {
+  retinaface,
+  scrfd,
+  yolo_face: yoloFace,
+  yunet,
+};
 
 export const DETECTOR_NAMES = Object.keys(DETECTORS);
 
@@ -27,7 +36,7 @@ export function detectorSpec(name: string): DetectorSpec {
   return spec;
 }
 
-function parseSize(spec: DetectorSpec, text: string): Size {
+export function parseDetectorSize(spec: DetectorSpec, text: string): Size {
   if (!spec.sizes.includes(text)) {
     throw new UserError(`face detector ${spec.name} takes sizes ${spec.sizes.join(', ')}, not "${text}"`);
   }
@@ -39,12 +48,13 @@ function parseSize(spec: DetectorSpec, text: string): Size {
 export async function loadFaceDetector(
   options: DetectorOptions,
   models: EnsureOptions,
+  execution: ExecutionOptions = DEFAULT_EXECUTION,
 ): Promise<FaceDetector> {
   const spec = detectorSpec(options.model);
-  const size = parseSize(spec, options.size);
+  const size = parseDetectorSize(spec, options.size);
   if (!(options.minScore >= 0 && options.minScore <= 1)) {
     throw new UserError(`face detector score must be between 0 and 1, not ${options.minScore}`);
   }
   const path = await ensureModel(spec.model, models);
-  return new OnnxFaceDetector(spec, await openSession(path, spec.model), size, options.minScore);
+  return new OnnxFaceDetector(spec, await openSession(path, spec.model, execution), size, options.minScore);
 }

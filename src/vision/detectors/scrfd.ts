@@ -4,37 +4,40 @@ const STRIDES = [8, 16, 32];
 const ANCHORS_PER_CELL = 2;
 
 /**
- * SCRFD (and RetinaFace-style exports): outputs score, bbox, kps for strides 8/16/32 in that order,
- * two anchors per cell centred on the cell's top-left corner; box sides and landmark offsets are
- * distances in strides. A leading batch axis, if any, does not change the flat layout.
+ * The decode SCRFD and RetinaFace (InsightFace's `det_*` exports) share: outputs score, bbox, kps for
+ * strides 8/16/32 in that order, two anchors per cell centred on the cell's top-left corner; box
+ * sides and landmark offsets are distances in strides. A leading batch axis, if any, does not change
+ * the flat layout. `name` labels the error when the model has other outputs.
  */
-function decode(outputs: Float32Array[], size: Size, minScore: number): DetectedFace[] {
-  if (outputs.length !== 9) throw new Error(`scrfd: expected 9 outputs, the model has ${outputs.length}`);
-  const faces: DetectedFace[] = [];
-  STRIDES.forEach((stride, level) => {
-    const [scores, bbox, kps] = [0, 3, 6].map((group) => outputs[group + level]);
-    const cols = Math.floor(size.width / stride);
-    const anchors = cols * Math.floor(size.height / stride) * ANCHORS_PER_CELL;
-    for (let i = 0; i < anchors; i++) {
-      const score = scores[i];
-      if (score < minScore) continue;
-      const cell = Math.floor(i / ANCHORS_PER_CELL);
-      const ax = (cell % cols) * stride;
-      const ay = Math.floor(cell / cols) * stride;
-      const box: DetectedFace['box'] = [
-        ax - bbox[i * 4] * stride,
-        ay - bbox[i * 4 + 1] * stride,
-        ax + bbox[i * 4 + 2] * stride,
-        ay + bbox[i * 4 + 3] * stride,
-      ];
-      const landmarks: Point[] = [];
-      for (let k = 0; k < 5; k++) {
-        landmarks.push([ax + kps[i * 10 + 2 * k] * stride, ay + kps[i * 10 + 2 * k + 1] * stride]);
+export function decodeAnchorDistances(name: string): DetectorSpec['decode'] {
+  return (outputs: Float32Array[], size: Size, minScore: number): DetectedFace[] => {
+    if (outputs.length !== 9) throw new Error(`${name}: expected 9 outputs, the model has ${outputs.length}`);
+    const faces: DetectedFace[] = [];
+    STRIDES.forEach((stride, level) => {
+      const [scores, bbox, kps] = [0, 3, 6].map((group) => outputs[group + level]);
+      const cols = Math.floor(size.width / stride);
+      const anchors = cols * Math.floor(size.height / stride) * ANCHORS_PER_CELL;
+      for (let i = 0; i < anchors; i++) {
+        const score = scores[i];
+        if (score < minScore) continue;
+        const cell = Math.floor(i / ANCHORS_PER_CELL);
+        const ax = (cell % cols) * stride;
+        const ay = Math.floor(cell / cols) * stride;
+        const box: DetectedFace['box'] = [
+          ax - bbox[i * 4] * stride,
+          ay - bbox[i * 4 + 1] * stride,
+          ax + bbox[i * 4 + 2] * stride,
+          ay + bbox[i * 4 + 3] * stride,
+        ];
+        const landmarks: Point[] = [];
+        for (let k = 0; k < 5; k++) {
+          landmarks.push([ax + kps[i * 10 + 2 * k] * stride, ay + kps[i * 10 + 2 * k + 1] * stride]);
+        }
+        faces.push({ box, score, landmarks });
       }
-      faces.push({ box, score, landmarks });
-    }
-  });
-  return faces;
+    });
+    return faces;
+  };
 }
 
 export const scrfd: DetectorSpec = {
@@ -44,5 +47,5 @@ export const scrfd: DetectorSpec = {
   channels: 'rgb',
   mean: 127.5,
   std: 128,
-  decode,
+  decode: decodeAnchorDistances('scrfd'),
 };

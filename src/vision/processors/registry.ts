@@ -1,8 +1,15 @@
 import { UserError } from '../../core/errors.js';
-import type { Processor, ProcessorOptions } from '../processor.js';
+import type { FaceAnalyser } from '../faceAnalyser.js';
+import type { Frame, Processor, ProcessorOptions, SharedModels } from '../processor.js';
+import { FaceEnhancerProcessor } from './faceEnhancer.js';
+import { FaceSwapperProcessor } from './faceSwapper.js';
+import { FrameEnhancerProcessor } from './frameEnhancer.js';
 import { PassthroughProcessor } from './passthrough.js';
 
 const FACTORIES: Record<string, () => Processor> = {
+  face_swapper: () => new FaceSwapperProcessor(),
+  face_enhancer: () => new FaceEnhancerProcessor(),
+  frame_enhancer: () => new FrameEnhancerProcessor(),
   passthrough: () => new PassthroughProcessor(),
 };
 
@@ -23,21 +30,64 @@ export function parseProcessorList(list: string): string[] {
   return names;
 }
 
-/** Loads the chain in order; on failure, disposes what was already loaded. */
-export async function loadProcessorChain(
-  names: readonly string[],
-  options: ProcessorOptions,
-): Promise<Processor[]> {
-  const chain: Processor[] = [];
-  try {
-    for (const name of parseProcessorList(names.join(','))) {
-      const processor = FACTORIES[name]();
-      await processor.load(options);
-      chain.push(processor);
+/** Models the processors share, loaded on first request and released with the chain. */
+class LazySharedModels implements SharedModels {
+  private analyser: Promise<FaceAnalyser> | undefined;
+
+  constructor(private readonly options: ProcessorOptions) {}
+
+  faceAnalyser(): Promise<FaceAnalyser> {
+    this.analyser ??= import('../faceAnalyser.js').then(({ loadFaceAnalyser }) =>
+      loadFaceAnalyser(this.options),
+    );
+    return this.analyser;
+  }
+
+  async dispose(): Promise<void> {
+    const analyser = await this.analyser?.catch(() => undefined);
+    await analyser?.dispose();
+  }
+}
+
+/** A loaded chain of processors, run in `--processors` order on every frame. */
+export class ProcessorChain {
+  private constructor(
+    private readonly processors: Processor[],
+    private readonly shared: LazySharedModels,
+  ) {}
+
+  /** Loads the chain in order; on failure, disposes what was already loaded. */
+  static async load(names: readonly string[], options: ProcessorOptions): Promise<ProcessorChain> {
+    const chain = new ProcessorChain([], new LazySharedModels(options));
+    try {
+      for (const name of parseProcessorList(names.join(','))) {
+        const processor = FACTORIES[name]();
+        await processor.load(options, chain.shared);
+        chain.processors.push(processor);
+      }
+      return chain;
+    } catch (error) {
+      await chain.dispose();
+      throw error;
     }
-    return chain;
-  } catch (error) {
-    await Promise.all(chain.map((p) => p.dispose()));
-    throw error;
+  }
+
+  /** The size of the frames the chain outputs for input frames of this size. */
+  outputSize(width: number, height: number): { width: number; height: number } {
+    return this.processors.reduce((size, p) => p.outputSize?.(size.width, size.height) ?? size, {
+      width,
+      height,
+    });
+  }
+
+  async process(frame: Frame): Promise<Frame> {
+    let current = frame;
+    for (const processor of this.processors) current = await processor.process(current);
+    return current;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.processors.map((p) => p.dispose()));
+    await this.shared.dispose();
   }
 }

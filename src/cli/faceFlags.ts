@@ -1,0 +1,194 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
+import {
+  DEFAULT_EXECUTION,
+  DEFAULT_FACE_OPTIONS,
+  EXECUTION_PROVIDERS,
+  type ExecutionOptions,
+  type ExecutionProvider,
+  FACE_SELECTOR_ORDERS,
+  type FaceMaskType,
+  type FaceOptions,
+  type FaceSelectorMode,
+  type FaceSelectorOrder,
+} from '../vision/faceOptions.js';
+import { percent, unitInterval, wholeNumber } from './options.js';
+
+export interface DetectorFlags {
+  faceDetectorModel: string;
+  faceDetectorSize: string;
+  faceDetectorScore: number;
+}
+
+export interface FaceFlags extends DetectorFlags {
+  faceLandmarkerModel: FaceOptions['landmarker'];
+  faceLandmarkerScore: number;
+  faceSelectorMode: FaceSelectorMode;
+  faceSelectorOrder: FaceSelectorOrder;
+  referenceFaceDistance: number;
+  referenceFrameNumber: number;
+  referenceFacePosition: number;
+  faceMaskTypes: FaceMaskType[];
+  faceMaskBlur: number;
+  faceMaskPadding: [number, number, number, number];
+  faceSwapperModel: string;
+  faceSwapperPixelBoost?: string;
+  faceEnhancerModel: string;
+  faceEnhancerBlend: number;
+  faceEnhancerWeight: number;
+  frameEnhancerModel: string;
+  frameEnhancerBlend: number;
+}
+
+export interface ExecutionFlags {
+  executionProvider: ExecutionProvider;
+  executionThreadCount: number;
+}
+
+/** FaceFusion's padding: 1, 2 or 4 percentages (top right bottom left), as CSS. */
+function padding(value: string): [number, number, number, number] {
+  const parts = value
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
+  if (![1, 2, 4].includes(parts.length) || parts.some((p) => !Number.isFinite(p) || p < 0 || p > 100)) {
+    throw new InvalidArgumentError('give 1, 2 or 4 percentages between 0 and 100, e.g. "10" or "10 0 5 0"');
+  }
+  const [top, right = top, bottom = top, left = right] = parts;
+  return [top, right, bottom, left];
+}
+
+function maskTypes(value: string): FaceMaskType[] {
+  const types = value.split(/[\s,]+/).filter(Boolean);
+  if (types.length === 0 || types.some((t) => t !== 'box' && t !== 'occlusion')) {
+    throw new InvalidArgumentError('use box, occlusion, or both ("box,occlusion")');
+  }
+  return [...new Set(types)] as FaceMaskType[];
+}
+
+/** The detector options, shared by `run` and `faces`. */
+export function addDetectorOptions(command: Command): Command {
+  const { detector } = DEFAULT_FACE_OPTIONS;
+  return command
+    .option('--face-detector-model <name>', `face detector: ${DETECTOR_NAMES.join(', ')}`, detector.model)
+    .option('--face-detector-size <WxH>', 'detector input size', detector.size)
+    .option(
+      '--face-detector-score <score>',
+      'minimum detection score, 0 to 1',
+      unitInterval,
+      detector.minScore,
+    );
+}
+
+/** Every face option FaceFusion offers for the processors spotfuse has, with FaceFusion's defaults. */
+export function addFaceOptions(command: Command): Command {
+  const d = DEFAULT_FACE_OPTIONS;
+  return addDetectorOptions(command)
+    .addOption(
+      new Option('--face-landmarker-model <name>', "68-point landmarker, or none for the detector's 5 points")
+        .choices(['none', '2dfan4'])
+        .default(d.landmarker),
+    )
+    .option(
+      '--face-landmarker-score <score>',
+      'use the 68 points above this score',
+      unitInterval,
+      d.landmarkerScore,
+    )
+    .addOption(
+      new Option('--face-selector-mode <mode>', 'which faces to process')
+        .choices(['reference', 'one', 'many'])
+        .default(d.selector.mode),
+    )
+    .addOption(
+      new Option('--face-selector-order <order>', 'face order for "one" and the reference position')
+        .choices(FACE_SELECTOR_ORDERS)
+        .default(d.selector.order),
+    )
+    .option(
+      '--reference-face-distance <d>',
+      'reference mode: faces closer than this ((1 - cosine) / 2) are processed',
+      unitInterval,
+      d.selector.referenceDistance,
+    )
+    .option('--reference-frame-number <n>', 'frame the reference face is taken from', wholeNumber, 0)
+    .option('--reference-face-position <n>', 'which face of that frame, in selector order', wholeNumber, 0)
+    .option('--face-mask-types <types>', 'box and/or occlusion (xseg_1)', maskTypes, d.mask.types)
+    .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
+    .option(
+      '--face-mask-padding <pct>',
+      'box mask padding in percent: top [right [bottom left]]',
+      padding,
+      d.mask.padding,
+    )
+    .option('--face-swapper-model <name>', 'face swapper model', d.swapper.model)
+    .option('--face-swapper-pixel-boost <WxH>', "crop size for the swapper (default: the model's own)")
+    .option('--face-enhancer-model <name>', 'face enhancer model', d.enhancer.model)
+    .option('--face-enhancer-blend <0-100>', 'share of the enhanced face', percent, d.enhancer.blend)
+    .option(
+      '--face-enhancer-weight <w>',
+      'codeformer fidelity weight, 0 to 1',
+      unitInterval,
+      d.enhancer.weight,
+    )
+    .option('--frame-enhancer-model <name>', 'frame enhancer (upscaler) model', d.frameEnhancer.model)
+    .option('--frame-enhancer-blend <0-100>', 'share of the enhanced frame', percent, d.frameEnhancer.blend);
+}
+
+export function detectorOptionsFromFlags(flags: DetectorFlags): FaceOptions['detector'] {
+  return { model: flags.faceDetectorModel, size: flags.faceDetectorSize, minScore: flags.faceDetectorScore };
+}
+
+export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
+  return {
+    detector: detectorOptionsFromFlags(flags),
+    landmarker: flags.faceLandmarkerModel,
+    landmarkerScore: flags.faceLandmarkerScore,
+    selector: {
+      mode: flags.faceSelectorMode,
+      order: flags.faceSelectorOrder,
+      referenceDistance: flags.referenceFaceDistance,
+      referenceFrame: flags.referenceFrameNumber,
+      referencePosition: flags.referenceFacePosition,
+    },
+    mask: { types: flags.faceMaskTypes, blur: flags.faceMaskBlur, padding: flags.faceMaskPadding },
+    swapper: {
+      model: flags.faceSwapperModel,
+      ...(flags.faceSwapperPixelBoost ? { pixelBoost: flags.faceSwapperPixelBoost } : {}),
+    },
+    enhancer: {
+      model: flags.faceEnhancerModel,
+      blend: flags.faceEnhancerBlend,
+      weight: flags.faceEnhancerWeight,
+    },
+    frameEnhancer: { model: flags.frameEnhancerModel, blend: flags.frameEnhancerBlend },
+  };
+}
+
+/** `--execution-provider` and `--execution-thread-count`, for commands that run models. */
+export function addExecutionOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        '--execution-provider <name>',
+        'where models run; cuda/tensorrt need onnxruntime-node installed with --onnxruntime-node-install=cuda12',
+      )
+        .choices(EXECUTION_PROVIDERS)
+        .default(process.env.SPOTFUSE_EXECUTION_PROVIDER ?? DEFAULT_EXECUTION.provider),
+    )
+    .option(
+      '--execution-thread-count <n>',
+      'onnxruntime threads per model (0: its default)',
+      wholeNumber,
+      DEFAULT_EXECUTION.threads,
+    );
+}
+
+export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {
+  return { provider: flags.executionProvider, threads: flags.executionThreadCount };
+}
+
+/** The same execution and model flags, as arguments for a worker process this command starts. */
+export function executionArgs(execution: ExecutionOptions): string[] {
+  return ['--execution-provider', execution.provider, '--execution-thread-count', String(execution.threads)];
+}

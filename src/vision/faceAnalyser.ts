@@ -1,0 +1,260 @@
+import { UserError } from '../core/errors.js';
+import { inputName } from '../media/inputName.js';
+import { alignFace } from './alignment.js';
+import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
+import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
+import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
+import { type Affine, applyAffine, invertAffine } from './geometry.js';
+import { loadImage, loadVideoFrame, type RgbImage } from './image.js';
+import {
+  type FaceLandmarker,
+  LANDMARKER_SIZE,
+  landmarkerMatrix,
+  landmarks68to5,
+  loadFaceLandmarker,
+} from './landmarker.js';
+import type { Frame, ProcessorOptions } from './processor.js';
+import { type Embedding, type FaceRecognizer, loadFaceRecognizer } from './recognizer.js';
+import { faceAt, largestFace, selectFaces } from './selector.js';
+import type { WarpTemplate } from './templates.js';
+import { warpAffine } from './warp.js';
+
+/** A face of a frame as the processors see it. */
+export interface AnalysedFace extends DetectedFace {
+  /** 68 points, when the landmarker ran; `landmarks` then holds the 5 derived from them if confident. */
+  landmarks68?: Point[];
+  /** Present when the selector needed it (reference mode). */
+  embedding?: Embedding;
+}
+
+/** The source identity: averaged over the `-s` images as FaceFusion does. */
+export interface SourceFace {
+  /** Mean of the raw (unnormalised) embeddings: inswapper's input before its emap. */
+  raw: Float32Array;
+  /** Mean of the L2-normalised embeddings: hyperswap's input. */
+  normed: Float32Array;
+}
+
+/** Detector, optional landmarker, recognizer and selector, loaded once per worker and job. */
+export interface FaceAnalyser {
+  /**
+   * The faces of `frame` the processors should touch (after the selector), computed on first call and
+   * stored in `frame.faces`; later calls return what is stored.
+   */
+  selectFaces(frame: Frame): Promise<AnalysedFace[]>;
+  /** The `-s` images' face, computed once; a clear error when an image has no face. */
+  sourceFace(): Promise<SourceFace>;
+  /**
+   * Surfaces what can go wrong before any video work: the reference face is already found when the
+   * analyser loads; with `source`, the source face is computed too.
+   */
+  prepare(source: boolean): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** Where faces are looked for: a still image in RGB, or a video frame in its own YUV planes. */
+interface Picture {
+  /** The detector's faces, in picture pixels. */
+  detect(): Promise<DetectedFace[]>;
+  /** A `width`×`height` RGB image sampled through `matrix` (picture → output pixels). */
+  warp(matrix: Affine, width: number, height: number): RgbImage;
+  /** The face with these 5 landmarks aligned onto `template`, `size` pixels square. */
+  align(landmarks: readonly Point[], template: WarpTemplate, size: number): RgbImage;
+}
+
+function imagePicture(image: RgbImage, detector: FaceDetector): Picture {
+  return {
+    detect: () => detector.detect(image),
+    warp: (matrix, width, height) => warpAffine(image, matrix, width, height),
+    align: (landmarks, template, size) => alignFace(image, landmarks, template, size).crop,
+  };
+}
+
+/**
+ * A frame is detected on an RGB copy shrunk to the detector's size (the only full-frame conversion);
+ * the landmarker's crop and the aligned faces are sampled at the frame's own resolution, converting
+ * only the pixels they cover.
+ */
+function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size): Picture {
+  return {
+    async detect() {
+      const { image, scale } = frameToRgbScaled(frame, detectSize.width, detectSize.height);
+      const faces = await detector.detect(image);
+      return faces.map(({ box, score, landmarks }) => ({
+        box: [box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale],
+        score,
+        landmarks: landmarks.map(([x, y]): Point => [x * scale, y * scale]),
+      }));
+    },
+    warp(matrix, width, height) {
+      // The frame rectangle the output covers (one pixel more for the bilinear taps), in RGB.
+      const inverse = invertAffine(matrix);
+      const corners = [
+        [0, 0],
+        [width, 0],
+        [0, height],
+        [width, height],
+      ].map((corner) => applyAffine(inverse, corner as Point));
+      const left = Math.max(0, Math.floor(Math.min(...corners.map(([x]) => x))) - 1);
+      const top = Math.max(0, Math.floor(Math.min(...corners.map(([, y]) => y))) - 1);
+      const right = Math.min(frame.width, Math.ceil(Math.max(...corners.map(([x]) => x))) + 2);
+      const bottom = Math.min(frame.height, Math.ceil(Math.max(...corners.map(([, y]) => y))) + 2);
+      // Wholly outside the frame, every output pixel repeats the nearest edge pixel.
+      const x = Math.min(left, frame.width - 1);
+      const y = Math.min(top, frame.height - 1);
+      const region = frameRegionToRgb(frame, x, y, Math.max(right - x, 1), Math.max(bottom - y, 1));
+      const [a, b, c, d, e, f] = matrix;
+      return warpAffine(region, [a, b, c + a * x + b * y, d, e, f + d * x + e * y], width, height);
+    },
+    align: (landmarks, template, size) => alignFromFrame(frame, [...landmarks], template, size).crop,
+  };
+}
+
+class OnnxFaceAnalyser implements FaceAnalyser {
+  private recognizer?: Promise<FaceRecognizer>;
+  private source?: Promise<SourceFace>;
+  /** The reference face's embedding, in reference mode. */
+  private reference?: Embedding;
+  private readonly detectSize: Size;
+
+  constructor(
+    private readonly options: ProcessorOptions,
+    private readonly detector: FaceDetector,
+    private readonly landmarker: FaceLandmarker | undefined,
+  ) {
+    const { model, size } = options.face.detector;
+    this.detectSize = parseDetectorSize(detectorSpec(model), size);
+  }
+
+  private loadRecognizer(): Promise<FaceRecognizer> {
+    this.recognizer ??= loadFaceRecognizer(this.options.models, this.options.execution);
+    return this.recognizer;
+  }
+
+  /**
+   * The landmarker's 68 points on each face; a confident result replaces the detector's 5 points
+   * (FaceFusion's `--face-landmarker-score`).
+   */
+  private async refine(picture: Picture, faces: DetectedFace[]): Promise<AnalysedFace[]> {
+    const { landmarker } = this;
+    if (!landmarker) return faces;
+    const refined: AnalysedFace[] = [];
+    for (const face of faces) {
+      const matrix = landmarkerMatrix(face.box);
+      const crop = picture.warp(matrix, LANDMARKER_SIZE, LANDMARKER_SIZE);
+      const { points, score } = await landmarker.detectCrop(crop, matrix);
+      const confident = score > this.options.face.landmarkerScore;
+      refined.push({
+        ...face,
+        landmarks: confident ? landmarks68to5(points) : face.landmarks,
+        landmarks68: points,
+      });
+    }
+    return refined;
+  }
+
+  private async embed(picture: Picture, faces: AnalysedFace[]): Promise<AnalysedFace[]> {
+    const recognizer = await this.loadRecognizer();
+    const { template, size } = recognizer.spec;
+    const embedded: AnalysedFace[] = [];
+    for (const face of faces) {
+      const embedding = await recognizer.embedCrop(picture.align(face.landmarks, template, size));
+      embedded.push({ ...face, embedding });
+    }
+    return embedded;
+  }
+
+  /** Takes the reference face from the target video, as FaceFusion's reference mode does. */
+  async loadReference(): Promise<void> {
+    const { target, face } = this.options;
+    const { referenceFrame, referencePosition, order } = face.selector;
+    const picture = imagePicture(await loadVideoFrame(target, referenceFrame), this.detector);
+    const faces = await this.refine(picture, await picture.detect());
+    const chosen = faceAt(faces, order, referencePosition);
+    if (!chosen) {
+      throw new UserError(
+        `no face found in frame ${referenceFrame} of ${inputName(target)} to take the reference face from: ` +
+          'pick a frame that shows the face with --reference-frame-number, or use --face-selector-mode many',
+      );
+    }
+    const [embedded] = await this.embed(picture, [chosen]);
+    this.reference = embedded.embedding;
+  }
+
+  async selectFaces(frame: Frame): Promise<AnalysedFace[]> {
+    if (frame.faces) return frame.faces;
+    const { selector } = this.options.face;
+    const picture = framePicture(frame, this.detector, this.detectSize);
+    let faces: AnalysedFace[] = await picture.detect();
+    if (selector.mode === 'reference') {
+      faces = await this.embed(picture, await this.refine(picture, faces));
+      frame.faces = selectFaces(faces, selector, this.reference);
+    } else {
+      // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
+      frame.faces = await this.refine(picture, selectFaces(faces, selector));
+    }
+    return frame.faces;
+  }
+
+  sourceFace(): Promise<SourceFace> {
+    this.source ??= this.averageSources();
+    return this.source;
+  }
+
+  async prepare(source: boolean): Promise<void> {
+    if (source) await this.sourceFace();
+  }
+
+  private async averageSources(): Promise<SourceFace> {
+    const { sources } = this.options;
+    if (sources.length === 0) throw new UserError('no source image given (-s): the face to put in is needed');
+    const embeddings: Embedding[] = [];
+    for (const path of sources) {
+      const picture = imagePicture(await loadImage(path), this.detector);
+      const largest = largestFace(await picture.detect());
+      if (!largest) throw new UserError(`no face found in source image ${inputName(path)}`);
+      const [face] = await this.embed(picture, await this.refine(picture, [largest]));
+      embeddings.push(face.embedding as Embedding);
+    }
+    return averageEmbeddings(embeddings);
+  }
+
+  async dispose(): Promise<void> {
+    const recognizer = await this.recognizer?.catch(() => undefined);
+    await Promise.all([this.detector.dispose(), this.landmarker?.dispose(), recognizer?.dispose()]);
+  }
+}
+
+/** FaceFusion's average face: the mean of the raw embeddings and the mean of the normalised ones. */
+export function averageEmbeddings(embeddings: readonly Embedding[]): SourceFace {
+  const length = embeddings[0].vector.length;
+  const raw = new Float32Array(length);
+  const normed = new Float32Array(length);
+  for (const { vector, norm } of embeddings) {
+    for (let i = 0; i < length; i++) {
+      raw[i] += (vector[i] * norm) / embeddings.length;
+      normed[i] += vector[i] / embeddings.length;
+    }
+  }
+  return { raw, normed };
+}
+
+/**
+ * Loads the detector, the landmarker when `face.landmarker` asks for one, and, in reference mode, the
+ * recognizer with the reference face (so a reference frame without a face fails here, before any
+ * work). Otherwise the recognizer loads on the first `sourceFace()`.
+ */
+export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceAnalyser> {
+  const { face, models, execution } = options;
+  const detector = await loadFaceDetector(face.detector, models, execution);
+  let analyser: OnnxFaceAnalyser | undefined;
+  try {
+    const landmarker = face.landmarker === '2dfan4' ? await loadFaceLandmarker(models, execution) : undefined;
+    analyser = new OnnxFaceAnalyser(options, detector, landmarker);
+    if (face.selector.mode === 'reference') await analyser.loadReference();
+    return analyser;
+  } catch (error) {
+    await (analyser ? analyser.dispose() : detector.dispose());
+    throw error;
+  }
+}

@@ -1,0 +1,94 @@
+import { UserError } from '../core/errors.js';
+import { ensureModel } from '../models/download.js';
+import type { ProgressCallback } from '../models/fetchResumable.js';
+import type { ModelEntry } from '../models/registry.js';
+import type { ModelSettings } from '../models/settings.js';
+import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
+import { loadFaceAnalyser } from './faceAnalyser.js';
+import type { ExecutionOptions, FaceOptions } from './faceOptions.js';
+import { OCCLUDER_MODEL } from './occluder.js';
+import { recognizerEntry } from './recognizer.js';
+
+/** Processors that work on the faces of each frame, through the shared face analyser. */
+const FACE_PROCESSORS = new Set(['face_swapper', 'face_enhancer']);
+
+export function usesFaces(processors: readonly string[]): boolean {
+  return processors.some((p) => FACE_PROCESSORS.has(p));
+}
+
+/**
+ * Checks the face options a job's processors will use, so a typo fails before any video work: model
+ * names, sizes, and that a swap has a source face image.
+ */
+export function checkFaceJob(
+  processors: readonly string[],
+  face: FaceOptions,
+  sources: readonly string[],
+): void {
+  if (processors.includes('face_swapper') && sources.length === 0) {
+    throw new UserError('face_swapper needs a source face image (-s face.jpg)');
+  }
+  if (usesFaces(processors)) parseDetectorSize(detectorSpec(face.detector.model), face.detector.size);
+}
+
+/** Every model the chain will open, by model-manager name, in the order they are first needed. */
+export function requiredModels(
+  processors: readonly string[],
+  face: FaceOptions,
+  catalog: ReadonlyMap<string, ModelEntry>,
+): string[] {
+  const names: string[] = [];
+  if (usesFaces(processors)) {
+    names.push(detectorSpec(face.detector.model).model);
+    if (face.landmarker !== 'none') names.push(face.landmarker);
+    if (face.selector.mode === 'reference' || processors.includes('face_swapper')) {
+      names.push(recognizerEntry(catalog).name);
+    }
+    if (face.mask.types.includes('occlusion')) names.push(OCCLUDER_MODEL);
+  }
+  if (processors.includes('face_swapper')) names.push(face.swapper.model);
+  if (processors.includes('face_enhancer')) names.push(face.enhancer.model);
+  if (processors.includes('frame_enhancer')) names.push(face.frameEnhancer.model);
+  return names;
+}
+
+export interface PrepareFaceJob {
+  processors: readonly string[];
+  sources: string[];
+  input: string;
+  face: FaceOptions;
+}
+
+/**
+ * What a face job needs before any video work, done once where the job is submitted: every model
+ * downloaded and verified (so workers do not race for them), the source images' face and, in
+ * reference mode, the reference face found. Any problem is one clear error here.
+ */
+export async function prepareFaceJob(
+  job: PrepareFaceJob,
+  models: ModelSettings,
+  execution: ExecutionOptions,
+  progressFor?: (name: string) => { onProgress: ProgressCallback; finish(): void },
+): Promise<void> {
+  for (const name of requiredModels(job.processors, job.face, models.catalog)) {
+    const view = progressFor?.(name);
+    try {
+      await ensureModel(name, { ...models, onProgress: view?.onProgress });
+    } finally {
+      view?.finish();
+    }
+  }
+  if (!usesFaces(job.processors)) return;
+  const analyser = await loadFaceAnalyser({
+    sources: job.sources,
+    target: job.input,
+    face: job.face,
+    execution,
+    models,
+  });
+  try {
+    await analyser.prepare(job.processors.includes('face_swapper'));
+  } finally {
+    await analyser.dispose();
+  }
+}

@@ -1,0 +1,646 @@
+import { planeLayout } from '../media/pixelFormat.js';
+import type { VideoColour } from '../media/probe.js';
+import type { Point } from './detectors/detector.js';
+import { type Affine, invertAffine, similarityTransform } from './geometry.js';
+import type { RgbImage } from './image.js';
+import { isSharedMask } from './masks.js';
+import type { Frame } from './processor.js';
+import { templatePoints, type WarpTemplate } from './templates.js';
+
+/*
+ * The face pipeline's bridge between the frame's planar YUV and the RGB the models want: only what a
+ * step needs is converted (a shrunk frame for the detector, a face crop, the pasted-back region).
+ *
+ * The conversions match yuvToRgb.ts (same matrices, same range handling, chroma of a luma pixel taken
+ * from the chroma sample that covers it, 10-bit samples divided by 4). Interpolated reads use the
+ * chroma samples of the 4 luma taps with the luma weights, which is exactly bilinear interpolation of
+ * yuvToRgb's output (up to its per-pixel clamping and rounding) without converting the frame.
+ */
+
+/** Luma weights (Kr, Kb); the same table as yuvToRgb.ts (untagged streams are BT.601, as swscale does). */
+function matrixOf(space: string | undefined): [number, number] {
+  if (space === 'bt709') return [0.2126, 0.0722];
+  if (space?.startsWith('bt2020')) return [0.2627, 0.0593];
+  return [0.299, 0.114];
+}
+
+interface Coefficients {
+  kr: number;
+  kg: number;
+  kb: number;
+  /** RGB = (Y − yOffset)·yScale + …, on the 8-bit scale. */
+  yOffset: number;
+  yScale: number;
+  rv: number;
+  gu: number;
+  gv: number;
+  bu: number;
+}
+
+function coefficients(colour: VideoColour): Coefficients {
+  const [kr, kb] = matrixOf(colour.space);
+  const kg = 1 - kr - kb;
+  const full = colour.range === 'pc';
+  const cScale = full ? 1 : 255 / 224;
+  return {
+    kr,
+    kg,
+    kb,
+    yOffset: full ? 0 : 16,
+    yScale: full ? 1 : 255 / 219,
+    rv: 2 * (1 - kr) * cScale,
+    gu: ((2 * kb * (1 - kb)) / kg) * cScale,
+    gv: ((2 * kr * (1 - kr)) / kg) * cScale,
+    bu: 2 * (1 - kb) * cScale,
+  };
+}
+
+type Samples = Uint8Array | Uint16Array;
+
+interface Planes {
+  y: Samples;
+  u: Samples;
+  v: Samples;
+  width: number;
+  height: number;
+  chromaWidth: number;
+  chromaHeight: number;
+  /** 1 when chroma is halved along that axis. */
+  xShift: number;
+  yShift: number;
+  /** Frame samples per 8-bit step: 1, or 4 for 10 bit. */
+  depth: number;
+  maxValue: number;
+  /** Copies the planes back into the frame when they had to be copied out (unaligned 10-bit data). */
+  commit(): void;
+}
+
+function framePlanes(frame: Frame): Planes {
+  const { width, height, data } = frame;
+  const [yp, up, vp] = planeLayout(frame.pixFmt, width, height);
+  const needed = vp.offset + vp.width * vp.height * vp.bytesPerSample;
+  if (data.length < needed) {
+    throw new RangeError(
+      `frame ${frame.index} has ${data.length} bytes, ${frame.pixFmt} ${width}x${height} needs ${needed}`,
+    );
+  }
+  const wide = yp.bytesPerSample === 2;
+  const common = {
+    width,
+    height,
+    chromaWidth: up.width,
+    chromaHeight: up.height,
+    xShift: up.width < width ? 1 : 0,
+    yShift: up.height < height ? 1 : 0,
+    depth: wide ? 4 : 1,
+    maxValue: wide ? 1023 : 255,
+  };
+  if (!wide) {
+    const plane = (p: typeof yp) =>
+      new Uint8Array(data.buffer, data.byteOffset + p.offset, p.width * p.height);
+    return { ...common, y: plane(yp), u: plane(up), v: plane(vp), commit() {} };
+  }
+  if (data.byteOffset % 2 === 0) {
+    const plane = (p: typeof yp) =>
+      new Uint16Array(data.buffer, data.byteOffset + p.offset, p.width * p.height);
+    return { ...common, y: plane(yp), u: plane(up), v: plane(vp), commit() {} };
+  }
+  // An odd byte offset cannot be viewed as 16-bit words: work on aligned copies.
+  const copy = (p: typeof yp) =>
+    new Uint16Array(
+      data.buffer.slice(data.byteOffset + p.offset, data.byteOffset + p.offset + p.width * p.height * 2),
+    );
+  const y = copy(yp);
+  const u = copy(up);
+  const v = copy(vp);
+  return {
+    ...common,
+    y,
+    u,
+    v,
+    commit() {
+      data.set(new Uint8Array(y.buffer), yp.offset);
+      data.set(new Uint8Array(u.buffer), up.offset);
+      data.set(new Uint8Array(v.buffer), vp.offset);
+    },
+  };
+}
+
+/**
+ * The whole frame shrunk (never enlarged) to fit `maxWidth`×`maxHeight`, aspect kept, in RGB: bilinear
+ * with pixel-centre alignment, as cv2.resize (FaceFusion's detector input; an odd integer factor, such
+ * as 1080p to 640x360, samples pixel centres). `scale` is frame pixels per image pixel on both axes:
+ * multiply what is found in the image by it, as FaceFusion does with its detector ratio.
+ */
+export function frameToRgbScaled(
+  frame: Frame,
+  maxWidth: number,
+  maxHeight: number,
+): { image: RgbImage; scale: number } {
+  if (!(maxWidth >= 1 && maxHeight >= 1))
+    throw new RangeError(`cannot shrink a frame to ${maxWidth}x${maxHeight}`);
+  const p = framePlanes(frame);
+  const { width, height } = p;
+  const shrink = Math.min(1, maxWidth / width, maxHeight / height);
+  const outWidth = Math.max(1, Math.min(width, Math.round(width * shrink)));
+  const outHeight = Math.max(1, Math.min(height, Math.round(height * shrink)));
+  const scale = 1 / shrink;
+  // Per output column: left luma tap, its chroma taps, weight of the right tap.
+  const col0 = new Int32Array(outWidth);
+  const col1 = new Int32Array(outWidth);
+  const ccol0 = new Int32Array(outWidth);
+  const ccol1 = new Int32Array(outWidth);
+  const colW = new Float64Array(outWidth);
+  for (let x = 0; x < outWidth; x++) {
+    const sx = Math.min(Math.max((x + 0.5) * scale - 0.5, 0), width - 1);
+    const x0 = Math.floor(sx);
+    const x1 = Math.min(x0 + 1, width - 1);
+    col0[x] = x0;
+    col1[x] = x1;
+    ccol0[x] = x0 >> p.xShift;
+    ccol1[x] = x1 >> p.xShift;
+    colW[x] = sx - x0;
+  }
+  const k = coefficients(frame.colour);
+  const s = 1 / p.depth;
+  const yS = k.yScale * s;
+  const yO = -k.yOffset * k.yScale;
+  const { rv, gu, gv, bu } = k;
+  const { y: Y, u: U, v: V, chromaWidth } = p;
+  // An odd integer factor (1080p to 640x360 is 3) puts every output pixel on a frame pixel's centre.
+  const columnsExact = colW.every((w) => w === 0);
+  const out = new Uint8ClampedArray(outWidth * outHeight * 3);
+  let o = 0;
+  for (let y = 0; y < outHeight; y++) {
+    const sy = Math.min(Math.max((y + 0.5) * scale - 0.5, 0), height - 1);
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(y0 + 1, height - 1);
+    const fy = sy - y0;
+    const r0 = y0 * width;
+    const r1 = y1 * width;
+    const c0 = (y0 >> p.yShift) * chromaWidth;
+    const c1 = (y1 >> p.yShift) * chromaWidth;
+    if (columnsExact && fy === 0) {
+      for (let x = 0; x < outWidth; x++) {
+        const luma = Y[r0 + col0[x]] * yS + yO;
+        const cbv = U[c0 + ccol0[x]] * s - 128;
+        const crv = V[c0 + ccol0[x]] * s - 128;
+        out[o] = luma + rv * crv;
+        out[o + 1] = luma - gu * cbv - gv * crv;
+        out[o + 2] = luma + bu * cbv;
+        o += 3;
+      }
+      continue;
+    }
+    for (let x = 0; x < outWidth; x++) {
+      const a = col0[x];
+      const b = col1[x];
+      const ca = ccol0[x];
+      const cb = ccol1[x];
+      const fx = colW[x];
+      let t = Y[r0 + a];
+      let bt = Y[r1 + a];
+      const yTop = t + (Y[r0 + b] - t) * fx;
+      const yv = yTop + (bt + (Y[r1 + b] - bt) * fx - yTop) * fy;
+      t = U[c0 + ca];
+      bt = U[c1 + ca];
+      const uTop = t + (U[c0 + cb] - t) * fx;
+      const uv = uTop + (bt + (U[c1 + cb] - bt) * fx - uTop) * fy;
+      t = V[c0 + ca];
+      bt = V[c1 + ca];
+      const vTop = t + (V[c0 + cb] - t) * fx;
+      const vv = vTop + (bt + (V[c1 + cb] - bt) * fx - vTop) * fy;
+      const luma = yv * yS + yO;
+      const cbv = uv * s - 128;
+      const crv = vv * s - 128;
+      out[o] = luma + rv * crv;
+      out[o + 1] = luma - gu * cbv - gv * crv;
+      out[o + 2] = luma + bu * cbv;
+      o += 3;
+    }
+  }
+  return { image: { width: outWidth, height: outHeight, data: new Uint8Array(out.buffer) }, scale };
+}
+
+/**
+ * The rectangle (x, y, width, height) of the frame in RGB, clipped to the frame (the result may be
+ * smaller, or empty); the same pixels as yuvToRgb of the whole frame.
+ */
+export function frameRegionToRgb(
+  frame: Frame,
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+): RgbImage {
+  const p = framePlanes(frame);
+  const left = Math.max(0, Math.floor(x));
+  const top = Math.max(0, Math.floor(y));
+  const right = Math.min(p.width, Math.ceil(x + width));
+  const bottom = Math.min(p.height, Math.ceil(y + height));
+  const outWidth = Math.max(0, right - left);
+  const outHeight = Math.max(0, bottom - top);
+  const k = coefficients(frame.colour);
+  const s = 1 / p.depth;
+  const yS = k.yScale * s;
+  const yO = -k.yOffset * k.yScale;
+  const { rv, gu, gv, bu } = k;
+  const { y: Y, u: U, v: V, xShift } = p;
+  const out = new Uint8ClampedArray(outWidth * outHeight * 3);
+  let o = 0;
+  for (let row = top; row < bottom; row++) {
+    const r = row * p.width;
+    const c = (row >> p.yShift) * p.chromaWidth;
+    for (let col = left; col < right; col++) {
+      const ci = c + (col >> xShift);
+      const luma = Y[r + col] * yS + yO;
+      const cbv = U[ci] * s - 128;
+      const crv = V[ci] * s - 128;
+      out[o] = luma + rv * crv;
+      out[o + 1] = luma - gu * cbv - gv * crv;
+      out[o + 2] = luma + bu * cbv;
+      o += 3;
+    }
+  }
+  return { width: outWidth, height: outHeight, data: new Uint8Array(out.buffer) };
+}
+
+/**
+ * alignFace (alignment.ts) read straight from the frame: the similarity transform of the 5 landmarks
+ * onto the template, then a bilinear warp with the edge pixels repeated (cv2.warpAffine,
+ * BORDER_REPLICATE), sampling Y, U and V at the crop pixels only.
+ */
+export function alignFromFrame(
+  frame: Frame,
+  landmarks: readonly Point[],
+  template: WarpTemplate,
+  size: number,
+): { crop: RgbImage; matrix: Affine } {
+  const matrix = similarityTransform(landmarks, templatePoints(template, size));
+  return { crop: warpFrame(frame, matrix, size, size), matrix };
+}
+
+/** Samples the frame through `matrix` (frame → output pixels) into a width×height RGB image. */
+function warpFrame(frame: Frame, matrix: Affine, outWidth: number, outHeight: number): RgbImage {
+  const p = framePlanes(frame);
+  const [a, b, c, d, e, f] = invertAffine(matrix);
+  const { width, height, xShift, yShift, chromaWidth } = p;
+  const maxX = width - 1;
+  const maxY = height - 1;
+  const k = coefficients(frame.colour);
+  const s = 1 / p.depth;
+  const yS = k.yScale * s;
+  const yO = -k.yOffset * k.yScale;
+  const { rv, gu, gv, bu } = k;
+  const { y: Y, u: U, v: V } = p;
+  const out = new Uint8ClampedArray(outWidth * outHeight * 3);
+  let o = 0;
+  for (let y = 0; y < outHeight; y++) {
+    let px = b * y + c;
+    let py = e * y + f;
+    for (let x = 0; x < outWidth; x++, px += a, py += d) {
+      const sx = px < 0 ? 0 : Math.min(px, maxX);
+      const sy = py < 0 ? 0 : Math.min(py, maxY);
+      const x0 = sx | 0;
+      const y0 = sy | 0;
+      const x1 = x0 < maxX ? x0 + 1 : maxX;
+      const y1 = y0 < maxY ? y0 + 1 : maxY;
+      const fx = sx - x0;
+      const fy = sy - y0;
+      const r0 = y0 * width;
+      const r1 = y1 * width;
+      const c0 = (y0 >> yShift) * chromaWidth;
+      const c1 = (y1 >> yShift) * chromaWidth;
+      const ca = x0 >> xShift;
+      const cb = x1 >> xShift;
+      let t = Y[r0 + x0];
+      let bt = Y[r1 + x0];
+      const yTop = t + (Y[r0 + x1] - t) * fx;
+      const yv = yTop + (bt + (Y[r1 + x1] - bt) * fx - yTop) * fy;
+      t = U[c0 + ca];
+      bt = U[c1 + ca];
+      const uTop = t + (U[c0 + cb] - t) * fx;
+      const uv = uTop + (bt + (U[c1 + cb] - bt) * fx - uTop) * fy;
+      t = V[c0 + ca];
+      bt = V[c1 + ca];
+      const vTop = t + (V[c0 + cb] - t) * fx;
+      const vv = vTop + (bt + (V[c1 + cb] - bt) * fx - vTop) * fy;
+      const luma = yv * yS + yO;
+      const cbv = uv * s - 128;
+      const crv = vv * s - 128;
+      out[o] = luma + rv * crv;
+      out[o + 1] = luma - gu * cbv - gv * crv;
+      out[o + 2] = luma + bu * cbv;
+      o += 3;
+    }
+  }
+  return { width: outWidth, height: outHeight, data: new Uint8Array(out.buffer) };
+}
+
+/** Scratch planes for paste-back, reused between calls with crops of the same size. */
+const scratch = new Map<string, { y: Float32Array; u: Float32Array; v: Float32Array; mask: Float32Array }>();
+/** Padded copies of the shared (cached, never modified) masks of masks.ts. */
+const paddedShared = new WeakMap<Float32Array, { w: number; h: number; padded: Float32Array }>();
+
+function scratchFor(stride: number, rows: number) {
+  const key = `${stride}x${rows}`;
+  let buffers = scratch.get(key);
+  if (!buffers) {
+    const n = stride * rows;
+    buffers = {
+      y: new Float32Array(n),
+      u: new Float32Array(n),
+      v: new Float32Array(n),
+      mask: new Float32Array(n),
+    };
+    scratch.set(key, buffers);
+  }
+  return buffers;
+}
+
+/*
+ * The padded grids paste-back samples: the crop (w×h) sits at (1, 1) of a (w+3)×(h+3) grid, so that the
+ * bilinear taps of any point in [−1, w]×[−1, h] stay inside it. The crop's border repeats its edge
+ * (BORDER_REPLICATE); the mask's is 0 (the constant border cv2.warpAffine gives the mask).
+ */
+
+/** The mask clipped to 0–1 with a zero border. */
+function padMask(mask: Float32Array, w: number, h: number, out: Float32Array): Float32Array {
+  const stride = w + 3;
+  out.fill(0, 0, stride);
+  for (let row = 0; row < h; row++) {
+    const base = (row + 1) * stride;
+    out[base] = 0;
+    let m = row * w;
+    for (let o = base + 1; o <= base + w; o++, m++) {
+      const v = mask[m];
+      out[o] = v > 0 ? Math.min(v, 1) : 0;
+    }
+    out[base + w + 1] = 0;
+    out[base + w + 2] = 0;
+  }
+  out.fill(0, (h + 1) * stride, (h + 3) * stride);
+  return out;
+}
+
+/** The crop converted to the frame's Y, U and V sample values, edges repeated. */
+function padCrop(
+  crop: RgbImage,
+  k: Coefficients,
+  p: Planes,
+  out: { y: Float32Array; u: Float32Array; v: Float32Array },
+) {
+  const w = crop.width;
+  const h = crop.height;
+  const stride = w + 3;
+  const { y: py, u: pu, v: pv } = out;
+  const { kr, kg, kb } = k;
+  const { depth, maxValue } = p;
+  const yMul = depth / k.yScale;
+  const yAdd = k.yOffset * depth;
+  const uMul = depth / k.bu;
+  const vMul = depth / k.rv;
+  const cAdd = 128 * depth;
+  const src = crop.data;
+  for (let row = 0; row < h; row++) {
+    let i = row * w * 3;
+    const base = (row + 1) * stride;
+    for (let o = base + 1; o <= base + w; o++, i += 3) {
+      const r = src[i];
+      const g = src[i + 1];
+      const b = src[i + 2];
+      const luma = kr * r + kg * g + kb * b;
+      // In range by construction, except full-range chroma, which spans 0.5–255.5.
+      py[o] = luma * yMul + yAdd;
+      pu[o] = Math.min((b - luma) * uMul + cAdd, maxValue);
+      pv[o] = Math.min((r - luma) * vMul + cAdd, maxValue);
+    }
+    for (const plane of [py, pu, pv]) {
+      plane[base] = plane[base + 1];
+      plane[base + w + 1] = plane[base + w];
+      plane[base + w + 2] = plane[base + w];
+    }
+  }
+  for (const plane of [py, pu, pv]) {
+    plane.copyWithin(0, stride, 2 * stride);
+    plane.copyWithin((h + 1) * stride, h * stride, (h + 1) * stride);
+    plane.copyWithin((h + 2) * stride, h * stride, (h + 1) * stride);
+  }
+}
+
+/**
+ * The range [from, to] of x (integers, within [lo, hi]) where u = u0 + du·x and v = v0 + dv·x both lie in
+ * [−1, w]×[−1, h]: outside it the mask samples only its zero border. Empty when from > to.
+ */
+function span(u0: number, du: number, v0: number, dv: number, w: number, h: number, lo: number, hi: number) {
+  let from = lo;
+  let to = hi;
+  for (const [c0, dc, limit] of [
+    [u0, du, w],
+    [v0, dv, h],
+  ]) {
+    if (Math.abs(dc) < 1e-12) {
+      if (c0 < -1 || c0 > limit) return [lo, lo - 1];
+      continue;
+    }
+    const x0 = (-1 - c0) / dc;
+    const x1 = (limit - c0) / dc;
+    from = Math.max(from, Math.floor(Math.min(x0, x1)));
+    to = Math.min(to, Math.ceil(Math.max(x0, x1)));
+  }
+  return [from, to];
+}
+
+/**
+ * FaceFusion's paste_back straight into the frame's YUV: every frame sample inside the bounding box of
+ * the crop's corners mapped back into the frame (floor/ceil, clipped to the frame) samples the crop
+ * (bilinear, edges repeated) and the mask (bilinear, zero outside the crop, clipped to 0–1) at its
+ * position, and becomes frame·(1−m) + crop·m rounded, with the crop converted by the frame's matrix and
+ * range. Y is blended at full resolution, U and V at the chroma samples' positions (the centre of the
+ * luma pixels each covers). Samples outside the box, and those the mask leaves at 0, are left untouched.
+ *
+ * @param matrix frame → crop pixels, as alignFromFrame returns it.
+ * @param mask crop.width×crop.height values, 0–1.
+ */
+export function pasteIntoFrame(frame: Frame, crop: RgbImage, matrix: Affine, mask: Float32Array): void {
+  const w = crop.width;
+  const h = crop.height;
+  if (mask.length !== w * h)
+    throw new RangeError(`mask has ${mask.length} values, the crop ${w}x${h} pixels`);
+  if (crop.data.length !== w * h * 3) throw new RangeError('crop data does not match its size');
+  const p = framePlanes(frame);
+  const { width, height, xShift, yShift, chromaWidth, chromaHeight } = p;
+  const [ia, ib, ic, id, ie, iff] = invertAffine(matrix);
+  let minX = Number.POSITIVE_INFINITY;
+  let minY = Number.POSITIVE_INFINITY;
+  let maxX = Number.NEGATIVE_INFINITY;
+  let maxY = Number.NEGATIVE_INFINITY;
+  for (const [cx, cy] of [
+    [0, 0],
+    [w, 0],
+    [w, h],
+    [0, h],
+  ]) {
+    const fx = ia * cx + ib * cy + ic;
+    const fy = id * cx + ie * cy + iff;
+    minX = Math.min(minX, fx);
+    maxX = Math.max(maxX, fx);
+    minY = Math.min(minY, fy);
+    maxY = Math.max(maxY, fy);
+  }
+  const x1 = Math.min(Math.max(Math.floor(minX), 0), width);
+  const y1 = Math.min(Math.max(Math.floor(minY), 0), height);
+  const x2 = Math.min(Math.max(Math.ceil(maxX), 0), width);
+  const y2 = Math.min(Math.max(Math.ceil(maxY), 0), height);
+  if (x2 <= x1 || y2 <= y1) return;
+
+  const stride = w + 3;
+  const buffers = scratchFor(stride, h + 3);
+  let padded: Float32Array;
+  if (isSharedMask(mask)) {
+    let cached = paddedShared.get(mask);
+    if (cached?.w !== w || cached.h !== h) {
+      cached = { w, h, padded: padMask(mask, w, h, new Float32Array(stride * (h + 3))) };
+      paddedShared.set(mask, cached);
+    }
+    padded = cached.padded;
+  } else {
+    padded = padMask(mask, w, h, buffers.mask);
+  }
+  padCrop(crop, coefficients(frame.colour), p, buffers);
+  const [a, b, c, d, e, f] = matrix;
+  blendLuma(p.y, width, x1, y1, x2 - 1, y2 - 1, [a, b, c, d, e, f], w, h, padded, buffers.y);
+  // Chroma samples whose luma pixels meet the box. Sample (i, j) sits at luma (step·i + (step−1)/2, …).
+  const step = 1 << xShift;
+  const rowStep = 1 << yShift;
+  const ox = (step - 1) / 2;
+  const oy = (rowStep - 1) / 2;
+  const chromaMatrix: Affine = [
+    a * step,
+    b * rowStep,
+    a * ox + b * oy + c,
+    d * step,
+    e * rowStep,
+    d * ox + e * oy + f,
+  ];
+  const cx2 = Math.min((x2 - 1) >> xShift, chromaWidth - 1);
+  const cy2 = Math.min((y2 - 1) >> yShift, chromaHeight - 1);
+  blendChroma(
+    p.u,
+    p.v,
+    chromaWidth,
+    x1 >> xShift,
+    y1 >> yShift,
+    cx2,
+    cy2,
+    chromaMatrix,
+    w,
+    h,
+    padded,
+    buffers,
+  );
+  p.commit();
+}
+
+/**
+ * Blends the Y plane over [x1, x2]×[y1, y2] (inclusive), sample (x, y) reading the padded crop plane and
+ * mask at matrix·(x, y).
+ */
+function blendLuma(
+  plane: Samples,
+  planeWidth: number,
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  [a, b, c, d, e, f]: Affine,
+  w: number,
+  h: number,
+  mask: Float32Array,
+  source: Float32Array,
+): void {
+  const stride = w + 3;
+  for (let y = y1; y <= y2; y++) {
+    const u0 = b * y + c;
+    const v0 = e * y + f;
+    const [from, to] = span(u0, a, v0, d, w, h, x1, x2);
+    const rowBase = y * planeWidth;
+    // Shifted into the padded grid, where [−1, w] becomes [0, w + 1].
+    let u = u0 + a * from + 1;
+    let v = v0 + d * from + 1;
+    for (let x = from; x <= to; x++, u += a, v += d) {
+      const pu = u <= 0 ? 0 : Math.min(u, w + 1);
+      const pv = v <= 0 ? 0 : Math.min(v, h + 1);
+      const ix = pu | 0;
+      const iy = pv | 0;
+      const fx = pu - ix;
+      const fy = pv - iy;
+      const i = iy * stride + ix;
+      let t = mask[i];
+      let bt = mask[i + stride];
+      const mTop = t + (mask[i + 1] - t) * fx;
+      const m = mTop + (bt + (mask[i + stride + 1] - bt) * fx - mTop) * fy;
+      if (m <= 0) continue;
+      t = source[i];
+      bt = source[i + stride];
+      const sTop = t + (source[i + 1] - t) * fx;
+      const value = sTop + (bt + (source[i + stride + 1] - bt) * fx - sTop) * fy;
+      const at = rowBase + x;
+      const old = plane[at];
+      plane[at] = (old + (value - old) * m + 0.5) | 0;
+    }
+  }
+}
+
+/** blendLuma for the U and V planes together (they share positions and mask). */
+function blendChroma(
+  uPlane: Samples,
+  vPlane: Samples,
+  planeWidth: number,
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  [a, b, c, d, e, f]: Affine,
+  w: number,
+  h: number,
+  mask: Float32Array,
+  { u: uSource, v: vSource }: { u: Float32Array; v: Float32Array },
+): void {
+  const stride = w + 3;
+  for (let y = y1; y <= y2; y++) {
+    const u0 = b * y + c;
+    const v0 = e * y + f;
+    const [from, to] = span(u0, a, v0, d, w, h, x1, x2);
+    const rowBase = y * planeWidth;
+    let u = u0 + a * from + 1;
+    let v = v0 + d * from + 1;
+    for (let x = from; x <= to; x++, u += a, v += d) {
+      const pu = u <= 0 ? 0 : Math.min(u, w + 1);
+      const pv = v <= 0 ? 0 : Math.min(v, h + 1);
+      const ix = pu | 0;
+      const iy = pv | 0;
+      const fx = pu - ix;
+      const fy = pv - iy;
+      const i = iy * stride + ix;
+      let t = mask[i];
+      let bt = mask[i + stride];
+      const mTop = t + (mask[i + 1] - t) * fx;
+      const m = mTop + (bt + (mask[i + stride + 1] - bt) * fx - mTop) * fy;
+      if (m <= 0) continue;
+      const at = rowBase + x;
+      t = uSource[i];
+      bt = uSource[i + stride];
+      let sTop = t + (uSource[i + 1] - t) * fx;
+      let value = sTop + (bt + (uSource[i + stride + 1] - bt) * fx - sTop) * fy;
+      let old = uPlane[at];
+      uPlane[at] = (old + (value - old) * m + 0.5) | 0;
+      t = vSource[i];
+      bt = vSource[i + stride];
+      sTop = t + (vSource[i + 1] - t) * fx;
+      value = sTop + (bt + (vSource[i + stride + 1] - bt) * fx - sTop) * fy;
+      old = vPlane[at];
+      vPlane[at] = (old + (value - old) * m + 0.5) | 0;
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Frame, Processor } from '../../src/vision/processor.js';
+import { FaceEnhancerProcessor } from '../../src/vision/processors/faceEnhancer.js';
+import { codeformerFactor } from '../fixtures/models.js';
+import { useTempDir } from '../helpers/tempDir.js';
+import {
+  fakeShared,
+  makeFrame,
+  processorOptions,
+  type Rgb,
+  rgbToYuv,
+  squareFace,
+  yuvAt,
+} from './processorHarness.js';
+
+const dir = useTempDir();
+let loaded: Processor[] = [];
+afterEach(async () => {
+  await Promise.all(loaded.map((p) => p.dispose()));
+  loaded = [];
+});
+
+const WIDTH = 320;
+const HEIGHT = 240;
+const FACE = { x: 110, y: 70, size: 100 };
+const ORIGINAL: Rgb = [180, 90, 50];
+const paint = (x: number, y: number): Rgb => [180 + (x - 160) / 64, 90, 50 + (y - 120) / 64];
+
+function frameWithFace(colours = paint): Frame {
+  const frame = makeFrame(WIDTH, HEIGHT, colours);
+  frame.faces = [squareFace(FACE.x, FACE.y, FACE.size)];
+  return frame;
+}
+
+async function enhance(
+  model: 'gfpgan_1.4' | 'codeformer',
+  enhancer: { blend?: number; weight?: number },
+  mask: { padding?: [number, number, number, number]; types?: ('box' | 'occlusion')[] } = {},
+  { colours = paint, name = model as string } = {},
+): Promise<{ frame: Frame; before: Frame }> {
+  const options = await processorOptions(dir(), [model, 'xseg_1'], {
+    enhancer: { model: name, ...enhancer },
+    mask,
+  });
+  const processor = new FaceEnhancerProcessor();
+  loaded.push(processor);
+  await processor.load(options, fakeShared());
+  const frame = frameWithFace(colours);
+  const before = { ...frame, data: Buffer.from(frame.data) };
+  expect(await processor.process(frame)).toBe(frame);
+  return { frame, before };
+}
+
+/** The face centre (nose landmark), where the box mask is 1. */
+function centre(): [number, number] {
+  const [x, y] = squareFace(FACE.x, FACE.y, FACE.size).landmarks[2];
+  return [Math.round(x), Math.round(y)];
+}
+
+function expectNear(frame: Frame, rgb: Rgb, tolerance = 1.5): void {
+  const [cx, cy] = centre();
+  const want = rgbToYuv(rgb);
+  for (const [dx, dy] of [
+    [0, 0],
+    [-8, -6],
+    [8, 6],
+  ]) {
+    const got = yuvAt(frame, cx + dx, cy + dy);
+    for (let c = 0; c < 3; c++)
+      expect(Math.abs(got[c] - want[c]), `plane ${c}`).toBeLessThanOrEqual(tolerance);
+  }
+}
+
+const mix = (enhanced: Rgb, amount: number): Rgb =>
+  ORIGINAL.map((o, c) => amount * enhanced[c] + (1 - amount) * o) as Rgb;
+const negative: Rgb = ORIGINAL.map((v) => 255 - v) as Rgb;
+
+describe('face_enhancer on a YUV frame', () => {
+  it('blend 100 pastes the enhanced face (gfpgan fake: the colour negative)', async () => {
+    const { frame } = await enhance('gfpgan_1.4', { blend: 100 });
+    expectNear(frame, negative);
+  });
+
+  it('blend 0 leaves the frame bit-identical', async () => {
+    const { frame, before } = await enhance('gfpgan_1.4', { blend: 0 });
+    expect(frame.data.equals(before.data)).toBe(true);
+  });
+
+  it('blend 80 is 80% enhanced, 20% original', async () => {
+    const { frame } = await enhance('gfpgan_1.4', { blend: 80 });
+    expectNear(frame, mix(negative, 0.8));
+  });
+
+  it('uses a box mask without padding, whatever --face-mask-padding says', async () => {
+    const { frame, before } = await enhance('gfpgan_1.4', { blend: 100 }, { padding: [50, 50, 50, 50] });
+    expectNear(frame, negative);
+    // Far from the face nothing moved.
+    expect(yuvAt(frame, 5, 5)).toEqual(yuvAt(before, 5, 5));
+    expect(yuvAt(frame, WIDTH - 3, HEIGHT - 3)).toEqual(yuvAt(before, WIDTH - 3, HEIGHT - 3));
+  });
+
+  it('feeds codeformer its weight (fake: input · (1 − 2·weight))', async () => {
+    expect(codeformerFactor(1)).toBe(-1);
+    const full = await enhance('codeformer', { blend: 100, weight: 1 });
+    expectNear(full.frame, negative);
+    const none = await enhance('codeformer', { blend: 100, weight: 0 });
+    expectNear(none.frame, ORIGINAL);
+    const half = await enhance('codeformer', { blend: 100, weight: 0.5 });
+    expectNear(half.frame, [128, 128, 128]);
+  });
+
+  it('keeps occluded pixels when the occlusion mask is asked for (xseg fake: dark = occluded)', async () => {
+    // The picture's brightest channel (180/255) is above xseg's 128 threshold: the face is visible.
+    const lit = await enhance('gfpgan_1.4', { blend: 100 }, { types: ['box', 'occlusion'] });
+    expectNear(lit.frame, negative);
+    // A dark picture (brightest channel 100/255) is all occluded: nothing is pasted.
+    const dark = await enhance(
+      'gfpgan_1.4',
+      { blend: 100 },
+      { types: ['box', 'occlusion'] },
+      { colours: () => [100, 60, 30] },
+    );
+    expect(dark.frame.data.equals(dark.before.data)).toBe(true);
+  });
+
+  it('rejects an unknown model and an out-of-range blend', async () => {
+    await expect(enhance('codeformer', {}, {}, { name: 'gpen' })).rejects.toThrow(
+      /unknown face enhancer model "gpen"/,
+    );
+    await expect(enhance('gfpgan_1.4', { blend: 120 })).rejects.toThrow(/between 0 and 100/);
+  });
+});
