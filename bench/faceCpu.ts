@@ -1,13 +1,16 @@
 /**
  * The CPU cost, per frame, of what the face pipeline does around its models on a 1080p frame with one
- * face: the detector input (frame shrunk to 640x640 straight from YUV, then letterboxed into the tensor),
- * the aligned crops (256 arcface_128 for the swapper, 512 ffhq_512 for the enhancer), the box mask (cached)
- * and the paste-back of both crops into the frame's YUV. No model runs: this is what the CPU adds to the
- * GPU's time per frame. `node dist/bench/faceCpuMain.js` prints it.
+ * face, with FaceFusion's defaults: the detector input (frame shrunk to 640x640 straight from YUV, then
+ * letterboxed into yolo_face's tensor), the swapper's crop (hyperswap_1a_256: arcface_128 at 256) with
+ * its cached box mask and paste-back, and the enhancer's (gfpgan_1.4: ffhq_512 at 512) with its box
+ * mask scaled by the blend (80 %) and paste-back. No model runs, and the models' own tensor packing is
+ * not counted: this is what the CPU adds to the GPU's time per frame, step by step and summed per chain
+ * of processors, against a frame's time at 30 fps. `npm run bench -- --only face-cpu` prints it.
  */
 import { frameByteLength, planeLayout } from '../src/media/pixelFormat.js';
 import type { Point } from '../src/vision/detectors/detector.js';
 import { letterbox } from '../src/vision/detectors/letterbox.js';
+import { yoloFace } from '../src/vision/detectors/yoloFace.js';
 import { alignFromFrame, frameToRgbScaled, pasteIntoFrame } from '../src/vision/frameImage.js';
 import { boxMask } from '../src/vision/masks.js';
 import type { Frame } from '../src/vision/processor.js';
@@ -19,17 +22,24 @@ export interface FaceCpuStep {
   medianMs: number;
 }
 
+export interface FaceCpuChain {
+  name: string;
+  /** Names of the steps it runs, in order. */
+  steps: string[];
+  /** Median over the iterations of the per-frame sum of its steps. */
+  medianMs: number;
+  /** medianMs / budgetMs. */
+  budgetShare: number;
+}
+
 export interface FaceCpuResult {
   iterations: number;
   width: number;
   height: number;
   steps: FaceCpuStep[];
-  /** Median of the per-frame sum of the steps. */
-  totalMs: number;
+  chains: FaceCpuChain[];
   /** A frame's time at 30 fps. */
   budgetMs: number;
-  /** totalMs / budgetMs. */
-  budgetShare: number;
   /** For scale: yuvToRgb of the whole frame, which this pipeline avoids (median). */
   fullFrameRgbMs: number;
 }
@@ -37,9 +47,12 @@ export interface FaceCpuResult {
 const WIDTH = 1920;
 const HEIGHT = 1080;
 const BUDGET_MS = 1000 / 30;
+/** FaceFusion's default `--face-mask-blur` and `--face-enhancer-blend`. */
+const MASK_BLUR = 0.3;
+const ENHANCER_BLEND = 0.8;
 
 /** A 1080p yuv420p (BT.709, limited range) frame of smooth gradients and texture. */
-export function syntheticFrame(width = WIDTH, height = HEIGHT): Frame {
+function syntheticFrame(width = WIDTH, height = HEIGHT): Frame {
   const data = Buffer.alloc(frameByteLength('yuv420p', width, height));
   const [y, u, v] = planeLayout('yuv420p', width, height);
   for (let row = 0; row < height; row++) {
@@ -58,7 +71,7 @@ export function syntheticFrame(width = WIDTH, height = HEIGHT): Frame {
 }
 
 /** The 5 landmarks of a frontal face about 300 px wide, centred in a 1080p frame, slightly tilted. */
-export const FACE_LANDMARKS: Point[] = [
+const FACE_LANDMARKS: Point[] = [
   [898, 470],
   [1022, 478],
   [958, 545],
@@ -75,58 +88,121 @@ function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+type Part = 'detector input' | 'face_swapper' | 'face_enhancer';
+
+interface Step {
+  name: string;
+  part: Part;
+  run: () => void;
+}
+
+/** The steps of one frame, in the order the face_swapper → face_enhancer pipeline runs them. */
+function frameSteps(frame: Frame): Step[] {
+  const size = { width: 640, height: 640 };
+  let image = frameToRgbScaled(frame, size.width, size.height).image;
+  let swap = alignFromFrame(frame, FACE_LANDMARKS, 'arcface_128', 256);
+  let enhance = alignFromFrame(frame, FACE_LANDMARKS, 'ffhq_512', 512);
+  let swapMask = boxMask(256, MASK_BLUR);
+  const enhanceMask = new Float32Array(512 * 512);
+  return [
+    {
+      name: 'frameToRgbScaled 640x640',
+      part: 'detector input',
+      run: () => (image = frameToRgbScaled(frame, size.width, size.height).image),
+    },
+    { name: 'letterbox to tensor', part: 'detector input', run: () => letterbox(image, size, yoloFace) },
+    {
+      name: 'align 256 arcface_128',
+      part: 'face_swapper',
+      run: () => (swap = alignFromFrame(frame, FACE_LANDMARKS, 'arcface_128', 256)),
+    },
+    { name: 'box mask 256 (cached)', part: 'face_swapper', run: () => (swapMask = boxMask(256, MASK_BLUR)) },
+    {
+      name: 'paste 256',
+      part: 'face_swapper',
+      run: () => pasteIntoFrame(frame, swap.crop, swap.matrix, swapMask),
+    },
+    {
+      name: 'align 512 ffhq_512',
+      part: 'face_enhancer',
+      run: () => (enhance = alignFromFrame(frame, FACE_LANDMARKS, 'ffhq_512', 512)),
+    },
+    {
+      name: 'box mask 512 × blend',
+      part: 'face_enhancer',
+      run: () => {
+        const box = boxMask(512, MASK_BLUR);
+        for (let i = 0; i < box.length; i++) enhanceMask[i] = box[i] * ENHANCER_BLEND;
+      },
+    },
+    {
+      name: 'paste 512',
+      part: 'face_enhancer',
+      run: () => pasteIntoFrame(frame, enhance.crop, enhance.matrix, enhanceMask),
+    },
+  ];
+}
+
+/** The processor chains (with FaceFusion's default models), as the parts of a frame each runs. */
+const CHAINS: { name: string; parts: Part[] }[] = [
+  { name: 'face_swapper (hyperswap_1a_256)', parts: ['detector input', 'face_swapper'] },
+  {
+    name: 'face_swapper + face_enhancer (gfpgan_1.4)',
+    parts: ['detector input', 'face_swapper', 'face_enhancer'],
+  },
+];
+
 export async function benchFaceCpu(options: { iterations: number }): Promise<FaceCpuResult> {
   const frame = syntheticFrame();
-  const spec = { channels: 'rgb' as const, mean: 127.5, std: 128 };
-  const names = [
-    'frameToRgbScaled 640x640',
-    'letterbox to tensor',
-    'align 256 arcface_128',
-    'align 512 ffhq_512',
-  ];
-  names.push('box masks (cached)', 'paste 256', 'paste 512');
-  const times: number[][] = names.map(() => []);
-  const totals: number[] = [];
+  const steps = frameSteps(frame);
+  const times: number[][] = steps.map(() => []);
   const warmup = Math.min(10, Math.max(2, Math.floor(options.iterations / 5)));
   for (let i = 0; i < warmup + options.iterations; i++) {
-    const t0 = now();
-    const { image } = frameToRgbScaled(frame, 640, 640);
-    const t1 = now();
-    letterbox(image, { width: 640, height: 640 }, spec);
-    const t2 = now();
-    const swap = alignFromFrame(frame, FACE_LANDMARKS, 'arcface_128', 256);
-    const t3 = now();
-    const enhance = alignFromFrame(frame, FACE_LANDMARKS, 'ffhq_512', 512);
-    const t4 = now();
-    const mask256 = boxMask(256, 0.3, [0, 0, 0, 0]);
-    const mask512 = boxMask(512, 0.3, [0, 0, 0, 0]);
-    const t5 = now();
-    pasteIntoFrame(frame, swap.crop, swap.matrix, mask256);
-    const t6 = now();
-    pasteIntoFrame(frame, enhance.crop, enhance.matrix, mask512);
-    const t7 = now();
-    if (i < warmup) continue;
-    const marks = [t0, t1, t2, t3, t4, t5, t6, t7];
-    for (let s = 0; s < names.length; s++) times[s].push(marks[s + 1] - marks[s]);
-    totals.push(t7 - t0);
+    for (let s = 0; s < steps.length; s++) {
+      const t0 = now();
+      steps[s].run();
+      if (i >= warmup) times[s].push(now() - t0);
+    }
     // Let other work (and the GC) in between frames, as a worker's event loop would.
     if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
+  const chains = CHAINS.map(({ name, parts }) => {
+    const included = steps.filter((step) => parts.includes(step.part));
+    const perFrame = times[0].map((_, i) =>
+      included.reduce((sum, step) => sum + times[steps.indexOf(step)][i], 0),
+    );
+    const medianMs = median(perFrame);
+    return { name, steps: included.map((step) => step.name), medianMs, budgetShare: medianMs / BUDGET_MS };
+  });
   const fullFrame: number[] = [];
   for (let i = 0; i < Math.min(10, options.iterations); i++) {
     const t0 = now();
     yuvToRgb(frame.data, frame.pixFmt, WIDTH, HEIGHT, frame.colour);
     fullFrame.push(now() - t0);
   }
-  const totalMs = median(totals);
   return {
     iterations: options.iterations,
     width: WIDTH,
     height: HEIGHT,
-    steps: names.map((name, s) => ({ name, medianMs: median(times[s]) })),
-    totalMs,
+    steps: steps.map(({ name }, s) => ({ name, medianMs: median(times[s]) })),
+    chains,
     budgetMs: BUDGET_MS,
-    budgetShare: totalMs / BUDGET_MS,
     fullFrameRgbMs: median(fullFrame),
   };
+}
+
+/** The result as the lines of a table: ms and share of the 30 fps frame budget, per step and chain. */
+export function faceCpuTable(result: FaceCpuResult): string[] {
+  const pad = (text: string) => text.padEnd(44);
+  const row = (name: string, ms: number) =>
+    `  ${pad(name)}${ms.toFixed(2).padStart(7)}  ${((ms / result.budgetMs) * 100).toFixed(1).padStart(5)} %`;
+  return [
+    `face CPU work per ${result.width}x${result.height} yuv420p frame, one face, no model inference, ` +
+      `median of ${result.iterations}:`,
+    `  ${pad('step')}     ms  of ${result.budgetMs.toFixed(1)} ms (30 fps)`,
+    ...result.steps.map((step) => row(step.name, step.medianMs)),
+    '  chain (median of the per-frame sum of its steps)',
+    ...result.chains.map((chain) => row(chain.name, chain.medianMs)),
+    `  (for scale: yuvToRgb of the whole frame, which the pipeline avoids, ${result.fullFrameRgbMs.toFixed(2)} ms)`,
+  ];
 }

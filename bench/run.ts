@@ -4,7 +4,10 @@
  *   (a) plain ffmpeg decode + re-encode with the same encoder settings,
  *   (b) FaceFusion's disk strategy with its own ffmpeg options: every frame to PNG, re-encode, restore audio,
  *   (c) `spotfuse run --processors passthrough` (probe, plan, workers, segments, merge).
- * Options: --seconds N (default 20), --runs N (default 1; the median is reported), --workers N.
+ * Then the face pipeline's CPU work per 1080p frame around its models (faceCpu.ts), per step and per
+ * chain of processors, against the 33.3 ms a frame has at 30 fps.
+ * Options: --seconds N (default 20), --runs N (default 1; the median is reported), --workers N,
+ * --iterations N (face CPU frames, default 200), --only video|face-cpu (one of the two parts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -12,16 +15,27 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveBinaries } from '../src/media/binaries.js';
+import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
     runs: { type: 'string', default: '1' },
     workers: { type: 'string' },
+    iterations: { type: 'string', default: '200' },
+    only: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
+const iterations = Number(values.iterations);
+const PARTS = ['video', 'face-cpu'];
+if (values.only !== undefined && !PARTS.includes(values.only)) {
+  throw new Error(`--only takes ${PARTS.join(' or ')}, not "${values.only}"`);
+}
+if (!(Number.isInteger(iterations) && iterations > 0)) {
+  throw new Error(`--iterations takes a whole number above 0, not "${values.iterations}"`);
+}
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = join(root, 'bench', 'out');
 const cli = join(root, 'bin', 'spotfuse.js');
@@ -144,7 +158,7 @@ const spotfuse = (input: string) => async () => {
   ]);
 };
 
-async function main(): Promise<void> {
+async function benchVideo(): Promise<void> {
   mkdirSync(out, { recursive: true });
   const input = join(out, `input-1080p30-${seconds}s.mp4`);
   process.stdout.write(`generating ${seconds} s of 1080p30 with audio… `);
@@ -171,6 +185,14 @@ async function main(): Promise<void> {
   console.log(`  (c)/(a) = ${cOverA.toFixed(3)}   (goal ≤ 1.15)`);
   console.log(`  (b)/(c) = ${bOverC.toFixed(2)}x  (goal ≥ 2)`);
   for (const f of readdirSync(out)) if (f.endsWith('.mp4') && !f.startsWith('input')) rmSync(join(out, f));
+}
+
+async function main(): Promise<void> {
+  if (values.only !== 'face-cpu') await benchVideo();
+  if (values.only !== 'video') {
+    if (values.only === undefined) console.log('');
+    console.log(faceCpuTable(await benchFaceCpu({ iterations })).join('\n'));
+  }
 }
 
 await main();

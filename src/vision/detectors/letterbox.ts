@@ -24,10 +24,30 @@ export function letterbox(
   const scaleX = image.width / width;
   const scaleY = image.height / height;
   const area = size.width * size.height;
-  const tensor = new Float32Array(3 * area).fill((0 - mean) / std);
+  const tensor = new Float32Array(3 * area);
+  // The black canvas, already there when black normalises to +0 (yolo_face: mean 0).
+  const black = (0 - mean) / std;
+  if (!Object.is(black, 0)) tensor.fill(black);
   // Plane index of the image's R, G and B in the tensor.
   const planes = channels === 'rgb' ? [0, area, 2 * area] : [2 * area, area, 0];
   const { data } = image;
+  if (scale === 1) {
+    // Already fits (the face analyser shrinks frames to the detector size first): every tap weight is
+    // 0, so the bilinear sample is the pixel itself; copy and normalise, through a table of the 256
+    // values (the same float32 values as the division gives).
+    const norm = new Float32Array(256);
+    for (let v = 0; v < 256; v++) norm[v] = (v - mean) / std;
+    const [r, g, b] = planes;
+    for (let y = 0, i = 0; y < height; y++) {
+      const row = y * size.width;
+      for (let at = row; at < row + width; at++, i += 3) {
+        tensor[r + at] = norm[data[i]];
+        tensor[g + at] = norm[data[i + 1]];
+        tensor[b + at] = norm[data[i + 2]];
+      }
+    }
+    return { tensor, scaleX, scaleY };
+  }
   const stride = image.width * 3;
   for (let y = 0; y < height; y++) {
     const sy = Math.min(Math.max((y + 0.5) * scaleY - 0.5, 0), image.height - 1);

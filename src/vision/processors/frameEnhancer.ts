@@ -1,10 +1,10 @@
 import { UserError } from '../../core/errors.js';
 import { frameByteLength, type Plane, planeLayout } from '../../media/pixelFormat.js';
-import type { VideoColour } from '../../media/probe.js';
 import { ensureModel } from '../../models/download.js';
+import { rgbToYuvCoefficients } from '../colourMatrix.js';
 import type { Point } from '../detectors/detector.js';
 import type { AnalysedFace } from '../faceAnalyser.js';
-import { frameRegionToRgb } from '../frameImage.js';
+import { bilinear, frameRegionToRgb, planeSamples, type Samples } from '../frameImage.js';
 import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
 import type { Frame, Processor, ProcessorOptions } from '../processor.js';
 import { type ResizeAxis, resizeAxis } from '../resample.js';
@@ -27,46 +27,6 @@ export const FRAME_ENHANCER_MODELS: Record<string, FrameEnhancerModel> = {
 };
 
 export const FRAME_ENHANCER_NAMES = Object.keys(FRAME_ENHANCER_MODELS);
-
-/** Luma weights (Kr, Kb), as frameImage.ts and yuvToRgb.ts read them (untagged = BT.601). */
-function matrixOf(space: string | undefined): [number, number] {
-  if (space === 'bt709') return [0.2126, 0.0722];
-  if (space?.startsWith('bt2020')) return [0.2627, 0.0593];
-  return [0.299, 0.114];
-}
-
-/**
- * RGB (8-bit scale) → Y, Cb, Cr samples of the frame's depth, the inverse of frameImage's YUV → RGB:
- * Y = luma·yMul + yAdd, Cb = (B − luma)·uMul + cAdd, Cr = (R − luma)·vMul + cAdd.
- */
-export function rgbToYuvCoefficients(colour: VideoColour, depth: number) {
-  const [kr, kb] = matrixOf(colour.space);
-  const kg = 1 - kr - kb;
-  const full = colour.range === 'pc';
-  const yScale = full ? 1 : 255 / 219;
-  const cScale = full ? 1 : 255 / 224;
-  return {
-    kr,
-    kg,
-    kb,
-    yMul: depth / yScale,
-    yAdd: (full ? 0 : 16) * depth,
-    uMul: depth / (2 * (1 - kb) * cScale),
-    vMul: depth / (2 * (1 - kr) * cScale),
-    cAdd: 128 * depth,
-  };
-}
-
-type Samples = Uint8Array | Uint16Array;
-
-/** A plane of a frame's data as samples (10-bit planes at an odd byte offset are copied). */
-function planeSamples(data: Buffer, plane: Plane): Samples {
-  const count = plane.width * plane.height;
-  const start = data.byteOffset + plane.offset;
-  if (plane.bytesPerSample === 1) return new Uint8Array(data.buffer, start, count);
-  if (start % 2 === 0) return new Uint16Array(data.buffer, start, count);
-  return new Uint16Array(data.buffer.slice(start, start + count * 2));
-}
 
 /** Bilinear taps of every output sample of one plane (cv2.resize INTER_LINEAR). */
 interface PlaneAxes {
@@ -283,10 +243,7 @@ export class FrameEnhancerProcessor implements Processor {
           if (b < 1) {
             const x0 = ax.lo[x];
             const x1 = ax.hi[x];
-            const fx = ax.weight[x];
-            const t = src[r0 + x0] + (src[r0 + x1] - src[r0 + x0]) * fx;
-            const u = src[r1 + x0] + (src[r1 + x1] - src[r1 + x0]) * fx;
-            value = b * value + (1 - b) * (t + (u - t) * fy);
+            value = b * value + (1 - b) * bilinear(src, r0 + x0, r0 + x1, r1 + x0, r1 + x1, ax.weight[x], fy);
           }
           dst[y * outWidth + x] = clampRound(value);
         }
@@ -329,13 +286,8 @@ export class FrameEnhancerProcessor implements Processor {
           const x0 = ax.lo[cx];
           const x1 = ax.hi[cx];
           const fx = ax.weight[cx];
-          const bilinear = (src: Samples) => {
-            const t = src[r0 + x0] + (src[r0 + x1] - src[r0 + x0]) * fx;
-            const w = src[r1 + x0] + (src[r1 + x1] - src[r1 + x0]) * fx;
-            return t + (w - t) * fy;
-          };
-          u = b * u + (1 - b) * bilinear(uSrc);
-          v = b * v + (1 - b) * bilinear(vSrc);
+          u = b * u + (1 - b) * bilinear(uSrc, r0 + x0, r0 + x1, r1 + x0, r1 + x1, fx, fy);
+          v = b * v + (1 - b) * bilinear(vSrc, r0 + x0, r0 + x1, r1 + x0, r1 + x1, fx, fy);
         }
         uDst[cy * outWidth + cx] = clampRound(u);
         vDst[cy * outWidth + cx] = clampRound(v);
