@@ -11,7 +11,7 @@
  *   apart. No metadata item says whether the instance is preemptible, so `lifecycle` stays undefined.
  *   https://www.alibabacloud.com/help/en/ecs/user-guide/instance-metadata-items
  */
-import { type MetadataResponse, metadataRequest, SessionToken, sleep } from './http.js';
+import { SessionToken, sleep, successText } from './http.js';
 import type { InstanceFacts, Log } from './types.js';
 import { HttpStatusError, MetadataWatcher } from './watcher.js';
 
@@ -37,32 +37,11 @@ function alibabaToken(
 ): SessionToken {
   return new SessionToken(base, {
     ttlHeader: TTL_HEADER,
+    tokenHeader: TOKEN_HEADER,
     ttlSeconds: options.ttlSeconds ?? 21600,
     timeoutMs: options.timeoutMs,
     unref: options.unref,
   });
-}
-
-async function ecsGet(
-  base: string,
-  token: SessionToken,
-  path: string,
-  options: { timeoutMs: number; signal?: AbortSignal; unref?: boolean },
-): Promise<MetadataResponse> {
-  const get = async () => {
-    const value = await token.get(options.signal);
-    return metadataRequest(`${base}/latest/meta-data/${path}`, {
-      headers: value === undefined ? {} : { [TOKEN_HEADER]: value },
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      unref: options.unref,
-    });
-  };
-  const response = await get();
-  // Hardening mode refuses a missing or expired token (401/403): renew it and try once more.
-  if (response.status !== 401 && response.status !== 403) return response;
-  token.invalidate();
-  return get();
 }
 
 export class AlibabaWatcher extends MetadataWatcher {
@@ -87,7 +66,7 @@ export class AlibabaWatcher extends MetadataWatcher {
   protected async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        const response = await ecsGet(this.base, this.token, TERMINATION_TIME, {
+        const response = await this.token.metadataGet(TERMINATION_TIME, {
           timeoutMs: this.timeoutMs,
           signal,
           unref: true,
@@ -111,16 +90,11 @@ export class AlibabaWatcher extends MetadataWatcher {
   }
 }
 
-function text(response: MetadataResponse): string | undefined {
-  const body = response.body.trim();
-  return response.status === 200 && body !== '' ? body : undefined;
-}
-
 export async function probeAlibaba(base: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   // Half the budget for the token, so that a PUT whose answer never comes leaves time for a plain GET.
   const token = alibabaToken(base, { ttlSeconds: 60, timeoutMs: timeoutMs / 2 });
-  const response = await ecsGet(base, token, 'region-id', { timeoutMs, signal });
-  return text(response) !== undefined;
+  const response = await token.metadataGet('region-id', { timeoutMs, signal });
+  return successText(response) !== undefined;
 }
 
 export async function alibabaFacts(
@@ -130,7 +104,8 @@ export async function alibabaFacts(
 ): Promise<InstanceFacts> {
   const token = alibabaToken(base, { ttlSeconds: 60, timeoutMs });
   await token.get(signal).catch(() => undefined);
-  const item = (path: string) => ecsGet(base, token, path, { timeoutMs, signal }).then(text, () => undefined);
+  const item = (path: string) =>
+    token.metadataGet(path, { timeoutMs, signal }).then(successText, () => undefined);
   const [instanceType, zone] = await Promise.all([item('instance/instance-type'), item('zone-id')]);
   return { cloud: 'alibaba', instanceType, zone, lifecycle: undefined };
 }

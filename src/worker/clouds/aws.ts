@@ -14,7 +14,7 @@
  * - Facts: `instance-type`, `placement/availability-zone`, `instance-life-cycle` (`spot` | `on-demand` | ...).
  *   https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-categories.html
  */
-import { type MetadataResponse, metadataRequest, SessionToken, sleep } from './http.js';
+import { type MetadataResponse, SessionToken, sleep, successText } from './http.js';
 import type { InstanceFacts, Log } from './types.js';
 import { HttpStatusError, MetadataWatcher } from './watcher.js';
 
@@ -43,32 +43,11 @@ export function awsToken(
 ): SessionToken {
   return new SessionToken(base, {
     ttlHeader: TTL_HEADER,
+    tokenHeader: TOKEN_HEADER,
     ttlSeconds: options.ttlSeconds ?? 21600,
     timeoutMs: options.timeoutMs,
     unref: options.unref,
   });
-}
-
-/** GET /latest/meta-data/<path>, with a token when one can be had; a 401 renews the token and retries once. */
-async function imdsGet(
-  base: string,
-  token: SessionToken,
-  path: string,
-  options: { timeoutMs: number; signal?: AbortSignal; unref?: boolean },
-): Promise<MetadataResponse> {
-  const get = async () => {
-    const value = await token.get(options.signal);
-    return metadataRequest(`${base}/latest/meta-data/${path}`, {
-      headers: value === undefined ? {} : { [TOKEN_HEADER]: value },
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      unref: options.unref,
-    });
-  };
-  const response = await get();
-  if (response.status !== 401) return response;
-  token.invalidate();
-  return get();
 }
 
 export class AwsWatcher extends MetadataWatcher {
@@ -105,7 +84,7 @@ export class AwsWatcher extends MetadataWatcher {
     for (const path of paths) {
       let response: MetadataResponse;
       try {
-        response = await imdsGet(this.base, this.token, path, {
+        response = await this.token.metadataGet(path, {
           timeoutMs: this.timeoutMs,
           signal,
           unref: true,
@@ -143,11 +122,6 @@ function parseJson(text: string): Record<string, unknown> | undefined {
   }
 }
 
-function text(response: MetadataResponse): string | undefined {
-  const body = response.body.trim();
-  return response.status === 200 && body !== '' ? body : undefined;
-}
-
 /**
  * An EC2 instance answers `placement/availability-zone`. Alibaba Cloud's service has the same
  * `/latest/meta-data` layout but no `placement/` items, so it is not taken for AWS.
@@ -155,8 +129,8 @@ function text(response: MetadataResponse): string | undefined {
 export async function probeAws(base: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   // Half the budget for the token, so that a PUT whose answer never comes leaves time for a plain GET.
   const token = awsToken(base, { ttlSeconds: 60, timeoutMs: timeoutMs / 2 });
-  const response = await imdsGet(base, token, 'placement/availability-zone', { timeoutMs, signal });
-  return text(response) !== undefined;
+  const response = await token.metadataGet('placement/availability-zone', { timeoutMs, signal });
+  return successText(response) !== undefined;
 }
 
 export async function awsFacts(
@@ -167,7 +141,7 @@ export async function awsFacts(
   const token = awsToken(base, { ttlSeconds: 60, timeoutMs });
   await token.get(signal).catch(() => undefined);
   const item = (path: string) =>
-    imdsGet(base, token, path, { timeoutMs, signal }).then(text, () => undefined);
+    token.metadataGet(path, { timeoutMs, signal }).then(successText, () => undefined);
   const [instanceType, zone, lifecycle] = await Promise.all([
     item('instance-type'),
     item('placement/availability-zone'),

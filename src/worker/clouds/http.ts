@@ -100,6 +100,12 @@ export function sleep(ms: number, signal: AbortSignal, unref = true): Promise<vo
   });
 }
 
+/** The trimmed body of a 200 answer, or undefined for anything else or an empty body. */
+export function successText(response: MetadataResponse): string | undefined {
+  const body = response.body.trim();
+  return response.status === 200 && body !== '' ? body : undefined;
+}
+
 export function errorText(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -123,6 +129,8 @@ export class SessionToken {
     private readonly base: string,
     private readonly options: {
       ttlHeader: string;
+      /** The header GETs carry the token in. */
+      tokenHeader: string;
       ttlSeconds: number;
       timeoutMs: number;
       unref?: boolean;
@@ -163,5 +171,28 @@ export class SessionToken {
   invalidate(): void {
     this.token = undefined;
     this.retryAt = 0;
+  }
+
+  /**
+   * GET /latest/meta-data/<path>, with a token when one can be had; a refused token (401, or 403 in
+   * Alibaba's hardening mode) is renewed and the request tried once more.
+   */
+  async metadataGet(
+    path: string,
+    options: { timeoutMs: number; signal?: AbortSignal; unref?: boolean },
+  ): Promise<MetadataResponse> {
+    const get = async () => {
+      const value = await this.get(options.signal);
+      return metadataRequest(`${this.base}/latest/meta-data/${path}`, {
+        headers: value === undefined ? {} : { [this.options.tokenHeader]: value },
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        unref: options.unref,
+      });
+    };
+    const response = await get();
+    if (response.status !== 401 && response.status !== 403) return response;
+    this.invalidate();
+    return get();
   }
 }
