@@ -7,6 +7,10 @@ import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
 import { loadFaceAnalyser } from './faceAnalyser.js';
 import type { ExecutionOptions, FaceOptions } from './faceOptions.js';
 import { OCCLUDER_MODEL } from './occluder.js';
+import { checkExecutionProvider } from './onnx.js';
+import { checkFaceEnhancer } from './processors/faceEnhancer.js';
+import { checkFrameEnhancer } from './processors/frameEnhancer.js';
+import { pixelBoostSize, swapperModel } from './processors/swapperModels.js';
 import { recognizerEntry } from './recognizer.js';
 
 /** Processors that work on the faces of each frame, through the shared face analyser. */
@@ -29,6 +33,10 @@ export function checkFaceJob(
     throw new UserError('face_swapper needs a source face image (-s face.jpg)');
   }
   if (usesFaces(processors)) parseDetectorSize(detectorSpec(face.detector.model), face.detector.size);
+  if (processors.includes('face_swapper'))
+    pixelBoostSize(swapperModel(face.swapper.model), face.swapper.pixelBoost);
+  if (processors.includes('face_enhancer')) checkFaceEnhancer(face.enhancer);
+  if (processors.includes('frame_enhancer')) checkFrameEnhancer(face.frameEnhancer);
 }
 
 /** Every model the chain will open, by model-manager name, in the order they are first needed. */
@@ -70,7 +78,9 @@ export async function prepareFaceJob(
   execution: ExecutionOptions,
   progressFor?: (name: string) => { onProgress: ProgressCallback; finish(): void },
 ): Promise<void> {
-  for (const name of requiredModels(job.processors, job.face, models.catalog)) {
+  const needed = requiredModels(job.processors, job.face, models.catalog);
+  if (needed.length > 0) checkExecutionProvider(execution.provider);
+  for (const name of needed) {
     const view = progressFor?.(name);
     try {
       await ensureModel(name, { ...models, onProgress: view?.onProgress });

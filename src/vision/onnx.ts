@@ -45,8 +45,10 @@ export function providerInstalled(provider: ExecutionProvider, dir = bindingDir(
     .every((name) => files.some((file) => file.includes(`onnxruntime_providers_${name}`)));
 }
 
-function providerMissing(provider: ExecutionProvider): UserError {
-  return new UserError(
+/** Fails on one line when this install cannot run the chosen provider: checked before a job starts, too. */
+export function checkExecutionProvider(provider: ExecutionProvider): void {
+  if (providerInstalled(provider)) return;
+  throw new UserError(
     `execution provider "${provider}" is not available: this onnxruntime-node install is CPU-only; ` +
       'on a CUDA 12 host reinstall it with "npm install --onnxruntime-node-install=cuda12", or use the cpu provider',
   );
@@ -81,7 +83,7 @@ export async function openSession(
   execution: ExecutionOptions = DEFAULT_EXECUTION,
 ): Promise<InferenceSession> {
   const options = sessionOptions(execution);
-  if (!providerInstalled(execution.provider)) throw providerMissing(execution.provider);
+  checkExecutionProvider(execution.provider);
   const { InferenceSession } = await runtime();
   try {
     return await InferenceSession.create(path, options);

@@ -76,6 +76,43 @@ describe('spotfuse run with bad input', () => {
     await expectOneLineError(['-t', video, '--chunk-frames', '10', '--chunk-seconds', '1'], /not both/);
   });
 
+  it('rejects bad face options before any work', async () => {
+    const video = await cfrWithAudio(dir());
+    const face = ['-t', video, '-s', await stillImage(dir())];
+    await expectOneLineError(
+      [...face, '--processors', 'face_swapper', '--face-swapper-pixel-boost', '300x300'],
+      /face swapper hyperswap_1a_256 takes pixel boosts .*not "300x300"/,
+    );
+    await expectOneLineError(
+      [...face, '--processors', 'face_swapper', '--face-swapper-model', 'roop'],
+      /unknown face swapper model "roop"/,
+    );
+    await expectOneLineError(
+      [...face, '--processors', 'face_enhancer', '--face-enhancer-model', 'gfpgan_9'],
+      /unknown face enhancer model "gfpgan_9"/,
+    );
+    await expectOneLineError(
+      [
+        ...face,
+        '--processors',
+        'face_enhancer',
+        '--face-detector-model',
+        'yolo_face',
+        '--face-detector-size',
+        '320x320',
+      ],
+      /face detector yolo_face takes sizes 640x640, not "320x320"/,
+    );
+    await expectOneLineError(
+      [...face, '--processors', 'face_swapper', '--face-selector-mode', 'all'],
+      /face-selector-mode/,
+    );
+    await expectOneLineError(
+      [...face, '--execution-provider', 'cuda', '--processors', 'face_swapper'],
+      /cuda/,
+    );
+  });
+
   it('shows the stack trace only with --verbose', async () => {
     const result = await runCli(
       [

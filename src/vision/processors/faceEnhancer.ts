@@ -1,6 +1,7 @@
 import { UserError } from '../../core/errors.js';
 import { ensureModel } from '../../models/download.js';
 import type { AnalysedFace, FaceAnalyser } from '../faceAnalyser.js';
+import type { FaceOptions } from '../faceOptions.js';
 import { alignFromFrame, pasteIntoFrame } from '../frameImage.js';
 import type { RgbImage } from '../image.js';
 import { boxMask } from '../masks.js';
@@ -17,6 +18,21 @@ export const ENHANCER_MODELS: Record<string, { template: WarpTemplate; size: num
 };
 
 export const ENHANCER_NAMES = Object.keys(ENHANCER_MODELS);
+
+/** The enhancer's model spec, after checking the options (run before a job is queued, and on load). */
+export function checkFaceEnhancer({ model, blend, weight }: FaceOptions['enhancer']) {
+  const spec = ENHANCER_MODELS[model];
+  if (!spec) {
+    throw new UserError(`unknown face enhancer model "${model}" (available: ${ENHANCER_NAMES.join(', ')})`);
+  }
+  if (!(blend >= 0 && blend <= 100)) {
+    throw new UserError(`face enhancer blend must be between 0 and 100, not ${blend}`);
+  }
+  if (!(weight >= 0 && weight <= 1)) {
+    throw new UserError(`face enhancer weight must be between 0 and 1, not ${weight}`);
+  }
+  return spec;
+}
 
 /**
  * `face_enhancer` (FaceFusion's face_enhancer/core.py, enhance_face): each selected face warped to
@@ -44,17 +60,7 @@ export class FaceEnhancerProcessor implements Processor {
 
   async load(options: ProcessorOptions, shared: SharedModels): Promise<void> {
     const { model: name, blend, weight } = options.face.enhancer;
-    const spec = ENHANCER_MODELS[name];
-    if (!spec) {
-      throw new UserError(`unknown face enhancer model "${name}" (available: ${ENHANCER_NAMES.join(', ')})`);
-    }
-    if (!(blend >= 0 && blend <= 100)) {
-      throw new UserError(`face enhancer blend must be between 0 and 100, not ${blend}`);
-    }
-    if (!(weight >= 0 && weight <= 1)) {
-      throw new UserError(`face enhancer weight must be between 0 and 1, not ${weight}`);
-    }
-    const { size, template } = spec;
+    const { size, template } = checkFaceEnhancer(options.face.enhancer);
     Object.assign(this, { size, template, blend: blend / 100, weight });
     this.box = boxMask(size, options.face.mask.blur, [0, 0, 0, 0]);
     this.analyser = await shared.faceAnalyser();

@@ -4,6 +4,7 @@ import { ensureModel } from '../../models/download.js';
 import { rgbToYuvCoefficients } from '../colourMatrix.js';
 import type { Point } from '../detectors/detector.js';
 import type { AnalysedFace } from '../faceAnalyser.js';
+import type { FaceOptions } from '../faceOptions.js';
 import { bilinear, frameRegionToRgb, planeSamples, type Samples } from '../frameImage.js';
 import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
 import type { Frame, Processor, ProcessorOptions } from '../processor.js';
@@ -27,6 +28,20 @@ export const FRAME_ENHANCER_MODELS: Record<string, FrameEnhancerModel> = {
 };
 
 export const FRAME_ENHANCER_NAMES = Object.keys(FRAME_ENHANCER_MODELS);
+
+/** The upscaler's model spec, after checking the options (run before a job is queued, and on load). */
+export function checkFrameEnhancer({ model, blend }: FaceOptions['frameEnhancer']): FrameEnhancerModel {
+  const spec = FRAME_ENHANCER_MODELS[model];
+  if (!spec) {
+    throw new UserError(
+      `unknown frame enhancer model "${model}" (available: ${FRAME_ENHANCER_NAMES.join(', ')})`,
+    );
+  }
+  if (!(blend >= 0 && blend <= 100)) {
+    throw new UserError(`frame enhancer blend must be between 0 and 100, not ${blend}`);
+  }
+  return spec;
+}
 
 /** Bilinear taps of every output sample of one plane (cv2.resize INTER_LINEAR). */
 interface PlaneAxes {
@@ -75,21 +90,12 @@ export class FrameEnhancerProcessor implements Processor {
 
   async load(options: ProcessorOptions): Promise<void> {
     const { model: name, blend } = options.face.frameEnhancer;
-    const model = FRAME_ENHANCER_MODELS[name];
-    if (!model) {
-      throw new UserError(
-        `unknown frame enhancer model "${name}" (available: ${FRAME_ENHANCER_NAMES.join(', ')})`,
-      );
-    }
-    if (!(blend >= 0 && blend <= 100)) {
-      throw new UserError(`frame enhancer blend must be between 0 and 100, not ${blend}`);
-    }
-    this.model = model;
+    this.model = checkFrameEnhancer(options.face.frameEnhancer);
     this.modelName = name;
     this.blend = blend / 100;
     const path = await ensureModel(name, options.models);
     this.session = await openSession(path, name, options.execution);
-    this.tile = new Float32Array(3 * model.tile * model.tile);
+    this.tile = new Float32Array(3 * this.model.tile * this.model.tile);
   }
 
   outputSize(width: number, height: number): { width: number; height: number } {
