@@ -1,8 +1,18 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { LeaseResult } from '../core/types.js';
+import type { Store } from '../store/store.js';
+import {
+  CreateTokenBody,
+  installAuth,
+  issueToken,
+  makeAuthenticator,
+  type Principal,
+  requireRole,
+  TokenIdParams,
+  type TokenStore,
+} from './auth.js';
 import {
   CheckpointBody,
   ClaimBody,
@@ -14,15 +24,17 @@ import {
 
 export interface ApiOptions {
   leases: LeaseService;
-  /** Bearer token every worker call must carry. */
-  workerToken: string;
+  /** Embedded mode: the one random token the local workers are started with; it acts as a worker. */
+  workerToken?: string;
+  /**
+   * Cluster mode: the store holding worker and tenant tokens (looked up by hash) and the tasks whose
+   * leases those tokens hold; enables the admin's `/v1/tokens` routes.
+   */
+  store?: TokenStore & Pick<Store, 'getTask'>;
+  /** SPOTFUSE_ADMIN_TOKEN: may call everything, and is the only one that issues and revokes tokens. */
+  adminToken?: string;
   bodyLimitBytes?: number;
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  now?: () => number;
 }
 
 function answerLease(reply: FastifyReply, result: LeaseResult) {
@@ -32,19 +44,64 @@ function answerLease(reply: FastifyReply, result: LeaseResult) {
 
 type TaskRequest = FastifyRequest<{ Params: { id: string } }>;
 
-/** HTTP face of the coordinator: the lease protocol for workers, on loopback or behind a load balancer. */
+/** Who a caller is, once `requireRole` let it through. */
+function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('route reached without authentication');
+  return request.principal;
+}
+
+/**
+ * A worker with a stored token holds its leases as `<token id>:<worker id>`, so that a lease belongs to
+ * the token that claimed it; the admin and the embedded worker token claim under the worker id alone.
+ */
+function leaseWorkerId(principal: Principal, workerId: string): string {
+  return principal.tokenId ? `${principal.tokenId}:${workerId}` : workerId;
+}
+
+/**
+ * HTTP face of the coordinator, on loopback or behind a load balancer: the lease protocol (worker or admin
+ * tokens) and, given a token store, the admin's token management (`/v1/tokens`). See auth.ts for the roles.
+ */
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, logger: false });
-  const { leases } = options;
+  const { leases, store } = options;
+  if (!options.workerToken && !options.adminToken && !store) {
+    throw new Error('buildApi needs a worker token, an admin token or a token store');
+  }
+  installAuth(
+    app,
+    makeAuthenticator({
+      tokens: store,
+      adminToken: options.adminToken,
+      workerToken: options.workerToken,
+      now: options.now,
+    }),
+  );
+
+  /**
+   * Whether the caller may act on task `id` at `epoch`, besides the lease service's own fencing. A worker
+   * with a stored token may only touch a task whose lease its token holds, so it can neither write nor
+   * record the blobs of another worker's task. A task not running at `epoch` can no longer change through
+   * that epoch (a claim always takes a new one), so the lease service may answer those calls itself.
+   */
+  async function holdsLease(principal: Principal, id: string, epoch: number): Promise<boolean> {
+    if (!principal.tokenId || !store) return true;
+    const task = await store.getTask(id);
+    if (!task || task.epoch !== epoch) return false;
+    if (task.state !== 'running') return true;
+    return task.workerId?.startsWith(`${principal.tokenId}:`) ?? false;
+  }
+  const notHolder = (reply: FastifyReply) => reply.code(409).send({ error: 'stale' });
 
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof ZodError) {
       return reply.code(400).send({ error: 'invalid request', issues: error.issues.map((i) => i.message) });
     }
-    if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
+    // Fastify's own client errors first: some are RangeErrors (a body over the limit is a 413, not a 400).
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: (error as Error).message });
+    if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
     return reply.code(500).send({ error: 'internal error' });
   });
 
@@ -52,33 +109,31 @@ export function buildApi(options: ApiOptions): FastifyInstance {
 
   app.register(
     async (v1) => {
-      v1.addHook('onRequest', async (request, reply) => {
-        const header = request.headers.authorization ?? '';
-        const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (!token || !sameSecret(token, options.workerToken)) {
-          return reply.code(401).send({ error: 'missing or invalid token' });
-        }
-      });
+      // Authentication runs on request, before the body is read: a caller without a valid token costs no parsing.
+      v1.addHook('onRequest', requireRole('worker', 'admin'));
 
       v1.post('/claim', async (request, reply) => {
         const body = ClaimBody.parse(request.body);
-        const claim = await leases.claim(body.workerId, body.pool);
+        const claim = await leases.claim(leaseWorkerId(principalOf(request), body.workerId), body.pool);
         return claim ? reply.send(claim) : reply.code(204).send();
       });
 
       v1.post('/tasks/:id/heartbeat', async (request: TaskRequest, reply) => {
         const body = HeartbeatBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
         return answerLease(reply, await leases.heartbeat(request.params.id, body.epoch, body));
       });
 
       v1.post('/tasks/:id/segment-url', async (request: TaskRequest, reply) => {
         const body = SegmentUrlBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
         const target = await leases.segmentUrl(request.params.id, body.epoch, body.startFrame);
         return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
       });
 
       v1.post('/tasks/:id/checkpoint', async (request: TaskRequest, reply) => {
         const b = CheckpointBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, b.epoch))) return notHolder(reply);
         return answerLease(
           reply,
           await leases.checkpoint(request.params.id, b.epoch, b.startFrame, b.endFrame, b.key),
@@ -87,11 +142,13 @@ export function buildApi(options: ApiOptions): FastifyInstance {
 
       v1.post('/tasks/:id/complete', async (request: TaskRequest, reply) => {
         const body = CompleteBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
         return answerLease(reply, await leases.complete(request.params.id, body.epoch));
       });
 
       v1.post('/tasks/:id/release', async (request: TaskRequest, reply) => {
         const body = ReleaseBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
         return answerLease(
           reply,
           await leases.release(request.params.id, body.epoch, body.reason, body.error),
@@ -100,6 +157,35 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     },
     { prefix: '/v1' },
   );
+
+  if (store) {
+    app.register(
+      async (admin) => {
+        admin.addHook('onRequest', requireRole('admin'));
+
+        admin.post('/tokens', async (request, reply) => {
+          const body = CreateTokenBody.parse(request.body);
+          const now = (options.now ?? Date.now)();
+          const { token, record } = await issueToken(
+            store,
+            body.role,
+            body.role === 'tenant' ? body.tenant : undefined,
+            now,
+          );
+          return reply.code(201).send({ id: record.id, token, role: record.role, tenant: record.tenant });
+        });
+
+        admin.get('/tokens', async () => ({ tokens: await store.listTokens() }));
+
+        admin.delete('/tokens/:id', async (request, reply) => {
+          const { id } = TokenIdParams.parse(request.params);
+          const revoked = await store.revokeToken(id, (options.now ?? Date.now)());
+          return revoked ? reply.code(204).send() : reply.code(404).send({ error: 'no such token' });
+        });
+      },
+      { prefix: '/v1' },
+    );
+  }
 
   return app;
 }

@@ -65,6 +65,21 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX attempts_task_epoch ON attempts (task_id, epoch);
   CREATE INDEX attempts_job ON attempts (job_id);
   `,
+  // 2: access tokens (admin, worker, tenant) and the tenant that owns each job.
+  `
+  CREATE TABLE tokens (
+    id text PRIMARY KEY,
+    role text NOT NULL CHECK (role IN ('worker', 'tenant')),
+    tenant text,
+    secret_hash text NOT NULL UNIQUE,
+    created_at bigint NOT NULL,
+    revoked_at bigint,
+    last_used_at bigint,
+    CHECK ((role = 'tenant') = (tenant IS NOT NULL))
+  );
+  ALTER TABLE jobs ADD COLUMN tenant text;
+  CREATE INDEX jobs_tenant ON jobs (tenant, created_at);
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

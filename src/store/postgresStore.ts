@@ -4,7 +4,6 @@ import type {
   Attempt,
   AttemptOutcome,
   FrameRange,
-  Job,
   LeaseResult,
   ReleaseReason,
   Segment,
@@ -20,20 +19,30 @@ import {
   type SegmentRow,
   TASK_COLUMNS,
   type TaskRow,
+  TOKEN_COLUMNS,
+  type TokenRow,
   toAttempt,
   toJob,
   toSegment,
   toTask,
+  toToken,
 } from './rows.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
+  checkNewToken,
   type HeartbeatProgress,
+  type JobFilter,
   type LostLeaseOutcome,
   type NewJob,
+  type NewToken,
   newJobId,
+  newTokenId,
   type Store,
+  type StoredJob,
+  TOKEN_TOUCH_INTERVAL_MS,
+  type TokenRecord,
 } from './store.js';
 
 // Epoch milliseconds and counts are int8; pg hands those back as strings unless told otherwise.
@@ -101,12 +110,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  async createJob(job: NewJob, now: number): Promise<Job> {
+  async createJob(job: NewJob, now: number): Promise<StoredJob> {
     const id = newJobId();
     return this.tx(async (c) => {
       const { rows } = await c.query<JobRow>(
-        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
-         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8) RETURNING ${JOB_COLUMNS}`,
         [
           id,
           job.key,
@@ -115,6 +124,7 @@ export class PostgresStore implements Store {
           encodePts(job.framePts),
           job.framePts.length,
           now,
+          job.tenant ?? null,
         ],
       );
       await c.query(
@@ -133,7 +143,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  async findUnfinishedJob(key: string): Promise<Job | undefined> {
+  async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
     const { rows } = await this.pool.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = $1 AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
       [key],
@@ -141,9 +151,24 @@ export class PostgresStore implements Store {
     return rows[0] && toJob(rows[0]);
   }
 
-  async getJob(id: string): Promise<Job | undefined> {
+  async getJob(id: string): Promise<StoredJob | undefined> {
     const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
     return rows[0] && toJob(rows[0]);
+  }
+
+  async listJobs(filter: JobFilter = {}): Promise<StoredJob[]> {
+    const limit = filter.limit ?? 100;
+    const { rows } =
+      filter.tenant === undefined
+        ? await this.pool.query<JobRow>(
+            `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT $1`,
+            [limit],
+          )
+        : await this.pool.query<JobRow>(
+            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+            [filter.tenant, limit],
+          );
+    return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
@@ -447,6 +472,46 @@ export class PostgresStore implements Store {
       );
       return rows[0].n;
     });
+  }
+
+  async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
+    const { role, tenant } = checkNewToken(token);
+    const { rows } = await this.pool.query<TokenRow>(
+      `INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+       RETURNING ${TOKEN_COLUMNS}`,
+      [newTokenId(), role, tenant, secretHash, now],
+    );
+    return toToken(rows[0]);
+  }
+
+  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const { rows } = await this.pool.query<TokenRow>(
+      `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1`,
+      [secretHash],
+    );
+    return rows[0] && toToken(rows[0]);
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    const r = await this.pool.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1', [
+      id,
+      now,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.pool.query(
+      'UPDATE tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
+      [id, now, now - TOKEN_TOUCH_INTERVAL_MS],
+    );
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const { rows } = await this.pool.query<TokenRow>(
+      `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`,
+    );
+    return rows.map(toToken);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,6 @@
 import type {
   Attempt,
   AttemptOutcome,
-  Job,
   JobSpec,
   JobState,
   Segment,
@@ -9,6 +8,7 @@ import type {
   TaskKind,
   TaskState,
 } from '../core/types.js';
+import type { StoredJob, TokenRecord, TokenRole } from './store.js';
 
 /** Rows as both stores read them, and their mapping to domain objects: one schema, two dialects. */
 
@@ -22,6 +22,7 @@ export interface JobRow {
   created_at: number;
   finished_at: number | null;
   error: string | null;
+  tenant: string | null;
 }
 
 export interface TaskRow {
@@ -63,14 +64,25 @@ export interface AttemptRow {
   error: string | null;
 }
 
-export const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error';
+export const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error, tenant';
 export const TASK_COLUMNS =
   'id, job_id, kind, start_frame, end_frame, next_frame, state, epoch, worker_id, lease_expires_at, failures, preemptions, last_error';
+export interface TokenRow {
+  id: string;
+  role: string;
+  tenant: string | null;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+/** Every token column but the secret's hash, which is only ever compared inside the database. */
+export const TOKEN_COLUMNS = 'id, role, tenant, created_at, revoked_at, last_used_at';
 export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch';
 export const ATTEMPT_COLUMNS =
   'id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error';
 
-export function toJob(r: JobRow): Job {
+export function toJob(r: JobRow): StoredJob {
   return {
     id: r.id,
     key: r.key,
@@ -80,6 +92,18 @@ export function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     finishedAt: r.finished_at,
     error: r.error,
+    tenant: r.tenant,
+  };
+}
+
+export function toToken(r: TokenRow): TokenRecord {
+  return {
+    id: r.id,
+    role: r.role as TokenRole,
+    tenant: r.tenant,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
   };
 }
 

@@ -60,4 +60,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX attempts_task_epoch ON attempts(task_id, epoch);
   CREATE INDEX attempts_job ON attempts(job_id);
   `,
+  // 2: access tokens (admin, worker, tenant) and the tenant that owns each job.
+  `
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('worker', 'tenant')),
+    tenant TEXT,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER,
+    CHECK ((role = 'tenant') = (tenant IS NOT NULL))
+  );
+  ALTER TABLE jobs ADD COLUMN tenant TEXT;
+  CREATE INDEX jobs_tenant ON jobs(tenant, created_at);
+  `,
 ];

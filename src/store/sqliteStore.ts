@@ -4,7 +4,6 @@ import type {
   Attempt,
   AttemptOutcome,
   FrameRange,
-  Job,
   LeaseResult,
   ReleaseReason,
   Segment,
@@ -18,21 +17,31 @@ import {
   SEGMENT_COLUMNS,
   type SegmentRow,
   type TaskRow,
+  TOKEN_COLUMNS,
+  type TokenRow,
   toAttempt,
   toJob,
   toSegment,
   toTask,
+  toToken,
 } from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
+  checkNewToken,
   type HeartbeatProgress,
+  type JobFilter,
   type LostLeaseOutcome,
   type NewJob,
+  type NewToken,
   newJobId,
+  newTokenId,
   type Store,
+  type StoredJob,
+  TOKEN_TOUCH_INTERVAL_MS,
+  type TokenRecord,
 } from './store.js';
 
 /**
@@ -63,17 +72,26 @@ export class SqliteStore implements Store {
     return this.db.transaction(fn).immediate();
   }
 
-  async createJob(job: NewJob, now: number): Promise<Job> {
+  async createJob(job: NewJob, now: number): Promise<StoredJob> {
     const id = newJobId();
     const pts = Buffer.from(new Float64Array(job.framePts).buffer);
     const frameCount = job.framePts.length;
     this.tx(() => {
       this.db
         .prepare(
-          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
-           VALUES (?, ?, 'running', ?, ?, ?, ?, ?)`,
+          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant)
+           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
         )
-        .run(id, job.key, JSON.stringify(job.spec), JSON.stringify(job.probe), pts, frameCount, now);
+        .run(
+          id,
+          job.key,
+          JSON.stringify(job.spec),
+          JSON.stringify(job.probe),
+          pts,
+          frameCount,
+          now,
+          job.tenant ?? null,
+        );
       const insert = this.db.prepare(
         `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          VALUES (?, ?, 'process', ?, ?, ?, ?, 'pending')`,
@@ -85,7 +103,7 @@ export class SqliteStore implements Store {
     return (await this.getJob(id))!;
   }
 
-  async findUnfinishedJob(key: string): Promise<Job | undefined> {
+  async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
     const row = this.db
       .prepare(
         `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
@@ -94,9 +112,25 @@ export class SqliteStore implements Store {
     return row && toJob(row);
   }
 
-  async getJob(id: string): Promise<Job | undefined> {
+  async getJob(id: string): Promise<StoredJob | undefined> {
     const row = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
     return row && toJob(row);
+  }
+
+  async listJobs(filter: JobFilter = {}): Promise<StoredJob[]> {
+    const limit = filter.limit ?? 100;
+    const rows = (
+      filter.tenant === undefined
+        ? this.db
+            .prepare(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?`)
+            .all(limit)
+        : this.db
+            .prepare(
+              `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+            )
+            .all(filter.tenant, limit)
+    ) as JobRow[];
+    return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
@@ -379,6 +413,44 @@ export class SqliteStore implements Store {
       this.endAttempt(r.id, r.epoch, outcome, null, now);
     }
     return rows.length;
+  }
+
+  async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
+    const { role, tenant } = checkNewToken(token);
+    const id = newTokenId();
+    this.db
+      .prepare('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, role, tenant, secretHash, now);
+    return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
+  }
+
+  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const row = this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?`)
+      .get(secretHash) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    const r = this.db
+      .prepare('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?')
+      .run(now, id);
+    return r.changes > 0;
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    this.db
+      .prepare(
+        'UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+      )
+      .run(now, id, now - TOKEN_TOUCH_INTERVAL_MS);
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`)
+      .all() as TokenRow[];
+    return rows.map(toToken);
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,39 @@ export interface NewJob {
   probe: Record<string, unknown>;
   framePts: number[];
   chunks: FrameRange[];
+  /** The tenant that submitted the job; embedded jobs (and jobs an admin submits for nobody) have none. */
+  tenant?: string | null;
+}
+
+/** A job as the store keeps it: the domain job plus its owner. */
+export interface StoredJob extends Job {
+  tenant: string | null;
+}
+
+export interface JobFilter {
+  /** Only this tenant's jobs; all jobs when omitted. */
+  tenant?: string;
+  /** At most this many, newest first (default 100). */
+  limit?: number;
+}
+
+/** Roles a stored token can carry; the admin token lives in configuration, never in the store. */
+export type TokenRole = 'worker' | 'tenant';
+
+export interface NewToken {
+  role: TokenRole;
+  /** Required for `tenant` tokens, absent (null) for `worker` tokens. */
+  tenant?: string | null;
+}
+
+/** A token as the store keeps it. Neither the secret nor its hash ever leaves the store. */
+export interface TokenRecord {
+  id: string;
+  role: TokenRole;
+  tenant: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
 }
 
 export interface ClaimRequest {
@@ -29,7 +62,7 @@ export interface ClaimRequest {
 
 export interface ClaimedTask {
   task: Task;
-  job: Job;
+  job: StoredJob;
   probe: Record<string, unknown>;
 }
 
@@ -51,10 +84,12 @@ export type LostLeaseOutcome = 'expired' | 'interrupted';
  * one set of semantics (and one test suite).
  */
 export interface Store {
-  createJob(job: NewJob, now: number): Promise<Job>;
+  createJob(job: NewJob, now: number): Promise<StoredJob>;
   /** The newest job with this key that has not completed, if any. */
-  findUnfinishedJob(key: string): Promise<Job | undefined>;
-  getJob(id: string): Promise<Job | undefined>;
+  findUnfinishedJob(key: string): Promise<StoredJob | undefined>;
+  getJob(id: string): Promise<StoredJob | undefined>;
+  /** Jobs newest first, optionally of one tenant only. */
+  listJobs(filter?: JobFilter): Promise<StoredJob[]>;
   getProbe(jobId: string): Promise<Record<string, unknown>>;
   /** Timestamps of frames [range.start, range.end) of the job's video. */
   getFramePts(jobId: string, range: FrameRange): Promise<number[]>;
@@ -87,10 +122,44 @@ export interface Store {
   expireLeases(now: number): Promise<number>;
   /** Ends the leases of one worker (or of every worker when `workerId` is omitted) at once. */
   endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number>;
+
+  /** Records a token by the SHA-256 hash (hex) of its secret; the secret itself is never stored. */
+  createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord>;
+  /** The token whose secret hashes to `secretHash`, revoked or not. */
+  findTokenByHash(secretHash: string): Promise<TokenRecord | undefined>;
+  /** Revokes a token (the first revocation time is kept); false when there is no such token. */
+  revokeToken(id: string, now: number): Promise<boolean>;
+  /** Notes that a token was used; writes at most once a minute per token. */
+  touchToken(id: string, now: number): Promise<void>;
+  listTokens(): Promise<TokenRecord[]>;
   close(): Promise<void>;
 }
 
 /** Job ids are the same shape whichever store made them. */
 export function newJobId(): string {
   return `job_${randomBytes(6).toString('hex')}`;
+}
+
+/** Token ids are public handles (listing, revoking); they reveal nothing about the secret. */
+export function newTokenId(): string {
+  return `tok_${randomBytes(8).toString('hex')}`;
+}
+
+/** `touchToken` skips the write when the token was marked used less than this long ago. */
+export const TOKEN_TOUCH_INTERVAL_MS = 60_000;
+
+/** Tenant names: what a token may carry and a job may be owned by. */
+export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Checks a new token's role/tenant pairing before it reaches the database's own check. */
+export function checkNewToken(token: NewToken): { role: TokenRole; tenant: string | null } {
+  const tenant = token.tenant ?? null;
+  if (token.role !== 'tenant' && token.role !== 'worker') {
+    throw new RangeError(`unknown token role ${String(token.role)}`);
+  }
+  if (token.role === 'tenant' && (tenant === null || !TENANT_NAME.test(tenant))) {
+    throw new RangeError(`a tenant token needs a tenant name matching ${TENANT_NAME}`);
+  }
+  if (token.role === 'worker' && tenant !== null) throw new RangeError('a worker token has no tenant');
+  return { role: token.role, tenant };
 }

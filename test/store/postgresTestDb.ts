@@ -48,7 +48,7 @@ export async function createTestDatabase(): Promise<TestDatabase | { unavailable
     url,
     query,
     reset: async () => {
-      await query('TRUNCATE attempts, segments, tasks, jobs RESTART IDENTITY');
+      await query('TRUNCATE attempts, segments, tasks, jobs, tokens RESTART IDENTITY');
     },
     drop: async () => {
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));

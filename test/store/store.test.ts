@@ -204,5 +204,69 @@ for (const backend of backends) {
       expect(await store.getProbe(job.id)).toEqual({ video: { fps: 29.97 } });
       expect((await store.listAttempts(job.id))[0].startedAt).toBe(now);
     });
+
+    it('records the tenant that owns a job and lists jobs per tenant, newest first', async () => {
+      const framePts = [0, 1, 2];
+      const chunks = [{ start: 0, end: 3 }];
+      const embedded = await store.createJob({ key: 'e', spec, probe: {}, framePts, chunks }, 1);
+      const a1 = await store.createJob({ key: 'a', spec, probe: {}, framePts, chunks, tenant: 'acme' }, 2);
+      const b1 = await store.createJob({ key: 'b', spec, probe: {}, framePts, chunks, tenant: 'globex' }, 3);
+      const a2 = await store.createJob({ key: 'a', spec, probe: {}, framePts, chunks, tenant: 'acme' }, 4);
+      expect(embedded.tenant).toBeNull();
+      expect(a1.tenant).toBe('acme');
+      expect((await store.getJob(b1.id))?.tenant).toBe('globex');
+      expect((await store.findUnfinishedJob('a'))?.id).toBe(a2.id);
+      expect((await store.listJobs({ tenant: 'acme' })).map((j) => j.id)).toEqual([a2.id, a1.id]);
+      expect((await store.listJobs({ tenant: 'initech' })).map((j) => j.id)).toEqual([]);
+      expect((await store.listJobs()).map((j) => j.id)).toEqual([a2.id, b1.id, a1.id, embedded.id]);
+      expect((await store.listJobs({ limit: 2 })).map((j) => j.id)).toEqual([a2.id, b1.id]);
+      const claimed = await store.claim({ workerId: 'w', pool: 'spot', now: 5, leaseTtlMs: TTL });
+      expect(claimed?.job.tenant).toBeNull();
+    });
+
+    it('keeps tokens by the hash of their secret, finds, revokes and lists them', async () => {
+      const hash = (c: string) => c.repeat(64);
+      const worker = await store.createToken({ role: 'worker' }, hash('a'), 10);
+      const tenant = await store.createToken({ role: 'tenant', tenant: 'acme' }, hash('b'), 11);
+      expect(worker).toEqual({
+        id: worker.id,
+        role: 'worker',
+        tenant: null,
+        createdAt: 10,
+        revokedAt: null,
+        lastUsedAt: null,
+      });
+      expect(worker.id).toMatch(/^tok_[0-9a-f]{16}$/);
+      expect(tenant).toMatchObject({ role: 'tenant', tenant: 'acme', createdAt: 11 });
+      expect(await store.findTokenByHash(hash('b'))).toEqual(tenant);
+      expect(await store.findTokenByHash(hash('c'))).toBeUndefined();
+      // One secret, one token; the role/tenant pairing is enforced.
+      await expect(store.createToken({ role: 'worker' }, hash('a'), 12)).rejects.toThrow();
+      await expect(store.createToken({ role: 'tenant' }, hash('d'), 12)).rejects.toThrow(RangeError);
+      await expect(store.createToken({ role: 'worker', tenant: 'acme' }, hash('d'), 12)).rejects.toThrow(
+        RangeError,
+      );
+      await expect(store.createToken({ role: 'tenant', tenant: 'no spaces' }, hash('d'), 12)).rejects.toThrow(
+        RangeError,
+      );
+
+      expect(await store.revokeToken(worker.id, 20)).toBe(true);
+      expect(await store.revokeToken(worker.id, 30)).toBe(true);
+      expect(await store.revokeToken('tok_missing', 30)).toBe(false);
+      expect((await store.findTokenByHash(hash('a')))?.revokedAt).toBe(20);
+
+      await store.touchToken(tenant.id, 100_000);
+      await store.touchToken(tenant.id, 130_000);
+      expect((await store.findTokenByHash(hash('b')))?.lastUsedAt).toBe(100_000);
+      await store.touchToken(tenant.id, 160_000);
+      expect((await store.findTokenByHash(hash('b')))?.lastUsedAt).toBe(160_000);
+
+      const listed = await store.listTokens();
+      expect(listed.map((t) => t.id)).toEqual([worker.id, tenant.id]);
+      expect(listed[0].revokedAt).toBe(20);
+      // Neither the secret nor its hash is ever handed out.
+      expect(JSON.stringify(listed)).not.toContain(hash('a'));
+      expect(JSON.stringify(listed)).not.toContain(hash('b'));
+    });
   });
 }
