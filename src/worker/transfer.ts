@@ -34,13 +34,164 @@ export async function uploadFile(localPath: string, url: string): Promise<void> 
     return;
   }
   const { size } = await stat(localPath);
-  const response = await fetch(url, {
-    method: 'PUT',
-    headers: { 'content-length': String(size) },
-    body: Readable.toWeb(createReadStream(localPath)) as ReadableStream,
-    duplex: 'half',
-  } as RequestInit);
-  if (!response.ok) throw new Error(`upload to object store failed: HTTP ${response.status}`);
+  await putRange(url, localPath, 0, size, 'upload to object store');
+}
+
+/**
+ * PUTs `length` bytes of the file from `start`, streamed, with a Content-Length: S3 refuses a
+ * presigned PUT sent with chunked transfer encoding. Returns the response's ETag.
+ */
+async function putRange(
+  url: string,
+  path: string,
+  start: number,
+  length: number,
+  what: string,
+  signal?: AbortSignal,
+) {
+  const file = length === 0 ? undefined : createReadStream(path, { start, end: start + length - 1 });
+  try {
+    const response = await fetch(url, {
+      method: 'PUT',
+      headers: { 'content-length': String(length) },
+      body: file ? (Readable.toWeb(file) as ReadableStream) : new Uint8Array(0),
+      duplex: 'half',
+      signal,
+    } as RequestInit);
+    if (!response.ok) throw await httpError(what, response);
+    await response.body?.cancel();
+    return response.headers.get('etag') ?? undefined;
+  } finally {
+    file?.destroy();
+  }
+}
+
+/** A failed request to an object store; the message never holds the URL, which holds a signature. */
+export class HttpError extends Error {
+  constructor(
+    what: string,
+    readonly status: number,
+    /** The S3 error code (AccessDenied, RequestTimeout, ...), when the body has one. */
+    readonly code?: string,
+    detail?: string,
+  ) {
+    super(`${what} failed: HTTP ${status}${code ? ` ${code}` : ''}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+async function httpError(what: string, response: Response): Promise<HttpError> {
+  const text = await response.text().catch(() => '');
+  const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]{1,200})<\/Message>/.exec(text)?.[1];
+  return new HttpError(what, response.status, code, message);
+}
+
+/** Worth another try: the connection failed, or the store says it is busy or timed out. */
+function retryable(error: unknown): boolean {
+  if (!(error instanceof HttpError)) return error instanceof TypeError; // fetch's network failures
+  return (
+    error.status >= 500 ||
+    error.status === 408 ||
+    error.status === 429 ||
+    (error.status === 400 && error.code === 'RequestTimeout')
+  );
+}
+
+/** A part an upload already has (as `listParts` of the blob store reports it). */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+export interface MultipartOptions {
+  /** Parts already uploaded (resuming): kept when their size is right, sent again otherwise. */
+  uploaded?: readonly UploadedPart[];
+  /** Tries per part, the first included (default 4). */
+  attempts?: number;
+  /** Wait before the second try, doubled for each further one (default 500 ms). */
+  retryDelayMs?: number;
+  /** Parts in flight at once (default 4). */
+  concurrency?: number;
+  /** Called as each part is stored. */
+  onPart?: (part: UploadedPart) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Uploads a file as the parts of a multipart upload: part n (bytes (n-1)*partSize onwards) to
+ * `partUrls[n - 1]`, each retried on network errors and 5xx, a few at a time. Returns every
+ * part's ETag in part order, for completing the upload.
+ */
+export async function uploadFileMultipart(
+  localPath: string,
+  partUrls: readonly string[],
+  partSize: number,
+  options: MultipartOptions = {},
+): Promise<string[]> {
+  if (!Number.isSafeInteger(partSize) || partSize < 1) throw new Error(`invalid part size: ${partSize}`);
+  const { size } = await stat(localPath);
+  const parts = Math.max(1, Math.ceil(size / partSize));
+  if (partUrls.length !== parts)
+    throw new Error(
+      `${size} bytes in parts of ${partSize} make ${parts} parts, but ${partUrls.length} part URLs came`,
+    );
+  const lengthOf = (n: number) => Math.min(partSize, size - (n - 1) * partSize);
+  const etags: (string | undefined)[] = new Array(parts).fill(undefined);
+  for (const part of options.uploaded ?? []) {
+    if (part.partNumber >= 1 && part.partNumber <= parts && part.size === lengthOf(part.partNumber))
+      etags[part.partNumber - 1] = part.etag;
+  }
+  const attempts = options.attempts ?? 4;
+  const delay = options.retryDelayMs ?? 500;
+  const todo = etags.flatMap((etag, i) => (etag === undefined ? [i + 1] : []));
+  let failed = false;
+  const uploadPart = async (n: number) => {
+    const what = `upload of part ${n} to object store`;
+    for (let attempt = 1; ; attempt++) {
+      options.signal?.throwIfAborted();
+      try {
+        const start = (n - 1) * partSize;
+        const etag = await putRange(partUrls[n - 1], localPath, start, lengthOf(n), what, options.signal);
+        if (!etag) throw new Error(`${what}: the store sent no ETag`);
+        etags[n - 1] = etag;
+        options.onPart?.({ partNumber: n, etag, size: lengthOf(n) });
+        return;
+      } catch (error) {
+        if (failed || attempt >= attempts || !retryable(error)) throw error;
+        await sleep(delay * 2 ** (attempt - 1), options.signal);
+      }
+    }
+  };
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(options.concurrency ?? 4, todo.length) }, async () => {
+    while (!failed && next < todo.length) {
+      try {
+        await uploadPart(todo[next++]);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  });
+  const results = await Promise.allSettled(lanes);
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return etags as string[];
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** A local copy of the blob at `url` inside `dir` (the file itself for `file:` URLs). */
@@ -48,8 +199,7 @@ export async function downloadFile(url: string, dir: string, name: string): Prom
   if (isFileUrl(url)) return fileURLToPath(url);
   const path = join(dir, name);
   const response = await fetch(url);
-  if (!response.ok || !response.body)
-    throw new Error(`download from object store failed: HTTP ${response.status}`);
+  if (!response.ok || !response.body) throw await httpError('download from object store', response);
   await mkdir(dir, { recursive: true });
   try {
     await pipeline(Readable.fromWeb(response.body as never), createWriteStream(path));

@@ -1,0 +1,400 @@
+import { createHash } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  type DeleteObjectsCommandInput,
+  type DeleteObjectsCommandOutput,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+// Types only, from the SDK's own dependency: what a middleware on the client's stack looks like.
+import type { BuildMiddleware } from '@smithy/types';
+import { UserError } from '../core/errors.js';
+import type { BlobStore } from './blobStore.js';
+
+/**
+ * Blobs in an S3-compatible bucket (AWS S3, GCS interoperability, Alibaba OSS, MinIO, Ceph RGW).
+ * The coordinator only signs: workers and clients move the bytes themselves through presigned
+ * URLs (GET to read, PUT to write, one PUT per part for big uploads), so video never passes
+ * through the coordinator.
+ */
+
+export interface S3BlobStoreOptions {
+  /** Service URL for anything but AWS, e.g. `https://storage.googleapis.com`, `http://minio:9000`. */
+  endpoint?: string;
+  /** Default: AWS_REGION, then AWS_DEFAULT_REGION, then `us-east-1` (what MinIO and Ceph expect). */
+  region?: string;
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (MinIO, Ceph, loopback). */
+  forcePathStyle?: boolean;
+  /** Explicit keys; without them the SDK's default chain (environment, profile, web identity, IMDS). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /**
+   * Lifetime of every presigned URL, in seconds (SigV4 allows at most 7 days). A URL signed with
+   * temporary credentials (instance role, web identity) stops working when they expire, whatever
+   * this says.
+   */
+  urlTtlSeconds?: number;
+}
+
+export const DEFAULT_URL_TTL_SECONDS = 6 * 60 * 60;
+const MAX_URL_TTL_SECONDS = 7 * 24 * 60 * 60;
+/** Keys per DeleteObjects request: S3's limit. */
+const DELETE_BATCH = 1000;
+const MAX_KEY_BYTES = 1024;
+
+/** S3's multipart limits: at most 10,000 parts of 5 MiB to 5 GiB each (the last one may be smaller). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+export const MAX_PARTS = 10_000;
+/** S3's largest object: 5 TiB. */
+export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
+
+/** One part of an unfinished multipart upload, as the store has it. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+export interface MultipartUpload {
+  uploadId: string;
+  /** Presigned UploadPart URL of part n at index n - 1. */
+  partUrls: string[];
+}
+
+/**
+ * Part size and count for an upload of `size` bytes: `preferredPartSize` (default 64 MiB) when that
+ * fits S3's limits, else the smallest whole MiB that keeps the count within 10,000 parts.
+ */
+export function planMultipart(size: number, preferredPartSize = 64 * 1024 * 1024) {
+  if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid upload size: ${size}`);
+  if (size > MAX_OBJECT_SIZE)
+    throw new UserError(`file too big for one object (at most 5 TiB): ${size} bytes`);
+  const mib = 1024 * 1024;
+  const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / mib) * mib;
+  const partSize = Math.max(MIN_PART_SIZE, Math.min(MAX_PART_SIZE, preferredPartSize), needed);
+  return { partSize, parts: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+export interface S3Location {
+  bucket: string;
+  /** Without leading or trailing slash; empty for the whole bucket. */
+  prefix: string;
+}
+
+const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+
+/** A relative path of plain names: not absolute, no `..`, `.` or empty segment, no backslash or control character. */
+function isPlainPath(path: string): boolean {
+  return (
+    path !== '' &&
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
+    !/[\\\u0000-\u001f\u007f]/.test(path) &&
+    path.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
+  );
+}
+
+/** `s3://bucket[/prefix]`, checked; a UserError says what is wrong with anything else. */
+export function parseS3Location(text: string): S3Location {
+  const match = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(text);
+  if (!match) throw new UserError(`not an S3 location: ${text} (expected s3://bucket[/prefix])`);
+  const bucket = match[1];
+  if (!BUCKET.test(bucket))
+    throw new UserError(
+      `invalid bucket name in ${text}: 3 to 63 lowercase letters, digits, dots, hyphens or underscores`,
+    );
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix !== '' && !isPlainPath(prefix))
+    throw new UserError(`invalid prefix in ${text}: no empty, "." or ".." path segments`);
+  return { bucket, prefix };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function nameOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly urlTtlSeconds: number;
+  private readonly client: S3Client;
+  /** Set once the service has said it has no DeleteObjects (GCS's XML API): delete one by one. */
+  private singleDeletes = false;
+
+  constructor(location: string | S3Location, options: S3BlobStoreOptions = {}) {
+    ({ bucket: this.bucket, prefix: this.prefix } =
+      typeof location === 'string' ? parseS3Location(location) : location);
+    this.urlTtlSeconds = options.urlTtlSeconds ?? DEFAULT_URL_TTL_SECONDS;
+    if (
+      !Number.isInteger(this.urlTtlSeconds) ||
+      this.urlTtlSeconds < 1 ||
+      this.urlTtlSeconds > MAX_URL_TTL_SECONDS
+    )
+      throw new UserError(
+        `URL lifetime must be 1 to ${MAX_URL_TTL_SECONDS} seconds: ${options.urlTtlSeconds}`,
+      );
+    if (options.endpoint !== undefined && !/^https?:\/\/[^/?#]+/i.test(options.endpoint))
+      throw new UserError(`S3 endpoint must be an http(s) URL: ${options.endpoint}`);
+    if (Boolean(options.accessKeyId) !== Boolean(options.secretAccessKey))
+      throw new UserError('S3 access key id and secret access key go together: give both or neither');
+    this.client = new S3Client({
+      region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle,
+      credentials:
+        options.accessKeyId && options.secretAccessKey
+          ? {
+              accessKeyId: options.accessKeyId,
+              secretAccessKey: options.secretAccessKey,
+              sessionToken: options.sessionToken,
+            }
+          : undefined,
+      // The SDK's default (a CRC32 on every request) bakes the checksum of an empty body into
+      // presigned PUT URLs, which then refuse the real bytes, and OSS, GCS and older MinIO and Ceph
+      // do not know these checksums. Only operations that require one get one.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  /** The object key of a blob key: under the prefix, or an error for a key that would leave it. */
+  objectKey(key: string): string {
+    if (!isPlainPath(key))
+      throw new Error(`blob key escapes the store or is not a plain relative path: ${JSON.stringify(key)}`);
+    const objectKey = this.prefix ? `${this.prefix}/${key}` : key;
+    if (Buffer.byteLength(objectKey) > MAX_KEY_BYTES)
+      throw new Error(`blob key too long (S3 allows ${MAX_KEY_BYTES} bytes): ${key}`);
+    return objectKey;
+  }
+
+  async readUrl(key: string): Promise<string> {
+    const command = new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) });
+    return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
+  }
+
+  async writeUrl(key: string): Promise<string> {
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) });
+    return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
+  }
+
+  /** Removes the blobs (missing ones are no error), up to 1,000 per request. */
+  async delete(keys: readonly string[]): Promise<void> {
+    const objectKeys = [...new Set(keys.map((key) => this.objectKey(key)))];
+    for (let i = 0; i < objectKeys.length; i += DELETE_BATCH) {
+      const batch = objectKeys.slice(i, i + DELETE_BATCH);
+      if (!this.singleDeletes) {
+        try {
+          const command = new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          });
+          sendMd5(command);
+          const result = await this.client.send(command);
+          const errors = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+          if (errors.length > 0) {
+            const [first] = errors;
+            throw new Error(
+              `could not delete ${errors.length} blob(s) from s3://${this.bucket}, e.g. ${first.Key}: ${first.Code} ${first.Message ?? ''}`.trim(),
+            );
+          }
+          continue;
+        } catch (error) {
+          if (nameOf(error) !== 'NotImplemented' && statusOf(error) !== 501) throw error;
+          this.singleDeletes = true;
+        }
+      }
+      await inParallel(batch, 8, (Key) =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })),
+      );
+    }
+  }
+
+  /** Size in bytes, or undefined when there is no such blob. */
+  async size(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+      );
+      return head.ContentLength ?? 0;
+    } catch (error) {
+      if (statusOf(error) === 404 || nameOf(error) === 'NotFound' || nameOf(error) === 'NoSuchKey')
+        return undefined;
+      throw error;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.size(key)) !== undefined;
+  }
+
+  /** Fails with a UserError that says why when the bucket cannot be used (missing, no access, unreachable). */
+  async checkBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) throw new UserError(`bucket not found: s3://${this.bucket}`);
+      if (status === 301 || status === 400)
+        throw new UserError(`bucket s3://${this.bucket} is in another region than configured`);
+      if (status === 403) throw new UserError(`access denied to bucket s3://${this.bucket}`);
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new UserError(`cannot reach bucket s3://${this.bucket}: ${reason}`);
+    }
+  }
+
+  /**
+   * Starts an upload of `parts` parts (see planMultipart) and signs a PUT URL for each. The caller
+   * PUTs part n to `partUrls[n - 1]`, keeps the ETag of each response and completes the upload.
+   */
+  async createMultipartUpload(key: string, parts: number): Promise<MultipartUpload> {
+    checkPartNumber(parts);
+    const objectKey = this.objectKey(key);
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey }),
+    );
+    if (!created.UploadId) throw new Error(`no upload id from s3://${this.bucket} for ${objectKey}`);
+    const numbers = Array.from({ length: parts }, (_, i) => i + 1);
+    return { uploadId: created.UploadId, partUrls: await this.partUrls(key, created.UploadId, numbers) };
+  }
+
+  /** Fresh UploadPart URLs (to resume an upload whose URLs have expired), in the order asked. */
+  async partUrls(key: string, uploadId: string, partNumbers: readonly number[]): Promise<string[]> {
+    const objectKey = this.objectKey(key);
+    return Promise.all(
+      partNumbers.map((PartNumber) => {
+        checkPartNumber(PartNumber);
+        const command = new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          UploadId: uploadId,
+          PartNumber,
+        });
+        return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
+      }),
+    );
+  }
+
+  /** Joins the parts into the object: `etags[n - 1]` is the ETag the store gave part n. */
+  async completeMultipartUpload(key: string, uploadId: string, etags: readonly string[]): Promise<void> {
+    if (etags.length === 0) throw new Error('a multipart upload needs at least one part');
+    checkPartNumber(etags.length);
+    await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        UploadId: uploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }),
+    );
+  }
+
+  /** Drops an unfinished upload and its parts; one that is already gone is no error. */
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          UploadId: uploadId,
+        }),
+      );
+    } catch (error) {
+      if (nameOf(error) !== 'NoSuchUpload' && statusOf(error) !== 404) throw error;
+    }
+  }
+
+  /** The parts an unfinished upload already has, by part number (all pages). */
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
+    const objectKey = this.objectKey(key);
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(
+        new ListPartsCommand({
+          Bucket: this.bucket,
+          Key: objectKey,
+          UploadId: uploadId,
+          PartNumberMarker: marker,
+        }),
+      );
+      for (const part of page.Parts ?? []) {
+        if (part.PartNumber === undefined || part.ETag === undefined) continue;
+        parts.push({ partNumber: part.PartNumber, etag: part.ETag, size: part.Size ?? 0 });
+      }
+      const next = page.NextPartNumberMarker;
+      if (!page.IsTruncated || next === undefined || next === marker) break;
+      marker = next;
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /** Closes the client's pooled connections. */
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+function checkPartNumber(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS)
+    throw new Error(`part number out of range 1..${MAX_PARTS}: ${n}`);
+}
+
+async function inParallel<T>(items: readonly T[], limit: number, run: (item: T) => Promise<unknown>) {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await run(items[next++]);
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * DeleteObjects must carry a checksum of its body. The SDK sends a CRC32, which AWS accepts but
+ * MinIO, Ceph, OSS and other S3-compatible stores refuse (MissingContentMD5): send Content-MD5,
+ * which every one of them, AWS included, accepts. Runs after the SDK's checksum step, before signing.
+ */
+function sendMd5(command: DeleteObjectsCommand): void {
+  const middleware: BuildMiddleware<DeleteObjectsCommandInput, DeleteObjectsCommandOutput> =
+    (next) => (args) => {
+      const request = (args as BuildArgs).request;
+      const headers = request?.headers;
+      if (headers) {
+        for (const name of Object.keys(headers)) {
+          const lower = name.toLowerCase();
+          if (
+            lower.startsWith('x-amz-checksum-') ||
+            lower.startsWith('x-amz-sdk-checksum-') ||
+            lower === 'content-md5'
+          )
+            delete headers[name];
+        }
+        const body = request?.body;
+        if (typeof body === 'string' || body instanceof Uint8Array)
+          headers['content-md5'] = createHash('md5').update(body).digest('base64');
+      }
+      return next(args);
+    };
+  command.middlewareStack.addRelativeTo(middleware, {
+    relation: 'after',
+    toMiddleware: 'flexibleChecksumsMiddleware',
+    name: 'spotfuseDeleteObjectsMd5',
+  });
+}
+
+interface BuildArgs {
+  request?: { headers?: Record<string, string>; body?: unknown };
+}
