@@ -113,13 +113,16 @@ export function addFaceOptions(command: Command): Command {
     )
     .option('--reference-frame-number <n>', 'frame the reference face is taken from', wholeNumber, 0)
     .option('--reference-face-position <n>', 'which face of that frame, in selector order', wholeNumber, 0)
-    .option('--face-mask-types <types>', 'box and/or occlusion (xseg_1)', maskTypes, d.mask.types)
+    .addOption(
+      new Option('--face-mask-types <types>', 'box and/or occlusion (xseg_1)')
+        .argParser(maskTypes)
+        .default(d.mask.types, 'box'),
+    )
     .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
-    .option(
-      '--face-mask-padding <pct>',
-      'box mask padding in percent: top [right [bottom left]]',
-      padding,
-      d.mask.padding,
+    .addOption(
+      new Option('--face-mask-padding <pct>', 'box mask padding in percent: top [right [bottom left]]')
+        .argParser(padding)
+        .default(d.mask.padding, '0'),
     )
     .option('--face-swapper-model <name>', 'face swapper model', d.swapper.model)
     .option('--face-swapper-pixel-boost <WxH>', "crop size for the swapper (default: the model's own)")
