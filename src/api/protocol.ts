@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobSpec, TaskKind } from '../core/types.js';
+import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
 
@@ -71,3 +72,121 @@ export interface SegmentUrlResponse {
 export interface LeaseConflict {
   error: 'stale' | 'canceled';
 }
+
+/** Tenant job API (cluster mode). */
+
+const PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+] as const;
+
+/** A blob key as the upload route handed it out: a plain relative path. */
+const BlobKey = z
+  .string()
+  .min(1)
+  .max(900)
+  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a blob key is a relative path of plain names')
+  .refine(
+    (key) => key.split('/').every((part) => part !== '.' && part !== '..'),
+    'no "." or ".." in a blob key',
+  );
+
+/** `POST /v1/uploads`: where to put a file of `size` bytes. */
+export const UploadBody = z.strictObject({
+  name: z.string().min(1).max(255),
+  size: z.number().int().nonnegative(),
+});
+
+export type UploadResponse =
+  | { key: string; url: string }
+  | { key: string; multipart: { uploadId: string; partSize: number; partUrls: string[] } };
+
+/** `POST /v1/uploads/complete`: joins the parts of a multipart upload. */
+export const CompleteUploadBody = z.strictObject({
+  key: BlobKey,
+  uploadId: z.string().min(1).max(1000),
+  etags: z.array(z.string().min(1).max(200)).min(1).max(10_000),
+});
+
+const Score = z.number().min(0).max(1);
+const ModelName = z.string().min(1).max(100);
+
+/** Face options as a client sends them: any subset; the rest are FaceFusion's defaults. */
+export const FaceOptionsPatch = z.strictObject({
+  detector: z
+    .strictObject({ model: ModelName, size: z.string().max(20), minScore: Score })
+    .partial()
+    .optional(),
+  landmarker: z.enum(['none', '2dfan4']).optional(),
+  landmarkerScore: Score.optional(),
+  selector: z
+    .strictObject({
+      mode: z.enum(['reference', 'one', 'many']),
+      order: z.enum(FACE_SELECTOR_ORDERS),
+      referenceDistance: Score,
+      referenceFrame: z.number().int().nonnegative(),
+      referencePosition: z.number().int().nonnegative(),
+    })
+    .partial()
+    .optional(),
+  mask: z
+    .strictObject({
+      types: z
+        .array(z.enum(['box', 'occlusion']))
+        .min(1)
+        .max(2),
+      blur: Score,
+      padding: z.tuple([
+        z.number().min(0).max(100),
+        z.number().min(0).max(100),
+        z.number().min(0).max(100),
+        z.number().min(0).max(100),
+      ]),
+    })
+    .partial()
+    .optional(),
+  swapper: z
+    .strictObject({ model: ModelName, pixelBoost: z.string().max(20) })
+    .partial()
+    .optional(),
+  enhancer: z
+    .strictObject({ model: ModelName, blend: z.number().min(0).max(100), weight: Score })
+    .partial()
+    .optional(),
+  frameEnhancer: z
+    .strictObject({ model: ModelName, blend: z.number().min(0).max(100) })
+    .partial()
+    .optional(),
+});
+
+export const OUTPUT_FORMATS = ['mp4', 'm4v', 'mov', 'mkv', 'webm'] as const;
+
+/** `POST /v1/jobs`: a job on blobs uploaded through `/v1/uploads`. */
+export const SubmitBody = z.strictObject({
+  input: BlobKey,
+  sources: z.array(BlobKey).max(16).default([]),
+  processors: z.array(z.string().min(1).max(50)).min(1).max(8),
+  face: FaceOptionsPatch.prefault({}),
+  encoder: z
+    .strictObject({
+      encoder: z.string().min(1).max(50).default('libx264'),
+      quality: z.number().min(0).max(100).default(80),
+      preset: z.enum(PRESETS).default('veryfast'),
+    })
+    .prefault({}),
+  checkpointFrames: z.number().int().min(1).max(100_000).default(100),
+  chunkFrames: z.number().int().positive().optional(),
+  chunkSeconds: z.number().positive().optional(),
+  priority: z.enum(['urgent', 'normal']).default('normal'),
+  outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),
+});
+export type SubmitRequest = z.infer<typeof SubmitBody>;
+
+export const JobIdParams = z.object({ id: z.string().min(1).max(100) });

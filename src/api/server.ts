@@ -13,6 +13,8 @@ import {
   TokenIdParams,
   type TokenStore,
 } from './auth.js';
+import { type JobsRoutesOptions, jobsRoutes } from './jobsRoutes.js';
+import { openApiDocument } from './openapi.js';
 import {
   CheckpointBody,
   ClaimBody,
@@ -33,6 +35,10 @@ export interface ApiOptions {
   store?: TokenStore & Pick<Store, 'getTask'>;
   /** SPOTFUSE_ADMIN_TOKEN: may call everything, and is the only one that issues and revokes tokens. */
   adminToken?: string;
+  /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */
+  jobs?: JobsRoutesOptions;
+  /** `/readyz`: resolves when the coordinator can serve (its database is reachable); without it, always ready. */
+  ready?: () => Promise<void>;
   bodyLimitBytes?: number;
   now?: () => number;
 }
@@ -106,6 +112,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await options.ready?.();
+      return reply.send({ ok: true });
+    } catch {
+      return reply.code(503).send({ ok: false, error: 'not ready: the database is unreachable' });
+    }
+  });
+  app.get('/openapi.json', async () => openApiDocument());
 
   app.register(
     async (v1) => {
@@ -185,6 +200,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       },
       { prefix: '/v1' },
     );
+  }
+
+  if (options.jobs) {
+    const jobs = options.jobs;
+    app.register(async (tenant) => jobsRoutes(tenant, { now: options.now, ...jobs }), { prefix: '/v1' });
   }
 
   return app;

@@ -1,10 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
+import { registerClient } from './client/commands.js';
 import { registerFaces } from './faces.js';
 import { registerModels } from './models.js';
 import { registerRun } from './run.js';
+import { registerServer } from './server.js';
 import { registerWorker } from './worker.js';
+
+// The SDK warns on every command that its releases from 2027 will need Node 22; the lock file pins ones
+// that run on Node 20, so the warning is noise on stderr where users expect one-line errors.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const program = new Command('spotfuse')
   .description('FaceFusion-style video processing on spot GPUs: chunked, checkpointed, resumable')
@@ -13,6 +19,8 @@ const program = new Command('spotfuse')
   .configureOutput({ outputError: (text, write) => write(`spotfuse: ${text.replace(/^error: /, '')}`) });
 registerRun(program);
 registerWorker(program);
+registerServer(program);
+registerClient(program);
 registerModels(program);
 registerFaces(program);
 

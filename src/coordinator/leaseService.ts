@@ -9,6 +9,20 @@ export interface LeaseOptions {
   leaseTtlMs: number;
   maxAttempts: number;
   now?: () => number;
+  /** Cluster mode: delete a job's segments once its merge has completed (embedded mode does it itself). */
+  deleteSegmentsWhenDone?: boolean;
+}
+
+/** A job's input, sources and output name blobs of the coordinator's blob store as `blob:KEY`. */
+const BLOB_REF = 'blob:';
+
+export function blobRef(key: string): string {
+  return `${BLOB_REF}${key}`;
+}
+
+/** The blob key of a `blob:KEY` location; undefined for a path or URL. */
+export function blobKeyOf(location: string): string | undefined {
+  return location.startsWith(BLOB_REF) ? location.slice(BLOB_REF.length) : undefined;
 }
 
 interface ProbeTiming {
@@ -51,9 +65,11 @@ export class LeaseService {
         nextFrame: task.nextFrame,
         epoch: task.epoch,
       },
-      spec: job.spec,
+      spec: job.spec.sources.some((s) => blobKeyOf(s) !== undefined)
+        ? { ...job.spec, sources: await Promise.all(job.spec.sources.map((s) => this.readLocation(s))) }
+        : job.spec,
       probe,
-      inputUrl: locationUrl(job.spec.input),
+      inputUrl: await this.readLocation(job.spec.input),
       framePts: [],
       framePtsFrom: 0,
     };
@@ -89,8 +105,19 @@ export class LeaseService {
           durationMicros: durations[i],
         })),
       ),
-      outputUrl: locationUrl(output),
+      outputUrl: await this.writeLocation(output),
     };
+  }
+
+  /** A URL a worker reads `location` from: a presigned URL for a blob, else the path's or URL's own. */
+  private readLocation(location: string): Promise<string> {
+    const key = blobKeyOf(location);
+    return key === undefined ? Promise.resolve(locationUrl(location)) : this.blobs.readUrl(key);
+  }
+
+  private writeLocation(location: string): Promise<string> {
+    const key = blobKeyOf(location);
+    return key === undefined ? Promise.resolve(locationUrl(location)) : this.blobs.writeUrl(key);
   }
 
   heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
@@ -127,8 +154,20 @@ export class LeaseService {
     );
   }
 
-  complete(taskId: string, epoch: number): Promise<LeaseResult> {
-    return this.store.complete(taskId, epoch, this.now());
+  async complete(taskId: string, epoch: number): Promise<LeaseResult> {
+    const result = await this.store.complete(taskId, epoch, this.now());
+    if (result === 'ok' && this.options.deleteSegmentsWhenDone) {
+      // The output holds every frame now. Best effort: a failure here leaves blobs, never a wrong answer.
+      await this.deleteSegmentsAfterMerge(taskId).catch(() => {});
+    }
+    return result;
+  }
+
+  private async deleteSegmentsAfterMerge(taskId: string): Promise<void> {
+    const task = await this.store.getTask(taskId);
+    if (task?.kind !== 'merge') return;
+    const segments = await this.store.listSegments(task.jobId);
+    await this.blobs.delete(segments.map((s) => s.key));
   }
 
   release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {

@@ -240,12 +240,34 @@ export class PostgresStore implements Store {
     });
   }
 
+  async cancelJob(jobId: string, now: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      // Tasks first, then the job, as every lease call locks them: no deadlock with a concurrent complete.
+      await c.query('SELECT 1 FROM tasks WHERE job_id = $1 ORDER BY id FOR UPDATE', [jobId]);
+      const ended = await c.query(
+        `UPDATE jobs SET state = 'canceled', finished_at = $2 WHERE id = $1 AND state IN ('running', 'merging')`,
+        [jobId, now],
+      );
+      if (ended.rowCount === 0) return false;
+      await c.query(
+        `UPDATE attempts SET outcome = 'interrupted', ended_at = $2 WHERE job_id = $1 AND outcome = 'running'`,
+        [jobId, now],
+      );
+      await c.query(
+        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
+         WHERE job_id = $1 AND state IN ('pending', 'running')`,
+        [jobId],
+      );
+      return true;
+    });
+  }
+
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     return this.tx(async (c) => {
       const picked = await c.query<{ id: string }>(
         `SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
          WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-         ORDER BY j.created_at, t.seq LIMIT 1
+         ORDER BY (j.spec->>'priority') IS NOT DISTINCT FROM 'urgent' DESC, j.created_at, t.seq LIMIT 1
          FOR UPDATE OF t SKIP LOCKED`,
       );
       if (!picked.rows[0]) return undefined;

@@ -192,13 +192,37 @@ export class SqliteStore implements Store {
     });
   }
 
+  async cancelJob(jobId: string, now: number): Promise<boolean> {
+    return this.tx(() => {
+      const ended = this.db
+        .prepare(
+          `UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('running', 'merging')`,
+        )
+        .run(now, jobId);
+      if (ended.changes === 0) return false;
+      this.db
+        .prepare(
+          `UPDATE attempts SET outcome = 'interrupted', ended_at = ?
+           WHERE job_id = ? AND outcome = 'running'`,
+        )
+        .run(now, jobId);
+      this.db
+        .prepare(
+          `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
+           WHERE job_id = ? AND state IN ('pending', 'running')`,
+        )
+        .run(jobId);
+      return true;
+    });
+  }
+
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     return this.tx(() => {
       const row = this.db
         .prepare(
           `SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
            WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-           ORDER BY j.created_at, t.seq LIMIT 1`,
+           ORDER BY IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' DESC, j.created_at, t.seq LIMIT 1`,
         )
         .get() as TaskRow | undefined;
       if (!row) return undefined;

@@ -99,7 +99,17 @@ export interface Store {
   listAttempts(jobId: string): Promise<Attempt[]>;
   /** Puts a failed job's failed tasks back in the queue with fresh failure budgets; segments are kept. */
   retryFailedJob(jobId: string): Promise<void>;
+  /**
+   * Cancels a running or merging job: its unfinished tasks are canceled and their running attempts end
+   * as `interrupted`, so lease holders get `canceled` on their next call. False when the job does not
+   * exist or has already ended (completed, failed or canceled).
+   */
+  cancelJob(jobId: string, now: number): Promise<boolean>;
 
+  /**
+   * Takes the next pending task: tasks of jobs whose spec says `priority: 'urgent'` first, then oldest job
+   * first, then in frame order.
+   */
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
   heartbeat(
     taskId: string,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
 import type { Pool, ReleaseReason } from '../core/types.js';
 
@@ -11,21 +12,43 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** The worker's side of the lease protocol over HTTP. */
+/** Answers that mean the coordinator is restarting or overloaded, not that the call was wrong. */
+const TRANSIENT_STATUS = new Set([502, 503, 504]);
+
+/**
+ * The worker's side of the lease protocol over HTTP. Task calls are idempotent on the coordinator
+ * (a repeated checkpoint or complete is accepted), so they are retried through a coordinator restart
+ * for up to `retryMs`, well inside the lease TTL; claims are not: the claim loop polls anyway.
+ */
 export class LeaseClient {
   constructor(
     private readonly server: string,
     private readonly token: string,
     private readonly timeoutMs = 15_000,
+    private readonly retryMs = 20_000,
   ) {}
 
+  private async send(path: string, body: unknown, retry: boolean): Promise<Response> {
+    const deadline = Date.now() + this.retryMs;
+    for (let pause = 250; ; pause = Math.min(pause * 2, 4000)) {
+      try {
+        const response = await fetch(new URL(`/v1${path}`, this.server), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        if (!retry || !TRANSIENT_STATUS.has(response.status) || Date.now() + pause > deadline)
+          return response;
+      } catch (error) {
+        if (!retry || Date.now() + pause > deadline) throw error;
+      }
+      await sleep(pause);
+    }
+  }
+
   private async post(path: string, body: unknown, taskId?: string): Promise<Response> {
-    const response = await fetch(new URL(`/v1${path}`, this.server), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    const response = await this.send(path, body, taskId !== undefined);
     if (response.status === 409 && taskId) {
       const conflict = (await response.json().catch(() => ({}))) as { error?: string };
       throw new LeaseLostError(taskId, conflict.error ?? 'stale');

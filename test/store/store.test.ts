@@ -224,6 +224,42 @@ for (const backend of backends) {
       expect(claimed?.job.tenant).toBeNull();
     });
 
+    it("claims the tasks of urgent jobs first, then the oldest job's", async () => {
+      const framePts = [0, 1, 2];
+      const chunks = [{ start: 0, end: 3 }];
+      const old = await store.createJob({ key: 'a', spec, probe: {}, framePts, chunks }, 1);
+      const normal = await store.createJob(
+        { key: 'b', spec: { ...spec, priority: 'normal' } as typeof spec, probe: {}, framePts, chunks },
+        2,
+      );
+      const urgent = await store.createJob(
+        { key: 'c', spec: { ...spec, priority: 'urgent' } as typeof spec, probe: {}, framePts, chunks },
+        3,
+      );
+      const order: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        order.push((await store.claim({ workerId: `w${i}`, pool: 'spot', now: 4, leaseTtlMs: TTL }))!.job.id);
+      }
+      expect(order).toEqual([urgent.id, old.id, normal.id]);
+    });
+
+    it('cancels a running job: its leases answer canceled, nothing is claimed, it ends once', async () => {
+      const job = await newJob();
+      const a = (await store.claim({ workerId: 'w1', pool: 'spot', now: 1, leaseTtlMs: TTL }))!;
+      const other = await newJob([{ start: 0, end: 30 }]);
+      expect(await store.cancelJob(job.id, 5)).toBe(true);
+      expect(await store.cancelJob(job.id, 6)).toBe(false);
+      expect(await store.cancelJob('job_missing', 6)).toBe(false);
+      expect(await store.getJob(job.id)).toMatchObject({ state: 'canceled', finishedAt: 5 });
+      expect((await store.listTasks(job.id)).map((t) => t.state)).toEqual(['canceled', 'canceled']);
+      expect((await store.listAttempts(job.id))[0]).toMatchObject({ outcome: 'interrupted', endedAt: 5 });
+      expect(await store.heartbeat(a.task.id, a.task.epoch, { framesDone: 1 }, 6, TTL)).toBe('canceled');
+      const next = await store.claim({ workerId: 'w2', pool: 'spot', now: 7, leaseTtlMs: TTL });
+      expect(next?.job.id).toBe(other.id);
+      expect(await store.expireLeases(10_000)).toBe(1);
+      expect((await store.getJob(job.id))?.state).toBe('canceled');
+    });
+
     it('keeps tokens by the hash of their secret, finds, revokes and lists them', async () => {
       const hash = (c: string) => c.repeat(64);
       const worker = await store.createToken({ role: 'worker' }, hash('a'), 10);

@@ -1,0 +1,187 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BlobStore } from '../blob/blobStore.js';
+import type { MultipartUpload } from '../blob/s3BlobStore.js';
+import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
+import { submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
+import { blobKeyOf } from '../coordinator/leaseService.js';
+import { jobReport } from '../coordinator/report.js';
+import { UserError } from '../core/errors.js';
+import type { Attempt } from '../core/types.js';
+import type { Store, StoredJob } from '../store/store.js';
+import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
+import { CompleteUploadBody, JobIdParams, SubmitBody, UploadBody, type UploadResponse } from './protocol.js';
+import { type RateLimitOptions, rateLimit } from './rateLimit.js';
+
+/** What a blob store offers beyond single PUTs: multipart uploads (S3). */
+interface MultipartBlobStore extends BlobStore {
+  createMultipartUpload(key: string, parts: number): Promise<MultipartUpload>;
+  completeMultipartUpload(key: string, uploadId: string, etags: readonly string[]): Promise<void>;
+}
+
+function hasMultipart(blobs: BlobStore): blobs is MultipartBlobStore {
+  return (
+    typeof (blobs as Partial<MultipartBlobStore>).createMultipartUpload === 'function' &&
+    typeof (blobs as Partial<MultipartBlobStore>).completeMultipartUpload === 'function'
+  );
+}
+
+export interface JobsRoutesOptions {
+  store: Store;
+  blobs: BlobStore;
+  /** Chunks a job is planned for at least (the workers expected to run at once). Default 4. */
+  parallelism?: number;
+  /** Uploads above this many bytes go in parts, where the blob store can (default 64 MiB). */
+  multipartThresholdBytes?: number;
+  /** Largest upload handed a URL (default 50 GiB). */
+  maxUploadBytes?: number;
+  /** Per tenant token (default 10 requests/s, bursts of 30). */
+  rateLimit?: Omit<RateLimitOptions, 'now'>;
+  now?: () => number;
+}
+
+function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('route reached without authentication');
+  return request.principal;
+}
+
+/** The tenant a caller acts for; uploads and submissions need one. */
+function tenantOf(request: FastifyRequest, reply: FastifyReply): string | undefined {
+  const principal = principalOf(request);
+  if (principal.role === 'tenant' && principal.tenant) return principal.tenant;
+  reply.code(403).send({ error: 'requires a tenant token' });
+  return undefined;
+}
+
+const noSuchJob = (reply: FastifyReply) => reply.code(404).send({ error: 'no such job' });
+
+/** One line per attempt, and the job's error: what a tenant may know of how its job ran. */
+export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
+  const time = (ms: number) => new Date(ms).toISOString();
+  const lines = [`${time(job.createdAt)} job ${job.id} submitted: ${job.frameCount} frames`];
+  for (const a of attempts) {
+    // A worker holds its lease as `<token id>:<worker id>`: the token id is none of the tenant's business.
+    const worker = a.workerId.slice(a.workerId.indexOf(':') + 1);
+    lines.push(
+      `${time(a.startedAt)} task ${a.taskId} attempt ${a.epoch} on ${worker}: ${a.outcome}` +
+        `${a.endedAt === null ? '' : ` at ${time(a.endedAt)}`}, ${a.framesDone} frames, ` +
+        `${a.framesCheckpointed} checkpointed${a.error ? `: ${a.error}` : ''}`,
+    );
+  }
+  if (job.finishedAt !== null)
+    lines.push(`${time(job.finishedAt)} job ${job.state}${job.error ? `: ${job.error}` : ''}`);
+  return lines;
+}
+
+/**
+ * The tenant job API: uploads (presigned PUT or multipart part URLs under `uploads/<tenant>/`: bytes never
+ * pass through the coordinator), submit, list, status, cancel, download (a presigned GET URL of the output)
+ * and logs. Tenants see their own jobs only (another tenant's job is a 404); the admin sees all of them.
+ * Every route is rate-limited per token.
+ */
+export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOptions): Promise<void> {
+  const { store, blobs } = options;
+  const now = options.now ?? Date.now;
+  const threshold = options.multipartThresholdBytes ?? 64 * 1024 * 1024;
+  const maxUpload = Math.min(options.maxUploadBytes ?? 50 * 1024 ** 3, MAX_OBJECT_SIZE);
+  app.addHook('onRequest', requireRole('tenant', 'admin'));
+  app.addHook('preHandler', rateLimit({ ratePerSecond: 10, burst: 30, ...options.rateLimit, now }));
+
+  app.post('/uploads', async (request, reply) => {
+    const body = UploadBody.parse(request.body);
+    const tenant = tenantOf(request, reply);
+    if (tenant === undefined) return reply;
+    if (body.size > maxUpload)
+      return reply.code(413).send({ error: `upload too big: ${body.size} bytes (at most ${maxUpload})` });
+    const key = uploadKey(tenant, body.name);
+    let answer: UploadResponse;
+    if (body.size > threshold && hasMultipart(blobs)) {
+      const { partSize, parts } = planMultipart(body.size);
+      const upload = await blobs.createMultipartUpload(key, parts);
+      answer = { key, multipart: { uploadId: upload.uploadId, partSize, partUrls: upload.partUrls } };
+    } else {
+      answer = { key, url: await blobs.writeUrl(key) };
+    }
+    return reply.code(201).send(answer);
+  });
+
+  app.post('/uploads/complete', async (request, reply) => {
+    const body = CompleteUploadBody.parse(request.body);
+    const tenant = tenantOf(request, reply);
+    if (tenant === undefined) return reply;
+    if (!body.key.startsWith(uploadPrefix(tenant))) return reply.code(404).send({ error: 'no such upload' });
+    if (!hasMultipart(blobs))
+      return reply.code(400).send({ error: 'this blob store has no multipart uploads' });
+    try {
+      await blobs.completeMultipartUpload(body.key, body.uploadId, body.etags);
+    } catch (error) {
+      return reply.code(400).send({ error: `cannot complete the upload: ${(error as Error).message}` });
+    }
+    return reply.send({ key: body.key });
+  });
+
+  app.post('/jobs', async (request, reply) => {
+    const body = SubmitBody.parse(request.body);
+    const tenant = tenantOf(request, reply);
+    if (tenant === undefined) return reply;
+    try {
+      const job = await submitJob({ store, blobs, parallelism: options.parallelism ?? 4, now }, tenant, body);
+      return reply.code(201).send({ id: job.id, state: job.state, frames: job.frameCount });
+    } catch (error) {
+      if (error instanceof UserError) return reply.code(400).send({ error: error.message });
+      throw error;
+    }
+  });
+
+  app.get('/jobs', async (request) => {
+    const filter = visibleJobsFilter(principalOf(request)) ?? { tenant: '\u0000none' };
+    const jobs = await store.listJobs(filter);
+    return {
+      jobs: jobs.map((j) => ({
+        id: j.id,
+        state: j.state,
+        frames: j.frameCount,
+        processors: j.spec.processors,
+        createdAt: j.createdAt,
+        finishedAt: j.finishedAt,
+        error: j.error,
+        ...(principalOf(request).role === 'admin' ? { tenant: j.tenant } : {}),
+      })),
+    };
+  });
+
+  app.get('/jobs/:id', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const job = await visibleJob(store, principalOf(request), id);
+    if (!job) return noSuchJob(reply);
+    const report = await jobReport(store, id, now());
+    return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
+  });
+
+  app.post('/jobs/:id/cancel', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const job = await visibleJob(store, principalOf(request), id);
+    if (!job) return noSuchJob(reply);
+    if (await store.cancelJob(id, now())) return reply.send({ id, state: 'canceled' });
+    const current = await store.getJob(id);
+    return reply.code(409).send({ error: `job is already ${current?.state ?? job.state}` });
+  });
+
+  app.get('/jobs/:id/download', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const job = await visibleJob(store, principalOf(request), id);
+    if (!job) return noSuchJob(reply);
+    if (job.state !== 'completed')
+      return reply.code(409).send({ error: `job is ${job.state}, not completed` });
+    const key = blobKeyOf(job.spec.output);
+    if (key === undefined)
+      return reply.code(409).send({ error: 'the output of this job is not in the blob store' });
+    return { url: await blobs.readUrl(key) };
+  });
+
+  app.get('/jobs/:id/logs', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const job = await visibleJob(store, principalOf(request), id);
+    if (!job) return noSuchJob(reply);
+    return { lines: logLines(job, await store.listAttempts(id)) };
+  });
+}

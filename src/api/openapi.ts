@@ -1,0 +1,211 @@
+import { type ZodType, z } from 'zod';
+import { CreateTokenBody } from './auth.js';
+import {
+  CheckpointBody,
+  ClaimBody,
+  CompleteBody,
+  CompleteUploadBody,
+  HeartbeatBody,
+  ReleaseBody,
+  SegmentUrlBody,
+  SubmitBody,
+  UploadBody,
+} from './protocol.js';
+
+/** The coordinator's routes as an OpenAPI 3.1 document, served at `/openapi.json`: routes listed by hand, bodies from their zod schemas. */
+
+type Op = { summary: string; roles: string; body?: string; ok: string; params?: string[] };
+
+const ROUTES: Record<string, Record<string, Op>> = {
+  '/healthz': { get: { summary: 'the process is up', roles: 'none', ok: '200' } },
+  '/readyz': { get: { summary: 'the database is reachable', roles: 'none', ok: '200 (503 when not)' } },
+  '/openapi.json': { get: { summary: 'this document', roles: 'none', ok: '200' } },
+  '/v1/claim': {
+    post: {
+      summary: 'claim the next runnable task (204: none)',
+      roles: 'worker, admin',
+      body: 'ClaimBody',
+      ok: '200',
+    },
+  },
+  '/v1/tasks/{id}/heartbeat': {
+    post: {
+      summary: 'extend a lease, report progress',
+      roles: 'worker, admin',
+      body: 'HeartbeatBody',
+      ok: '200 (409: stale or canceled)',
+      params: ['id'],
+    },
+  },
+  '/v1/tasks/{id}/segment-url': {
+    post: {
+      summary: 'where to upload the segment starting at a frame',
+      roles: 'worker, admin',
+      body: 'SegmentUrlBody',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+  '/v1/tasks/{id}/checkpoint': {
+    post: {
+      summary: 'record an uploaded segment',
+      roles: 'worker, admin',
+      body: 'CheckpointBody',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+  '/v1/tasks/{id}/complete': {
+    post: {
+      summary: 'the task is done',
+      roles: 'worker, admin',
+      body: 'CompleteBody',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+  '/v1/tasks/{id}/release': {
+    post: {
+      summary: 'give the task back (preempted or error)',
+      roles: 'worker, admin',
+      body: 'ReleaseBody',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+  '/v1/tokens': {
+    post: {
+      summary: 'issue a worker or tenant token (shown once)',
+      roles: 'admin',
+      body: 'CreateTokenBody',
+      ok: '201',
+    },
+    get: { summary: 'list tokens (never their secrets)', roles: 'admin', ok: '200' },
+  },
+  '/v1/tokens/{id}': { delete: { summary: 'revoke a token', roles: 'admin', ok: '204', params: ['id'] } },
+  '/v1/uploads': {
+    post: {
+      summary: 'a presigned PUT URL, or multipart part URLs, for one input file',
+      roles: 'tenant',
+      body: 'UploadBody',
+      ok: '201',
+    },
+  },
+  '/v1/uploads/complete': {
+    post: {
+      summary: 'join the parts of a multipart upload',
+      roles: 'tenant',
+      body: 'CompleteUploadBody',
+      ok: '200',
+    },
+  },
+  '/v1/jobs': {
+    post: { summary: 'submit a job on uploaded blobs', roles: 'tenant', body: 'SubmitBody', ok: '201' },
+    get: { summary: 'list own jobs (all jobs for the admin)', roles: 'tenant, admin', ok: '200' },
+  },
+  '/v1/jobs/{id}': {
+    get: {
+      summary: 'job report and state',
+      roles: 'tenant, admin',
+      ok: '200 (404: not yours)',
+      params: ['id'],
+    },
+  },
+  '/v1/jobs/{id}/cancel': {
+    post: {
+      summary: 'cancel a running job',
+      roles: 'tenant, admin',
+      ok: '200 (409: already ended)',
+      params: ['id'],
+    },
+  },
+  '/v1/jobs/{id}/download': {
+    get: {
+      summary: 'a presigned GET URL of the output',
+      roles: 'tenant, admin',
+      ok: '200 (409: not completed)',
+      params: ['id'],
+    },
+  },
+  '/v1/jobs/{id}/logs': {
+    get: {
+      summary: "the job's attempts and errors as lines",
+      roles: 'tenant, admin',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+};
+
+export function openApiDocument(): Record<string, unknown> {
+  const paths: Record<string, unknown> = {};
+  for (const [path, ops] of Object.entries(ROUTES)) {
+    paths[path] = Object.fromEntries(
+      Object.entries(ops).map(([method, op]) => [
+        method,
+        {
+          summary: op.summary,
+          description: `Roles: ${op.roles}.`,
+          ...(op.roles === 'none' ? { security: [] } : {}),
+          ...(op.params
+            ? {
+                parameters: op.params.map((name) => ({
+                  name,
+                  in: 'path',
+                  required: true,
+                  schema: { type: 'string' },
+                })),
+              }
+            : {}),
+          ...(op.body
+            ? {
+                requestBody: {
+                  required: true,
+                  content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body}` } } },
+                },
+              }
+            : {}),
+          responses: {
+            [op.ok.slice(0, 3)]: { description: op.ok },
+            ...(op.roles === 'none'
+              ? {}
+              : {
+                  401: { description: 'missing, unknown or revoked token' },
+                  403: { description: 'wrong role' },
+                }),
+          },
+        },
+      ]),
+    );
+  }
+  const bodies: Record<string, ZodType> = {
+    ClaimBody,
+    HeartbeatBody,
+    SegmentUrlBody,
+    CheckpointBody,
+    CompleteBody,
+    ReleaseBody,
+    CreateTokenBody,
+    UploadBody,
+    CompleteUploadBody,
+    SubmitBody,
+  };
+  const schema = (name: string, body: ZodType) => {
+    try {
+      const { $schema: _, ...json } = z.toJSONSchema(body, { io: 'input', unrepresentable: 'any' });
+      return json;
+    } catch {
+      return { type: 'object', description: `see ${name} in src/api/protocol.ts` };
+    }
+  };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'spotfuse coordinator', version: '0.1.0' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: Object.fromEntries(Object.entries(bodies).map(([name, body]) => [name, schema(name, body)])),
+    },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,139 @@
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { UploadResponse } from '../../api/protocol.js';
+import { UserError } from '../../core/errors.js';
+import { uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
+
+export interface ConnectionFlags {
+  server?: string;
+  token?: string;
+}
+
+/** `--server` and `--token`, from SPOTFUSE_SERVER and SPOTFUSE_TOKEN by default. */
+export function addConnectionOptions(command: Command, tokenEnv: string[] = ['SPOTFUSE_TOKEN']): Command {
+  const token = tokenEnv.map((name) => process.env[name]).find((v) => v !== undefined && v !== '');
+  return command
+    .option('--server <url>', 'coordinator URL (SPOTFUSE_SERVER)', process.env.SPOTFUSE_SERVER)
+    .option('--token <token>', `access token (${tokenEnv.join(', then ')})`, token);
+}
+
+const RATE_LIMIT_TRIES = 5;
+
+/** A tenant's or the admin's HTTP client of the coordinator; every failure is a one-line UserError. */
+export class ApiClient {
+  private readonly server: string;
+  private readonly token: string;
+
+  constructor(flags: ConnectionFlags) {
+    if (!flags.server) throw new UserError('no server: give --server URL or set SPOTFUSE_SERVER');
+    if (!flags.token) throw new UserError('no token: give --token or set SPOTFUSE_TOKEN');
+    try {
+      new URL(flags.server);
+    } catch {
+      throw new UserError(`--server is not a URL: ${flags.server}`);
+    }
+    this.server = flags.server;
+    this.token = flags.token;
+  }
+
+  /** One API call; a 429 (rate limit: the request was not handled) is retried after its Retry-After. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.requestOnce<T>(method, path, body);
+      if (!('retryAfterMs' in result)) return result.value;
+      if (attempt >= RATE_LIMIT_TRIES) throw new UserError('rate limit exceeded (HTTP 429)');
+      await sleep(result.retryAfterMs);
+    }
+  }
+
+  private async requestOnce<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ value: T } | { retryAfterMs: number }> {
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.server), {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new UserError(
+        `cannot reach ${this.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      );
+    }
+    const text = await response.text();
+    if (response.status === 429) {
+      const seconds = Number(response.headers.get('retry-after'));
+      return { retryAfterMs: Math.min(30, Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000 };
+    }
+    if (!response.ok) {
+      let message = text.slice(0, 300);
+      try {
+        const parsed = JSON.parse(text) as { error?: string; issues?: string[] };
+        message = [parsed.error, ...(parsed.issues ?? [])].filter(Boolean).join(': ') || message;
+      } catch {}
+      throw new UserError(`${message || response.statusText} (HTTP ${response.status})`);
+    }
+    return { value: (text === '' ? undefined : JSON.parse(text)) as T };
+  }
+
+  /** Uploads a local file through the URLs the coordinator hands out (multipart for big files); returns its key. */
+  async upload(path: string): Promise<string> {
+    let size: number;
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) throw new Error();
+      size = info.size;
+    } catch {
+      throw new UserError(`not a file: ${path}`);
+    }
+    const target = await this.request<UploadResponse>('POST', '/v1/uploads', { name: basename(path), size });
+    if ('url' in target) {
+      if (target.url.startsWith('file:')) {
+        // A coordinator whose blob store is a directory this machine shares.
+        const local = fileURLToPath(target.url);
+        await mkdir(dirname(local), { recursive: true });
+        await copyFile(path, local);
+      } else {
+        await uploadFile(path, target.url);
+      }
+      return target.key;
+    }
+    const { uploadId, partSize, partUrls } = target.multipart;
+    const etags = await uploadFileMultipart(path, partUrls, partSize);
+    await this.request('POST', '/v1/uploads/complete', { key: target.key, uploadId, etags });
+    return target.key;
+  }
+}
+
+/** Fetches a presigned URL (or copies a `file:` URL) to `output`; the file appears only when complete. */
+export async function downloadTo(url: string, output: string): Promise<void> {
+  const partial = `${output}.partial`;
+  try {
+    if (url.startsWith('file:')) {
+      await copyFile(fileURLToPath(url), partial);
+    } else {
+      const response = await fetch(url);
+      if (!response.ok || !response.body) throw new UserError(`download failed: HTTP ${response.status}`);
+      await pipeline(Readable.fromWeb(response.body as never), createWriteStream(partial));
+    }
+    await rename(partial, output);
+  } catch (error) {
+    await rm(partial, { force: true });
+    if (error instanceof UserError) throw error;
+    throw new UserError(`cannot write ${output}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,219 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Command, Option } from 'commander';
+import type { JobReport } from '../../coordinator/report.js';
+import { UserError } from '../../core/errors.js';
+import { addFaceOptions, type FaceFlags, faceOptionsFromFlags } from '../faceFlags.js';
+import { collect, percent, positiveInt, positiveNumber } from '../options.js';
+import { formatDuration } from '../progress.js';
+import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
+
+interface SubmitFlags extends FaceFlags, ConnectionFlags {
+  source: string[];
+  target: string;
+  processors: string;
+  chunkFrames?: number;
+  chunkSeconds?: number;
+  checkpointFrames: number;
+  outputVideoEncoder: string;
+  outputVideoQuality: number;
+  outputVideoPreset: string;
+  outputFormat: string;
+  priority: 'urgent' | 'normal';
+}
+
+type StatusReport = JobReport & { createdAt: number; finishedAt: number | null };
+
+const ENDED = new Set(['completed', 'failed', 'canceled']);
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function jobPath(id: string, rest = ''): string {
+  return `/v1/jobs/${encodeURIComponent(id)}${rest}`;
+}
+
+function describe(r: StatusReport): string {
+  const done = r.frames > 0 ? Math.floor((100 * r.framesDone) / r.frames) : 0;
+  return (
+    `${r.jobId} ${r.state}: ${r.framesDone}/${r.frames} frames (${done}%), ${r.tasksDone}/${r.tasks} chunks, ` +
+    `${r.interruptions} interruptions, ${r.failures} failures, ${formatDuration(r.wallSeconds)}` +
+    `${r.error ? ` — ${r.error}` : ''}`
+  );
+}
+
+function registerSubmit(program: Command): void {
+  const command = program
+    .command('submit')
+    .description('upload a video (and source faces) to a coordinator and queue a job; prints the job id')
+    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
+    .requiredOption('-t, --target <video>', 'video to process')
+    .option(
+      '--processors <list>',
+      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
+      'face_swapper',
+    )
+    .option('--chunk-frames <n>', 'frames per task', positiveInt)
+    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
+    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
+    .option('--output-video-encoder <name>', 'video encoder', 'libx264')
+    .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale)', percent, 80)
+    .option('--output-video-preset <preset>', 'encoder preset', 'veryfast')
+    .addOption(
+      new Option('--output-format <ext>', 'output container')
+        .choices(['mp4', 'm4v', 'mov', 'mkv', 'webm'])
+        .default('mp4'),
+    )
+    .addOption(
+      new Option('--priority <priority>', 'urgent or normal').choices(['urgent', 'normal']).default('normal'),
+    );
+  addConnectionOptions(addFaceOptions(command)).action(async (flags: SubmitFlags) => {
+    const client = new ApiClient(flags);
+    const input = await client.upload(flags.target);
+    const sources: string[] = [];
+    for (const source of flags.source) sources.push(await client.upload(source));
+    const job = await client.request<{ id: string }>('POST', '/v1/jobs', {
+      input,
+      sources,
+      processors: flags.processors
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+      face: faceOptionsFromFlags(flags),
+      encoder: {
+        encoder: flags.outputVideoEncoder,
+        quality: flags.outputVideoQuality,
+        preset: flags.outputVideoPreset,
+      },
+      checkpointFrames: flags.checkpointFrames,
+      ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
+      ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
+      priority: flags.priority,
+      outputFormat: flags.outputFormat,
+    });
+    out(job.id);
+  });
+}
+
+function registerStatus(program: Command): void {
+  const command = program
+    .command('status <id>')
+    .description("a job's state and progress")
+    .option('--watch', 'follow the job until it ends; exits non-zero when it fails or is canceled')
+    .option('--json', 'print the report as JSON')
+    .option('--interval <seconds>', 'how often --watch asks', positiveNumber, 2);
+  addConnectionOptions(command).action(
+    async (id: string, flags: ConnectionFlags & { watch?: boolean; json?: boolean; interval: number }) => {
+      const client = new ApiClient(flags);
+      let report = await client.request<StatusReport>('GET', jobPath(id));
+      while (flags.watch && !ENDED.has(report.state)) {
+        if (!flags.json) err(describe(report));
+        await sleep(flags.interval * 1000);
+        report = await client.request<StatusReport>('GET', jobPath(id));
+      }
+      out(flags.json ? JSON.stringify(report) : describe(report));
+      if (flags.watch && report.state !== 'completed') {
+        throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
+      }
+    },
+  );
+}
+
+function registerList(program: Command): void {
+  const command = program
+    .command('list')
+    .description('your jobs, newest first')
+    .option('--json', 'print JSON');
+  addConnectionOptions(command).action(async (flags: ConnectionFlags & { json?: boolean }) => {
+    const { jobs } = await new ApiClient(flags).request<{
+      jobs: { id: string; state: string; frames: number; createdAt: number; processors: string[] }[];
+    }>('GET', '/v1/jobs');
+    if (flags.json) {
+      out(JSON.stringify(jobs));
+      return;
+    }
+    for (const j of jobs)
+      out(
+        `${j.id}\t${j.state}\t${j.frames} frames\t${j.processors.join(',')}\t${new Date(j.createdAt).toISOString()}`,
+      );
+  });
+}
+
+function registerCancel(program: Command): void {
+  const command = program.command('cancel <id>').description('cancel a job');
+  addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags) => {
+    await new ApiClient(flags).request('POST', jobPath(id, '/cancel'));
+    out(`${id} canceled`);
+  });
+}
+
+function registerDownload(program: Command): void {
+  const command = program
+    .command('download <id>')
+    .description("download a completed job's output")
+    .requiredOption('-o, --output <file>', 'where to write it');
+  addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags & { output: string }) => {
+    const { url } = await new ApiClient(flags).request<{ url: string }>('GET', jobPath(id, '/download'));
+    await downloadTo(url, flags.output);
+  });
+}
+
+function registerLogs(program: Command): void {
+  const command = program.command('logs <id>').description("a job's attempts and errors");
+  addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags) => {
+    const { lines } = await new ApiClient(flags).request<{ lines: string[] }>('GET', jobPath(id, '/logs'));
+    for (const line of lines) out(line);
+  });
+}
+
+function registerTokens(program: Command): void {
+  const tokens = program
+    .command('tokens')
+    .description('issue and revoke worker and tenant tokens (admin token)');
+  const adminEnv = ['SPOTFUSE_TOKEN', 'SPOTFUSE_ADMIN_TOKEN'];
+  addConnectionOptions(
+    tokens
+      .command('create')
+      .description('issue a token; prints it alone (it is shown this once)')
+      .addOption(
+        new Option('--role <role>', 'worker or tenant').choices(['worker', 'tenant']).makeOptionMandatory(),
+      )
+      .option('--tenant <name>', 'the tenant a tenant token acts for'),
+    adminEnv,
+  ).action(async (flags: ConnectionFlags & { role: 'worker' | 'tenant'; tenant?: string }) => {
+    if (flags.role === 'tenant' && !flags.tenant) throw new UserError('a tenant token needs --tenant NAME');
+    if (flags.role === 'worker' && flags.tenant) throw new UserError('a worker token has no --tenant');
+    const issued = await new ApiClient(flags).request<{ id: string; token: string }>('POST', '/v1/tokens', {
+      role: flags.role,
+      ...(flags.tenant ? { tenant: flags.tenant } : {}),
+    });
+    err(`token id ${issued.id} (revoke with: spotfuse tokens revoke ${issued.id})`);
+    out(issued.token);
+  });
+  addConnectionOptions(
+    tokens.command('revoke <id>').description('revoke a token by its id'),
+    adminEnv,
+  ).action(async (id: string, flags: ConnectionFlags) => {
+    await new ApiClient(flags).request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+    err(`revoked ${id}`);
+  });
+  addConnectionOptions(
+    tokens.command('list').description('list tokens (never their secrets)'),
+    adminEnv,
+  ).action(async (flags: ConnectionFlags) => {
+    const { tokens: list } = await new ApiClient(flags).request<{
+      tokens: { id: string; role: string; tenant: string | null; revokedAt: number | null }[];
+    }>('GET', '/v1/tokens');
+    for (const t of list)
+      out(`${t.id}\t${t.role}\t${t.tenant ?? '-'}\t${t.revokedAt === null ? 'active' : 'revoked'}`);
+  });
+}
+
+/** The client commands: each talks to a coordinator at --server (SPOTFUSE_SERVER) with --token (SPOTFUSE_TOKEN). */
+export function registerClient(program: Command): void {
+  registerSubmit(program);
+  registerStatus(program);
+  registerList(program);
+  registerCancel(program);
+  registerDownload(program);
+  registerLogs(program);
+  registerTokens(program);
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import type { SubmitRequest } from '../api/protocol.js';
+import type { BlobStore } from '../blob/blobStore.js';
+import { UserError } from '../core/errors.js';
+import { chooseChunkFrames, planChunks } from '../core/planner.js';
+import type { JobSpec } from '../core/types.js';
+import { videoEncoders } from '../media/encoders.js';
+import { MediaError } from '../media/errors.js';
+import { inputName } from '../media/inputName.js';
+import { outputFormatProblem } from '../media/merge.js';
+import { probeImage, probeVideo } from '../media/probe.js';
+import type { Store, StoredJob } from '../store/store.js';
+import { checkFaceJob } from '../vision/faceJob.js';
+import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';
+import { parseProcessorList } from '../vision/processors/registry.js';
+import { blobRef } from './leaseService.js';
+
+/** Where a tenant's uploads live in the blob store; a job may only name blobs under its tenant's prefix. */
+export function uploadPrefix(tenant: string): string {
+  return `uploads/${tenant}/`;
+}
+
+/** A fresh key for an upload named `name` (its last path segment, made plain) by `tenant`. */
+export function uploadKey(tenant: string, name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  let plain = base.replace(/[^A-Za-z0-9._-]/g, '_').slice(-100);
+  if (plain === '' || /^\.+$/.test(plain)) plain = 'file';
+  return `${uploadPrefix(tenant)}${randomBytes(8).toString('hex')}/${plain}`;
+}
+
+export interface SubmitDeps {
+  store: Store;
+  blobs: BlobStore;
+  /** Workers a job is expected to run on at once: the planner makes at least this many chunks. */
+  parallelism: number;
+  now?: () => number;
+}
+
+/** The job spec with the tenant's priority, kept with the spec (urgent|normal). */
+export type ClusterJobSpec = JobSpec & { priority: 'urgent' | 'normal' };
+
+function mergeFace(patch: SubmitRequest['face']): FaceOptions {
+  const d = DEFAULT_FACE_OPTIONS;
+  return {
+    detector: { ...d.detector, ...patch.detector },
+    landmarker: patch.landmarker ?? d.landmarker,
+    landmarkerScore: patch.landmarkerScore ?? d.landmarkerScore,
+    selector: { ...d.selector, ...patch.selector },
+    mask: { ...d.mask, ...patch.mask },
+    swapper: { ...d.swapper, ...patch.swapper },
+    enhancer: { ...d.enhancer, ...patch.enhancer },
+    frameEnhancer: { ...d.frameEnhancer, ...patch.frameEnhancer },
+  };
+}
+
+/** Probes the blob `key` through a presigned URL; a MediaError becomes a UserError naming the key, not the URL. */
+async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) => Promise<T>): Promise<T> {
+  const url = await blobs.readUrl(key);
+  try {
+    return await probe(url);
+  } catch (error) {
+    if (error instanceof MediaError) {
+      const message = error.message.split(url).join(key).split(inputName(url)).join(key);
+      throw new UserError(message);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Checks and queues a tenant's job: every blob it names is one of the tenant's uploads, the processors and
+ * options are known, the input is a readable video (probed through a presigned URL, so its bytes never pass
+ * through the coordinator) and the sources are images. Chunks are planned as in embedded mode. A
+ * UserError says what is wrong; nothing is queued then.
+ */
+export async function submitJob(
+  deps: SubmitDeps,
+  tenant: string,
+  request: SubmitRequest,
+): Promise<StoredJob> {
+  const prefix = uploadPrefix(tenant);
+  for (const key of [request.input, ...request.sources]) {
+    if (!key.startsWith(prefix)) throw new UserError(`not one of your uploads: ${key}`);
+  }
+  if (request.chunkFrames !== undefined && request.chunkSeconds !== undefined)
+    throw new UserError('give chunkFrames or chunkSeconds, not both');
+  const processors = parseProcessorList(request.processors.join(','));
+  const face = mergeFace(request.face);
+  checkFaceJob(processors, face, request.sources);
+  if (!(await videoEncoders()).has(request.encoder.encoder))
+    throw new UserError(
+      `unknown encoder "${request.encoder.encoder}": the coordinator's ffmpeg has no such encoder`,
+    );
+  const formatProblem = outputFormatProblem(`output.${request.outputFormat}`, request.encoder.encoder);
+  if (formatProblem) throw new UserError(formatProblem);
+  for (const key of request.sources) {
+    await probeBlob(deps.blobs, key, probeImage);
+  }
+  const probe = await probeBlob(deps.blobs, request.input, probeVideo);
+  const { framePts, ...probeVideoRest } = probe.video;
+  const spec: ClusterJobSpec = {
+    input: blobRef(request.input),
+    sources: request.sources.map(blobRef),
+    output: blobRef(`outputs/${tenant}/${randomBytes(8).toString('hex')}/output.${request.outputFormat}`),
+    processors,
+    face,
+    encoder: request.encoder,
+    checkpointFrames: request.checkpointFrames,
+    priority: request.priority,
+  };
+  const chunkFrames = chooseChunkFrames({
+    frameCount: framePts.length,
+    fps: probe.video.fps,
+    processors,
+    parallelism: deps.parallelism,
+    chunkFrames: request.chunkFrames,
+    chunkSeconds: request.chunkSeconds,
+    checkpointFrames: request.checkpointFrames,
+  });
+  return deps.store.createJob(
+    {
+      // Every submission is a job of its own: no resuming by key across tenants' submissions.
+      key: `submit:${randomBytes(12).toString('hex')}`,
+      spec,
+      probe: { ...probe, video: probeVideoRest },
+      framePts,
+      chunks: planChunks(framePts.length, chunkFrames),
+      tenant,
+    },
+    (deps.now ?? Date.now)(),
+  );
+}

@@ -1,0 +1,124 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/server.js';
+import { openBlobStore } from '../blob/blobLocation.js';
+import type { BlobStore } from '../blob/blobStore.js';
+import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
+import { UserError } from '../core/errors.js';
+import { PostgresStore } from '../store/postgresStore.js';
+import { SqliteStore } from '../store/sqliteStore.js';
+import type { Store } from '../store/store.js';
+import { LeaseService } from './leaseService.js';
+
+export interface ClusterServerOptions {
+  /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */
+  db: string;
+  /** `s3://bucket[/prefix]` or a local directory. */
+  blob: string;
+  s3?: S3BlobStoreOptions;
+  host: string;
+  port: number;
+  adminToken?: string;
+  leaseTtlMs: number;
+  maxAttempts: number;
+  /** How often the background sweeps run (lease expiry). */
+  sweepMs?: number;
+  parallelism?: number;
+  multipartThresholdBytes?: number;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ClusterServer {
+  /** `http://host:port` as bound (port 0 picks one). */
+  address: string;
+  close(): Promise<void>;
+}
+
+async function openStore(db: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//i.test(db)) {
+    try {
+      return await PostgresStore.open(db);
+    } catch (error) {
+      throw new UserError(`cannot open the database: ${(error as Error).message}`);
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db))
+    throw new UserError(`unsupported database URL: ${db.replace(/\/\/[^@/]*@/, '//…@')} (use postgres://…)`);
+  return new SqliteStore(db);
+}
+
+/**
+ * `spotfuse server`: the coordinator of a cluster. Opens the store (PostgreSQL migrations run on open,
+ * under an advisory lock, so replicas starting together are safe), serves the lease API, the admin's token
+ * routes and the tenant job API, and runs the background sweeps. Every sweep is a store call that is safe
+ * when several replicas run it at once (rows are locked in a fixed order and conditions re-checked).
+ */
+export async function startClusterServer(options: ClusterServerOptions): Promise<ClusterServer> {
+  const log = options.log ?? (() => {});
+  const blobs: BlobStore = openBlobStore(options.blob, options.s3);
+  const checkBucket = (blobs as { checkBucket?: () => Promise<void> }).checkBucket;
+  if (checkBucket) await checkBucket.call(blobs);
+  const store = await openStore(options.db);
+  let api: FastifyInstance | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  try {
+    const leases = new LeaseService(store, blobs, {
+      leaseTtlMs: options.leaseTtlMs,
+      maxAttempts: options.maxAttempts,
+      deleteSegmentsWhenDone: true,
+    });
+    api = buildApi({
+      leases,
+      store,
+      adminToken: options.adminToken,
+      jobs: {
+        store,
+        blobs,
+        parallelism: options.parallelism,
+        multipartThresholdBytes: options.multipartThresholdBytes,
+      },
+      ready: async () => {
+        await store.listJobs({ limit: 1 });
+      },
+      // Upload and submit bodies are small; video bytes go straight to the blob store.
+      bodyLimitBytes: 1024 * 1024,
+    });
+    let sweeping = false;
+    sweeper = setInterval(async () => {
+      if (sweeping) return;
+      sweeping = true;
+      try {
+        const expired = await leases.expireLeases();
+        if (expired > 0) log('leases expired; their tasks are runnable again', { tasks: expired });
+      } catch (error) {
+        log('lease sweep failed', { error: (error as Error).message });
+      } finally {
+        sweeping = false;
+      }
+    }, options.sweepMs ?? 1000);
+    sweeper.unref();
+    const address = await api.listen({ host: options.host, port: options.port });
+    const closeApi = api;
+    return {
+      address,
+      async close() {
+        clearInterval(sweeper);
+        await closeApi.close();
+        await store.close();
+        (blobs as { close?: () => void }).close?.();
+      },
+    };
+  } catch (error) {
+    clearInterval(sweeper);
+    await api?.close();
+    await store.close();
+    throw error;
+  }
+}
+
+/** `host:port`, `:port` or `port`; the host defaults to 0.0.0.0. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) throw new UserError(`--listen must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
+  return { host: m[1] || '0.0.0.0', port };
+}

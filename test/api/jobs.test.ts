@@ -1,0 +1,247 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../src/api/auth.js';
+import type { ClaimResponse } from '../../src/api/protocol.js';
+import { buildApi } from '../../src/api/server.js';
+import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { ApiClient } from '../../src/cli/client/api.js';
+import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { SqliteStore } from '../../src/store/sqliteStore.js';
+import { cfrWithAudio, ffmpeg } from '../fixtures/videos.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const ADMIN = 'admin-secret-admin-secret-0123';
+
+describe('tenant job API', () => {
+  const dir = useTempDir();
+  let store: SqliteStore;
+  let blobs: LocalBlobStore;
+  let app: FastifyInstance;
+  let acme: string;
+  let globex: string;
+  let worker: string;
+  let video: string;
+
+  beforeAll(async () => {
+    const root = mkdtempSync(join(tmpdir(), 'spotfuse-jobs-api-'));
+    store = new SqliteStore(join(root, 'state.db'));
+    blobs = new LocalBlobStore(join(root, 'blobs'));
+    const leases = new LeaseService(store, blobs, { leaseTtlMs: 5000, maxAttempts: 3 });
+    app = buildApi({
+      leases,
+      store,
+      adminToken: ADMIN,
+      jobs: { store, blobs, parallelism: 2, rateLimit: { ratePerSecond: 1000, burst: 1000 } },
+      ready: async () => {
+        await store.listJobs({ limit: 1 });
+      },
+    });
+    acme = (await issueToken(store, 'tenant', 'acme')).token;
+    globex = (await issueToken(store, 'tenant', 'globex')).token;
+    worker = (await issueToken(store, 'worker')).token;
+    video = await cfrWithAudio(dir());
+  });
+  afterAll(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+
+  /** Uploads a local file as a tenant would with a local blob store: copy to the file URL handed out. */
+  async function upload(token: string, path: string, name = 'in.mp4'): Promise<string> {
+    const res = await call('POST', '/v1/uploads', token, { name, size: 1000 });
+    expect(res.statusCode).toBe(201);
+    const { key, url } = res.json() as { key: string; url: string };
+    const target = fileURLToPath(url);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(path, target);
+    return key;
+  }
+
+  it('serves /readyz and an OpenAPI document of the routes without a token', async () => {
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    const down = buildApi({
+      leases: new LeaseService(store, blobs, { leaseTtlMs: 1000, maxAttempts: 3 }),
+      store,
+      ready: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.1:5432')),
+    });
+    const notReady = await down.inject({ method: 'GET', url: '/readyz' });
+    await down.close();
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.body).not.toMatch(/10\.0\.0\.1/);
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/uploads', '/v1/claim', '/v1/tokens']),
+    );
+    expect(doc.components.schemas.SubmitBody.properties.input).toBeDefined();
+  });
+
+  it('hands out upload keys under the tenant prefix only, with a plain name', async () => {
+    const res = await call('POST', '/v1/uploads', acme, { name: '../../etc/my video?.mp4', size: 10 });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().key).toMatch(/^uploads\/acme\/[0-9a-f]{16}\/my_video_\.mp4$/);
+    expect((await call('POST', '/v1/uploads', worker, { name: 'a.mp4', size: 1 })).statusCode).toBe(403);
+    expect((await call('POST', '/v1/uploads', ADMIN, { name: 'a.mp4', size: 1 })).statusCode).toBe(403);
+    expect((await call('POST', '/v1/uploads', acme, { name: 'a.mp4', size: -1 })).statusCode).toBe(400);
+  });
+
+  it('submits, lists and reports a job; workers get presigned URLs of its blobs; other tenants get 404', async () => {
+    const key = await upload(acme, video);
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      chunkFrames: 30,
+      checkpointFrames: 10,
+      priority: 'urgent',
+    });
+    expect(submitted.statusCode).toBe(201);
+    const { id } = submitted.json() as { id: string };
+    expect(submitted.json()).toMatchObject({ state: 'running', frames: 90 });
+
+    const status = await call('GET', `/v1/jobs/${id}`, acme);
+    expect(status.statusCode).toBe(200);
+    expect(status.json()).toMatchObject({ jobId: id, state: 'running', frames: 90, tasks: 3, tasksDone: 0 });
+    expect((await call('GET', '/v1/jobs', acme)).json().jobs.map((j: { id: string }) => j.id)).toContain(id);
+    expect((await call('GET', '/v1/jobs', globex)).json().jobs).toEqual([]);
+    expect((await call('GET', '/v1/jobs', ADMIN)).json().jobs[0]).toMatchObject({ id, tenant: 'acme' });
+    for (const path of ['', '/logs', '/download']) {
+      expect((await call('GET', `/v1/jobs/${id}${path}`, globex)).statusCode).toBe(404);
+    }
+    expect((await call('POST', `/v1/jobs/${id}/cancel`, globex)).statusCode).toBe(404);
+    expect((await call('GET', `/v1/jobs/${id}`, worker)).statusCode).toBe(403);
+    expect((await call('GET', `/v1/jobs/${id}/download`, acme)).statusCode).toBe(409);
+
+    const claim = await call('POST', '/v1/claim', worker, { workerId: 'w1' });
+    expect(claim.statusCode).toBe(200);
+    const body = claim.json() as ClaimResponse;
+    expect(body.task.jobId).toBe(id);
+    expect(body.spec.input).toBe(`blob:${key}`);
+    expect(body.inputUrl).toBe(await blobs.readUrl(key));
+    expect((body.spec as unknown as { priority: string }).priority).toBe('urgent');
+
+    const logs = await call('GET', `/v1/jobs/${id}/logs`, acme);
+    expect(logs.json().lines[0]).toMatch(/job .* submitted: 90 frames/);
+    expect(logs.json().lines[1]).toMatch(/task .* attempt 1 on w1: running/);
+    expect(logs.json().lines.join('\n')).not.toMatch(/tok_/);
+
+    expect((await call('POST', `/v1/jobs/${id}/cancel`, acme)).json()).toEqual({ id, state: 'canceled' });
+    expect((await call('POST', `/v1/jobs/${id}/cancel`, acme)).statusCode).toBe(409);
+    expect((await call('GET', `/v1/jobs/${id}`, acme)).json().state).toBe('canceled');
+    const heartbeat = await call('POST', `/v1/tasks/${body.task.id}/heartbeat`, worker, {
+      epoch: body.task.epoch,
+      framesDone: 1,
+    });
+    expect(heartbeat.statusCode).toBe(409);
+    expect(heartbeat.json()).toEqual({ error: 'canceled' });
+  });
+
+  it('refuses blobs of other tenants, bad bodies and inputs that are not videos, in one line', async () => {
+    const theirs = await upload(globex, video);
+    const res = await call('POST', '/v1/jobs', acme, { input: theirs, processors: ['passthrough'] });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatch(/not one of your uploads/);
+    const mine = await upload(acme, video);
+    expect(
+      (await call('POST', '/v1/jobs', acme, { input: mine, processors: ['nope'] })).json().error,
+    ).toMatch(/unknown processor "nope"/);
+    expect((await call('POST', '/v1/jobs', acme, { input: mine, processors: [], x: 1 })).statusCode).toBe(
+      400,
+    );
+    expect(
+      (await call('POST', '/v1/jobs', acme, { input: '../x', processors: ['passthrough'] })).statusCode,
+    ).toBe(400);
+    const text = join(dir(), 'notes.txt');
+    writeFileSync(text, 'not a video at all');
+    const notVideo = await upload(acme, text, 'notes.mp4');
+    const bad = await call('POST', '/v1/jobs', acme, { input: notVideo, processors: ['passthrough'] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatch(/^cannot read video uploads\/acme\/[0-9a-f]+\/notes\.mp4: /);
+    expect(bad.json().error).not.toMatch(/file:|\n/);
+  });
+
+  it('takes source faces from uploads and hands workers their URLs; a swap without one is refused', async () => {
+    const face = join(dir(), 'face.jpg');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=s=96x96', '-frames:v', '1', face]);
+    const input = await upload(acme, video);
+    const noFace = await call('POST', '/v1/jobs', acme, { input, processors: ['face_swapper'] });
+    expect(noFace.statusCode).toBe(400);
+    expect(noFace.json().error).toMatch(/face_swapper needs a source face image/);
+    const source = await upload(acme, face, 'face.jpg');
+    const notImage = await call('POST', '/v1/jobs', acme, {
+      input,
+      sources: [input],
+      processors: ['face_swapper'],
+    });
+    expect(notImage.statusCode).toBe(400);
+    const res = await call('POST', '/v1/jobs', acme, {
+      input,
+      sources: [source],
+      processors: ['face_swapper'],
+      face: { selector: { mode: 'many' }, mask: { blur: 0.5 } },
+      encoder: { quality: 60 },
+    });
+    expect(res.statusCode).toBe(201);
+    const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json() as ClaimResponse;
+    expect(claim.task.jobId).toBe(res.json().id);
+    expect(claim.spec.sources).toEqual([await blobs.readUrl(source)]);
+    expect(claim.spec.face.selector).toMatchObject({ mode: 'many', order: 'large-small' });
+    expect(claim.spec.face.mask).toMatchObject({ blur: 0.5, types: ['box'] });
+    expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast' });
+  });
+
+  it('rate-limits each tenant token (429 with Retry-After)', async () => {
+    const limited = buildApi({
+      leases: new LeaseService(store, blobs, { leaseTtlMs: 1000, maxAttempts: 3 }),
+      store,
+      jobs: { store, blobs, rateLimit: { ratePerSecond: 0.1, burst: 2 } },
+    });
+    try {
+      const get = (token: string) =>
+        limited.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization: `Bearer ${token}` } });
+      expect((await get(acme)).statusCode).toBe(200);
+      expect((await get(acme)).statusCode).toBe(200);
+      const third = await get(acme);
+      expect(third.statusCode).toBe(429);
+      expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await get(globex)).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('the client waits out a 429 and tries again', async () => {
+    const limited = buildApi({
+      leases: new LeaseService(store, blobs, { leaseTtlMs: 1000, maxAttempts: 3 }),
+      store,
+      jobs: { store, blobs, rateLimit: { ratePerSecond: 1, burst: 1 } },
+    });
+    try {
+      const client = new ApiClient({
+        server: await limited.listen({ host: '127.0.0.1', port: 0 }),
+        token: acme,
+      });
+      const started = Date.now();
+      await client.request('GET', '/v1/jobs');
+      const { jobs } = await client.request<{ jobs: unknown[] }>('GET', '/v1/jobs');
+      expect(Array.isArray(jobs)).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      await expect(client.request('GET', '/v1/jobs/job_missing')).rejects.toThrow(
+        /^no such job \(HTTP 404\)$/,
+      );
+    } finally {
+      await limited.close();
+    }
+  });
+});
