@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
@@ -36,6 +36,8 @@ interface RunFlags extends FaceFlags, ExecutionFlags, ModelFlags {
   maxAttempts: number;
   report?: string;
   webhook?: string;
+  server?: string;
+  token?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -55,6 +57,19 @@ const PRESETS = [
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
 function defaultWorkers(): number {
   return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
+}
+
+/** `run --server`: the same job on a coordinator, followed until it ends, then downloaded to `--output`. */
+async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
+  const { ApiClient } = await import('./client/api.js');
+  const { downloadOutput, submitJob, waitForJob } = await import('./client/commands.js');
+  const client = new ApiClient(flags);
+  const outputDir = dirname(resolve(flags.output));
+  if (!existsSync(outputDir)) throw new UserError(`output directory does not exist: ${outputDir}`);
+  const id = await submitJob(client, flags, extname(flags.output).slice(1).toLowerCase());
+  const report = await waitForJob(client, id, 1000, (r) => view?.update(r));
+  if (report.state === 'completed') await downloadOutput(client, id, flags.output);
+  return report;
 }
 
 export function registerRun(program: Command): void {
@@ -81,6 +96,12 @@ export function registerRun(program: Command): void {
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
     .option('--report <file>', 'write a JSON report of the job here')
     .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
+    .option('--server <url>', "run on a coordinator instead: submit, wait, download (see 'spotfuse submit')")
+    .option(
+      '--token <token>',
+      'tenant token for --server (default: $SPOTFUSE_TOKEN)',
+      process.env.SPOTFUSE_TOKEN,
+    )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
   addModelOptions(addExecutionOptions(addFaceOptions(command))).action(async (flags: RunFlags) => {
@@ -103,6 +124,16 @@ export function registerRun(program: Command): void {
     const say = (line: string) => {
       if (!flags.quiet) process.stderr.write(`${line}\n`);
     };
+    if (flags.server) {
+      const report = await runOnServer(flags, view);
+      view?.finish();
+      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+      if (report.state !== 'completed') {
+        throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
+      }
+      say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
+      return;
+    }
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);

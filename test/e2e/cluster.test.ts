@@ -260,6 +260,20 @@ describe.skipIf(skip !== undefined)(
       expect((await cli(['download', id, '-o', join(dir(), 'x.mp4')], globex)).code).not.toBe(0);
       expect((await cli(['list'], globex)).stdout).not.toContain(id);
 
+      // `run --server` is submit + wait + download in one command, with the run's own options.
+      const viaRun = join(dir(), 'via-run.mp4');
+      const remote = await cli(
+        ['run', '-t', input, '-o', viaRun, '--processors', 'passthrough', '--chunk-frames', '25'].concat([
+          '--server',
+          address,
+          '-q',
+        ]),
+        acme,
+      );
+      expect(remote.stderr).toBe('');
+      expect(remote.code).toBe(0);
+      await expectSameTimeline(input, viaRun);
+
       expect((await cli(['tokens', 'revoke', workerTokenId], ADMIN)).code).toBe(0);
       const claim = await fetch(new URL('/v1/claim', address), {
         method: 'POST',

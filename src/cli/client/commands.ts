@@ -7,7 +7,8 @@ import { collect, percent, positiveInt, positiveNumber } from '../options.js';
 import { formatDuration } from '../progress.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
-interface SubmitFlags extends FaceFlags, ConnectionFlags {
+/** What `submit` and `run --server` send: the same options as an embedded run. */
+export interface JobFlags extends FaceFlags {
   source: string[];
   target: string;
   processors: string;
@@ -17,11 +18,14 @@ interface SubmitFlags extends FaceFlags, ConnectionFlags {
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
+}
+
+interface SubmitFlags extends JobFlags, ConnectionFlags {
   outputFormat: string;
   priority: 'urgent' | 'normal';
 }
 
-type StatusReport = JobReport & { createdAt: number; finishedAt: number | null };
+export type StatusReport = JobReport & { createdAt: number; finishedAt: number | null };
 
 const ENDED = new Set(['completed', 'failed', 'canceled']);
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -66,31 +70,60 @@ function registerSubmit(program: Command): void {
       new Option('--priority <priority>', 'urgent or normal').choices(['urgent', 'normal']).default('normal'),
     );
   addConnectionOptions(addFaceOptions(command)).action(async (flags: SubmitFlags) => {
-    const client = new ApiClient(flags);
-    const input = await client.upload(flags.target);
-    const sources: string[] = [];
-    for (const source of flags.source) sources.push(await client.upload(source));
-    const job = await client.request<{ id: string }>('POST', '/v1/jobs', {
-      input,
-      sources,
-      processors: flags.processors
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-      face: faceOptionsFromFlags(flags),
-      encoder: {
-        encoder: flags.outputVideoEncoder,
-        quality: flags.outputVideoQuality,
-        preset: flags.outputVideoPreset,
-      },
-      checkpointFrames: flags.checkpointFrames,
-      ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
-      ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
-      priority: flags.priority,
-      outputFormat: flags.outputFormat,
-    });
-    out(job.id);
+    out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority));
   });
+}
+
+/** Uploads the video and source images through the coordinator's presigned URLs and queues the job. */
+export async function submitJob(
+  client: ApiClient,
+  flags: JobFlags,
+  outputFormat: string,
+  priority: 'urgent' | 'normal' = 'normal',
+): Promise<string> {
+  const input = await client.upload(flags.target);
+  const sources: string[] = [];
+  for (const source of flags.source) sources.push(await client.upload(source));
+  const job = await client.request<{ id: string }>('POST', '/v1/jobs', {
+    input,
+    sources,
+    processors: flags.processors
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+    face: faceOptionsFromFlags(flags),
+    encoder: {
+      encoder: flags.outputVideoEncoder,
+      quality: flags.outputVideoQuality,
+      preset: flags.outputVideoPreset,
+    },
+    checkpointFrames: flags.checkpointFrames,
+    ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
+    ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
+    priority,
+    outputFormat,
+  });
+  return job.id;
+}
+
+/** Polls a job until it ends, passing every report on; returns the last one. */
+export async function waitForJob(
+  client: ApiClient,
+  id: string,
+  intervalMs: number,
+  onReport: (report: StatusReport) => void = () => {},
+): Promise<StatusReport> {
+  for (;;) {
+    const report = await client.request<StatusReport>('GET', jobPath(id));
+    if (ENDED.has(report.state)) return report;
+    onReport(report);
+    await sleep(intervalMs);
+  }
+}
+
+export async function downloadOutput(client: ApiClient, id: string, output: string): Promise<void> {
+  const { url } = await client.request<{ url: string }>('GET', jobPath(id, '/download'));
+  await downloadTo(url, output);
 }
 
 function registerStatus(program: Command): void {
@@ -103,12 +136,11 @@ function registerStatus(program: Command): void {
   addConnectionOptions(command).action(
     async (id: string, flags: ConnectionFlags & { watch?: boolean; json?: boolean; interval: number }) => {
       const client = new ApiClient(flags);
-      let report = await client.request<StatusReport>('GET', jobPath(id));
-      while (flags.watch && !ENDED.has(report.state)) {
-        if (!flags.json) err(describe(report));
-        await sleep(flags.interval * 1000);
-        report = await client.request<StatusReport>('GET', jobPath(id));
-      }
+      const report = flags.watch
+        ? await waitForJob(client, id, flags.interval * 1000, (r) => {
+            if (!flags.json) err(describe(r));
+          })
+        : await client.request<StatusReport>('GET', jobPath(id));
       out(flags.json ? JSON.stringify(report) : describe(report));
       if (flags.watch && report.state !== 'completed') {
         throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
@@ -151,8 +183,7 @@ function registerDownload(program: Command): void {
     .description("download a completed job's output")
     .requiredOption('-o, --output <file>', 'where to write it');
   addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags & { output: string }) => {
-    const { url } = await new ApiClient(flags).request<{ url: string }>('GET', jobPath(id, '/download'));
-    await downloadTo(url, flags.output);
+    await downloadOutput(new ApiClient(flags), id, flags.output);
   });
 }
 
