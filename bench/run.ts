@@ -8,6 +8,12 @@
  * chain of processors, against the 33.3 ms a frame has at 30 fps.
  * Options: --seconds N (default 20), --runs N (default 1; the median is reported), --workers N,
  * --iterations N (face CPU frames, default 200), --only video|face-cpu (one of the two parts).
+ *
+ * `--only lease` runs the lease-capacity bench instead (leaseCapacity.ts; needs a PostgreSQL server, not
+ * part of the default run): --workers N (default 500), --tasks N (default 10000), --seconds N (measured,
+ * default 20), --db URL (a server to create and drop a bench database on; default
+ * postgres://postgres@127.0.0.1:5432/postgres), --rate N (offered lease calls/s, default 2000; 0: back to
+ * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -16,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveBinaries } from '../src/media/binaries.js';
 import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
+import { benchLeaseCapacity, leaseCapacityTable, type ServerPlacement } from './leaseCapacity.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,14 +31,19 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     iterations: { type: 'string', default: '200' },
     only: { type: 'string' },
+    tasks: { type: 'string', default: '10000' },
+    db: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    rate: { type: 'string', default: '2000' },
+    server: { type: 'string', default: 'child' },
+    pool: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const iterations = Number(values.iterations);
-const PARTS = ['video', 'face-cpu'];
+const PARTS = ['video', 'face-cpu', 'lease'];
 if (values.only !== undefined && !PARTS.includes(values.only)) {
-  throw new Error(`--only takes ${PARTS.join(' or ')}, not "${values.only}"`);
+  throw new Error(`--only takes ${PARTS.join(', ')}, not "${values.only}"`);
 }
 if (!(Number.isInteger(iterations) && iterations > 0)) {
   throw new Error(`--iterations takes a whole number above 0, not "${values.iterations}"`);
@@ -187,7 +199,30 @@ async function benchVideo(): Promise<void> {
   for (const f of readdirSync(out)) if (f.endsWith('.mp4') && !f.startsWith('input')) rmSync(join(out, f));
 }
 
+async function benchLease(): Promise<void> {
+  const whole = (name: string, text: string | undefined, min: number) => {
+    const n = Number(text);
+    if (!(Number.isInteger(n) && n >= min))
+      throw new Error(`--${name} takes a whole number ≥ ${min}, not "${text}"`);
+    return n;
+  };
+  if (values.server !== 'child' && values.server !== 'inproc') {
+    throw new Error(`--server takes child or inproc, not "${values.server}"`);
+  }
+  const result = await benchLeaseCapacity({
+    workers: whole('workers', values.workers ?? '500', 1),
+    tasks: whole('tasks', values.tasks, 1),
+    seconds: whole('seconds', values.seconds, 1),
+    db: values.db,
+    rate: whole('rate', values.rate, 0),
+    server: values.server as ServerPlacement,
+    poolSize: values.pool === undefined ? undefined : whole('pool', values.pool, 1),
+  });
+  console.log(leaseCapacityTable(result).join('\n'));
+}
+
 async function main(): Promise<void> {
+  if (values.only === 'lease') return benchLease();
   if (values.only !== 'face-cpu') await benchVideo();
   if (values.only !== 'video') {
     if (values.only === undefined) console.log('');

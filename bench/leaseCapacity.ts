@@ -1,0 +1,564 @@
+/**
+ * Lease capacity: how many lease calls per second the coordinator serves, and how fast, with many workers
+ * against the PostgreSQL store. The real HTTP lease API (buildApi + LeaseService + PostgresStore) runs
+ * on 127.0.0.1 (in this process, or in a child process so that the load generator does not share its
+ * event loop); simulated workers talk to it over keep-alive HTTP on loopback, each looping
+ * claim → heartbeats → segment-url → checkpoint → complete, and every call's latency is recorded.
+ *
+ * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
+ * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
+ * `rate: 0` lets every worker call back to back (closed loop) to find the saturation point.
+ *
+ * The queue is kept at about `tasks` pending tasks: a job of `tasks` tasks is created up front, and a
+ * new job of `tasks / 10` tasks is added whenever that many tasks have completed.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { buildApi } from '../src/api/server.js';
+import { LocalBlobStore } from '../src/blob/localBlobStore.js';
+import { LeaseService } from '../src/coordinator/leaseService.js';
+import { planChunks } from '../src/core/planner.js';
+import type { JobSpec } from '../src/core/types.js';
+import { PostgresStore } from '../src/store/postgresStore.js';
+import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
+
+export type ServerPlacement = 'child' | 'inproc';
+
+export interface LeaseBenchOptions {
+  workers: number;
+  tasks: number;
+  /** Measured seconds, after `warmupSeconds` that are not recorded. */
+  seconds: number;
+  /** A PostgreSQL URL whose server the bench creates (and afterwards drops) a database of its own on. */
+  db: string;
+  /** Offered lease calls per second over all workers; 0: every worker calls back to back. */
+  rate?: number;
+  server?: ServerPlacement;
+  /** The coordinator's pg pool size; undefined: pg's default (10), as `spotfuse server` runs it. */
+  poolSize?: number;
+  framesPerTask?: number;
+  heartbeatsPerTask?: number;
+  warmupSeconds?: number;
+}
+
+export const LEASE_OPS = ['claim', 'heartbeat', 'segment-url', 'checkpoint', 'complete'] as const;
+export type LeaseOp = (typeof LEASE_OPS)[number];
+
+export interface OpStats {
+  count: number;
+  opsPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface ServerStats {
+  /** CPU seconds the server process used in the window (in-process: server and load generator together). */
+  cpuSeconds: number;
+  loopDelayP50Ms: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** Requests waiting for a pg connection, sampled every 50 ms. */
+  poolWaitingMean: number;
+  poolWaitingMax: number;
+}
+
+export interface LeaseBenchResult {
+  options: Required<Omit<LeaseBenchOptions, 'poolSize'>> & { poolSize: number | undefined };
+  windowSeconds: number;
+  all: OpStats;
+  ops: Record<LeaseOp, OpStats>;
+  emptyClaims: number;
+  conflicts: number;
+  /** Calls answered with anything but 200 (204 for claim, 409 counted apart) or not answered at all. */
+  errors: Record<string, number>;
+  tasksCompleted: number;
+  jobsCreated: number;
+  cpu: {
+    cores: number;
+    postgresSeconds: number;
+    /** This process: the load generator (and the server too when in process). */
+    generatorSeconds: number;
+    server: ServerStats;
+    /** Share of all cores busy (any process), from /proc/stat. */
+    machineBusy: number;
+  };
+}
+
+// The child server takes the parent's token, so that the workers' token is the one it accepts.
+const TOKEN = process.env.SPOTFUSE_LEASE_BENCH_TOKEN ?? randomBytes(24).toString('base64url');
+const LEASE_TTL_MS = 120_000;
+const SERVER_ENV = 'SPOTFUSE_LEASE_BENCH_SERVER';
+
+// ---------------------------------------------------------------------------------------------------------
+// The coordinator side.
+
+interface RunningServer {
+  address: string;
+  startWindow(): void;
+  stopWindow(): Promise<ServerStats>;
+  close(): Promise<void>;
+}
+
+async function startServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+  const store = await PostgresStore.open(
+    poolSize === undefined ? url : { connectionString: url, max: poolSize },
+  );
+  const blobDir = mkdtempSync(join(tmpdir(), 'spotfuse-lease-bench-'));
+  const leases = new LeaseService(store, new LocalBlobStore(blobDir), {
+    leaseTtlMs: LEASE_TTL_MS,
+    maxAttempts: 3,
+  });
+  const api: FastifyInstance = buildApi({ leases, workerToken: TOKEN });
+  const address = await api.listen({ host: '127.0.0.1', port: 0 });
+  // Diagnostics only: how many queries wait for one of the pool's connections.
+  const pool = (store as unknown as { pool: pg.Pool }).pool;
+  // The histogram counts the sampling interval in every delay; it is taken off below.
+  const LOOP_RESOLUTION_MS = 2;
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  let cpu = process.cpuUsage();
+  let samples: number[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  return {
+    address,
+    startWindow() {
+      cpu = process.cpuUsage();
+      loop.reset();
+      loop.enable();
+      samples = [];
+      sampler = setInterval(() => samples.push(pool.waitingCount), 50);
+    },
+    async stopWindow() {
+      const used = process.cpuUsage(cpu);
+      loop.disable();
+      clearInterval(sampler);
+      return {
+        cpuSeconds: (used.user + used.system) / 1e6,
+        loopDelayP50Ms: Math.max(0, loop.percentile(50) / 1e6 - LOOP_RESOLUTION_MS),
+        loopDelayP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
+        loopDelayMaxMs: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS),
+        poolWaitingMean: samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length),
+        poolWaitingMax: Math.max(0, ...samples),
+      };
+    },
+    async close() {
+      await api.close();
+      await store.close();
+      rmSync(blobDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type ToChild = { type: 'start'; url: string; poolSize?: number } | { type: 'window' } | { type: 'stop' };
+type FromChild =
+  | { type: 'ready'; address: string }
+  | { type: 'stats'; stats: ServerStats }
+  | { type: 'error'; message: string };
+
+/** The server in a child process of its own (this same file, started with SERVER_ENV set). */
+async function startChildServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+    env: { ...process.env, [SERVER_ENV]: '1', SPOTFUSE_LEASE_BENCH_TOKEN: TOKEN },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <T extends FromChild['type']>(type: T) =>
+    new Promise<Extract<FromChild, { type: T }>>((resolve, reject) => {
+      const onMessage = (m: FromChild) => {
+        if (m.type === 'error') reject(new Error(`lease server: ${m.message}`));
+        else if (m.type === type) resolve(m as Extract<FromChild, { type: T }>);
+        else return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const onExit = (code: number | null) => reject(new Error(`lease server exited (${code})`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const send = (m: ToChild) => child.send(m);
+  const ready = next('ready');
+  send({ type: 'start', url, poolSize });
+  const { address } = await ready;
+  return {
+    address,
+    startWindow: () => send({ type: 'window' }),
+    async stopWindow() {
+      const stats = next('stats');
+      send({ type: 'stop' });
+      return (await stats).stats;
+    },
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill();
+        await exited;
+      }
+    },
+  };
+}
+
+/** Entry point of the child process. */
+async function serveChild(): Promise<void> {
+  const send = (m: FromChild) => process.send?.(m);
+  let server: RunningServer | undefined;
+  process.on('message', async (m: ToChild) => {
+    try {
+      if (m.type === 'start') {
+        server = await startServer(m.url, m.poolSize);
+        send({ type: 'ready', address: server.address });
+      } else if (m.type === 'window') server?.startWindow();
+      else if (m.type === 'stop' && server) {
+        // The parent kills this process once its workers have stopped.
+        send({ type: 'stats', stats: await server.stopWindow() });
+      }
+    } catch (error) {
+      send({ type: 'error', message: (error as Error).message });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The load generator.
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function poster(address: string, workers: number) {
+  const { hostname, port } = new URL(address);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: workers, maxFreeSockets: workers });
+  return (path: string, body: unknown): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const payload = JSON.stringify(body);
+      const req = http.request(
+        {
+          agent,
+          hostname,
+          port,
+          path: `/v1${path}`,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${TOKEN}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+          },
+          timeout: 30_000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => {
+            text += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(payload);
+    });
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+function opStats(latencies: number[], seconds: number): OpStats {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    count: sorted.length,
+    opsPerSecond: sorted.length / seconds,
+    p50: quantile(sorted, 0.5),
+    p95: quantile(sorted, 0.95),
+    p99: quantile(sorted, 0.99),
+    max: sorted.length ? sorted[sorted.length - 1] : 0,
+  };
+}
+
+/** CPU clock ticks used so far by every process named `postgres`, and by the whole machine. */
+function cpuTicks(): { postgres: number; busy: number; total: number } {
+  let postgres = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const fields = stat.slice(close + 2).split(' ');
+      postgres += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = cpu[3] + (cpu[4] ?? 0);
+  return { postgres, busy: total - idle, total };
+}
+
+function benchSpec(): JobSpec {
+  return {
+    input: '/bench/lease-capacity/input.mp4',
+    sources: [],
+    output: '/bench/lease-capacity/output.mp4',
+    processors: ['passthrough'],
+    face: DEFAULT_FACE_OPTIONS,
+    encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+    checkpointFrames: 100,
+  };
+}
+
+async function createBenchJob(store: PostgresStore, tasks: number, framesPerTask: number): Promise<void> {
+  const frames = tasks * framesPerTask;
+  await store.createJob(
+    {
+      key: `lease-bench-${randomBytes(4).toString('hex')}`,
+      spec: benchSpec(),
+      probe: {
+        video: { timeBase: { num: 1, den: 15360 }, lastFrameDurationTicks: 512, fps: 30, frameCount: frames },
+      },
+      framePts: Array.from({ length: frames }, (_, i) => i * 512),
+      chunks: planChunks(frames, framesPerTask),
+    },
+    Date.now(),
+  );
+}
+
+async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<LeaseBenchResult> {
+  const o = {
+    rate: 2000,
+    server: 'child' as ServerPlacement,
+    framesPerTask: 10,
+    heartbeatsPerTask: 3,
+    warmupSeconds: 2,
+    ...options,
+    poolSize: options.poolSize,
+  };
+  for (const [name, v] of Object.entries({ workers: o.workers, tasks: o.tasks })) {
+    if (!(Number.isInteger(v) && v > 0)) throw new RangeError(`${name} must be a whole number above 0`);
+  }
+  if (!(o.seconds > 0)) throw new RangeError('seconds must be above 0');
+  const name = `spotfuse_bench_${randomBytes(6).toString('hex')}`;
+  await admin(o.db, (c) => c.query(`CREATE DATABASE ${name}`));
+  const dbUrl = new URL(o.db);
+  dbUrl.pathname = `/${name}`;
+  const url = dbUrl.href;
+  let server: RunningServer | undefined;
+  let submitter: PostgresStore | undefined;
+  try {
+    submitter = await PostgresStore.open({ connectionString: url, max: 2 });
+    await createBenchJob(submitter, o.tasks, o.framesPerTask);
+    await admin(url, (c) => c.query('VACUUM ANALYZE'));
+    server =
+      o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
+    const post = poster(server.address, o.workers);
+
+    const latencies = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
+      LeaseOp,
+      number[]
+    >;
+    const errors: Record<string, number> = {};
+    let recording = false;
+    let stopping = false;
+    let emptyClaims = 0;
+    let conflicts = 0;
+    let tasksCompleted = 0;
+    let completedSinceTopUp = 0;
+    let jobsCreated = 1;
+    let toppingUp = false;
+    const topUpSize = Math.max(1, Math.round(o.tasks / 10));
+    const intervalMs = o.rate > 0 ? (o.workers * 1000) / o.rate : 0;
+
+    const topUp = async () => {
+      if (toppingUp || completedSinceTopUp < topUpSize || !submitter) return;
+      toppingUp = true;
+      completedSinceTopUp -= topUpSize;
+      try {
+        await createBenchJob(submitter, topUpSize, o.framesPerTask);
+        jobsCreated++;
+      } finally {
+        toppingUp = false;
+      }
+    };
+
+    const worker = async (index: number) => {
+      let next = performance.now() + Math.random() * intervalMs;
+      const call = async (op: LeaseOp, path: string, body: unknown, ok: number[]): Promise<Reply | null> => {
+        if (intervalMs > 0) {
+          const now = performance.now();
+          if (next > now) await sleep(next - now);
+          next = Math.max(next, performance.now()) + intervalMs;
+        }
+        if (stopping) return null;
+        const start = performance.now();
+        let reply: Reply;
+        try {
+          reply = await post(path, body);
+        } catch (error) {
+          if (recording)
+            errors[`${op} ${(error as Error).message}`] =
+              (errors[`${op} ${(error as Error).message}`] ?? 0) + 1;
+          return null;
+        }
+        if (recording) {
+          latencies[op].push(performance.now() - start);
+          if (reply.status === 409) conflicts++;
+          else if (!ok.includes(reply.status)) {
+            const key = `${op} ${reply.status} ${reply.body.slice(0, 80)}`;
+            errors[key] = (errors[key] ?? 0) + 1;
+          }
+        }
+        return ok.includes(reply.status) ? reply : null;
+      };
+      const workerId = `bench-${index}`;
+      while (!stopping) {
+        const claimed = await call('claim', '/claim', { workerId, pool: 'spot' }, [200, 204]);
+        if (!claimed) continue;
+        if (claimed.status === 204) {
+          if (recording) emptyClaims++;
+          continue;
+        }
+        const { task } = JSON.parse(claimed.body) as {
+          task: { id: string; kind: string; nextFrame: number; endFrame: number; epoch: number };
+        };
+        const at = `/tasks/${encodeURIComponent(task.id)}`;
+        if (task.kind === 'process') {
+          let failed = false;
+          for (let h = 1; h <= o.heartbeatsPerTask && !failed; h++) {
+            const framesDone = Math.floor(((task.endFrame - task.nextFrame) * h) / (o.heartbeatsPerTask + 1));
+            failed = !(await call(
+              'heartbeat',
+              `${at}/heartbeat`,
+              { epoch: task.epoch, framesDone, fps: 30 },
+              [200],
+            ));
+          }
+          if (failed) continue;
+          const target = await call(
+            'segment-url',
+            `${at}/segment-url`,
+            { epoch: task.epoch, startFrame: task.nextFrame },
+            [200],
+          );
+          if (!target) continue;
+          const { key } = JSON.parse(target.body) as { key: string };
+          const body = { epoch: task.epoch, startFrame: task.nextFrame, endFrame: task.endFrame, key };
+          if (!(await call('checkpoint', `${at}/checkpoint`, body, [200]))) continue;
+        }
+        if (await call('complete', `${at}/complete`, { epoch: task.epoch }, [200])) {
+          if (task.kind === 'process') {
+            completedSinceTopUp++;
+            if (recording) tasksCompleted++;
+            topUp().catch((error) => {
+              errors[`top-up ${(error as Error).message}`] =
+                (errors[`top-up ${(error as Error).message}`] ?? 0) + 1;
+            });
+          }
+        }
+      }
+    };
+
+    const running = Array.from({ length: o.workers }, (_, i) => worker(i));
+    await sleep(o.warmupSeconds * 1000);
+    const ticks0 = cpuTicks();
+    const self0 = process.cpuUsage();
+    server.startWindow();
+    recording = true;
+    const t0 = performance.now();
+    await sleep(o.seconds * 1000);
+    recording = false;
+    const windowSeconds = (performance.now() - t0) / 1000;
+    const selfUsed = process.cpuUsage(self0);
+    const ticks1 = cpuTicks();
+    const serverStats = await server.stopWindow();
+    stopping = true;
+    await Promise.all(running);
+
+    const ops = Object.fromEntries(
+      LEASE_OPS.map((op) => [op, opStats(latencies[op], windowSeconds)]),
+    ) as Record<LeaseOp, OpStats>;
+    const hz = 100; // USER_HZ on Linux
+    return {
+      options: o,
+      windowSeconds,
+      all: opStats(
+        LEASE_OPS.flatMap((op) => latencies[op]),
+        windowSeconds,
+      ),
+      ops,
+      emptyClaims,
+      conflicts,
+      errors,
+      tasksCompleted,
+      jobsCreated,
+      cpu: {
+        cores: availableParallelism(),
+        postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
+        generatorSeconds: (selfUsed.user + selfUsed.system) / 1e6,
+        server: serverStats,
+        machineBusy: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
+      },
+    };
+  } finally {
+    await server?.close().catch(() => {});
+    await submitter?.close().catch(() => {});
+    await admin(o.db, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  }
+}
+
+export const LEASE_GOAL = { opsPerSecond: 2000, p99Ms: 20 };
+
+export function leaseCapacityTable(r: LeaseBenchResult): string[] {
+  const o = r.options;
+  const ms = (x: number) => x.toFixed(1).padStart(7);
+  const row = (name: string, s: OpStats) =>
+    `  ${name.padEnd(12)} ${String(s.count).padStart(7)} ${s.opsPerSecond.toFixed(0).padStart(7)} ${ms(s.p50)} ${ms(s.p95)} ${ms(s.p99)} ${ms(s.max)}`;
+  const share = (seconds: number) => `${((100 * seconds) / r.windowSeconds).toFixed(0)}%`;
+  const pass = r.all.opsPerSecond >= LEASE_GOAL.opsPerSecond && r.all.p99 < LEASE_GOAL.p99Ms;
+  const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const s = r.cpu.server;
+  return [
+    `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
+      `${o.heartbeatsPerTask} heartbeats per task`,
+    `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ` +
+      `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${o.warmupSeconds} s warm-up`,
+    `  ${'call'.padEnd(12)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
+    ...LEASE_OPS.map((op) => row(op, r.ops[op])),
+    row('all', r.all),
+    `  tasks completed ${r.tasksCompleted} (${(r.tasksCompleted / r.windowSeconds).toFixed(0)}/s), jobs created ${r.jobsCreated}, ` +
+      `empty claims ${r.emptyClaims}, 409s ${r.conflicts}, errors ${errorCount}`,
+    ...Object.entries(r.errors).map(([k, n]) => `    ${n} × ${k}`),
+    `  CPU over the window (100% = one core, ${r.cpu.cores} cores): postgres ${share(r.cpu.postgresSeconds)}, ` +
+      (o.server === 'child'
+        ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
+        : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
+      `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
+    `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
+      `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
+    `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
+  ];
+}
+
+if (process.env[SERVER_ENV] === '1') await serveChild();
