@@ -1,20 +1,33 @@
 import { z } from 'zod';
-import type { JobSpec, TaskKind } from '../core/types.js';
+import { INSTANCE_FACT, type JobSpec, MAX_GPU_MEMORY_MIB, type TaskKind } from '../core/types.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
 
+const InstanceFact = z.string().regex(INSTANCE_FACT, 'an instance fact is 1-100 printable characters');
+
 export const ClaimBody = z.object({
   workerId: z.string().min(1).max(200),
   pool: z.enum(['spot', 'on-demand']).default('spot'),
+  /** The worker's machine, as its cloud's metadata service tells (recorded with the attempt). */
+  cloud: InstanceFact.optional(),
+  instanceType: InstanceFact.optional(),
+  zone: InstanceFact.optional(),
+  lifecycle: z.enum(['spot', 'on-demand']).optional(),
 });
 
 const Epoch = z.number().int().nonnegative();
+
+const GpuMemoryMiB = z.number().int().nonnegative().max(MAX_GPU_MEMORY_MIB);
 
 export const HeartbeatBody = z.object({
   epoch: Epoch,
   framesDone: z.number().int().nonnegative(),
   fps: z.number().nonnegative().optional(),
+  /** Mean utilisation of the worker's GPUs, percent. */
+  gpuUtilization: z.number().min(0).max(100).optional(),
+  gpuMemoryUsedMiB: GpuMemoryMiB.optional(),
+  gpuMemoryTotalMiB: GpuMemoryMiB.optional(),
 });
 
 export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: z.number().int().nonnegative() });

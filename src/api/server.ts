@@ -128,8 +128,13 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', requireRole('worker', 'admin'));
 
       v1.post('/claim', async (request, reply) => {
-        const body = ClaimBody.parse(request.body);
-        const claim = await leases.claim(leaseWorkerId(principalOf(request), body.workerId), body.pool);
+        const { workerId, pool, cloud, instanceType, zone, lifecycle } = ClaimBody.parse(request.body);
+        const claim = await leases.claim(leaseWorkerId(principalOf(request), workerId), pool, {
+          cloud,
+          instanceType,
+          zone,
+          lifecycle,
+        });
         return claim ? reply.send(claim) : reply.code(204).send();
       });
 

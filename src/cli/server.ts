@@ -15,6 +15,7 @@ interface ServerFlags {
   maxAttempts: number;
   parallelism: number;
   multipartThreshold: number;
+  onDemandFor?: string;
 }
 
 const env = process.env;
@@ -55,6 +56,11 @@ export function registerServer(program: Command): void {
       wholeNumber,
       64 * 1024 * 1024,
     )
+    .option(
+      '--on-demand-for <work>',
+      'work only on-demand workers may claim: merge, urgent, merge,urgent or none (SPOTFUSE_ON_DEMAND_FOR)',
+      env.SPOTFUSE_ON_DEMAND_FOR,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -66,8 +72,11 @@ export function registerServer(program: Command): void {
         throw new UserError((error as Error).message);
       }
       const logger = createLogger();
-      const { parseListen, startClusterServer } = await import('../coordinator/clusterServer.js');
+      const { parseListen, parseOnDemandFor, startClusterServer } = await import(
+        '../coordinator/clusterServer.js'
+      );
       const { host, port } = parseListen(flags.listen);
+      const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
       const server = await startClusterServer({
         db: flags.db,
         blob: flags.blob,
@@ -83,9 +92,15 @@ export function registerServer(program: Command): void {
         maxAttempts: flags.maxAttempts,
         parallelism: flags.parallelism,
         multipartThresholdBytes: flags.multipartThreshold,
+        onDemandOnly,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
-      logger.info({ msg: 'listening', address: server.address, admin: adminToken !== undefined });
+      logger.info({
+        msg: 'listening',
+        address: server.address,
+        admin: adminToken !== undefined,
+        onDemandOnly,
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ msg: 'stopping', signal });

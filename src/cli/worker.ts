@@ -2,8 +2,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
-import { CLOUDS } from '../worker/clouds/index.js';
+import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PreemptionNotice, watchPreemption } from '../worker/preemption.js';
+import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
 import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
@@ -26,7 +27,14 @@ export function registerWorker(program: Command): void {
     .description('pull tasks from a coordinator and run them until stopped')
     .requiredOption('--server <url>', 'coordinator URL', process.env.SPOTFUSE_SERVER)
     .requiredOption('--token <token>', 'worker token', process.env.SPOTFUSE_TOKEN)
-    .option('--pool <pool>', 'spot or on-demand', 'spot')
+    .addOption(
+      new Option(
+        '--pool <pool>',
+        'spot or on-demand: the work this worker may claim, and its lifecycle off-cloud',
+      )
+        .choices(['spot', 'on-demand'])
+        .default('spot'),
+    )
     .option('--worker-id <id>', 'name of this worker (default: host-pid)')
     .option('--work-dir <dir>', 'scratch space for segments', join(tmpdir(), 'spotfuse-worker'))
     .option('--max-tasks <n>', 'exit after this many tasks', positiveInt)
@@ -43,16 +51,19 @@ export function registerWorker(program: Command): void {
     const logger = createLogger();
     const notice = new PreemptionNotice();
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
-    const watch = watchPreemption(notice, {
-      cloud: flags.cloud,
-      endpoints: {
-        aws: process.env.SPOTFUSE_METADATA_AWS,
-        gcp: process.env.SPOTFUSE_METADATA_GCP,
-        azure: process.env.SPOTFUSE_METADATA_AZURE,
-        alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
-      },
-      log,
-    });
+    const endpoints = {
+      aws: process.env.SPOTFUSE_METADATA_AWS,
+      gcp: process.env.SPOTFUSE_METADATA_GCP,
+      azure: process.env.SPOTFUSE_METADATA_AZURE,
+      alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
+    };
+    const watch = watchPreemption(notice, { cloud: flags.cloud, endpoints, log });
+    // Instance type, zone and lifecycle go with every claim once known; claims do not wait for them.
+    const instance = watch.cloud
+      .then(async (cloud) => instanceInfo(cloud && (await instanceFacts(cloud, { endpoints })), flags.pool))
+      .catch(() => instanceInfo(undefined, flags.pool));
+    void instance.then((info) => log('instance', { ...info }));
+    const gpu = startGpuSampler();
     notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
     // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
     // The channel itself must not keep the process alive once the worker is done.
@@ -74,8 +85,11 @@ export function registerWorker(program: Command): void {
       execution: executionFromFlags(flags),
       maxTasks: flags.maxTasks,
       exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
+      instance,
+      gpu: gpu.latest,
       log,
     });
+    gpu.stop();
     // Acknowledges an Azure preemption event only now that the segment is flushed.
     await watch.stop();
     logger.info({ msg: 'worker stopped', ...summary });

@@ -4,6 +4,7 @@ import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
 import { UserError } from '../core/errors.js';
+import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
@@ -24,6 +25,8 @@ export interface ClusterServerOptions {
   sweepMs?: number;
   parallelism?: number;
   multipartThresholdBytes?: number;
+  /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
+  onDemandOnly?: readonly OnDemandOnly[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -65,6 +68,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
       deleteSegmentsWhenDone: true,
+      onDemandOnly: options.onDemandOnly,
     });
     api = buildApi({
       leases,
@@ -121,4 +125,21 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : Number.NaN;
   if (!m || port > 65535) throw new UserError(`--listen must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
   return { host: m[1] || '0.0.0.0', port };
+}
+
+/** `merge,urgent`, `merge`, `urgent`, or `none`/empty: the work only on-demand workers may claim. */
+export function parseOnDemandFor(text: string | undefined): OnDemandOnly[] {
+  const words = (text ?? '')
+    .split(',')
+    .map((w) => w.trim().toLowerCase())
+    .filter((w) => w !== '');
+  if (words.length === 1 && words[0] === 'none') return [];
+  const kinds: OnDemandOnly[] = [];
+  for (const word of words) {
+    if (!(ON_DEMAND_ONLY as readonly string[]).includes(word)) {
+      throw new UserError(`--on-demand-for takes merge, urgent, both (merge,urgent) or none, not "${text}"`);
+    }
+    if (!kinds.includes(word as OnDemandOnly)) kinds.push(word as OnDemandOnly);
+  }
+  return kinds;
 }

@@ -2,7 +2,7 @@ import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
-import type { LeaseResult, Pool, ReleaseReason } from '../core/types.js';
+import type { InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import type { HeartbeatProgress, Store } from '../store/store.js';
 
 export interface LeaseOptions {
@@ -11,6 +11,8 @@ export interface LeaseOptions {
   now?: () => number;
   /** Cluster mode: delete a job's segments once its merge has completed (embedded mode does it itself). */
   deleteSegmentsWhenDone?: boolean;
+  /** Pool policy: work only on-demand workers may claim (`--on-demand-for`); none by default. */
+  onDemandOnly?: readonly OnDemandOnly[];
 }
 
 /** A job's input, sources and output name blobs of the coordinator's blob store as `blob:KEY`. */
@@ -45,12 +47,18 @@ export class LeaseService {
     this.now = options.now ?? Date.now;
   }
 
-  async claim(workerId: string, pool: Pool): Promise<ClaimResponse | undefined> {
+  /**
+   * Hands `workerId` the next task its pool may take. `instance` is recorded with the attempt; its lifecycle
+   * defaults to the pool the worker claims for.
+   */
+  async claim(workerId: string, pool: Pool, instance: InstanceInfo = {}): Promise<ClaimResponse | undefined> {
     const claimed = await this.store.claim({
       workerId,
       pool,
       now: this.now(),
       leaseTtlMs: this.options.leaseTtlMs,
+      onDemandOnly: this.options.onDemandOnly,
+      instance: { ...instance, lifecycle: instance.lifecycle ?? pool },
     });
     if (!claimed) return undefined;
     const { task, job, probe } = claimed;

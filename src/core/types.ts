@@ -8,6 +8,31 @@ export type TaskKind = 'process' | 'merge';
 export type ReleaseReason = 'preempted' | 'error';
 export type AttemptOutcome = 'running' | 'completed' | 'preempted' | 'error' | 'expired' | 'interrupted';
 export type Pool = 'spot' | 'on-demand';
+/** Work a coordinator may keep off spot workers: merge tasks, and the tasks of urgent jobs. */
+export type OnDemandOnly = 'merge' | 'urgent';
+export const ON_DEMAND_ONLY: readonly OnDemandOnly[] = ['merge', 'urgent'];
+
+/** Instance facts (cloud, machine type, zone) as a claim may carry them: short, printable, no spaces. */
+export const INSTANCE_FACT = /^[\x21-\x7e]{1,100}$/;
+
+/** GPU memory in MiB as a heartbeat may report it: up to 16 TiB, more than any machine a worker runs on. */
+export const MAX_GPU_MEMORY_MIB = 16 * 1024 * 1024;
+
+/** The machine an attempt ran on, as its worker reported it at claim time. Unknown parts are absent. */
+export interface InstanceInfo {
+  cloud?: string;
+  instanceType?: string;
+  zone?: string;
+  lifecycle?: Pool;
+}
+
+/** GPU readings a worker's heartbeat carries (nvidia-smi), summed or averaged over the machine's GPUs. */
+export interface GpuTelemetry {
+  /** Mean utilisation of the GPUs, 0–100 percent. */
+  gpuUtilization?: number;
+  gpuMemoryUsedMiB?: number;
+  gpuMemoryTotalMiB?: number;
+}
 
 /** Half-open range of frame indices: [start, end). */
 export interface FrameRange {
@@ -80,6 +105,16 @@ export interface Attempt {
   framesDone: number;
   framesCheckpointed: number;
   error: string | null;
+  /** What the worker reported when it claimed the task (null: not reported). */
+  cloud: string | null;
+  instanceType: string | null;
+  zone: string | null;
+  lifecycle: Pool | null;
+  /** The latest heartbeat's readings (null: none reported). */
+  fps: number | null;
+  gpuUtilization: number | null;
+  gpuMemoryUsedMiB: number | null;
+  gpuMemoryTotalMiB: number | null;
 }
 
 /** Result of a fenced lease call: `stale` means the caller's epoch is no longer the task's. */

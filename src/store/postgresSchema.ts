@@ -80,6 +80,17 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN tenant text;
   CREATE INDEX jobs_tenant ON jobs (tenant, created_at);
   `,
+  // 3: the machine each attempt ran on (from its claim) and its latest heartbeat's GPU readings.
+  `
+  ALTER TABLE attempts
+    ADD COLUMN cloud text,
+    ADD COLUMN instance_type text,
+    ADD COLUMN zone text,
+    ADD COLUMN lifecycle text CHECK (lifecycle IN ('spot', 'on-demand')),
+    ADD COLUMN gpu_utilization double precision,
+    ADD COLUMN gpu_memory_used_mib integer,
+    ADD COLUMN gpu_memory_total_mib integer;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -32,6 +32,7 @@ import {
   type ClaimedTask,
   type ClaimRequest,
   checkNewToken,
+  claimExclusions,
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
@@ -264,9 +265,12 @@ export class PostgresStore implements Store {
 
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     return this.tx(async (c) => {
+      const skip = claimExclusions(req);
       const picked = await c.query<{ id: string }>(
         `SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
          WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+         ${skip.merge ? `AND t.kind <> 'merge'` : ''}
+         ${skip.urgent ? `AND (j.spec->>'priority') IS DISTINCT FROM 'urgent'` : ''}
          ORDER BY (j.spec->>'priority') IS NOT DISTINCT FROM 'urgent' DESC, j.created_at, t.seq LIMIT 1
          FOR UPDATE OF t SKIP LOCKED`,
       );
@@ -278,9 +282,19 @@ export class PostgresStore implements Store {
       );
       const task = rows[0];
       await c.query(
-        `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome)
-         VALUES ($1, $2, $3, $4, $5, 'running')`,
-        [task.id, task.job_id, req.workerId, task.epoch, req.now],
+        `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
+         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9)`,
+        [
+          task.id,
+          task.job_id,
+          req.workerId,
+          task.epoch,
+          req.now,
+          req.instance?.cloud ?? null,
+          req.instance?.instanceType ?? null,
+          req.instance?.zone ?? null,
+          req.instance?.lifecycle ?? null,
+        ],
       );
       const job = await c.query<JobRow & { probe: Record<string, unknown> }>(
         `SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = $1`,
@@ -322,8 +336,19 @@ export class PostgresStore implements Store {
       if (typeof row === 'string') return row;
       await c.query('UPDATE tasks SET lease_expires_at = $2 WHERE id = $1', [taskId, now + leaseTtlMs]);
       await c.query(
-        'UPDATE attempts SET frames_done = GREATEST(frames_done, $3), fps = $4 WHERE task_id = $1 AND epoch = $2',
-        [taskId, epoch, progress.framesDone, progress.fps ?? null],
+        `UPDATE attempts SET frames_done = GREATEST(frames_done, $3), fps = $4,
+         gpu_utilization = COALESCE($5, gpu_utilization), gpu_memory_used_mib = COALESCE($6, gpu_memory_used_mib),
+         gpu_memory_total_mib = COALESCE($7, gpu_memory_total_mib)
+         WHERE task_id = $1 AND epoch = $2`,
+        [
+          taskId,
+          epoch,
+          progress.framesDone,
+          progress.fps ?? null,
+          progress.gpuUtilization ?? null,
+          progress.gpuMemoryUsedMiB ?? null,
+          progress.gpuMemoryTotalMiB ?? null,
+        ],
       );
       return 'ok';
     });

@@ -3,6 +3,7 @@ import type {
   AttemptOutcome,
   JobSpec,
   JobState,
+  Pool,
   Segment,
   Task,
   TaskKind,
@@ -62,6 +63,14 @@ export interface AttemptRow {
   frames_done: number;
   frames_checkpointed: number;
   error: string | null;
+  cloud: string | null;
+  instance_type: string | null;
+  zone: string | null;
+  lifecycle: string | null;
+  fps: number | null;
+  gpu_utilization: number | null;
+  gpu_memory_used_mib: number | null;
+  gpu_memory_total_mib: number | null;
 }
 
 export const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error, tenant';
@@ -80,7 +89,8 @@ export interface TokenRow {
 export const TOKEN_COLUMNS = 'id, role, tenant, created_at, revoked_at, last_used_at';
 export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch';
 export const ATTEMPT_COLUMNS =
-  'id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error';
+  'id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error, ' +
+  'cloud, instance_type, zone, lifecycle, fps, gpu_utilization, gpu_memory_used_mib, gpu_memory_total_mib';
 
 export function toJob(r: JobRow): StoredJob {
   return {
@@ -147,5 +157,13 @@ export function toAttempt(r: AttemptRow): Attempt {
     framesDone: r.frames_done,
     framesCheckpointed: r.frames_checkpointed,
     error: r.error,
+    cloud: r.cloud,
+    instanceType: r.instance_type,
+    zone: r.zone,
+    lifecycle: r.lifecycle as Pool | null,
+    fps: r.fps,
+    gpuUtilization: r.gpu_utilization,
+    gpuMemoryUsedMiB: r.gpu_memory_used_mib,
+    gpuMemoryTotalMiB: r.gpu_memory_total_mib,
   };
 }

@@ -75,4 +75,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN tenant TEXT;
   CREATE INDEX jobs_tenant ON jobs(tenant, created_at);
   `,
+  // 3: the machine each attempt ran on (from its claim) and its latest heartbeat's GPU readings.
+  `
+  ALTER TABLE attempts ADD COLUMN cloud TEXT;
+  ALTER TABLE attempts ADD COLUMN instance_type TEXT;
+  ALTER TABLE attempts ADD COLUMN zone TEXT;
+  ALTER TABLE attempts ADD COLUMN lifecycle TEXT CHECK (lifecycle IN ('spot', 'on-demand'));
+  ALTER TABLE attempts ADD COLUMN gpu_utilization REAL;
+  ALTER TABLE attempts ADD COLUMN gpu_memory_used_mib INTEGER;
+  ALTER TABLE attempts ADD COLUMN gpu_memory_total_mib INTEGER;
+  `,
 ];

@@ -31,6 +31,7 @@ import {
   type ClaimedTask,
   type ClaimRequest,
   checkNewToken,
+  claimExclusions,
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
@@ -218,10 +219,13 @@ export class SqliteStore implements Store {
 
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     return this.tx(() => {
+      const skip = claimExclusions(req);
       const row = this.db
         .prepare(
           `SELECT t.* FROM tasks t JOIN jobs j ON j.id = t.job_id
            WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+           ${skip.merge ? `AND t.kind != 'merge'` : ''}
+           ${skip.urgent ? `AND IFNULL(json_extract(j.spec, '$.priority'), '') != 'urgent'` : ''}
            ORDER BY IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' DESC, j.created_at, t.seq LIMIT 1`,
         )
         .get() as TaskRow | undefined;
@@ -234,10 +238,20 @@ export class SqliteStore implements Store {
         .run(epoch, req.workerId, req.now + req.leaseTtlMs, row.id);
       this.db
         .prepare(
-          `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome)
-           VALUES (?, ?, ?, ?, ?, 'running')`,
+          `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
+           VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
         )
-        .run(row.id, row.job_id, req.workerId, epoch, req.now);
+        .run(
+          row.id,
+          row.job_id,
+          req.workerId,
+          epoch,
+          req.now,
+          req.instance?.cloud ?? null,
+          req.instance?.instanceType ?? null,
+          req.instance?.zone ?? null,
+          req.instance?.lifecycle ?? null,
+        );
       const job = this.db
         .prepare(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`)
         .get(row.job_id) as JobRow & {
@@ -280,9 +294,20 @@ export class SqliteStore implements Store {
       this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ?').run(now + leaseTtlMs, taskId);
       this.db
         .prepare(
-          'UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ? WHERE task_id = ? AND epoch = ?',
+          `UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ?,
+           gpu_utilization = IFNULL(?, gpu_utilization), gpu_memory_used_mib = IFNULL(?, gpu_memory_used_mib),
+           gpu_memory_total_mib = IFNULL(?, gpu_memory_total_mib)
+           WHERE task_id = ? AND epoch = ?`,
         )
-        .run(progress.framesDone, progress.fps ?? null, taskId, epoch);
+        .run(
+          progress.framesDone,
+          progress.fps ?? null,
+          progress.gpuUtilization ?? null,
+          progress.gpuMemoryUsedMiB ?? null,
+          progress.gpuMemoryTotalMiB ?? null,
+          taskId,
+          epoch,
+        );
       return 'ok';
     });
   }

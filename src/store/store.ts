@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type {
   Attempt,
   FrameRange,
+  GpuTelemetry,
+  InstanceInfo,
   Job,
   JobSpec,
   LeaseResult,
+  OnDemandOnly,
   Pool,
   ReleaseReason,
   Segment,
@@ -58,6 +61,13 @@ export interface ClaimRequest {
   pool: Pool;
   now: number;
   leaseTtlMs: number;
+  /**
+   * Pool policy: work a `spot` worker may not take (merge tasks, urgent jobs' tasks); on-demand workers
+   * take anything. Empty or absent: every worker takes anything.
+   */
+  onDemandOnly?: readonly OnDemandOnly[];
+  /** The worker's machine, recorded with the attempt. */
+  instance?: InstanceInfo;
 }
 
 export interface ClaimedTask {
@@ -66,7 +76,7 @@ export interface ClaimedTask {
   probe: Record<string, unknown>;
 }
 
-export interface HeartbeatProgress {
+export interface HeartbeatProgress extends GpuTelemetry {
   framesDone: number;
   fps?: number;
 }
@@ -108,7 +118,7 @@ export interface Store {
 
   /**
    * Takes the next pending task: tasks of jobs whose spec says `priority: 'urgent'` first, then oldest job
-   * first, then in frame order.
+   * first, then in frame order. A spot worker skips the kinds of work `onDemandOnly` names.
    */
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
   heartbeat(
@@ -143,6 +153,12 @@ export interface Store {
   touchToken(id: string, now: number): Promise<void>;
   listTokens(): Promise<TokenRecord[]>;
   close(): Promise<void>;
+}
+
+/** The kinds of work this claim must skip: what the policy keeps for on-demand workers, if it is a spot one. */
+export function claimExclusions(req: ClaimRequest): { merge: boolean; urgent: boolean } {
+  const policy = req.pool === 'on-demand' ? [] : (req.onDemandOnly ?? []);
+  return { merge: policy.includes('merge'), urgent: policy.includes('urgent') };
 }
 
 /** Job ids are the same shape whichever store made them. */

@@ -1,3 +1,4 @@
+import type { GpuTelemetry } from '../core/types.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 
 export interface HeartbeatState {
@@ -17,6 +18,8 @@ export function startHeartbeat(
   leaseTtlMs: number,
   state: HeartbeatState,
   controller: AbortController,
+  /** The latest GPU readings to send along, if any (a sampler's; never blocks). */
+  gpu?: () => GpuTelemetry | undefined,
 ): () => void {
   const startedAt = Date.now();
   let lastOk = Date.now();
@@ -32,6 +35,7 @@ export function startHeartbeat(
           task.epoch,
           state.framesDone,
           seconds > 0 ? state.framesDone / seconds : 0,
+          gpu?.(),
         );
         lastOk = Date.now();
       } catch (error) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
-import type { Pool, ReleaseReason } from '../core/types.js';
+import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason } from '../core/types.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
 export class LeaseLostError extends Error {
@@ -60,13 +60,19 @@ export class LeaseClient {
     return response;
   }
 
-  async claim(workerId: string, pool: Pool): Promise<ClaimResponse | undefined> {
-    const response = await this.post('/claim', { workerId, pool });
+  async claim(workerId: string, pool: Pool, instance?: InstanceInfo): Promise<ClaimResponse | undefined> {
+    const response = await this.post('/claim', { ...instance, workerId, pool });
     return response.status === 204 ? undefined : ((await response.json()) as ClaimResponse);
   }
 
-  async heartbeat(taskId: string, epoch: number, framesDone: number, fps?: number): Promise<void> {
-    await this.post(`/tasks/${taskId}/heartbeat`, { epoch, framesDone, fps }, taskId);
+  async heartbeat(
+    taskId: string,
+    epoch: number,
+    framesDone: number,
+    fps?: number,
+    gpu?: GpuTelemetry,
+  ): Promise<void> {
+    await this.post(`/tasks/${taskId}/heartbeat`, { ...gpu, epoch, framesDone, fps }, taskId);
   }
 
   async segmentUrl(taskId: string, epoch: number, startFrame: number): Promise<SegmentUrlResponse> {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClaimResponse } from '../api/protocol.js';
-import type { Pool } from '../core/types.js';
+import type { GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ExecutionOptions } from '../vision/faceOptions.js';
 import { ProcessorChain } from '../vision/processors/registry.js';
@@ -27,6 +27,13 @@ export interface WorkerOptions {
   exitWhenIdleMs?: number;
   /** Give up when the coordinator cannot be reached for this long. */
   unreachableMs?: number;
+  /**
+   * The machine, as claims report it; may still be in the making (cloud detection): claims carry it from when it
+   * is known and do not wait for it.
+   */
+  instance?: InstanceInfo | Promise<InstanceInfo | undefined>;
+  /** The latest GPU readings, for heartbeats. */
+  gpu?: () => GpuTelemetry | undefined;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -81,12 +88,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const idle = (ms: number) => sleep(ms, undefined, { signal: stopWaiting.signal }).catch(() => {});
   let idleSince = Date.now();
   let unreachableSince: number | undefined;
+  let instance: InstanceInfo | undefined;
+  Promise.resolve(options.instance).then(
+    (known) => {
+      instance = known;
+    },
+    () => {},
+  );
   try {
     while (!notice.requested) {
       if (options.maxTasks !== undefined && summary.completed + summary.failed >= options.maxTasks) break;
       let claim: ClaimResponse | undefined;
       try {
-        claim = await client.claim(workerId, options.pool);
+        claim = await client.claim(workerId, options.pool, instance);
         unreachableSince = undefined;
       } catch (error) {
         if (unreachableSince === undefined)
@@ -124,7 +138,7 @@ async function runClaim(
   const fields = { jobId: task.jobId, taskId: task.id, epoch: task.epoch, workerId };
   const controller = new AbortController();
   const progress = { framesDone: 0 };
-  const stopHeartbeat = startHeartbeat(client, task, claim.leaseTtlMs, progress, controller);
+  const stopHeartbeat = startHeartbeat(client, task, claim.leaseTtlMs, progress, controller, options.gpu);
   log(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`, fields);
   try {
     if (task.kind === 'merge') {

@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClaimResponse } from '../../src/api/protocol.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { parseOnDemandFor } from '../../src/coordinator/clusterServer.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
+import type { JobSpec } from '../../src/core/types.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 
@@ -138,5 +140,88 @@ describe('lease API over HTTP', () => {
     expect((await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'bogus' })).statusCode).toBe(
       400,
     );
+  });
+
+  it('records the instance a claim reports and the GPU readings heartbeats carry, and bounds both', async () => {
+    const instance = {
+      cloud: 'gcp',
+      instanceType: 'g2-standard-8',
+      zone: 'us-central1-a',
+      lifecycle: 'spot',
+    };
+    for (const bad of [
+      { instanceType: 'g5 xlarge' },
+      { zone: 'z'.repeat(101) },
+      { zone: '' },
+      { lifecycle: 'preemptible' },
+      { cloud: 42 },
+    ]) {
+      const r = await post('/v1/claim', { workerId: 'w1', ...instance, ...bad });
+      expect(r.statusCode, JSON.stringify(bad)).toBe(400);
+    }
+    const claim = (await post('/v1/claim', { workerId: 'w1', ...instance })).json() as ClaimResponse;
+    const beat = (body: object) => post(`/v1/tasks/${claim.task.id}/heartbeat`, { epoch: 1, ...body });
+    for (const bad of [
+      { gpuUtilization: 101 },
+      { gpuUtilization: -1 },
+      { gpuMemoryUsedMiB: -5 },
+      { gpuMemoryUsedMiB: 1.5 },
+      { gpuMemoryTotalMiB: 2 ** 40 },
+      { gpuUtilization: '50' },
+    ]) {
+      expect((await beat({ framesDone: 1, ...bad })).statusCode, JSON.stringify(bad)).toBe(400);
+    }
+    const gpu = { gpuUtilization: 73.5, gpuMemoryUsedMiB: 10240, gpuMemoryTotalMiB: 24576 };
+    expect((await beat({ framesDone: 5, fps: 24, ...gpu })).statusCode).toBe(200);
+    const [attempt] = await store.listAttempts(claim.task.jobId);
+    expect(attempt).toMatchObject({ ...instance, framesDone: 5, fps: 24, ...gpu });
+  });
+
+  it('takes the lifecycle from the pool when the claim does not tell it', async () => {
+    const claim = (await post('/v1/claim', { workerId: 'w1', pool: 'on-demand' })).json() as ClaimResponse;
+    const [attempt] = await store.listAttempts(claim.task.jobId);
+    expect(attempt).toMatchObject({ lifecycle: 'on-demand', instanceType: null, zone: null, cloud: null });
+  });
+
+  it('keeps urgent jobs and merges for on-demand workers under --on-demand-for merge,urgent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spotfuse-api-pools-'));
+    const pooled = new SqliteStore(join(dir, 'state.db'));
+    const leases = new LeaseService(pooled, new LocalBlobStore(join(dir, 'blobs')), {
+      leaseTtlMs: 1000,
+      maxAttempts: 3,
+      now: () => clock,
+      onDemandOnly: parseOnDemandFor('merge, urgent'),
+    });
+    const api = buildApi({ leases, workerToken: TOKEN });
+    try {
+      const job = await pooled.createJob(
+        {
+          key: 'u',
+          spec: { ...(await store.listJobs())[0].spec, priority: 'urgent' } as JobSpec,
+          probe: { video: { timeBase: { num: 1, den: 30 }, lastFrameDurationTicks: 1 } },
+          framePts: [0, 1],
+          chunks: [{ start: 0, end: 2 }],
+        },
+        0,
+      );
+      const claimFor = (pool: string) =>
+        api.inject({ method: 'POST', url: '/v1/claim', payload: { workerId: 'w', pool }, headers: auth });
+      expect((await claimFor('spot')).statusCode).toBe(204);
+      const taken = await claimFor('on-demand');
+      expect(taken.statusCode).toBe(200);
+      expect((taken.json() as ClaimResponse).task.jobId).toBe(job.id);
+    } finally {
+      await api.close();
+      await pooled.close();
+    }
+  });
+
+  it('reads the pool policy flag', () => {
+    expect(parseOnDemandFor(undefined)).toEqual([]);
+    expect(parseOnDemandFor('')).toEqual([]);
+    expect(parseOnDemandFor('none')).toEqual([]);
+    expect(parseOnDemandFor('merge')).toEqual(['merge']);
+    expect(parseOnDemandFor('Urgent,merge,urgent')).toEqual(['urgent', 'merge']);
+    expect(() => parseOnDemandFor('merge,spot')).toThrow(/--on-demand-for/);
   });
 });

@@ -80,3 +80,83 @@ describe('schema migration 2 (tokens, job tenants)', () => {
     },
   );
 });
+
+// An attempt as the second schema stored it, before attempts told their machine and GPU readings.
+const V2_ATTEMPT = [
+  `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state, epoch)
+   VALUES ('job_old-t0000', 'job_old', 'process', 0, 0, 1, 0, 'running', 1)`,
+  `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, frames_done, fps)
+   VALUES ('job_old-t0000', 'job_old', 'w', 1, 7, 'running', 3, 2.5)`,
+];
+
+async function expectAttemptsUpgraded(store: Store): Promise<void> {
+  const [attempt] = await store.listAttempts('job_old');
+  expect(attempt).toMatchObject({
+    framesDone: 3,
+    fps: 2.5,
+    cloud: null,
+    instanceType: null,
+    zone: null,
+    lifecycle: null,
+    gpuUtilization: null,
+    gpuMemoryUsedMiB: null,
+    gpuMemoryTotalMiB: null,
+  });
+  expect(
+    await store.heartbeat(
+      'job_old-t0000',
+      1,
+      { framesDone: 4, gpuUtilization: 50, gpuMemoryUsedMiB: 1 },
+      8,
+      1000,
+    ),
+  ).toBe('ok');
+  expect((await store.listAttempts('job_old'))[0]).toMatchObject({ gpuUtilization: 50, gpuMemoryUsedMiB: 1 });
+}
+
+describe('schema migration 3 (attempt instance and GPU telemetry)', () => {
+  it('upgrades a SQLite file made by the second schema, keeping its attempts', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
+    const old = new Database(path);
+    old.exec(SQLITE_MIGRATIONS[0]);
+    old.exec(SQLITE_MIGRATIONS[1]);
+    old.pragma('user_version = 2');
+    old.exec(V1_JOB);
+    for (const sql of V2_ATTEMPT) old.exec(sql);
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      await expectAttemptsUpgraded(store);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.skipIf(skip !== undefined)(
+    `upgrades a PostgreSQL database made by the second schema${skip ? ` (skipped: ${skip})` : ''}`,
+    async () => {
+      const db = pgDb as TestDatabase;
+      const client = new pg.Client(db.url);
+      await client.connect();
+      try {
+        await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+        await client.query(POSTGRES_MIGRATIONS[0]);
+        await client.query(POSTGRES_MIGRATIONS[1]);
+        await client.query(
+          'CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+        );
+        await client.query('INSERT INTO schema_migrations VALUES (1, 0), (2, 0)');
+        await client.query(V1_JOB);
+        for (const sql of V2_ATTEMPT) await client.query(sql);
+      } finally {
+        await client.end();
+      }
+      const store = await PostgresStore.open(db.url);
+      try {
+        await expectAttemptsUpgraded(store);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+});

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobSpec } from '../../src/core/types.js';
+import type { JobSpec, OnDemandOnly, Pool } from '../../src/core/types.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store } from '../../src/store/store.js';
@@ -241,6 +241,92 @@ for (const backend of backends) {
         order.push((await store.claim({ workerId: `w${i}`, pool: 'spot', now: 4, leaseTtlMs: TTL }))!.job.id);
       }
       expect(order).toEqual([urgent.id, old.id, normal.id]);
+    });
+
+    it('keeps merge tasks and urgent jobs for on-demand workers when the pool policy says so', async () => {
+      const framePts = [0, 1, 2];
+      const chunks = [{ start: 0, end: 3 }];
+      const normal = await store.createJob({ key: 'n', spec, probe: {}, framePts, chunks }, 1);
+      const urgent = await store.createJob(
+        { key: 'u', spec: { ...spec, priority: 'urgent' } as typeof spec, probe: {}, framePts, chunks },
+        2,
+      );
+      const claim = (workerId: string, pool: Pool, onDemandOnly: OnDemandOnly[] = ['merge', 'urgent']) =>
+        store.claim({ workerId, pool, now: 3, leaseTtlMs: TTL, onDemandOnly });
+      // A spot worker passes over the urgent job; an on-demand one takes it first, as always.
+      const spot = (await claim('s1', 'spot'))!;
+      expect(spot.job.id).toBe(normal.id);
+      await store.checkpoint(spot.task.id, spot.task.epoch, { range: { start: 0, end: 3 }, key: 'n0' }, 4);
+      expect(await store.complete(spot.task.id, spot.task.epoch, 5)).toBe('ok');
+      expect((await store.getJob(normal.id))?.state).toBe('merging');
+      // Left: the normal job's merge and the urgent job's chunk, neither of them a spot worker's.
+      expect(await claim('s2', 'spot')).toBeUndefined();
+      // Without the policy (embedded mode), a spot worker takes anything.
+      const anyWork = (await claim('s3', 'spot', []))!;
+      expect(anyWork.job.id).toBe(urgent.id);
+      expect(await store.release(anyWork.task.id, anyWork.task.epoch, 'preempted', null, 6, 3)).toBe('ok');
+      // Merge only: the urgent chunk is a spot worker's again, the merge is not.
+      const urgentOnSpot = (await claim('s4', 'spot', ['merge']))!;
+      expect(urgentOnSpot.job.id).toBe(urgent.id);
+      expect(await claim('s5', 'spot', ['merge'])).toBeUndefined();
+      expect(
+        await store.release(urgentOnSpot.task.id, urgentOnSpot.task.epoch, 'preempted', null, 7, 3),
+      ).toBe('ok');
+      const first = (await claim('o1', 'on-demand'))!;
+      const second = (await claim('o2', 'on-demand'))!;
+      expect([first.job.id, first.task.kind]).toEqual([urgent.id, 'process']);
+      expect([second.job.id, second.task.kind]).toEqual([normal.id, 'merge']);
+    });
+
+    it('records the instance a claim reports and the latest GPU readings heartbeats carry', async () => {
+      const job = await newJob();
+      const a = (await store.claim({
+        workerId: 'w1',
+        pool: 'spot',
+        now: 0,
+        leaseTtlMs: TTL,
+        instance: { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' },
+      }))!;
+      const b = (await store.claim({ workerId: 'w2', pool: 'on-demand', now: 0, leaseTtlMs: TTL }))!;
+      const gpu = { gpuUtilization: 87.5, gpuMemoryUsedMiB: 6144, gpuMemoryTotalMiB: 23028 };
+      expect(await store.heartbeat(a.task.id, 1, { framesDone: 4, fps: 12.5, ...gpu }, 10, TTL)).toBe('ok');
+      let [first, second] = await store.listAttempts(job.id);
+      expect(first).toMatchObject({
+        taskId: a.task.id,
+        cloud: 'aws',
+        instanceType: 'g5.xlarge',
+        zone: 'us-east-1a',
+        lifecycle: 'spot',
+        framesDone: 4,
+        fps: 12.5,
+        ...gpu,
+      });
+      expect(second).toMatchObject({
+        taskId: b.task.id,
+        cloud: null,
+        instanceType: null,
+        zone: null,
+        lifecycle: null,
+        fps: null,
+        gpuUtilization: null,
+        gpuMemoryUsedMiB: null,
+        gpuMemoryTotalMiB: null,
+      });
+      // A heartbeat without readings keeps the last ones; a newer reading replaces them.
+      await store.heartbeat(a.task.id, 1, { framesDone: 6, fps: 13 }, 20, TTL);
+      await store.heartbeat(a.task.id, 1, { framesDone: 8, fps: 14, gpuUtilization: 91 }, 30, TTL);
+      [first] = await store.listAttempts(job.id);
+      expect(first).toMatchObject({
+        framesDone: 8,
+        fps: 14,
+        gpuUtilization: 91,
+        gpuMemoryUsedMiB: 6144,
+        gpuMemoryTotalMiB: 23028,
+      });
+      // The row outlives the lease: it still tells where the lost work ran.
+      await store.release(a.task.id, 1, 'preempted', null, 40, 3);
+      [first] = await store.listAttempts(job.id);
+      expect(first).toMatchObject({ outcome: 'preempted', instanceType: 'g5.xlarge', lifecycle: 'spot' });
     });
 
     it('cancels a running job: its leases answer canceled, nothing is claimed, it ends once', async () => {
