@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PreemptionNotice, watchPreemption } from '../worker/preemption.js';
@@ -19,6 +19,12 @@ interface WorkerFlags extends ModelFlags, ExecutionFlags {
   maxTasks?: number;
   exitWhenIdle?: number;
   cloud: 'auto' | 'none' | (typeof CLOUDS)[number];
+  gpus?: string;
+}
+
+function gpuList(value: string): string {
+  if (!/^\d+(,\d+)*$/.test(value)) throw new InvalidArgumentError('give GPU indices, e.g. 0 or 0,1');
+  return value;
 }
 
 export function registerWorker(program: Command): void {
@@ -39,6 +45,7 @@ export function registerWorker(program: Command): void {
     .option('--work-dir <dir>', 'scratch space for segments', join(tmpdir(), 'spotfuse-worker'))
     .option('--max-tasks <n>', 'exit after this many tasks', positiveInt)
     .option('--exit-when-idle <seconds>', 'exit after this long without work', positiveNumber)
+    .option('--gpus <ids>', 'GPUs this worker may use, e.g. 0 or 2,3 (sets CUDA_VISIBLE_DEVICES)', gpuList)
     .addOption(
       new Option(
         '--cloud <name>',
@@ -48,6 +55,8 @@ export function registerWorker(program: Command): void {
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
   addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
+    // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
+    if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
     const logger = createLogger();
     const notice = new PreemptionNotice();
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
