@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { INSTANCE_FACT, type JobSpec, MAX_GPU_MEMORY_MIB, type TaskKind } from '../core/types.js';
+import { ENCODER_PRESETS } from '../media/encoders.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
@@ -87,18 +88,6 @@ export interface LeaseConflict {
 }
 
 /** Tenant job API (cluster mode). */
-
-const PRESETS = [
-  'ultrafast',
-  'superfast',
-  'veryfast',
-  'faster',
-  'fast',
-  'medium',
-  'slow',
-  'slower',
-  'veryslow',
-] as const;
 
 /** A blob key as the upload route handed it out: a plain relative path. */
 const BlobKey = z
@@ -191,7 +180,7 @@ export const SubmitBody = z.strictObject({
     .strictObject({
       encoder: z.string().min(1).max(50).default('libx264'),
       quality: z.number().min(0).max(100).default(80),
-      preset: z.enum(PRESETS).default('veryfast'),
+      preset: z.enum(ENCODER_PRESETS).default('veryfast'),
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),

@@ -4,6 +4,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
+import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import {
   addExecutionOptions,
@@ -42,18 +43,6 @@ interface RunFlags extends FaceFlags, ExecutionFlags, ModelFlags {
   verbose?: boolean;
 }
 
-const PRESETS = [
-  'ultrafast',
-  'superfast',
-  'veryfast',
-  'faster',
-  'fast',
-  'medium',
-  'slow',
-  'slower',
-  'veryslow',
-];
-
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
 function defaultWorkers(): number {
   return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
@@ -91,7 +80,7 @@ export function registerRun(program: Command): void {
     .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
-    .option('--output-video-preset <preset>', `encoder preset (${PRESETS.join(', ')})`, 'veryfast')
+    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
     .option('--report <file>', 'write a JSON report of the job here')
@@ -109,9 +98,9 @@ export function registerRun(program: Command): void {
     if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
       throw new UserError('give --chunk-frames or --chunk-seconds, not both');
     }
-    if (!PRESETS.includes(flags.outputVideoPreset)) {
+    if (!(ENCODER_PRESETS as readonly string[]).includes(flags.outputVideoPreset)) {
       throw new UserError(
-        `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${PRESETS.join(', ')})`,
+        `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
       );
     }
     const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');

@@ -17,3 +17,16 @@ export function videoEncoders(): Promise<Set<string>> {
   });
   return cached;
 }
+
+/** The x264/x265 presets `--output-video-preset` takes (FaceFusion's default: veryfast). */
+export const ENCODER_PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+] as const;
