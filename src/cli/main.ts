@@ -6,6 +6,7 @@ import { registerFaces } from './faces.js';
 import { registerModels } from './models.js';
 import { registerRun } from './run.js';
 import { registerServer } from './server.js';
+import { registerSimulate } from './simulate.js';
 import { registerWorker } from './worker.js';
 
 // The SDK warns on every command that its releases from 2027 will need Node 22; the lock file pins ones
@@ -23,6 +24,7 @@ registerServer(program);
 registerClient(program);
 registerModels(program);
 registerFaces(program);
+registerSimulate(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {

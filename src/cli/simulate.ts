@@ -1,0 +1,195 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parseSweep, type SimInput, simParams } from '../sim/params.js';
+import { type SimResult, type SimStoreKind, simulate } from '../sim/simulate.js';
+import { positiveInt, positiveNumber, wholeNumber } from './options.js';
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number, 0 or more');
+  return n;
+}
+
+interface SimulateFlags {
+  workGpuMinutes?: number;
+  videoSeconds?: number;
+  fps?: number;
+  gpuFps?: number;
+  spotPrice: number;
+  onDemandPrice: number;
+  interruptionRate: number;
+  notice: number;
+  chunkSeconds: number;
+  checkpointFrames: number;
+  workers: number;
+  onDemandWorkers: number;
+  startupSeconds: number;
+  replacementSeconds: number;
+  mergeSeconds: number;
+  leaseTtl: number;
+  seed: number;
+  sweep?: string;
+  json?: boolean;
+  store: SimStoreKind;
+}
+
+/** The JSON a run prints: everything in `SimResult`, minutes and dollars rounded to 4 decimals. */
+export function resultJson(r: SimResult): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (typeof v === 'number') out[k] = Math.round(v * 10_000) / 10_000;
+    else if (typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+const money = (n: number) => `$${n.toFixed(2)}`;
+const min = (n: number) => `${n.toFixed(1)} min`;
+
+export function resultText(input: SimInput, r: SimResult): string {
+  const p = simParams(input);
+  const rows = [
+    `job: ${p.frameCount} frames at ${p.fps} fps, ${r.tasks} tasks of ${p.chunkSeconds} s, ` +
+      `${r.workGpuMinutes.toFixed(1)} GPU-minutes of work (${p.gpuFps.toFixed(2)} frames/s per GPU)`,
+    `spot plan: ${p.workers} spot + ${p.onDemandWorkers} on-demand workers, ` +
+      `${p.interruptionRate} interruptions/h, ${p.noticeSeconds} s notice`,
+    `  wall time       ${min(r.wallMinutes)}`,
+    `  GPU time        ${min(r.gpuMinutes)} (wasted ${r.wastedGpuMinutes.toFixed(1)}: redone ` +
+      `${r.redoneGpuMinutes.toFixed(1)}, start-up ${r.startupGpuMinutes.toFixed(1)})`,
+    `  interruptions   ${r.interruptions} (tasks re-queued ${r.tasksRequeued}, frames redone ${r.framesRedone})`,
+    `  cost            ${money(r.spotCost)}`,
+    `on-demand only: ${p.workers + p.onDemandWorkers} workers`,
+    `  wall time       ${min(r.onDemandWallMinutes)}`,
+    `  cost            ${money(r.onDemandCost)}`,
+    `saving            ${r.savingPercent.toFixed(1)}%`,
+  ];
+  if (!r.completed) rows.push('warning: the simulated job did not complete');
+  return `${rows.join('\n')}\n`;
+}
+
+export function sweepTable(flag: string, rows: { value: number; result: SimResult }[]): string {
+  const head = [
+    flag,
+    'tasks',
+    'wall min',
+    'GPU min',
+    'wasted',
+    'interrupts',
+    'spot $',
+    'on-demand $',
+    'saving %',
+  ];
+  const body = rows.map(({ value, result: r }) => [
+    String(value),
+    String(r.tasks),
+    r.wallMinutes.toFixed(1),
+    r.gpuMinutes.toFixed(1),
+    r.wastedGpuMinutes.toFixed(2),
+    String(r.interruptions),
+    r.spotCost.toFixed(3),
+    r.onDemandCost.toFixed(3),
+    r.savingPercent.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  return `${[line(head), ...body.map(line)].join('\n')}\n`;
+}
+
+function inputFromFlags(f: SimulateFlags): SimInput {
+  return {
+    workGpuMinutes: f.workGpuMinutes,
+    videoSeconds: f.videoSeconds,
+    fps: f.fps,
+    gpuFps: f.gpuFps,
+    spotPrice: f.spotPrice,
+    onDemandPrice: f.onDemandPrice,
+    interruptionRate: f.interruptionRate,
+    noticeSeconds: f.notice,
+    chunkSeconds: f.chunkSeconds,
+    checkpointFrames: f.checkpointFrames,
+    workers: f.workers,
+    onDemandWorkers: f.onDemandWorkers,
+    startupSeconds: f.startupSeconds,
+    replacementSeconds: f.replacementSeconds,
+    mergeSeconds: f.mergeSeconds,
+    leaseTtlSeconds: f.leaseTtl,
+    seed: f.seed,
+    store: f.store,
+  };
+}
+
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description(
+      'what a job would cost and how long it would take on spot workers: the real scheduler on a virtual clock',
+    )
+    .option('--work-gpu-minutes <m>', 'GPU-minutes of work in the job (sets the GPU speed)', positiveNumber)
+    .option('--video-seconds <s>', 'video length (default 300)', positiveNumber)
+    .option('--fps <f>', 'video frame rate (default 30)', positiveNumber)
+    .option('--gpu-fps <g>', 'frames one GPU processes per second', positiveNumber)
+    .requiredOption('--spot-price <dollars>', 'spot price per GPU-hour', positiveNumber)
+    .requiredOption('--on-demand-price <dollars>', 'on-demand price per GPU-hour', positiveNumber)
+    .option(
+      '--interruption-rate <r>',
+      'spot interruptions per instance-hour (Poisson)',
+      nonNegativeNumber,
+      0.2,
+    )
+    .option(
+      '--notice <seconds>',
+      'interruption notice (AWS 120, GCP/Azure 30, 0: none)',
+      nonNegativeNumber,
+      120,
+    )
+    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber, 10)
+    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 150)
+    .option('--workers <n>', 'spot workers', wholeNumber, 20)
+    .option('--on-demand-workers <n>', 'on-demand workers', wholeNumber, 0)
+    .option(
+      '--startup-seconds <s>',
+      'billed boot time of an instance before its first claim',
+      nonNegativeNumber,
+      0,
+    )
+    .option(
+      '--replacement-seconds <s>',
+      'from an interrupted instance going to its replacement',
+      nonNegativeNumber,
+      60,
+    )
+    .option('--merge-seconds <s>', 'GPU time of the merge task', nonNegativeNumber, 0)
+    .option('--lease-ttl <seconds>', 'lease TTL (at least 3 checkpoints)', positiveNumber, 60)
+    .option('--seed <n>', 'random seed: same seed, same result', wholeNumber, 1)
+    .addOption(
+      new Option('--store <kind>', 'sqlite: the real SqliteStore in memory; memory: same decisions, faster')
+        .choices(['sqlite', 'memory'])
+        .default('sqlite'),
+    )
+    .option('--sweep <key=values>', 'vary one parameter, e.g. chunk-seconds=5,10,30,60, and print a table')
+    .option('--json', 'print JSON')
+    .action(async (flags: SimulateFlags) => {
+      const input = inputFromFlags(flags);
+      simParams(input); // validates the job description before anything runs
+      if (flags.sweep) {
+        const sweep = parseSweep(flags.sweep);
+        const rows: { value: number; result: SimResult }[] = [];
+        for (const value of sweep.values) {
+          rows.push({ value, result: await simulate(simParams({ ...input, [sweep.key]: value })) });
+        }
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(
+                rows.map((r) => ({ [sweep.flag]: r.value, ...resultJson(r.result) })),
+                null,
+                2,
+              )}\n`
+            : sweepTable(sweep.flag, rows),
+        );
+        return;
+      }
+      const result = await simulate(simParams(input));
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(resultJson(result), null, 2)}\n` : resultText(input, result),
+      );
+    });
+}
