@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parseSweep, type SimInput, simParams } from '../sim/params.js';
-import { type SimResult, type SimStoreKind, simulate } from '../sim/simulate.js';
+import { parseSweep, type SimInput, simParams } from '../cost/params.js';
+import { type SimResult, type SimStoreKind, simulate } from '../cost/simulate.js';
 import { positiveInt, positiveNumber, wholeNumber } from './options.js';
 
 function nonNegativeNumber(value: string): number {

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerSimulate } from '../../src/cli/simulate.js';
-import { type SimInput, simParams } from '../../src/sim/params.js';
-import { simulate } from '../../src/sim/simulate.js';
+import { type SimInput, simParams } from '../../src/cost/params.js';
+import { simulate } from '../../src/cost/simulate.js';
 
 /** The classic example: a 5-minute 1080p video, 40 GPU-minutes of work, p3.2xlarge prices. */
 const classic: SimInput = {
