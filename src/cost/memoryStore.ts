@@ -11,6 +11,7 @@ import {
   type Store,
   type StoredJob,
 } from '../store/store.js';
+import { Heap } from './heap.js';
 
 /** The part of the store the lease service uses. */
 export type LeaseStore = Pick<
@@ -48,7 +49,8 @@ export class MemoryLeaseStore implements LeaseStore {
   private readonly segments = new Map<string, Segment[]>();
   private readonly open = new Map<string, number>();
   private readonly running = new Set<MemTask>();
-  private readonly pending = new TaskHeap((t) => this.jobs.get(t.jobId)!);
+  /** Pending tasks in claim order; entries whose task has left `pending` are skipped when popped. */
+  private readonly pending = new Heap<MemTask>(claimsBefore((t) => this.jobs.get(t.jobId)!));
   private nextJob = 0;
 
   async createJob(job: NewJob, now: number): Promise<StoredJob> {
@@ -283,54 +285,16 @@ function taskView(t: MemTask): Task {
   return { ...task, range: { ...t.range } };
 }
 
-/** Pending tasks in claim order; entries whose task has left `pending` are skipped by the caller. */
-class TaskHeap {
-  private readonly heap: MemTask[] = [];
-
-  constructor(private readonly jobOf: (t: MemTask) => StoredJob) {}
-
-  push(t: MemTask): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.before(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-
-  pop(): MemTask | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.before(h[l], h[m])) m = l;
-        if (r < h.length && this.before(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  private before(a: MemTask, b: MemTask): boolean {
-    const ja = this.jobOf(a);
-    const jb = this.jobOf(b);
+/** Claim order of pending tasks: urgent jobs, then older jobs, then frame order (as the stores' claim). */
+function claimsBefore(jobOf: (t: MemTask) => StoredJob) {
+  return (a: MemTask, b: MemTask): boolean => {
+    const ja = jobOf(a);
+    const jb = jobOf(b);
     const ua = isUrgent(ja);
     const ub = isUrgent(jb);
     if (ua !== ub) return ua;
     if (ja.createdAt !== jb.createdAt) return ja.createdAt < jb.createdAt;
     if (ja.id !== jb.id) return ja.id < jb.id;
     return a.seq < b.seq;
-  }
+  };
 }
