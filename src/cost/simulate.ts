@@ -102,24 +102,15 @@ export interface RunResult {
   completed: boolean;
 }
 
-export interface SimResult {
-  wallMinutes: number;
-  gpuMinutes: number;
-  workGpuMinutes: number;
-  wastedGpuMinutes: number;
-  redoneGpuMinutes: number;
-  startupGpuMinutes: number;
-  framesRedone: number;
-  interruptions: number;
-  tasksRequeued: number;
-  tasks: number;
+/** What `simulate` reports: the spot plan's run, its cost, and the same job on on-demand only. */
+export interface SimResult
+  extends Omit<RunResult, 'cost' | 'spotGpuMinutes' | 'onDemandGpuMinutes' | 'events'> {
   /** The job on spot workers (and on-demand ones if any), at their prices. */
   spotCost: number;
   /** The same job on on-demand workers only. */
   onDemandCost: number;
   onDemandWallMinutes: number;
   savingPercent: number;
-  completed: boolean;
 }
 
 /** The store with synthetic frame timestamps (frame index in 1/fps ticks), so no claim copies the whole table. */
