@@ -36,6 +36,7 @@ import {
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
+  MERGE_SEQ,
   type NewJob,
   type NewToken,
   newJobId,
@@ -405,7 +406,7 @@ export class PostgresStore implements Store {
   }
 
   async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
-    return this.tx(async (c) => {
+    const done = await this.tx(async (c): Promise<LeaseResult | { jobId: string }> => {
       const current = await this.lockTask(c, taskId);
       if (current?.state === 'done' && current.epoch === epoch) return 'ok';
       const row = await this.leaseHolder(c, current, epoch);
@@ -427,25 +428,31 @@ export class PostgresStore implements Store {
         ]);
         return 'ok';
       }
-      // Locking the job makes the last two chunks completing at once see each other: one of them schedules the merge.
-      const job = await c.query<{ frame_count: number }>(
-        'SELECT frame_count FROM jobs WHERE id = $1 FOR UPDATE',
-        [row.job_id],
-      );
-      const open = await c.query<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM tasks WHERE job_id = $1 AND kind = 'process' AND state != 'done'`,
-        [row.job_id],
-      );
-      if (open.rows[0].n === 0) {
-        await c.query(
-          `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
-           VALUES ($1, $2, 'merge', $3, 0, $4, 0, 'pending') ON CONFLICT (id) DO NOTHING`,
-          [`${row.job_id}-merge`, row.job_id, 1_000_000, job.rows[0].frame_count],
-        );
-        await c.query(`UPDATE jobs SET state = 'merging' WHERE id = $1 AND state = 'running'`, [row.job_id]);
-      }
-      return 'ok';
+      return { jobId: row.job_id };
     });
+    if (typeof done === 'string') return done;
+    // After the commit, not under a job-row lock that every completion of the job would queue on: of
+    // the last chunks completing at once, the one that commits last sees all of them done. A crash
+    // between the two steps is caught by the lease sweep (expireLeases).
+    await this.scheduleMerges(this.pool, 'j.id = $1', [done.jobId]);
+    return 'ok';
+  }
+
+  /** Queues the merge of every matching running job whose chunks are all done; safe to run twice at once. */
+  private async scheduleMerges(db: pg.Pool | pg.PoolClient, where: string, params: unknown[]): Promise<void> {
+    await db.query(
+      `WITH ready AS (
+         SELECT j.id, j.frame_count FROM jobs j
+         WHERE ${where} AND j.state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.kind = 'process' AND t.state != 'done')
+       ), merge AS (
+         INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+         SELECT id || '-merge', id, 'merge', ${MERGE_SEQ}, 0, frame_count, 0, 'pending' FROM ready
+         ON CONFLICT (id) DO NOTHING
+       )
+       UPDATE jobs SET state = 'merging' FROM ready WHERE jobs.id = ready.id AND jobs.state = 'running'`,
+      params,
+    );
   }
 
   async release(
@@ -494,7 +501,10 @@ export class PostgresStore implements Store {
   }
 
   async expireLeases(now: number): Promise<number> {
-    return this.endLeasesWhere('expired', now, 'lease_expires_at < $3', [now]);
+    const expired = await this.endLeasesWhere('expired', now, 'lease_expires_at < $3', [now]);
+    // A coordinator that died between a completion's commit and its merge scheduling left the job here.
+    await this.scheduleMerges(this.pool, 'TRUE', []);
+    return expired;
   }
 
   async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {

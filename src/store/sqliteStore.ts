@@ -35,6 +35,7 @@ import {
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
+  MERGE_SEQ,
   type NewJob,
   type NewToken,
   newJobId,
@@ -390,7 +391,7 @@ export class SqliteStore implements Store {
             `INSERT OR IGNORE INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
              VALUES (?, ?, 'merge', ?, 0, ?, 0, 'pending')`,
           )
-          .run(`${row.job_id}-merge`, row.job_id, 1_000_000, job.frame_count);
+          .run(`${row.job_id}-merge`, row.job_id, MERGE_SEQ, job.frame_count);
         this.db
           .prepare(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`)
           .run(row.job_id);

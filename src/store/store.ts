@@ -162,6 +162,9 @@ export function claimExclusions(req: ClaimRequest): { merge: boolean; urgent: bo
 }
 
 /** Job ids are the same shape whichever store made them. */
+/** The merge task sorts after every chunk of its job. */
+export const MERGE_SEQ = 1_000_000;
+
 export function newJobId(): string {
   return `job_${randomBytes(6).toString('hex')}`;
 }

@@ -121,6 +121,21 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     expect((await a.getJob(job.id))?.state).toBe('merging');
     expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
   });
+
+  it('has the lease sweep queue a merge that a coordinator died before scheduling', async () => {
+    const job = await newJob();
+    for (let i = 0; i < TASKS; i++) {
+      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
+      await a.complete(c.task.id, c.task.epoch, 2);
+    }
+    // As if the last completion committed and its process died before scheduling the merge.
+    await db.query(`DELETE FROM tasks WHERE kind = 'merge'`);
+    await db.query(`UPDATE jobs SET state = 'running'`);
+    await Promise.all([a.expireLeases(3), b.expireLeases(3)]);
+    expect((await a.getJob(job.id))?.state).toBe('merging');
+    expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
+  });
 });
 
 describe.skipIf(skip !== undefined)(`PostgresStore migrations${skip ? ` (skipped: ${skip})` : ''}`, () => {
