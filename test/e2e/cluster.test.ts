@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
 import { cfrWithAudio, ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
-import { CLI } from '../helpers/dist.js';
+import { type StartedCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { createTestDatabase } from '../store/postgresTestDb.js';
 
@@ -13,39 +12,6 @@ const PREFIX = 'cluster';
 
 const pgDb = await createTestDatabase();
 const skip = 'unavailable' in pgDb ? pgDb.unavailable : undefined;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Started {
-  child: ChildProcess;
-  stderr: () => string;
-  done: Promise<Run>;
-}
-
-function start(args: string[], env: Record<string, string>, cwd: string): Started {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d) => {
-    stderr += d;
-  });
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, stderr: () => stderr, done };
-}
 
 async function expectSameTimeline(a: string, b: string): Promise<void> {
   const [x, y] = await Promise.all([probeFramesPts(a), probeFramesPts(b)]);
@@ -58,12 +24,12 @@ describe.skipIf(skip !== undefined)(
   () => {
     const dir = useTempDir();
     let s3: S3Harness;
-    let server: Started | undefined;
+    let server: StartedCli | undefined;
     /** A second coordinator replica on the same database and bucket. */
-    let second: Started | undefined;
+    let second: StartedCli | undefined;
     let secondAddress = '';
     let address = '';
-    const workers: Started[] = [];
+    const workers: StartedCli[] = [];
     let workerToken = '';
     let workerTokenId = '';
     let acme = '';
@@ -87,26 +53,22 @@ describe.skipIf(skip !== undefined)(
       };
       const tuning = ['--lease-ttl', '3', '--multipart-threshold', '100000'];
       const started = viaEnv
-        ? start(
-            ['server', ...tuning],
-            {
-              ...secrets,
-              ...Object.fromEntries(
-                Object.entries(config).map(([k, v]) => [`SPOTFUSE_${k.toUpperCase().replace('-', '_')}`, v]),
-              ),
-              SPOTFUSE_S3_FORCE_PATH_STYLE: 'true',
-            },
-            dir(),
-          )
-        : start(
+        ? startCli(['server', ...tuning], dir(), {
+            ...secrets,
+            ...Object.fromEntries(
+              Object.entries(config).map(([k, v]) => [`SPOTFUSE_${k.toUpperCase().replace('-', '_')}`, v]),
+            ),
+            SPOTFUSE_S3_FORCE_PATH_STYLE: 'true',
+          })
+        : startCli(
             [
               'server',
               ...Object.entries(config).flatMap(([k, v]) => [`--${k}`, v]),
               '--s3-force-path-style',
               ...tuning,
             ],
-            secrets,
             dir(),
+            secrets,
           );
       if (replica) second = started;
       else server = started;
@@ -121,14 +83,13 @@ describe.skipIf(skip !== undefined)(
     }
 
     const cli = (args: string[], token: string) =>
-      start(args, { SPOTFUSE_SERVER: address, SPOTFUSE_TOKEN: token }, dir()).done;
+      startCli(args, dir(), { SPOTFUSE_SERVER: address, SPOTFUSE_TOKEN: token }).result;
 
-    function startWorker(name: string, coordinator = address): Started {
-      const w = start(
-        ['worker', '--worker-id', name, '--work-dir', join(dir(), 'work')],
-        { SPOTFUSE_SERVER: coordinator, SPOTFUSE_TOKEN: workerToken },
-        dir(),
-      );
+    function startWorker(name: string, coordinator = address): StartedCli {
+      const w = startCli(['worker', '--worker-id', name, '--work-dir', join(dir(), 'work')], dir(), {
+        SPOTFUSE_SERVER: coordinator,
+        SPOTFUSE_TOKEN: workerToken,
+      });
       workers.push(w);
       return w;
     }
@@ -136,7 +97,7 @@ describe.skipIf(skip !== undefined)(
     async function stopServer(): Promise<void> {
       if (!server || server.child.exitCode !== null) return;
       server.child.kill('SIGTERM');
-      await server.done;
+      await server.result;
     }
 
     beforeAll(async () => {
@@ -163,11 +124,11 @@ describe.skipIf(skip !== undefined)(
     afterAll(async () => {
       for (const w of workers)
         if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
-      await Promise.all(workers.map((w) => w.done));
+      await Promise.all(workers.map((w) => w.result));
       await stopServer();
       if (second && second.child.exitCode === null) {
         second.child.kill('SIGTERM');
-        await second.done;
+        await second.result;
       }
       await s3?.close();
       if ('url' in pgDb) await pgDb.drop();
@@ -341,7 +302,7 @@ describe.skipIf(skip !== undefined)(
       expect((await report()).state).toBe('running');
       fleet[0].child.kill('SIGKILL');
       fleet[1].child.kill('SIGTERM');
-      const terminated = await fleet[1].done;
+      const terminated = await fleet[1].result;
       expect(terminated.code).toBe(0);
       // It flushes what it has and gives its task back (or finishes it, if the notice came at its last frames).
       expect(terminated.stderr).toMatch(/preemption notice/);

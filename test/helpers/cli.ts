@@ -7,9 +7,20 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `spotfuse ARGS` as a user would (the built bin), without a terminal. */
-export function startCli(args: string[], cwd: string): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface StartedCli {
+  child: ChildProcess;
+  /** What it has printed on stderr so far (a server's "listening" line, say). */
+  stderr: () => string;
+  result: Promise<CliResult>;
+}
+
+/** Starts `spotfuse ARGS` as a user would (the built bin), without a terminal, with `env` added. */
+export function startCli(args: string[], cwd: string, env: Record<string, string> = {}): StartedCli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d) => {
@@ -22,9 +33,9 @@ export function startCli(args: string[], cwd: string): { child: ChildProcess; re
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-  return { child, result };
+  return { child, stderr: () => stderr, result };
 }
 
-export function runCli(args: string[], cwd: string): Promise<CliResult> {
-  return startCli(args, cwd).result;
+export function runCli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+  return startCli(args, cwd, env).result;
 }
