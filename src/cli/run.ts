@@ -8,31 +8,21 @@ import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import {
   addExecutionOptions,
-  addFaceOptions,
   type ExecutionFlags,
   executionArgs,
   executionFromFlags,
-  type FaceFlags,
   faceOptionsFromFlags,
 } from './faceFlags.js';
+import { addJobOptions, type JobFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
-import { collect, percent, positiveInt, positiveNumber } from './options.js';
+import { positiveInt, positiveNumber } from './options.js';
 import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends FaceFlags, ExecutionFlags, ModelFlags {
-  source: string[];
-  target: string;
+interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags {
   output: string;
-  processors: string;
   workers?: number;
-  chunkFrames?: number;
-  chunkSeconds?: number;
-  checkpointFrames: number;
   stateDir: string;
-  outputVideoEncoder: string;
-  outputVideoQuality: number;
-  outputVideoPreset: string;
   leaseTtl: number;
   maxAttempts: number;
   report?: string;
@@ -62,25 +52,11 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 }
 
 export function registerRun(program: Command): void {
-  const command = program
-    .command('run')
+  const command = addJobOptions(program.command('run'))
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
-    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
-    .requiredOption('-t, --target <video>', 'video to process')
     .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
-    .option(
-      '--processors <list>',
-      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
-      'face_swapper',
-    )
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
-    .option('--chunk-frames <n>', 'frames per task', positiveInt)
-    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
-    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
     .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
-    .option('--output-video-encoder <name>', 'video encoder', 'libx264')
-    .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
-    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
     .option('--report <file>', 'write a JSON report of the job here')
@@ -93,7 +69,7 @@ export function registerRun(program: Command): void {
     )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addModelOptions(addExecutionOptions(addFaceOptions(command))).action(async (flags: RunFlags) => {
+  addModelOptions(addExecutionOptions(command)).action(async (flags: RunFlags) => {
     if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
     if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
       throw new UserError('give --chunk-frames or --chunk-seconds, not both');

@@ -2,23 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
-import { addFaceOptions, type FaceFlags, faceOptionsFromFlags } from '../faceFlags.js';
-import { collect, percent, positiveInt, positiveNumber } from '../options.js';
+import { faceOptionsFromFlags } from '../faceFlags.js';
+import { addJobOptions, type JobFlags } from '../jobFlags.js';
+import { positiveNumber } from '../options.js';
 import { formatDuration } from '../progress.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
-
-/** What `submit` and `run --server` send: the same options as an embedded run. */
-export interface JobFlags extends FaceFlags {
-  source: string[];
-  target: string;
-  processors: string;
-  chunkFrames?: number;
-  chunkSeconds?: number;
-  checkpointFrames: number;
-  outputVideoEncoder: string;
-  outputVideoQuality: number;
-  outputVideoPreset: string;
-}
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
   outputFormat: string;
@@ -45,22 +33,8 @@ function describe(r: StatusReport): string {
 }
 
 function registerSubmit(program: Command): void {
-  const command = program
-    .command('submit')
+  const command = addJobOptions(program.command('submit'))
     .description('upload a video (and source faces) to a coordinator and queue a job; prints the job id')
-    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
-    .requiredOption('-t, --target <video>', 'video to process')
-    .option(
-      '--processors <list>',
-      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
-      'face_swapper',
-    )
-    .option('--chunk-frames <n>', 'frames per task', positiveInt)
-    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
-    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
-    .option('--output-video-encoder <name>', 'video encoder', 'libx264')
-    .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale)', percent, 80)
-    .option('--output-video-preset <preset>', 'encoder preset', 'veryfast')
     .addOption(
       new Option('--output-format <ext>', 'output container')
         .choices(['mp4', 'm4v', 'mov', 'mkv', 'webm'])
@@ -69,7 +43,7 @@ function registerSubmit(program: Command): void {
     .addOption(
       new Option('--priority <priority>', 'urgent or normal').choices(['urgent', 'normal']).default('normal'),
     );
-  addConnectionOptions(addFaceOptions(command)).action(async (flags: SubmitFlags) => {
+  addConnectionOptions(command).action(async (flags: SubmitFlags) => {
     out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority));
   });
 }

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { ENCODER_PRESETS } from '../media/encoders.js';
+import { addFaceOptions, type FaceFlags } from './faceFlags.js';
+import { collect, percent, positiveInt, positiveNumber } from './options.js';
+
+/** What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options. */
+export interface JobFlags extends FaceFlags {
+  source: string[];
+  target: string;
+  processors: string;
+  chunkFrames?: number;
+  chunkSeconds?: number;
+  checkpointFrames: number;
+  outputVideoEncoder: string;
+  outputVideoQuality: number;
+  outputVideoPreset: string;
+}
+
+export function addJobOptions(command: Command): Command {
+  command
+    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
+    .requiredOption('-t, --target <video>', 'video to process')
+    .option(
+      '--processors <list>',
+      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
+      'face_swapper',
+    )
+    .option('--chunk-frames <n>', 'frames per task', positiveInt)
+    .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
+    .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
+    .option('--output-video-encoder <name>', 'video encoder', 'libx264')
+    .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
+    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
+  return addFaceOptions(command);
+}
