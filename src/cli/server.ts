@@ -16,9 +16,21 @@ interface ServerFlags {
   parallelism: number;
   multipartThreshold: number;
   onDemandFor?: string;
+  onDemandAfter?: number;
 }
 
 const env = process.env;
+
+/** A whole-number setting from the environment, checked as its flag would be. */
+function envPositiveInt(name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  try {
+    return positiveInt(value);
+  } catch (error) {
+    throw new UserError(`${name} ${(error as Error).message}, not "${value}"`);
+  }
+}
 
 function envFlag(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return undefined;
@@ -61,6 +73,11 @@ export function registerServer(program: Command): void {
       'work only on-demand workers may claim: merge, urgent, merge,urgent or none (SPOTFUSE_ON_DEMAND_FOR)',
       env.SPOTFUSE_ON_DEMAND_FOR,
     )
+    .option(
+      '--on-demand-after <interruptions>',
+      'keep a task that spot workers lost this many times for on-demand workers (SPOTFUSE_ON_DEMAND_AFTER; default: never)',
+      positiveInt,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -77,6 +94,7 @@ export function registerServer(program: Command): void {
       );
       const { host, port } = parseListen(flags.listen);
       const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
+      const onDemandAfter = flags.onDemandAfter ?? envPositiveInt('SPOTFUSE_ON_DEMAND_AFTER');
       const server = await startClusterServer({
         db: flags.db,
         blob: flags.blob,
@@ -93,6 +111,7 @@ export function registerServer(program: Command): void {
         parallelism: flags.parallelism,
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
+        spotInterruptionCap: onDemandAfter,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({
@@ -100,6 +119,7 @@ export function registerServer(program: Command): void {
         address: server.address,
         admin: adminToken !== undefined,
         onDemandOnly,
+        onDemandAfter,
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

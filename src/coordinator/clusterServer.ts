@@ -27,6 +27,8 @@ export interface ClusterServerOptions {
   multipartThresholdBytes?: number;
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
   onDemandOnly?: readonly OnDemandOnly[];
+  /** Pool policy: interruptions after which a task is kept for on-demand workers; absent: no cap. */
+  spotInterruptionCap?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -69,6 +71,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       maxAttempts: options.maxAttempts,
       deleteSegmentsWhenDone: true,
       onDemandOnly: options.onDemandOnly,
+      spotInterruptionCap: options.spotInterruptionCap,
     });
     api = buildApi({
       leases,

@@ -13,6 +13,8 @@ export interface LeaseOptions {
   deleteSegmentsWhenDone?: boolean;
   /** Pool policy: work only on-demand workers may claim (`--on-demand-for`); none by default. */
   onDemandOnly?: readonly OnDemandOnly[];
+  /** Pool policy: interruptions after which a task is kept for on-demand workers (`--on-demand-after`). */
+  spotInterruptionCap?: number;
 }
 
 /** A job's input, sources and output name blobs of the coordinator's blob store as `blob:KEY`. */
@@ -58,6 +60,7 @@ export class LeaseService {
       now: this.now(),
       leaseTtlMs: this.options.leaseTtlMs,
       onDemandOnly: this.options.onDemandOnly,
+      spotInterruptionCap: this.options.spotInterruptionCap,
       instance: { ...instance, lifecycle: instance.lifecycle ?? pool },
     });
     if (!claimed) return undefined;

@@ -132,7 +132,11 @@ export class MemoryLeaseStore implements LeaseStore {
     for (let t = this.pending.pop(); t; t = this.pending.pop()) {
       const job = this.jobs.get(t.jobId)!;
       if (t.state !== 'pending' || (job.state !== 'running' && job.state !== 'merging')) continue;
-      if ((skip.merge && t.kind === 'merge') || (skip.urgent && isUrgent(job))) {
+      if (
+        (skip.merge && t.kind === 'merge') ||
+        (skip.urgent && isUrgent(job)) ||
+        (skip.interruptionCap !== undefined && t.preemptions >= skip.interruptionCap)
+      ) {
         skipped.push(t);
         continue;
       }

@@ -227,14 +227,18 @@ export class SqliteStore implements Store {
         .prepare(
           `SELECT t.* FROM (
              SELECT (SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
-                     ${skip.merge ? `AND kind != 'merge'` : ''} ORDER BY seq LIMIT 1) AS task_id,
+                     ${skip.merge ? `AND kind != 'merge'` : ''}
+                     ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
+                     ORDER BY seq LIMIT 1) AS task_id,
                     IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' AS urgent, j.created_at
              FROM jobs j WHERE j.state IN ('running', 'merging')
              ${skip.urgent ? `AND IFNULL(json_extract(j.spec, '$.priority'), '') != 'urgent'` : ''}
            ) f JOIN tasks t ON t.id = f.task_id
            ORDER BY f.urgent DESC, f.created_at LIMIT 1`,
         )
-        .get() as TaskRow | undefined;
+        .get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
+        | TaskRow
+        | undefined;
       if (!row) return undefined;
       const epoch = row.epoch + 1;
       this.db

@@ -66,6 +66,11 @@ export interface ClaimRequest {
    * take anything. Empty or absent: every worker takes anything.
    */
   onDemandOnly?: readonly OnDemandOnly[];
+  /**
+   * Pool policy: a task interrupted this many times is kept for on-demand workers, so that work a spot
+   * market keeps reclaiming still finishes. Absent: no cap.
+   */
+  spotInterruptionCap?: number;
   /** The worker's machine, recorded with the attempt. */
   instance?: InstanceInfo;
 }
@@ -155,10 +160,22 @@ export interface Store {
   close(): Promise<void>;
 }
 
+export interface ClaimExclusions {
+  merge: boolean;
+  urgent: boolean;
+  /** Skip tasks interrupted at least this many times; undefined: skip none. */
+  interruptionCap: number | undefined;
+}
+
 /** The kinds of work this claim must skip: what the policy keeps for on-demand workers, if it is a spot one. */
-export function claimExclusions(req: ClaimRequest): { merge: boolean; urgent: boolean } {
-  const policy = req.pool === 'on-demand' ? [] : (req.onDemandOnly ?? []);
-  return { merge: policy.includes('merge'), urgent: policy.includes('urgent') };
+export function claimExclusions(req: ClaimRequest): ClaimExclusions {
+  const spot = req.pool !== 'on-demand';
+  const policy = spot ? (req.onDemandOnly ?? []) : [];
+  return {
+    merge: policy.includes('merge'),
+    urgent: policy.includes('urgent'),
+    interruptionCap: spot ? req.spotInterruptionCap : undefined,
+  };
 }
 
 /** Job ids are the same shape whichever store made them. */

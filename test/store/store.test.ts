@@ -278,6 +278,35 @@ for (const backend of backends) {
       expect([second.job.id, second.task.kind]).toEqual([normal.id, 'merge']);
     });
 
+    it('keeps a task interrupted as often as the cap for on-demand workers', async () => {
+      const job = await store.createJob(
+        {
+          key: 'cap',
+          spec,
+          probe: {},
+          framePts: [0, 1, 2, 3],
+          chunks: [
+            { start: 0, end: 2 },
+            { start: 2, end: 4 },
+          ],
+        },
+        1,
+      );
+      const claim = (workerId: string, pool: Pool, now: number) =>
+        store.claim({ workerId, pool, now, leaseTtlMs: TTL, spotInterruptionCap: 2 });
+      for (let i = 0; i < 2; i++) {
+        const spot = (await claim(`s${i}`, 'spot', 2 + i))!;
+        expect(spot.task.id).toBe(`${job.id}-t0000`);
+        expect(await store.release(spot.task.id, spot.task.epoch, 'preempted', null, 2 + i, 3)).toBe('ok');
+      }
+      // Twice interrupted: spot workers pass over the first chunk and take the second.
+      const second = (await claim('s2', 'spot', 5))!;
+      expect(second.task.id).toBe(`${job.id}-t0001`);
+      expect(await claim('s3', 'spot', 6)).toBeUndefined();
+      const onDemand = (await claim('o1', 'on-demand', 7))!;
+      expect([onDemand.task.id, onDemand.task.preemptions]).toEqual([`${job.id}-t0000`, 2]);
+    });
+
     it('records the instance a claim reports and the latest GPU readings heartbeats carry', async () => {
       const job = await newJob();
       const a = (await store.claim({
