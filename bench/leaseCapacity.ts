@@ -3,7 +3,9 @@
  * against the PostgreSQL store. The real HTTP lease API (buildApi + LeaseService + PostgresStore) runs
  * on 127.0.0.1 (in this process, or in a child process so that the load generator does not share its
  * event loop); simulated workers talk to it over keep-alive HTTP on loopback, each looping
- * claim → heartbeats → segment-url → checkpoint → complete, and every call's latency is recorded.
+ * claim → heartbeats → segment-url → checkpoint → complete, and every call's latency is recorded. They
+ * authenticate with a stored worker token, so every call pays for authentication and the lease-holder
+ * check as in a cluster.
  *
  * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
  * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
@@ -23,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { generateToken, hashToken } from '../src/api/auth.js';
 import { buildApi } from '../src/api/server.js';
 import { LocalBlobStore } from '../src/blob/localBlobStore.js';
 import { LeaseService } from '../src/coordinator/leaseService.js';
@@ -96,7 +99,7 @@ export interface LeaseBenchResult {
 }
 
 // The child server takes the parent's token, so that the workers' token is the one it accepts.
-const TOKEN = process.env.SPOTFUSE_LEASE_BENCH_TOKEN ?? randomBytes(24).toString('base64url');
+const TOKEN = process.env.SPOTFUSE_LEASE_BENCH_TOKEN ?? generateToken('worker');
 const LEASE_TTL_MS = 120_000;
 const SERVER_ENV = 'SPOTFUSE_LEASE_BENCH_SERVER';
 
@@ -119,7 +122,10 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
     leaseTtlMs: LEASE_TTL_MS,
     maxAttempts: 3,
   });
-  const api: FastifyInstance = buildApi({ leases, workerToken: TOKEN });
+  // A stored worker token, as a cluster's workers have: each call is authenticated and checked against
+  // the lease holder as in production.
+  await store.createToken({ role: 'worker' }, hashToken(TOKEN), Date.now());
+  const api: FastifyInstance = buildApi({ leases, store });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });
   // Diagnostics only: how many queries wait for one of the pool's connections.
   const pool = (store as unknown as { pool: pg.Pool }).pool;

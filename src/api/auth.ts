@@ -6,6 +6,7 @@ import {
   type Store,
   type StoredJob,
   TENANT_NAME,
+  TOKEN_TOUCH_INTERVAL_MS,
   type TokenRecord,
   type TokenRole,
 } from '../store/store.js';
@@ -85,6 +86,60 @@ export function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given, 'utf8').digest();
   const b = createHash('sha256').update(expected, 'utf8').digest();
   return timingSafeEqual(a, b);
+}
+
+/** Entries the token cache holds at most; it starts afresh when full (a flood of distinct tokens). */
+const TOKEN_CACHE_ENTRIES = 10_000;
+
+/**
+ * The token lookups every request makes, kept in memory for `ttlMs` so that a lease call costs no token
+ * query: a known token is looked up again after `ttlMs`, and marked used at most once per
+ * TOKEN_TOUCH_INTERVAL_MS by this process. Unknown tokens are never cached. A token revoked through this
+ * cache stops working at once; one revoked through another coordinator replica works here for at most
+ * `ttlMs` more.
+ */
+export class CachedTokenStore implements TokenStore {
+  private readonly known = new Map<string, { record: TokenRecord; until: number }>();
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly ttlMs = 5000,
+  ) {}
+
+  createToken(...args: Parameters<TokenStore['createToken']>): Promise<TokenRecord> {
+    return this.store.createToken(...args);
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.store.listTokens();
+  }
+
+  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const cached = this.known.get(secretHash);
+    if (cached && cached.until > Date.now()) return cached.record;
+    const record = await this.store.findTokenByHash(secretHash);
+    if (!record) {
+      this.known.delete(secretHash);
+      return undefined;
+    }
+    if (this.known.size >= TOKEN_CACHE_ENTRIES) this.known.clear();
+    this.known.set(secretHash, { record, until: Date.now() + this.ttlMs });
+    return record;
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    const revoked = await this.store.revokeToken(id, now);
+    for (const [hash, entry] of this.known) if (entry.record.id === id) this.known.delete(hash);
+    return revoked;
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    const last = this.touched.get(id);
+    if (last !== undefined && now - last < TOKEN_TOUCH_INTERVAL_MS && now >= last) return;
+    this.touched.set(id, now);
+    await this.store.touchToken(id, now);
+  }
 }
 
 export interface IssuedToken {

@@ -4,6 +4,7 @@ import type { LeaseService } from '../coordinator/leaseService.js';
 import type { LeaseResult } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import {
+  CachedTokenStore,
   CreateTokenBody,
   installAuth,
   issueToken,
@@ -71,13 +72,14 @@ function leaseWorkerId(principal: Principal, workerId: string): string {
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, logger: false });
   const { leases, store } = options;
+  const tokens = store && new CachedTokenStore(store);
   if (!options.workerToken && !options.adminToken && !store) {
     throw new Error('buildApi needs a worker token, an admin token or a token store');
   }
   installAuth(
     app,
     makeAuthenticator({
-      tokens: store,
+      tokens,
       adminToken: options.adminToken,
       workerToken: options.workerToken,
       now: options.now,
@@ -178,7 +180,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     { prefix: '/v1' },
   );
 
-  if (store) {
+  if (tokens) {
     app.register(
       async (admin) => {
         admin.addHook('onRequest', requireRole('admin'));
@@ -187,7 +189,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
           const body = CreateTokenBody.parse(request.body);
           const now = (options.now ?? Date.now)();
           const { token, record } = await issueToken(
-            store,
+            tokens,
             body.role,
             body.role === 'tenant' ? body.tenant : undefined,
             now,
@@ -195,11 +197,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
           return reply.code(201).send({ id: record.id, token, role: record.role, tenant: record.tenant });
         });
 
-        admin.get('/tokens', async () => ({ tokens: await store.listTokens() }));
+        admin.get('/tokens', async () => ({ tokens: await tokens.listTokens() }));
 
         admin.delete('/tokens/:id', async (request, reply) => {
           const { id } = TokenIdParams.parse(request.params);
-          const revoked = await store.revokeToken(id, (options.now ?? Date.now)());
+          const revoked = await tokens.revokeToken(id, (options.now ?? Date.now)());
           return revoked ? reply.code(204).send() : reply.code(404).send({ error: 'no such token' });
         });
       },

@@ -9,6 +9,7 @@ import {
   adminTokenFromEnv,
   authenticate,
   bearerToken,
+  CachedTokenStore,
   generateToken,
   hashToken,
   issueToken,
@@ -504,6 +505,37 @@ describe('authenticate', () => {
       await store.revokeToken(record.id, 7);
       expect(await authenticate(store, token, ADMIN)).toEqual({ error: 'token revoked' });
       await expect(issueToken(store, 'tenant')).rejects.toThrow(RangeError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('serves repeated lookups from the token cache, forgets a token revoked through it, caches no misses', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'spotfuse-authcache-')), 'state.db'));
+    try {
+      const find = vi.spyOn(store, 'findTokenByHash');
+      const touch = vi.spyOn(store, 'touchToken');
+      const cache = new CachedTokenStore(store, 60_000);
+      const { token, record } = await issueToken(cache, 'worker', undefined, 1);
+      for (let i = 0; i < 5; i++) {
+        expect(await authenticate(cache, token, ADMIN, 10 + i)).toEqual({
+          principal: { role: 'worker', tokenId: record.id },
+        });
+      }
+      expect(find).toHaveBeenCalledTimes(1);
+      expect(touch).toHaveBeenCalledTimes(1);
+      expect((await store.listTokens())[0].lastUsedAt).toBe(10);
+      // Marked used again once the touch interval has passed.
+      await authenticate(cache, token, ADMIN, 10 + 61_000);
+      expect(touch).toHaveBeenCalledTimes(2);
+
+      const unknown = generateToken('worker');
+      for (let i = 0; i < 3; i++)
+        expect(await authenticate(cache, unknown, ADMIN)).toEqual({ error: 'invalid token' });
+      expect(find).toHaveBeenCalledTimes(4);
+
+      expect(await cache.revokeToken(record.id, 100_000)).toBe(true);
+      expect(await authenticate(cache, token, ADMIN)).toEqual({ error: 'token revoked' });
     } finally {
       await store.close();
     }
