@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
 import { UserError } from '../core/errors.js';
+import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
 import { positiveInt, positiveNumber, wholeNumber } from './options.js';
 
-interface ServerFlags {
+interface ServerFlags extends PriceFlags {
   db?: string;
   blob?: string;
   s3Endpoint?: string;
@@ -61,6 +62,16 @@ export function registerServer(program: Command): void {
       'work only on-demand workers may claim: merge, urgent, merge,urgent or none (SPOTFUSE_ON_DEMAND_FOR)',
       env.SPOTFUSE_ON_DEMAND_FOR,
     )
+    .option(
+      '--prices <file>',
+      'YAML price table whose entries replace or add to the shipped GPU prices (SPOTFUSE_PRICES)',
+      env.SPOTFUSE_PRICES,
+    )
+    .option(
+      '--local-gpu-price <usd>',
+      'hourly price of a worker off any cloud, default 0 (SPOTFUSE_LOCAL_GPU_PRICE)',
+      env.SPOTFUSE_LOCAL_GPU_PRICE,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -71,6 +82,7 @@ export function registerServer(program: Command): void {
       } catch (error) {
         throw new UserError((error as Error).message);
       }
+      const prices = priceTableFromFlags(flags);
       const logger = createLogger();
       const { parseListen, parseOnDemandFor, startClusterServer } = await import(
         '../coordinator/clusterServer.js'
@@ -93,6 +105,7 @@ export function registerServer(program: Command): void {
         parallelism: flags.parallelism,
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
+        prices,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({
