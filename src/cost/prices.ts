@@ -15,7 +15,7 @@ const PriceEntry = z
     onDemand: z.number().positive(),
     spot: z.number().positive(),
     /** When the prices were known to hold: YYYY-MM or YYYY-MM-DD. */
-    asOf: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'asOf must be a date: YYYY-MM or YYYY-MM-DD'),
+    asOf: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'must be a date: YYYY-MM or YYYY-MM-DD'),
     /** Where they come from: the provider's pricing page, a bill, a quote. */
     source: z.string().min(1),
     note: z.string().optional(),
