@@ -1,11 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../../src/blob/blobStore.js';
 import { LeaseService, segmentKey } from '../../src/coordinator/leaseService.js';
 import { jobReport } from '../../src/coordinator/report.js';
 import type { InstanceInfo, JobSpec, Pool } from '../../src/core/types.js';
 import type { PriceTable } from '../../src/cost/prices.js';
+import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
+import type { Store } from '../../src/store/store.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
+import { createTestDatabase } from '../store/postgresTestDb.js';
 
 const spec: JobSpec = {
   input: '/in.mp4',
@@ -30,17 +33,34 @@ const prices: PriceTable = {
 const MIN = 60_000;
 const p3: InstanceInfo = { cloud: 'aws', instanceType: 'p3.2xlarge', zone: 'us-east-1a' };
 
-describe('a job report', () => {
-  let store: SqliteStore;
+const pgDb = await createTestDatabase();
+afterAll(async () => {
+  if ('url' in pgDb) await pgDb.drop();
+});
+
+const backends: { name: string; skip?: string; open(): Promise<Store> }[] = [
+  { name: 'SqliteStore', open: async () => new SqliteStore(':memory:') },
+  'url' in pgDb
+    ? { name: 'PostgresStore', open: () => PostgresStore.open(pgDb.url) }
+    : {
+        name: 'PostgresStore',
+        skip: pgDb.unavailable,
+        open: () => Promise.reject(new Error(pgDb.unavailable)),
+      },
+];
+
+describe.each(backends)('a job report from $name', (backend) => {
+  let store: Store;
   let clock = 0;
   let leases: LeaseService;
 
-  beforeEach(() => {
-    store = new SqliteStore(':memory:');
+  beforeEach(async (context) => {
+    if (backend.skip) context.skip(backend.skip);
+    store = await backend.open();
     clock = 0;
     leases = new LeaseService(store, blobs, { leaseTtlMs: 600 * MIN, maxAttempts: 3, now: () => clock });
   });
-  afterEach(() => store.close());
+  afterEach(() => store?.close());
 
   async function claim(worker: string, pool: Pool, instance: InstanceInfo = {}) {
     const claimed = await leases.claim(worker, pool, instance);
