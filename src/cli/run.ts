@@ -42,12 +42,13 @@ function defaultWorkers(): number {
 /** `run --server`: the same job on a coordinator, followed until it ends, then downloaded to `--output`. */
 async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
   const { ApiClient } = await import('./client/api.js');
-  const { downloadOutput, submitJob, waitForJob } = await import('./client/commands.js');
+  const { downloadOutput, fetchReport, submitJob, waitForJob } = await import('./client/commands.js');
   const client = new ApiClient(flags);
   const outputDir = dirname(resolve(flags.output));
   if (!existsSync(outputDir)) throw new UserError(`output directory does not exist: ${outputDir}`);
   const id = await submitJob(client, flags, extname(flags.output).slice(1).toLowerCase());
-  const report = await waitForJob(client, id, 1000, (r) => view?.update(r));
+  let report = await waitForJob(client, id, 1000, (r) => view?.update(r));
+  if (flags.report) report = await fetchReport(client, id, true);
   if (report.state === 'completed') await downloadOutput(client, id, flags.output);
   return report;
 }

@@ -96,6 +96,11 @@ export async function waitForJob(
   }
 }
 
+/** A job's report; with `tasks`, each task's cost as well (`cost.tasks`). */
+export function fetchReport(client: ApiClient, id: string, tasks = false): Promise<StatusReport> {
+  return client.request<StatusReport>('GET', jobPath(id, tasks ? '?tasks=true' : ''));
+}
+
 export async function downloadOutput(client: ApiClient, id: string, output: string): Promise<void> {
   const { url } = await client.request<{ url: string }>('GET', jobPath(id, '/download'));
   await downloadTo(url, output);
@@ -119,9 +124,8 @@ function registerStatus(program: Command): void {
         ? await waitForJob(client, id, flags.interval * 1000, (r) => {
             if (!flags.json) err(describe(r));
           })
-        : await client.request<StatusReport>('GET', jobPath(id, flags.tasks ? '?tasks=true' : ''));
-      if (flags.watch && flags.tasks)
-        report = await client.request<StatusReport>('GET', jobPath(id, '?tasks=true'));
+        : await fetchReport(client, id, flags.tasks);
+      if (flags.watch && flags.tasks) report = await fetchReport(client, id, true);
       if (flags.json) out(JSON.stringify(report));
       else {
         out(describe(report));
