@@ -138,7 +138,12 @@ describe('tenant job API', () => {
 
     // The worker reported no cloud: a local machine, free by default.
     const costed = (await call('GET', `/v1/jobs/${id}?tasks=true`, acme)).json();
-    expect(costed.cost).toMatchObject({ currency: 'USD', paid: 0, savingPercent: null, unpricedGpuSeconds: 0 });
+    expect(costed.cost).toMatchObject({
+      currency: 'USD',
+      paid: 0,
+      savingPercent: null,
+      unpricedGpuSeconds: 0,
+    });
     expect(costed.cost.tasks.map((t: { attempts: number }) => t.attempts)).toEqual([1, 0, 0]);
     expect(status.json().cost.tasks).toBeUndefined();
     expect((await call('GET', `/v1/jobs/${id}?tasks=maybe`, acme)).statusCode).toBe(400);
