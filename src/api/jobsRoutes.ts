@@ -7,9 +7,17 @@ import { blobKeyOf } from '../coordinator/leaseService.js';
 import { jobReport } from '../coordinator/report.js';
 import { UserError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
+import { loadPriceTable, type PriceTable } from '../cost/prices.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
-import { CompleteUploadBody, JobIdParams, SubmitBody, UploadBody, type UploadResponse } from './protocol.js';
+import {
+  CompleteUploadBody,
+  JobIdParams,
+  JobReportQuery,
+  SubmitBody,
+  UploadBody,
+  type UploadResponse,
+} from './protocol.js';
 import { type RateLimitOptions, rateLimit } from './rateLimit.js';
 
 /** What a blob store offers beyond single PUTs: multipart uploads (S3). */
@@ -36,6 +44,8 @@ export interface JobsRoutesOptions {
   maxUploadBytes?: number;
   /** Per tenant token (default 10 requests/s, bursts of 30). */
   rateLimit?: Omit<RateLimitOptions, 'now'>;
+  /** Prices job reports are costed at (default: the shipped table, local workers free). */
+  prices?: PriceTable;
   now?: () => number;
 }
 
@@ -83,6 +93,7 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
   const now = options.now ?? Date.now;
   const threshold = options.multipartThresholdBytes ?? 64 * 1024 * 1024;
   const maxUpload = Math.min(options.maxUploadBytes ?? 50 * 1024 ** 3, MAX_OBJECT_SIZE);
+  const prices = options.prices ?? loadPriceTable();
   app.addHook('onRequest', requireRole('tenant', 'admin'));
   app.addHook('preHandler', rateLimit({ ratePerSecond: 10, burst: 30, ...options.rateLimit, now }));
 
@@ -151,9 +162,10 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
 
   app.get('/jobs/:id', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
+    const { tasks } = JobReportQuery.parse(request.query);
     const job = await visibleJob(store, principalOf(request), id);
     if (!job) return noSuchJob(reply);
-    const report = await jobReport(store, id, now());
+    const report = await jobReport(store, id, { prices, tasks }, now());
     return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
   });
 

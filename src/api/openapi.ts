@@ -105,7 +105,7 @@ const ROUTES: Record<string, Record<string, Op>> = {
   },
   '/v1/jobs/{id}': {
     get: {
-      summary: 'job report and state',
+      summary: "job report, state and cost (?tasks=true: with each task's cost)",
       roles: 'tenant, admin',
       ok: '200 (404: not yours)',
       params: ['id'],

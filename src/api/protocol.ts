@@ -192,3 +192,11 @@ export const SubmitBody = z.strictObject({
 export type SubmitRequest = z.infer<typeof SubmitBody>;
 
 export const JobIdParams = z.object({ id: z.string().min(1).max(100) });
+
+/** `GET /v1/jobs/:id?tasks=true`: the report with each task's cost. */
+export const JobReportQuery = z.object({
+  tasks: z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1'),
+});

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
+import { addPriceOptions, costLine, type PriceFlags, priceTableFromFlags } from './cost.js';
 import {
   addExecutionOptions,
   type ExecutionFlags,
@@ -19,7 +20,7 @@ import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.j
 import { positiveInt, positiveNumber } from './options.js';
 import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags {
+interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -41,12 +42,13 @@ function defaultWorkers(): number {
 /** `run --server`: the same job on a coordinator, followed until it ends, then downloaded to `--output`. */
 async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
   const { ApiClient } = await import('./client/api.js');
-  const { downloadOutput, submitJob, waitForJob } = await import('./client/commands.js');
+  const { downloadOutput, fetchReport, submitJob, waitForJob } = await import('./client/commands.js');
   const client = new ApiClient(flags);
   const outputDir = dirname(resolve(flags.output));
   if (!existsSync(outputDir)) throw new UserError(`output directory does not exist: ${outputDir}`);
   const id = await submitJob(client, flags, extname(flags.output).slice(1).toLowerCase());
-  const report = await waitForJob(client, id, 1000, (r) => view?.update(r));
+  let report = await waitForJob(client, id, 1000, (r) => view?.update(r));
+  if (flags.report) report = await fetchReport(client, id, true);
   if (report.state === 'completed') await downloadOutput(client, id, flags.output);
   return report;
 }
@@ -59,7 +61,7 @@ export function registerRun(program: Command): void {
     .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
-    .option('--report <file>', 'write a JSON report of the job here')
+    .option('--report <file>', 'write a JSON report of the job here, with the cost of each task')
     .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
     .option('--server <url>', "run on a coordinator instead: submit, wait, download (see 'spotfuse submit')")
     .option(
@@ -69,7 +71,7 @@ export function registerRun(program: Command): void {
     )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addModelOptions(addExecutionOptions(command)).action(async (flags: RunFlags) => {
+  addModelOptions(addExecutionOptions(addPriceOptions(command))).action(async (flags: RunFlags) => {
     if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
     if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
       throw new UserError('give --chunk-frames or --chunk-seconds, not both');
@@ -97,6 +99,7 @@ export function registerRun(program: Command): void {
         throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
       }
       say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
+      if (report.cost) say(costLine(report.cost));
       return;
     }
     const stop = new AbortController();
@@ -104,6 +107,7 @@ export function registerRun(program: Command): void {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const workers = flags.workers ?? defaultWorkers();
+    const prices = priceTableFromFlags(flags);
     const models = await resolveModelSettings(flags);
     const execution = executionFromFlags(flags);
     // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
@@ -128,6 +132,8 @@ export function registerRun(program: Command): void {
       chunkSeconds: flags.chunkSeconds,
       leaseTtlMs: flags.leaseTtl * 1000,
       maxAttempts: flags.maxAttempts,
+      prices,
+      taskCosts: flags.report !== undefined,
       workerCommand: [
         process.execPath,
         fileURLToPath(new URL('./main.js', import.meta.url)),
@@ -180,5 +186,6 @@ export function registerRun(program: Command): void {
         `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
         `${report.failures} failures, ${report.framesRedone} frames redone`,
     );
+    say(costLine(report.cost));
   });
 }

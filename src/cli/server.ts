@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
 import { UserError } from '../core/errors.js';
+import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
 import { positiveInt, positiveNumber, wholeNumber } from './options.js';
 
-interface ServerFlags {
+interface ServerFlags extends PriceFlags {
   db?: string;
   blob?: string;
   s3Endpoint?: string;
@@ -78,6 +79,16 @@ export function registerServer(program: Command): void {
       'keep a task that spot workers lost this many times for on-demand workers (SPOTFUSE_ON_DEMAND_AFTER; default: never)',
       positiveInt,
     )
+    .option(
+      '--prices <file>',
+      'YAML price table whose entries replace or add to the shipped GPU prices (SPOTFUSE_PRICES)',
+      env.SPOTFUSE_PRICES,
+    )
+    .option(
+      '--local-gpu-price <usd>',
+      'hourly price of a worker off any cloud, default 0 (SPOTFUSE_LOCAL_GPU_PRICE)',
+      env.SPOTFUSE_LOCAL_GPU_PRICE,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -88,6 +99,7 @@ export function registerServer(program: Command): void {
       } catch (error) {
         throw new UserError((error as Error).message);
       }
+      const prices = priceTableFromFlags(flags);
       const logger = createLogger();
       const { parseListen, parseOnDemandFor, startClusterServer } = await import(
         '../coordinator/clusterServer.js'
@@ -112,6 +124,7 @@ export function registerServer(program: Command): void {
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
         spotInterruptionCap: onDemandAfter,
+        prices,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({

@@ -1,21 +1,21 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { UserError } from '../core/errors.js';
 import { parseSweep, type SimInput, simParams } from '../cost/params.js';
+import { instancePrice } from '../cost/prices.js';
 import { type SimResult, type SimStoreKind, simulate } from '../cost/simulate.js';
-import { positiveInt, positiveNumber, wholeNumber } from './options.js';
-
-function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number, 0 or more');
-  return n;
-}
+import { priceTableFromFlags } from './cost.js';
+import { nonNegativeNumber, positiveInt, positiveNumber, wholeNumber } from './options.js';
 
 interface SimulateFlags {
+  instanceType?: string;
+  cloud?: string;
+  prices?: string;
   workGpuMinutes?: number;
   videoSeconds?: number;
   fps?: number;
   gpuFps?: number;
-  spotPrice: number;
-  onDemandPrice: number;
+  spotPrice?: number;
+  onDemandPrice?: number;
   interruptionRate: number;
   notice: number;
   chunkSeconds: number;
@@ -94,14 +94,25 @@ export function sweepTable(flag: string, rows: { value: number; result: SimResul
   return `${[line(head), ...body.map(line)].join('\n')}\n`;
 }
 
-function inputFromFlags(f: SimulateFlags): SimInput {
+/** Prices from the flags, or else from the price table's entry for `--instance-type`. */
+function pricesFromFlags(f: SimulateFlags): { spotPrice: number; onDemandPrice: number } {
+  if (f.spotPrice !== undefined && f.onDemandPrice !== undefined)
+    return { spotPrice: f.spotPrice, onDemandPrice: f.onDemandPrice };
+  if (f.instanceType === undefined)
+    throw new UserError(
+      'give --spot-price and --on-demand-price, or --instance-type to take them from the price table',
+    );
+  const entry = instancePrice(priceTableFromFlags({ prices: f.prices }), f.instanceType, f.cloud);
+  return { spotPrice: f.spotPrice ?? entry.spot, onDemandPrice: f.onDemandPrice ?? entry.onDemand };
+}
+
+function inputFromFlags(f: SimulateFlags, prices: { spotPrice: number; onDemandPrice: number }): SimInput {
   return {
     workGpuMinutes: f.workGpuMinutes,
     videoSeconds: f.videoSeconds,
     fps: f.fps,
     gpuFps: f.gpuFps,
-    spotPrice: f.spotPrice,
-    onDemandPrice: f.onDemandPrice,
+    ...prices,
     interruptionRate: f.interruptionRate,
     noticeSeconds: f.notice,
     chunkSeconds: f.chunkSeconds,
@@ -127,8 +138,22 @@ export function registerSimulate(program: Command): void {
     .option('--video-seconds <s>', 'video length (default 300)', positiveNumber)
     .option('--fps <f>', 'video frame rate (default 30)', positiveNumber)
     .option('--gpu-fps <g>', 'frames one GPU processes per second', positiveNumber)
-    .requiredOption('--spot-price <dollars>', 'spot price per GPU-hour', positiveNumber)
-    .requiredOption('--on-demand-price <dollars>', 'on-demand price per GPU-hour', positiveNumber)
+    .option(
+      '--spot-price <dollars>',
+      "spot price per GPU-hour (default: the instance type's)",
+      positiveNumber,
+    )
+    .option(
+      '--on-demand-price <dollars>',
+      "on-demand price per GPU-hour (default: the instance type's)",
+      positiveNumber,
+    )
+    .option('--instance-type <type>', 'take the prices from the price table, e.g. p3.2xlarge')
+    .option(
+      '--cloud <cloud>',
+      'the cloud of --instance-type, where several list it (aws, gcp, azure, alibaba)',
+    )
+    .option('--prices <file>', 'YAML price table whose entries replace or add to the shipped GPU prices')
     .option(
       '--interruption-rate <r>',
       'spot interruptions per instance-hour (Poisson)',
@@ -168,7 +193,7 @@ export function registerSimulate(program: Command): void {
     .option('--sweep <key=values>', 'vary one parameter, e.g. chunk-seconds=5,10,30,60, and print a table')
     .option('--json', 'print JSON')
     .action(async (flags: SimulateFlags) => {
-      const input = inputFromFlags(flags);
+      const input = inputFromFlags(flags, pricesFromFlags(flags));
       simParams(input); // validates the job description before anything runs
       if (flags.sweep) {
         const sweep = parseSweep(flags.sweep);

@@ -5,6 +5,7 @@ import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
+import type { PriceTable } from '../cost/prices.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
@@ -29,6 +30,8 @@ export interface ClusterServerOptions {
   onDemandOnly?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers; absent: no cap. */
   spotInterruptionCap?: number;
+  /** Prices job reports are costed at (default: the shipped table). */
+  prices?: PriceTable;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -82,6 +85,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         blobs,
         parallelism: options.parallelism,
         multipartThresholdBytes: options.multipartThresholdBytes,
+        prices: options.prices,
       },
       ready: async () => {
         await store.listJobs({ limit: 1 });

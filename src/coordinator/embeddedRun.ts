@@ -7,6 +7,7 @@ import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
 import type { Job } from '../core/types.js';
+import { loadPriceTable, type PriceTable } from '../cost/prices.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import { type CheckedJob, checkJobRequest, type JobRequest } from './jobInput.js';
 import { LeaseService } from './leaseService.js';
@@ -22,6 +23,10 @@ export interface EmbeddedRunOptions {
   chunkSeconds?: number;
   leaseTtlMs: number;
   maxAttempts: number;
+  /** Prices the report is costed at (default: the shipped table, local workers free). */
+  prices?: PriceTable;
+  /** The final report carries each task's cost (`cost.tasks`). */
+  taskCosts?: boolean;
   /** Runs once the request is checked, before the job is queued: model downloads, source-face checks. */
   prepare?: (checked: CheckedJob) => Promise<void>;
   /** Command that starts one worker process (the CLI's `worker` command). */
@@ -79,6 +84,7 @@ async function openJob(store: SqliteStore, checked: CheckedJob, options: Embedde
  */
 export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
   const log = options.log ?? (() => {});
+  const prices = options.prices ?? loadPriceTable();
   // Probing runs while the workers boot; its errors surface where it is awaited.
   const checking = checkJobRequest(options.request);
   checking.catch(() => {});
@@ -141,12 +147,12 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       state = (await store.getJob(job.id))?.state ?? 'failed';
       // The full report reads every segment and attempt: once a second is plenty for a progress bar.
       if (options.onProgress && Date.now() - reportedAt >= REPORT_MS) {
-        options.onProgress(await jobReport(store, job.id));
+        options.onProgress(await jobReport(store, job.id, { prices }));
         reportedAt = Date.now();
       }
     }
     await pool.stop(WORKER_STOP_GRACE_MS);
-    const report = await jobReport(store, job.id);
+    const report = await jobReport(store, job.id, { prices, tasks: options.taskCosts });
     if (report.state === 'completed') {
       // The output holds every frame now; the segments would only fill the disk.
       await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));

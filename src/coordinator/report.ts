@@ -1,5 +1,7 @@
-import { framesLost } from '../core/lease.js';
+import { framesLost, isInterruption } from '../core/lease.js';
 import type { Attempt, Job, JobState, Segment, Task } from '../core/types.js';
+import { type JobCost, jobCost } from '../cost/accounting.js';
+import type { PriceTable } from '../cost/prices.js';
 import type { Store } from '../store/store.js';
 
 export interface JobReport {
@@ -21,9 +23,15 @@ export interface JobReport {
   workerSeconds: number;
   wallSeconds: number;
   error: string | null;
+  /** GPU time and money; `cost.tasks` when the per-task breakdown was asked for. */
+  cost: JobCost;
 }
 
-const INTERRUPTED = new Set(['preempted', 'expired', 'interrupted']);
+export interface ReportOptions {
+  prices: PriceTable;
+  /** Add each task's cost (`cost.tasks`). */
+  tasks?: boolean;
+}
 
 export function summarizeJob(
   job: Job,
@@ -31,6 +39,7 @@ export function summarizeJob(
   segments: Segment[],
   attempts: Attempt[],
   now: number,
+  options: ReportOptions,
 ): JobReport {
   const processTasks = tasks.filter((t) => t.kind === 'process');
   const checkpointed = processTasks.reduce((sum, t) => sum + (t.nextFrame - t.range.start), 0);
@@ -48,17 +57,23 @@ export function summarizeJob(
     tasksDone: processTasks.filter((t) => t.state === 'done').length,
     segments: segments.length,
     attempts: attempts.length,
-    interruptions: attempts.filter((a) => INTERRUPTED.has(a.outcome)).length,
+    interruptions: attempts.filter((a) => isInterruption(a.outcome)).length,
     failures: attempts.filter((a) => a.outcome === 'error').length,
     framesRedone: attempts.reduce((sum, a) => sum + framesLost(a), 0),
     framesDone: Math.min(job.frameCount, checkpointed + inFlight),
     workerSeconds: attempts.reduce((sum, a) => sum + ((a.endedAt ?? now) - a.startedAt) / 1000, 0),
     wallSeconds: ((job.finishedAt ?? now) - job.createdAt) / 1000,
     error: job.error,
+    cost: jobCost(attempts, options.prices, now, options.tasks ? tasks : undefined),
   };
 }
 
-export async function jobReport(store: Store, jobId: string, now = Date.now()): Promise<JobReport> {
+export async function jobReport(
+  store: Store,
+  jobId: string,
+  options: ReportOptions,
+  now = Date.now(),
+): Promise<JobReport> {
   const job = await store.getJob(jobId);
   if (!job) throw new Error(`unknown job ${jobId}`);
   const [tasks, segments, attempts] = await Promise.all([
@@ -66,5 +81,5 @@ export async function jobReport(store: Store, jobId: string, now = Date.now()): 
     store.listSegments(jobId),
     store.listAttempts(jobId),
   ]);
-  return summarizeJob(job, tasks, segments, attempts, now);
+  return summarizeJob(job, tasks, segments, attempts, now, options);
 }

@@ -1,4 +1,4 @@
-import type { Attempt, ReleaseReason, Task, TaskState } from './types.js';
+import type { Attempt, AttemptOutcome, ReleaseReason, Task, TaskState } from './types.js';
 
 export interface ReleaseDecision {
   state: Extract<TaskState, 'pending' | 'failed'>;
@@ -24,4 +24,9 @@ export function decideRelease(
 export function framesLost(attempt: Pick<Attempt, 'outcome' | 'framesDone' | 'framesCheckpointed'>): number {
   if (attempt.outcome === 'completed' || attempt.outcome === 'running') return 0;
   return Math.max(0, attempt.framesDone - attempt.framesCheckpointed);
+}
+
+/** An attempt that ended because its machine went away (or was presumed gone), not by its own failure. */
+export function isInterruption(outcome: AttemptOutcome): boolean {
+  return outcome === 'preempted' || outcome === 'expired' || outcome === 'interrupted';
 }

@@ -136,6 +136,18 @@ describe('tenant job API', () => {
     expect(logs.json().lines[1]).toMatch(/task .* attempt 1 on w1: running/);
     expect(logs.json().lines.join('\n')).not.toMatch(/tok_/);
 
+    // The worker reported no cloud: a local machine, free by default.
+    const costed = (await call('GET', `/v1/jobs/${id}?tasks=true`, acme)).json();
+    expect(costed.cost).toMatchObject({
+      currency: 'USD',
+      paid: 0,
+      savingPercent: null,
+      unpricedGpuSeconds: 0,
+    });
+    expect(costed.cost.tasks.map((t: { attempts: number }) => t.attempts)).toEqual([1, 0, 0]);
+    expect(status.json().cost.tasks).toBeUndefined();
+    expect((await call('GET', `/v1/jobs/${id}?tasks=maybe`, acme)).statusCode).toBe(400);
+
     expect((await call('POST', `/v1/jobs/${id}/cancel`, acme)).json()).toEqual({ id, state: 'canceled' });
     expect((await call('POST', `/v1/jobs/${id}/cancel`, acme)).statusCode).toBe(409);
     expect((await call('GET', `/v1/jobs/${id}`, acme)).json().state).toBe('canceled');

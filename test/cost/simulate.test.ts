@@ -153,6 +153,32 @@ describe('spotfuse simulate', () => {
     expect(err).toMatch(/--spot-price.*positive number/);
   });
 
+  it('takes the prices of --instance-type from the price table', async () => {
+    const { out } = await cli('--work-gpu-minutes', '40', '--instance-type', 'p3.2xlarge', '--json');
+    expect(JSON.parse(out).onDemandCost).toBeCloseTo(2.04, 2);
+    const given = await cli(
+      '--work-gpu-minutes',
+      '40',
+      '--instance-type',
+      'p3.2xlarge',
+      '--spot-price',
+      '0.68',
+    );
+    expect(given.out).toMatch(/cost {12}\$0\.45/);
+  });
+
+  it('refuses an instance type the price table does not know, or no prices at all', async () => {
+    expect((await cli('--work-gpu-minutes', '40', '--instance-type', 'x9.huge')).err).toMatch(
+      /no price for instance type x9.huge/,
+    );
+    expect(
+      (await cli('--work-gpu-minutes', '40', '--cloud', 'gcp', '--instance-type', 'p3.2xlarge')).err,
+    ).toMatch(/no price for gcp instance type p3.2xlarge/);
+    expect((await cli('--work-gpu-minutes', '40')).err).toMatch(
+      /--spot-price and --on-demand-price, or --instance-type/,
+    );
+  });
+
   it('refuses a job without a size', async () => {
     const { err } = await cli('--spot-price', '1', '--on-demand-price', '3');
     expect(err).toMatch(/--work-gpu-minutes/);

@@ -43,6 +43,7 @@ describe.skipIf(skip !== undefined)(
         SPOTFUSE_ADMIN_TOKEN: ADMIN,
         AWS_ACCESS_KEY_ID: ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY: ACCESS_KEY,
+        SPOTFUSE_LOCAL_GPU_PRICE: '0.5',
       };
       const config = {
         db: dbUrl(),
@@ -168,6 +169,9 @@ describe.skipIf(skip !== undefined)(
         tasksDone: 4,
         failures: 0,
       });
+      // The workers run on no cloud: their GPU time is priced at the server's local price.
+      expect(report.cost.gpuSeconds).toBeGreaterThan(0);
+      expect(report.cost.paid).toBeCloseTo((report.cost.gpuSeconds / 3600) * 0.5, 4);
 
       const output = join(dir(), 'cluster.mp4');
       const download = await cli(['download', id, '-o', output], acme);

@@ -77,6 +77,13 @@ describe('spotfuse run (embedded, end to end)', () => {
       output,
     });
     expect(report.attempts).toBe(5);
+    expect(report.cost).toMatchObject({
+      currency: 'USD',
+      paid: 0,
+      savingPercent: null,
+      unpricedGpuSeconds: 0,
+    });
+    expect(report.cost.tasks).toHaveLength(5);
     expect(report.wallSeconds).toBeGreaterThan(0);
     // Segments are gone once the output holds every frame.
     expect(readdirSync(join(dir(), 'state-cfr', 'blobs'))).toEqual([]);

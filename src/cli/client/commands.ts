@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
+import { costLine, taskCostTable } from '../cost.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, type JobFlags } from '../jobFlags.js';
 import { positiveNumber } from '../options.js';
@@ -95,6 +96,11 @@ export async function waitForJob(
   }
 }
 
+/** A job's report; with `tasks`, each task's cost as well (`cost.tasks`). */
+export function fetchReport(client: ApiClient, id: string, tasks = false): Promise<StatusReport> {
+  return client.request<StatusReport>('GET', jobPath(id, tasks ? '?tasks=true' : ''));
+}
+
 export async function downloadOutput(client: ApiClient, id: string, output: string): Promise<void> {
   const { url } = await client.request<{ url: string }>('GET', jobPath(id, '/download'));
   await downloadTo(url, output);
@@ -106,16 +112,27 @@ function registerStatus(program: Command): void {
     .description("a job's state and progress")
     .option('--watch', 'follow the job until it ends; exits non-zero when it fails or is canceled')
     .option('--json', 'print the report as JSON')
+    .option('--tasks', 'add the cost of each task')
     .option('--interval <seconds>', 'how often --watch asks', positiveNumber, 2);
   addConnectionOptions(command).action(
-    async (id: string, flags: ConnectionFlags & { watch?: boolean; json?: boolean; interval: number }) => {
+    async (
+      id: string,
+      flags: ConnectionFlags & { watch?: boolean; json?: boolean; tasks?: boolean; interval: number },
+    ) => {
       const client = new ApiClient(flags);
-      const report = flags.watch
+      let report = flags.watch
         ? await waitForJob(client, id, flags.interval * 1000, (r) => {
             if (!flags.json) err(describe(r));
           })
-        : await client.request<StatusReport>('GET', jobPath(id));
-      out(flags.json ? JSON.stringify(report) : describe(report));
+        : await fetchReport(client, id, flags.tasks);
+      if (flags.watch && flags.tasks) report = await fetchReport(client, id, true);
+      if (flags.json) out(JSON.stringify(report));
+      else {
+        out(describe(report));
+        // A coordinator from before cost accounting sends no cost.
+        if (report.cost) out(costLine(report.cost));
+        if (flags.tasks) out(taskCostTable(report.cost));
+      }
       if (flags.watch && report.state !== 'completed') {
         throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
       }
