@@ -67,7 +67,7 @@ export function registerWorker(program: Command): void {
       alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
     };
     const watch = watchPreemption(notice, { cloud: flags.cloud, endpoints, log });
-    // Instance type, zone and lifecycle go with every claim once known; claims do not wait for them.
+    // Instance type, zone and lifecycle go with every claim once known (see runWorker's instanceWaitMs).
     const instance = watch.cloud
       .then(async (cloud) => instanceInfo(cloud && (await instanceFacts(cloud, { endpoints })), flags.pool))
       .catch(() => instanceInfo(undefined, flags.pool));

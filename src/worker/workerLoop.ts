@@ -28,10 +28,11 @@ export interface WorkerOptions {
   /** Give up when the coordinator cannot be reached for this long. */
   unreachableMs?: number;
   /**
-   * The machine, as claims report it; may still be in the making (cloud detection): claims carry it from when it
-   * is known and do not wait for it.
+   * The machine, as claims report it; may still be in the making (cloud detection): the first claim waits
+   * for it up to `instanceWaitMs` (default 3 s), later claims carry it from when it is known.
    */
   instance?: InstanceInfo | Promise<InstanceInfo | undefined>;
+  instanceWaitMs?: number;
   /** The latest GPU readings, for heartbeats. */
   gpu?: () => GpuTelemetry | undefined;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -89,12 +90,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   let idleSince = Date.now();
   let unreachableSince: number | undefined;
   let instance: InstanceInfo | undefined;
-  Promise.resolve(options.instance).then(
+  const learnt = Promise.resolve(options.instance).then(
     (known) => {
       instance = known;
     },
     () => {},
   );
+  // The first claim waits a little for the machine's facts, so that its attempt is priced as what it
+  // ran on; a metadata service slower than that only leaves the first attempt without them.
+  const factsKnown = new AbortController();
+  void learnt.then(() => factsKnown.abort());
+  await sleep(options.instanceWaitMs ?? 3000, undefined, {
+    signal: AbortSignal.any([stopWaiting.signal, factsKnown.signal]),
+  }).catch(() => {});
   try {
     while (!notice.requested) {
       if (options.maxTasks !== undefined && summary.completed + summary.failed >= options.maxTasks) break;
