@@ -69,6 +69,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       maxAttempts: options.maxAttempts,
       deleteSegmentsWhenDone: true,
       onDemandOnly: options.onDemandOnly,
+      multipartThresholdBytes: options.multipartThresholdBytes,
     });
     api = buildApi({
       leases,
