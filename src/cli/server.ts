@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
 import { UserError } from '../core/errors.js';
 import { createLogger } from './logger.js';
-import { positiveInt, positiveNumber, wholeNumber } from './options.js';
+import { positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
 
 interface ServerFlags {
   db?: string;
@@ -16,6 +16,8 @@ interface ServerFlags {
   parallelism: number;
   multipartThreshold: number;
   onDemandFor?: string;
+  segmentRetention: number;
+  abandonedUploadAge: number;
 }
 
 const env = process.env;
@@ -23,6 +25,15 @@ const env = process.env;
 function envFlag(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return undefined;
   return /^(1|true|yes|on)$/i.test(value);
+}
+
+/** Uploads younger than this may still be in progress: aborting them would break a client's upload. */
+const MIN_UPLOAD_AGE_MS = 60 * 60 * 1000;
+
+function uploadAge(value: string): number {
+  const ms = retention(value);
+  if (ms < MIN_UPLOAD_AGE_MS) throw new InvalidArgumentError('must be at least 1h, or forever');
+  return ms;
 }
 
 export function registerServer(program: Command): void {
@@ -52,7 +63,7 @@ export function registerServer(program: Command): void {
     .option('--parallelism <n>', 'workers a job is planned for: at least this many chunks', positiveInt, 8)
     .option(
       '--multipart-threshold <bytes>',
-      'uploads above this size go in parts (S3)',
+      'uploads and merged outputs above this size go in parts (S3)',
       wholeNumber,
       64 * 1024 * 1024,
     )
@@ -60,6 +71,24 @@ export function registerServer(program: Command): void {
       '--on-demand-for <work>',
       'work only on-demand workers may claim: merge, urgent, merge,urgent or none (SPOTFUSE_ON_DEMAND_FOR)',
       env.SPOTFUSE_ON_DEMAND_FOR,
+    )
+    .addOption(
+      new Option(
+        '--segment-retention <duration>',
+        'keep segments this long after their job ends: 0 (delete right after the merge), e.g. 24h or 7d, or forever',
+      )
+        .env('SPOTFUSE_SEGMENT_RETENTION')
+        .argParser(retention)
+        .default(0, '0'),
+    )
+    .addOption(
+      new Option(
+        '--abandoned-upload-age <duration>',
+        'abort multipart uploads older than this (S3), e.g. 24h, or forever',
+      )
+        .env('SPOTFUSE_ABANDONED_UPLOAD_AGE')
+        .argParser(uploadAge)
+        .default(24 * 60 * 60 * 1000, '24h'),
     )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
@@ -93,6 +122,8 @@ export function registerServer(program: Command): void {
         parallelism: flags.parallelism,
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
+        segmentRetentionMs: flags.segmentRetention,
+        abandonedUploadAgeMs: flags.abandonedUploadAge,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({

@@ -5,12 +5,16 @@ import { planMultipart } from '../blob/s3BlobStore.js';
 import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
 import type { InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import type { HeartbeatProgress, Store } from '../store/store.js';
+import { deleteJobSegments } from './blobSweeps.js';
 
 export interface LeaseOptions {
   leaseTtlMs: number;
   maxAttempts: number;
   now?: () => number;
-  /** Cluster mode: delete a job's segments once its merge has completed (embedded mode does it itself). */
+  /**
+   * Cluster mode with no segment retention: delete a job's segments once its merge has completed (embedded
+   * mode does it itself; with a retention, the coordinator's sweep does it later).
+   */
   deleteSegmentsWhenDone?: boolean;
   /** Pool policy: work only on-demand workers may claim (`--on-demand-for`); none by default. */
   onDemandOnly?: readonly OnDemandOnly[];
@@ -232,8 +236,7 @@ export class LeaseService {
   private async deleteSegmentsAfterMerge(taskId: string): Promise<void> {
     const task = await this.store.getTask(taskId);
     if (task?.kind !== 'merge') return;
-    const segments = await this.store.listSegments(task.jobId);
-    await this.blobs.delete(segments.map((s) => s.key));
+    await deleteJobSegments(this.store, this.blobs, task.jobId);
   }
 
   release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {
