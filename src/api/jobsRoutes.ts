@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BlobStore } from '../blob/blobStore.js';
-import type { MultipartUpload } from '../blob/s3BlobStore.js';
+import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
 import { submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
 import { blobKeyOf } from '../coordinator/leaseService.js';
@@ -19,19 +18,6 @@ import {
   type UploadResponse,
 } from './protocol.js';
 import { type RateLimitOptions, rateLimit } from './rateLimit.js';
-
-/** What a blob store offers beyond single PUTs: multipart uploads (S3). */
-interface MultipartBlobStore extends BlobStore {
-  createMultipartUpload(key: string, parts: number): Promise<MultipartUpload>;
-  completeMultipartUpload(key: string, uploadId: string, etags: readonly string[]): Promise<void>;
-}
-
-function hasMultipart(blobs: BlobStore): blobs is MultipartBlobStore {
-  return (
-    typeof (blobs as Partial<MultipartBlobStore>).createMultipartUpload === 'function' &&
-    typeof (blobs as Partial<MultipartBlobStore>).completeMultipartUpload === 'function'
-  );
-}
 
 export interface JobsRoutesOptions {
   store: Store;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_OBJECT_SIZE, MAX_PARTS, type UploadedPart } from '../blob/s3BlobStore.js';
 import { INSTANCE_FACT, type JobSpec, MAX_GPU_MEMORY_MIB, type TaskKind } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
@@ -50,8 +51,37 @@ export const ReleaseBody = z.object({
 
 export interface MergeInput {
   segments: { url: string; durationMicros: number }[];
+  /** One presigned PUT (or a `file:` URL): enough up to `multipartAboveBytes`. */
   outputUrl: string;
+  /**
+   * Where the blob store takes multipart uploads: an output bigger than this goes in parts through
+   * `/tasks/:id/output-upload` and `/tasks/:id/output-complete` (S3 refuses single PUTs over 5 GiB).
+   */
+  multipartAboveBytes?: number;
 }
+
+/** `POST /tasks/:id/output-upload`: part URLs for the merged output; with `uploadId`, resumes that upload. */
+export const OutputUploadBody = z.object({
+  epoch: Epoch,
+  size: z.number().int().nonnegative().max(MAX_OBJECT_SIZE),
+  uploadId: z.string().min(1).max(1000).optional(),
+});
+
+export interface OutputUploadResponse {
+  uploadId: string;
+  partSize: number;
+  /** Presigned UploadPart URL of part n at index n - 1. */
+  partUrls: string[];
+  /** Parts the upload already has (when resuming). */
+  uploaded: UploadedPart[];
+}
+
+/** `POST /tasks/:id/output-complete`: joins the parts into the output; `etags[n - 1]` is part n's. */
+export const OutputCompleteBody = z.object({
+  epoch: Epoch,
+  uploadId: z.string().min(1).max(1000),
+  etags: z.array(z.string().min(1).max(200)).min(1).max(MAX_PARTS),
+});
 
 export interface ClaimResponse {
   leaseTtlMs: number;

@@ -21,6 +21,8 @@ import {
   ClaimBody,
   CompleteBody,
   HeartbeatBody,
+  OutputCompleteBody,
+  OutputUploadBody,
   ReleaseBody,
   SegmentUrlBody,
 } from './protocol.js';
@@ -151,6 +153,31 @@ export function buildApi(options: ApiOptions): FastifyInstance {
         if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
         const target = await leases.segmentUrl(request.params.id, body.epoch, body.startFrame);
         return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
+      });
+
+      // Outputs too big for one PUT (S3: 5 GiB): parts of the merge task's own output, for its lease holder.
+      v1.post('/tasks/:id/output-upload', async (request: TaskRequest, reply) => {
+        const body = OutputUploadBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
+        const upload = await leases.outputUpload(request.params.id, body.epoch, body.size, body.uploadId);
+        return upload ? reply.send(upload) : notHolder(reply);
+      });
+
+      v1.post('/tasks/:id/output-complete', async (request: TaskRequest, reply) => {
+        const body = OutputCompleteBody.parse(request.body);
+        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
+        let result: LeaseResult;
+        try {
+          result = await leases.completeOutputUpload(
+            request.params.id,
+            body.epoch,
+            body.uploadId,
+            body.etags,
+          );
+        } catch (error) {
+          return reply.code(400).send({ error: `cannot complete the upload: ${(error as Error).message}` });
+        }
+        return answerLease(reply, result);
       });
 
       v1.post('/tasks/:id/checkpoint', async (request: TaskRequest, reply) => {

@@ -10,6 +10,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
@@ -65,6 +66,15 @@ export interface UploadedPart {
   partNumber: number;
   etag: string;
   size: number;
+}
+
+/** An unfinished multipart upload under the store's prefix. */
+export interface PendingUpload {
+  /** The blob key (without the store's prefix). */
+  key: string;
+  uploadId: string;
+  /** When it was started, epoch milliseconds. */
+  initiatedAt: number;
 }
 
 export interface MultipartUpload {
@@ -341,6 +351,36 @@ export class S3BlobStore implements BlobStore {
       marker = next;
     }
     return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /** Every unfinished multipart upload under the prefix (all pages). */
+  async listMultipartUploads(): Promise<PendingUpload[]> {
+    const prefix = this.prefix ? `${this.prefix}/` : '';
+    const uploads: PendingUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix || undefined,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key?.startsWith(prefix) || !upload.UploadId) continue;
+        uploads.push({
+          key: upload.Key.slice(prefix.length),
+          uploadId: upload.UploadId,
+          initiatedAt: upload.Initiated?.getTime() ?? 0,
+        });
+      }
+      const next = [page.NextKeyMarker, page.NextUploadIdMarker] as const;
+      if (!page.IsTruncated || (next[0] === keyMarker && next[1] === uploadIdMarker)) break;
+      [keyMarker, uploadIdMarker] = next;
+    }
+    return uploads;
   }
 
   /** Closes the client's pooled connections. */

@@ -40,3 +40,17 @@ export function wholeNumber(value: string): number {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
   return n;
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `90s`, `15m`, `24h`, `7d` or a bare number of seconds (`0` included), in milliseconds. */
+export function duration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('must be a duration such as 0, 90s, 15m, 24h or 7d');
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']);
+}
+
+/** A duration, or `forever` (Infinity): how long to keep something. */
+export function retention(value: string): number {
+  return value.trim().toLowerCase() === 'forever' ? Number.POSITIVE_INFINITY : duration(value);
+}

@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
 import { UserError } from '../core/errors.js';
 import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
-import { positiveInt, positiveNumber, wholeNumber } from './options.js';
+import { positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
 
 interface ServerFlags extends PriceFlags {
   db?: string;
@@ -18,24 +18,24 @@ interface ServerFlags extends PriceFlags {
   multipartThreshold: number;
   onDemandFor?: string;
   onDemandAfter?: number;
+  segmentRetention: number;
+  abandonedUploadAge: number;
 }
 
 const env = process.env;
 
-/** A whole-number setting from the environment, checked as its flag would be. */
-function envPositiveInt(name: string): number | undefined {
-  const value = env[name];
-  if (value === undefined || value === '') return undefined;
-  try {
-    return positiveInt(value);
-  } catch (error) {
-    throw new UserError(`${name} ${(error as Error).message}, not "${value}"`);
-  }
-}
-
 function envFlag(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return undefined;
   return /^(1|true|yes|on)$/i.test(value);
+}
+
+/** Uploads younger than this may still be in progress: aborting them would break a client's upload. */
+const MIN_UPLOAD_AGE_MS = 60 * 60 * 1000;
+
+function uploadAge(value: string): number {
+  const ms = retention(value);
+  if (ms < MIN_UPLOAD_AGE_MS) throw new InvalidArgumentError('must be at least 1h, or forever');
+  return ms;
 }
 
 export function registerServer(program: Command): void {
@@ -65,7 +65,7 @@ export function registerServer(program: Command): void {
     .option('--parallelism <n>', 'workers a job is planned for: at least this many chunks', positiveInt, 8)
     .option(
       '--multipart-threshold <bytes>',
-      'uploads above this size go in parts (S3)',
+      'uploads and merged outputs above this size go in parts (S3)',
       wholeNumber,
       64 * 1024 * 1024,
     )
@@ -74,10 +74,13 @@ export function registerServer(program: Command): void {
       'work only on-demand workers may claim: merge, urgent, merge,urgent or none (SPOTFUSE_ON_DEMAND_FOR)',
       env.SPOTFUSE_ON_DEMAND_FOR,
     )
-    .option(
-      '--on-demand-after <interruptions>',
-      'keep a task that spot workers lost this many times for on-demand workers (SPOTFUSE_ON_DEMAND_AFTER; default: never)',
-      positiveInt,
+    .addOption(
+      new Option(
+        '--on-demand-after <interruptions>',
+        'keep a task that spot workers lost this many times for on-demand workers (default: never)',
+      )
+        .env('SPOTFUSE_ON_DEMAND_AFTER')
+        .argParser(positiveInt),
     )
     .option(
       '--prices <file>',
@@ -88,6 +91,24 @@ export function registerServer(program: Command): void {
       '--local-gpu-price <usd>',
       'hourly price of a worker off any cloud, default 0 (SPOTFUSE_LOCAL_GPU_PRICE)',
       env.SPOTFUSE_LOCAL_GPU_PRICE,
+    )
+    .addOption(
+      new Option(
+        '--segment-retention <duration>',
+        'keep segments this long after their job ends: 0 (delete right after the merge), e.g. 24h or 7d, or forever',
+      )
+        .env('SPOTFUSE_SEGMENT_RETENTION')
+        .argParser(retention)
+        .default(0, '0'),
+    )
+    .addOption(
+      new Option(
+        '--abandoned-upload-age <duration>',
+        'abort multipart uploads older than this (S3), e.g. 24h, or forever',
+      )
+        .env('SPOTFUSE_ABANDONED_UPLOAD_AGE')
+        .argParser(uploadAge)
+        .default(24 * 60 * 60 * 1000, '24h'),
     )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
@@ -106,7 +127,6 @@ export function registerServer(program: Command): void {
       );
       const { host, port } = parseListen(flags.listen);
       const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
-      const onDemandAfter = flags.onDemandAfter ?? envPositiveInt('SPOTFUSE_ON_DEMAND_AFTER');
       const server = await startClusterServer({
         db: flags.db,
         blob: flags.blob,
@@ -123,8 +143,10 @@ export function registerServer(program: Command): void {
         parallelism: flags.parallelism,
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
-        spotInterruptionCap: onDemandAfter,
+        spotInterruptionCap: flags.onDemandAfter,
         prices,
+        segmentRetentionMs: flags.segmentRetention,
+        abandonedUploadAgeMs: flags.abandonedUploadAge,
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({
@@ -132,7 +154,7 @@ export function registerServer(program: Command): void {
         address: server.address,
         admin: adminToken !== undefined,
         onDemandOnly,
-        onDemandAfter,
+        onDemandAfter: flags.onDemandAfter,
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -9,6 +9,7 @@ import type { PriceTable } from '../cost/prices.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
+import { abortAbandonedUploads, canSweepUploads, sweepSegments } from './blobSweeps.js';
 import { LeaseService } from './leaseService.js';
 
 export interface ClusterServerOptions {
@@ -22,8 +23,17 @@ export interface ClusterServerOptions {
   adminToken?: string;
   leaseTtlMs: number;
   maxAttempts: number;
-  /** How often the background sweeps run (lease expiry). */
+  /** How often the lease sweep runs (default 1 s). */
   sweepMs?: number;
+  /**
+   * How long segments outlive their job's end (completed, failed or canceled), in ms: 0 (default) deletes
+   * a completed job's segments right after its merge, Infinity keeps them.
+   */
+  segmentRetentionMs?: number;
+  /** Multipart uploads older than this are aborted as abandoned (default 24 h; Infinity: never). */
+  abandonedUploadAgeMs?: number;
+  /** How often the blob sweeps (segment retention, abandoned uploads) run (default 60 s). */
+  blobSweepMs?: number;
   parallelism?: number;
   multipartThresholdBytes?: number;
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
@@ -68,13 +78,16 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   const store = await openStore(options.db);
   let api: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let blobSweeper: NodeJS.Timeout | undefined;
+  const retentionMs = options.segmentRetentionMs ?? 0;
   try {
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
-      deleteSegmentsWhenDone: true,
+      deleteSegmentsWhenDone: retentionMs === 0,
       onDemandOnly: options.onDemandOnly,
       spotInterruptionCap: options.spotInterruptionCap,
+      multipartThresholdBytes: options.multipartThresholdBytes,
     });
     api = buildApi({
       leases,
@@ -107,12 +120,31 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       }
     }, options.sweepMs ?? 1000);
     sweeper.unref();
+    const sweepBlobs = periodic(async () => {
+      const now = Date.now();
+      if (Number.isFinite(retentionMs)) {
+        const swept = await sweepSegments(store, blobs, now - retentionMs);
+        if (swept.jobs > 0) log('segments deleted past their retention', { jobs: swept.jobs });
+        for (const f of swept.failures) log('segment sweep failed for a job', { ...f });
+      }
+      const uploadAgeMs = options.abandonedUploadAgeMs ?? DEFAULT_ABANDONED_UPLOAD_AGE_MS;
+      if (Number.isFinite(uploadAgeMs) && canSweepUploads(blobs)) {
+        const uploads = await abortAbandonedUploads(blobs, now - uploadAgeMs);
+        if (uploads.aborted > 0) log('abandoned multipart uploads aborted', { uploads: uploads.aborted });
+        for (const f of uploads.failures) log('cannot abort an abandoned upload', { ...f });
+      }
+    }, log);
+    blobSweeper = setInterval(sweepBlobs, options.blobSweepMs ?? 60_000);
+    blobSweeper.unref();
+    void sweepBlobs();
     const address = await api.listen({ host: options.host, port: options.port });
     const closeApi = api;
     return {
       address,
       async close() {
         clearInterval(sweeper);
+        clearInterval(blobSweeper);
+        await sweepBlobs.idle();
         await closeApi.close();
         await store.close();
         (blobs as { close?: () => void }).close?.();
@@ -120,10 +152,31 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     };
   } catch (error) {
     clearInterval(sweeper);
+    clearInterval(blobSweeper);
     await api?.close();
     await store.close();
     throw error;
   }
+}
+
+const DEFAULT_ABANDONED_UPLOAD_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** `run` as a timer callback: never two at once (a slow run skips the next tick), failures logged. */
+function periodic(
+  run: () => Promise<void>,
+  log: NonNullable<ClusterServerOptions['log']>,
+): (() => Promise<void>) & { idle(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const tick = async () => {
+    if (running) return;
+    running = run()
+      .catch((error) => log('blob sweep failed', { error: (error as Error).message }))
+      .finally(() => {
+        running = undefined;
+      });
+    await running;
+  };
+  return Object.assign(tick, { idle: async () => void (await running) });
 }
 
 /** `host:port`, `:port` or `port`; the host defaults to 0.0.0.0. */

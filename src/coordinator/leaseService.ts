@@ -1,21 +1,32 @@
-import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
-import type { BlobStore } from '../blob/blobStore.js';
+import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
+import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
+import { planMultipart } from '../blob/s3BlobStore.js';
 import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
 import type { InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import type { HeartbeatProgress, Store } from '../store/store.js';
+import { deleteJobSegments } from './blobSweeps.js';
 
 export interface LeaseOptions {
   leaseTtlMs: number;
   maxAttempts: number;
   now?: () => number;
-  /** Cluster mode: delete a job's segments once its merge has completed (embedded mode does it itself). */
+  /**
+   * Cluster mode with no segment retention: delete a job's segments once its merge has completed (embedded
+   * mode does it itself; with a retention, the coordinator's sweep does it later).
+   */
   deleteSegmentsWhenDone?: boolean;
   /** Pool policy: work only on-demand workers may claim (`--on-demand-for`); none by default. */
   onDemandOnly?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers (`--on-demand-after`). */
   spotInterruptionCap?: number;
+  /** Merged outputs above this many bytes are uploaded in parts where the blob store can (default 64 MiB). */
+  multipartThresholdBytes?: number;
+  /** Preferred part size of those uploads (default 64 MiB; grown as S3's 10,000-part limit needs). */
+  multipartPartBytes?: number;
 }
+
+const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
 
 /** A job's input, sources and output name blobs of the coordinator's blob store as `blob:KEY`. */
 const BLOB_REF = 'blob:';
@@ -117,6 +128,9 @@ export class LeaseService {
         })),
       ),
       outputUrl: await this.writeLocation(output),
+      ...(blobKeyOf(output) !== undefined && hasMultipart(this.blobs)
+        ? { multipartAboveBytes: this.options.multipartThresholdBytes ?? DEFAULT_MULTIPART_BYTES }
+        : {}),
     };
   }
 
@@ -145,6 +159,54 @@ export class LeaseService {
     if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
     const key = segmentKey(task.jobId, taskId, epoch, startFrame);
     return { key, url: await this.blobs.writeUrl(key) };
+  }
+
+  /** The blob key of the output that the holder of merge task `taskId` at `epoch` writes; undefined otherwise. */
+  private async leasedOutputKey(taskId: string, epoch: number): Promise<string | undefined> {
+    const task = await this.store.getTask(taskId);
+    if (!task || task.epoch !== epoch || task.state !== 'running' || task.kind !== 'merge') return undefined;
+    const job = await this.store.getJob(task.jobId);
+    return job && blobKeyOf(job.spec.output);
+  }
+
+  /**
+   * Part URLs for a merged output of `size` bytes, for the merge task's lease holder only (undefined
+   * otherwise). With `uploadId`, resumes that upload: fresh URLs for every part, and the parts it has.
+   */
+  async outputUpload(
+    taskId: string,
+    epoch: number,
+    size: number,
+    uploadId?: string,
+  ): Promise<OutputUploadResponse | undefined> {
+    const key = await this.leasedOutputKey(taskId, epoch);
+    if (key === undefined || !hasMultipart(this.blobs)) return undefined;
+    const { partSize, parts } = planMultipart(
+      size,
+      this.options.multipartPartBytes ?? DEFAULT_MULTIPART_BYTES,
+    );
+    if (uploadId !== undefined) {
+      const numbers = Array.from({ length: parts }, (_, i) => i + 1);
+      // An upload the store no longer knows (aborted as abandoned, or never ours) starts afresh below.
+      const uploaded = await this.blobs.listParts(key, uploadId).catch(() => undefined);
+      if (uploaded)
+        return { uploadId, partSize, partUrls: await this.blobs.partUrls(key, uploadId, numbers), uploaded };
+    }
+    const upload = await this.blobs.createMultipartUpload(key, parts);
+    return { uploadId: upload.uploadId, partSize, partUrls: upload.partUrls, uploaded: [] };
+  }
+
+  /** Joins the parts of the merged output; 'stale' without the merge task's lease. */
+  async completeOutputUpload(
+    taskId: string,
+    epoch: number,
+    uploadId: string,
+    etags: readonly string[],
+  ): Promise<LeaseResult> {
+    const key = await this.leasedOutputKey(taskId, epoch);
+    if (key === undefined || !hasMultipart(this.blobs)) return 'stale';
+    await this.blobs.completeMultipartUpload(key, uploadId, etags);
+    return 'ok';
   }
 
   async checkpoint(
@@ -177,8 +239,7 @@ export class LeaseService {
   private async deleteSegmentsAfterMerge(taskId: string): Promise<void> {
     const task = await this.store.getTask(taskId);
     if (task?.kind !== 'merge') return;
-    const segments = await this.store.listSegments(task.jobId);
-    await this.blobs.delete(segments.map((s) => s.key));
+    await deleteJobSegments(this.store, this.blobs, task.jobId);
   }
 
   release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {

@@ -13,6 +13,7 @@ import { migratePostgres } from './postgresSchema.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   SEGMENT_COLUMNS,
@@ -242,6 +243,26 @@ export class PostgresStore implements Store {
       [jobId],
     );
     return rows.map(toSegment);
+  }
+
+  async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT j.id FROM jobs j
+       WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= $1
+         AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
+       ORDER BY j.finished_at, j.id LIMIT $2`,
+      [endedBefore, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async deleteSegmentRecords(jobId: string): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM segments WHERE job_id = $1
+         AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ${ENDED_STATES})`,
+      [jobId],
+    );
+    return rowCount ?? 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {

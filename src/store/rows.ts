@@ -73,6 +73,9 @@ export interface AttemptRow {
   gpu_memory_total_mib: number | null;
 }
 
+/** The job states after which nothing runs, as an SQL list. */
+export const ENDED_STATES = "('completed', 'failed', 'canceled')";
+
 export const JOB_COLUMNS = 'id, key, state, spec, frame_count, created_at, finished_at, error, tenant';
 export const TASK_COLUMNS =
   'id, job_id, kind, start_frame, end_frame, next_frame, state, epoch, worker_id, lease_expires_at, failures, preemptions, last_error';

@@ -12,6 +12,7 @@ import type {
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   SEGMENT_COLUMNS,
@@ -171,6 +172,27 @@ export class SqliteStore implements Store {
       .prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`)
       .all(jobId) as SegmentRow[];
     return rows.map(toSegment);
+  }
+
+  async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT j.id FROM jobs j
+         WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ?
+           AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
+         ORDER BY j.finished_at, j.id LIMIT ?`,
+      )
+      .all(endedBefore, limit) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  async deleteSegmentRecords(jobId: string): Promise<number> {
+    return this.db
+      .prepare(
+        `DELETE FROM segments WHERE job_id = ?
+           AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND state IN ${ENDED_STATES})`,
+      )
+      .run(jobId, jobId).changes;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {

@@ -112,6 +112,13 @@ export interface Store {
   listTasks(jobId: string): Promise<Task[]>;
   listSegments(jobId: string): Promise<Segment[]>;
   listAttempts(jobId: string): Promise<Attempt[]>;
+  /**
+   * Jobs that ended (completed, failed or canceled) at or before `endedBefore` and still have segment
+   * records, longest ended first, at most `limit`: the segment sweep's work list.
+   */
+  listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]>;
+  /** Forgets the segment records of an ended job once their blobs are deleted; returns how many. */
+  deleteSegmentRecords(jobId: string): Promise<number>;
   /** Puts a failed job's failed tasks back in the queue with fresh failure budgets; segments are kept. */
   retryFailedJob(jobId: string): Promise<void>;
   /**

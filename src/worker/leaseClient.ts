@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClaimResponse, SegmentUrlResponse } from '../api/protocol.js';
+import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
 import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason } from '../core/types.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
@@ -78,6 +78,21 @@ export class LeaseClient {
   async segmentUrl(taskId: string, epoch: number, startFrame: number): Promise<SegmentUrlResponse> {
     const response = await this.post(`/tasks/${taskId}/segment-url`, { epoch, startFrame }, taskId);
     return (await response.json()) as SegmentUrlResponse;
+  }
+
+  /** Part URLs for the merged output (a merge task's lease); with `uploadId`, resumes that upload. */
+  async outputUpload(
+    taskId: string,
+    epoch: number,
+    size: number,
+    uploadId?: string,
+  ): Promise<OutputUploadResponse> {
+    const response = await this.post(`/tasks/${taskId}/output-upload`, { epoch, size, uploadId }, taskId);
+    return (await response.json()) as OutputUploadResponse;
+  }
+
+  async completeOutput(taskId: string, epoch: number, uploadId: string, etags: string[]): Promise<void> {
+    await this.post(`/tasks/${taskId}/output-complete`, { epoch, uploadId, etags }, taskId);
   }
 
   async checkpoint(

@@ -5,7 +5,8 @@ import type { ClaimResponse } from '../api/protocol.js';
 import { mergeSegments } from '../media/merge.js';
 import type { VideoProbe } from '../media/probe.js';
 import type { LeaseClient } from './leaseClient.js';
-import { downloadFile, readableLocation, uploadFile } from './transfer.js';
+import { uploadOutput } from './outputUpload.js';
+import { downloadFile, readableLocation } from './transfer.js';
 
 export interface MergeTaskContext {
   client: LeaseClient;
@@ -39,7 +40,14 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
       outputPath,
       signal,
     });
-    if (!local) await uploadFile(outputPath, merge.outputUrl);
+    if (!local)
+      await uploadOutput(outputPath, {
+        client: ctx.client,
+        taskId: claim.task.id,
+        epoch: claim.task.epoch,
+        merge,
+        signal,
+      });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

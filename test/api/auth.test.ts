@@ -403,6 +403,8 @@ for (const backend of backends) {
         ],
         ['release', { epoch: 1, reason: 'error' }],
         ['complete', { epoch: 1 }],
+        ['output-upload', { epoch: 1, size: 10 }],
+        ['output-complete', { epoch: 1, uploadId: 'u', etags: ['"e"'] }],
       ] as const;
       for (const [path, body] of theirs) {
         const r = await call('POST', `/v1/tasks/${id}/${path}`, other, body);

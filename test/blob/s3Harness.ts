@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,8 +12,9 @@ import type { S3BlobStoreOptions } from '../../src/blob/s3BlobStore.js';
  * expiry of presigned URLs) behind a small front that makes it stricter where it is laxer than S3:
  * - presigned (query-string SigV4) requests have their signature checked; s3rver checks none;
  * - a PUT must carry a Content-Length and must not be chunked, as S3 demands;
- * - ListParts and AbortMultipartUpload, which s3rver lacks (HTTP 405), are served from s3rver's own
- *   upload directory, ListParts in pages of LIST_PAGE parts so that a client's paging is exercised.
+ * - ListParts, AbortMultipartUpload and ListMultipartUploads, which s3rver lacks (HTTP 405 or 501),
+ *   are served from s3rver's own upload directory, the lists in pages of LIST_PAGE entries so that a
+ *   client's paging is exercised; an upload's initiation time is its `key` file's mtime.
  * Every request is recorded, and the next few part uploads can be made to fail.
  */
 
@@ -40,6 +41,8 @@ export interface S3Harness {
   requests: RecordedRequest[];
   /** The next `count` UploadPart PUTs are answered 503 SlowDown without being stored. */
   failNextPartUploads(count: number): void;
+  /** Makes an unfinished upload look as if it had been started at `when` (epoch ms). */
+  backdateUpload(uploadId: string, when: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -84,6 +87,11 @@ export async function startS3(directory: string, bucket = 'spotfuse-test'): Prom
       return refuse(411, 'MissingContentLength', 'You must provide the Content-Length HTTP header.');
     const [, bucketName, ...keyPath] = url.pathname.split('/');
     const uploadId = url.searchParams.get('uploadId');
+    if (req.method === 'GET' && url.searchParams.has('uploads') && keyPath.join('') === '')
+      return void listUploads(res, s3.store.getResourcePath(bucketName, undefined, 'uploads'), {
+        bucketName,
+        url,
+      });
     if (uploadId && keyPath.length > 0) {
       const key = decodeURIComponent(keyPath.join('/'));
       if (req.method === 'PUT' && partFailures > 0) {
@@ -122,6 +130,10 @@ export async function startS3(directory: string, bucket = 'spotfuse-test'): Prom
     requests,
     failNextPartUploads(count) {
       partFailures = count;
+    },
+    async backdateUpload(uploadId, when) {
+      const seconds = when / 1000;
+      await utimes(join(uploadDir(bucket, uploadId), 'key'), seconds, seconds);
     },
     async close() {
       client.destroy();
@@ -178,6 +190,57 @@ async function listParts(
       `<UploadId>${xmlEscape(request.uploadId)}</UploadId><PartNumberMarker>${marker}</PartNumberMarker>` +
       `<NextPartNumberMarker>${page.at(-1) ?? marker}</NextPartNumberMarker><MaxParts>${max}</MaxParts>` +
       `<IsTruncated>${after.length > page.length}</IsTruncated>${parts.join('')}</ListPartsResult>`,
+  );
+}
+
+async function listUploads(
+  res: ServerResponse,
+  dir: string,
+  request: { bucketName: string; url: URL },
+): Promise<void> {
+  const q = request.url.searchParams;
+  const prefix = q.get('prefix') ?? '';
+  const keyMarker = q.get('key-marker') ?? '';
+  const idMarker = q.get('upload-id-marker') ?? '';
+  const max = Math.min(Number(q.get('max-uploads') ?? LIST_PAGE), LIST_PAGE);
+  const ids = await readdir(dir).catch(() => [] as string[]);
+  const uploads = (
+    await Promise.all(
+      ids.map(async (uploadId) => {
+        try {
+          const file = join(dir, uploadId, 'key');
+          const [key, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+          return [{ key, uploadId, initiated: info.mtime }];
+        } catch {
+          return []; // Completed or aborted meanwhile.
+        }
+      }),
+    )
+  )
+    .flat()
+    .filter((u) => u.key.startsWith(prefix))
+    .filter((u) => u.key > keyMarker || (u.key === keyMarker && u.uploadId > idMarker))
+    .sort((a, b) => (a.key === b.key ? (a.uploadId < b.uploadId ? -1 : 1) : a.key < b.key ? -1 : 1));
+  const page = uploads.slice(0, max);
+  const last = page.at(-1);
+  sendXml(
+    res,
+    200,
+    '<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      `<Bucket>${xmlEscape(request.bucketName)}</Bucket><KeyMarker>${xmlEscape(keyMarker)}</KeyMarker>` +
+      `<UploadIdMarker>${xmlEscape(idMarker)}</UploadIdMarker>` +
+      `<NextKeyMarker>${xmlEscape(last?.key ?? '')}</NextKeyMarker>` +
+      `<NextUploadIdMarker>${xmlEscape(last?.uploadId ?? '')}</NextUploadIdMarker>` +
+      `<Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>${max}</MaxUploads>` +
+      `<IsTruncated>${uploads.length > page.length}</IsTruncated>` +
+      page
+        .map(
+          (u) =>
+            `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${xmlEscape(u.uploadId)}</UploadId>` +
+            `<Initiated>${u.initiated.toISOString()}</Initiated></Upload>`,
+        )
+        .join('') +
+      '</ListMultipartUploadsResult>',
   );
 }
 

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,6 +181,17 @@ describe.skipIf(skip !== undefined)(
       await expectSameTimeline(input, output);
       const audio = (await probeStreams(output)).filter((s) => s.codec_type === 'audio');
       expect(audio).toHaveLength(2);
+      // Above --multipart-threshold, the merged output went up in parts through the merge task's lease.
+      expect((await stat(output)).size).toBeGreaterThan(100_000);
+      expect(
+        s3.requests.some(
+          (r) =>
+            r.method === 'PUT' &&
+            r.path.includes('/outputs/') &&
+            r.query.has('partNumber') &&
+            r.status === 200,
+        ),
+      ).toBe(true);
 
       const embedded = join(dir(), 'embedded.mp4');
       const run = await cli(
