@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
+import { isWebhookSecret } from '../notify/standardWebhooks.js';
 import {
   addExecutionOptions,
   type ExecutionFlags,
@@ -16,17 +17,19 @@ import {
 import { addJobOptions, type JobFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
+import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
 import { positiveInt, positiveNumber } from './options.js';
 import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags {
+interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, SmtpFlags {
   output: string;
   workers?: number;
   stateDir: string;
   leaseTtl: number;
   maxAttempts: number;
   report?: string;
-  webhook?: string;
+  webhookSecret?: string;
+  notifyWait: number;
   server?: string;
   token?: string;
   quiet?: boolean;
@@ -60,7 +63,17 @@ export function registerRun(program: Command): void {
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
     .option('--report <file>', 'write a JSON report of the job here')
-    .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
+    .option(
+      '--webhook-secret <whsec>',
+      'sign --webhook deliveries with this Standard Webhooks secret (SPOTFUSE_WEBHOOK_SECRET; default: one kept in the state directory)',
+      process.env.SPOTFUSE_WEBHOOK_SECRET,
+    )
+    .option(
+      '--notify-wait <seconds>',
+      'how long to wait for notifications to be delivered once the job ends',
+      positiveNumber,
+      30,
+    )
     .option('--server <url>', "run on a coordinator instead: submit, wait, download (see 'spotfuse submit')")
     .option(
       '--token <token>',
@@ -69,8 +82,13 @@ export function registerRun(program: Command): void {
     )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addModelOptions(addExecutionOptions(command)).action(async (flags: RunFlags) => {
-    if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
+  addSmtpOptions(addModelOptions(addExecutionOptions(command))).action(async (flags: RunFlags) => {
+    const notify = jobNotifySpec(flags);
+    const notifySettings = notificationFlags(flags);
+    if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
+      throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+    if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
+      throw new UserError('--email needs an SMTP server: --smtp-url smtp://host:587 (or SPOTFUSE_SMTP_URL)');
     if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
       throw new UserError('give --chunk-frames or --chunk-seconds, not both');
     }
@@ -121,7 +139,9 @@ export function registerRun(program: Command): void {
           preset: flags.outputVideoPreset,
         },
         checkpointFrames: flags.checkpointFrames,
+        notify,
       },
+      notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
       stateDir: resolve(flags.stateDir),
       workers,
       chunkFrames: flags.chunkFrames,
@@ -145,7 +165,11 @@ export function registerRun(program: Command): void {
         );
       },
       signal: stop.signal,
-      onStart: ({ job, resumed }) => {
+      onStart: ({ job, resumed, webhookSecret }) => {
+        if (webhookSecret && !flags.webhookSecret)
+          say(
+            `webhooks are signed with ${webhookSecret} (kept in ${resolve(flags.stateDir)}; --webhook-secret sets it)`,
+          );
         if (tty)
           say(
             `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
@@ -164,6 +188,14 @@ export function registerRun(program: Command): void {
     view?.finish();
     const { report } = result;
     if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+    for (const n of result.notifications.filter((n) => n.state !== 'delivered')) {
+      say(
+        `notification not delivered: ${n.event} to ${n.target} (${n.lastError ?? 'not tried yet'}); ` +
+          (n.state === 'dead'
+            ? 'given up'
+            : `kept in ${resolve(flags.stateDir)}: the next run there retries it`),
+      );
+    }
     if (result.interrupted) {
       say(
         `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,

@@ -5,10 +5,12 @@ import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
+import type { BackoffOptions } from '../notify/backoff.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import { LeaseService } from './leaseService.js';
+import { type NotificationSettings, notificationDispatcher } from './notifications.js';
 
 export interface ClusterServerOptions {
   /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */
@@ -27,6 +29,8 @@ export interface ClusterServerOptions {
   multipartThresholdBytes?: number;
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
   onDemandOnly?: readonly OnDemandOnly[];
+  /** Webhook and email delivery: SMTP server, result links, and (tests) a faster backoff. */
+  notify?: NotificationSettings & { backoff?: Partial<BackoffOptions>; pollMs?: number };
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -63,6 +67,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   const store = await openStore(options.db);
   let api: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
@@ -77,6 +82,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       jobs: {
         store,
         blobs,
+        email: options.notify?.smtpUrl !== undefined,
         parallelism: options.parallelism,
         multipartThresholdBytes: options.multipartThresholdBytes,
       },
@@ -100,12 +106,21 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       }
     }, options.sweepMs ?? 1000);
     sweeper.unref();
+    // Beside the sweep: every replica runs one; row locks keep them from sending the same notification.
+    notifications = notificationDispatcher(store, options.notify ?? {}, {
+      backoff: options.notify?.backoff,
+      pollMs: options.notify?.pollMs,
+      log,
+    });
+    notifications.dispatcher.start();
     const address = await api.listen({ host: options.host, port: options.port });
     const closeApi = api;
+    const closeNotifications = notifications;
     return {
       address,
       async close() {
         clearInterval(sweeper);
+        await closeNotifications.close();
         await closeApi.close();
         await store.close();
         (blobs as { close?: () => void }).close?.();
@@ -113,6 +128,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     };
   } catch (error) {
     clearInterval(sweeper);
+    await notifications?.close();
     await api?.close();
     await store.close();
     throw error;

@@ -4,6 +4,7 @@ import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, type JobFlags } from '../jobFlags.js';
+import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
 import { positiveNumber } from '../options.js';
 import { formatDuration } from '../progress.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
@@ -55,6 +56,7 @@ export async function submitJob(
   outputFormat: string,
   priority: 'urgent' | 'normal' = 'normal',
 ): Promise<string> {
+  jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const input = await client.upload(flags.target);
   const sources: string[] = [];
   for (const source of flags.source) sources.push(await client.upload(source));
@@ -76,6 +78,9 @@ export async function submitJob(
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
     outputFormat,
+    webhooks: flags.webhook,
+    emails: flags.email,
+    events: jobNotifyEvents(flags),
   });
   return job.id;
 }
