@@ -27,8 +27,7 @@ function envFlag(value: string | undefined): boolean | undefined {
 }
 
 export function registerServer(program: Command): void {
-  const command = program
-    .command('server')
+  addSmtpOptions(program.command('server'))
     .description('run the cluster coordinator: lease API, tenant job API, token admin, background sweeps')
     .option('--db <url>', 'PostgreSQL URL (SPOTFUSE_DB)', env.SPOTFUSE_DB)
     .option('--blob <location>', 's3://bucket[/prefix] or a directory (SPOTFUSE_BLOB)', env.SPOTFUSE_BLOB)
@@ -66,56 +65,56 @@ export function registerServer(program: Command): void {
       '--public-url <url>',
       'address users reach this coordinator at, for result links in notifications (SPOTFUSE_PUBLIC_URL)',
       env.SPOTFUSE_PUBLIC_URL,
-    );
-  addSmtpOptions(command).action(async (flags: ServerFlags) => {
-    if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
-    if (!flags.blob)
-      throw new UserError('--blob (or SPOTFUSE_BLOB) is required: s3://bucket/prefix or a directory');
-    let adminToken: string | undefined;
-    try {
-      adminToken = adminTokenFromEnv();
-    } catch (error) {
-      throw new UserError((error as Error).message);
-    }
-    const logger = createLogger();
-    const { parseListen, parseOnDemandFor, startClusterServer } = await import(
-      '../coordinator/clusterServer.js'
-    );
-    const { host, port } = parseListen(flags.listen);
-    const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
-    const server = await startClusterServer({
-      db: flags.db,
-      blob: flags.blob,
-      s3: {
-        endpoint: flags.s3Endpoint,
-        region: flags.s3Region,
-        forcePathStyle: flags.s3ForcePathStyle,
-      },
-      host,
-      port,
-      adminToken,
-      leaseTtlMs: flags.leaseTtl * 1000,
-      maxAttempts: flags.maxAttempts,
-      parallelism: flags.parallelism,
-      multipartThresholdBytes: flags.multipartThreshold,
-      onDemandOnly,
-      notify: notificationFlags(flags),
-      log: (msg, fields) => logger.info({ msg, ...fields }),
+    )
+    .action(async (flags: ServerFlags) => {
+      if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
+      if (!flags.blob)
+        throw new UserError('--blob (or SPOTFUSE_BLOB) is required: s3://bucket/prefix or a directory');
+      let adminToken: string | undefined;
+      try {
+        adminToken = adminTokenFromEnv();
+      } catch (error) {
+        throw new UserError((error as Error).message);
+      }
+      const logger = createLogger();
+      const { parseListen, parseOnDemandFor, startClusterServer } = await import(
+        '../coordinator/clusterServer.js'
+      );
+      const { host, port } = parseListen(flags.listen);
+      const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
+      const server = await startClusterServer({
+        db: flags.db,
+        blob: flags.blob,
+        s3: {
+          endpoint: flags.s3Endpoint,
+          region: flags.s3Region,
+          forcePathStyle: flags.s3ForcePathStyle,
+        },
+        host,
+        port,
+        adminToken,
+        leaseTtlMs: flags.leaseTtl * 1000,
+        maxAttempts: flags.maxAttempts,
+        parallelism: flags.parallelism,
+        multipartThresholdBytes: flags.multipartThreshold,
+        onDemandOnly,
+        notify: notificationFlags(flags),
+        log: (msg, fields) => logger.info({ msg, ...fields }),
+      });
+      logger.info({
+        msg: 'listening',
+        address: server.address,
+        admin: adminToken !== undefined,
+        onDemandOnly,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ msg: 'stopping', signal });
+          resolve();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await server.close();
     });
-    logger.info({
-      msg: 'listening',
-      address: server.address,
-      admin: adminToken !== undefined,
-      onDemandOnly,
-    });
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info({ msg: 'stopping', signal });
-        resolve();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    await server.close();
-  });
 }
