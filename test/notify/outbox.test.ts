@@ -5,7 +5,7 @@ import type { EventBody } from '../../src/notify/outbox.js';
 import { OutboxDispatcher } from '../../src/notify/outboxDispatcher.js';
 import { newWebhookSecret } from '../../src/notify/standardWebhooks.js';
 import { WebhookSender } from '../../src/notify/webhookSender.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store, StoredJob } from '../../src/store/store.js';
 import { backends, completeJob, createJob, failJob, type OpenedStore } from './backends.js';
 import { type Receiver, startReceiver } from './receiver.js';
 
@@ -249,7 +249,7 @@ for (const backend of backends) {
       'two dispatchers on one database deliver every event exactly once',
       async () => {
         const hook = await receiver();
-        const jobs = [];
+        const jobs: StoredJob[] = [];
         for (let i = 0; i < 12; i++) {
           const job = await createJob(store, { webhooks: [hook.url], emails: [], events: [] });
           await completeJob(store, job.id, 5000 + i);
