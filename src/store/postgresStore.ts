@@ -622,7 +622,8 @@ export class PostgresStore implements Store {
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
     await this.pool.query(
-      `UPDATE jobs SET spec = (spec::jsonb - 'notify' || COALESCE(jsonb_build_object('notify', $2::jsonb), '{}'))::json
+      `UPDATE jobs SET spec = (CASE WHEN $2::jsonb IS NULL THEN spec::jsonb - 'notify'
+         ELSE spec::jsonb || jsonb_build_object('notify', $2::jsonb) END)::json
        WHERE id = $1`,
       [jobId, notify === undefined ? null : JSON.stringify(notify)],
     );

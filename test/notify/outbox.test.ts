@@ -245,6 +245,29 @@ for (const backend of backends) {
       );
     });
 
+    it('drain waits a bounded time for a job whose receiver is down and leaves its delivery queued', async () => {
+      const hook = await receiver(() => 503);
+      const job = await createJob(store, { webhooks: [hook.url], emails: [], events: [] });
+      await completeJob(store, job.id);
+      const started = Date.now();
+      const rows = await dispatcher().drain(job.id, 300);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(rows).toMatchObject([{ state: 'pending', lastError: 'HTTP 503' }]);
+      expect(hook.received.length).toBeGreaterThanOrEqual(1);
+    });
+
+    it("replaces a job's notification targets (a resumed run notifies the targets it was given)", async () => {
+      const job = await createJob(store, { webhooks: ['https://old.example/h'], emails: [], events: [] });
+      const notify = { webhooks: ['https://new.example/h'], emails: [], events: ['job.progress' as const] };
+      await store.setJobNotify(job.id, notify);
+      expect((await store.getJob(job.id))?.spec.notify).toEqual(notify);
+      expect((await store.listNotifyingJobs()).map((j) => j.id)).toEqual([job.id]);
+      await store.setJobNotify(job.id, undefined);
+      expect((await store.getJob(job.id))?.spec.notify).toBeUndefined();
+      expect((await store.getJob(job.id))?.spec.processors).toEqual(['passthrough']);
+      expect(await store.listNotifyingJobs()).toEqual([]);
+    });
+
     it.skipIf(backend.name !== 'PostgresStore')(
       'two dispatchers on one database deliver every event exactly once',
       async () => {
