@@ -15,6 +15,7 @@ export interface NotificationScheduleOptions {
   publicUrl?: string;
   /** At most one `job.progress` per job per this long (default 30 s). */
   progressIntervalMs?: number;
+  memo?: ScheduleMemo;
   now?: () => number;
 }
 
@@ -52,24 +53,30 @@ export async function scheduleNotifications(
           job,
           event,
           String(job.finishedAt),
-          eventBody(event, await eventData(store, job, now, options.publicUrl), now),
+          eventBody(event, await eventData(store, job, now, options.publicUrl), job.finishedAt ?? now),
         )
       : [];
     await store.queueEndNotifications(job.id, job.finishedAt!, rows, now);
   }
-  for (const job of await store.listNotifyingJobs()) {
+  const memo = options.memo;
+  const active = await store.listNotifyingJobs();
+  memo?.forget(new Set(active.map((j) => j.id)));
+  for (const job of active) {
     const events = job.spec.notify?.events ?? [];
     if (events.includes('job.progress')) {
       const window = Math.floor(now / (options.progressIntervalMs ?? 30_000));
-      const data = await eventData(store, job, now, options.publicUrl);
-      await store.queueNotifications(
-        outboxRows(job, 'job.progress', `window ${window}`, eventBody('job.progress', data, now)),
-        now,
-      );
+      if (memo?.progressWindow.get(job.id) !== window) {
+        const data = await eventData(store, job, now, options.publicUrl);
+        await store.queueNotifications(
+          outboxRows(job, 'job.progress', `window ${window}`, eventBody('job.progress', data, now)),
+          now,
+        );
+        memo?.progressWindow.set(job.id, window);
+      }
     }
     if (events.includes('task.preempted')) {
       const preempted = (await store.listAttempts(job.id)).filter((a) => a.outcome === 'preempted');
-      if (preempted.length === 0) continue;
+      if (preempted.length === 0 || memo?.preemptionsQueued.get(job.id) === preempted.length) continue;
       const data = await eventData(store, job, now, options.publicUrl);
       await store.queueNotifications(
         preempted.flatMap((a) =>
@@ -82,6 +89,23 @@ export async function scheduleNotifications(
         ),
         now,
       );
+      memo?.preemptionsQueued.set(job.id, preempted.length);
+    }
+  }
+}
+
+/**
+ * What this process already queued for running jobs, so that a scheduler running every second builds a
+ * job's report only when there is something new to queue. Only a shortcut: the dedupe keys decide.
+ */
+export class ScheduleMemo {
+  readonly progressWindow = new Map<string, number>();
+  readonly preemptionsQueued = new Map<string, number>();
+
+  /** Drops jobs that are no longer running, so the memo stays as small as the running jobs. */
+  forget(running: ReadonlySet<string>): void {
+    for (const map of [this.progressWindow, this.preemptionsQueued]) {
+      for (const id of map.keys()) if (!running.has(id)) map.delete(id);
     }
   }
 }
@@ -116,6 +140,7 @@ export function notificationDispatcher(
     }),
     ...(email ? { email } : {}),
   };
+  const memo = new ScheduleMemo();
   const dispatcher = new OutboxDispatcher({
     store,
     notifiers,
@@ -123,6 +148,7 @@ export function notificationDispatcher(
       scheduleNotifications(store, {
         publicUrl: settings.publicUrl,
         progressIntervalMs: settings.progressIntervalMs,
+        memo,
         now,
       }),
     ...extra,

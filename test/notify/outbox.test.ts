@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { notificationDispatcher, scheduleNotifications } from '../../src/coordinator/notifications.js';
+import {
+  notificationDispatcher,
+  ScheduleMemo,
+  scheduleNotifications,
+} from '../../src/coordinator/notifications.js';
 import type { EventBody } from '../../src/notify/outbox.js';
 import { OutboxDispatcher } from '../../src/notify/outboxDispatcher.js';
 import { newWebhookSecret } from '../../src/notify/standardWebhooks.js';
@@ -209,8 +213,9 @@ for (const backend of backends) {
       });
       const claimed = await store.claim({ workerId: 'w', pool: 'spot', now: 2000, leaseTtlMs: 60_000 });
       await store.release(claimed!.task.id, claimed!.task.epoch, 'preempted', null, 2500, 3);
+      const memo = new ScheduleMemo();
       const at = (now: number) =>
-        scheduleNotifications(store, { now: () => now, progressIntervalMs: 30_000 });
+        scheduleNotifications(store, { now: () => now, progressIntervalMs: 30_000, memo });
       await at(60_000);
       await at(61_000);
       await at(95_000);
