@@ -17,6 +17,8 @@ export interface SmtpFlags {
   smtpUrl?: string;
   smtpFrom?: string;
   publicUrl?: string;
+  /** Server only: tenants' webhooks may go to private addresses. Embedded runs always may. */
+  webhookAllowPrivate?: boolean;
 }
 
 export function addJobNotifyOptions(command: Command): Command {
@@ -65,5 +67,10 @@ export function notificationFlags(flags: SmtpFlags): NotificationSettings {
     throw new UserError('--smtp-url must be smtp://[user:pass@]host[:port] or smtps://…');
   if (flags.publicUrl !== undefined && !/^https?:\/\/[^/]/i.test(flags.publicUrl))
     throw new UserError('--public-url must be an http:// or https:// address');
-  return { smtpUrl: flags.smtpUrl, smtpFrom: flags.smtpFrom, publicUrl: flags.publicUrl };
+  return {
+    smtpUrl: flags.smtpUrl,
+    smtpFrom: flags.smtpFrom,
+    publicUrl: flags.publicUrl,
+    allowPrivateWebhooks: flags.webhookAllowPrivate ?? true,
+  };
 }

@@ -66,6 +66,11 @@ export function registerServer(program: Command): void {
       'address users reach this coordinator at, for result links in notifications (SPOTFUSE_PUBLIC_URL)',
       env.SPOTFUSE_PUBLIC_URL,
     )
+    .option(
+      '--webhook-allow-private',
+      "let tenants' webhooks reach loopback, private and link-local addresses (SPOTFUSE_WEBHOOK_ALLOW_PRIVATE)",
+      envFlag(env.SPOTFUSE_WEBHOOK_ALLOW_PRIVATE) ?? false,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)

@@ -117,6 +117,8 @@ export interface NotificationSettings {
   publicUrl?: string;
   progressIntervalMs?: number;
   webhookTimeoutMs?: number;
+  /** Whether webhooks may go to loopback, private and link-local addresses (default true). */
+  allowPrivateWebhooks?: boolean;
 }
 
 /** A dispatcher over `store` with a webhook sender (signing with each tenant's secret) and, given SMTP, email. */
@@ -136,6 +138,7 @@ export function notificationDispatcher(
     webhook: new WebhookSender({
       secretFor: (tenant) => store.getWebhookSecret(tenant, newWebhookSecret(), now()),
       timeoutMs: settings.webhookTimeoutMs,
+      allowPrivateNetworks: settings.allowPrivateWebhooks ?? true,
       now,
     }),
     ...(email ? { email } : {}),

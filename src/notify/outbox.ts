@@ -9,6 +9,8 @@ export interface DeliveryOutcome {
   /** HTTP status (webhook) or SMTP reply code (email), when the other side answered. */
   statusCode: number | null;
   error: string | null;
+  /** Trying again cannot help (a refused address): give the notification up now. */
+  permanent?: boolean;
 }
 
 /** Sends one notification over one channel (webhook, email). Never throws: a failure is an outcome. */

@@ -66,12 +66,19 @@ export class OutboxDispatcher {
       : { delivered: false, statusCode: null, error: NO_CHANNEL[notification.channel] };
     const at = this.now();
     const attempt = notification.attempts + 1;
-    const delay = outcome.delivered || !notifier ? undefined : retryDelayMs(attempt, this.backoff);
+    const delay =
+      outcome.delivered || outcome.permanent || !notifier ? undefined : retryDelayMs(attempt, this.backoff);
     const state = outcome.delivered ? 'delivered' : delay === undefined ? 'dead' : 'pending';
     const recorded = await this.options.store.recordDelivery(
       this.owner,
       notification.id,
-      { at, durationMs: at - started, ...outcome },
+      {
+        at,
+        durationMs: at - started,
+        delivered: outcome.delivered,
+        statusCode: outcome.statusCode,
+        error: outcome.error,
+      },
       { state, nextAttemptAt: at + (delay ?? 0) },
     );
     if (!recorded) {
