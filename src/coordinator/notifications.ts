@@ -20,7 +20,10 @@ export interface NotificationScheduleOptions {
 }
 
 /** Where a job's result can be fetched: the coordinator's download route, or the output file here. */
-export function resultUrl(job: StoredJob, publicUrl: string | undefined): string | null {
+export function resultUrl(
+  job: { id: string; spec: { output: string } },
+  publicUrl: string | undefined,
+): string | null {
   if (blobKeyOf(job.spec.output) !== undefined) {
     const route = `/v1/jobs/${encodeURIComponent(job.id)}/download`;
     return publicUrl ? `${publicUrl.replace(/\/+$/, '')}${route}` : route;
