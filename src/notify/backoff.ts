@@ -4,7 +4,7 @@ export interface BackoffOptions {
   baseMs: number;
   /** Longest delay (default 1 h). */
   maxMs: number;
-  /** Tries in all before a notification is given up as `dead` (default 12: about a day of retries). */
+  /** Tries in all before a notification is given up as `dead` (default 30: about a day of retries). */
   maxAttempts: number;
   /** Each delay is scaled by a random factor in [1 - jitter, 1 + jitter] (default 0.2). */
   jitter: number;
@@ -13,7 +13,7 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = {
   baseMs: 10_000,
   maxMs: 60 * 60 * 1000,
-  maxAttempts: 12,
+  maxAttempts: 30,
   jitter: 0.2,
 };
 
