@@ -7,6 +7,7 @@ import { jobReport } from '../coordinator/report.js';
 import { UserError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
+import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
 import {
@@ -32,6 +33,8 @@ export interface JobsRoutesOptions {
   rateLimit?: Omit<RateLimitOptions, 'now'>;
   /** Prices job reports are costed at (default: the shipped table, local workers free). */
   prices?: PriceTable;
+  /** Whether jobs may ask for email notifications (the coordinator has an SMTP server). */
+  email?: boolean;
   now?: () => number;
 }
 
@@ -121,7 +124,11 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     const tenant = tenantOf(request, reply);
     if (tenant === undefined) return reply;
     try {
-      const job = await submitJob({ store, blobs, parallelism: options.parallelism ?? 4, now }, tenant, body);
+      const job = await submitJob(
+        { store, blobs, parallelism: options.parallelism ?? 4, email: options.email, now },
+        tenant,
+        body,
+      );
       return reply.code(201).send({ id: job.id, state: job.state, frames: job.frameCount });
     } catch (error) {
       if (error instanceof UserError) return reply.code(400).send({ error: error.message });
@@ -181,5 +188,42 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     const job = await visibleJob(store, principalOf(request), id);
     if (!job) return noSuchJob(reply);
     return { lines: logLines(job, await store.listAttempts(id)) };
+  });
+
+  app.get('/jobs/:id/deliveries', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const job = await visibleJob(store, principalOf(request), id);
+    if (!job) return noSuchJob(reply);
+    const [notifications, attempts] = await Promise.all([
+      store.listNotifications(id),
+      store.listDeliveryAttempts(id),
+    ]);
+    return {
+      notifications: notifications.map((n) => ({
+        id: n.id,
+        event: n.event,
+        channel: n.channel,
+        target: n.target,
+        state: n.state,
+        attempts: n.attempts,
+        nextAttemptAt: n.state === 'pending' ? n.nextAttemptAt : null,
+        deliveredAt: n.deliveredAt,
+        lastError: n.lastError,
+      })),
+      attempts,
+    };
+  });
+
+  // The secret that signs the webhooks of the caller's jobs; the admin's is the one of jobs without a tenant.
+  app.get('/webhook-secret', async (request) => {
+    const tenant = principalOf(request).tenant ?? null;
+    return { secret: await store.getWebhookSecret(tenant, newWebhookSecret(), now()) };
+  });
+
+  app.post('/webhook-secret/rotate', async (request) => {
+    const tenant = principalOf(request).tenant ?? null;
+    const secret = newWebhookSecret();
+    await store.setWebhookSecret(tenant, secret, now());
+    return { secret };
   });
 }

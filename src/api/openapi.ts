@@ -155,6 +155,28 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ['id'],
     },
   },
+  '/v1/jobs/{id}/deliveries': {
+    get: {
+      summary: "the job's notifications (webhooks, emails) and every delivery attempt",
+      roles: 'tenant, admin',
+      ok: '200',
+      params: ['id'],
+    },
+  },
+  '/v1/webhook-secret': {
+    get: {
+      summary: "the whsec_ secret that signs the caller's webhooks (Standard Webhooks)",
+      roles: 'tenant, admin',
+      ok: '200',
+    },
+  },
+  '/v1/webhook-secret/rotate': {
+    post: {
+      summary: 'replace the webhook secret; pending retries are signed with the new one',
+      roles: 'tenant, admin',
+      ok: '200',
+    },
+  },
 };
 
 export function openApiDocument(): Record<string, unknown> {

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { MAX_OBJECT_SIZE, MAX_PARTS, type UploadedPart } from '../blob/s3BlobStore.js';
-import { INSTANCE_FACT, type JobSpec, MAX_GPU_MEMORY_MIB, type TaskKind } from '../core/types.js';
+import {
+  INSTANCE_FACT,
+  type JobSpec,
+  MAX_GPU_MEMORY_MIB,
+  NOTIFY_EVENTS,
+  type TaskKind,
+} from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
+import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
@@ -200,6 +207,10 @@ export const FaceOptionsPatch = z.strictObject({
 
 export const OUTPUT_FORMATS = ['mp4', 'm4v', 'mov', 'mkv', 'webm'] as const;
 
+function refineWith(ctx: z.RefinementCtx, problem: string | undefined): void {
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
 /** `POST /v1/jobs`: a job on blobs uploaded through `/v1/uploads`. */
 export const SubmitBody = z.strictObject({
   input: BlobKey,
@@ -218,6 +229,17 @@ export const SubmitBody = z.strictObject({
   chunkSeconds: z.number().positive().optional(),
   priority: z.enum(['urgent', 'normal']).default('normal'),
   outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),
+  /** Notified when the job ends (Standard Webhooks, signed with the tenant's secret). */
+  webhooks: z
+    .array(z.string().superRefine((url, ctx) => refineWith(ctx, webhookUrlProblem(url))))
+    .max(MAX_WEBHOOKS)
+    .default([]),
+  emails: z
+    .array(z.string().superRefine((address, ctx) => refineWith(ctx, emailProblem(address))))
+    .max(MAX_EMAILS)
+    .default([]),
+  /** Optional events on top of job.completed and job.failed: job.progress, task.preempted. */
+  events: z.array(z.enum(NOTIFY_EVENTS)).max(NOTIFY_EVENTS.length).default([]),
 });
 export type SubmitRequest = z.infer<typeof SubmitBody>;
 

@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { addFaceOptions, type FaceFlags } from './faceFlags.js';
+import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
 import { collect, percent, positiveInt, positiveNumber } from './options.js';
 
-/** What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options. */
-export interface JobFlags extends FaceFlags {
+/**
+ * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
+ * and who is notified of it.
+ */
+export interface JobFlags extends FaceFlags, JobNotifyFlags {
   source: string[];
   target: string;
   processors: string;
@@ -31,5 +35,5 @@ export function addJobOptions(command: Command): Command {
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
     .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
-  return addFaceOptions(command);
+  return addJobNotifyOptions(addFaceOptions(command));
 }

@@ -1,12 +1,5 @@
 import type { JobReport } from '../coordinator/report.js';
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
-}
+import { formatDuration } from '../core/format.js';
 
 /** Frames per second over the last few seconds, so the ETA follows the current speed. */
 class RateWindow {

@@ -4,9 +4,12 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
+import { formatDuration } from '../core/format.js';
+import { costLine } from '../cost/costText.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
-import { addPriceOptions, costLine, type PriceFlags, priceTableFromFlags } from './cost.js';
+import { isWebhookSecret } from '../notify/standardWebhooks.js';
+import { addPriceOptions, type PriceFlags, priceTableFromFlags } from './cost.js';
 import {
   addExecutionOptions,
   type ExecutionFlags,
@@ -17,17 +20,19 @@ import {
 import { addJobOptions, type JobFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
+import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
 import { positiveInt, positiveNumber } from './options.js';
-import { formatDuration, logProgress, type ProgressView, terminalProgress } from './progress.js';
+import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags {
+interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
   output: string;
   workers?: number;
   stateDir: string;
   leaseTtl: number;
   maxAttempts: number;
   report?: string;
-  webhook?: string;
+  webhookSecret?: string;
+  notifyWait: number;
   server?: string;
   token?: string;
   quiet?: boolean;
@@ -62,7 +67,17 @@ export function registerRun(program: Command): void {
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
     .option('--report <file>', 'write a JSON report of the job here, with the cost of each task')
-    .option('--webhook <url>', 'notify this URL when the job ends (not yet supported)')
+    .option(
+      '--webhook-secret <whsec>',
+      'sign --webhook deliveries with this Standard Webhooks secret (SPOTFUSE_WEBHOOK_SECRET; default: one kept in the state directory)',
+      process.env.SPOTFUSE_WEBHOOK_SECRET,
+    )
+    .option(
+      '--notify-wait <seconds>',
+      'how long to wait for notifications to be delivered once the job ends',
+      positiveNumber,
+      30,
+    )
     .option('--server <url>', "run on a coordinator instead: submit, wait, download (see 'spotfuse submit')")
     .option(
       '--token <token>',
@@ -71,121 +86,146 @@ export function registerRun(program: Command): void {
     )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addModelOptions(addExecutionOptions(addPriceOptions(command))).action(async (flags: RunFlags) => {
-    if (flags.webhook) throw new UserError('--webhook is not yet supported in this version');
-    if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
-      throw new UserError('give --chunk-frames or --chunk-seconds, not both');
-    }
-    if (!(ENCODER_PRESETS as readonly string[]).includes(flags.outputVideoPreset)) {
-      throw new UserError(
-        `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
-      );
-    }
-    const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
-    const tty = process.stderr.isTTY && !flags.quiet;
-    const view: ProgressView | undefined = flags.quiet
-      ? undefined
-      : tty
-        ? terminalProgress(process.stderr)
-        : logProgress((fields) => logger.info(fields));
-    const say = (line: string) => {
-      if (!flags.quiet) process.stderr.write(`${line}\n`);
-    };
-    if (flags.server) {
-      const report = await runOnServer(flags, view);
-      view?.finish();
-      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-      if (report.state !== 'completed') {
-        throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
-      }
-      say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
-      if (report.cost) say(costLine(report.cost));
-      return;
-    }
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const workers = flags.workers ?? defaultWorkers();
-    const prices = priceTableFromFlags(flags);
-    const models = await resolveModelSettings(flags);
-    const execution = executionFromFlags(flags);
-    // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
-    const { runEmbedded } = await import('../coordinator/embeddedRun.js');
-    const result = await runEmbedded({
-      request: {
-        input: flags.target,
-        sources: flags.source,
-        output: flags.output,
-        processors: flags.processors,
-        face: faceOptionsFromFlags(flags),
-        encoder: {
-          encoder: flags.outputVideoEncoder,
-          quality: flags.outputVideoQuality,
-          preset: flags.outputVideoPreset,
-        },
-        checkpointFrames: flags.checkpointFrames,
-      },
-      stateDir: resolve(flags.stateDir),
-      workers,
-      chunkFrames: flags.chunkFrames,
-      chunkSeconds: flags.chunkSeconds,
-      leaseTtlMs: flags.leaseTtl * 1000,
-      maxAttempts: flags.maxAttempts,
-      prices,
-      taskCosts: flags.report !== undefined,
-      workerCommand: [
-        process.execPath,
-        fileURLToPath(new URL('./main.js', import.meta.url)),
-        'worker',
-        ...executionArgs(execution),
-        ...modelArgs(flags),
-      ],
-      prepare: async ({ spec }) => {
-        const { prepareFaceJob } = await import('../vision/faceJob.js');
-        await prepareFaceJob(
-          spec,
-          models,
-          execution,
-          tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
+  addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
+    async (flags: RunFlags) => {
+      const notify = jobNotifySpec(flags);
+      const notifySettings = notificationFlags(flags);
+      if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
+        throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+      if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
+        throw new UserError(
+          '--email needs an SMTP server: --smtp-url smtp://host:587 (or SPOTFUSE_SMTP_URL)',
         );
-      },
-      signal: stop.signal,
-      onStart: ({ job, resumed }) => {
-        if (tty)
-          say(
-            `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+      if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
+        throw new UserError('give --chunk-frames or --chunk-seconds, not both');
+      }
+      if (!(ENCODER_PRESETS as readonly string[]).includes(flags.outputVideoPreset)) {
+        throw new UserError(
+          `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
+        );
+      }
+      const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
+      const tty = process.stderr.isTTY && !flags.quiet;
+      const view: ProgressView | undefined = flags.quiet
+        ? undefined
+        : tty
+          ? terminalProgress(process.stderr)
+          : logProgress((fields) => logger.info(fields));
+      const say = (line: string) => {
+        if (!flags.quiet) process.stderr.write(`${line}\n`);
+      };
+      if (flags.server) {
+        const report = await runOnServer(flags, view);
+        view?.finish();
+        if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+        if (report.state !== 'completed') {
+          throw new UserError(
+            `job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`,
           );
-        else
-          logger.info({
-            msg: resumed ? 'resuming job' : 'job started',
-            jobId: job.id,
-            frames: job.frameCount,
-            workers,
-          });
-      },
-      onProgress: (report) => view?.update(report),
-      log: (msg, fields) => logger.info({ msg, ...fields }),
-    });
-    view?.finish();
-    const { report } = result;
-    if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-    if (result.interrupted) {
+        }
+        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
+        if (report.cost) say(costLine(report.cost));
+        return;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const workers = flags.workers ?? defaultWorkers();
+      const prices = priceTableFromFlags(flags);
+      const models = await resolveModelSettings(flags);
+      const execution = executionFromFlags(flags);
+      // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
+      const { runEmbedded } = await import('../coordinator/embeddedRun.js');
+      const result = await runEmbedded({
+        request: {
+          input: flags.target,
+          sources: flags.source,
+          output: flags.output,
+          processors: flags.processors,
+          face: faceOptionsFromFlags(flags),
+          encoder: {
+            encoder: flags.outputVideoEncoder,
+            quality: flags.outputVideoQuality,
+            preset: flags.outputVideoPreset,
+          },
+          checkpointFrames: flags.checkpointFrames,
+          notify,
+        },
+        notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
+        stateDir: resolve(flags.stateDir),
+        workers,
+        chunkFrames: flags.chunkFrames,
+        chunkSeconds: flags.chunkSeconds,
+        leaseTtlMs: flags.leaseTtl * 1000,
+        maxAttempts: flags.maxAttempts,
+        prices,
+        taskCosts: flags.report !== undefined,
+        workerCommand: [
+          process.execPath,
+          fileURLToPath(new URL('./main.js', import.meta.url)),
+          'worker',
+          ...executionArgs(execution),
+          ...modelArgs(flags),
+        ],
+        prepare: async ({ spec }) => {
+          const { prepareFaceJob } = await import('../vision/faceJob.js');
+          await prepareFaceJob(
+            spec,
+            models,
+            execution,
+            tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
+          );
+        },
+        signal: stop.signal,
+        onStart: ({ job, resumed, webhookSecret }) => {
+          if (webhookSecret && !flags.webhookSecret)
+            say(
+              `webhooks are signed with ${webhookSecret} (kept in ${resolve(flags.stateDir)}; --webhook-secret sets it)`,
+            );
+          if (tty)
+            say(
+              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+            );
+          else
+            logger.info({
+              msg: resumed ? 'resuming job' : 'job started',
+              jobId: job.id,
+              frames: job.frameCount,
+              workers,
+            });
+        },
+        onProgress: (report) => view?.update(report),
+        log: (msg, fields) => logger.info({ msg, ...fields }),
+      });
+      view?.finish();
+      const { report } = result;
+      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+      for (const n of result.notifications.filter((n) => n.state !== 'delivered')) {
+        say(
+          `notification not delivered: ${n.event} to ${n.target} (${n.lastError ?? 'not tried yet'}); ` +
+            (n.state === 'dead'
+              ? 'given up'
+              : `kept in ${resolve(flags.stateDir)}: the next run there retries it`),
+        );
+      }
+      if (result.interrupted) {
+        say(
+          `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+        );
+        process.exitCode = 130;
+        return;
+      }
+      if (report.state !== 'completed') {
+        const logs = join(resolve(flags.stateDir), 'logs');
+        throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
+      }
       say(
-        `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+        `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
+          `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
+          `${report.failures} failures, ${report.framesRedone} frames redone`,
       );
-      process.exitCode = 130;
-      return;
-    }
-    if (report.state !== 'completed') {
-      const logs = join(resolve(flags.stateDir), 'logs');
-      throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
-    }
-    say(
-      `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
-        `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
-        `${report.failures} failures, ${report.framesRedone} frames redone`,
-    );
-    say(costLine(report.cost));
-  });
+      say(costLine(report.cost));
+    },
+  );
 }

@@ -3,9 +3,10 @@ import { adminTokenFromEnv } from '../api/auth.js';
 import { UserError } from '../core/errors.js';
 import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
+import { addSmtpOptions, notificationFlags, type SmtpFlags } from './notifyFlags.js';
 import { positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
 
-interface ServerFlags extends PriceFlags {
+interface ServerFlags extends PriceFlags, SmtpFlags {
   db?: string;
   blob?: string;
   s3Endpoint?: string;
@@ -39,8 +40,7 @@ function uploadAge(value: string): number {
 }
 
 export function registerServer(program: Command): void {
-  program
-    .command('server')
+  addSmtpOptions(program.command('server'))
     .description('run the cluster coordinator: lease API, tenant job API, token admin, background sweeps')
     .option('--db <url>', 'PostgreSQL URL (SPOTFUSE_DB)', env.SPOTFUSE_DB)
     .option('--blob <location>', 's3://bucket[/prefix] or a directory (SPOTFUSE_BLOB)', env.SPOTFUSE_BLOB)
@@ -110,6 +110,16 @@ export function registerServer(program: Command): void {
         .argParser(uploadAge)
         .default(24 * 60 * 60 * 1000, '24h'),
     )
+    .option(
+      '--public-url <url>',
+      'address users reach this coordinator at, for result links in notifications (SPOTFUSE_PUBLIC_URL)',
+      env.SPOTFUSE_PUBLIC_URL,
+    )
+    .option(
+      '--webhook-allow-private',
+      "let tenants' webhooks reach loopback, private and link-local addresses (SPOTFUSE_WEBHOOK_ALLOW_PRIVATE)",
+      envFlag(env.SPOTFUSE_WEBHOOK_ALLOW_PRIVATE) ?? false,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -147,6 +157,7 @@ export function registerServer(program: Command): void {
         prices,
         segmentRetentionMs: flags.segmentRetention,
         abandonedUploadAgeMs: flags.abandonedUploadAge,
+        notify: notificationFlags(flags),
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       logger.info({

@@ -9,6 +9,7 @@ import { MediaError } from '../media/errors.js';
 import { inputName } from '../media/inputName.js';
 import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo } from '../media/probe.js';
+import { notifySpec } from '../notify/targets.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { checkFaceJob } from '../vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';
@@ -33,6 +34,8 @@ export interface SubmitDeps {
   blobs: BlobStore;
   /** Workers a job is expected to run on at once: the planner makes at least this many chunks. */
   parallelism: number;
+  /** Whether email notifications can be sent (an SMTP server is configured). */
+  email?: boolean;
   now?: () => number;
 }
 
@@ -84,6 +87,9 @@ export async function submitJob(
   }
   if (request.chunkFrames !== undefined && request.chunkSeconds !== undefined)
     throw new UserError('give chunkFrames or chunkSeconds, not both');
+  if (request.emails.length > 0 && !deps.email)
+    throw new UserError('this coordinator sends no email: it has no SMTP server (--smtp-url)');
+  const notify = notifySpec(request.webhooks, request.emails, request.events);
   const processors = parseProcessorList(request.processors.join(','));
   const face = mergeFace(request.face);
   checkFaceJob(processors, face, request.sources);
@@ -107,6 +113,7 @@ export async function submitJob(
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
     priority: request.priority,
+    ...(notify ? { notify } : {}),
   };
   const chunkFrames = chooseChunkFrames({
     frameCount: framePts.length,

@@ -5,12 +5,14 @@ import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
-import type { PriceTable } from '../cost/prices.js';
+import { loadPriceTable, type PriceTable } from '../cost/prices.js';
+import type { BackoffOptions } from '../notify/backoff.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import { abortAbandonedUploads, canSweepUploads, sweepSegments } from './blobSweeps.js';
 import { LeaseService } from './leaseService.js';
+import { type NotificationSettings, notificationDispatcher } from './notifications.js';
 
 export interface ClusterServerOptions {
   /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */
@@ -42,6 +44,8 @@ export interface ClusterServerOptions {
   spotInterruptionCap?: number;
   /** Prices job reports are costed at (default: the shipped table). */
   prices?: PriceTable;
+  /** Webhook and email delivery: SMTP server, result links, and (tests) a faster backoff. */
+  notify?: NotificationSettings & { backoff?: Partial<BackoffOptions>; pollMs?: number };
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -75,11 +79,13 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   const blobs: BlobStore = openBlobStore(options.blob, options.s3);
   const checkBucket = (blobs as { checkBucket?: () => Promise<void> }).checkBucket;
   if (checkBucket) await checkBucket.call(blobs);
+  const prices = options.prices ?? loadPriceTable();
   const store = await openStore(options.db);
   let api: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   let blobSweeper: NodeJS.Timeout | undefined;
   const retentionMs = options.segmentRetentionMs ?? 0;
+  let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
@@ -96,9 +102,10 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       jobs: {
         store,
         blobs,
+        email: options.notify?.smtpUrl !== undefined,
         parallelism: options.parallelism,
         multipartThresholdBytes: options.multipartThresholdBytes,
-        prices: options.prices,
+        prices,
       },
       ready: async () => {
         await store.listJobs({ limit: 1 });
@@ -137,14 +144,23 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     blobSweeper = setInterval(sweepBlobs, options.blobSweepMs ?? 60_000);
     blobSweeper.unref();
     void sweepBlobs();
+    // Beside the sweep: every replica runs one; row locks keep them from sending the same notification.
+    notifications = notificationDispatcher(store, options.notify ?? {}, prices, {
+      backoff: options.notify?.backoff,
+      pollMs: options.notify?.pollMs,
+      log,
+    });
+    notifications.dispatcher.start();
     const address = await api.listen({ host: options.host, port: options.port });
     const closeApi = api;
+    const closeNotifications = notifications;
     return {
       address,
       async close() {
         clearInterval(sweeper);
         clearInterval(blobSweeper);
         await sweepBlobs.idle();
+        await closeNotifications.close();
         await closeApi.close();
         await store.close();
         (blobs as { close?: () => void }).close?.();
@@ -153,6 +169,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(blobSweeper);
+    await notifications?.close();
     await api?.close();
     await store.close();
     throw error;

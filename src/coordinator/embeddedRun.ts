@@ -8,10 +8,14 @@ import { LocalBlobStore } from '../blob/localBlobStore.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
 import type { Job } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
+import type { BackoffOptions } from '../notify/backoff.js';
+import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { SqliteStore } from '../store/sqliteStore.js';
+import type { Notification } from '../store/store.js';
 import { type CheckedJob, checkJobRequest, type JobRequest } from './jobInput.js';
 import { LeaseService } from './leaseService.js';
 import { LocalWorkers } from './localWorkers.js';
+import { type NotificationSettings, notificationDispatcher } from './notifications.js';
 import { type JobReport, jobReport } from './report.js';
 import { StateDirLock } from './stateDirLock.js';
 
@@ -33,15 +37,28 @@ export interface EmbeddedRunOptions {
   workerCommand: string[];
   /** Stops the run early (Ctrl-C): workers flush a checkpoint and release their tasks. */
   signal?: AbortSignal;
-  onStart?: (info: { job: Job; resumed: boolean; workers: number }) => void;
+  /** Webhook and email delivery of this run's notifications (and any an earlier run left undelivered). */
+  notify?: EmbeddedNotifyOptions;
+  /** `webhookSecret`: what the job's webhooks are signed with, when it has webhooks. */
+  onStart?: (info: { job: Job; resumed: boolean; workers: number; webhookSecret?: string }) => void;
   onProgress?: (report: JobReport) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface EmbeddedNotifyOptions extends NotificationSettings {
+  /** `whsec_…` to sign with; without it the state directory keeps a generated one. */
+  webhookSecret?: string;
+  /** How long the run waits, once the job has ended, for its notifications to be delivered. */
+  waitMs: number;
+  backoff?: Partial<BackoffOptions>;
 }
 
 export interface EmbeddedRunResult {
   report: JobReport;
   resumed: boolean;
   interrupted: boolean;
+  /** The job's notifications as they stood when the run stopped waiting for them. */
+  notifications: Notification[];
 }
 
 const POLL_MS = 100;
@@ -52,6 +69,7 @@ async function openJob(store: SqliteStore, checked: CheckedJob, options: Embedde
   const existing = await store.findUnfinishedJob(checked.key);
   if (existing) {
     if (existing.state === 'failed') await store.retryFailedJob(existing.id);
+    await store.setJobNotify(existing.id, checked.spec.notify);
     return { job: (await store.getJob(existing.id))!, resumed: true };
   }
   const { framePts, ...probeVideo } = checked.probe.video;
@@ -93,7 +111,16 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   const store = new SqliteStore(join(options.stateDir, 'state.db'));
   let api: FastifyInstance | undefined;
   let workers: LocalWorkers | undefined;
+  let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
+    if (options.notify?.webhookSecret)
+      await store.setWebhookSecret(null, options.notify.webhookSecret, Date.now());
+    // Running from the start: it also delivers what an earlier run in this directory left undelivered.
+    notifications = notificationDispatcher(store, options.notify ?? {}, prices, {
+      backoff: options.notify?.backoff,
+      log,
+    });
+    notifications.dispatcher.start();
     // Whoever held leases in this state directory before us is gone: its work is runnable again.
     const lost = await store.endLeases('interrupted', Date.now());
     if (lost > 0) log('previous run was interrupted; resuming its tasks', { tasks: lost });
@@ -133,7 +160,10 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     const checked = await checking;
     await options.prepare?.(checked);
     const { job, resumed } = await openJob(store, checked, options);
-    options.onStart?.({ job, resumed, workers: options.workers });
+    const webhookSecret = checked.spec.notify?.webhooks.length
+      ? await store.getWebhookSecret(null, newWebhookSecret(), Date.now())
+      : undefined;
+    options.onStart?.({ job, resumed, workers: options.workers, webhookSecret });
 
     let state = job.state;
     let reportedAt = 0;
@@ -157,8 +187,17 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       // The output holds every frame now; the segments would only fill the disk.
       await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));
     }
-    return { report, resumed, interrupted: options.signal?.aborted === true && report.state !== 'completed' };
+    const ended = report.state === 'completed' || report.state === 'failed';
+    await notifications.dispatcher.stop();
+    const told = ended ? await notifications.dispatcher.drain(job.id, options.notify?.waitMs ?? 0) : [];
+    return {
+      report,
+      resumed,
+      interrupted: options.signal?.aborted === true && report.state !== 'completed',
+      notifications: told,
+    };
   } finally {
+    await notifications?.close();
     await workers?.stop(WORKER_STOP_GRACE_MS);
     await api?.close();
     await store.close();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
-import type { EncoderOptions, JobSpec } from '../core/types.js';
+import type { EncoderOptions, JobSpec, NotifySpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
@@ -19,6 +19,7 @@ export interface JobRequest {
   face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  notify?: NotifySpec;
 }
 
 export interface CheckedJob {
@@ -96,8 +97,9 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
   };
+  // Who is notified is not what the job is: a run with other targets resumes the same job.
   const key = createHash('sha256')
     .update(JSON.stringify({ ...spec, input: fileIdentity(input), sources: sources.map(fileIdentity) }))
     .digest('hex');
-  return { spec, probe, key };
+  return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };
 }

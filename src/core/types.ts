@@ -56,6 +56,21 @@ export interface JobSpec {
   face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  /** Who hears about the job, and of what; absent: nobody. */
+  notify?: NotifySpec;
+}
+
+/** Events a job's notifications may carry; `job.completed` and `job.failed` are always sent. */
+export const NOTIFY_EVENTS = ['job.completed', 'job.failed', 'job.progress', 'task.preempted'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+/** The events a job opts into; the job's end is always told. */
+export type OptionalNotifyEvent = Extract<NotifyEvent, 'job.progress' | 'task.preempted'>;
+
+export interface NotifySpec {
+  webhooks: string[];
+  emails: string[];
+  /** Optional events on top of `job.completed` and `job.failed`. */
+  events: OptionalNotifyEvent[];
 }
 
 export interface Job {

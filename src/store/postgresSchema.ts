@@ -91,6 +91,51 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     ADD COLUMN gpu_memory_used_mib integer,
     ADD COLUMN gpu_memory_total_mib integer;
   `,
+  // 4: notifications: one webhook secret per tenant ('' for jobs without one), the outbox of deliveries
+  // (one row per event and target; its id is the stable webhook-id), every delivery attempt, and the end
+  // of each job (its finished_at) whose notifications have been queued.
+  `
+  CREATE TABLE webhook_secrets (
+    tenant text PRIMARY KEY,
+    secret text NOT NULL,
+    created_at bigint NOT NULL
+  );
+  CREATE TABLE notifications (
+    id text PRIMARY KEY,
+    job_id text NOT NULL REFERENCES jobs (id),
+    event text NOT NULL,
+    channel text NOT NULL CHECK (channel IN ('webhook', 'email')),
+    target text NOT NULL,
+    dedupe_key text NOT NULL UNIQUE,
+    payload text NOT NULL,
+    state text NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at bigint NOT NULL,
+    locked_by text,
+    locked_until bigint,
+    created_at bigint NOT NULL,
+    delivered_at bigint,
+    last_error text
+  );
+  CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+  CREATE INDEX notifications_job ON notifications (job_id, created_at);
+  CREATE TABLE notification_attempts (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    notification_id text NOT NULL REFERENCES notifications (id),
+    job_id text NOT NULL,
+    attempt integer NOT NULL,
+    attempted_at bigint NOT NULL,
+    duration_ms integer NOT NULL,
+    delivered boolean NOT NULL,
+    status_code integer,
+    error text
+  );
+  CREATE INDEX notification_attempts_job ON notification_attempts (job_id, id);
+  ALTER TABLE jobs ADD COLUMN notified_end bigint;
+  UPDATE jobs SET notified_end = finished_at;
+  CREATE INDEX jobs_unnotified_end ON jobs (finished_at)
+    WHERE finished_at IS NOT NULL AND notified_end IS DISTINCT FROM finished_at;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -5,6 +5,7 @@ import type {
   AttemptOutcome,
   FrameRange,
   LeaseResult,
+  NotifySpec,
   ReleaseReason,
   Segment,
   Task,
@@ -13,9 +14,13 @@ import { migratePostgres } from './postgresSchema.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  DELIVERY_ATTEMPT_COLUMNS,
+  type DeliveryAttemptRow,
   ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
+  NOTIFICATION_COLUMNS,
+  type NotificationRow,
   SEGMENT_COLUMNS,
   type SegmentRow,
   TASK_COLUMNS,
@@ -23,7 +28,9 @@ import {
   TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
+  toDeliveryAttempt,
   toJob,
+  toNotification,
   toSegment,
   toTask,
   toToken,
@@ -34,12 +41,17 @@ import {
   type ClaimRequest,
   checkNewToken,
   claimExclusions,
+  type DeliveryAttempt,
+  type DeliveryAttemptResult,
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
   MERGE_SEQ,
   type NewJob,
+  type NewNotification,
   type NewToken,
+  type NextDelivery,
+  type Notification,
   newJobId,
   newTokenId,
   type Store,
@@ -634,6 +646,174 @@ export class PostgresStore implements Store {
       `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`,
     );
     return rows.map(toToken);
+  }
+
+  async getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string> {
+    const { rows } = await this.pool.query<{ secret: string }>(
+      `WITH created AS (
+         INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant) DO NOTHING RETURNING secret
+       )
+       SELECT secret FROM created UNION ALL SELECT secret FROM webhook_secrets WHERE tenant = $1`,
+      [tenant ?? '', candidate, now],
+    );
+    if (rows[0]) return rows[0].secret;
+    // Another replica created it after this statement's snapshot was taken: it is committed now.
+    const again = await this.pool.query<{ secret: string }>(
+      'SELECT secret FROM webhook_secrets WHERE tenant = $1',
+      [tenant ?? ''],
+    );
+    return again.rows[0].secret;
+  }
+
+  async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
+      [tenant ?? '', secret, now],
+    );
+  }
+
+  async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
+    await this.pool.query(
+      `UPDATE jobs SET spec = (CASE WHEN $2::jsonb IS NULL THEN spec::jsonb - 'notify'
+         ELSE spec::jsonb || jsonb_build_object('notify', $2::jsonb) END)::json
+       WHERE id = $1`,
+      [jobId, notify === undefined ? null : JSON.stringify(notify)],
+    );
+  }
+
+  async listNotifyingJobs(): Promise<StoredJob[]> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE state IN ('running', 'merging') AND spec->'notify' IS NOT NULL`,
+    );
+    return rows.map(toJob);
+  }
+
+  async listUnnotifiedEnds(limit: number): Promise<StoredJob[]> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs
+       WHERE finished_at IS NOT NULL AND notified_end IS DISTINCT FROM finished_at AND state IN ('completed', 'failed')
+       ORDER BY finished_at LIMIT $1`,
+      [limit],
+    );
+    return rows.map(toJob);
+  }
+
+  async queueEndNotifications(
+    jobId: string,
+    finishedAt: number,
+    rows: NewNotification[],
+    now: number,
+  ): Promise<void> {
+    await this.tx(async (c) => {
+      await this.insertNotifications(c, rows, now);
+      await c.query('UPDATE jobs SET notified_end = $2 WHERE id = $1', [jobId, finishedAt]);
+    });
+  }
+
+  async queueNotifications(rows: NewNotification[], now: number): Promise<number> {
+    return this.insertNotifications(this.pool, rows, now);
+  }
+
+  private async insertNotifications(
+    db: pg.Pool | pg.PoolClient,
+    rows: NewNotification[],
+    now: number,
+  ): Promise<number> {
+    if (rows.length === 0) return 0;
+    const column = <K extends keyof NewNotification>(k: K) => rows.map((r) => r[k]);
+    const result = await db.query(
+      `INSERT INTO notifications (id, job_id, event, channel, target, dedupe_key, payload, state, next_attempt_at, created_at)
+       SELECT r.id, r.job_id, r.event, r.channel, r.target, r.dedupe_key, r.payload, 'pending', $8, $8
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+         AS r (id, job_id, event, channel, target, dedupe_key, payload)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
+      [
+        column('id'),
+        column('jobId'),
+        column('event'),
+        column('channel'),
+        column('target'),
+        column('dedupeKey'),
+        column('payload'),
+        now,
+      ],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  async claimDueNotifications(
+    owner: string,
+    now: number,
+    lockMs: number,
+    limit: number,
+  ): Promise<Notification[]> {
+    // SKIP LOCKED: a replica claiming at the same moment takes other rows instead of waiting for these.
+    const { rows } = await this.pool.query<NotificationRow>(
+      `WITH due AS (
+         SELECT id FROM notifications
+         WHERE state = 'pending' AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until <= $2)
+         ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE notifications n SET locked_by = $1, locked_until = $2::bigint + $3::bigint
+       FROM due, jobs j WHERE n.id = due.id AND j.id = n.job_id
+       RETURNING ${NOTIFICATION_COLUMNS}`,
+      [owner, now, lockMs, limit],
+    );
+    return rows.map(toNotification).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
+  }
+
+  async recordDelivery(
+    owner: string,
+    id: string,
+    attempt: DeliveryAttemptResult,
+    next: NextDelivery,
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<{ attempts: number; job_id: string }>(
+        `UPDATE notifications SET attempts = attempts + 1, state = $3, next_attempt_at = $4,
+           locked_by = NULL, locked_until = NULL, last_error = $5,
+           delivered_at = CASE WHEN $6::boolean THEN $7::bigint ELSE delivered_at END
+         WHERE id = $1 AND locked_by = $2 RETURNING attempts, job_id`,
+        [id, owner, next.state, next.nextAttemptAt, attempt.error, attempt.delivered, attempt.at],
+      );
+      if (!rows[0]) return false;
+      await c.query(
+        `INSERT INTO notification_attempts
+           (notification_id, job_id, attempt, attempted_at, duration_ms, delivered, status_code, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          id,
+          rows[0].job_id,
+          rows[0].attempts,
+          attempt.at,
+          Math.round(attempt.durationMs),
+          attempt.delivered,
+          attempt.statusCode,
+          attempt.error,
+        ],
+      );
+      return true;
+    });
+  }
+
+  async listNotifications(jobId: string): Promise<Notification[]> {
+    const { rows } = await this.pool.query<NotificationRow>(
+      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+       WHERE n.job_id = $1 ORDER BY n.created_at, n.id`,
+      [jobId],
+    );
+    return rows.map(toNotification);
+  }
+
+  async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
+    const { rows } = await this.pool.query<DeliveryAttemptRow>(
+      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
+       JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = $1 ORDER BY a.id`,
+      [jobId],
+    );
+    return rows.map(toDeliveryAttempt);
   }
 
   async close(): Promise<void> {

@@ -3,13 +3,22 @@ import type {
   AttemptOutcome,
   JobSpec,
   JobState,
+  NotifyEvent,
   Pool,
   Segment,
   Task,
   TaskKind,
   TaskState,
 } from '../core/types.js';
-import type { StoredJob, TokenRecord, TokenRole } from './store.js';
+import type {
+  DeliveryAttempt,
+  Notification,
+  NotificationChannel,
+  NotificationState,
+  StoredJob,
+  TokenRecord,
+  TokenRole,
+} from './store.js';
 
 /** Rows as both stores read them, and their mapping to domain objects: one schema, two dialects. */
 
@@ -168,5 +177,80 @@ export function toAttempt(r: AttemptRow): Attempt {
     gpuUtilization: r.gpu_utilization,
     gpuMemoryUsedMiB: r.gpu_memory_used_mib,
     gpuMemoryTotalMiB: r.gpu_memory_total_mib,
+  };
+}
+
+export interface NotificationRow {
+  id: string;
+  job_id: string;
+  event: string;
+  channel: string;
+  target: string;
+  dedupe_key: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+  delivered_at: number | null;
+  last_error: string | null;
+  tenant: string | null;
+}
+
+/** Notification columns, prefixed `n.`, for a query that joins `jobs j` for the tenant. */
+export const NOTIFICATION_COLUMNS =
+  'n.id, n.job_id, n.event, n.channel, n.target, n.dedupe_key, n.payload, n.state, n.attempts, ' +
+  'n.next_attempt_at, n.created_at, n.delivered_at, n.last_error, j.tenant';
+
+export function toNotification(r: NotificationRow): Notification {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    event: r.event as NotifyEvent,
+    channel: r.channel as NotificationChannel,
+    target: r.target,
+    dedupeKey: r.dedupe_key,
+    payload: r.payload,
+    tenant: r.tenant,
+    state: r.state as NotificationState,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    createdAt: r.created_at,
+    deliveredAt: r.delivered_at,
+    lastError: r.last_error,
+  };
+}
+
+export interface DeliveryAttemptRow {
+  notification_id: string;
+  event: string;
+  channel: string;
+  target: string;
+  attempt: number;
+  attempted_at: number;
+  duration_ms: number;
+  /** A boolean from PostgreSQL, 0 or 1 from SQLite. */
+  delivered: boolean | number;
+  status_code: number | null;
+  error: string | null;
+}
+
+/** Attempt columns, `a.` joined with their notification `n.`. */
+export const DELIVERY_ATTEMPT_COLUMNS =
+  'a.notification_id, n.event, n.channel, n.target, a.attempt, a.attempted_at, a.duration_ms, a.delivered, ' +
+  'a.status_code, a.error';
+
+export function toDeliveryAttempt(r: DeliveryAttemptRow): DeliveryAttempt {
+  return {
+    notificationId: r.notification_id,
+    event: r.event as NotifyEvent,
+    channel: r.channel as NotificationChannel,
+    target: r.target,
+    attempt: r.attempt,
+    at: r.attempted_at,
+    durationMs: r.duration_ms,
+    delivered: Boolean(r.delivered),
+    statusCode: r.status_code,
+    error: r.error,
   };
 }

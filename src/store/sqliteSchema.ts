@@ -85,4 +85,49 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE attempts ADD COLUMN gpu_memory_used_mib INTEGER;
   ALTER TABLE attempts ADD COLUMN gpu_memory_total_mib INTEGER;
   `,
+  // 4: notifications: one webhook secret per tenant ('' for jobs without one), the outbox of deliveries
+  // (one row per event and target; its id is the stable webhook-id), every delivery attempt, and the end
+  // of each job (its finished_at) whose notifications have been queued.
+  `
+  CREATE TABLE webhook_secrets (
+    tenant TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    event TEXT NOT NULL,
+    channel TEXT NOT NULL CHECK (channel IN ('webhook', 'email')),
+    target TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    locked_by TEXT,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+  CREATE INDEX notifications_job ON notifications(job_id, created_at);
+  CREATE TABLE notification_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notification_id TEXT NOT NULL REFERENCES notifications(id),
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    attempted_at INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT
+  );
+  CREATE INDEX notification_attempts_job ON notification_attempts(job_id, id);
+  ALTER TABLE jobs ADD COLUMN notified_end INTEGER;
+  UPDATE jobs SET notified_end = finished_at;
+  CREATE INDEX jobs_unnotified_end ON jobs(finished_at)
+    WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at;
+  `,
 ];

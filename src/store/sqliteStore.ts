@@ -5,6 +5,7 @@ import type {
   AttemptOutcome,
   FrameRange,
   LeaseResult,
+  NotifySpec,
   ReleaseReason,
   Segment,
   Task,
@@ -12,16 +13,22 @@ import type {
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  DELIVERY_ATTEMPT_COLUMNS,
+  type DeliveryAttemptRow,
   ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
+  NOTIFICATION_COLUMNS,
+  type NotificationRow,
   SEGMENT_COLUMNS,
   type SegmentRow,
   type TaskRow,
   TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
+  toDeliveryAttempt,
   toJob,
+  toNotification,
   toSegment,
   toTask,
   toToken,
@@ -33,12 +40,17 @@ import {
   type ClaimRequest,
   checkNewToken,
   claimExclusions,
+  type DeliveryAttempt,
+  type DeliveryAttemptResult,
   type HeartbeatProgress,
   type JobFilter,
   type LostLeaseOutcome,
   MERGE_SEQ,
   type NewJob,
+  type NewNotification,
   type NewToken,
+  type NextDelivery,
+  type Notification,
   newJobId,
   newTokenId,
   type Store,
@@ -532,6 +544,185 @@ export class SqliteStore implements Store {
       .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`)
       .all() as TokenRow[];
     return rows.map(toToken);
+  }
+
+  async getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string> {
+    return this.tx(() => {
+      this.db
+        .prepare('INSERT OR IGNORE INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)')
+        .run(tenant ?? '', candidate, now);
+      const row = this.db
+        .prepare('SELECT secret FROM webhook_secrets WHERE tenant = ?')
+        .get(tenant ?? '') as {
+        secret: string;
+      };
+      return row.secret;
+    });
+  }
+
+  async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
+      )
+      .run(tenant ?? '', secret, now);
+  }
+
+  async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
+    this.tx(() => {
+      const row = this.db.prepare('SELECT spec FROM jobs WHERE id = ?').get(jobId) as
+        | { spec: string }
+        | undefined;
+      if (!row) return;
+      const { notify: _, ...spec } = JSON.parse(row.spec);
+      this.db
+        .prepare('UPDATE jobs SET spec = ? WHERE id = ?')
+        .run(JSON.stringify(notify === undefined ? spec : { ...spec, notify }), jobId);
+    });
+  }
+
+  async listNotifyingJobs(): Promise<StoredJob[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE state IN ('running', 'merging') AND json_extract(spec, '$.notify') IS NOT NULL`,
+      )
+      .all() as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async listUnnotifiedEnds(limit: number): Promise<StoredJob[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at AND state IN ('completed', 'failed')
+         ORDER BY finished_at LIMIT ?`,
+      )
+      .all(limit) as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async queueEndNotifications(
+    jobId: string,
+    finishedAt: number,
+    rows: NewNotification[],
+    now: number,
+  ): Promise<void> {
+    this.tx(() => {
+      this.insertNotifications(rows, now);
+      this.db.prepare('UPDATE jobs SET notified_end = ? WHERE id = ?').run(finishedAt, jobId);
+    });
+  }
+
+  async queueNotifications(rows: NewNotification[], now: number): Promise<number> {
+    return this.tx(() => this.insertNotifications(rows, now));
+  }
+
+  private insertNotifications(rows: NewNotification[], now: number): number {
+    const insert = this.db.prepare(
+      `INSERT INTO notifications (id, job_id, event, channel, target, dedupe_key, payload, state, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+    );
+    let added = 0;
+    for (const r of rows) {
+      added += insert.run(
+        r.id,
+        r.jobId,
+        r.event,
+        r.channel,
+        r.target,
+        r.dedupeKey,
+        r.payload,
+        now,
+        now,
+      ).changes;
+    }
+    return added;
+  }
+
+  async claimDueNotifications(
+    owner: string,
+    now: number,
+    lockMs: number,
+    limit: number,
+  ): Promise<Notification[]> {
+    return this.tx(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+           WHERE n.state = 'pending' AND n.next_attempt_at <= ? AND (n.locked_until IS NULL OR n.locked_until <= ?)
+           ORDER BY n.next_attempt_at, n.id LIMIT ?`,
+        )
+        .all(now, now, limit) as NotificationRow[];
+      const lock = this.db.prepare('UPDATE notifications SET locked_by = ?, locked_until = ? WHERE id = ?');
+      for (const r of rows) lock.run(owner, now + lockMs, r.id);
+      return rows.map(toNotification);
+    });
+  }
+
+  async recordDelivery(
+    owner: string,
+    id: string,
+    attempt: DeliveryAttemptResult,
+    next: NextDelivery,
+  ): Promise<boolean> {
+    return this.tx(() => {
+      const row = this.db
+        .prepare(
+          `UPDATE notifications SET attempts = attempts + 1, state = ?, next_attempt_at = ?,
+             locked_by = NULL, locked_until = NULL, last_error = ?,
+             delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END
+           WHERE id = ? AND locked_by = ? RETURNING attempts, job_id`,
+        )
+        .get(
+          next.state,
+          next.nextAttemptAt,
+          attempt.error,
+          attempt.delivered ? 1 : 0,
+          attempt.at,
+          id,
+          owner,
+        ) as { attempts: number; job_id: string } | undefined;
+      if (!row) return false;
+      this.db
+        .prepare(
+          `INSERT INTO notification_attempts
+             (notification_id, job_id, attempt, attempted_at, duration_ms, delivered, status_code, error)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          id,
+          row.job_id,
+          row.attempts,
+          attempt.at,
+          Math.round(attempt.durationMs),
+          attempt.delivered ? 1 : 0,
+          attempt.statusCode,
+          attempt.error,
+        );
+      return true;
+    });
+  }
+
+  async listNotifications(jobId: string): Promise<Notification[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+         WHERE n.job_id = ? ORDER BY n.created_at, n.id`,
+      )
+      .all(jobId) as NotificationRow[];
+    return rows.map(toNotification);
+  }
+
+  async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
+         JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = ? ORDER BY a.id`,
+      )
+      .all(jobId) as DeliveryAttemptRow[];
+    return rows.map(toDeliveryAttempt);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,8 @@ import type {
   Job,
   JobSpec,
   LeaseResult,
+  NotifyEvent,
+  NotifySpec,
   OnDemandOnly,
   Pool,
   ReleaseReason,
@@ -164,6 +166,46 @@ export interface Store {
   /** Notes that a token was used; writes at most once a minute per token. */
   touchToken(id: string, now: number): Promise<void>;
   listTokens(): Promise<TokenRecord[]>;
+
+  /** The tenant's webhook secret (null: jobs without a tenant); `candidate` becomes it when there is none yet. */
+  getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string>;
+  /** Replaces the tenant's webhook secret (rotation, or `run --webhook-secret`). */
+  setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void>;
+  /** Replaces who a job notifies (a resumed embedded run notifies the targets it was given). */
+  setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void>;
+  /** Running or merging jobs that have notification targets. */
+  listNotifyingJobs(): Promise<StoredJob[]>;
+  /** Completed or failed jobs whose end (their `finishedAt`) has not had its notifications queued. */
+  listUnnotifiedEnds(limit: number): Promise<StoredJob[]>;
+  /**
+   * Queues the notifications of a job's end and marks that end as told, in one transaction; a
+   * notification whose dedupe key is already queued is skipped, so two schedulers may race.
+   */
+  queueEndNotifications(
+    jobId: string,
+    finishedAt: number,
+    rows: NewNotification[],
+    now: number,
+  ): Promise<void>;
+  /** Queues notifications, skipping any whose dedupe key is already queued; returns how many are new. */
+  queueNotifications(rows: NewNotification[], now: number): Promise<number>;
+  /**
+   * Locks up to `limit` pending notifications that are due and not locked by a live dispatcher, for
+   * `lockMs`, on behalf of `owner`. Two dispatchers never get the same row while a lock holds.
+   */
+  claimDueNotifications(owner: string, now: number, lockMs: number, limit: number): Promise<Notification[]>;
+  /**
+   * Records a delivery attempt and the notification's next state, if `owner` still holds its lock;
+   * false (nothing written) when it lost the lock.
+   */
+  recordDelivery(
+    owner: string,
+    id: string,
+    attempt: DeliveryAttemptResult,
+    next: NextDelivery,
+  ): Promise<boolean>;
+  listNotifications(jobId: string): Promise<Notification[]>;
+  listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]>;
   close(): Promise<void>;
 }
 
@@ -172,6 +214,58 @@ export interface ClaimExclusions {
   urgent: boolean;
   /** Skip tasks interrupted at least this many times; undefined: skip none. */
   interruptionCap: number | undefined;
+}
+
+export type NotificationChannel = 'webhook' | 'email';
+export type NotificationState = 'pending' | 'delivered' | 'dead';
+
+export interface NewNotification {
+  /** `msg_…`: the webhook-id receivers dedupe by, the same on every retry. */
+  id: string;
+  jobId: string;
+  event: NotifyEvent;
+  channel: NotificationChannel;
+  /** The webhook URL or email address. */
+  target: string;
+  /** (job, event, occurrence, target): a scheduler that runs twice queues the row once. */
+  dedupeKey: string;
+  /** The webhook body (JSON text), exactly as it is signed and sent. */
+  payload: string;
+}
+
+export interface Notification extends NewNotification {
+  /** The job's tenant, whose webhook secret signs it. */
+  tenant: string | null;
+  state: NotificationState;
+  attempts: number;
+  nextAttemptAt: number;
+  createdAt: number;
+  deliveredAt: number | null;
+  lastError: string | null;
+}
+
+export interface DeliveryAttemptResult {
+  at: number;
+  durationMs: number;
+  delivered: boolean;
+  /** The HTTP status (webhook) or SMTP reply code (email), when there was an answer. */
+  statusCode: number | null;
+  error: string | null;
+}
+
+export interface NextDelivery {
+  state: NotificationState;
+  /** When a pending notification is tried again. */
+  nextAttemptAt: number;
+}
+
+export interface DeliveryAttempt extends DeliveryAttemptResult {
+  notificationId: string;
+  event: NotifyEvent;
+  channel: NotificationChannel;
+  target: string;
+  /** 1 for the first try of the notification. */
+  attempt: number;
 }
 
 /** The kinds of work this claim must skip: what the policy keeps for on-demand workers, if it is a spot one. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { costLine, taskCostTable } from '../../src/cli/cost.js';
 import type { JobCost } from '../../src/cost/accounting.js';
+import { costLine, taskCostTable } from '../../src/cost/costText.js';
 
 const cost: JobCost = {
   currency: 'USD',

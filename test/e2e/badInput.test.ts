@@ -72,7 +72,8 @@ describe('spotfuse run with bad input', () => {
     await expectOneLineError(['-t', video, '--checkpoint-frames', '0'], /checkpoint-frames/);
     await expectOneLineError(['-t', video, '--output-video-quality', '101'], /output-video-quality/);
     await expectOneLineError(['-t', video, '--output-video-preset', 'warp'], /output-video-preset/);
-    await expectOneLineError(['-t', video, '--webhook', 'http://127.0.0.1:9/hook'], /not yet supported/);
+    await expectOneLineError(['-t', video, '--webhook', 'ftp://127.0.0.1/hook'], /webhook URL is http/);
+    await expectOneLineError(['-t', video, '--email', 'ops@example.com'], /--email needs an SMTP server/);
     await expectOneLineError(['-t', video, '--chunk-frames', '10', '--chunk-seconds', '1'], /not both/);
   });
 

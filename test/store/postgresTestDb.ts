@@ -48,7 +48,8 @@ export async function createTestDatabase(): Promise<TestDatabase | { unavailable
     url,
     query,
     reset: async () => {
-      await query('TRUNCATE attempts, segments, tasks, jobs, tokens RESTART IDENTITY');
+      await query(`TRUNCATE notification_attempts, notifications, webhook_secrets, attempts, segments, tasks, jobs, tokens
+         RESTART IDENTITY`);
     },
     drop: async () => {
       await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));

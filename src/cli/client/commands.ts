@@ -2,11 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
-import { costLine, taskCostTable } from '../cost.js';
+import { formatDuration } from '../../core/format.js';
+import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, type JobFlags } from '../jobFlags.js';
+import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
 import { positiveNumber } from '../options.js';
-import { formatDuration } from '../progress.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
@@ -56,6 +57,7 @@ export async function submitJob(
   outputFormat: string,
   priority: 'urgent' | 'normal' = 'normal',
 ): Promise<string> {
+  jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const input = await client.upload(flags.target);
   const sources: string[] = [];
   for (const source of flags.source) sources.push(await client.upload(source));
@@ -77,6 +79,9 @@ export async function submitJob(
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
     outputFormat,
+    webhooks: flags.webhook,
+    emails: flags.email,
+    events: jobNotifyEvents(flags),
   });
   return job.id;
 }

@@ -1,0 +1,14 @@
+/** Human-readable numbers for lines people read: durations and dollar amounts. */
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Dollars, with sub-dollar amounts to the hundredth of a cent. */
+export function formatMoney(usd: number): string {
+  return `$${usd >= 1 ? usd.toFixed(2) : usd.toFixed(4)}`;
+}

@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isPrivateAddress } from '../../src/notify/addressGuard.js';
+import { newWebhookSecret } from '../../src/notify/standardWebhooks.js';
+import { WebhookSender } from '../../src/notify/webhookSender.js';
+import type { Notification } from '../../src/store/store.js';
+import { type Receiver, startReceiver } from './receiver.js';
+
+const secret = newWebhookSecret();
+
+function notification(target: string): Notification {
+  return {
+    id: 'msg_test',
+    jobId: 'job_1',
+    event: 'job.completed',
+    channel: 'webhook',
+    target,
+    dedupeKey: 'k',
+    payload: JSON.stringify({ type: 'job.completed', timestamp: new Date().toISOString(), data: {} }),
+    tenant: 'acme',
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: 0,
+    createdAt: 0,
+    deliveredAt: null,
+    lastError: null,
+  };
+}
+
+describe('webhook sender', () => {
+  let hook: Receiver | undefined;
+  afterEach(async () => {
+    await hook?.close();
+  });
+
+  it('classifies loopback, private, link-local and mapped addresses as private, others not', () => {
+    for (const a of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.20.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '::1',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+      '0.0.0.0',
+    ])
+      expect(isPrivateAddress(a), a).toBe(true);
+    for (const a of ['8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:1.1.1.1'])
+      expect(isPrivateAddress(a), a).toBe(false);
+  });
+
+  it('posts a signed body and reports the status; refuses private addresses when told to, for good', async () => {
+    hook = await startReceiver(() => secret);
+    const open = new WebhookSender({ secretFor: async () => secret });
+    expect(await open.send(notification(hook.url))).toEqual({
+      delivered: true,
+      statusCode: 200,
+      error: null,
+    });
+    expect(hook.accepted()).toHaveLength(1);
+
+    const guarded = new WebhookSender({ secretFor: async () => secret, allowPrivateNetworks: false });
+    const byAddress = await guarded.send(notification(hook.url));
+    expect(byAddress).toMatchObject({
+      delivered: false,
+      permanent: true,
+      error: expect.stringMatching(/127\.0\.0\.1 is a private address/),
+    });
+    const byName = await guarded.send(notification(hook.url.replace('127.0.0.1', 'localhost')));
+    expect(byName).toMatchObject({
+      delivered: false,
+      permanent: true,
+      error: expect.stringMatching(/private address/),
+    });
+    const v6 = await guarded.send(notification('http://[::1]:1/hook'));
+    expect(v6).toMatchObject({ delivered: false, permanent: true });
+    expect(hook.received).toHaveLength(1);
+  });
+
+  it('reports a receiver that does not answer in time as a failure to retry', async () => {
+    const slow = new WebhookSender({ secretFor: async () => secret, timeoutMs: 200 });
+    hook = await startReceiver(async () => {
+      await new Promise((r) => setTimeout(r, 1000));
+      return secret;
+    });
+    expect(await slow.send(notification(hook.url))).toEqual({
+      delivered: false,
+      statusCode: null,
+      error: 'timed out',
+    });
+  });
+});
