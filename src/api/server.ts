@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
+import type { Metrics } from '../coordinator/metrics.js';
 import type { LeaseResult } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import {
@@ -41,6 +42,26 @@ export interface ApiOptions {
   ready?: () => Promise<void>;
   bodyLimitBytes?: number;
   now?: () => number;
+  /**
+   * Serves `GET /metrics` (Prometheus text format, no token: bind the coordinator where only the cluster and
+   * its Prometheus reach it) and times every request into its latency histogram.
+   */
+  metrics?: Metrics;
+}
+
+const startedAt = Symbol('startedAt');
+
+/** Times every request by its route pattern (not its URL, which holds ids), method and status class. */
+function installHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
+  app.addHook('onRequest', async (request) => {
+    (request as FastifyRequest & { [startedAt]?: bigint })[startedAt] = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const start = (request as FastifyRequest & { [startedAt]?: bigint })[startedAt];
+    if (start === undefined) return;
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.httpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, seconds);
+  });
 }
 
 function answerLease(reply: FastifyReply, result: LeaseResult) {
@@ -110,6 +131,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
     return reply.code(500).send({ error: 'internal error' });
   });
+
+  if (options.metrics) {
+    const metrics = options.metrics;
+    installHttpMetrics(app, metrics);
+    app.get('/metrics', async (_request, reply) => {
+      const text = await metrics.render();
+      return reply.type(metrics.contentType).send(text);
+    });
+  }
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_request, reply) => {

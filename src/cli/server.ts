@@ -94,6 +94,7 @@ export function registerServer(program: Command): void {
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
         log: (msg, fields) => logger.info({ msg, ...fields }),
+        logger,
       });
       logger.info({
         msg: 'listening',

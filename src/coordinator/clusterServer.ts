@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { buildApi } from '../api/server.js';
 import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
@@ -9,6 +10,7 @@ import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import { LeaseService } from './leaseService.js';
+import { Metrics } from './metrics.js';
 
 export interface ClusterServerOptions {
   /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */
@@ -28,11 +30,15 @@ export interface ClusterServerOptions {
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
   onDemandOnly?: readonly OnDemandOnly[];
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Lease events, one line each with the task's jobId, taskId, workerId and epoch. */
+  logger?: Logger;
 }
 
 export interface ClusterServer {
   /** `http://host:port` as bound (port 0 picks one). */
   address: string;
+  /** What `/metrics` serves; other parts of the coordinator (the notification outbox) report into it. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -64,15 +70,19 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   let api: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   try {
+    const metrics = new Metrics({ store, onDemandOnly: options.onDemandOnly });
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
       deleteSegmentsWhenDone: true,
       onDemandOnly: options.onDemandOnly,
+      metrics,
+      logger: options.logger,
     });
     api = buildApi({
       leases,
       store,
+      metrics,
       adminToken: options.adminToken,
       jobs: {
         store,
@@ -104,6 +114,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     const closeApi = api;
     return {
       address,
+      metrics,
       async close() {
         clearInterval(sweeper);
         await closeApi.close();
