@@ -42,11 +42,10 @@ export interface ApiOptions {
   ready?: () => Promise<void>;
   bodyLimitBytes?: number;
   now?: () => number;
-  /**
-   * Serves `GET /metrics` (Prometheus text format, no token: bind the coordinator where only the cluster and
-   * its Prometheus reach it) and times every request into its latency histogram.
-   */
+  /** Times every request into the latency histogram, and serves `GET /metrics` unless `metricsRoute` is false. */
   metrics?: Metrics;
+  /** False when `/metrics` has a listener of its own (`--metrics-listen`). */
+  metricsRoute?: boolean;
 }
 
 const startedAt = Symbol('startedAt');
@@ -62,6 +61,25 @@ function installHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     metrics.httpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, seconds);
   });
+}
+
+/**
+ * `GET /metrics` in Prometheus text format, without a token, like `/healthz`: the coordinator's address is
+ * meant for the cluster (workers, tenants' clients, Prometheus); where it faces the internet, `--metrics-listen`
+ * moves `/metrics` to an address of its own.
+ */
+function serveMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
+}
+
+/** `--metrics-listen`: a listener that serves `/metrics` and nothing else. */
+export function buildMetricsApi(metrics: Metrics): FastifyInstance {
+  const app = Fastify({ logger: false });
+  serveMetricsRoute(app, metrics);
+  return app;
 }
 
 function answerLease(reply: FastifyReply, result: LeaseResult) {
@@ -135,10 +153,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   if (options.metrics) {
     const metrics = options.metrics;
     installHttpMetrics(app, metrics);
-    app.get('/metrics', async (_request, reply) => {
-      const text = await metrics.render();
-      return reply.type(metrics.contentType).send(text);
-    });
+    if (options.metricsRoute !== false) serveMetricsRoute(app, metrics);
   }
 
   app.get('/healthz', async () => ({ ok: true }));

@@ -11,6 +11,7 @@ interface ServerFlags {
   s3Region?: string;
   s3ForcePathStyle?: boolean;
   listen: string;
+  metricsListen?: string;
   leaseTtl: number;
   maxAttempts: number;
   parallelism: number;
@@ -46,6 +47,11 @@ export function registerServer(program: Command): void {
       '--listen <host:port>',
       'address to serve on (SPOTFUSE_LISTEN)',
       env.SPOTFUSE_LISTEN ?? '0.0.0.0:8080',
+    )
+    .option(
+      '--metrics-listen <host:port>',
+      'serve /metrics here instead of on --listen (SPOTFUSE_METRICS_LISTEN)',
+      env.SPOTFUSE_METRICS_LISTEN,
     )
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
@@ -87,6 +93,10 @@ export function registerServer(program: Command): void {
         },
         host,
         port,
+        metricsListen:
+          flags.metricsListen === undefined
+            ? undefined
+            : parseListen(flags.metricsListen, '--metrics-listen'),
         adminToken,
         leaseTtlMs: flags.leaseTtl * 1000,
         maxAttempts: flags.maxAttempts,
@@ -99,6 +109,7 @@ export function registerServer(program: Command): void {
       logger.info({
         msg: 'listening',
         address: server.address,
+        metrics: server.metricsAddress ?? `${server.address}/metrics`,
         admin: adminToken !== undefined,
         onDemandOnly,
       });

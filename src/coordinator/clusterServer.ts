@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApi } from '../api/server.js';
+import { buildApi, buildMetricsApi } from '../api/server.js';
 import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
@@ -20,6 +20,8 @@ export interface ClusterServerOptions {
   s3?: S3BlobStoreOptions;
   host: string;
   port: number;
+  /** Serve `/metrics` here instead of on the API's address (`--metrics-listen`). */
+  metricsListen?: { host: string; port: number };
   adminToken?: string;
   leaseTtlMs: number;
   maxAttempts: number;
@@ -39,6 +41,8 @@ export interface ClusterServer {
   address: string;
   /** What `/metrics` serves; other parts of the coordinator (the notification outbox) report into it. */
   metrics: Metrics;
+  /** `http://host:port` of `/metrics` when it has a listener of its own. */
+  metricsAddress?: string;
   close(): Promise<void>;
 }
 
@@ -68,6 +72,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   if (checkBucket) await checkBucket.call(blobs);
   const store = await openStore(options.db);
   let api: FastifyInstance | undefined;
+  let metricsApi: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   try {
     const metrics = new Metrics({ store, onDemandOnly: options.onDemandOnly });
@@ -83,6 +88,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       leases,
       store,
       metrics,
+      metricsRoute: options.metricsListen === undefined,
       adminToken: options.adminToken,
       jobs: {
         store,
@@ -111,12 +117,20 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     }, options.sweepMs ?? 1000);
     sweeper.unref();
     const address = await api.listen({ host: options.host, port: options.port });
+    let metricsAddress: string | undefined;
+    if (options.metricsListen) {
+      metricsApi = buildMetricsApi(metrics);
+      metricsAddress = await metricsApi.listen(options.metricsListen);
+    }
     const closeApi = api;
+    const closeMetricsApi = metricsApi;
     return {
       address,
       metrics,
+      metricsAddress,
       async close() {
         clearInterval(sweeper);
+        await closeMetricsApi?.close();
         await closeApi.close();
         await store.close();
         (blobs as { close?: () => void }).close?.();
@@ -124,6 +138,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     };
   } catch (error) {
     clearInterval(sweeper);
+    await metricsApi?.close();
     await api?.close();
     await store.close();
     throw error;
@@ -131,10 +146,10 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
 }
 
 /** `host:port`, `:port` or `port`; the host defaults to 0.0.0.0. */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port > 65535) throw new UserError(`--listen must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
+  if (!m || port > 65535) throw new UserError(`${flag} must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
   return { host: m[1] || '0.0.0.0', port };
 }
 

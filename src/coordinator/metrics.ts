@@ -30,7 +30,6 @@ export interface MetricsOptions {
 }
 
 const MIB = 1024 * 1024;
-const WORKER_GAUGES = ['fps', 'gpuUtilization', 'gpuMemoryUsed', 'gpuMemoryTotal'] as const;
 
 function lifecycleLabel(lifecycle: Pool | null | undefined): string {
   return lifecycle ?? 'unknown';
@@ -213,7 +212,15 @@ export class Metrics {
   /** The exposition text: refreshes the shared-state gauges and drops silent workers first. */
   async render(): Promise<string> {
     this.dropSilentWorkers();
-    if (this.options.store) this.setLeaseStats(await this.options.store.leaseStats());
+    if (this.options.store) {
+      try {
+        this.setLeaseStats(await this.options.store.leaseStats());
+      } catch {
+        // The database is unreachable (/readyz says so): no shared-state series rather than stale ones,
+        // and the replica's own counters are still served.
+        for (const gauge of [this.queueDepth, this.tasksRunning, this.jobsActive]) gauge.reset();
+      }
+    }
     return this.registry.metrics();
   }
 
@@ -223,16 +230,16 @@ export class Metrics {
 
   private dropSilentWorkers(): void {
     const cutoff = this.now() - (this.options.workerStaleMs ?? 120_000);
-    const gauges = {
-      fps: this.workerFps,
-      gpuUtilization: this.workerGpuUtilization,
-      gpuMemoryUsed: this.workerGpuMemoryUsed,
-      gpuMemoryTotal: this.workerGpuMemoryTotal,
-    };
+    const gauges = [
+      this.workerFps,
+      this.workerGpuUtilization,
+      this.workerGpuMemoryUsed,
+      this.workerGpuMemoryTotal,
+    ];
     for (const [worker, seen] of this.workerSeen) {
       if (seen >= cutoff) continue;
       this.workerSeen.delete(worker);
-      for (const name of WORKER_GAUGES) gauges[name].remove({ worker });
+      for (const gauge of gauges) gauge.remove({ worker });
     }
   }
 

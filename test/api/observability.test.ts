@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ClaimResponse } from '../../src/api/protocol.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { startClusterServer } from '../../src/coordinator/clusterServer.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec } from '../../src/core/types.js';
@@ -274,4 +275,55 @@ describe('metrics and lease logs of a real lease flow', () => {
       );
     },
   );
+});
+
+it('still serves its counters when the database is unreachable, without shared-state series', async () => {
+  let down = false;
+  const stats = {
+    pending: [{ kind: 'process' as const, priority: 'normal' as const, count: 3 }],
+    running: [],
+    jobs: [],
+  };
+  const metrics = new Metrics({
+    store: { leaseStats: async () => (down ? Promise.reject(new Error('ECONNREFUSED')) : stats) },
+  });
+  metrics.claimed('spot');
+  const up = parseExposition(await metrics.render());
+  expect(sampleValue(up, 'spotfuse_queue_depth', { pool: 'spot', priority: 'normal' })).toBe(3);
+  down = true;
+  const samples = parseExposition(await metrics.render());
+  expect(samples.filter((s) => s.name === 'spotfuse_queue_depth')).toEqual([]);
+  expect(sampleValue(samples, 'spotfuse_task_claims_total', { pool: 'spot' })).toBe(1);
+});
+
+it('serves /metrics on a listener of its own with --metrics-listen, and only there', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spotfuse-obs-listen-'));
+  const server = await startClusterServer({
+    db: join(dir, 'state.db'),
+    blob: join(dir, 'blobs'),
+    host: '127.0.0.1',
+    port: 0,
+    metricsListen: { host: '127.0.0.1', port: 0 },
+    adminToken: 'admin-secret',
+    leaseTtlMs: 1000,
+    maxAttempts: 3,
+  });
+  try {
+    expect(server.metricsAddress).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${server.address}/metrics`)).status).toBe(404);
+    const scraped = await fetch(`${server.metricsAddress}/metrics`);
+    expect(scraped.status).toBe(200);
+    const samples = parseExposition(await scraped.text());
+    expect(sampleValue(samples, 'spotfuse_queue_depth', { pool: 'spot', priority: 'normal' })).toBe(0);
+    // The API's requests are still timed, 404s included under one route label.
+    expect(
+      sampleValue(samples, 'spotfuse_http_request_duration_seconds_count', {
+        route: 'unmatched',
+        method: 'GET',
+        status: '4xx',
+      }),
+    ).toBe(1);
+  } finally {
+    await server.close();
+  }
 });
