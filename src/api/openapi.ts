@@ -21,7 +21,11 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/readyz': { get: { summary: 'the database is reachable', roles: 'none', ok: '200 (503 when not)' } },
   '/openapi.json': { get: { summary: 'this document', roles: 'none', ok: '200' } },
   '/metrics': {
-    get: { summary: 'Prometheus metrics, text format (absent here with --metrics-listen)', roles: 'none', ok: '200' },
+    get: {
+      summary: 'Prometheus metrics, text format (absent here with --metrics-listen)',
+      roles: 'none',
+      ok: '200',
+    },
   },
   '/v1/claim': {
     post: {
