@@ -99,6 +99,21 @@ export class LeaseService {
     return { jobId: task.jobId, taskId, workerId: attempt?.workerId ?? '', epoch };
   }
 
+  /**
+   * Runs the metrics and log side of a lease call that already happened; a failure there (the store read
+   * that names the lease holder) must not change the answer the worker gets.
+   */
+  private async observe(call: string, taskId: string, epoch: number, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.logger?.warn(
+        { call, taskId, epoch, error: (error as Error).message },
+        'could not record a lease event',
+      );
+    }
+  }
+
   private taskLog(fields: LeaseFields): Logger | undefined {
     return this.logger?.child(fields);
   }
@@ -222,14 +237,16 @@ export class LeaseService {
   async heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
     const result = await this.store.heartbeat(taskId, epoch, progress, this.now(), this.options.leaseTtlMs);
     if (!this.observed) return result;
-    const fields = await this.holder(taskId, epoch);
-    if (result !== 'ok') {
-      this.forget(taskId, epoch);
-      this.refused('heartbeat', fields, result);
-      return result;
-    }
-    this.metrics?.workerHeartbeat(fields.workerId, progress);
-    this.taskLog(fields)?.debug({ framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
+    await this.observe('heartbeat', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.forget(taskId, epoch);
+        this.refused('heartbeat', fields, result);
+        return;
+      }
+      this.metrics?.workerHeartbeat(fields.workerId, progress);
+      this.taskLog(fields)?.debug({ framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
+    });
     return result;
   }
 
@@ -262,28 +279,33 @@ export class LeaseService {
       this.now(),
     );
     if (!this.observed) return result;
-    const fields = await this.holder(taskId, epoch);
-    if (result !== 'ok') {
-      this.refused('checkpoint', fields, result);
-      return result;
-    }
-    // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
-    if (startFrame >= task.nextFrame) this.metrics?.framesCheckpointed(endFrame - startFrame);
-    this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
+    await this.observe('checkpoint', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.refused('checkpoint', fields, result);
+        return;
+      }
+      // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
+      if (startFrame >= task.nextFrame) this.metrics?.framesCheckpointed(endFrame - startFrame);
+      this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
+    });
     return result;
   }
 
   async complete(taskId: string, epoch: number): Promise<LeaseResult> {
+    // A retried complete answers ok again: only the first one ends the attempt.
     const before = this.observed ? await this.store.getTask(taskId) : undefined;
     const result = await this.store.complete(taskId, epoch, this.now());
     if (this.observed) {
-      const fields = await this.holder(taskId, epoch);
-      if (result !== 'ok') this.refused('complete', fields, result);
-      else if (before?.state !== 'done') {
-        await this.attemptEnded(fields);
-        this.metrics?.completed(before?.kind ?? 'process');
-        this.taskLog(fields)?.info({ kind: before?.kind }, 'task completed');
-      }
+      await this.observe('complete', taskId, epoch, async () => {
+        const fields = await this.holder(taskId, epoch);
+        if (result !== 'ok') this.refused('complete', fields, result);
+        else if (before?.state !== 'done') {
+          await this.attemptEnded(fields);
+          this.metrics?.completed(before?.kind ?? 'process');
+          this.taskLog(fields)?.info({ kind: before?.kind }, 'task completed');
+        }
+      });
     }
     if (result === 'ok' && this.options.deleteSegmentsWhenDone) {
       // The output holds every frame now. Best effort: a failure here leaves blobs, never a wrong answer.
@@ -309,16 +331,18 @@ export class LeaseService {
       this.options.maxAttempts,
     );
     if (!this.observed) return result;
-    const fields = await this.holder(taskId, epoch);
-    if (result !== 'ok') {
-      this.refused('release', fields, result);
-      return result;
-    }
-    const { jobFailed } = await this.attemptEnded(fields);
-    this.metrics?.released(reason, jobFailed);
-    const log = this.taskLog(fields);
-    if (reason === 'preempted') log?.info({ reason }, 'task released: worker preempted');
-    else log?.warn({ reason, error, jobFailed }, jobFailed ? 'task failed; the job failed' : 'task failed');
+    await this.observe('release', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.refused('release', fields, result);
+        return;
+      }
+      const { jobFailed } = await this.attemptEnded(fields);
+      this.metrics?.released(reason, jobFailed);
+      const log = this.taskLog(fields);
+      if (reason === 'preempted') log?.info({ reason }, 'task released: worker preempted');
+      else log?.warn({ reason, error, jobFailed }, jobFailed ? 'task failed; the job failed' : 'task failed');
+    });
     return result;
   }
 
@@ -337,9 +361,9 @@ export class LeaseService {
         gpuSeconds: Math.max(0, lease.endedAt - lease.startedAt) / 1000,
       });
       const { taskId, jobId, workerId, epoch } = lease;
-      this.logger
-        ?.child({ jobId, taskId, workerId, epoch })
-        .warn('lease expired without a word from its worker; the task is runnable again');
+      this.taskLog({ jobId, taskId, workerId, epoch })?.warn(
+        'lease expired without a word from its worker; the task is runnable again',
+      );
     }
   }
 
