@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { ClaimResponse } from '../../src/api/protocol.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
@@ -32,6 +32,14 @@ const spec: JobSpec = {
   encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
   checkpointFrames: 10,
 };
+
+/** Every query of the shipped Grafana dashboard. */
+function dashboardExprs(): string[] {
+  const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'spotfuse-dashboard.json'), 'utf8'));
+  return (dashboard.panels as { targets?: { expr: string }[] }[]).flatMap((p) =>
+    (p.targets ?? []).map((t) => t.expr),
+  );
+}
 
 const found = await findPromtool();
 const noPromtool = 'unavailable' in found ? found.unavailable : undefined;
@@ -246,10 +254,7 @@ describe('metrics and lease logs of a real lease flow', () => {
   );
 
   it('ships a Grafana dashboard whose queries use only metrics the server exports', () => {
-    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'spotfuse-dashboard.json'), 'utf8'));
-    const exprs = (dashboard.panels as { targets?: { expr: string }[] }[]).flatMap((p) =>
-      (p.targets ?? []).map((t) => t.expr),
-    );
+    const exprs = dashboardExprs();
     expect(exprs.length).toBeGreaterThan(10);
     const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'alerts.yml'), 'utf8')) as {
       groups: { rules: { expr: string }[] }[];
@@ -272,6 +277,27 @@ describe('metrics and lease logs of a real lease flow', () => {
       );
       expect(await promtool(promtoolPath, ['test', 'rules', join(dir, 'alerts.test.yml')])).toMatch(
         /SUCCESS/,
+      );
+    },
+  );
+
+  it.skipIf(noPromtool !== undefined)(
+    `ships dashboard queries that are valid PromQL${noPromtool ? ` (skipped: ${noPromtool})` : ''}`,
+    async () => {
+      // promtool parses PromQL in rule files: each query becomes a recording rule, Grafana's range
+      // variables replaced by durations.
+      const exprs = dashboardExprs().map((e) =>
+        e.replaceAll('$__rate_interval', '5m').replaceAll('$__range', '6h'),
+      );
+      const rules = {
+        groups: [
+          { name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) },
+        ],
+      };
+      const file = join(mkdtempSync(join(tmpdir(), 'spotfuse-dashboard-')), 'queries.yml');
+      writeFileSync(file, stringifyYaml(rules));
+      expect(await promtool(promtoolPath, ['check', 'rules', file])).toMatch(
+        new RegExp(`SUCCESS: ${exprs.length} rules`),
       );
     },
   );
