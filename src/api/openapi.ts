@@ -22,6 +22,13 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/healthz': { get: { summary: 'the process is up', roles: 'none', ok: '200' } },
   '/readyz': { get: { summary: 'the database is reachable', roles: 'none', ok: '200 (503 when not)' } },
   '/openapi.json': { get: { summary: 'this document', roles: 'none', ok: '200' } },
+  '/metrics': {
+    get: {
+      summary: 'Prometheus metrics, text format (absent here with --metrics-listen)',
+      roles: 'none',
+      ok: '200',
+    },
+  },
   '/v1/claim': {
     post: {
       summary: 'claim the next runnable task (204: none)',

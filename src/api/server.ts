@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
+import type { Metrics } from '../coordinator/metrics.js';
 import type { LeaseResult } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import {
@@ -44,6 +45,44 @@ export interface ApiOptions {
   ready?: () => Promise<void>;
   bodyLimitBytes?: number;
   now?: () => number;
+  /** Times every request into the latency histogram, and serves `GET /metrics` unless `metricsRoute` is false. */
+  metrics?: Metrics;
+  /** False when `/metrics` has a listener of its own (`--metrics-listen`). */
+  metricsRoute?: boolean;
+}
+
+const startedAt = Symbol('startedAt');
+
+/** Times every request by its route pattern (not its URL, which holds ids), method and status class. */
+function installHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
+  app.addHook('onRequest', async (request) => {
+    (request as FastifyRequest & { [startedAt]?: bigint })[startedAt] = process.hrtime.bigint();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const start = (request as FastifyRequest & { [startedAt]?: bigint })[startedAt];
+    if (start === undefined) return;
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.httpRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, seconds);
+  });
+}
+
+/**
+ * `GET /metrics` in Prometheus text format, without a token, like `/healthz`: the coordinator's address is
+ * meant for the cluster (workers, tenants' clients, Prometheus); where it faces the internet, `--metrics-listen`
+ * moves `/metrics` to an address of its own.
+ */
+function serveMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
+}
+
+/** `--metrics-listen`: a listener that serves `/metrics` and nothing else. */
+export function buildMetricsApi(metrics: Metrics): FastifyInstance {
+  const app = Fastify({ logger: false });
+  serveMetricsRoute(app, metrics);
+  return app;
 }
 
 function answerLease(reply: FastifyReply, result: LeaseResult) {
@@ -114,6 +153,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
     return reply.code(500).send({ error: 'internal error' });
   });
+
+  if (options.metrics) {
+    const metrics = options.metrics;
+    installHttpMetrics(app, metrics);
+    if (options.metricsRoute !== false) serveMetricsRoute(app, metrics);
+  }
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_request, reply) => {

@@ -13,6 +13,7 @@ interface ServerFlags extends PriceFlags, SmtpFlags {
   s3Region?: string;
   s3ForcePathStyle?: boolean;
   listen: string;
+  metricsListen?: string;
   leaseTtl: number;
   maxAttempts: number;
   parallelism: number;
@@ -59,6 +60,11 @@ export function registerServer(program: Command): void {
       '--listen <host:port>',
       'address to serve on (SPOTFUSE_LISTEN)',
       env.SPOTFUSE_LISTEN ?? '0.0.0.0:8080',
+    )
+    .option(
+      '--metrics-listen <host:port>',
+      'serve /metrics here instead of on --listen (SPOTFUSE_METRICS_LISTEN)',
+      env.SPOTFUSE_METRICS_LISTEN,
     )
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
     .option('--max-attempts <n>', 'failed attempts per task before the job fails', positiveInt, 3)
@@ -147,6 +153,10 @@ export function registerServer(program: Command): void {
         },
         host,
         port,
+        metricsListen:
+          flags.metricsListen === undefined
+            ? undefined
+            : parseListen(flags.metricsListen, '--metrics-listen'),
         adminToken,
         leaseTtlMs: flags.leaseTtl * 1000,
         maxAttempts: flags.maxAttempts,
@@ -159,10 +169,12 @@ export function registerServer(program: Command): void {
         abandonedUploadAgeMs: flags.abandonedUploadAge,
         notify: notificationFlags(flags),
         log: (msg, fields) => logger.info({ msg, ...fields }),
+        logger,
       });
       logger.info({
         msg: 'listening',
         address: server.address,
+        metrics: server.metricsAddress ?? `${server.address}/metrics`,
         admin: adminToken !== undefined,
         onDemandOnly,
         onDemandAfter: flags.onDemandAfter,

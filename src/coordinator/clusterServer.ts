@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../api/server.js';
+import type { Logger } from 'pino';
+import { buildApi, buildMetricsApi } from '../api/server.js';
 import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
@@ -12,6 +13,7 @@ import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import { abortAbandonedUploads, canSweepUploads, sweepSegments } from './blobSweeps.js';
 import { LeaseService } from './leaseService.js';
+import { Metrics } from './metrics.js';
 import { type NotificationSettings, notificationDispatcher } from './notifications.js';
 
 export interface ClusterServerOptions {
@@ -22,6 +24,8 @@ export interface ClusterServerOptions {
   s3?: S3BlobStoreOptions;
   host: string;
   port: number;
+  /** Serve `/metrics` here instead of on the API's address (`--metrics-listen`). */
+  metricsListen?: { host: string; port: number };
   adminToken?: string;
   leaseTtlMs: number;
   maxAttempts: number;
@@ -47,11 +51,17 @@ export interface ClusterServerOptions {
   /** Webhook and email delivery: SMTP server, result links, and (tests) a faster backoff. */
   notify?: NotificationSettings & { backoff?: Partial<BackoffOptions>; pollMs?: number };
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Lease events, one line each with the task's jobId, taskId, workerId and epoch. */
+  logger?: Logger;
 }
 
 export interface ClusterServer {
   /** `http://host:port` as bound (port 0 picks one). */
   address: string;
+  /** What `/metrics` serves; other parts of the coordinator (the notification outbox) report into it. */
+  metrics: Metrics;
+  /** `http://host:port` of `/metrics` when it has a listener of its own. */
+  metricsAddress?: string;
   close(): Promise<void>;
 }
 
@@ -82,11 +92,13 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   const prices = options.prices ?? loadPriceTable();
   const store = await openStore(options.db);
   let api: FastifyInstance | undefined;
+  let metricsApi: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   let blobSweeper: NodeJS.Timeout | undefined;
   const retentionMs = options.segmentRetentionMs ?? 0;
   let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
+    const metrics = new Metrics({ store, onDemandOnly: options.onDemandOnly });
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
@@ -94,10 +106,15 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       onDemandOnly: options.onDemandOnly,
       spotInterruptionCap: options.spotInterruptionCap,
       multipartThresholdBytes: options.multipartThresholdBytes,
+      metrics,
+      prices,
+      logger: options.logger,
     });
     api = buildApi({
       leases,
       store,
+      metrics,
+      metricsRoute: options.metricsListen === undefined,
       adminToken: options.adminToken,
       jobs: {
         store,
@@ -149,18 +166,30 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       backoff: options.notify?.backoff,
       pollMs: options.notify?.pollMs,
       log,
+      onAttempt: (notification, state) => {
+        if (notification.channel === 'webhook') metrics.webhookDelivery(state);
+      },
     });
     notifications.dispatcher.start();
     const address = await api.listen({ host: options.host, port: options.port });
+    let metricsAddress: string | undefined;
+    if (options.metricsListen) {
+      metricsApi = buildMetricsApi(metrics);
+      metricsAddress = await metricsApi.listen(options.metricsListen);
+    }
     const closeApi = api;
     const closeNotifications = notifications;
+    const closeMetricsApi = metricsApi;
     return {
       address,
+      metrics,
+      metricsAddress,
       async close() {
         clearInterval(sweeper);
         clearInterval(blobSweeper);
         await sweepBlobs.idle();
         await closeNotifications.close();
+        await closeMetricsApi?.close();
         await closeApi.close();
         await store.close();
         (blobs as { close?: () => void }).close?.();
@@ -170,6 +199,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     clearInterval(sweeper);
     clearInterval(blobSweeper);
     await notifications?.close();
+    await metricsApi?.close();
     await api?.close();
     await store.close();
     throw error;
@@ -197,10 +227,10 @@ function periodic(
 }
 
 /** `host:port`, `:port` or `port`; the host defaults to 0.0.0.0. */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || port > 65535) throw new UserError(`--listen must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
+  if (!m || port > 65535) throw new UserError(`${flag} must be host:port, e.g. 0.0.0.0:8080, not "${text}"`);
   return { host: m[1] || '0.0.0.0', port };
 }
 

@@ -1,11 +1,15 @@
+import type { Logger } from 'pino';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
 import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
-import type { InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
-import type { HeartbeatProgress, Store } from '../store/store.js';
+import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
+import { attemptCost } from '../cost/accounting.js';
+import type { PriceTable } from '../cost/prices.js';
+import type { EndedLease, HeartbeatProgress, Store } from '../store/store.js';
 import { deleteJobSegments } from './blobSweeps.js';
+import type { Metrics } from './metrics.js';
 
 export interface LeaseOptions {
   leaseTtlMs: number;
@@ -24,9 +28,26 @@ export interface LeaseOptions {
   multipartThresholdBytes?: number;
   /** Preferred part size of those uploads (default 64 MiB; grown as S3's 10,000-part limit needs). */
   multipartPartBytes?: number;
+  /** Counts claims, releases, expiries, frames and GPU time, and keeps each worker's latest readings. */
+  metrics?: Metrics;
+  /** Prices the metrics' cost of ended attempts; without it they count GPU time only. */
+  prices?: PriceTable;
+  /** One line per lease event, each with the task's `jobId`, `taskId`, `workerId` and `epoch`. */
+  logger?: Logger;
 }
 
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
+
+/** Who holds a task's lease at an epoch: the fields of every log line about the task. */
+export interface LeaseFields {
+  jobId: string;
+  taskId: string;
+  workerId: string;
+  epoch: number;
+}
+
+/** Heartbeats find their lease holder here instead of in the store; bounded, oldest dropped first. */
+const HOLDERS_KEPT = 10_000;
 
 /** A job's input, sources and output name blobs of the coordinator's blob store as `blob:KEY`. */
 const BLOB_REF = 'blob:';
@@ -51,6 +72,10 @@ export function segmentKey(jobId: string, taskId: string, epoch: number, startFr
 /** The coordinator's side of the lease protocol: claims, fenced progress calls, lease expiry. */
 export class LeaseService {
   private readonly now: () => number;
+  private readonly metrics: Metrics | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly observed: boolean;
+  private readonly holders = new Map<string, LeaseFields>();
 
   constructor(
     private readonly store: Store,
@@ -58,6 +83,85 @@ export class LeaseService {
     private readonly options: LeaseOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.metrics = options.metrics;
+    this.logger = options.logger;
+    this.observed = this.metrics !== undefined || this.logger !== undefined;
+  }
+
+  private remember(fields: LeaseFields): void {
+    this.holders.delete(`${fields.taskId}@${fields.epoch}`);
+    this.holders.set(`${fields.taskId}@${fields.epoch}`, fields);
+    if (this.holders.size > HOLDERS_KEPT) this.holders.delete(this.holders.keys().next().value as string);
+  }
+
+  private forget(taskId: string, epoch: number): void {
+    this.holders.delete(`${taskId}@${epoch}`);
+  }
+
+  /** The holder of `taskId` at `epoch`: remembered from a claim or an earlier call, else read from the store. */
+  private async holder(taskId: string, epoch: number): Promise<LeaseFields> {
+    const known = this.holders.get(`${taskId}@${epoch}`);
+    if (known) return known;
+    const task = await this.store.getTask(taskId);
+    if (!task) return { jobId: '', taskId, workerId: '', epoch };
+    if (task.epoch === epoch && task.workerId) {
+      const fields = { jobId: task.jobId, taskId, workerId: task.workerId, epoch };
+      this.remember(fields);
+      return fields;
+    }
+    // A call for an epoch that no longer holds the lease (rare): its attempt still names the worker.
+    const attempt = await this.store.getAttempt(taskId, epoch);
+    return { jobId: task.jobId, taskId, workerId: attempt?.workerId ?? '', epoch };
+  }
+
+  /**
+   * Runs the metrics and log side of a lease call that already happened; a failure there (the store read
+   * that names the lease holder) must not change the answer the worker gets.
+   */
+  private async observe(call: string, taskId: string, epoch: number, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.logger?.warn(
+        { call, taskId, epoch, error: (error as Error).message },
+        'could not record a lease event',
+      );
+    }
+  }
+
+  private taskLog(fields: LeaseFields): Logger | undefined {
+    return this.logger?.child(fields);
+  }
+
+  /** A lease call refused: the caller lost its lease or the job was canceled. */
+  private refused(call: string, fields: LeaseFields, result: LeaseResult): void {
+    this.taskLog(fields)?.info({ call, result }, `${call} refused: ${result}`);
+  }
+
+  /**
+   * Accounts for an attempt that a complete or release just ended: its GPU time by lifecycle, and whether
+   * the job failed with it. Reads the attempt back, since another replica may have taken the claim.
+   */
+  private async attemptEnded(fields: LeaseFields): Promise<{ jobFailed: boolean }> {
+    this.forget(fields.taskId, fields.epoch);
+    const task = await this.store.getTask(fields.taskId);
+    if (!task) return { jobFailed: false };
+    const attempt = await this.store.getAttempt(fields.taskId, fields.epoch);
+    if (attempt?.endedAt != null) {
+      fields.workerId = attempt.workerId;
+      this.countUsage(attempt);
+    }
+    return { jobFailed: task.state === 'failed' };
+  }
+
+  /** An ended attempt's GPU time and, given a price table, its cost, by lifecycle. */
+  private countUsage(attempt: Attempt): void {
+    const { prices } = this.options;
+    this.metrics?.attemptEnded({
+      lifecycle: attempt.lifecycle,
+      gpuSeconds: Math.max(0, (attempt.endedAt ?? this.now()) - attempt.startedAt) / 1000,
+      costUsd: prices ? (attemptCost(attempt, prices, this.now()).paid ?? 0) : 0,
+    });
   }
 
   /**
@@ -76,6 +180,15 @@ export class LeaseService {
     });
     if (!claimed) return undefined;
     const { task, job, probe } = claimed;
+    if (this.observed) {
+      const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
+      this.remember(fields);
+      this.metrics?.claimed(pool);
+      this.taskLog(fields)?.info(
+        { kind: task.kind, startFrame: task.nextFrame, endFrame: task.range.end, pool, ...instance },
+        `claimed ${task.kind} task`,
+      );
+    }
     const response: ClaimResponse = {
       leaseTtlMs: this.options.leaseTtlMs,
       task: {
@@ -145,8 +258,20 @@ export class LeaseService {
     return key === undefined ? Promise.resolve(locationUrl(location)) : this.blobs.writeUrl(key);
   }
 
-  heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
-    return this.store.heartbeat(taskId, epoch, progress, this.now(), this.options.leaseTtlMs);
+  async heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
+    const result = await this.store.heartbeat(taskId, epoch, progress, this.now(), this.options.leaseTtlMs);
+    if (!this.observed) return result;
+    await this.observe('heartbeat', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.forget(taskId, epoch);
+        this.refused('heartbeat', fields, result);
+        return;
+      }
+      this.metrics?.workerHeartbeat(fields.workerId, progress);
+      this.taskLog(fields)?.debug({ framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
+    });
+    return result;
   }
 
   /** Where the lease holder uploads the segment that starts at `startFrame`; undefined without the lease. */
@@ -219,16 +344,41 @@ export class LeaseService {
     const task = await this.store.getTask(taskId);
     // A worker may only record blobs it was told to write: never another task's or another job's.
     if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
-    return this.store.checkpoint(
+    const result = await this.store.checkpoint(
       taskId,
       epoch,
       { range: { start: startFrame, end: endFrame }, key },
       this.now(),
     );
+    if (!this.observed) return result;
+    await this.observe('checkpoint', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.refused('checkpoint', fields, result);
+        return;
+      }
+      // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
+      if (startFrame >= task.nextFrame) this.metrics?.framesCheckpointed(endFrame - startFrame);
+      this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
+    });
+    return result;
   }
 
   async complete(taskId: string, epoch: number): Promise<LeaseResult> {
+    // A retried complete answers ok again: only the first one ends the attempt.
+    const before = this.observed ? await this.store.getTask(taskId) : undefined;
     const result = await this.store.complete(taskId, epoch, this.now());
+    if (this.observed) {
+      await this.observe('complete', taskId, epoch, async () => {
+        const fields = await this.holder(taskId, epoch);
+        if (result !== 'ok') this.refused('complete', fields, result);
+        else if (before?.state !== 'done') {
+          await this.attemptEnded(fields);
+          this.metrics?.completed(before?.kind ?? 'process');
+          this.taskLog(fields)?.info({ kind: before?.kind }, 'task completed');
+        }
+      });
+    }
     if (result === 'ok' && this.options.deleteSegmentsWhenDone) {
       // The output holds every frame now. Best effort: a failure here leaves blobs, never a wrong answer.
       await this.deleteSegmentsAfterMerge(taskId).catch(() => {});
@@ -242,13 +392,50 @@ export class LeaseService {
     await deleteJobSegments(this.store, this.blobs, task.jobId);
   }
 
-  release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {
-    return this.store.release(taskId, epoch, reason, error ?? null, this.now(), this.options.maxAttempts);
+  async release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {
+    const result = await this.store.release(
+      taskId,
+      epoch,
+      reason,
+      error ?? null,
+      this.now(),
+      this.options.maxAttempts,
+    );
+    if (!this.observed) return result;
+    await this.observe('release', taskId, epoch, async () => {
+      const fields = await this.holder(taskId, epoch);
+      if (result !== 'ok') {
+        this.refused('release', fields, result);
+        return;
+      }
+      const { jobFailed } = await this.attemptEnded(fields);
+      this.metrics?.released(reason, jobFailed);
+      const log = this.taskLog(fields);
+      if (reason === 'preempted') log?.info({ reason }, 'task released: worker preempted');
+      else log?.warn({ reason, error, jobFailed }, jobFailed ? 'task failed; the job failed' : 'task failed');
+    });
+    return result;
   }
 
   /** Makes tasks of vanished workers runnable again. Safe to run from several places at once. */
   expireLeases(): Promise<number> {
-    return this.store.expireLeases(this.now());
+    if (!this.observed) return this.store.expireLeases(this.now());
+    return this.store.expireLeases(this.now(), (leases) => this.leasesExpired(leases));
+  }
+
+  private leasesExpired(leases: EndedLease[]): void {
+    this.metrics?.expired(leases.length);
+    for (const lease of leases) {
+      this.forget(lease.taskId, lease.epoch);
+      void this.observe('expire', lease.taskId, lease.epoch, async () => {
+        const attempt = await this.store.getAttempt(lease.taskId, lease.epoch);
+        if (attempt) this.countUsage(attempt);
+      });
+      const { taskId, jobId, workerId, epoch } = lease;
+      this.taskLog({ jobId, taskId, workerId, epoch })?.warn(
+        'lease expired without a word from its worker; the task is runnable again',
+      );
+    }
   }
 
   /** A local worker process is known dead: its task need not wait for the lease to run out. */

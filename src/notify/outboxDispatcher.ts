@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Notification, NotificationChannel, Store } from '../store/store.js';
+import type { Notification, NotificationChannel, NotificationState, Store } from '../store/store.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.js';
 import type { DeliveryOutcome, Notifier } from './outbox.js';
 
@@ -19,6 +19,8 @@ export interface OutboxDispatcherOptions {
   schedule?: () => Promise<unknown>;
   now?: () => number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Told of every recorded attempt: `delivered`, `pending` (will retry) or `dead` (given up). */
+  onAttempt?: (notification: Notification, state: NotificationState) => void;
 }
 
 const NO_CHANNEL: Record<NotificationChannel, string> = {
@@ -81,6 +83,7 @@ export class OutboxDispatcher {
       },
       { state, nextAttemptAt: at + (delay ?? 0) },
     );
+    if (recorded) this.options.onAttempt?.(notification, state);
     if (!recorded) {
       this.options.log?.('a notification took longer than its lock; another dispatcher may send it again', {
         id: notification.id,

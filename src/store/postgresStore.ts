@@ -43,8 +43,10 @@ import {
   claimExclusions,
   type DeliveryAttempt,
   type DeliveryAttemptResult,
+  type EndedLease,
   type HeartbeatProgress,
   type JobFilter,
+  type LeaseStats,
   type LostLeaseOutcome,
   MERGE_SEQ,
   type NewJob,
@@ -283,6 +285,15 @@ export class PostgresStore implements Store {
       [jobId],
     );
     return rows.map(toAttempt);
+  }
+
+  async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
+    const { rows } = await this.pool.query<AttemptRow>({
+      name: 'sf_get_attempt',
+      text: `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = $1 AND epoch = $2`,
+      values: [taskId, epoch],
+    });
+    return rows[0] && toAttempt(rows[0]);
   }
 
   async retryFailedJob(jobId: string): Promise<void> {
@@ -566,17 +577,43 @@ export class PostgresStore implements Store {
     );
   }
 
-  async expireLeases(now: number): Promise<number> {
+  async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
     const expired = await this.endLeasesWhere('expired', now, 'lease_expires_at < $3', [now]);
     // A coordinator that died between a completion's commit and its merge scheduling left the job here.
     await this.scheduleMerges(this.pool, 'TRUE', []);
-    return expired;
+    if (ended && expired.length > 0) ended(expired);
+    return expired.length;
   }
 
   async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
-    return workerId === undefined
-      ? this.endLeasesWhere(outcome, now, 'TRUE', [])
-      : this.endLeasesWhere(outcome, now, 'worker_id = $3', [workerId]);
+    const ended =
+      workerId === undefined
+        ? await this.endLeasesWhere(outcome, now, 'TRUE', [])
+        : await this.endLeasesWhere(outcome, now, 'worker_id = $3', [workerId]);
+    return ended.length;
+  }
+
+  async leaseStats(): Promise<LeaseStats> {
+    const [pending, running, jobs] = await Promise.all([
+      this.pool.query<LeaseStats['pending'][number]>(
+        `SELECT t.kind,
+                CASE WHEN (j.spec->>'priority') IS NOT DISTINCT FROM 'urgent' THEN 'urgent' ELSE 'normal' END
+                  AS priority,
+                COUNT(*) AS count
+         FROM tasks t JOIN jobs j ON j.id = t.job_id
+         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+         GROUP BY 1, 2`,
+      ),
+      this.pool.query<LeaseStats['running'][number]>(
+        `SELECT a.lifecycle, COUNT(*) AS count
+         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
+         WHERE t.state = 'running' GROUP BY 1`,
+      ),
+      this.pool.query<LeaseStats['jobs'][number]>(
+        `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
+      ),
+    ]);
+    return { pending: pending.rows, running: running.rows, jobs: jobs.rows };
   }
 
   /**
@@ -588,23 +625,26 @@ export class PostgresStore implements Store {
     now: number,
     where: string,
     params: unknown[],
-  ): Promise<number> {
+  ): Promise<EndedLease[]> {
     return this.tx(async (c) => {
-      const { rows } = await c.query<{ n: number }>(
+      const { rows } = await c.query<EndedLease>(
         `WITH locked AS (
            SELECT id FROM tasks WHERE state = 'running' AND ${where} ORDER BY id FOR UPDATE
          ), ended AS (
            UPDATE tasks t SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
            FROM locked WHERE t.id = locked.id
-           RETURNING t.id, t.epoch
+           RETURNING t.id, t.job_id, t.epoch
          ), closed AS (
            UPDATE attempts a SET outcome = $1, error = NULL, ended_at = $2
            FROM ended WHERE a.task_id = ended.id AND a.epoch = ended.epoch AND a.outcome = 'running'
+           RETURNING a.task_id, a.worker_id, a.lifecycle, a.started_at
          )
-         SELECT COUNT(*) AS n FROM ended`,
+         SELECT ended.id AS "taskId", ended.job_id AS "jobId", ended.epoch, closed.worker_id AS "workerId",
+                closed.lifecycle, closed.started_at AS "startedAt", $2::bigint AS "endedAt"
+         FROM ended LEFT JOIN closed ON closed.task_id = ended.id`,
         [outcome, now, ...params],
       );
-      return rows[0].n;
+      return rows;
     });
   }
 

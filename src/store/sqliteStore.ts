@@ -42,8 +42,10 @@ import {
   claimExclusions,
   type DeliveryAttempt,
   type DeliveryAttemptResult,
+  type EndedLease,
   type HeartbeatProgress,
   type JobFilter,
+  type LeaseStats,
   type LostLeaseOutcome,
   MERGE_SEQ,
   type NewJob,
@@ -212,6 +214,13 @@ export class SqliteStore implements Store {
       .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`)
       .all(jobId) as AttemptRow[];
     return rows.map(toAttempt);
+  }
+
+  async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
+    const row = this.db
+      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? AND epoch = ?`)
+      .get(taskId, epoch) as AttemptRow | undefined;
+    return row && toAttempt(row);
   }
 
   async retryFailedJob(jobId: string): Promise<void> {
@@ -480,8 +489,61 @@ export class SqliteStore implements Store {
       .run(outcome, error, now, taskId, epoch);
   }
 
-  async expireLeases(now: number): Promise<number> {
-    return this.tx(() => this.endLeasesWhere('expired', now, 'lease_expires_at < ?', [now]));
+  async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
+    const leases = this.tx(() => {
+      const expiring = ended ? this.runningAttempts('t.lease_expires_at < ?', [now]) : [];
+      const count = this.endLeasesWhere('expired', now, 'lease_expires_at < ?', [now]);
+      return { count, expiring };
+    });
+    if (ended && leases.count > 0) ended(leases.expiring.map((a) => ({ ...a, endedAt: now })));
+    return leases.count;
+  }
+
+  /** The running attempts of the running tasks matching `where` (inside the caller's transaction). */
+  private runningAttempts(where: string, params: unknown[]): Omit<EndedLease, 'endedAt'>[] {
+    const rows = this.db
+      .prepare(
+        `SELECT a.task_id, a.job_id, a.epoch, a.worker_id, a.lifecycle, a.started_at
+         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
+         WHERE t.state = 'running' AND a.outcome = 'running' AND ${where}`,
+      )
+      .all(...params) as Pick<
+      AttemptRow,
+      'task_id' | 'job_id' | 'epoch' | 'worker_id' | 'lifecycle' | 'started_at'
+    >[];
+    return rows.map((r) => ({
+      taskId: r.task_id,
+      jobId: r.job_id,
+      epoch: r.epoch,
+      workerId: r.worker_id,
+      lifecycle: r.lifecycle as EndedLease['lifecycle'],
+      startedAt: r.started_at,
+    }));
+  }
+
+  async leaseStats(): Promise<LeaseStats> {
+    const pending = this.db
+      .prepare(
+        `SELECT t.kind,
+                CASE WHEN IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' THEN 'urgent' ELSE 'normal' END
+                  AS priority,
+                COUNT(*) AS count
+         FROM tasks t JOIN jobs j ON j.id = t.job_id
+         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+         GROUP BY 1, 2`,
+      )
+      .all() as LeaseStats['pending'];
+    const running = this.db
+      .prepare(
+        `SELECT a.lifecycle, COUNT(*) AS count
+         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
+         WHERE t.state = 'running' GROUP BY 1`,
+      )
+      .all() as LeaseStats['running'];
+    const jobs = this.db
+      .prepare(`SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`)
+      .all() as LeaseStats['jobs'];
+    return { pending, running, jobs };
   }
 
   async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {

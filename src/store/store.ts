@@ -14,6 +14,7 @@ import type {
   ReleaseReason,
   Segment,
   Task,
+  TaskKind,
 } from '../core/types.js';
 
 export interface NewJob {
@@ -96,6 +97,28 @@ export interface CheckpointRequest {
 /** What happened to a task's lease when its holder went away without releasing it. */
 export type LostLeaseOutcome = 'expired' | 'interrupted';
 
+/** An attempt whose lease a sweep ended: who held it, and for how long. */
+export interface EndedLease {
+  taskId: string;
+  jobId: string;
+  epoch: number;
+  workerId: string;
+  /** The lifecycle its worker reported at claim time (null: none). */
+  lifecycle: Pool | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** The queue and the leases at one moment, for monitoring. */
+export interface LeaseStats {
+  /** Claimable tasks (of jobs still running or merging), by kind and their job's priority. */
+  pending: { kind: TaskKind; priority: 'urgent' | 'normal'; count: number }[];
+  /** Tasks under a lease, by the lifecycle their holder reported (null: none). */
+  running: { lifecycle: Pool | null; count: number }[];
+  /** Jobs not yet ended, by state. */
+  jobs: { state: 'running' | 'merging'; count: number }[];
+}
+
 /**
  * The state store. Every lease call is atomic and fenced by the task's epoch; implementations share
  * one set of semantics (and one test suite).
@@ -114,6 +137,8 @@ export interface Store {
   listTasks(jobId: string): Promise<Task[]>;
   listSegments(jobId: string): Promise<Segment[]>;
   listAttempts(jobId: string): Promise<Attempt[]>;
+  /** The attempt that held `taskId`'s lease at `epoch`, if any. */
+  getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined>;
   /**
    * Jobs that ended (completed, failed or canceled) at or before `endedBefore` and still have segment
    * records, longest ended first, at most `limit`: the segment sweep's work list.
@@ -152,10 +177,13 @@ export interface Store {
     now: number,
     maxAttempts: number,
   ): Promise<LeaseResult>;
-  /** Makes tasks whose lease ran out runnable again; returns how many. */
-  expireLeases(now: number): Promise<number>;
+  /** Makes tasks whose lease ran out runnable again; returns how many, and tells `ended` which. */
+  expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number>;
   /** Ends the leases of one worker (or of every worker when `workerId` is omitted) at once. */
   endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number>;
+
+  /** Queue depth, running tasks and active jobs, for `/metrics`. */
+  leaseStats(): Promise<LeaseStats>;
 
   /** Records a token by the SHA-256 hash (hex) of its secret; the secret itself is never stored. */
   createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord>;

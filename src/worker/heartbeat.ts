@@ -20,6 +20,8 @@ export function startHeartbeat(
   controller: AbortController,
   /** The latest GPU readings to send along, if any (a sampler's; never blocks). */
   gpu?: () => GpuTelemetry | undefined,
+  /** Lines about this task's heartbeats (the caller binds the task's fields). */
+  log?: (message: string, fields?: Record<string, unknown>) => void,
 ): () => void {
   const startedAt = Date.now();
   let lastOk = Date.now();
@@ -42,7 +44,7 @@ export function startHeartbeat(
         if (error instanceof LeaseLostError) controller.abort(error);
         else if (Date.now() - lastOk > leaseTtlMs) {
           controller.abort(new LeaseLostError(task.id, 'coordinator unreachable'));
-        }
+        } else log?.(`heartbeat failed, retrying: ${(error as Error).message}`);
       } finally {
         inFlight = false;
       }

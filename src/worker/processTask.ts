@@ -31,6 +31,8 @@ export interface ProcessTaskContext {
   progress: HeartbeatState;
   /** Aborted when the lease is lost: everything stops, nothing is released. */
   signal: AbortSignal;
+  /** Lines about this task (the caller binds its job, task, worker and epoch). */
+  log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
 interface OpenSegment {
@@ -145,6 +147,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   }
 
   if (frameIndex < task.endFrame) {
+    ctx.log?.('preemption notice: segments flushed, releasing the task', { nextFrame: frameIndex });
     await client.release(task.id, task.epoch, 'preempted');
     return 'preempted';
   }

@@ -143,15 +143,25 @@ async function runClaim(
 ): Promise<keyof WorkerSummary> {
   const { client, log } = options;
   const { task } = claim;
+  // Every line about the task carries the fields that find it in the coordinator's logs too.
   const fields = { jobId: task.jobId, taskId: task.id, epoch: task.epoch, workerId };
+  const taskLog = (message: string, extra?: Record<string, unknown>) => log(message, { ...fields, ...extra });
   const controller = new AbortController();
   const progress = { framesDone: 0 };
-  const stopHeartbeat = startHeartbeat(client, task, claim.leaseTtlMs, progress, controller, options.gpu);
-  log(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`, fields);
+  const stopHeartbeat = startHeartbeat(
+    client,
+    task,
+    claim.leaseTtlMs,
+    progress,
+    controller,
+    options.gpu,
+    taskLog,
+  );
+  taskLog(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`);
   try {
     if (task.kind === 'merge') {
       await runMergeTask({ client, claim, workDir: options.workDir, signal: controller.signal });
-      log('merge completed', fields);
+      taskLog('merge completed');
       return 'completed';
     }
     const chain = await chains.for(claim);
@@ -163,16 +173,17 @@ async function runClaim(
       notice: options.notice,
       progress,
       signal: controller.signal,
+      log: taskLog,
     });
-    log(`task ${outcome}`, { ...fields, frames: progress.framesDone });
+    taskLog(`task ${outcome}`, { frames: progress.framesDone });
     return outcome;
   } catch (error) {
     if (error instanceof LeaseLostError) {
-      log(error.message, fields);
+      taskLog(error.message);
       return 'lost';
     }
     const message = (error as Error).message;
-    log(`task failed: ${message}`, fields);
+    taskLog(`task failed: ${message}`);
     await client.release(task.id, task.epoch, 'error', message).catch(() => {});
     return 'failed';
   } finally {

@@ -261,12 +261,37 @@ describe.skipIf(skip !== undefined)(
       expect(await claim.json()).toEqual({ error: 'token revoked' });
     });
 
-    it('serves /healthz, /readyz and /openapi.json; refuses bad tokens in one line', async () => {
+    it('serves /healthz, /readyz, /openapi.json and /metrics; logs lease events per task; refuses bad tokens in one line', async () => {
       expect((await fetch(new URL('/healthz', address))).status).toBe(200);
       expect((await fetch(new URL('/readyz', address))).status).toBe(200);
       expect((await fetch(new URL('/readyz', secondAddress))).status).toBe(200);
       const doc = await (await fetch(new URL('/openapi.json', address))).json();
       expect(doc.paths['/v1/jobs']).toBeDefined();
+      // Both replicas serve /metrics without a token; the tenant job above ran on both.
+      const scrapes = await Promise.all(
+        [address, secondAddress].map(async (a) => (await fetch(new URL('/metrics', a))).text()),
+      );
+      let completed = 0;
+      for (const text of scrapes) {
+        expect(text).toMatch(/^spotfuse_queue_depth\{pool="spot",priority="normal"\} \d+$/m);
+        completed += Number(/^spotfuse_tasks_completed_total\{kind="process"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      }
+      expect(completed).toBeGreaterThan(0);
+      // Every line of the coordinator's log about a task says which job, task, worker and lease epoch.
+      const taskLines = (server?.stderr() ?? '')
+        .split('\n')
+        .filter((line) => line.includes('"taskId"'))
+        .map((line) => JSON.parse(line));
+      expect(taskLines.map((l) => l.msg)).toEqual(
+        expect.arrayContaining(['claimed process task', 'task completed']),
+      );
+      for (const line of taskLines) {
+        expect(line).toMatchObject({
+          jobId: expect.stringMatching(/^job_/),
+          workerId: expect.stringMatching(/^tok_[0-9a-f]+:w\d$/),
+          epoch: expect.any(Number),
+        });
+      }
       const bad = await cli(['list'], 'sf_t_nope');
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toMatch(/^spotfuse: error: invalid token \(HTTP 401\)\n$/);

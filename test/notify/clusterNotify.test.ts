@@ -40,6 +40,11 @@ describe('spotfuse server notifications', () => {
       const body = hook.accepted()[0]?.verified as EventBody;
       expect(body?.type).toBe('job.completed');
       expect(body.data.jobId).toBe(job.id);
+      // The delivery is counted once its attempt is recorded, just after the receiver answered.
+      let scrape = '';
+      while (!scrape.includes('outcome="delivered"') && Date.now() < deadline)
+        scrape = await (await fetch(`${server.address}/metrics`)).text();
+      expect(scrape).toMatch(/^spotfuse_webhook_deliveries_total\{outcome="delivered"\} 1$/m);
     } finally {
       await hook.close();
       await store.close();

@@ -115,6 +115,101 @@ for (const backend of backends) {
       expect((await store.getTask(c.task.id))?.preemptions).toBe(1);
     });
 
+    it('tells the sweep which leases it expired: task, job, holder, lifecycle and start', async () => {
+      const job = await newJob();
+      const instance = { lifecycle: 'on-demand' as const };
+      await store.claim({ workerId: 'w1', pool: 'on-demand', now: 100, leaseTtlMs: TTL, instance });
+      const kept = (await store.claim({ workerId: 'w2', pool: 'spot', now: 100, leaseTtlMs: TTL }))!;
+      expect(await store.heartbeat(kept.task.id, 1, { framesDone: 1 }, 1000, TTL)).toBe('ok');
+      const seen: unknown[] = [];
+      expect(await store.expireLeases(1500, (leases) => seen.push(...leases))).toBe(1);
+      expect(seen).toEqual([
+        {
+          taskId: `${job.id}-t0000`,
+          jobId: job.id,
+          epoch: 1,
+          workerId: 'w1',
+          lifecycle: 'on-demand',
+          startedAt: 100,
+          endedAt: 1500,
+        },
+      ]);
+      expect(await store.expireLeases(1600, () => seen.push('called with nothing expired'))).toBe(0);
+      expect(seen).toHaveLength(1);
+    });
+
+    it('reports queue depth by kind and priority, running tasks by lifecycle and active jobs', async () => {
+      expect(await store.leaseStats()).toEqual({ pending: [], running: [], jobs: [] });
+      const framePts = [0, 1, 2, 3];
+      const chunks = [
+        { start: 0, end: 2 },
+        { start: 2, end: 4 },
+      ];
+      const normal = await store.createJob({ key: 'n', spec, probe: {}, framePts, chunks }, 1);
+      await store.createJob(
+        { key: 'u', spec: { ...spec, priority: 'urgent' } as typeof spec, probe: {}, framePts, chunks },
+        2,
+      );
+      const failing = await store.createJob({ key: 'f', spec, probe: {}, framePts, chunks }, 3);
+      const sorted = async () => {
+        const stats = await store.leaseStats();
+        const order = (a: object, b: object) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+        return { pending: stats.pending.sort(order), running: stats.running.sort(order), jobs: stats.jobs };
+      };
+      // The urgent job's two chunks go first: one to a spot worker, one to a worker that reported nothing.
+      await store.claim({
+        workerId: 'a',
+        pool: 'spot',
+        now: 4,
+        leaseTtlMs: TTL,
+        instance: { lifecycle: 'spot' },
+      });
+      await store.claim({ workerId: 'b', pool: 'spot', now: 4, leaseTtlMs: TTL });
+      // The normal job's chunks complete: its merge is queued.
+      for (const workerId of ['c', 'd']) {
+        const c = (await store.claim({ workerId, pool: 'spot', now: 5, leaseTtlMs: TTL }))!;
+        expect(c.job.id).toBe(normal.id);
+        const { start, end } = c.task.range;
+        await store.checkpoint(c.task.id, c.task.epoch, { range: { start, end }, key: `s${start}` }, 6);
+        await store.complete(c.task.id, c.task.epoch, 7);
+      }
+      // The last job fails: its remaining pending task is nobody's work any more.
+      const f = (await store.claim({ workerId: 'e', pool: 'spot', now: 8, leaseTtlMs: TTL }))!;
+      expect(f.job.id).toBe(normal.id); // the merge, claimed and given back
+      await store.release(f.task.id, f.task.epoch, 'preempted', null, 9, 1);
+      const g = (await store.claim({
+        workerId: 'g',
+        pool: 'on-demand',
+        now: 9,
+        leaseTtlMs: TTL,
+        onDemandOnly: [],
+      }))!;
+      expect(g.task.kind).toBe('merge');
+      await store.release(g.task.id, g.task.epoch, 'preempted', null, 9, 1);
+      const h = await store.claim({
+        workerId: 'h',
+        pool: 'spot',
+        now: 9,
+        leaseTtlMs: TTL,
+        onDemandOnly: ['merge'],
+      });
+      expect(h?.job.id).toBe(failing.id);
+      await store.release(h!.task.id, h!.task.epoch, 'error', 'boom', 10, 1);
+      expect((await store.getJob(failing.id))?.state).toBe('failed');
+      expect(await sorted()).toEqual({
+        pending: [{ kind: 'merge', priority: 'normal', count: 1 }],
+        running: [
+          { lifecycle: 'spot', count: 1 },
+          { lifecycle: null, count: 1 },
+        ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+        jobs: expect.arrayContaining([
+          { state: 'running', count: 1 },
+          { state: 'merging', count: 1 },
+        ]),
+      });
+      expect((await store.leaseStats()).jobs).toHaveLength(2);
+    });
+
     it('records checkpoints idempotently and only as a contiguous chain', async () => {
       await newJob([{ start: 0, end: 30 }]);
       const c = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
@@ -341,6 +436,8 @@ for (const backend of backends) {
         gpuMemoryUsedMiB: null,
         gpuMemoryTotalMiB: null,
       });
+      expect(await store.getAttempt(a.task.id, a.task.epoch)).toEqual(first);
+      expect(await store.getAttempt(a.task.id, a.task.epoch + 1)).toBeUndefined();
       // A heartbeat without readings keeps the last ones; a newer reading replaces them.
       await store.heartbeat(a.task.id, 1, { framesDone: 6, fps: 13 }, 20, TTL);
       await store.heartbeat(a.task.id, 1, { framesDone: 8, fps: 14, gpuUtilization: 91 }, 30, TTL);
