@@ -25,12 +25,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import pino from 'pino';
 import { generateToken, hashToken } from '../src/api/auth.js';
 import { buildApi } from '../src/api/server.js';
 import { LocalBlobStore } from '../src/blob/localBlobStore.js';
 import { LeaseService } from '../src/coordinator/leaseService.js';
+import { Metrics } from '../src/coordinator/metrics.js';
 import { planChunks } from '../src/core/planner.js';
 import type { JobSpec } from '../src/core/types.js';
+import { loadPriceTable } from '../src/cost/prices.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
 
@@ -118,14 +121,19 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
     poolSize === undefined ? url : { connectionString: url, max: poolSize },
   );
   const blobDir = mkdtempSync(join(tmpdir(), 'spotfuse-lease-bench-'));
+  // As `spotfuse server` builds it: metrics, costed attempts, an info-level lease log (to nowhere here).
+  const metrics = new Metrics({ store });
   const leases = new LeaseService(store, new LocalBlobStore(blobDir), {
     leaseTtlMs: LEASE_TTL_MS,
     maxAttempts: 3,
+    metrics,
+    prices: loadPriceTable(),
+    logger: pino({ level: 'info' }, pino.destination('/dev/null')),
   });
   // A stored worker token, as a cluster's workers have: each call is authenticated and checked against
   // the lease holder as in production.
   await store.createToken({ role: 'worker' }, hashToken(TOKEN), Date.now());
-  const api: FastifyInstance = buildApi({ leases, store });
+  const api: FastifyInstance = buildApi({ leases, store, metrics });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });
   // Diagnostics only: how many queries wait for one of the pool's connections.
   const pool = (store as unknown as { pool: pg.Pool }).pool;

@@ -135,6 +135,8 @@ export function buildApi(options: ApiOptions): FastifyInstance {
    */
   async function holdsLease(principal: Principal, id: string, epoch: number): Promise<boolean> {
     if (!principal.tokenId || !store) return true;
+    const remembered = leases.rememberedHolder(id, epoch);
+    if (remembered !== undefined) return remembered.startsWith(`${principal.tokenId}:`);
     const task = await store.getTask(id);
     if (!task || task.epoch !== epoch) return false;
     if (task.state !== 'running') return true;

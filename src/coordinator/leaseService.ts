@@ -94,6 +94,14 @@ export class LeaseService {
     if (this.holders.size > HOLDERS_KEPT) this.holders.delete(this.holders.keys().next().value as string);
   }
 
+  /**
+   * The worker that claimed `taskId` at `epoch`, if this coordinator still remembers it (from the claim or an
+   * earlier call): an epoch's holder never changes, so the answer needs no database read.
+   */
+  rememberedHolder(taskId: string, epoch: number): string | undefined {
+    return this.holders.get(`${taskId}@${epoch}`)?.workerId;
+  }
+
   private forget(taskId: string, epoch: number): void {
     this.holders.delete(`${taskId}@${epoch}`);
   }

@@ -24,6 +24,7 @@ import { rateLimit, TokenBuckets } from '../../src/api/rateLimit.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec } from '../../src/core/types.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
@@ -170,10 +171,12 @@ for (const backend of backends) {
       extra: { bodyLimitBytes?: number } = {},
       extend: (app: FastifyInstance) => void = () => {},
     ): FastifyInstance {
+      // With metrics, as `spotfuse server` runs it: lease holders are then remembered from their claims.
       const leases = new LeaseService(store, new LocalBlobStore(join(dir, 'blobs')), {
         leaseTtlMs: 1000,
         maxAttempts: 3,
         now: () => clock,
+        metrics: new Metrics(),
       });
       const built = buildApi({ leases, store, adminToken: ADMIN, now: () => clock, ...extra });
       extend(built);
