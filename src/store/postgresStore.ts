@@ -520,7 +520,7 @@ export class PostgresStore implements Store {
       `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.kind = 'process' AND t.state != 'done')
+           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.kind = 'process' AND t.state IN ('pending', 'running', 'failed', 'canceled'))
        ), merge AS (
          INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          SELECT id || '-merge', id, 'merge', ${MERGE_SEQ}, 0, frame_count, 0, 'pending' FROM ready
