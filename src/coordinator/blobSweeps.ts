@@ -8,11 +8,19 @@ import type { Store } from '../store/store.js';
  * at once only repeat each other's work.
  */
 
-/** Deletes an ended job's segment blobs, then its segment records: a crash in between only repeats the delete. */
-export async function deleteJobSegments(store: Store, blobs: BlobStore, jobId: string): Promise<void> {
+/**
+ * Deletes an ended job's segment blobs, then notes it on the job (the segment records stay, so reports
+ * keep their counts): a crash in between only repeats the delete.
+ */
+export async function deleteJobSegments(
+  store: Store,
+  blobs: BlobStore,
+  jobId: string,
+  now = Date.now(),
+): Promise<void> {
   const segments = await store.listSegments(jobId);
   await blobs.delete(segments.map((s) => s.key));
-  await store.deleteSegmentRecords(jobId);
+  await store.markSegmentsDeleted(jobId, now);
 }
 
 export interface SweepResult {

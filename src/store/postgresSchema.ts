@@ -136,6 +136,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_unnotified_end ON jobs (finished_at)
     WHERE finished_at IS NOT NULL AND notified_end IS DISTINCT FROM finished_at;
   `,
+  // 5: when a job's segment blobs were deleted (retention sweep); its segment rows stay, for the record.
+  `
+  ALTER TABLE jobs ADD COLUMN segments_deleted_at bigint;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

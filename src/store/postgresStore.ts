@@ -262,7 +262,7 @@ export class PostgresStore implements Store {
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
       `SELECT j.id FROM jobs j
-       WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= $1
+       WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= $1 AND j.segments_deleted_at IS NULL
          AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
        ORDER BY j.finished_at, j.id LIMIT $2`,
       [endedBefore, limit],
@@ -270,13 +270,13 @@ export class PostgresStore implements Store {
     return rows.map((r) => r.id);
   }
 
-  async deleteSegmentRecords(jobId: string): Promise<number> {
+  async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
     const { rowCount } = await this.pool.query(
-      `DELETE FROM segments WHERE job_id = $1
-         AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ${ENDED_STATES})`,
-      [jobId],
+      `UPDATE jobs SET segments_deleted_at = $2
+       WHERE id = $1 AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
+      [jobId, now],
     );
-    return rowCount ?? 0;
+    return (rowCount ?? 0) > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {

@@ -130,4 +130,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_unnotified_end ON jobs(finished_at)
     WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at;
   `,
+  // 5: when a job's segment blobs were deleted (retention sweep); its segment rows stay, for the record.
+  `
+  ALTER TABLE jobs ADD COLUMN segments_deleted_at INTEGER;
+  `,
 ];

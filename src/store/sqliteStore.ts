@@ -192,7 +192,7 @@ export class SqliteStore implements Store {
     const rows = this.db
       .prepare(
         `SELECT j.id FROM jobs j
-         WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ?
+         WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ? AND j.segments_deleted_at IS NULL
            AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
          ORDER BY j.finished_at, j.id LIMIT ?`,
       )
@@ -200,13 +200,14 @@ export class SqliteStore implements Store {
     return rows.map((r) => r.id);
   }
 
-  async deleteSegmentRecords(jobId: string): Promise<number> {
-    return this.db
+  async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
+    const { changes } = this.db
       .prepare(
-        `DELETE FROM segments WHERE job_id = ?
-           AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND state IN ${ENDED_STATES})`,
+        `UPDATE jobs SET segments_deleted_at = ?
+         WHERE id = ? AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
       )
-      .run(jobId, jobId).changes;
+      .run(now, jobId);
+    return changes > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {

@@ -140,12 +140,15 @@ export interface Store {
   /** The attempt that held `taskId`'s lease at `epoch`, if any. */
   getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined>;
   /**
-   * Jobs that ended (completed, failed or canceled) at or before `endedBefore` and still have segment
-   * records, longest ended first, at most `limit`: the segment sweep's work list.
+   * Jobs that ended (completed, failed or canceled) at or before `endedBefore` and have segments whose
+   * blobs are not yet deleted, longest ended first, at most `limit`: the segment sweep's work list.
    */
   listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]>;
-  /** Forgets the segment records of an ended job once their blobs are deleted; returns how many. */
-  deleteSegmentRecords(jobId: string): Promise<number>;
+  /**
+   * Notes that an ended job's segment blobs are deleted (its segment records stay, for reports); false when
+   * the job has not ended or was already noted.
+   */
+  markSegmentsDeleted(jobId: string, now: number): Promise<boolean>;
   /** Puts a failed job's failed tasks back in the queue with fresh failure budgets; segments are kept. */
   retryFailedJob(jobId: string): Promise<void>;
   /**
