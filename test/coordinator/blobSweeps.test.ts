@@ -206,7 +206,8 @@ describe('the coordinator sweeps', () => {
       await expect
         .poll(
           async () =>
-            (await blobs.exists(expired.key)) || (await store.listEndedJobsWithSegments(now - DAY, 10)).length,
+            (await blobs.exists(expired.key)) ||
+            (await store.listEndedJobsWithSegments(now - DAY, 10)).length,
           {
             timeout: 5000,
           },
