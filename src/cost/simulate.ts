@@ -132,6 +132,8 @@ export interface RunResult {
   /** Most times one task went back to the queue because its spot worker was interrupted. */
   maxTaskInterruptions: number;
   zones: ZoneResult[];
+  /** Billed seconds and cost per GPU type and pool. */
+  gpuTypes: { name: string; pool: Pool; seconds: number; cost: number }[];
   /** Each zone-wide reclaim: when, and how many running workers it interrupted. */
   zoneReclaims: { zone: string; atMinutes: number; workers: number }[];
 }
@@ -147,7 +149,10 @@ export interface ZoneResult {
 
 /** What `simulate` reports: the spot plan's run, its cost, and the same job on on-demand only. */
 export interface SimResult
-  extends Omit<RunResult, 'cost' | 'spotGpuMinutes' | 'onDemandGpuMinutes' | 'events' | 'zoneReclaims'> {
+  extends Omit<
+    RunResult,
+    'cost' | 'spotGpuMinutes' | 'onDemandGpuMinutes' | 'events' | 'zoneReclaims' | 'gpuTypes'
+  > {
   /** The job on spot workers (and on-demand ones if any), at their prices. */
   spotCost: number;
   /** The same job on on-demand workers only. */
@@ -312,6 +317,7 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
     outageUntil: 0,
   }));
   const zoneReclaims: RunResult['zoneReclaims'] = [];
+  const byType = new Map<string, RunResult['gpuTypes'][number]>();
   const zoneReclaimRate = onDemandOnly ? 0 : (p.zoneReclaimRate ?? 0);
   const zoneOutageMs = (p.zoneOutageSeconds ?? 0) * 1000;
   if (zoneReclaimRate > 0) {
@@ -379,8 +385,14 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
   /** Ends billing for the instance; `next` is what it becomes. */
   const stop = (w: SimWorker, next: WorkerState) => {
     billed[w.pool] += nowMs - w.aliveSince;
-    cost +=
-      ((nowMs - w.aliveSince) / 3_600_000) * (w.pool === 'spot' ? w.type.spotPrice : w.type.onDemandPrice);
+    const price = w.pool === 'spot' ? w.type.spotPrice : w.type.onDemandPrice;
+    const c = ((nowMs - w.aliveSince) / 3_600_000) * price;
+    cost += c;
+    const key = `${w.type.name} ${w.pool}`;
+    const row = byType.get(key) ?? { name: w.type.name, pool: w.pool, seconds: 0, cost: 0 };
+    row.seconds += (nowMs - w.aliveSince) / 1000;
+    row.cost += c;
+    byType.set(key, row);
     const z = w.zone;
     if (z) {
       z.workerSeconds += (nowMs - w.aliveSince) / 1000;
@@ -596,6 +608,7 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
       maxWorkers: z.maxWorkers,
       reclaims: z.reclaims,
     })),
+    gpuTypes: [...byType.values()],
     zoneReclaims,
   };
 }
