@@ -14,8 +14,14 @@
  *   With no notice (`noticeSeconds` 0) it vanishes: its lease runs out `leaseTtl` after its last heartbeat
  *   and `expireLeases` makes the task runnable again. A replacement instance arrives `replacementSeconds`
  *   after the interrupted one terminates.
- * - Cost is billed instance time (start-up, work, work lost) at the pool's hourly price. The on-demand
- *   comparison runs the same job on the same number of on-demand workers, never interrupted.
+ * - Cost is billed instance time (start-up, work, work lost) at the hourly price of the worker's GPU type and
+ *   pool. The on-demand comparison runs the same job on the same fleet (same types), all on-demand, never
+ *   interrupted.
+ * - Zones (`zones`): a spot instance starts in the zone with the most spare capacity, or waits until one has
+ *   some. A zone-wide reclaim (Poisson, `zoneReclaimRate` per zone per hour) gives every spot worker of the
+ *   zone its notice at once and leaves the zone without capacity for `zoneOutageSeconds`.
+ * - Pool policy (`onDemandFor`, `onDemandAfter`) goes to the LeaseService as in `spotfuse server`; a spot
+ *   worker that finds nothing it may claim wakes a parked on-demand one.
  */
 import type { BlobStore } from '../blob/blobStore.js';
 import { LeaseService, segmentKey } from '../coordinator/leaseService.js';

@@ -108,6 +108,32 @@ describe('simulate: zones', () => {
   });
 });
 
+describe('simulate: the two stores', () => {
+  it('decide alike with zones and the pool policy', async () => {
+    const over: Partial<SimInput> = {
+      workers: 10,
+      onDemandWorkers: 2,
+      interruptionRate: 60,
+      noticeSeconds: 10,
+      mergeSeconds: 30,
+      onDemandAfter: 2,
+      onDemandFor: ['merge'],
+      zones: [
+        { name: 'a', capacity: 4 },
+        { name: 'b', capacity: 4 },
+      ],
+      zoneReclaimRate: 6,
+      zoneOutageSeconds: 120,
+      seed: 2,
+    };
+    const sqlite = await run({ ...over, store: 'sqlite' });
+    const memory = await run({ ...over, store: 'memory' });
+    expect(sqlite.completed).toBe(true);
+    expect(sqlite.maxTaskInterruptions).toBeLessThanOrEqual(2);
+    expect(memory).toEqual(sqlite);
+  });
+});
+
 describe('simulate: GPU types', () => {
   // Both types cost $0.00001 per frame on spot and $0.00002 on demand, whichever tasks each one gets.
   const gpuTypes = [
