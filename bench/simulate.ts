@@ -21,22 +21,19 @@ const workers = Number(values.workers);
 const fps = 30;
 const chunkSeconds = 10;
 const started = performance.now();
-const r = await runOnce(
-  {
-    ...SIM_DEFAULTS,
-    frameCount: tasks * chunkSeconds * fps,
-    fps,
-    chunkSeconds,
-    gpuFps: 3.75,
-    workers,
-    spotPrice: 0.68,
-    onDemandPrice: 3.06,
-    interruptionRate: Number(values.rate),
-    noticeSeconds: Number(values.notice),
-    store: values.store === 'sqlite' ? 'sqlite' : 'memory',
-  },
-  { spot: workers, onDemand: 0 },
-);
+const r = await runOnce({
+  ...SIM_DEFAULTS,
+  frameCount: tasks * chunkSeconds * fps,
+  fps,
+  chunkSeconds,
+  gpuFps: 3.75,
+  workers,
+  spotPrice: 0.68,
+  onDemandPrice: 3.06,
+  interruptionRate: Number(values.rate),
+  noticeSeconds: Number(values.notice),
+  store: values.store === 'sqlite' ? 'sqlite' : 'memory',
+});
 const seconds = (performance.now() - started) / 1000;
 process.stdout.write(
   `${values.store === 'sqlite' ? 'sqlite' : 'memory'} store: ${r.tasks} tasks, ${workers} workers: ${seconds.toFixed(2)} s wall-clock, ${r.events} events ` +

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { UserError } from '../core/errors.js';
-import { parseSweep, type SimInput, simParams } from '../cost/params.js';
+import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
+import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../cost/params.js';
 import { instancePrice } from '../cost/prices.js';
 import { type SimResult, type SimStoreKind, simulate } from '../cost/simulate.js';
 import { priceTableFromFlags } from './cost.js';
@@ -30,14 +31,45 @@ interface SimulateFlags {
   sweep?: string;
   json?: boolean;
   store: SimStoreKind;
+  onDemandFor?: string;
+  onDemandAfter?: number;
+  zones?: string;
+  zoneReclaimRate: number;
+  zoneOutageSeconds: number;
+  gpuTypes?: string;
+}
+
+/** `merge,urgent`, `merge`, `urgent` or `none`, as `spotfuse server --on-demand-for` takes it. */
+function parseOnDemandFor(text: string | undefined): OnDemandOnly[] | undefined {
+  if (text === undefined) return undefined;
+  const words = text
+    .split(',')
+    .map((w) => w.trim().toLowerCase())
+    .filter((w) => w !== '');
+  if (words.length === 1 && words[0] === 'none') return [];
+  for (const word of words) {
+    if (!(ON_DEMAND_ONLY as readonly string[]).includes(word))
+      throw new UserError(`--on-demand-for takes merge, urgent, both (merge,urgent) or none, not "${text}"`);
+  }
+  return [...new Set(words)] as OnDemandOnly[];
 }
 
 /** The JSON a run prints: everything in `SimResult`, minutes and dollars rounded to 4 decimals. */
-export function resultJson(r: SimResult): Record<string, number | boolean> {
-  const out: Record<string, number | boolean> = {};
+export function resultJson(r: SimResult): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const round = (v: number) => Math.round(v * 10_000) / 10_000;
   for (const [k, v] of Object.entries(r)) {
-    if (typeof v === 'number') out[k] = Math.round(v * 10_000) / 10_000;
+    if (typeof v === 'number') out[k] = round(v);
     else if (typeof v === 'boolean') out[k] = v;
+  }
+  if (r.zones.length > 0) {
+    out.zones = r.zones.map((z) => ({
+      name: z.name,
+      interruptions: z.interruptions,
+      workerSeconds: round(z.workerSeconds),
+      maxWorkers: z.maxWorkers,
+      reclaims: z.reclaims,
+    }));
   }
   return out;
 }
@@ -47,15 +79,29 @@ const min = (n: number) => `${n.toFixed(1)} min`;
 
 export function resultText(input: SimInput, r: SimResult): string {
   const p = simParams(input);
+  const fleet = p.gpuTypes
+    ? ` (${p.gpuTypes.map((t) => `${t.name} ${t.gpuFps} frames/s: ${t.spot} spot + ${t.onDemand} on-demand`).join(', ')})`
+    : '';
+  const policy = [
+    p.onDemandFor?.length ? `${p.onDemandFor.join(',')} on on-demand` : '',
+    p.onDemandAfter !== undefined ? `on-demand after ${p.onDemandAfter} interruptions` : '',
+  ].filter((x) => x !== '');
   const rows = [
     `job: ${p.frameCount} frames at ${p.fps} fps, ${r.tasks} tasks of ${p.chunkSeconds} s, ` +
-      `${r.workGpuMinutes.toFixed(1)} GPU-minutes of work (${p.gpuFps.toFixed(2)} frames/s per GPU)`,
-    `spot plan: ${p.workers} spot + ${p.onDemandWorkers} on-demand workers, ` +
-      `${p.interruptionRate} interruptions/h, ${p.noticeSeconds} s notice`,
+      `${r.workGpuMinutes.toFixed(1)} GPU-minutes of work (${p.gpuFps.toFixed(2)} frames/s per GPU${p.gpuTypes ? ' on average' : ''})`,
+    `spot plan: ${p.workers} spot + ${p.onDemandWorkers} on-demand workers${fleet}, ` +
+      `${p.interruptionRate} interruptions/h, ${p.noticeSeconds} s notice` +
+      (policy.length > 0 ? `; policy: ${policy.join(', ')}` : ''),
     `  wall time       ${min(r.wallMinutes)}`,
     `  GPU time        ${min(r.gpuMinutes)} (wasted ${r.wastedGpuMinutes.toFixed(1)}: redone ` +
       `${r.redoneGpuMinutes.toFixed(1)}, start-up ${r.startupGpuMinutes.toFixed(1)})`,
-    `  interruptions   ${r.interruptions} (tasks re-queued ${r.tasksRequeued}, frames redone ${r.framesRedone})`,
+    `  interruptions   ${r.interruptions} (tasks re-queued ${r.tasksRequeued}, frames redone ${r.framesRedone}, ` +
+      `at most ${r.maxTaskInterruptions} per task)`,
+    ...r.zones.map(
+      (z) =>
+        `  zone ${z.name.padEnd(10)} ${z.interruptions} interruptions, ${z.reclaims} reclaims, ` +
+        `${(z.workerSeconds / 60).toFixed(1)} worker-min, at most ${z.maxWorkers} workers`,
+    ),
     `  cost            ${money(r.spotCost)}`,
     `on-demand only: ${p.workers + p.onDemandWorkers} workers`,
     `  wall time       ${min(r.onDemandWallMinutes)}`,
@@ -96,6 +142,13 @@ export function sweepTable(flag: string, rows: { value: number; result: SimResul
 
 /** Prices from the flags, or else from the price table's entry for `--instance-type`. */
 function pricesFromFlags(f: SimulateFlags): { spotPrice: number; onDemandPrice: number } {
+  if (f.gpuTypes !== undefined) {
+    if (f.instanceType !== undefined || f.spotPrice !== undefined || f.onDemandPrice !== undefined)
+      throw new UserError(
+        '--gpu-types prices each type: leave out --instance-type, --spot-price and --on-demand-price',
+      );
+    return { spotPrice: 0, onDemandPrice: 0 };
+  }
   if (f.spotPrice !== undefined && f.onDemandPrice !== undefined)
     return { spotPrice: f.spotPrice, onDemandPrice: f.onDemandPrice };
   if (f.instanceType === undefined)
@@ -125,6 +178,17 @@ function inputFromFlags(f: SimulateFlags, prices: { spotPrice: number; onDemandP
     leaseTtlSeconds: f.leaseTtl,
     seed: f.seed,
     store: f.store,
+    onDemandFor: parseOnDemandFor(f.onDemandFor),
+    onDemandAfter: f.onDemandAfter,
+    zones: f.zones === undefined ? undefined : parseZones(f.zones),
+    zoneReclaimRate: f.zoneReclaimRate,
+    zoneOutageSeconds: f.zoneOutageSeconds,
+    gpuTypes:
+      f.gpuTypes === undefined
+        ? undefined
+        : parseGpuTypes(f.gpuTypes, (type) =>
+            instancePrice(priceTableFromFlags({ prices: f.prices }), type, f.cloud),
+          ),
   };
 }
 
@@ -189,6 +253,35 @@ export function registerSimulate(program: Command): void {
       new Option('--store <kind>', 'sqlite: the real SqliteStore in memory; memory: same decisions, faster')
         .choices(['sqlite', 'memory'])
         .default('sqlite'),
+    )
+    .option(
+      '--gpu-types <types>',
+      'a mixed fleet, TYPE:fps=N:spot=N[:on-demand=N][:spot-price=X:on-demand-price=X],… (prices from the table)',
+    )
+    .option(
+      '--on-demand-for <work>',
+      'pool policy: work only on-demand workers claim (merge, urgent, merge,urgent)',
+    )
+    .option(
+      '--on-demand-after <interruptions>',
+      'pool policy: keep a task spot workers lost this many times for on-demand workers',
+      positiveInt,
+    )
+    .option(
+      '--zones <zones>',
+      'spot zones and their capacity, NAME:MAX_SPOT_WORKERS,… e.g. us-east-1a:10,us-east-1b:10',
+    )
+    .option(
+      '--zone-reclaim-rate <r>',
+      'zone-wide reclaims per zone per hour (Poisson): all its spot workers get the notice at once',
+      nonNegativeNumber,
+      0,
+    )
+    .option(
+      '--zone-outage-seconds <s>',
+      'after a reclaim, how long the zone has no spot capacity',
+      nonNegativeNumber,
+      600,
     )
     .option('--sweep <key=values>', 'vary one parameter, e.g. chunk-seconds=5,10,30,60, and print a table')
     .option('--json', 'print JSON')

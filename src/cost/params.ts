@@ -1,5 +1,13 @@
 import { UserError } from '../core/errors.js';
-import { SIM_DEFAULTS, type SimParams, type SimStoreKind } from './simulate.js';
+import type { OnDemandOnly } from '../core/types.js';
+import type { PriceEntry } from './prices.js';
+import {
+  SIM_DEFAULTS,
+  type SimGpuType,
+  type SimParams,
+  type SimStoreKind,
+  type SimZone,
+} from './simulate.js';
 
 /** What a user describes: the job either as GPU-minutes of work or as video length, fps and GPU speed. */
 export interface SimInput {
@@ -21,6 +29,13 @@ export interface SimInput {
   leaseTtlSeconds?: number;
   seed?: number;
   store?: SimStoreKind;
+  onDemandFor?: readonly OnDemandOnly[];
+  onDemandAfter?: number;
+  zones?: SimZone[];
+  zoneReclaimRate?: number;
+  zoneOutageSeconds?: number;
+  /** A mixed fleet; replaces `gpuFps`, `workers`, `onDemandWorkers` and the single pair of prices. */
+  gpuTypes?: SimGpuType[];
 }
 
 /**
@@ -32,7 +47,17 @@ export function simParams(input: SimInput): SimParams {
   const videoSeconds = input.videoSeconds ?? SIM_DEFAULTS.videoSeconds;
   const frameCount = Math.max(1, Math.round(videoSeconds * fps));
   let gpuFps: number;
-  if (input.workGpuMinutes !== undefined) {
+  const types = input.gpuTypes;
+  if (types !== undefined) {
+    if (input.workGpuMinutes !== undefined || input.gpuFps !== undefined)
+      throw new UserError(
+        '--gpu-types gives each type its speed: leave out --work-gpu-minutes and --gpu-fps',
+      );
+    const n = types.reduce((k, t) => k + t.spot + t.onDemand, 0);
+    if (n < 1) throw new UserError('the simulation needs at least one worker');
+    // For display only: the fleet's mean speed per worker.
+    gpuFps = types.reduce((k, t) => k + t.gpuFps * (t.spot + t.onDemand), 0) / n;
+  } else if (input.workGpuMinutes !== undefined) {
     if (input.gpuFps !== undefined)
       throw new UserError('give either --work-gpu-minutes or --gpu-fps, not both');
     gpuFps = frameCount / (input.workGpuMinutes * 60);
@@ -41,8 +66,11 @@ export function simParams(input: SimInput): SimParams {
   } else {
     throw new UserError('give --work-gpu-minutes, or --gpu-fps with --video-seconds and --fps');
   }
-  const workers = input.workers ?? SIM_DEFAULTS.workers;
-  const onDemandWorkers = input.onDemandWorkers ?? SIM_DEFAULTS.onDemandWorkers;
+  const workers = types ? types.reduce((k, t) => k + t.spot, 0) : (input.workers ?? SIM_DEFAULTS.workers);
+  const onDemandWorkers = types
+    ? types.reduce((k, t) => k + t.onDemand, 0)
+    : (input.onDemandWorkers ?? SIM_DEFAULTS.onDemandWorkers);
+  if (input.zoneReclaimRate && !input.zones?.length) throw new UserError('--zone-reclaim-rate needs --zones');
   if (workers + onDemandWorkers < 1) throw new UserError('the simulation needs at least one worker');
   return {
     frameCount,
@@ -63,7 +91,67 @@ export function simParams(input: SimInput): SimParams {
     maxAttempts: SIM_DEFAULTS.maxAttempts,
     seed: input.seed ?? SIM_DEFAULTS.seed,
     store: input.store,
+    onDemandFor: input.onDemandFor,
+    onDemandAfter: input.onDemandAfter,
+    zones: input.zones,
+    zoneReclaimRate: input.zoneReclaimRate,
+    zoneOutageSeconds: input.zoneOutageSeconds,
+    gpuTypes: input.gpuTypes,
   };
+}
+
+/** `us-east-1a:10,us-east-1b:10`: zones and the most spot workers each may run. */
+export function parseZones(text: string): SimZone[] {
+  const zones: SimZone[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*([A-Za-z0-9._-]+):(\d+)\s*$/.exec(part);
+    if (!m)
+      throw new UserError(`--zones takes NAME:CAPACITY,… (e.g. us-east-1a:10,us-east-1b:10), not "${part}"`);
+    if (zones.some((z) => z.name === m[1])) throw new UserError(`--zones lists ${m[1]} twice`);
+    zones.push({ name: m[1], capacity: Number(m[2]) });
+  }
+  return zones;
+}
+
+const GPU_TYPE_KEYS = ['fps', 'spot', 'count', 'on-demand', 'spot-price', 'on-demand-price'];
+
+/**
+ * `g4dn.xlarge:fps=12:spot=10,p3.2xlarge:fps=30:spot=5:on-demand=2`: a mixed fleet. `count` is a synonym of
+ * `spot`; `spot-price` and `on-demand-price` replace the price table's (needed for types it does not list).
+ */
+export function parseGpuTypes(text: string, price: (instanceType: string) => PriceEntry): SimGpuType[] {
+  const types: SimGpuType[] = [];
+  for (const part of text.split(',')) {
+    const [name, ...fields] = part.trim().split(':');
+    const kv: Record<string, number> = {};
+    for (const field of fields) {
+      const m = /^([a-z-]+)=(.+)$/.exec(field);
+      const value = m ? Number(m[2]) : Number.NaN;
+      if (!m || !GPU_TYPE_KEYS.includes(m[1]) || !Number.isFinite(value) || value < 0) {
+        throw new UserError(
+          `--gpu-types: "${field}" in ${part.trim()} is not one of fps=, spot= (count=), on-demand=, spot-price=, on-demand-price= with a number`,
+        );
+      }
+      kv[m[1] === 'count' ? 'spot' : m[1]] = value;
+    }
+    if (!name || !(kv.fps > 0))
+      throw new UserError(`--gpu-types takes TYPE:fps=N:spot=N[:on-demand=N],…, not "${part.trim()}"`);
+    for (const k of ['spot', 'on-demand']) {
+      if (kv[k] !== undefined && !Number.isInteger(kv[k]))
+        throw new UserError(`--gpu-types: ${k}= in ${part.trim()} must be a whole number`);
+    }
+    const entry =
+      kv['spot-price'] !== undefined && kv['on-demand-price'] !== undefined ? undefined : price(name);
+    types.push({
+      name,
+      gpuFps: kv.fps,
+      spotPrice: kv['spot-price'] ?? entry!.spot,
+      onDemandPrice: kv['on-demand-price'] ?? entry!.onDemand,
+      spot: kv.spot ?? 0,
+      onDemand: kv['on-demand'] ?? 0,
+    });
+  }
+  return types;
 }
 
 /** Parameters `--sweep KEY=V1,V2,…` may vary, by their flag names. */

@@ -14,13 +14,19 @@
  *   With no notice (`noticeSeconds` 0) it vanishes: its lease runs out `leaseTtl` after its last heartbeat
  *   and `expireLeases` makes the task runnable again. A replacement instance arrives `replacementSeconds`
  *   after the interrupted one terminates.
- * - Cost is billed instance time (start-up, work, work lost) at the pool's hourly price. The on-demand
- *   comparison runs the same job on the same number of on-demand workers, never interrupted.
+ * - Cost is billed instance time (start-up, work, work lost) at the hourly price of the worker's GPU type and
+ *   pool. The on-demand comparison runs the same job on the same fleet (same types), all on-demand, never
+ *   interrupted.
+ * - Zones (`zones`): a spot instance starts in the zone with the most spare capacity, or waits until one has
+ *   some. A zone-wide reclaim (Poisson, `zoneReclaimRate` per zone per hour) gives every spot worker of the
+ *   zone its notice at once and leaves the zone without capacity for `zoneOutageSeconds`.
+ * - Pool policy (`onDemandFor`, `onDemandAfter`) goes to the LeaseService as in `spotfuse server`; a spot
+ *   worker that finds nothing it may claim wakes a parked on-demand one.
  */
 import type { BlobStore } from '../blob/blobStore.js';
 import { LeaseService, segmentKey } from '../coordinator/leaseService.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
-import type { FrameRange, JobSpec, Pool } from '../core/types.js';
+import type { FrameRange, JobSpec, OnDemandOnly, Pool } from '../core/types.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
 import { EventQueue } from './eventQueue.js';
@@ -59,6 +65,35 @@ export interface SimParams {
    * decisions without SQL (claims in O(log n)); for large runs. Default `sqlite`.
    */
   store?: SimStoreKind;
+  /** Pool policy passed to the real LeaseService: work only on-demand workers may claim (`--on-demand-for`). */
+  onDemandFor?: readonly OnDemandOnly[];
+  /** Pool policy: interruptions after which a task is kept for on-demand workers (`--on-demand-after`). */
+  onDemandAfter?: number;
+  /** Zones with their spot capacity (`--zones`); none: unlimited capacity, no zone reclaims. */
+  zones?: SimZone[];
+  /** Zone-wide reclaims per zone per hour (Poisson): every spot worker of the zone gets the notice at once. */
+  zoneReclaimRate?: number;
+  /** How long a reclaimed zone has no spot capacity. */
+  zoneOutageSeconds?: number;
+  /** A mixed fleet (`--gpu-types`); none: `workers` and `onDemandWorkers` of one type at `gpuFps`. */
+  gpuTypes?: SimGpuType[];
+}
+
+export interface SimZone {
+  name: string;
+  /** Most spot workers running in the zone at once. */
+  capacity: number;
+}
+
+export interface SimGpuType {
+  name: string;
+  gpuFps: number;
+  spotPrice: number;
+  onDemandPrice: number;
+  /** Spot workers of this type. */
+  spot: number;
+  /** On-demand workers of this type. */
+  onDemand: number;
 }
 
 export type SimStoreKind = 'sqlite' | 'memory';
@@ -100,11 +135,30 @@ export interface RunResult {
   onDemandGpuMinutes: number;
   events: number;
   completed: boolean;
+  /** Most times one task went back to the queue because its spot worker was interrupted. */
+  maxTaskInterruptions: number;
+  zones: ZoneResult[];
+  /** Billed seconds and cost per GPU type and pool. */
+  gpuTypes: { name: string; pool: Pool; seconds: number; cost: number }[];
+  /** Each zone-wide reclaim: when, and how many running workers it interrupted. */
+  zoneReclaims: { zone: string; atMinutes: number; workers: number }[];
+}
+
+export interface ZoneResult {
+  name: string;
+  interruptions: number;
+  workerSeconds: number;
+  /** Most spot workers running in the zone at once (never above its capacity). */
+  maxWorkers: number;
+  reclaims: number;
 }
 
 /** What `simulate` reports: the spot plan's run, its cost, and the same job on on-demand only. */
 export interface SimResult
-  extends Omit<RunResult, 'cost' | 'spotGpuMinutes' | 'onDemandGpuMinutes' | 'events'> {
+  extends Omit<
+    RunResult,
+    'cost' | 'spotGpuMinutes' | 'onDemandGpuMinutes' | 'events' | 'zoneReclaims' | 'gpuTypes'
+  > {
   /** The job on spot workers (and on-demand ones if any), at their prices. */
   spotCost: number;
   /** The same job on on-demand workers only. */
@@ -133,7 +187,7 @@ const nullBlobs: BlobStore = {
   delete: async () => {},
 };
 
-type WorkerState = 'booting' | 'busy' | 'parked' | 'gone' | 'done';
+type WorkerState = 'booting' | 'busy' | 'parked' | 'gone' | 'done' | 'waiting';
 
 interface SimTask {
   id: string;
@@ -152,6 +206,9 @@ interface SimTask {
 interface SimWorker {
   id: string;
   pool: Pool;
+  type: SimGpuType;
+  /** The zone of a running spot worker. */
+  zone?: ZoneState;
   gen: number;
   state: WorkerState;
   aliveSince: number;
@@ -167,25 +224,54 @@ type SimEvent =
   | { type: 'tick'; worker: SimWorker; gen: number }
   | { type: 'interrupt'; worker: SimWorker; gen: number }
   | { type: 'back'; worker: SimWorker }
-  | { type: 'expire' };
+  | { type: 'expire' }
+  | { type: 'reclaim'; zone: ZoneState }
+  | { type: 'zoneBack'; zone: ZoneState };
+
+interface ZoneState extends ZoneResult {
+  capacity: number;
+  running: number;
+  outageUntil: number;
+}
+
+/** The fleet: `gpuTypes`, or one type from the single-type parameters. */
+export function fleetTypes(p: SimParams): SimGpuType[] {
+  return (
+    p.gpuTypes ?? [
+      {
+        name: 'sim-gpu',
+        gpuFps: p.gpuFps,
+        spotPrice: p.spotPrice,
+        onDemandPrice: p.onDemandPrice,
+        spot: p.workers,
+        onDemand: p.onDemandWorkers,
+      },
+    ]
+  );
+}
 
 /** Runs one job to completion on the given pools. Deterministic for a given seed. */
-export async function runOnce(p: SimParams, pools: { spot: number; onDemand: number }): Promise<RunResult> {
+export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunResult> {
   const rand = mulberry32(p.seed);
+  const zoneRand = mulberry32(p.seed ^ 0x5a5a5a5a);
   const store: LeaseStore = p.store === 'memory' ? new MemoryLeaseStore() : new SimStore(p.frameCount);
-  const segSeconds = p.checkpointFrames / p.gpuFps;
+  const types = fleetTypes(p);
+  const totalWorkers = types.reduce((n, t) => n + t.spot + t.onDemand, 0);
+  const segSeconds = p.checkpointFrames / Math.min(...types.map((t) => t.gpuFps));
   const leaseTtlMs = Math.max(p.leaseTtlSeconds, 3 * segSeconds) * 1000;
   let nowMs = 0;
   const lease = new LeaseService(store as Store, nullBlobs, {
     leaseTtlMs,
     maxAttempts: p.maxAttempts,
     now: () => nowMs,
+    onDemandOnly: p.onDemandFor,
+    spotInterruptionCap: p.onDemandAfter,
   });
   const chunkFrames = chooseChunkFrames({
     frameCount: p.frameCount,
     fps: p.fps,
     processors: ['face_swapper'],
-    parallelism: pools.spot + pools.onDemand,
+    parallelism: totalWorkers,
     chunkSeconds: p.chunkSeconds,
     checkpointFrames: p.checkpointFrames,
   });
@@ -221,13 +307,38 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
   let events = 0;
   let finishedAt: number | undefined;
   const failed = false;
+  let workMs = 0;
+  let cost = 0;
+  const taskInterruptions = new Map<string, number>();
+  const requeuedByInterruption = (taskId: string) =>
+    taskInterruptions.set(taskId, (taskInterruptions.get(taskId) ?? 0) + 1);
+  const zones: ZoneState[] = (p.zones ?? []).map((z) => ({
+    name: z.name,
+    capacity: z.capacity,
+    interruptions: 0,
+    workerSeconds: 0,
+    maxWorkers: 0,
+    reclaims: 0,
+    running: 0,
+    outageUntil: 0,
+  }));
+  const zoneReclaims: RunResult['zoneReclaims'] = [];
+  const byType = new Map<string, RunResult['gpuTypes'][number]>();
+  const zoneReclaimRate = onDemandOnly ? 0 : (p.zoneReclaimRate ?? 0);
+  const zoneOutageMs = (p.zoneOutageSeconds ?? 0) * 1000;
+  if (zoneReclaimRate > 0) {
+    for (const z of zones) {
+      queue.push(exponential(zoneRand, zoneReclaimRate / 3_600_000), { type: 'reclaim', zone: z });
+    }
+  }
 
   const workers: SimWorker[] = [];
-  const addWorkers = (n: number, pool: Pool) => {
+  const addWorkers = (n: number, pool: Pool, type: SimGpuType) => {
     for (let i = 0; i < n; i++) {
       workers.push({
-        id: `${pool}-${String(i).padStart(4, '0')}`,
+        id: `${pool}-${type.name}-${String(i).padStart(4, '0')}`,
         pool,
+        type,
         gen: 0,
         state: 'parked',
         aliveSince: 0,
@@ -237,10 +348,35 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
       });
     }
   };
-  addWorkers(pools.spot, 'spot');
-  addWorkers(pools.onDemand, 'on-demand');
+  for (const t of types) {
+    if (onDemandOnly) addWorkers(t.spot + t.onDemand, 'on-demand', t);
+    else addWorkers(t.spot, 'spot', t);
+  }
+  if (!onDemandOnly) for (const t of types) addWorkers(t.onDemand, 'on-demand', t);
 
+  /** The zone with the most spare spot capacity (first listed on a tie), if any has some. */
+  const pickZone = (): ZoneState | undefined => {
+    let best: ZoneState | undefined;
+    for (const z of zones) {
+      if (z.outageUntil > nowMs || z.running >= z.capacity) continue;
+      if (!best || z.capacity - z.running > best.capacity - best.running) best = z;
+    }
+    return best;
+  };
+  /** Spot workers waiting for zone capacity, started as it frees. */
+  const waiting: SimWorker[] = [];
   const start = (w: SimWorker) => {
+    if (w.pool === 'spot' && zones.length > 0) {
+      const z = pickZone();
+      if (!z) {
+        w.state = 'waiting';
+        waiting.push(w);
+        return;
+      }
+      w.zone = z;
+      z.running++;
+      z.maxWorkers = Math.max(z.maxWorkers, z.running);
+    }
     w.gen++;
     w.state = 'booting';
     w.draining = false;
@@ -255,17 +391,40 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
   /** Ends billing for the instance; `next` is what it becomes. */
   const stop = (w: SimWorker, next: WorkerState) => {
     billed[w.pool] += nowMs - w.aliveSince;
+    const price = w.pool === 'spot' ? w.type.spotPrice : w.type.onDemandPrice;
+    const c = ((nowMs - w.aliveSince) / 3_600_000) * price;
+    cost += c;
+    const key = `${w.type.name} ${w.pool}`;
+    const row = byType.get(key) ?? { name: w.type.name, pool: w.pool, seconds: 0, cost: 0 };
+    row.seconds += (nowMs - w.aliveSince) / 1000;
+    row.cost += c;
+    byType.set(key, row);
+    const z = w.zone;
+    if (z) {
+      z.workerSeconds += (nowMs - w.aliveSince) / 1000;
+      z.running--;
+      w.zone = undefined;
+    }
     startupMs += Math.min(nowMs, w.bootedAt) - w.aliveSince;
     w.gen++;
     w.state = next;
     w.task = undefined;
     w.draining = false;
+    if (z) startWaiting();
+  };
+  /** Zone capacity freed: waiting spot workers start where there is room. */
+  const startWaiting = () => {
+    while (waiting.length > 0 && pickZone()) {
+      const w = waiting.shift()!;
+      if (w.state === 'waiting') start(w);
+    }
   };
   /** Scale out: parked instances start again, one per task that went back to the queue. */
-  const wake = (n: number) => {
+  const wake = (n: number) => wakePool(n);
+  const wakePool = (n: number, pool?: Pool) => {
     for (const w of workers) {
       if (n <= 0) break;
-      if (w.state === 'parked') {
+      if (w.state === 'parked' && (pool === undefined || w.pool === pool)) {
         start(w);
         n--;
       }
@@ -276,13 +435,25 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
     t.segEnd = t.kind === 'merge' ? t.end : Math.min(t.pos + p.checkpointFrames, t.end);
     t.segStartedAt = nowMs;
     t.tickAt =
-      t.kind === 'merge' ? nowMs + p.mergeSeconds * 1000 : nowMs + ((t.segEnd - t.pos) / p.gpuFps) * 1000;
+      t.kind === 'merge'
+        ? nowMs + p.mergeSeconds * 1000
+        : nowMs + ((t.segEnd - t.pos) / w.type.gpuFps) * 1000;
     queue.push(t.tickAt, { type: 'tick', worker: w, gen: w.gen });
   };
   const claim = async (w: SimWorker) => {
     if (finishedAt !== undefined || failed) return stop(w, 'done');
-    const res = await lease.claim(w.id, w.pool, { cloud: 'sim', instanceType: 'sim-gpu' });
-    if (!res) return stop(w, 'parked');
+    const res = await lease.claim(w.id, w.pool, {
+      cloud: 'sim',
+      instanceType: w.type.name,
+      zone: w.zone?.name,
+    });
+    if (!res) {
+      stop(w, 'parked');
+      // Work the pool policy keeps from spot workers may be waiting: an on-demand worker comes for it.
+      if (w.pool === 'spot' && (p.onDemandFor?.length || p.onDemandAfter !== undefined))
+        wakePool(1, 'on-demand');
+      return;
+    }
     w.state = 'busy';
     w.task = {
       id: res.task.id,
@@ -299,8 +470,8 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
     scheduleSegment(w);
   };
   /** Work since the last checkpoint is lost: it will be done again. */
-  const loseSegment = (t: SimTask) => {
-    const frames = Math.min(t.segEnd - t.pos, Math.floor(((nowMs - t.segStartedAt) / 1000) * p.gpuFps));
+  const loseSegment = (w: SimWorker, t: SimTask) => {
+    const frames = Math.min(t.segEnd - t.pos, Math.floor(((nowMs - t.segStartedAt) / 1000) * w.type.gpuFps));
     if (t.kind === 'process') framesRedone += frames;
     redoneMs += nowMs - t.segStartedAt;
     return frames;
@@ -310,14 +481,65 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
     queue.push(Math.max(nowMs, terminateAt) + p.replacementSeconds * 1000, { type: 'back', worker: w });
   };
 
+  /** An interruption notice (the instance's own, or its zone's reclaim). */
+  const interrupt = async (w: SimWorker) => {
+    interruptions++;
+    if (w.zone) w.zone.interruptions++;
+    const noticeMs = p.noticeSeconds * 1000;
+    const t = w.task;
+    if (w.state !== 'busy' || !t) {
+      terminate(w, nowMs + noticeMs);
+    } else if (noticeMs > 0 && t.tickAt - nowMs <= noticeMs) {
+      w.draining = true;
+      w.terminateAt = nowMs + noticeMs;
+      // No further notices for this instance: it is going away.
+      w.gen++;
+      queue.push(t.tickAt, { type: 'tick', worker: w, gen: w.gen });
+    } else if (noticeMs > 0) {
+      const lost = loseSegment(w, t);
+      if (t.kind === 'process') {
+        await lease.heartbeat(t.id, t.epoch, { framesDone: t.pos - t.start + lost, fps: w.type.gpuFps });
+      }
+      await lease.release(t.id, t.epoch, 'preempted');
+      tasksRequeued++;
+      requeuedByInterruption(t.id);
+      terminate(w, nowMs + noticeMs);
+      wake(1);
+    } else {
+      // Killed without notice: the coordinator finds out when the lease (renewed at the last checkpoint) runs out.
+      loseSegment(w, t);
+      requeuedByInterruption(t.id);
+      queue.push(t.segStartedAt + leaseTtlMs + 1, { type: 'expire' });
+      terminate(w, nowMs);
+    }
+  };
+
   // Autoscaling on queue depth: no more instances than tasks waiting, spot ones first.
   wake(chunks.length);
 
-  while (queue.size > 0 && finishedAt === undefined && !failed) {
+  // Zone reclaims recur forever: the run ends when nothing else is left to happen.
+  const reclaimEvents = zoneReclaimRate > 0 ? zones.length : 0;
+  while (queue.size > reclaimEvents && finishedAt === undefined && !failed) {
     const next = queue.pop()!;
     nowMs = next.at;
     const e = next.value;
     events++;
+    if (e.type === 'reclaim') {
+      const z = e.zone;
+      queue.push(nowMs + exponential(zoneRand, zoneReclaimRate / 3_600_000), { type: 'reclaim', zone: z });
+      if (z.outageUntil > nowMs) continue;
+      z.reclaims++;
+      z.outageUntil = nowMs + zoneOutageMs;
+      queue.push(z.outageUntil, { type: 'zoneBack', zone: z });
+      const hit = workers.filter((w) => w.zone === z && !w.draining);
+      zoneReclaims.push({ zone: z.name, atMinutes: nowMs / 60_000, workers: hit.length });
+      for (const w of hit) await interrupt(w);
+      continue;
+    }
+    if (e.type === 'zoneBack') {
+      startWaiting();
+      continue;
+    }
     if (e.type === 'expire') {
       const expired = await lease.expireLeases();
       tasksRequeued += expired;
@@ -335,12 +557,13 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
     } else if (e.type === 'tick') {
       const t = w.task!;
       if (t.kind === 'process') {
-        await lease.heartbeat(t.id, t.epoch, { framesDone: t.segEnd - t.start, fps: p.gpuFps });
+        await lease.heartbeat(t.id, t.epoch, { framesDone: t.segEnd - t.start, fps: w.type.gpuFps });
         const key = segmentKey(t.jobId, t.id, t.epoch, t.pos);
         const r = await lease.checkpoint(t.id, t.epoch, t.pos, t.segEnd, key);
         if (r !== 'ok') throw new Error(`simulated checkpoint refused: ${r}`);
         t.pos = t.segEnd;
       }
+      workMs += nowMs - t.segStartedAt;
       if (t.kind === 'merge' || t.pos >= t.end) {
         const r = await lease.complete(t.id, t.epoch);
         if (r !== 'ok') throw new Error(`simulated complete refused: ${r}`);
@@ -352,38 +575,14 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
       } else if (w.draining) {
         await lease.release(t.id, t.epoch, 'preempted');
         tasksRequeued++;
+        requeuedByInterruption(t.id);
         terminate(w, w.terminateAt);
         wake(1);
       } else {
         scheduleSegment(w);
       }
     } else if (e.type === 'interrupt') {
-      interruptions++;
-      const noticeMs = p.noticeSeconds * 1000;
-      const t = w.task;
-      if (w.state !== 'busy' || !t) {
-        terminate(w, nowMs + noticeMs);
-      } else if (noticeMs > 0 && t.tickAt - nowMs <= noticeMs) {
-        w.draining = true;
-        w.terminateAt = nowMs + noticeMs;
-        // No further notices for this instance: it is going away.
-        w.gen++;
-        queue.push(t.tickAt, { type: 'tick', worker: w, gen: w.gen });
-      } else if (noticeMs > 0) {
-        const lost = loseSegment(t);
-        if (t.kind === 'process') {
-          await lease.heartbeat(t.id, t.epoch, { framesDone: t.pos - t.start + lost, fps: p.gpuFps });
-        }
-        await lease.release(t.id, t.epoch, 'preempted');
-        tasksRequeued++;
-        terminate(w, nowMs + noticeMs);
-        wake(1);
-      } else {
-        // Killed without notice: the coordinator finds out when the lease (renewed at the last checkpoint) runs out.
-        loseSegment(t);
-        queue.push(t.segStartedAt + leaseTtlMs + 1, { type: 'expire' });
-        terminate(w, nowMs);
-      }
+      await interrupt(w);
     }
   }
   for (const w of workers) if (w.state === 'booting' || w.state === 'busy') stop(w, 'done');
@@ -394,7 +593,7 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
   return {
     wallMinutes: minutes(finishedAt ?? nowMs),
     gpuMinutes: minutes(billedMs),
-    workGpuMinutes: p.frameCount / p.gpuFps / 60 + p.mergeSeconds / 60,
+    workGpuMinutes: minutes(workMs),
     wastedGpuMinutes: minutes(redoneMs + startupMs),
     redoneGpuMinutes: minutes(redoneMs),
     startupGpuMinutes: minutes(startupMs),
@@ -402,11 +601,21 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
     interruptions,
     tasksRequeued,
     tasks: chunks.length,
-    cost: (billed.spot / 3_600_000) * p.spotPrice + (billed['on-demand'] / 3_600_000) * p.onDemandPrice,
+    cost,
     spotGpuMinutes: minutes(billed.spot),
     onDemandGpuMinutes: minutes(billed['on-demand']),
     events,
     completed: finishedAt !== undefined,
+    maxTaskInterruptions: Math.max(0, ...taskInterruptions.values()),
+    zones: zones.map((z) => ({
+      name: z.name,
+      interruptions: z.interruptions,
+      workerSeconds: z.workerSeconds,
+      maxWorkers: z.maxWorkers,
+      reclaims: z.reclaims,
+    })),
+    gpuTypes: [...byType.values()],
+    zoneReclaims,
   };
 }
 
@@ -414,11 +623,8 @@ export async function runOnce(p: SimParams, pools: { spot: number; onDemand: num
 export async function simulate(
   p: SimParams,
 ): Promise<SimResult & { run: RunResult; onDemandRun: RunResult }> {
-  const run = await runOnce(p, { spot: p.workers, onDemand: p.onDemandWorkers });
-  const onDemandRun = await runOnce(
-    { ...p, interruptionRate: 0 },
-    { spot: 0, onDemand: p.workers + p.onDemandWorkers },
-  );
+  const run = await runOnce(p);
+  const onDemandRun = await runOnce({ ...p, interruptionRate: 0 }, true);
   return {
     wallMinutes: run.wallMinutes,
     gpuMinutes: run.gpuMinutes,
@@ -435,6 +641,8 @@ export async function simulate(
     onDemandWallMinutes: onDemandRun.wallMinutes,
     savingPercent: onDemandRun.cost > 0 ? ((onDemandRun.cost - run.cost) / onDemandRun.cost) * 100 : 0,
     completed: run.completed && onDemandRun.completed,
+    maxTaskInterruptions: run.maxTaskInterruptions,
+    zones: run.zones,
     run,
     onDemandRun,
   };
