@@ -78,11 +78,6 @@ function decodePts(buf: Buffer): number[] {
   return Array.from({ length: buf.length / 8 }, (_, i) => buf.readDoubleLE(i * 8));
 }
 
-/** Prefixed for queries that join tasks (as `t`) with jobs. */
-const TASK_COLUMNS_OF_T = TASK_COLUMNS.split(', ')
-  .map((column) => `t.${column}`)
-  .join(', ');
-
 /** What a fenced call checks: the task's epoch and state, and whether its job was canceled. */
 interface LeaseCheck {
   epoch: number;
@@ -103,6 +98,11 @@ function leaseVerdict(row: LeaseCheck | undefined, epoch: number): LeaseResult {
  * Cluster state store on PostgreSQL. Every lease call is one transaction that locks the task row
  * before deciding; calls that change the job also lock the job row (always task first, then job), so
  * several coordinator replicas can share one database.
+ *
+ * The lease calls' statements are prepared once per connection, and PostgreSQL may keep the plan it made
+ * first, when the tables were nearly empty. So they reach rows by key equalities only (scalar subqueries,
+ * not joins), which plan as index lookups whatever the sizes: a heartbeat written as a join kept a plan
+ * that scanned every attempt, 1 ms per call after 5,000 tasks against 0.1 ms now.
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
@@ -361,9 +361,9 @@ export class PostgresStore implements Store {
          ORDER BY j.urgent DESC, j.created_at
          LIMIT 1
        ), claimed AS (
-         UPDATE tasks SET state = 'running', epoch = tasks.epoch + 1, worker_id = $1, lease_expires_at = $2
-         FROM picked WHERE tasks.id = picked.id
-         RETURNING tasks.*
+         UPDATE tasks SET state = 'running', epoch = epoch + 1, worker_id = $1, lease_expires_at = $2
+         WHERE id = (SELECT id FROM picked)
+         RETURNING *
        ), attempt AS (
          INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
          SELECT id, job_id, $1, epoch, $3, 'running', $4, $5, $6, $7 FROM claimed
@@ -395,8 +395,8 @@ export class PostgresStore implements Store {
   private async lockLease(c: pg.PoolClient, taskId: string): Promise<LeaseRow | undefined> {
     const { rows } = await c.query<LeaseRow>({
       name: 'sf_lock_lease',
-      text: `SELECT ${TASK_COLUMNS_OF_T}, j.state AS job_state FROM tasks t JOIN jobs j ON j.id = t.job_id
-             WHERE t.id = $1 FOR UPDATE OF t`,
+      text: `SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
+             WHERE id = $1 FOR UPDATE`,
       values: [taskId],
     });
     return rows[0];
@@ -413,17 +413,17 @@ export class PostgresStore implements Store {
     const { rows } = await this.heartbeatPool.query<LeaseCheck>({
       name: 'sf_heartbeat',
       text: `WITH lease AS (
-         SELECT t.id, t.epoch, t.state, j.state AS job_state FROM tasks t JOIN jobs j ON j.id = t.job_id
-         WHERE t.id = $1 FOR UPDATE OF t
+         SELECT epoch, state, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
+         WHERE id = $1 FOR UPDATE
        ), extended AS (
-         UPDATE tasks SET lease_expires_at = $3 FROM lease
-         WHERE tasks.id = lease.id AND lease.epoch = $2 AND lease.state = 'running' AND lease.job_state <> 'canceled'
-         RETURNING tasks.id
+         UPDATE tasks SET lease_expires_at = $3
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM lease WHERE epoch = $2 AND state = 'running' AND job_state <> 'canceled')
+         RETURNING id
        ), progress AS (
          UPDATE attempts SET frames_done = GREATEST(frames_done, $4), fps = $5,
            gpu_utilization = COALESCE($6, gpu_utilization), gpu_memory_used_mib = COALESCE($7, gpu_memory_used_mib),
            gpu_memory_total_mib = COALESCE($8, gpu_memory_total_mib)
-         FROM extended WHERE attempts.task_id = extended.id AND attempts.epoch = $2
+         WHERE task_id = $1 AND epoch = $2 AND EXISTS (SELECT 1 FROM extended)
        )
        SELECT epoch, state, job_state FROM lease`,
       values: [
@@ -520,7 +520,10 @@ export class PostgresStore implements Store {
       `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.kind = 'process' AND t.state IN ('pending', 'running', 'failed', 'canceled'))
+           -- The first unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
+           -- row estimates say (an EXISTS would let it scan the table past every done task instead).
+           AND (SELECT t.seq FROM tasks t WHERE t.job_id = j.id AND t.state <> 'done' AND t.kind = 'process'
+                ORDER BY t.seq LIMIT 1) IS NULL
        ), merge AS (
          INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          SELECT id || '-merge', id, 'merge', ${MERGE_SEQ}, 0, frame_count, 0, 'pending' FROM ready
