@@ -1,8 +1,7 @@
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerSimulate } from '../../src/cli/simulate.js';
 import { type SimInput, simParams } from '../../src/cost/params.js';
 import { simulate } from '../../src/cost/simulate.js';
+import { simulateCli } from './simulateCli.js';
 
 /** The classic example: a 5-minute 1080p video, 40 GPU-minutes of work, p3.2xlarge prices. */
 const classic: SimInput = {
@@ -90,33 +89,10 @@ describe('spotfuse simulate', () => {
     vi.restoreAllMocks();
   });
 
-  async function cli(...args: string[]): Promise<{ out: string; err: string; code?: number }> {
-    let out = '';
-    let err = '';
-    const program = new Command('spotfuse')
-      .exitOverride()
-      .configureOutput({ writeErr: (s) => (err += s), writeOut: (s) => (out += s) });
-    registerSimulate(program);
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-      out += String(chunk);
-      return true;
-    });
-    try {
-      await program.parseAsync(['simulate', ...args], { from: 'user' });
-      return { out, err };
-    } catch (error) {
-      return {
-        out,
-        err: err || (error as Error).message,
-        code: (error as { exitCode?: number }).exitCode ?? 1,
-      };
-    }
-  }
-
   const classicFlags = ['--work-gpu-minutes', '40', '--spot-price', '0.68', '--on-demand-price', '3.06'];
 
   it('prints the JSON keys', async () => {
-    const { out } = await cli(...classicFlags, '--interruption-rate', '0.2', '--json');
+    const { out } = await simulateCli(...classicFlags, '--interruption-rate', '0.2', '--json');
     const json = JSON.parse(out);
     for (const key of [
       'wallMinutes',
@@ -133,14 +109,14 @@ describe('spotfuse simulate', () => {
   });
 
   it('prints a sweep table, one row per value', async () => {
-    const { out } = await cli(...classicFlags, '--sweep', 'chunk-seconds=5,10,60');
+    const { out } = await simulateCli(...classicFlags, '--sweep', 'chunk-seconds=5,10,60');
     const lines = out.trim().split('\n');
     expect(lines[0]).toMatch(/chunk-seconds .*saving %/);
     expect(lines).toHaveLength(4);
   });
 
   it('refuses a negative price in one line', async () => {
-    const { err, code } = await cli(
+    const { err, code } = await simulateCli(
       '--work-gpu-minutes',
       '40',
       '--spot-price',
@@ -154,9 +130,9 @@ describe('spotfuse simulate', () => {
   });
 
   it('takes the prices of --instance-type from the price table', async () => {
-    const { out } = await cli('--work-gpu-minutes', '40', '--instance-type', 'p3.2xlarge', '--json');
+    const { out } = await simulateCli('--work-gpu-minutes', '40', '--instance-type', 'p3.2xlarge', '--json');
     expect(JSON.parse(out).onDemandCost).toBeCloseTo(2.04, 2);
-    const given = await cli(
+    const given = await simulateCli(
       '--work-gpu-minutes',
       '40',
       '--instance-type',
@@ -168,19 +144,19 @@ describe('spotfuse simulate', () => {
   });
 
   it('refuses an instance type the price table does not know, or no prices at all', async () => {
-    expect((await cli('--work-gpu-minutes', '40', '--instance-type', 'x9.huge')).err).toMatch(
+    expect((await simulateCli('--work-gpu-minutes', '40', '--instance-type', 'x9.huge')).err).toMatch(
       /no price for instance type x9.huge/,
     );
     expect(
-      (await cli('--work-gpu-minutes', '40', '--cloud', 'gcp', '--instance-type', 'p3.2xlarge')).err,
+      (await simulateCli('--work-gpu-minutes', '40', '--cloud', 'gcp', '--instance-type', 'p3.2xlarge')).err,
     ).toMatch(/no price for gcp instance type p3.2xlarge/);
-    expect((await cli('--work-gpu-minutes', '40')).err).toMatch(
+    expect((await simulateCli('--work-gpu-minutes', '40')).err).toMatch(
       /--spot-price and --on-demand-price, or --instance-type/,
     );
   });
 
   it('refuses a job without a size', async () => {
-    const { err } = await cli('--spot-price', '1', '--on-demand-price', '3');
+    const { err } = await simulateCli('--spot-price', '1', '--on-demand-price', '3');
     expect(err).toMatch(/--work-gpu-minutes/);
   });
 });

@@ -1,8 +1,7 @@
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerSimulate } from '../../src/cli/simulate.js';
 import { type SimInput, simParams } from '../../src/cost/params.js';
 import { simulate } from '../../src/cost/simulate.js';
+import { simulateCli } from './simulateCli.js';
 
 const base: SimInput = {
   workGpuMinutes: 40,
@@ -173,31 +172,8 @@ describe('spotfuse simulate: fleet flags', () => {
     vi.restoreAllMocks();
   });
 
-  async function cli(...args: string[]): Promise<{ out: string; err: string; code?: number }> {
-    let out = '';
-    let err = '';
-    const program = new Command('spotfuse')
-      .exitOverride()
-      .configureOutput({ writeErr: (s) => (err += s), writeOut: (s) => (out += s) });
-    registerSimulate(program);
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-      out += String(chunk);
-      return true;
-    });
-    try {
-      await program.parseAsync(['simulate', ...args], { from: 'user' });
-      return { out, err };
-    } catch (error) {
-      return {
-        out,
-        err: err || (error as Error).message,
-        code: (error as { exitCode?: number }).exitCode ?? 1,
-      };
-    }
-  }
-
   it('prints per-zone results in the JSON', async () => {
-    const { out } = await cli(
+    const { out } = await simulateCli(
       '--instance-type',
       'p3.2xlarge',
       '--work-gpu-minutes',
@@ -217,7 +193,7 @@ describe('spotfuse simulate: fleet flags', () => {
   });
 
   it('prices --gpu-types from the price table', async () => {
-    const { out, err } = await cli(
+    const { out, err } = await simulateCli(
       '--gpu-types',
       'g4dn.xlarge:fps=12:count=10,p3.2xlarge:fps=30:count=10',
       '--cloud',
@@ -241,7 +217,13 @@ describe('spotfuse simulate: fleet flags', () => {
     [['--on-demand-for', 'encode'], /--on-demand-for takes merge, urgent/],
     [['--on-demand-after', '0'], /--on-demand-after.*positive whole number/],
   ])('refuses %j in one line', async (flags, message) => {
-    const { err, code } = await cli('--work-gpu-minutes', '40', '--instance-type', 'p3.2xlarge', ...flags);
+    const { err, code } = await simulateCli(
+      '--work-gpu-minutes',
+      '40',
+      '--instance-type',
+      'p3.2xlarge',
+      ...flags,
+    );
     expect(code).toBe(1);
     expect(err.trim().split('\n')).toHaveLength(1);
     expect(err).toMatch(message);
@@ -256,14 +238,14 @@ describe('spotfuse simulate: fleet flags', () => {
       /leave out --work-gpu-minutes/,
     ],
   ])('refuses %j in one line', async (flags, message) => {
-    const { err, code } = await cli('--cloud', 'aws', ...flags);
+    const { err, code } = await simulateCli('--cloud', 'aws', ...flags);
     expect(code).toBe(1);
     expect(err.trim().split('\n')).toHaveLength(1);
     expect(err).toMatch(message);
   });
 
   it('takes a type the table lacks with explicit prices', async () => {
-    const { out } = await cli(
+    const { out } = await simulateCli(
       '--gpu-types',
       'x9.huge:fps=10:count=2:spot-price=1:on-demand-price=2',
       '--interruption-rate',
