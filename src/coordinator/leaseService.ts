@@ -147,19 +147,16 @@ export class LeaseService {
   }
 
   /**
-   * Accounts for an attempt that a complete or release just ended: its GPU time by lifecycle, and whether
-   * the job failed with it. Reads the attempt back, since another replica may have taken the claim.
+   * Accounts for an attempt that a complete or release just ended: its GPU time by lifecycle. Reads the
+   * attempt back, since another replica may have taken the claim.
    */
-  private async attemptEnded(fields: LeaseFields): Promise<{ jobFailed: boolean }> {
+  private async attemptEnded(fields: LeaseFields): Promise<void> {
     this.forget(fields.taskId, fields.epoch);
-    const task = await this.store.getTask(fields.taskId);
-    if (!task) return { jobFailed: false };
     const attempt = await this.store.getAttempt(fields.taskId, fields.epoch);
     if (attempt?.endedAt != null) {
       fields.workerId = attempt.workerId;
       this.countUsage(attempt);
     }
-    return { jobFailed: task.state === 'failed' };
   }
 
   /** An ended attempt's GPU time and, given a price table, its cost, by lifecycle. */
@@ -416,7 +413,9 @@ export class LeaseService {
         this.refused('release', fields, result);
         return;
       }
-      const { jobFailed } = await this.attemptEnded(fields);
+      await this.attemptEnded(fields);
+      // A task that failed its last attempt fails its job.
+      const jobFailed = (await this.store.getTask(taskId))?.state === 'failed';
       this.metrics?.released(reason, jobFailed);
       const log = this.taskLog(fields);
       if (reason === 'preempted') log?.info({ reason }, 'task released: worker preempted');

@@ -446,71 +446,81 @@ export class PostgresStore implements Store {
     segment: CheckpointRequest,
     now: number,
   ): Promise<LeaseResult> {
-    return this.tx(async (c) => {
-      const row = await this.lockLease(c, taskId);
-      const verdict = leaseVerdict(row, epoch);
-      if (verdict !== 'ok' || !row) return verdict;
-      const { start, end } = segment.range;
-      if (start < row.next_frame) {
-        // A retried call for a segment already recorded is fine; anything else overlapping is refused.
-        const same = await c.query({
-          name: 'sf_same_segment',
-          text: 'SELECT 1 FROM segments WHERE task_id = $1 AND start_frame = $2 AND end_frame = $3 AND key = $4',
-          values: [taskId, start, end, segment.key],
-        });
-        return same.rowCount ? 'ok' : 'stale';
-      }
-      if (start !== row.next_frame || end <= start || end > row.end_frame) {
-        throw new RangeError(
-          `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
-        );
-      }
-      await c.query({
-        name: 'sf_checkpoint',
-        text: `WITH segment AS (
-           INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ), task AS (
-           UPDATE tasks SET next_frame = $4 WHERE id = $1
-         )
-         UPDATE attempts SET frames_checkpointed = frames_checkpointed + ($4 - $3),
-           frames_done = GREATEST(frames_done, frames_checkpointed + ($4 - $3))
-         WHERE task_id = $1 AND epoch = $6`,
-        values: [taskId, row.job_id, start, end, segment.key, epoch, now],
-      });
-      return 'ok';
+    const { start, end } = segment.range;
+    // One statement: lock, check, and record the segment only if it continues the task's chain.
+    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean }>({
+      name: 'sf_checkpoint',
+      text: `WITH lease AS (
+         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
+         WHERE id = $1::text FOR UPDATE
+       ), allowed AS (
+         SELECT job_id FROM lease
+         WHERE epoch = $5::int AND state = 'running' AND job_state <> 'canceled'
+           AND next_frame = $2::int AND $3::int > $2::int AND $3::int <= end_frame
+       ), segment AS (
+         INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at)
+         SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint FROM allowed
+       ), task AS (
+         UPDATE tasks SET next_frame = $3::int WHERE id = $1::text AND EXISTS (SELECT 1 FROM allowed)
+       ), attempt AS (
+         UPDATE attempts SET frames_checkpointed = frames_checkpointed + ($3::int - $2::int),
+           frames_done = GREATEST(frames_done, frames_checkpointed + ($3::int - $2::int))
+         WHERE task_id = $1::text AND epoch = $5::int AND EXISTS (SELECT 1 FROM allowed)
+       )
+       SELECT *, EXISTS (SELECT 1 FROM allowed) AS recorded,
+         EXISTS (SELECT 1 FROM segments
+                 WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text) AS same
+       FROM lease`,
+      values: [taskId, start, end, segment.key, epoch, now],
     });
+    const row = rows[0];
+    const verdict = leaseVerdict(row, epoch);
+    if (verdict !== 'ok' || !row || row.recorded) return verdict;
+    // A retried call for a segment already recorded is fine; anything else overlapping is refused.
+    if (start < row.next_frame) return row.same ? 'ok' : 'stale';
+    throw new RangeError(
+      `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
+    );
   }
 
   async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
-    const done = await this.tx(async (c): Promise<LeaseResult | { jobId: string }> => {
-      const row = await this.lockLease(c, taskId);
-      if (row?.state === 'done' && row.epoch === epoch) return 'ok';
-      const verdict = leaseVerdict(row, epoch);
-      if (verdict !== 'ok' || !row) return verdict;
-      if (row.kind === 'process' && row.next_frame < row.end_frame) {
-        throw new RangeError(
-          `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
-        );
-      }
-      await c.query({
-        name: 'sf_complete',
-        text: `WITH task AS (
-           UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = $1
-         ), attempt AS (
-           UPDATE attempts SET outcome = 'completed', error = NULL, ended_at = $3
-           WHERE task_id = $1 AND epoch = $2 AND outcome = 'running'
-         )
-         UPDATE jobs SET state = 'completed', finished_at = $3 WHERE id = $4 AND $5`,
-        values: [taskId, epoch, now, row.job_id, row.kind === 'merge'],
-      });
-      return row.kind === 'merge' ? 'ok' : { jobId: row.job_id };
+    // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
+    const { rows } = await this.pool.query<LeaseRow & { completed: boolean }>({
+      name: 'sf_complete',
+      text: `WITH lease AS (
+         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
+         WHERE id = $1::text FOR UPDATE
+       ), allowed AS (
+         SELECT job_id, kind FROM lease
+         WHERE epoch = $2::int AND state = 'running' AND job_state <> 'canceled'
+           AND (kind = 'merge' OR next_frame >= end_frame)
+       ), task AS (
+         UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL
+         WHERE id = $1::text AND EXISTS (SELECT 1 FROM allowed)
+       ), attempt AS (
+         UPDATE attempts SET outcome = 'completed', error = NULL, ended_at = $3::bigint
+         WHERE task_id = $1::text AND epoch = $2::int AND outcome = 'running' AND EXISTS (SELECT 1 FROM allowed)
+       ), job AS (
+         UPDATE jobs SET state = 'completed', finished_at = $3::bigint
+         WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
+       )
+       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed FROM lease`,
+      values: [taskId, epoch, now],
     });
-    if (typeof done === 'string') return done;
+    const row = rows[0];
+    if (row?.state === 'done' && row.epoch === epoch) return 'ok';
+    const verdict = leaseVerdict(row, epoch);
+    if (verdict !== 'ok' || !row) return verdict;
+    if (!row.completed) {
+      throw new RangeError(
+        `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
+      );
+    }
+    if (row.kind === 'merge') return 'ok';
     // After the commit, not under a job-row lock that every completion of the job would queue on: of
     // the last chunks completing at once, the one that commits last sees all of them done. A crash
     // between the two steps is caught by the lease sweep (expireLeases).
-    await this.scheduleMerges(this.pool, 'j.id = $1', [done.jobId]);
+    await this.scheduleMerges(this.pool, 'j.id = $1', [row.job_id]);
     return 'ok';
   }
 
