@@ -150,7 +150,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- decompressing the whole video's timestamps (800 KB for 100,000 frames) per claim.
   ALTER TABLE jobs ALTER COLUMN frame_pts SET STORAGE EXTERNAL;
   ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
-    autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
+    autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
   `,
 ];
 
