@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
@@ -37,6 +38,9 @@ export interface LeaseOptions {
 }
 
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
+
+/** Segment URLs a merge claim signs between two turns of the event loop. */
+const URL_BATCH = 200;
 
 /** Who holds a task's lease at an epoch: the fields of every log line about the task. */
 export interface LeaseFields {
@@ -238,13 +242,15 @@ export class LeaseService {
       probe.video.timeBase,
       probe.video.lastFrameDurationTicks,
     );
+    // Signing thousands of URLs is CPU work: in batches, letting other lease calls through between them.
+    const urls: string[] = [];
+    for (let i = 0; i < segments.length; i += URL_BATCH) {
+      const batch = segments.slice(i, i + URL_BATCH);
+      urls.push(...(await Promise.all(batch.map((s) => this.blobs.readUrl(s.key)))));
+      await setImmediate();
+    }
     return {
-      segments: await Promise.all(
-        segments.map(async (s, i) => ({
-          url: await this.blobs.readUrl(s.key),
-          durationMicros: durations[i],
-        })),
-      ),
+      segments: urls.map((url, i) => ({ url, durationMicros: durations[i] })),
       outputUrl: await this.writeLocation(output),
       ...(blobKeyOf(output) !== undefined && hasMultipart(this.blobs)
         ? { multipartAboveBytes: this.options.multipartThresholdBytes ?? DEFAULT_MULTIPART_BYTES }
