@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { EncoderOptions } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { addFaceOptions, type FaceFlags } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
@@ -36,4 +37,13 @@ export function addJobOptions(command: Command): Command {
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
     .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
   return addJobNotifyOptions(addFaceOptions(command));
+}
+
+/** The segment encoder the `--output-video-*` flags ask for. */
+export function encoderFromFlags(flags: JobFlags): EncoderOptions {
+  return {
+    encoder: flags.outputVideoEncoder,
+    quality: flags.outputVideoQuality,
+    preset: flags.outputVideoPreset,
+  };
 }

@@ -17,7 +17,7 @@ import {
   executionFromFlags,
   faceOptionsFromFlags,
 } from './faceFlags.js';
-import { addJobOptions, type JobFlags } from './jobFlags.js';
+import { addJobOptions, encoderFromFlags, type JobFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
 import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
@@ -144,11 +144,7 @@ export function registerRun(program: Command): void {
           output: flags.output,
           processors: flags.processors,
           face: faceOptionsFromFlags(flags),
-          encoder: {
-            encoder: flags.outputVideoEncoder,
-            quality: flags.outputVideoQuality,
-            preset: flags.outputVideoPreset,
-          },
+          encoder: encoderFromFlags(flags),
           checkpointFrames: flags.checkpointFrames,
           notify,
         },

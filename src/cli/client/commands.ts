@@ -5,7 +5,7 @@ import { UserError } from '../../core/errors.js';
 import { formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
-import { addJobOptions, type JobFlags } from '../jobFlags.js';
+import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
 import { positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
@@ -69,11 +69,7 @@ export async function submitJob(
       .map((p) => p.trim())
       .filter(Boolean),
     face: faceOptionsFromFlags(flags),
-    encoder: {
-      encoder: flags.outputVideoEncoder,
-      quality: flags.outputVideoQuality,
-      preset: flags.outputVideoPreset,
-    },
+    encoder: encoderFromFlags(flags),
     checkpointFrames: flags.checkpointFrames,
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
