@@ -11,9 +11,9 @@ import { frameByteLength, planeLayout } from '../src/media/pixelFormat.js';
 import type { Point } from '../src/vision/detectors/detector.js';
 import { letterbox } from '../src/vision/detectors/letterbox.js';
 import { yoloFace } from '../src/vision/detectors/yoloFace.js';
+import type { Frame } from '../src/vision/frame.js';
 import { alignFromFrame, frameToRgbScaled, pasteIntoFrame } from '../src/vision/frameImage.js';
 import { boxMask } from '../src/vision/masks.js';
-import type { Frame } from '../src/vision/processor.js';
 import { yuvToRgb } from '../src/vision/yuvToRgb.js';
 
 export interface FaceCpuStep {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MAX_OBJECT_SIZE, MAX_PARTS, type UploadedPart } from '../blob/s3BlobStore.js';
+import type { UploadedPart } from '../blob/blobStore.js';
+import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3BlobStore.js';
 import {
   INSTANCE_FACT,
   type JobSpec,

@@ -1,5 +1,3 @@
-import type { MultipartUpload, UploadedPart } from './s3BlobStore.js';
-
 /**
  * Where segments and outputs live. Workers never see the store itself, only URLs it hands out:
  * `file:` URLs for a local directory shared with local workers, presigned `https:` URLs for S3.
@@ -26,4 +24,17 @@ export function hasMultipart(blobs: BlobStore): blobs is MultipartBlobStore {
     typeof b.listParts === 'function' &&
     typeof b.completeMultipartUpload === 'function'
   );
+}
+
+/** One part of an unfinished multipart upload, as the store has it. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+export interface MultipartUpload {
+  uploadId: string;
+  /** Presigned UploadPart URL of part n at index n - 1. */
+  partUrls: string[];
 }

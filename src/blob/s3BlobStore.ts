@@ -20,7 +20,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 // Types only, from the SDK's own dependency: what a middleware on the client's stack looks like.
 import type { BuildMiddleware } from '@smithy/types';
 import { UserError } from '../core/errors.js';
-import type { BlobStore } from './blobStore.js';
+import type { BlobStore, MultipartUpload, UploadedPart } from './blobStore.js';
 
 /**
  * Blobs in an S3-compatible bucket (AWS S3, GCS interoperability, Alibaba OSS, MinIO, Ceph RGW).
@@ -61,13 +61,6 @@ export const MAX_PARTS = 10_000;
 /** S3's largest object: 5 TiB. */
 export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
 
-/** One part of an unfinished multipart upload, as the store has it. */
-export interface UploadedPart {
-  partNumber: number;
-  etag: string;
-  size: number;
-}
-
 /** An unfinished multipart upload under the store's prefix. */
 export interface PendingUpload {
   /** The blob key (without the store's prefix). */
@@ -75,12 +68,6 @@ export interface PendingUpload {
   uploadId: string;
   /** When it was started, epoch milliseconds. */
   initiatedAt: number;
-}
-
-export interface MultipartUpload {
-  uploadId: string;
-  /** Presigned UploadPart URL of part n at index n - 1. */
-  partUrls: string[];
 }
 
 /**

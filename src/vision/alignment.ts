@@ -1,6 +1,6 @@
 import type { Point } from './detectors/detector.js';
 import { type Affine, similarityTransform } from './geometry.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from './rgbImage.js';
 import { templatePoints, type WarpTemplate } from './templates.js';
 import { warpAffine } from './warp.js';
 

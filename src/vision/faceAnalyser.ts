@@ -3,9 +3,10 @@ import { inputName } from '../media/inputName.js';
 import { alignFace } from './alignment.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
 import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
+import type { AnalysedFace, Frame } from './frame.js';
 import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
 import { type Affine, applyAffine, invertAffine } from './geometry.js';
-import { loadImage, loadVideoFrame, type RgbImage } from './image.js';
+import { loadImage, loadVideoFrame } from './image.js';
 import {
   type FaceLandmarker,
   LANDMARKER_SIZE,
@@ -13,20 +14,14 @@ import {
   landmarks68to5,
   loadFaceLandmarker,
 } from './landmarker.js';
-import type { Frame, ProcessorOptions } from './processor.js';
+import type { ProcessorOptions } from './processorOptions.js';
 import { type Embedding, type FaceRecognizer, loadFaceRecognizer } from './recognizer.js';
+import type { RgbImage } from './rgbImage.js';
 import { faceAt, largestFace, selectFaces } from './selector.js';
 import type { WarpTemplate } from './templates.js';
 import { warpAffine } from './warp.js';
 
 /** A face of a frame as the processors see it. */
-export interface AnalysedFace extends DetectedFace {
-  /** 68 points, when the landmarker ran; `landmarks` then holds the 5 derived from them if confident. */
-  landmarks68?: Point[];
-  /** Present when the selector needed it (reference mode). */
-  embedding?: Embedding;
-}
-
 /** The source identity: averaged over the `-s` images as FaceFusion does. */
 export interface SourceFace {
   /** Mean of the raw (unnormalised) embeddings: inswapper's input before its emap. */

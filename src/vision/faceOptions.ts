@@ -1,4 +1,4 @@
-import type { DetectorOptions } from './detectors/registry.js';
+import type { DetectorOptions } from './detectors/detector.js';
 
 export type FaceSelectorMode = 'reference' | 'one' | 'many';
 export const FACE_SELECTOR_ORDERS = [

@@ -6,10 +6,10 @@ import {
   yuvToRgbCoefficients,
 } from './colourMatrix.js';
 import type { Point } from './detectors/detector.js';
+import type { Frame } from './frame.js';
 import { type Affine, invertAffine, similarityTransform } from './geometry.js';
-import type { RgbImage } from './image.js';
 import { isSharedMask } from './masks.js';
-import type { Frame } from './processor.js';
+import type { RgbImage } from './rgbImage.js';
 import { templatePoints, type WarpTemplate } from './templates.js';
 
 /*

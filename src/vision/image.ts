@@ -4,14 +4,8 @@ import { runTool } from '../media/ffmpegProcess.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { inputName } from '../media/inputName.js';
 import { probeImage, probeVideo } from '../media/probe.js';
+import type { RgbImage } from './rgbImage.js';
 import { yuvToRgb } from './yuvToRgb.js';
-
-/** Packed 8-bit RGB, row after row, no padding. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
 
 /**
  * The filter that turns a stored JPEG upright for each EXIF orientation (2–8). The ffmpeg this

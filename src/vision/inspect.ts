@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.js';
 import type { EnsureOptions } from '../models/download.js';
-import type { DetectedFace, FaceDetector } from './detectors/detector.js';
-import { type DetectorOptions, loadFaceDetector } from './detectors/registry.js';
+import type { DetectedFace, DetectorOptions, FaceDetector } from './detectors/detector.js';
+import { loadFaceDetector } from './detectors/registry.js';
 import { loadImage, loadPicture } from './image.js';
 import {
   type Embedding,

@@ -2,8 +2,8 @@ import { type EnsureOptions, ensureModel } from '../models/download.js';
 import type { DetectedFace, Point } from './detectors/detector.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
 import { type Affine, applyAffine, invertAffine } from './geometry.js';
-import type { RgbImage } from './image.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
+import type { RgbImage } from './rgbImage.js';
 import { warpAffine } from './warp.js';
 
 /** 2dfan4's input side; its heatmaps are a quarter of it. */

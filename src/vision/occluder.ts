@@ -1,10 +1,10 @@
 import type { EnsureOptions } from '../models/download.js';
 import { ensureModel } from '../models/download.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
-import type { RgbImage } from './image.js';
 import { smoothModelMask } from './masks.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import { resizeBilinear } from './resample.js';
+import type { RgbImage } from './rgbImage.js';
 
 /** FaceFusion's default `--face-occluder-model`. */
 export const OCCLUDER_MODEL = 'xseg_1';

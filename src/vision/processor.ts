@@ -1,34 +1,6 @@
-import type { PipePixelFormat } from '../media/pixelFormat.js';
-import type { VideoColour } from '../media/probe.js';
-import type { EnsureOptions } from '../models/download.js';
-import type { AnalysedFace } from './faceAnalyser.js';
-import type { ExecutionOptions, FaceOptions } from './faceOptions.js';
-
-/** One decoded frame in the source's own planar YUV layout (never full-frame RGB unless a processor asks). */
-export interface Frame {
-  index: number;
-  width: number;
-  height: number;
-  pixFmt: PipePixelFormat;
-  /** Matrix and range, to convert the face regions to RGB and back. */
-  colour: VideoColour;
-  data: Buffer;
-  /**
-   * The faces found in this frame, computed once by the first face processor and shared by the next
-   * ones (their coordinates follow the frame if a processor rescales it).
-   */
-  faces?: AnalysedFace[];
-}
-
-export interface ProcessorOptions {
-  /** Source face images (`-s`), local paths. */
-  sources: string[];
-  /** The target video, for the reference face. */
-  target: string;
-  face: FaceOptions;
-  execution: ExecutionOptions;
-  models: EnsureOptions;
-}
+import type { FaceAnalyser } from './faceAnalyser.js';
+import type { Frame } from './frame.js';
+import type { ProcessorOptions } from './processorOptions.js';
 
 /** A step of the processing chain, loaded once per worker and job. Adding one touches one folder. */
 export interface Processor {
@@ -43,5 +15,5 @@ export interface Processor {
 
 /** Models several processors use, loaded once per chain on first request. */
 export interface SharedModels {
-  faceAnalyser(): Promise<import('./faceAnalyser.js').FaceAnalyser>;
+  faceAnalyser(): Promise<FaceAnalyser>;
 }

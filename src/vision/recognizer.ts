@@ -5,8 +5,8 @@ import { verifyModel } from '../models/verify.js';
 import { alignFace } from './alignment.js';
 import type { Point } from './detectors/detector.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
-import type { RgbImage } from './image.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
+import type { RgbImage } from './rgbImage.js';
 import type { WarpTemplate } from './templates.js';
 
 /** How a recognizer model wants its crop: template, size, and per-channel RGB normalisation on 0–1. */

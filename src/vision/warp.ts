@@ -1,5 +1,5 @@
 import { type Affine, invertAffine } from './geometry.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from './rgbImage.js';
 
 /**
  * Samples `image` through `matrix` (image → output pixels) into a `width`×`height` RGB image:

@@ -1,7 +1,7 @@
 import type { PipePixelFormat } from '../media/pixelFormat.js';
 import type { VideoColour } from '../media/probe.js';
 import { frameRegionToRgb } from './frameImage.js';
-import type { RgbImage } from './image.js';
+import type { RgbImage } from './rgbImage.js';
 
 /**
  * Converts one tightly packed planar YUV frame (as the frame decoder yields it) to packed RGB, with

@@ -5,7 +5,7 @@ import { ticksToMicros } from '../core/time.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
-import type { Frame } from '../vision/processor.js';
+import type { Frame } from '../vision/frame.js';
 import type { ProcessorChain } from '../vision/processors/registry.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';

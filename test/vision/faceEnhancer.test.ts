@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Frame, Processor } from '../../src/vision/processor.js';
+import type { Frame } from '../../src/vision/frame.js';
+import type { Processor } from '../../src/vision/processor.js';
 import { FaceEnhancerProcessor } from '../../src/vision/processors/faceEnhancer.js';
 import { codeformerFactor } from '../fixtures/models.js';
 import { useTempDir } from '../helpers/tempDir.js';

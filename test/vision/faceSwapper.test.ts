@@ -1,8 +1,9 @@
 import { InferenceSession } from 'onnxruntime-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
+import type { Frame } from '../../src/vision/frame.js';
 import { applyAffine, invertAffine, similarityTransform } from '../../src/vision/geometry.js';
-import type { Frame, Processor } from '../../src/vision/processor.js';
+import type { Processor } from '../../src/vision/processor.js';
 import { FaceSwapperProcessor, inswapperSource } from '../../src/vision/processors/faceSwapper.js';
 import { templatePoints } from '../../src/vision/templates.js';
 import {

@@ -8,7 +8,7 @@ import type { Point } from '../../src/vision/detectors/detector.js';
 import { loadFaceDetector } from '../../src/vision/detectors/registry.js';
 import { type FaceAnalyser, loadFaceAnalyser } from '../../src/vision/faceAnalyser.js';
 import { DEFAULT_EXECUTION, DEFAULT_FACE_OPTIONS, type FaceOptions } from '../../src/vision/faceOptions.js';
-import type { Frame } from '../../src/vision/processor.js';
+import type { Frame } from '../../src/vision/frame.js';
 import { orderFaces } from '../../src/vision/selector.js';
 import {
   DETECTOR_TOLERANCE,

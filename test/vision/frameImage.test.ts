@@ -4,6 +4,7 @@ import type { VideoColour } from '../../src/media/probe.js';
 import { alignFace } from '../../src/vision/alignment.js';
 import type { Point } from '../../src/vision/detectors/detector.js';
 import { letterbox } from '../../src/vision/detectors/letterbox.js';
+import type { Frame } from '../../src/vision/frame.js';
 import {
   alignFromFrame,
   frameRegionToRgb,
@@ -11,9 +12,8 @@ import {
   pasteIntoFrame,
 } from '../../src/vision/frameImage.js';
 import { type Affine, applyAffine, invertAffine } from '../../src/vision/geometry.js';
-import type { RgbImage } from '../../src/vision/image.js';
 import { boxMask } from '../../src/vision/masks.js';
-import type { Frame } from '../../src/vision/processor.js';
+import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { yuvToRgb } from '../../src/vision/yuvToRgb.js';
 
 type Fill = (x: number, y: number) => number;

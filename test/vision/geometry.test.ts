@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Point } from '../../src/vision/detectors/detector.js';
 import { type Affine, applyAffine, invertAffine, similarityTransform } from '../../src/vision/geometry.js';
-import type { RgbImage } from '../../src/vision/image.js';
+import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { templatePoints, WARP_TEMPLATES } from '../../src/vision/templates.js';
 import { warpAffine } from '../../src/vision/warp.js';
 

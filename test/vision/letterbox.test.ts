@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DetectorSpec } from '../../src/vision/detectors/detector.js';
 import { letterbox } from '../../src/vision/detectors/letterbox.js';
-import type { RgbImage } from '../../src/vision/image.js';
+import type { RgbImage } from '../../src/vision/rgbImage.js';
 
 type Spec = Pick<DetectorSpec, 'channels' | 'mean' | 'std'>;
 

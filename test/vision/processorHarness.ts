@@ -6,9 +6,11 @@ import { type PipePixelFormat, planeLayout } from '../../src/media/pixelFormat.j
 import type { VideoColour } from '../../src/media/probe.js';
 import type { ModelRole } from '../../src/models/registry.js';
 import { resolveModelSettings } from '../../src/models/settings.js';
-import type { AnalysedFace, FaceAnalyser, SourceFace } from '../../src/vision/faceAnalyser.js';
+import type { FaceAnalyser, SourceFace } from '../../src/vision/faceAnalyser.js';
 import { DEFAULT_EXECUTION, DEFAULT_FACE_OPTIONS, type FaceOptions } from '../../src/vision/faceOptions.js';
-import type { Frame, ProcessorOptions, SharedModels } from '../../src/vision/processor.js';
+import type { AnalysedFace, Frame } from '../../src/vision/frame.js';
+import type { SharedModels } from '../../src/vision/processor.js';
+import type { ProcessorOptions } from '../../src/vision/processorOptions.js';
 import { type FakeModelName, squareLandmarks, writeModelSet } from '../fixtures/models.js';
 import type { OnnxGraph } from '../helpers/onnx/graph.js';
 

@@ -1,6 +1,15 @@
-import type { RgbImage } from '../image.js';
+import type { RgbImage } from '../rgbImage.js';
 
 export type Point = [x: number, y: number];
+
+export interface DetectorOptions {
+  /** FaceFusion's name (`--face-detector-model`). */
+  model: string;
+  /** `--face-detector-size`, e.g. `640x640`. */
+  size: string;
+  /** `--face-detector-score`, 0–1. */
+  minScore: number;
+}
 
 export interface DetectedFace {
   /** Corners [x1, y1, x2, y2] in image pixels; may reach past the image edge. */

@@ -1,4 +1,4 @@
-import type { RgbImage } from '../image.js';
+import type { RgbImage } from '../rgbImage.js';
 import type { DetectorSpec, Size } from './detector.js';
 
 export interface Letterboxed {

@@ -1,5 +1,5 @@
-import type { RgbImage } from '../image.js';
 import { type InferenceSession, runSession } from '../onnx.js';
+import type { RgbImage } from '../rgbImage.js';
 import type { DetectedFace, DetectorSpec, FaceDetector, Size } from './detector.js';
 import { letterbox } from './letterbox.js';
 import { nonMaximumSuppression } from './nms.js';

@@ -2,7 +2,7 @@ import { UserError } from '../../core/errors.js';
 import { type EnsureOptions, ensureModel } from '../../models/download.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from '../faceOptions.js';
 import { openSession } from '../onnx.js';
-import type { DetectorSpec, FaceDetector, Size } from './detector.js';
+import type { DetectorOptions, DetectorSpec, FaceDetector, Size } from './detector.js';
 import { OnnxFaceDetector } from './onnxDetector.js';
 import { retinaface } from './retinaface.js';
 import { scrfd } from './scrfd.js';
@@ -18,15 +18,6 @@ const DETECTORS: Record<string, DetectorSpec> = {
 };
 
 export const DETECTOR_NAMES = Object.keys(DETECTORS);
-
-export interface DetectorOptions {
-  /** FaceFusion's name (`--face-detector-model`). */
-  model: string;
-  /** `--face-detector-size`, e.g. `640x640`. */
-  size: string;
-  /** `--face-detector-score`, 0–1. */
-  minScore: number;
-}
 
 export function detectorSpec(name: string): DetectorSpec {
   const spec = DETECTORS[name];

@@ -1,13 +1,15 @@
 import { UserError } from '../../core/errors.js';
 import { ensureModel } from '../../models/download.js';
-import type { AnalysedFace, FaceAnalyser } from '../faceAnalyser.js';
+import type { FaceAnalyser } from '../faceAnalyser.js';
 import type { FaceOptions } from '../faceOptions.js';
+import type { AnalysedFace, Frame } from '../frame.js';
 import { alignFromFrame, pasteIntoFrame } from '../frameImage.js';
-import type { RgbImage } from '../image.js';
 import { boxMask } from '../masks.js';
 import type { FaceOccluder } from '../occluder.js';
 import { type InferenceSession, type InputTensor, openSession, outputFloat32, runNamed } from '../onnx.js';
-import type { Frame, Processor, ProcessorOptions, SharedModels } from '../processor.js';
+import type { Processor, SharedModels } from '../processor.js';
+import type { ProcessorOptions } from '../processorOptions.js';
+import type { RgbImage } from '../rgbImage.js';
 import type { WarpTemplate } from '../templates.js';
 import { cropMask, maybeOccluder } from './faceSwapper.js';
 

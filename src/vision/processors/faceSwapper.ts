@@ -1,14 +1,16 @@
 import { UserError } from '../../core/errors.js';
 import { ensureModel } from '../../models/download.js';
-import type { AnalysedFace, FaceAnalyser, SourceFace } from '../faceAnalyser.js';
+import type { FaceAnalyser, SourceFace } from '../faceAnalyser.js';
 import type { FaceMaskType } from '../faceOptions.js';
+import type { AnalysedFace, Frame } from '../frame.js';
 import { alignFromFrame, pasteIntoFrame } from '../frameImage.js';
-import type { RgbImage } from '../image.js';
 import { boxMask, combineMasks } from '../masks.js';
 import { type FaceOccluder, loadFaceOccluder } from '../occluder.js';
 import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
 import { type Initializer, readLastInitializer } from '../onnxInitializer.js';
-import type { Frame, Processor, ProcessorOptions, SharedModels } from '../processor.js';
+import type { Processor, SharedModels } from '../processor.js';
+import type { ProcessorOptions } from '../processorOptions.js';
+import type { RgbImage } from '../rgbImage.js';
 import { pixelBoostSize, type SwapperModel, swapperModel } from './swapperModels.js';
 
 /**

@@ -3,11 +3,12 @@ import { frameByteLength, type Plane, planeLayout } from '../../media/pixelForma
 import { ensureModel } from '../../models/download.js';
 import { rgbToYuvCoefficients } from '../colourMatrix.js';
 import type { Point } from '../detectors/detector.js';
-import type { AnalysedFace } from '../faceAnalyser.js';
 import type { FaceOptions } from '../faceOptions.js';
+import type { AnalysedFace, Frame } from '../frame.js';
 import { bilinear, frameRegionToRgb, planeSamples, type Samples } from '../frameImage.js';
 import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
-import type { Frame, Processor, ProcessorOptions } from '../processor.js';
+import type { Processor } from '../processor.js';
+import type { ProcessorOptions } from '../processorOptions.js';
 import { type ResizeAxis, resizeAxis } from '../resample.js';
 
 /**

@@ -1,6 +1,8 @@
 import { UserError } from '../../core/errors.js';
 import type { FaceAnalyser } from '../faceAnalyser.js';
-import type { Frame, Processor, ProcessorOptions, SharedModels } from '../processor.js';
+import type { Frame } from '../frame.js';
+import type { Processor, SharedModels } from '../processor.js';
+import type { ProcessorOptions } from '../processorOptions.js';
 import { FaceEnhancerProcessor } from './faceEnhancer.js';
 import { FaceSwapperProcessor } from './faceSwapper.js';
 import { FrameEnhancerProcessor } from './frameEnhancer.js';

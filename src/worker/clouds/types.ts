@@ -1,5 +1,3 @@
-import type { PreemptionNotice } from '../preemption.js';
-
 /** Clouds whose metadata service says when a spot/preemptible instance is about to be taken away. */
 export const CLOUDS = ['aws', 'gcp', 'azure', 'alibaba'] as const;
 export type Cloud = (typeof CLOUDS)[number];
@@ -25,11 +23,17 @@ export function isCloud(value: string): value is Cloud {
 
 export type Log = (message: string, fields?: Record<string, unknown>) => void;
 
+/** Where a watcher reports the notice it found (the worker's PreemptionNotice). */
+export interface NoticeSink {
+  trigger(source: string): void;
+  onNotice(listener: (source: string) => void): void;
+}
+
 /** Watches one source of preemption notices until stopped. */
 export interface PreemptionWatcher {
   readonly name: string;
   /** Starts watching in the background; the first notice found is passed to `notice.trigger`. */
-  start(notice: PreemptionNotice): void;
+  start(notice: NoticeSink): void;
   /** Ends watching (in-flight requests are aborted) and resolves once nothing more will be sent. */
   stop(): Promise<void>;
 }

@@ -1,6 +1,5 @@
-import type { PreemptionNotice } from '../preemption.js';
 import { errorText } from './http.js';
-import type { Log, PreemptionWatcher } from './types.js';
+import type { Log, NoticeSink, PreemptionWatcher } from './types.js';
 
 /**
  * Background loop around one metadata service: `run` is called once with a signal that aborts on
@@ -12,14 +11,14 @@ export abstract class MetadataWatcher implements PreemptionWatcher {
   protected readonly log: Log;
   private readonly controller = new AbortController();
   private running: Promise<void> | undefined;
-  private notice: PreemptionNotice | undefined;
+  private notice: NoticeSink | undefined;
   private failing = false;
 
   constructor(log: Log | undefined) {
     this.log = log ?? (() => {});
   }
 
-  start(notice: PreemptionNotice): void {
+  start(notice: NoticeSink): void {
     if (this.running) throw new Error(`${this.name} preemption watcher already started`);
     this.notice = notice;
     notice.onNotice(() => this.controller.abort());
