@@ -8,8 +8,6 @@ import { UserError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
 import { newWebhookSecret } from '../notify/standardWebhooks.js';
-import type { Store, StoredJob } from '../store/store.js';
-import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
 import {
   CompleteUploadBody,
   JobIdParams,
@@ -17,7 +15,9 @@ import {
   SubmitBody,
   UploadBody,
   type UploadResponse,
-} from './protocol.js';
+} from '../protocol/wire.js';
+import type { Store, StoredJob } from '../store/store.js';
+import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
 import { type RateLimitOptions, rateLimit } from './rateLimit.js';
 
 export interface JobsRoutesOptions {

@@ -1,5 +1,4 @@
 import { type ZodType, z } from 'zod';
-import { CreateTokenBody } from './auth.js';
 import {
   CheckpointBody,
   ClaimBody,
@@ -12,7 +11,8 @@ import {
   SegmentUrlBody,
   SubmitBody,
   UploadBody,
-} from './protocol.js';
+} from '../protocol/wire.js';
+import { CreateTokenBody } from './auth.js';
 
 /** The coordinator's routes as an OpenAPI 3.1 document, served at `/openapi.json`: routes listed by hand, bodies from their zod schemas. */
 
@@ -246,7 +246,7 @@ export function openApiDocument(): Record<string, unknown> {
       const { $schema: _, ...json } = z.toJSONSchema(body, { io: 'input', unrepresentable: 'any' });
       return json;
     } catch {
-      return { type: 'object', description: `see ${name} in src/api/protocol.ts` };
+      return { type: 'object', description: `see ${name} in src/protocol/wire.ts` };
     }
   };
   return {

@@ -3,6 +3,16 @@ import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
 import type { LeaseResult } from '../core/types.js';
+import {
+  CheckpointBody,
+  ClaimBody,
+  CompleteBody,
+  HeartbeatBody,
+  OutputCompleteBody,
+  OutputUploadBody,
+  ReleaseBody,
+  SegmentUrlBody,
+} from '../protocol/wire.js';
 import type { Store } from '../store/store.js';
 import {
   CachedTokenStore,
@@ -17,16 +27,6 @@ import {
 } from './auth.js';
 import { type JobsRoutesOptions, jobsRoutes } from './jobsRoutes.js';
 import { openApiDocument } from './openapi.js';
-import {
-  CheckpointBody,
-  ClaimBody,
-  CompleteBody,
-  HeartbeatBody,
-  OutputCompleteBody,
-  OutputUploadBody,
-  ReleaseBody,
-  SegmentUrlBody,
-} from './protocol.js';
 
 export interface ApiOptions {
   leases: LeaseService;

@@ -136,7 +136,7 @@ export function registerRun(program: Command): void {
       const models = await resolveModelSettings(flags);
       const execution = executionFromFlags(flags);
       // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
-      const { runEmbedded } = await import('../coordinator/embeddedRun.js');
+      const { runEmbedded } = await import('../app/embeddedRun.js');
       const result = await runEmbedded({
         request: {
           input: flags.target,

@@ -138,9 +138,7 @@ export function registerServer(program: Command): void {
       }
       const prices = priceTableFromFlags(flags);
       const logger = createLogger();
-      const { parseListen, parseOnDemandFor, startClusterServer } = await import(
-        '../coordinator/clusterServer.js'
-      );
+      const { parseListen, parseOnDemandFor, startClusterServer } = await import('../app/clusterServer.js');
       const { host, port } = parseListen(flags.listen);
       const onDemandOnly = parseOnDemandFor(flags.onDemandFor);
       const server = await startClusterServer({

@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
-import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../cost/params.js';
 import { instancePrice } from '../cost/prices.js';
-import { type SimResult, type SimStoreKind, simulate } from '../cost/simulate.js';
+import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../sim/params.js';
+import { type SimResult, type SimStoreKind, simulate } from '../sim/simulate.js';
 import { priceTableFromFlags } from './cost.js';
 import { nonNegativeNumber, positiveInt, positiveNumber, wholeNumber } from './options.js';
 

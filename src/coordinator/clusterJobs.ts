@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { SubmitRequest } from '../api/protocol.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import { UserError } from '../core/errors.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
@@ -10,6 +9,7 @@ import { inputName } from '../media/inputName.js';
 import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo } from '../media/probe.js';
 import { notifySpec } from '../notify/targets.js';
+import type { SubmitRequest } from '../protocol/wire.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { checkFaceJob } from '../vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';

@@ -1,6 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
@@ -8,6 +7,7 @@ import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
 import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
+import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 import type { EndedLease, HeartbeatProgress, Store } from '../store/store.js';
 import { deleteJobSegments } from './blobSweeps.js';
 import type { Metrics } from './metrics.js';

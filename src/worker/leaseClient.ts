@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../api/protocol.js';
 import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason } from '../core/types.js';
+import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
 export class LeaseLostError extends Error {

@@ -1,9 +1,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ClaimResponse } from '../api/protocol.js';
 import { mergeSegments } from '../media/merge.js';
 import type { VideoProbe } from '../media/probe.js';
+import type { ClaimResponse } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
 import { uploadOutput } from './outputUpload.js';
 import { downloadFile, readableLocation } from './transfer.js';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { MergeInput } from '../api/protocol.js';
+import type { MergeInput } from '../protocol/wire.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { uploadFile, uploadFileMultipart } from './transfer.js';
 

@@ -1,10 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClaimResponse } from '../api/protocol.js';
 import { ticksToMicros } from '../core/time.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
+import type { ClaimResponse } from '../protocol/wire.js';
 import type { Frame } from '../vision/frame.js';
 import type { ProcessorChain } from '../vision/processors/registry.js';
 import type { HeartbeatState } from './heartbeat.js';

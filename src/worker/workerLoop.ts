@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClaimResponse } from '../api/protocol.js';
 import type { GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
+import type { ClaimResponse } from '../protocol/wire.js';
 import type { ExecutionOptions } from '../vision/faceOptions.js';
 import { ProcessorChain } from '../vision/processors/registry.js';
 import { startHeartbeat } from './heartbeat.js';

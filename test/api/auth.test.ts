@@ -19,13 +19,13 @@ import {
   visibleJob,
   visibleJobsFilter,
 } from '../../src/api/auth.js';
-import type { ClaimResponse } from '../../src/api/protocol.js';
 import { rateLimit, TokenBuckets } from '../../src/api/rateLimit.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec } from '../../src/core/types.js';
+import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store } from '../../src/store/store.js';

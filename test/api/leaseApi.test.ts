@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ClaimResponse } from '../../src/api/protocol.js';
 import { buildApi } from '../../src/api/server.js';
+import { parseOnDemandFor } from '../../src/app/clusterServer.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
-import { parseOnDemandFor } from '../../src/coordinator/clusterServer.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import type { JobSpec } from '../../src/core/types.js';
+import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 

@@ -7,7 +7,6 @@ const SRC = resolve(import.meta.dirname, '../../src');
 /** What each folder of src/ may import (DESIGN.md's layout: dependencies point down, never up). */
 const ALLOWED: Record<string, string[]> = {
   core: [],
-  protocol: ['core'],
   blob: ['core'],
   models: ['core'],
   media: ['core'],
@@ -15,9 +14,10 @@ const ALLOWED: Record<string, string[]> = {
   cost: ['core'],
   vision: ['core', 'media', 'models'],
   notify: ['core', 'cost', 'store'],
+  protocol: ['core', 'blob', 'media', 'vision', 'notify'],
   coordinator: ['core', 'protocol', 'blob', 'models', 'media', 'store', 'cost', 'vision', 'notify'],
   worker: ['core', 'protocol', 'blob', 'models', 'media', 'vision'],
-  sim: ['core', 'cost', 'store', 'coordinator'],
+  sim: ['core', 'blob', 'cost', 'store', 'coordinator'],
   api: ['core', 'protocol', 'blob', 'models', 'media', 'store', 'cost', 'vision', 'notify', 'coordinator'],
   app: ['core', 'protocol', 'blob', 'models', 'media', 'store', 'cost', 'vision', 'notify', 'coordinator'],
   web: ['protocol'],
@@ -29,15 +29,7 @@ ALLOWED.cli = [...Object.keys(ALLOWED), 'cli'];
  * Upward imports that the architecture work has not removed yet. The list must only shrink: a new upward
  * import fails, and so does an entry here that no longer exists.
  */
-const KNOWN_UPWARD = [
-  'coordinator -> api',
-  'core -> vision',
-  'cost -> blob',
-  'cost -> coordinator',
-  'cost -> store',
-  'notify -> coordinator',
-  'worker -> api',
-];
+const KNOWN_UPWARD = ['core -> vision', 'notify -> coordinator'];
 
 interface Edge {
   from: string;

@@ -1,9 +1,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startClusterServer } from '../../src/app/clusterServer.js';
 import { S3BlobStore } from '../../src/blob/s3BlobStore.js';
 import { abortAbandonedUploads, sweepSegments } from '../../src/coordinator/blobSweeps.js';
-import { startClusterServer } from '../../src/coordinator/clusterServer.js';
 import { blobRef, LeaseService } from '../../src/coordinator/leaseService.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type SimInput, simParams } from '../../src/cost/params.js';
-import { simulate } from '../../src/cost/simulate.js';
+import { type SimInput, simParams } from '../../src/sim/params.js';
+import { simulate } from '../../src/sim/simulate.js';
 import { simulateCli } from './simulateCli.js';
 
 /** The classic example: a 5-minute 1080p video, 40 GPU-minutes of work, p3.2xlarge prices. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type SimInput, simParams } from '../../src/cost/params.js';
-import { simulate } from '../../src/cost/simulate.js';
+import { type SimInput, simParams } from '../../src/sim/params.js';
+import { simulate } from '../../src/sim/simulate.js';
 import { simulateCli } from './simulateCli.js';
 
 const base: SimInput = {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { startClusterServer } from '../../src/coordinator/clusterServer.js';
+import { startClusterServer } from '../../src/app/clusterServer.js';
 import { resultUrl } from '../../src/coordinator/notifications.js';
 import type { EventBody } from '../../src/notify/outbox.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';

@@ -6,8 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type { UploadResponse } from '../../api/protocol.js';
 import { UserError } from '../../core/errors.js';
+import type { UploadResponse } from '../../protocol/wire.js';
 import { uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
 
 export interface ConnectionFlags {

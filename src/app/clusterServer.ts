@@ -4,6 +4,10 @@ import { buildApi, buildMetricsApi } from '../api/server.js';
 import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
 import type { S3BlobStoreOptions } from '../blob/s3BlobStore.js';
+import { abortAbandonedUploads, canSweepUploads, sweepSegments } from '../coordinator/blobSweeps.js';
+import { LeaseService } from '../coordinator/leaseService.js';
+import { Metrics } from '../coordinator/metrics.js';
+import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
@@ -11,10 +15,6 @@ import type { BackoffOptions } from '../notify/backoff.js';
 import { PostgresStore } from '../store/postgresStore.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Store } from '../store/store.js';
-import { abortAbandonedUploads, canSweepUploads, sweepSegments } from './blobSweeps.js';
-import { LeaseService } from './leaseService.js';
-import { Metrics } from './metrics.js';
-import { type NotificationSettings, notificationDispatcher } from './notifications.js';
 
 export interface ClusterServerOptions {
   /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */

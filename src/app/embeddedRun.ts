@@ -5,6 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
+import { type CheckedJob, checkJobRequest, type JobRequest } from '../coordinator/jobInput.js';
+import { LeaseService } from '../coordinator/leaseService.js';
+import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
+import { type JobReport, jobReport } from '../coordinator/report.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
 import type { Job } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
@@ -12,11 +16,7 @@ import type { BackoffOptions } from '../notify/backoff.js';
 import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Notification } from '../store/store.js';
-import { type CheckedJob, checkJobRequest, type JobRequest } from './jobInput.js';
-import { LeaseService } from './leaseService.js';
 import { LocalWorkers } from './localWorkers.js';
-import { type NotificationSettings, notificationDispatcher } from './notifications.js';
-import { type JobReport, jobReport } from './report.js';
 import { StateDirLock } from './stateDirLock.js';
 
 export interface EmbeddedRunOptions {

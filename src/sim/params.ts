@@ -1,6 +1,6 @@
 import { UserError } from '../core/errors.js';
 import type { OnDemandOnly } from '../core/types.js';
-import type { PriceEntry } from './prices.js';
+import type { PriceEntry } from '../cost/prices.js';
 import {
   SIM_DEFAULTS,
   type SimGpuType,
