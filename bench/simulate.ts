@@ -5,7 +5,7 @@
  * first (`npm run build`), then `node dist/bench/simulate.js [--tasks N] [--workers N] [--store sqlite]`.
  */
 import { parseArgs } from 'node:util';
-import { runOnce, SIM_DEFAULTS } from '../src/cost/simulate.js';
+import { runOnce, SIM_DEFAULTS } from '../src/sim/simulate.js';
 
 const { values } = parseArgs({
   options: {
