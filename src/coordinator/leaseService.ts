@@ -157,16 +157,11 @@ export class LeaseService {
   }
 
   /** Logs a call the API refused before it got here: `caller` does not hold the lease of `taskId` at `epoch`. */
-  async refusedNotHolder(
-    call: string,
-    taskId: string,
-    epoch: number,
-    caller = 'unknown caller',
-  ): Promise<void> {
+  async refusedNotHolder(call: string, taskId: string, epoch: number, caller?: string): Promise<void> {
     if (!this.logger) return;
     await this.observe(call, taskId, epoch, async () => {
       const jobId = (await this.store.getTask(taskId))?.jobId ?? '';
-      this.taskLog({ jobId, taskId, workerId: caller, epoch })?.info(
+      this.taskLog({ jobId, taskId, workerId: caller ?? 'unknown', epoch })?.info(
         { call, result: 'stale' },
         `${call} refused: not the lease holder`,
       );
