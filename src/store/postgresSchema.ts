@@ -156,7 +156,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // claim and no queue gauge evaluates a tenant's JSON: one spec PostgreSQL cannot read (a \u0000 escape) made
   // every claim fail. The backfill matches the spec's text, so such a spec cannot stop the migration either
   // (specs are written by JSON.stringify, or as jsonb text with a space after the colon). The claim walks the
-  // unfinished jobs in claim order through jobs_claim_order, which holds only them.
+  // unfinished jobs in claim order through jobs_claim_order, which holds only them: beside 20,000 ended jobs,
+  // a claim's generic plan read 8 buffers in 0.05-0.09 ms instead of scanning the table (2,865, 2.4-2.9 ms).
   `
   ALTER TABLE jobs ADD COLUMN priority smallint NOT NULL DEFAULT 0;
   UPDATE jobs SET priority = 1 WHERE spec::text ~ '"priority":\\s*"urgent"';
