@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { Text } from '../protocol/textSchema.js';
 import {
   type JobFilter,
   type Store,
@@ -179,8 +180,8 @@ export async function authenticate(
   // Strings not in token format never reach the database.
   if (!claimed || !store) return { error: 'invalid token' };
   const record = await store.findTokenByHash(hashToken(bearer));
-  if (!record || record.role !== claimed) return { error: 'invalid token' };
-  if (record.revokedAt !== null) return { error: 'token revoked' };
+  // A revoked token gets the same answer as one that never existed: the answer tells nobody which it was.
+  if (!record || record.role !== claimed || record.revokedAt !== null) return { error: 'invalid token' };
   await store.touchToken(record.id, now);
   return {
     principal: { role: record.role, tokenId: record.id, ...(record.tenant ? { tenant: record.tenant } : {}) },
@@ -230,7 +231,7 @@ export function installAuth(app: FastifyInstance, authenticator: Authenticator):
 
 /**
  * A hook that lets through only callers with one of `roles`, and sets `request.principal`. Missing,
- * unknown or revoked token: 401; a valid token of another role: 403; both with a JSON `{ error }` body.
+ * unknown or revoked token: 401 (`invalid token` for the last two alike); a valid token of another role: 403; both with a JSON `{ error }` body.
  * Works as `onRequest` (preferred: an unauthenticated body is never read or parsed) or `preHandler`.
  */
 export function requireRole(...roles: Role[]) {
@@ -276,7 +277,7 @@ export function visibleJobsFilter(principal: Principal): JobFilter | undefined {
 /** Body of `POST /v1/tokens`. */
 export const CreateTokenBody = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('worker') }),
-  z.strictObject({ role: z.literal('tenant'), tenant: z.string().regex(TENANT_NAME) }),
+  z.strictObject({ role: z.literal('tenant'), tenant: Text.regex(TENANT_NAME) }),
 ]);
 
-export const TokenIdParams = z.object({ id: z.string().min(1).max(100) });
+export const TokenIdParams = z.object({ id: Text.min(1).max(100) });

@@ -16,7 +16,7 @@ import {
   UploadBody,
   type UploadResponse,
 } from '../protocol/wire.js';
-import type { Store, StoredJob } from '../store/store.js';
+import { type Store, type StoredJob, workerName } from '../store/store.js';
 import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
 import { type RateLimitOptions, rateLimit } from './rateLimit.js';
 
@@ -59,7 +59,7 @@ export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
   const lines = [`${time(job.createdAt)} job ${job.id} submitted: ${job.frameCount} frames`];
   for (const a of attempts) {
     // A worker holds its lease as `<token id>:<worker id>`: the token id is none of the tenant's business.
-    const worker = a.workerId.slice(a.workerId.indexOf(':') + 1);
+    const worker = workerName(a.workerId);
     lines.push(
       `${time(a.startedAt)} task ${a.taskId} attempt ${a.epoch} on ${worker}: ${a.outcome}` +
         `${a.endedAt === null ? '' : ` at ${time(a.endedAt)}`}, ${a.framesDone} frames, ` +

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
@@ -12,6 +14,7 @@ import {
   OutputUploadBody,
   ReleaseBody,
   SegmentUrlBody,
+  TaskIdParams,
 } from '../protocol/wire.js';
 import type { Store } from '../store/store.js';
 import {
@@ -36,7 +39,7 @@ export interface ApiOptions {
    * Cluster mode: the store holding worker and tenant tokens (looked up by hash) and the tasks whose
    * leases those tokens hold; enables the admin's `/v1/tokens` routes.
    */
-  store?: TokenStore & Pick<Store, 'getTask'>;
+  store?: TokenStore & Pick<Store, 'getTask' | 'getAttempt'>;
   /** SPOTFUSE_ADMIN_TOKEN: may call everything, and is the only one that issues and revokes tokens. */
   adminToken?: string;
   /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */
@@ -49,6 +52,8 @@ export interface ApiOptions {
   metrics?: Metrics;
   /** False when `/metrics` has a listener of its own (`--metrics-listen`). */
   metricsRoute?: boolean;
+  /** Where every answer of 500 and above is logged, with its request id (the 5xx body carries the same id). */
+  logger?: Logger;
 }
 
 const startedAt = Symbol('startedAt');
@@ -90,7 +95,10 @@ function answerLease(reply: FastifyReply, result: LeaseResult) {
   return reply.code(409).send({ error: result });
 }
 
-type TaskRequest = FastifyRequest<{ Params: { id: string } }>;
+/** The task a `/v1/tasks/:id/...` call names, checked like any other input. */
+function taskIdOf(request: FastifyRequest): string {
+  return TaskIdParams.parse(request.params).id;
+}
 
 /** Who a caller is, once `requireRole` let it through. */
 function principalOf(request: FastifyRequest): Principal {
@@ -107,11 +115,28 @@ function leaseWorkerId(principal: Principal, workerId: string): string {
 }
 
 /**
+ * Who made a lease call, for the log line of a refused one: the caller's token id, `admin`, or undefined
+ * for the embedded worker token (its local workers are told apart by the epoch they present).
+ */
+function callerOf(principal: Principal): string | undefined {
+  return principal.tokenId ?? (principal.role === 'admin' ? 'admin' : undefined);
+}
+
+/** A validation error's issues, each prefixed with the field it is about (`webhooks.0: ...`). */
+function describeIssues(error: ZodError): string[] {
+  return error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
+}
+
+/**
  * HTTP face of the coordinator, on loopback or behind a load balancer: the lease protocol (worker or admin
  * tokens) and, given a token store, the admin's token management (`/v1/tokens`). See auth.ts for the roles.
  */
 export function buildApi(options: ApiOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024, logger: false });
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    logger: false,
+    genReqId: () => randomUUID(),
+  });
   const { leases, store } = options;
   const tokens = store && new CachedTokenStore(store);
   if (!options.workerToken && !options.adminToken && !store) {
@@ -130,30 +155,48 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   /**
    * Whether the caller may act on task `id` at `epoch`, besides the lease service's own fencing. A worker
    * with a stored token may only touch a task whose lease its token holds, so it can neither write nor
-   * record the blobs of another worker's task. A task not running at `epoch` can no longer change through
-   * that epoch (a claim always takes a new one), so the lease service may answer those calls itself.
+   * record the blobs of another worker's task. A task no longer running at `epoch` (done, canceled) was
+   * last held through that epoch by its attempt's worker: only that token gets the lease service's answer
+   * (an idempotent `ok`, or `canceled`); any other gets the 409 of every fenced call.
    */
   async function holdsLease(principal: Principal, id: string, epoch: number): Promise<boolean> {
     if (!principal.tokenId || !store) return true;
+    const mine = (workerId: string | null | undefined) =>
+      workerId?.startsWith(`${principal.tokenId}:`) ?? false;
     const remembered = leases.rememberedHolder(id, epoch);
-    if (remembered !== undefined) return remembered.startsWith(`${principal.tokenId}:`);
+    if (remembered !== undefined) return mine(remembered);
     const task = await store.getTask(id);
     if (!task || task.epoch !== epoch) return false;
-    if (task.state !== 'running') return true;
-    return task.workerId?.startsWith(`${principal.tokenId}:`) ?? false;
+    if (task.state === 'running') return mine(task.workerId);
+    return mine((await store.getAttempt(id, epoch))?.workerId);
   }
-  const notHolder = (reply: FastifyReply) => reply.code(409).send({ error: 'stale' });
+  /** A 409 for a caller that does not hold the lease, logged as that caller's (never as the holder's). */
+  async function notHolder(request: FastifyRequest, reply: FastifyReply, call: string, epoch: number) {
+    await leases.refusedNotHolder(call, taskIdOf(request), epoch, callerOf(principalOf(request)));
+    return reply.code(409).send({ error: 'stale' });
+  }
 
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error, request, reply) => {
     if (error instanceof ZodError) {
-      return reply.code(400).send({ error: 'invalid request', issues: error.issues.map((i) => i.message) });
+      return reply.code(400).send({ error: 'invalid request', issues: describeIssues(error) });
     }
     // Fastify's own client errors first: some are RangeErrors (a body over the limit is a 413, not a 400).
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: (error as Error).message });
     if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
-    return reply.code(500).send({ error: 'internal error' });
+    const code = status && status >= 500 ? status : 500;
+    options.logger?.error(
+      {
+        reqId: request.id,
+        method: request.method,
+        route: request.routeOptions.url ?? request.url,
+        statusCode: code,
+        err: error,
+      },
+      `${request.method} ${request.routeOptions.url ?? 'unmatched route'} failed with ${code}`,
+    );
+    return reply.code(code).send({ error: 'internal error', requestId: request.id });
   });
 
   if (options.metrics) {
@@ -189,67 +232,60 @@ export function buildApi(options: ApiOptions): FastifyInstance {
         return claim ? reply.send(claim) : reply.code(204).send();
       });
 
-      v1.post('/tasks/:id/heartbeat', async (request: TaskRequest, reply) => {
-        const body = HeartbeatBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
-        return answerLease(reply, await leases.heartbeat(request.params.id, body.epoch, body));
-      });
+      /**
+       * The task calls: the task id and body are checked, then the caller must hold the lease (else a 409,
+       * logged as the caller's), then the lease service fences by epoch.
+       */
+      const leased = <B extends { epoch: number }>(
+        call: string,
+        schema: { parse(body: unknown): B },
+        handle: (id: string, body: B, caller: string | undefined, reply: FastifyReply) => Promise<unknown>,
+      ) =>
+        v1.post(`/tasks/:id/${call}`, async (request, reply) => {
+          const id = taskIdOf(request);
+          const body = schema.parse(request.body);
+          const principal = principalOf(request);
+          if (!(await holdsLease(principal, id, body.epoch)))
+            return notHolder(request, reply, call, body.epoch);
+          return handle(id, body, callerOf(principal), reply);
+        });
 
-      v1.post('/tasks/:id/segment-url', async (request: TaskRequest, reply) => {
-        const body = SegmentUrlBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
-        const target = await leases.segmentUrl(request.params.id, body.epoch, body.startFrame);
+      leased('heartbeat', HeartbeatBody, async (id, body, caller, reply) =>
+        answerLease(reply, await leases.heartbeat(id, body.epoch, body, caller)),
+      );
+
+      leased('segment-url', SegmentUrlBody, async (id, body, _caller, reply) => {
+        const target = await leases.segmentUrl(id, body.epoch, body.startFrame);
         return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
       });
 
       // Outputs too big for one PUT (S3: 5 GiB): parts of the merge task's own output, for its lease holder.
-      v1.post('/tasks/:id/output-upload', async (request: TaskRequest, reply) => {
-        const body = OutputUploadBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
-        const upload = await leases.outputUpload(request.params.id, body.epoch, body.size, body.uploadId);
-        return upload ? reply.send(upload) : notHolder(reply);
+      leased('output-upload', OutputUploadBody, async (id, body, _caller, reply) => {
+        const upload = await leases.outputUpload(id, body.epoch, body.size, body.uploadId);
+        return upload ? reply.send(upload) : reply.code(409).send({ error: 'stale' });
       });
 
-      v1.post('/tasks/:id/output-complete', async (request: TaskRequest, reply) => {
-        const body = OutputCompleteBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
+      leased('output-complete', OutputCompleteBody, async (id, body, _caller, reply) => {
         let result: LeaseResult;
         try {
-          result = await leases.completeOutputUpload(
-            request.params.id,
-            body.epoch,
-            body.uploadId,
-            body.etags,
-          );
+          result = await leases.completeOutputUpload(id, body.epoch, body.uploadId, body.etags);
         } catch (error) {
           return reply.code(400).send({ error: `cannot complete the upload: ${(error as Error).message}` });
         }
         return answerLease(reply, result);
       });
 
-      v1.post('/tasks/:id/checkpoint', async (request: TaskRequest, reply) => {
-        const b = CheckpointBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, b.epoch))) return notHolder(reply);
-        return answerLease(
-          reply,
-          await leases.checkpoint(request.params.id, b.epoch, b.startFrame, b.endFrame, b.key),
-        );
-      });
+      leased('checkpoint', CheckpointBody, async (id, b, caller, reply) =>
+        answerLease(reply, await leases.checkpoint(id, b.epoch, b.startFrame, b.endFrame, b.key, caller)),
+      );
 
-      v1.post('/tasks/:id/complete', async (request: TaskRequest, reply) => {
-        const body = CompleteBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
-        return answerLease(reply, await leases.complete(request.params.id, body.epoch));
-      });
+      leased('complete', CompleteBody, async (id, body, caller, reply) =>
+        answerLease(reply, await leases.complete(id, body.epoch, caller)),
+      );
 
-      v1.post('/tasks/:id/release', async (request: TaskRequest, reply) => {
-        const body = ReleaseBody.parse(request.body);
-        if (!(await holdsLease(principalOf(request), request.params.id, body.epoch))) return notHolder(reply);
-        return answerLease(
-          reply,
-          await leases.release(request.params.id, body.epoch, body.reason, body.error),
-        );
-      });
+      leased('release', ReleaseBody, async (id, body, caller, reply) =>
+        answerLease(reply, await leases.release(id, body.epoch, body.reason, body.error, caller)),
+      );
     },
     { prefix: '/v1' },
   );

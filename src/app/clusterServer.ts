@@ -129,6 +129,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       },
       // Upload and submit bodies are small; video bytes go straight to the blob store.
       bodyLimitBytes: 1024 * 1024,
+      logger: options.logger,
     });
     let sweeping = false;
     sweeper = setInterval(async () => {

@@ -12,6 +12,7 @@ import { notifySpec } from '../notify/targets.js';
 import type { SubmitRequest } from '../protocol/wire.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { checkFaceJob } from '../vision/faceJob.js';
+import { referenceFrameProblem, unusedFaceOptionsProblem } from '../vision/faceOptionGroups.js';
 import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
 import { blobRef } from './leaseService.js';
@@ -91,6 +92,8 @@ export async function submitJob(
     throw new UserError('this coordinator sends no email: it has no SMTP server (--smtp-url)');
   const notify = notifySpec(request.webhooks, request.emails, request.events);
   const processors = parseProcessorList(request.processors.join(','));
+  const unused = unusedFaceOptionsProblem(processors, request.face);
+  if (unused) throw new UserError(unused);
   const face = mergeFace(request.face);
   checkFaceJob(processors, face, request.sources);
   if (!(await videoEncoders()).has(request.encoder.encoder))
@@ -104,6 +107,8 @@ export async function submitJob(
   }
   const probe = await probeBlob(deps.blobs, request.input, probeVideo);
   const { framePts, ...probeVideoRest } = probe.video;
+  const referenceProblem = referenceFrameProblem(processors, face, framePts.length);
+  if (referenceProblem) throw new UserError(referenceProblem);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),

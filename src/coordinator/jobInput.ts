@@ -8,6 +8,7 @@ import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
 import { checkFaceJob } from '../vision/faceJob.js';
+import { referenceFrameProblem } from '../vision/faceOptionGroups.js';
 import type { FaceOptions } from '../vision/faceOptions.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
 
@@ -88,6 +89,8 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     await asUserError(() => probeImage(source));
   }
   const probe = await asUserError(() => probeVideo(input));
+  const referenceProblem = referenceFrameProblem(processors, request.face, probe.video.framePts.length);
+  if (referenceProblem) throw new UserError(referenceProblem);
   const spec: JobSpec = {
     input,
     sources,

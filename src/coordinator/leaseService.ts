@@ -8,7 +8,7 @@ import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseRea
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
-import type { EndedLease, HeartbeatProgress, Store } from '../store/store.js';
+import { type EndedLease, type HeartbeatProgress, type Store, workerName } from '../store/store.js';
 import { deleteJobSegments } from './blobSweeps.js';
 import type { Metrics } from './metrics.js';
 
@@ -145,9 +145,27 @@ export class LeaseService {
     return this.logger?.child(fields);
   }
 
-  /** A lease call refused: the caller lost its lease or the job was canceled. */
-  private refused(call: string, fields: LeaseFields, result: LeaseResult): void {
-    this.taskLog(fields)?.info({ call, result }, `${call} refused: ${result}`);
+  /**
+   * A lease call refused: the caller lost its lease or the job was canceled. The line names the caller:
+   * `caller` (a token id, or `admin`) unless the worker that held `fields.epoch` holds it under that token;
+   * without a `caller` (the embedded worker token, shared by the local workers), the epoch's holder.
+   */
+  private refused(call: string, fields: LeaseFields, result: LeaseResult, caller?: string): void {
+    const workerId =
+      caller === undefined || fields.workerId.startsWith(`${caller}:`) ? fields.workerId : caller;
+    this.taskLog({ ...fields, workerId })?.info({ call, result }, `${call} refused: ${result}`);
+  }
+
+  /** Logs a call the API refused before it got here: `caller` does not hold the lease of `taskId` at `epoch`. */
+  async refusedNotHolder(call: string, taskId: string, epoch: number, caller?: string): Promise<void> {
+    if (!this.logger) return;
+    await this.observe(call, taskId, epoch, async () => {
+      const jobId = (await this.store.getTask(taskId))?.jobId ?? '';
+      this.taskLog({ jobId, taskId, workerId: caller ?? 'unknown', epoch })?.info(
+        { call, result: 'stale' },
+        `${call} refused: not the lease holder`,
+      );
+    });
   }
 
   /**
@@ -198,6 +216,8 @@ export class LeaseService {
         `claimed ${task.kind} task`,
       );
     }
+    // Whom the job notifies is the coordinator's business, not the worker's.
+    const { notify: _notify, ...spec } = job.spec;
     const response: ClaimResponse = {
       leaseTtlMs: this.options.leaseTtlMs,
       task: {
@@ -209,9 +229,9 @@ export class LeaseService {
         nextFrame: task.nextFrame,
         epoch: task.epoch,
       },
-      spec: job.spec.sources.some((s) => blobKeyOf(s) !== undefined)
-        ? { ...job.spec, sources: await Promise.all(job.spec.sources.map((s) => this.readLocation(s))) }
-        : job.spec,
+      spec: spec.sources.some((s) => blobKeyOf(s) !== undefined)
+        ? { ...spec, sources: await Promise.all(spec.sources.map((s) => this.readLocation(s))) }
+        : spec,
       probe,
       inputUrl: await this.readLocation(job.spec.input),
       framePts: [],
@@ -269,17 +289,24 @@ export class LeaseService {
     return key === undefined ? Promise.resolve(locationUrl(location)) : this.blobs.writeUrl(key);
   }
 
-  async heartbeat(taskId: string, epoch: number, progress: HeartbeatProgress): Promise<LeaseResult> {
+  /** `caller`, here and in the other fenced calls: who made the call, for the log line if it is refused. */
+  async heartbeat(
+    taskId: string,
+    epoch: number,
+    progress: HeartbeatProgress,
+    caller?: string,
+  ): Promise<LeaseResult> {
     const result = await this.store.heartbeat(taskId, epoch, progress, this.now(), this.options.leaseTtlMs);
     if (!this.observed) return result;
     await this.observe('heartbeat', taskId, epoch, async () => {
       const fields = await this.holder(taskId, epoch);
       if (result !== 'ok') {
         this.forget(taskId, epoch);
-        this.refused('heartbeat', fields, result);
+        this.refused('heartbeat', fields, result, caller);
         return;
       }
-      this.metrics?.workerHeartbeat(fields.workerId, progress);
+      // By worker name only: /metrics is served without a token, and token ids are not for everyone to see.
+      this.metrics?.workerHeartbeat(workerName(fields.workerId), progress);
       this.taskLog(fields)?.debug({ framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
     });
     return result;
@@ -351,6 +378,7 @@ export class LeaseService {
     startFrame: number,
     endFrame: number,
     key: string,
+    caller?: string,
   ): Promise<LeaseResult> {
     const task = await this.store.getTask(taskId);
     // A worker may only record blobs it was told to write: never another task's or another job's.
@@ -365,7 +393,7 @@ export class LeaseService {
     await this.observe('checkpoint', taskId, epoch, async () => {
       const fields = await this.holder(taskId, epoch);
       if (result !== 'ok') {
-        this.refused('checkpoint', fields, result);
+        this.refused('checkpoint', fields, result, caller);
         return;
       }
       // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
@@ -375,14 +403,14 @@ export class LeaseService {
     return result;
   }
 
-  async complete(taskId: string, epoch: number): Promise<LeaseResult> {
+  async complete(taskId: string, epoch: number, caller?: string): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
     const before = this.observed ? await this.store.getTask(taskId) : undefined;
     const result = await this.store.complete(taskId, epoch, this.now());
     if (this.observed) {
       await this.observe('complete', taskId, epoch, async () => {
         const fields = await this.holder(taskId, epoch);
-        if (result !== 'ok') this.refused('complete', fields, result);
+        if (result !== 'ok') this.refused('complete', fields, result, caller);
         else if (before?.state !== 'done') {
           await this.attemptEnded(fields);
           this.metrics?.completed(before?.kind ?? 'process');
@@ -403,7 +431,13 @@ export class LeaseService {
     await deleteJobSegments(this.store, this.blobs, task.jobId);
   }
 
-  async release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<LeaseResult> {
+  async release(
+    taskId: string,
+    epoch: number,
+    reason: ReleaseReason,
+    error?: string,
+    caller?: string,
+  ): Promise<LeaseResult> {
     const result = await this.store.release(
       taskId,
       epoch,
@@ -416,7 +450,7 @@ export class LeaseService {
     await this.observe('release', taskId, epoch, async () => {
       const fields = await this.holder(taskId, epoch);
       if (result !== 'ok') {
-        this.refused('release', fields, result);
+        this.refused('release', fields, result, caller);
         return;
       }
       await this.attemptEnded(fields);

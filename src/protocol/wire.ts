@@ -11,13 +11,14 @@ import {
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
+import { Text } from './textSchema.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
 
-const InstanceFact = z.string().regex(INSTANCE_FACT, 'an instance fact is 1-100 printable characters');
+const InstanceFact = Text.regex(INSTANCE_FACT, 'an instance fact is 1-100 printable characters');
 
 export const ClaimBody = z.object({
-  workerId: z.string().min(1).max(200),
+  workerId: Text.min(1).max(200),
   pool: z.enum(['spot', 'on-demand']).default('spot'),
   /** The worker's machine, as its cloud's metadata service tells (recorded with the attempt). */
   cloud: InstanceFact.optional(),
@@ -26,13 +27,20 @@ export const ClaimBody = z.object({
   lifecycle: z.enum(['spot', 'on-demand']).optional(),
 });
 
-const Epoch = z.number().int().nonnegative();
+/** Epochs and frame indices are PostgreSQL `integer`s: a bigger number is a 400, not a failed statement. */
+const MAX_INT = 2 ** 31 - 1;
+const Count = z.number().int().nonnegative().max(MAX_INT);
+
+const Epoch = Count;
+
+/** The task of a `/v1/tasks/:id/...` call. */
+export const TaskIdParams = z.object({ id: Text.min(1).max(200) });
 
 const GpuMemoryMiB = z.number().int().nonnegative().max(MAX_GPU_MEMORY_MIB);
 
 export const HeartbeatBody = z.object({
   epoch: Epoch,
-  framesDone: z.number().int().nonnegative(),
+  framesDone: Count,
   fps: z.number().nonnegative().optional(),
   /** Mean utilisation of the worker's GPUs, percent. */
   gpuUtilization: z.number().min(0).max(100).optional(),
@@ -40,13 +48,13 @@ export const HeartbeatBody = z.object({
   gpuMemoryTotalMiB: GpuMemoryMiB.optional(),
 });
 
-export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: z.number().int().nonnegative() });
+export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: Count });
 
 export const CheckpointBody = z.object({
   epoch: Epoch,
-  startFrame: z.number().int().nonnegative(),
-  endFrame: z.number().int().positive(),
-  key: z.string().min(1).max(1000),
+  startFrame: Count,
+  endFrame: Count.positive(),
+  key: Text.min(1).max(1000),
 });
 
 export const CompleteBody = z.object({ epoch: Epoch });
@@ -54,7 +62,7 @@ export const CompleteBody = z.object({ epoch: Epoch });
 export const ReleaseBody = z.object({
   epoch: Epoch,
   reason: z.enum(['preempted', 'error']),
-  error: z.string().max(4000).optional(),
+  error: Text.max(4000).optional(),
 });
 
 export interface MergeInput {
@@ -72,7 +80,7 @@ export interface MergeInput {
 export const OutputUploadBody = z.object({
   epoch: Epoch,
   size: z.number().int().nonnegative().max(MAX_OBJECT_SIZE),
-  uploadId: z.string().min(1).max(1000).optional(),
+  uploadId: Text.min(1).max(1000).optional(),
 });
 
 export interface OutputUploadResponse {
@@ -87,8 +95,8 @@ export interface OutputUploadResponse {
 /** `POST /tasks/:id/output-complete`: joins the parts into the output; `etags[n - 1]` is part n's. */
 export const OutputCompleteBody = z.object({
   epoch: Epoch,
-  uploadId: z.string().min(1).max(1000),
-  etags: z.array(z.string().min(1).max(200)).min(1).max(MAX_PARTS),
+  uploadId: Text.min(1).max(1000),
+  etags: z.array(Text.min(1).max(200)).min(1).max(MAX_PARTS),
 });
 
 export interface ClaimResponse {
@@ -102,7 +110,8 @@ export interface ClaimResponse {
     nextFrame: number;
     epoch: number;
   };
-  spec: JobSpec;
+  /** The job's spec, without whom it notifies: a worker has no business with a tenant's webhooks and addresses. */
+  spec: Omit<JobSpec, 'notify'>;
   /** The job's `VideoProbe`, without the per-frame timestamps. */
   probe: Record<string, unknown>;
   inputUrl: string;
@@ -128,9 +137,7 @@ export interface LeaseConflict {
 /** Tenant job API (cluster mode). */
 
 /** A blob key as the upload route handed it out: a plain relative path. */
-const BlobKey = z
-  .string()
-  .min(1)
+const BlobKey = Text.min(1)
   .max(900)
   .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a blob key is a relative path of plain names')
   .refine(
@@ -140,7 +147,7 @@ const BlobKey = z
 
 /** `POST /v1/uploads`: where to put a file of `size` bytes. */
 export const UploadBody = z.strictObject({
-  name: z.string().min(1).max(255),
+  name: Text.min(1).max(255),
   size: z.number().int().nonnegative(),
 });
 
@@ -151,17 +158,17 @@ export type UploadResponse =
 /** `POST /v1/uploads/complete`: joins the parts of a multipart upload. */
 export const CompleteUploadBody = z.strictObject({
   key: BlobKey,
-  uploadId: z.string().min(1).max(1000),
-  etags: z.array(z.string().min(1).max(200)).min(1).max(10_000),
+  uploadId: Text.min(1).max(1000),
+  etags: z.array(Text.min(1).max(200)).min(1).max(10_000),
 });
 
 const Score = z.number().min(0).max(1);
-const ModelName = z.string().min(1).max(100);
+const ModelName = Text.min(1).max(100);
 
 /** Face options as a client sends them: any subset; the rest are FaceFusion's defaults. */
 export const FaceOptionsPatch = z.strictObject({
   detector: z
-    .strictObject({ model: ModelName, size: z.string().max(20), minScore: Score })
+    .strictObject({ model: ModelName, size: Text.max(20), minScore: Score })
     .partial()
     .optional(),
   landmarker: z.enum(['none', '2dfan4']).optional(),
@@ -171,8 +178,9 @@ export const FaceOptionsPatch = z.strictObject({
       mode: z.enum(['reference', 'one', 'many']),
       order: z.enum(FACE_SELECTOR_ORDERS),
       referenceDistance: Score,
-      referenceFrame: z.number().int().nonnegative(),
-      referencePosition: z.number().int().nonnegative(),
+      /** A frame of the video (checked against its frame count at submit). */
+      referenceFrame: Count,
+      referencePosition: z.number().int().nonnegative().max(1000),
     })
     .partial()
     .optional(),
@@ -193,7 +201,7 @@ export const FaceOptionsPatch = z.strictObject({
     .partial()
     .optional(),
   swapper: z
-    .strictObject({ model: ModelName, pixelBoost: z.string().max(20) })
+    .strictObject({ model: ModelName, pixelBoost: Text.max(20) })
     .partial()
     .optional(),
   enhancer: z
@@ -216,27 +224,27 @@ function refineWith(ctx: z.RefinementCtx, problem: string | undefined): void {
 export const SubmitBody = z.strictObject({
   input: BlobKey,
   sources: z.array(BlobKey).max(16).default([]),
-  processors: z.array(z.string().min(1).max(50)).min(1).max(8),
+  processors: z.array(Text.min(1).max(50)).min(1).max(8),
   face: FaceOptionsPatch.prefault({}),
   encoder: z
     .strictObject({
-      encoder: z.string().min(1).max(50).default('libx264'),
+      encoder: Text.min(1).max(50).default('libx264'),
       quality: z.number().min(0).max(100).default(80),
       preset: z.enum(ENCODER_PRESETS).default('veryfast'),
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
-  chunkFrames: z.number().int().positive().optional(),
-  chunkSeconds: z.number().positive().optional(),
+  chunkFrames: Count.positive().optional(),
+  chunkSeconds: z.number().positive().max(1_000_000).optional(),
   priority: z.enum(['urgent', 'normal']).default('normal'),
   outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),
   /** Notified when the job ends (Standard Webhooks, signed with the tenant's secret). */
   webhooks: z
-    .array(z.string().superRefine((url, ctx) => refineWith(ctx, webhookUrlProblem(url))))
+    .array(Text.superRefine((url, ctx) => refineWith(ctx, webhookUrlProblem(url))))
     .max(MAX_WEBHOOKS)
     .default([]),
   emails: z
-    .array(z.string().superRefine((address, ctx) => refineWith(ctx, emailProblem(address))))
+    .array(Text.superRefine((address, ctx) => refineWith(ctx, emailProblem(address))))
     .max(MAX_EMAILS)
     .default([]),
   /** Optional events on top of job.completed and job.failed: job.progress, task.preempted. */
@@ -244,7 +252,7 @@ export const SubmitBody = z.strictObject({
 });
 export type SubmitRequest = z.infer<typeof SubmitBody>;
 
-export const JobIdParams = z.object({ id: z.string().min(1).max(100) });
+export const JobIdParams = z.object({ id: Text.min(1).max(100) });
 
 /** `GET /v1/jobs/:id?tasks=true`: the report with each task's cost. */
 export const JobReportQuery = z.object({

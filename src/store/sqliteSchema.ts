@@ -134,4 +134,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN segments_deleted_at INTEGER;
   `,
+  // 6: a job's claim priority in a column of its own (store.ts priorityRank: 1 urgent, 0 normal), as in
+  // PostgreSQL: claims and queue gauges read no tenant JSON.
+  `
+  ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET priority = 1 WHERE json_valid(spec) AND json_extract(spec, '$.priority') = 'urgent';
+  CREATE INDEX jobs_claim_order ON jobs(priority DESC, created_at) WHERE state IN ('running', 'merging');
+  `,
 ];

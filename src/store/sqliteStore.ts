@@ -55,6 +55,8 @@ import {
   type Notification,
   newJobId,
   newTokenId,
+  PRIORITY_RANK,
+  priorityRank,
   type Store,
   type StoredJob,
   TOKEN_TOUCH_INTERVAL_MS,
@@ -96,8 +98,8 @@ export class SqliteStore implements Store {
     this.tx(() => {
       this.db
         .prepare(
-          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant)
-           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant, priority)
+           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -108,6 +110,7 @@ export class SqliteStore implements Store {
           frameCount,
           now,
           job.tenant ?? null,
+          priorityRank(job.spec),
         );
       const insert = this.db.prepare(
         `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
@@ -274,11 +277,11 @@ export class SqliteStore implements Store {
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
-                    IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' AS urgent, j.created_at
+                    j.priority, j.created_at
              FROM jobs j WHERE j.state IN ('running', 'merging')
-             ${skip.urgent ? `AND IFNULL(json_extract(j.spec, '$.priority'), '') != 'urgent'` : ''}
+             ${skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : ''}
            ) f JOIN tasks t ON t.id = f.task_id
-           ORDER BY f.urgent DESC, f.created_at LIMIT 1`,
+           ORDER BY f.priority DESC, f.created_at LIMIT 1`,
         )
         .get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
         | TaskRow
@@ -526,8 +529,7 @@ export class SqliteStore implements Store {
     const pending = this.db
       .prepare(
         `SELECT t.kind,
-                CASE WHEN IFNULL(json_extract(j.spec, '$.priority'), '') = 'urgent' THEN 'urgent' ELSE 'normal' END
-                  AS priority,
+                CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
                 COUNT(*) AS count
          FROM tasks t JOIN jobs j ON j.id = t.job_id
          WHERE t.state = 'pending' AND j.state IN ('running', 'merging')

@@ -159,7 +159,7 @@ export interface Store {
   cancelJob(jobId: string, now: number): Promise<boolean>;
 
   /**
-   * Takes the next pending task: tasks of jobs whose spec says `priority: 'urgent'` first, then oldest job
+   * Takes the next pending task: tasks of jobs of the highest `priorityRank` first, then oldest job
    * first, then in frame order. A spot worker skips the kinds of work `onDemandOnly` names.
    */
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
@@ -321,6 +321,24 @@ export function newJobId(): string {
 /** Token ids are public handles (listing, revoking); they reveal nothing about the secret. */
 export function newTokenId(): string {
   return `tok_${randomBytes(8).toString('hex')}`;
+}
+
+/** A token id as `newTokenId` makes them, where a stored worker token's lease holder `<token id>:<worker>` starts. */
+const HOLDER_TOKEN_ID = /^tok_[0-9a-f]{16}:/;
+
+/** The worker name of a lease holder: without the token id that a stored worker token holds its leases under. */
+export function workerName(holder: string): string {
+  return holder.replace(HOLDER_TOKEN_ID, '');
+}
+
+/**
+ * A job's claim priority, kept in `jobs.priority` beside its spec so that claims and queue gauges never read
+ * the tenant's JSON: higher is claimed first.
+ */
+export const PRIORITY_RANK = { normal: 0, urgent: 1 } as const;
+
+export function priorityRank(spec: JobSpec): number {
+  return (spec as { priority?: unknown }).priority === 'urgent' ? PRIORITY_RANK.urgent : PRIORITY_RANK.normal;
 }
 
 /** `touchToken` skips the write when the token was marked used less than this long ago. */

@@ -5,6 +5,7 @@ import type { ModelEntry } from '../models/registry.js';
 import type { ModelSettings } from '../models/settings.js';
 import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
 import { loadFaceAnalyser } from './faceAnalyser.js';
+import { usesFaces } from './faceOptionGroups.js';
 import type { ExecutionOptions, FaceOptions } from './faceOptions.js';
 import { OCCLUDER_MODEL } from './occluder.js';
 import { checkExecutionProvider } from './onnx.js';
@@ -12,13 +13,6 @@ import { checkFaceEnhancer } from './processors/faceEnhancer.js';
 import { checkFrameEnhancer } from './processors/frameEnhancer.js';
 import { pixelBoostSize, swapperModel } from './processors/swapperModels.js';
 import { recognizerEntry } from './recognizer.js';
-
-/** Processors that work on the faces of each frame, through the shared face analyser. */
-const FACE_PROCESSORS = new Set(['face_swapper', 'face_enhancer']);
-
-export function usesFaces(processors: readonly string[]): boolean {
-  return processors.some((p) => FACE_PROCESSORS.has(p));
-}
 
 /**
  * Checks the face options a job's processors will use, so a typo fails before any video work: model

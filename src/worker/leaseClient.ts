@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toStorableText } from '../core/text.js';
 import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason } from '../core/types.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 
@@ -110,6 +111,8 @@ export class LeaseClient {
   }
 
   async release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<void> {
-    await this.post(`/tasks/${taskId}/release`, { epoch, reason, error: error?.slice(0, 4000) }, taskId);
+    // The coordinator refuses text it cannot store: a NUL from a tool's output, or a surrogate pair cut in two.
+    const text = error === undefined ? undefined : toStorableText(error.slice(0, 4000));
+    await this.post(`/tasks/${taskId}/release`, { epoch, reason, error: text }, taskId);
   }
 }

@@ -294,7 +294,7 @@ for (const backend of backends) {
       expect((await call('DELETE', `/v1/tokens/${id}`, ADMIN)).statusCode).toBe(204);
       const r = await call('POST', '/v1/claim', worker, { workerId: 'w' });
       expect(r.statusCode).toBe(401);
-      expect(r.json()).toEqual({ error: 'token revoked' });
+      expect(r.json()).toEqual({ error: 'invalid token' });
       expect((await store.listTokens())[0].revokedAt).toBe(clock);
       expect((await call('DELETE', '/v1/tokens/tok_0000000000000000', ADMIN)).statusCode).toBe(404);
       expect((await call('DELETE', `/v1/tokens/${id}`, worker)).statusCode).toBe(401);
@@ -493,7 +493,7 @@ for (const backend of backends) {
 }
 
 describe('authenticate', () => {
-  it('tells missing, unknown, revoked and admin tokens apart, and never looks up malformed ones', async () => {
+  it('tells missing tokens from invalid ones (unknown and revoked alike) and the admin, and never looks up malformed ones', async () => {
     const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'spotfuse-authn-')), 'state.db'));
     try {
       const find = vi.spyOn(store, 'findTokenByHash');
@@ -508,7 +508,7 @@ describe('authenticate', () => {
       });
       expect(await authenticate(store, generateToken('tenant'), ADMIN)).toEqual({ error: 'invalid token' });
       await store.revokeToken(record.id, 7);
-      expect(await authenticate(store, token, ADMIN)).toEqual({ error: 'token revoked' });
+      expect(await authenticate(store, token, ADMIN)).toEqual({ error: 'invalid token' });
       await expect(issueToken(store, 'tenant')).rejects.toThrow(RangeError);
     } finally {
       await store.close();
@@ -540,7 +540,7 @@ describe('authenticate', () => {
       expect(find).toHaveBeenCalledTimes(4);
 
       expect(await cache.revokeToken(record.id, 100_000)).toBe(true);
-      expect(await authenticate(cache, token, ADMIN)).toEqual({ error: 'token revoked' });
+      expect(await authenticate(cache, token, ADMIN)).toEqual({ error: 'invalid token' });
     } finally {
       await store.close();
     }

@@ -258,7 +258,7 @@ describe.skipIf(skip !== undefined)(
         body: JSON.stringify({ workerId: 'x' }),
       });
       expect(claim.status).toBe(401);
-      expect(await claim.json()).toEqual({ error: 'token revoked' });
+      expect(await claim.json()).toEqual({ error: 'invalid token' });
     });
 
     it('serves /healthz, /readyz, /openapi.json and /metrics; logs lease events per task; refuses bad tokens in one line', async () => {

@@ -1,55 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll } from 'vitest';
 import type { JobSpec, NotifySpec } from '../../src/core/types.js';
-import { PostgresStore } from '../../src/store/postgresStore.js';
-import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store, StoredJob } from '../../src/store/store.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
-import { createTestDatabase } from '../store/postgresTestDb.js';
 
-/** A fresh, empty store of one kind, and a way to open another connection to the same database (a restart). */
-export interface OpenedStore {
-  store: Store;
-  reopen(): Promise<Store>;
-}
-
-export interface Backend {
-  name: string;
-  skip?: string;
-  open(): Promise<OpenedStore>;
-}
-
-const pgDb = await createTestDatabase();
-afterAll(async () => {
-  if ('url' in pgDb) await pgDb.drop();
-});
-
-/** SQLite and PostgreSQL (skipped without a server, as in test/store), for tests of shared semantics. */
-export const backends: Backend[] = [
-  {
-    name: 'SqliteStore',
-    open: async () => {
-      const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-notify-')), 'state.db');
-      return { store: new SqliteStore(path), reopen: async () => new SqliteStore(path) };
-    },
-  },
-  'url' in pgDb
-    ? {
-        name: 'PostgresStore',
-        open: async () => {
-          const store = await PostgresStore.open(pgDb.url);
-          await pgDb.reset();
-          return { store, reopen: () => PostgresStore.open(pgDb.url) };
-        },
-      }
-    : {
-        name: 'PostgresStore',
-        skip: pgDb.unavailable,
-        open: () => Promise.reject(new Error(pgDb.unavailable)),
-      },
-];
+export { type Backend, backends, type OpenedStore } from '../helpers/storeBackends.js';
 
 export function jobSpec(notify?: NotifySpec): JobSpec {
   return {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isPrivateAddress } from '../../src/notify/addressGuard.js';
+import { embeddedIpv4, isPrivateAddress } from '../../src/notify/addressGuard.js';
 import { newWebhookSecret } from '../../src/notify/standardWebhooks.js';
 import { WebhookSender } from '../../src/notify/webhookSender.js';
 import type { Notification } from '../../src/store/store.js';
@@ -48,6 +48,38 @@ describe('webhook sender', () => {
       expect(isPrivateAddress(a), a).toBe(true);
     for (const a of ['8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:1.1.1.1'])
       expect(isPrivateAddress(a), a).toBe(false);
+  });
+
+  it('sees the IPv4 address inside every IPv6 form that embeds one, in any notation', () => {
+    const embedding = [
+      ['::ffff:7f00:1', '127.0.0.1'], // IPv4-mapped, as new URL() writes [::ffff:127.0.0.1]
+      ['::127.0.0.1', '127.0.0.1'], // IPv4-compatible
+      ['::a9fe:a9fe', '169.254.169.254'],
+      ['::ffff:0:10.0.0.1', '10.0.0.1'], // IPv4-translated
+      ['::ffff:0:c0a8:101', '192.168.1.1'],
+      ['64:ff9b::127.0.0.1', '127.0.0.1'], // NAT64
+      ['64:ff9b::a9fe:a9fe', '169.254.169.254'],
+      ['2002:7f00:1::', '127.0.0.1'], // 6to4
+      ['2002:a9fe:a9fe:1::1', '169.254.169.254'],
+      ['2001:0:4136:e378:8000:63bf:80ff:fffe', '127.0.0.1'], // Teredo: the client address, inverted
+    ] as const;
+    for (const [address, v4] of embedding) {
+      expect(embeddedIpv4(address), address).toBe(v4);
+      expect(isPrivateAddress(address), address).toBe(true);
+    }
+    expect(isPrivateAddress('fe80::1%eth0')).toBe(true);
+    expect(isPrivateAddress('64:ff9b:1::a00:1')).toBe(true);
+    // The same forms around public IPv4 addresses stay public, as do plain global IPv6 addresses.
+    for (const address of [
+      '64:ff9b::808:808',
+      '2002:808:808::1',
+      '::ffff:0:1.1.1.1',
+      '2001:4860:4860::8888',
+    ]) {
+      expect(isPrivateAddress(address), address).toBe(false);
+    }
+    expect(embeddedIpv4('2606:4700::1111')).toBeUndefined();
+    expect(embeddedIpv4('127.0.0.1')).toBeUndefined();
   });
 
   it('posts a signed body and reports the status; refuses private addresses when told to, for good', async () => {

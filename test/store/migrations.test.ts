@@ -160,3 +160,80 @@ describe('schema migration 3 (attempt instance and GPU telemetry)', () => {
     },
   );
 });
+
+// Jobs as the schema before the priority column stored them: the priority only in the spec, written by
+// JSON.stringify or (PostgreSQL's setJobNotify) as jsonb text; one spec has an escape PostgreSQL cannot read.
+const PRIORITY_JOBS = [
+  ['job_normal', JSON.stringify({ input: '/a.mp4', priority: 'normal' }), 0],
+  [
+    'job_bad',
+    JSON.stringify({ input: '/b.mp4', priority: 'urgent', notify: { webhooks: ['https://x/\u0000'] } }),
+    1,
+  ],
+  ['job_jsonb', '{"input": "/c.mp4", "priority": "urgent"}', 2],
+] as const;
+const PRIORITY_ROWS = PRIORITY_JOBS.flatMap(([id, spec, createdAt]) => [
+  `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
+   VALUES ('${id}', 'k', 'running', '${spec}', '{}', '', 1, ${createdAt})`,
+  `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+   VALUES ('${id}-t0000', '${id}', 'process', 0, 0, 1, 0, 'pending')`,
+]);
+
+async function expectPriorityBackfilled(store: Store): Promise<void> {
+  expect((await store.leaseStats()).pending.sort((a, b) => a.priority.localeCompare(b.priority))).toEqual([
+    { kind: 'process', priority: 'normal', count: 1 },
+    { kind: 'process', priority: 'urgent', count: 2 },
+  ]);
+  const claimed: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const claim = await store.claim({ workerId: 'w', pool: 'spot', now: 10, leaseTtlMs: 1000 });
+    claimed.push(claim?.job.id ?? 'none');
+  }
+  expect(claimed).toEqual(['job_bad', 'job_jsonb', 'job_normal']);
+}
+
+describe('schema migration of the priority column', () => {
+  it('backfills a SQLite file made by the schema before it', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
+    const old = new Database(path);
+    const before = SQLITE_MIGRATIONS.length - 1;
+    for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    for (const sql of PRIORITY_ROWS) old.exec(sql);
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      await expectPriorityBackfilled(store);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.skipIf(skip !== undefined)(
+    `backfills a PostgreSQL database made by the schema before it, whatever its specs${skip ? ` (skipped: ${skip})` : ''}`,
+    async () => {
+      const db = pgDb as TestDatabase;
+      const client = new pg.Client(db.url);
+      await client.connect();
+      const before = POSTGRES_MIGRATIONS.length - 1;
+      try {
+        await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+        for (const sql of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(sql);
+        await client.query(
+          'CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+        );
+        for (let v = 1; v <= before; v++)
+          await client.query('INSERT INTO schema_migrations VALUES ($1, 0)', [v]);
+        for (const sql of PRIORITY_ROWS) await client.query(sql);
+      } finally {
+        await client.end();
+      }
+      const store = await PostgresStore.open(db.url);
+      try {
+        await expectPriorityBackfilled(store);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+});

@@ -4,6 +4,7 @@ import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
+import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
@@ -58,17 +59,19 @@ export async function submitJob(
   priority: 'urgent' | 'normal' = 'normal',
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
+  const processors = flags.processors
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const input = await client.upload(flags.target);
   const sources: string[] = [];
   for (const source of flags.source) sources.push(await client.upload(source));
   const job = await client.request<{ id: string }>('POST', '/v1/jobs', {
     input,
     sources,
-    processors: flags.processors
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
-    face: faceOptionsFromFlags(flags),
+    processors,
+    // Only the options the chain reads: the coordinator refuses those of processors not in it.
+    face: faceOptionsFor(processors, faceOptionsFromFlags(flags)),
     encoder: encoderFromFlags(flags),
     checkpointFrames: flags.checkpointFrames,
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
