@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
-import { submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
 import { blobKeyOf } from '../coordinator/leaseService.js';
 import { jobReport } from '../coordinator/report.js';
 import { UserError } from '../core/errors.js';
@@ -81,7 +81,7 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
   const { store, blobs } = options;
   const now = options.now ?? Date.now;
   const threshold = options.multipartThresholdBytes ?? 64 * 1024 * 1024;
-  const maxUpload = Math.min(options.maxUploadBytes ?? 50 * 1024 ** 3, MAX_OBJECT_SIZE);
+  const maxUpload = Math.min(options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, MAX_OBJECT_SIZE);
   const prices = options.prices ?? loadPriceTable();
   app.addHook('onRequest', requireRole('tenant', 'admin'));
   app.addHook('preHandler', rateLimit({ ratePerSecond: 10, burst: 30, ...options.rateLimit, now }));
@@ -92,14 +92,15 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     if (tenant === undefined) return reply;
     if (body.size > maxUpload)
       return reply.code(413).send({ error: `upload too big: ${body.size} bytes (at most ${maxUpload})` });
-    const key = uploadKey(tenant, body.name);
+    // The URLs take exactly the declared bytes where the store can sign that (S3); jobs check the rest.
+    const key = uploadKey(tenant, body.name, body.size);
     let answer: UploadResponse;
     if (body.size > threshold && hasMultipart(blobs)) {
       const { partSize, parts } = planMultipart(body.size);
-      const upload = await blobs.createMultipartUpload(key, parts);
+      const upload = await blobs.createMultipartUpload(key, parts, { size: body.size, partSize });
       answer = { key, multipart: { uploadId: upload.uploadId, partSize, partUrls: upload.partUrls } };
     } else {
-      answer = { key, url: await blobs.writeUrl(key) };
+      answer = { key, url: await blobs.writeUrl(key, body.size) };
     }
     return reply.code(201).send(answer);
   });
@@ -125,7 +126,14 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     if (tenant === undefined) return reply;
     try {
       const job = await submitJob(
-        { store, blobs, parallelism: options.parallelism ?? 4, email: options.email, now },
+        {
+          store,
+          blobs,
+          parallelism: options.parallelism ?? 4,
+          email: options.email,
+          maxUploadBytes: maxUpload,
+          now,
+        },
         tenant,
         body,
       );

@@ -4,14 +4,25 @@
  */
 export interface BlobStore {
   readUrl(key: string): Promise<string>;
-  writeUrl(key: string): Promise<string>;
+  /** With `size`, a store that can (S3) signs it: the URL then takes a body of exactly that many bytes. */
+  writeUrl(key: string, size?: number): Promise<string>;
+  /**
+   * Size in bytes of the stored blob, undefined when there is none. A blob that is not a plain file of
+   * the store (a link, a folder) is an error, so that nothing is ever read through it.
+   */
+  size(key: string): Promise<number | undefined>;
   delete(keys: readonly string[]): Promise<void>;
 }
 
 /** What a blob store offers beyond single PUTs: multipart uploads (S3), resumable through listParts. */
 export interface MultipartBlobStore extends BlobStore {
-  createMultipartUpload(key: string, parts: number): Promise<MultipartUpload>;
-  partUrls(key: string, uploadId: string, partNumbers: readonly number[]): Promise<string[]>;
+  createMultipartUpload(key: string, parts: number, lengths?: PartLengths): Promise<MultipartUpload>;
+  partUrls(
+    key: string,
+    uploadId: string,
+    partNumbers: readonly number[],
+    lengths?: PartLengths,
+  ): Promise<string[]>;
   listParts(key: string, uploadId: string): Promise<UploadedPart[]>;
   completeMultipartUpload(key: string, uploadId: string, etags: readonly string[]): Promise<void>;
 }
@@ -37,4 +48,10 @@ export interface MultipartUpload {
   uploadId: string;
   /** Presigned UploadPart URL of part n at index n - 1. */
   partUrls: string[];
+}
+
+/** An upload's whole size and its part size: with them, every part URL takes exactly its own part's bytes. */
+export interface PartLengths {
+  size: number;
+  partSize: number;
 }

@@ -1,6 +1,8 @@
-import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmdirSync, rmSync } from 'node:fs';
+import { lstat, realpath } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { UserError } from '../core/errors.js';
 import type { BlobStore } from './blobStore.js';
 
 /** Blobs as files under one directory, for embedded mode (the workers share the filesystem). */
@@ -8,8 +10,9 @@ export class LocalBlobStore implements BlobStore {
   private readonly root: string;
 
   constructor(root: string) {
-    this.root = resolve(root);
-    mkdirSync(this.root, { recursive: true });
+    mkdirSync(resolve(root), { recursive: true });
+    // The real path, so that a blob's own real path can be compared with where it should be.
+    this.root = realpathSync(resolve(root));
   }
 
   private pathOf(key: string): string {
@@ -22,10 +25,31 @@ export class LocalBlobStore implements BlobStore {
     return pathToFileURL(this.pathOf(key)).href;
   }
 
-  async writeUrl(key: string): Promise<string> {
+  /** Nothing checks what is written to a `file:` URL: `size` is checked when the blob is used. */
+  async writeUrl(key: string, _size?: number): Promise<string> {
     const path = this.pathOf(key);
     mkdirSync(dirname(path), { recursive: true });
     return pathToFileURL(path).href;
+  }
+
+  /**
+   * Size of a blob that is a plain file at its own place: a link, or a path through a linked folder,
+   * could lead anywhere the server can read, and is refused.
+   */
+  async size(key: string): Promise<number | undefined> {
+    const path = this.pathOf(key);
+    let info: Awaited<ReturnType<typeof lstat>>;
+    let real: string;
+    try {
+      [info, real] = await Promise.all([lstat(path), realpath(path)]);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw error;
+    }
+    if (real !== path || !info.isFile())
+      throw new UserError(`${key} is not a plain file in the blob store (a link or a folder)`);
+    return info.size;
   }
 
   /** Removes the blobs, then every folder that this leaves empty. */

@@ -20,7 +20,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 // Types only, from the SDK's own dependency: what a middleware on the client's stack looks like.
 import type { BuildMiddleware } from '@smithy/types';
 import { UserError } from '../core/errors.js';
-import type { BlobStore, MultipartUpload, UploadedPart } from './blobStore.js';
+import type { BlobStore, MultipartUpload, PartLengths, UploadedPart } from './blobStore.js';
 
 /**
  * Blobs in an S3-compatible bucket (AWS S3, GCS interoperability, Alibaba OSS, MinIO, Ceph RGW).
@@ -82,6 +82,13 @@ export function planMultipart(size: number, preferredPartSize = 64 * 1024 * 1024
   const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / mib) * mib;
   const partSize = Math.max(MIN_PART_SIZE, Math.min(MAX_PART_SIZE, preferredPartSize), needed);
   return { partSize, parts: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+/** Bytes of part `n` (1-based) of an upload cut as `lengths` says: all full but the last. */
+export function partLength(lengths: PartLengths, n: number): number {
+  const parts = Math.max(1, Math.ceil(lengths.size / lengths.partSize));
+  if (n < 1 || n > parts) throw new Error(`part ${n} of an upload of ${parts} parts`);
+  return n < parts ? lengths.partSize : lengths.size - (parts - 1) * lengths.partSize;
 }
 
 export interface S3Location {
@@ -184,8 +191,14 @@ export class S3BlobStore implements BlobStore {
     return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
   }
 
-  async writeUrl(key: string): Promise<string> {
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) });
+  /** With `size`, Content-Length is signed: the URL takes a body of exactly `size` bytes and no other. */
+  async writeUrl(key: string, size?: number): Promise<string> {
+    if (size !== undefined) checkSize(size);
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.objectKey(key),
+      ContentLength: size,
+    });
     return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
   }
 
@@ -258,7 +271,7 @@ export class S3BlobStore implements BlobStore {
    * Starts an upload of `parts` parts (see planMultipart) and signs a PUT URL for each. The caller
    * PUTs part n to `partUrls[n - 1]`, keeps the ETag of each response and completes the upload.
    */
-  async createMultipartUpload(key: string, parts: number): Promise<MultipartUpload> {
+  async createMultipartUpload(key: string, parts: number, lengths?: PartLengths): Promise<MultipartUpload> {
     checkPartNumber(parts);
     const objectKey = this.objectKey(key);
     const created = await this.client.send(
@@ -266,12 +279,24 @@ export class S3BlobStore implements BlobStore {
     );
     if (!created.UploadId) throw new Error(`no upload id from s3://${this.bucket} for ${objectKey}`);
     const numbers = Array.from({ length: parts }, (_, i) => i + 1);
-    return { uploadId: created.UploadId, partUrls: await this.partUrls(key, created.UploadId, numbers) };
+    return {
+      uploadId: created.UploadId,
+      partUrls: await this.partUrls(key, created.UploadId, numbers, lengths),
+    };
   }
 
-  /** Fresh UploadPart URLs (to resume an upload whose URLs have expired), in the order asked. */
-  async partUrls(key: string, uploadId: string, partNumbers: readonly number[]): Promise<string[]> {
+  /**
+   * Fresh UploadPart URLs (to resume an upload whose URLs have expired), in the order asked. With
+   * `lengths`, each signs its part's Content-Length: it takes exactly that part's bytes.
+   */
+  async partUrls(
+    key: string,
+    uploadId: string,
+    partNumbers: readonly number[],
+    lengths?: PartLengths,
+  ): Promise<string[]> {
     const objectKey = this.objectKey(key);
+    if (lengths) checkSize(lengths.size);
     return Promise.all(
       partNumbers.map((PartNumber) => {
         checkPartNumber(PartNumber);
@@ -280,6 +305,7 @@ export class S3BlobStore implements BlobStore {
           Key: objectKey,
           UploadId: uploadId,
           PartNumber,
+          ContentLength: lengths && partLength(lengths, PartNumber),
         });
         return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
       }),
@@ -374,6 +400,11 @@ export class S3BlobStore implements BlobStore {
   close(): void {
     this.client.destroy();
   }
+}
+
+function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_OBJECT_SIZE)
+    throw new Error(`invalid object size: ${size}`);
 }
 
 function checkPartNumber(n: number): void {

@@ -17,17 +17,47 @@ import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js
 import { parseProcessorList } from '../vision/processors/registry.js';
 import { blobRef } from './leaseService.js';
 
+export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 ** 3;
+
 /** Where a tenant's uploads live in the blob store; a job may only name blobs under its tenant's prefix. */
 export function uploadPrefix(tenant: string): string {
   return `uploads/${tenant}/`;
 }
 
-/** A fresh key for an upload named `name` (its last path segment, made plain) by `tenant`. */
-export function uploadKey(tenant: string, name: string): string {
+/**
+ * A fresh key for an upload of `size` bytes named `name` (its last path segment, made plain) by `tenant`:
+ * `uploads/<tenant>/<random>-<size>/<name>`. The declared size travels in the key, so that the stored
+ * blob can be held to it when a job uses it.
+ */
+export function uploadKey(tenant: string, name: string, size: number): string {
   const base = name.split(/[\\/]/).pop() ?? '';
   let plain = base.replace(/[^A-Za-z0-9._-]/g, '_').slice(-100);
   if (plain === '' || /^\.+$/.test(plain)) plain = 'file';
-  return `${uploadPrefix(tenant)}${randomBytes(8).toString('hex')}/${plain}`;
+  return `${uploadPrefix(tenant)}${randomBytes(8).toString('hex')}-${size}/${plain}`;
+}
+
+/** The size an upload's key declares (see uploadKey); undefined for a key that declares none. */
+export function declaredUploadSize(key: string): number | undefined {
+  const match = /^uploads\/[^/]+\/[0-9a-f]{16}-(\d{1,16})\/[^/]+$/.exec(key);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The stored blob is what its upload declared: the size in its key, no more than the largest upload,
+ * byte for byte that size (the local store checks nothing while a tenant writes, and a multipart
+ * upload may have been completed with parts missing), and a plain file (see BlobStore.size).
+ */
+async function checkUploadSize(blobs: BlobStore, key: string, maxBytes: number): Promise<void> {
+  const declared = declaredUploadSize(key);
+  if (declared === undefined)
+    throw new UserError(`not an upload key (no declared size): ${key}: upload the file again`);
+  if (declared > maxBytes) throw new UserError(`upload too big: ${key} (at most ${maxBytes} bytes)`);
+  const stored = await blobs.size(key);
+  if (stored === undefined) throw new UserError(`no such upload: ${key}`);
+  if (stored !== declared)
+    throw new UserError(
+      `upload ${key} holds ${stored} bytes, not the ${declared} declared: upload the file again`,
+    );
 }
 
 export interface SubmitDeps {
@@ -37,6 +67,8 @@ export interface SubmitDeps {
   parallelism: number;
   /** Whether email notifications can be sent (an SMTP server is configured). */
   email?: boolean;
+  /** Largest upload a job may use (default 50 GiB); every upload is also held to the size it declared. */
+  maxUploadBytes?: number;
   now?: () => number;
 }
 
@@ -102,6 +134,9 @@ export async function submitJob(
     );
   const formatProblem = outputFormatProblem(`output.${request.outputFormat}`, request.encoder.encoder);
   if (formatProblem) throw new UserError(formatProblem);
+  for (const key of [request.input, ...request.sources]) {
+    await checkUploadSize(deps.blobs, key, deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  }
   for (const key of request.sources) {
     await probeBlob(deps.blobs, key, probeImage);
   }

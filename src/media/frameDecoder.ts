@@ -2,11 +2,15 @@ import { passthroughTimingArgs, resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool } from './ffmpegProcess.js';
 import { inputName } from './inputName.js';
+import { confinedInputArgs } from './inputSafety.js';
 import { frameByteLength } from './pixelFormat.js';
 import type { VideoProbe } from './probe.js';
 
 export interface DecodeOptions {
-  /** Local path or http(s) URL; ffmpeg reads a URL with Range requests. */
+  /**
+   * Local path or http(s) URL; ffmpeg reads a URL with Range requests. It is read as one self-contained
+   * video file (see inputSafety), whatever it holds now.
+   */
   input: string;
   probe: VideoProbe;
   /** Presentation timestamp of a frame in timeBase ticks; defaults to `probe.video.framePts`. */
@@ -47,6 +51,7 @@ export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buff
     '-v',
     'error',
     ...seek,
+    ...confinedInputArgs(input, 'video'),
     '-i',
     input,
     '-map',

@@ -5,6 +5,7 @@ import { extname, join, resolve } from 'node:path';
 import { resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool } from './ffmpegProcess.js';
+import { confinedInputArgs } from './inputSafety.js';
 import type { VideoProbe } from './probe.js';
 
 export interface MergeSegment {
@@ -16,7 +17,7 @@ export interface MergeSegment {
 export interface MergeOptions {
   /** Segments in order; their durations telescope, so each starts exactly where the source frame did. */
   segments: MergeSegment[];
-  /** The original video (local path or URL): its audio streams are muxed in. */
+  /** The original video (local path or URL): its audio streams are muxed in; read as one self-contained file. */
   source: string;
   probe: VideoProbe;
   outputPath: string;
@@ -87,6 +88,7 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
       '0',
       '-i',
       listPath,
+      ...confinedInputArgs(options.source, 'video'),
       '-i',
       options.source,
       '-map',

@@ -3,6 +3,13 @@ import { resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool, stderrLines } from './ffmpegProcess.js';
 import { inputName } from './inputName.js';
+import {
+  confinedInputArgs,
+  looksLikeImageSequence,
+  refusedDemuxer,
+  refusedVideoMessage,
+  SELF_CONTAINED,
+} from './inputSafety.js';
 import { type PipePixelFormat, pipeFormatFor } from './pixelFormat.js';
 
 export interface Rational {
@@ -84,11 +91,13 @@ interface Packet {
 
 const isUrl = (input: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 
-async function ensureExists(path: string): Promise<void> {
+async function ensureExists(path: string, kind: 'video' | 'image'): Promise<void> {
   if (isUrl(path)) return;
   try {
     await stat(path);
   } catch {
+    if (kind === 'video' && looksLikeImageSequence(path))
+      throw new MediaError(`not a video: ${path} (an image sequence; ${SELF_CONTAINED})`);
     throw new MediaError(`input not found: ${path}`);
   }
 }
@@ -96,12 +105,19 @@ async function ensureExists(path: string): Promise<void> {
 // ffprobe's last word when no demuxer recognises the data; other lines say more.
 const UNRECOGNISED = /invalid data found when processing input/i;
 
+/**
+ * Format and streams, read only as one self-contained file of `kind` (see inputSafety): a demuxer that
+ * would open other files or URLs is refused before it reads anything, and `refused` says why.
+ */
 async function readContainer(
   path: string,
+  kind: 'video' | 'image',
   failure: (reason: string, unrecognised: boolean) => MediaError,
+  refused: (demuxer: string) => MediaError,
 ): Promise<FfprobeOutput> {
   const { ffprobe } = resolveBinaries();
-  const args = ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path];
+  const args = ['-v', 'error', ...confinedInputArgs(path, kind)];
+  args.push('-show_format', '-show_streams', '-of', 'json', path);
   const tool = spawnTool(ffprobe, args, { stdout: true, failure: `cannot read ${inputName(path)}` });
   const chunks: Buffer[] = [];
   for await (const chunk of tool.stdout!) chunks.push(chunk as Buffer);
@@ -109,6 +125,8 @@ async function readContainer(
     await tool.done;
   } catch (error) {
     if (!(error instanceof MediaError)) throw error;
+    const demuxer = refusedDemuxer(tool.stderrTail());
+    if (demuxer !== undefined) throw refused(demuxer);
     const lines = stderrLines(tool.stderrTail());
     const specific = lines.filter((line) => !UNRECOGNISED.test(line)).at(-1);
     throw failure(specific ?? lines.at(-1) ?? 'ffprobe failed', specific === undefined);
@@ -118,17 +136,20 @@ async function readContainer(
 
 /** Streams, timing, rotation and colour of a video, plus the timestamp of every frame. */
 export async function probeVideo(path: string): Promise<VideoProbe> {
-  await ensureExists(path);
+  await ensureExists(path, 'video');
   const name = inputName(path);
-  const container = await readContainer(path, (reason, unrecognised) =>
-    unrecognised
-      ? new MediaError(`not a video: ${name} (unrecognised format)`)
-      : new MediaError(`cannot read video ${name}: ${reason}`),
+  const container = await readContainer(
+    path,
+    'video',
+    (reason, unrecognised) =>
+      unrecognised
+        ? new MediaError(`not a video: ${name} (unrecognised format)`)
+        : new MediaError(`cannot read video ${name}: ${reason}`),
+    (demuxer) => new MediaError(refusedVideoMessage(path, demuxer)),
   );
   const streams = container.streams ?? [];
   const stream = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!stream?.width || !stream.height) throw new MediaError(`not a video: ${name} (no video stream)`);
-  if (isImageFormat(container)) throw new MediaError(`not a video: ${name} (a still image)`);
 
   const timeBase = parseRational(stream.time_base) ?? { num: 1, den: 90000 };
   const { packets, totalPackets, warning } = await readPackets(path, stream.index);
@@ -182,9 +203,9 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
 
 /** Size and codec of a still image (e.g. the source face). */
 export async function probeImage(path: string): Promise<{ width: number; height: number; codec: string }> {
-  await ensureExists(path);
+  await ensureExists(path, 'image');
   const notAnImage = () => new MediaError(`not an image: ${inputName(path)}`);
-  const container = await readContainer(path, notAnImage);
+  const container = await readContainer(path, 'image', notAnImage, notAnImage);
   const stream = container.streams?.find((s) => s.codec_type === 'video');
   const animated = container.format?.format_name === 'gif';
   if (!stream?.width || !stream.height || !(isImageFormat(container) || animated)) throw notAnImage();
@@ -208,6 +229,7 @@ async function readPackets(
   const args = [
     '-v',
     'error',
+    ...confinedInputArgs(path, 'video'),
     '-select_streams',
     String(streamIndex),
     '-show_entries',

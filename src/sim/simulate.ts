@@ -184,6 +184,7 @@ class SimStore extends SqliteStore {
 const nullBlobs: BlobStore = {
   readUrl: async (key) => `sim://${key}`,
   writeUrl: async (key) => `sim://${key}`,
+  size: async () => undefined,
   delete: async () => {},
 };
 

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,7 +99,7 @@ for (const backend of backends) {
     const tokenId = async (token: string) => (await store.findTokenByHash(hashToken(token)))?.id;
 
     async function upload(): Promise<string> {
-      const res = await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: 1000 });
+      const res = await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: statSync(video).size });
       expect(res.statusCode).toBe(201);
       const { key, url } = res.json() as { key: string; url: string };
       const target = fileURLToPath(url);

@@ -1,7 +1,10 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../src/api/auth.js';
@@ -59,8 +62,8 @@ describe('tenant job API', () => {
     });
 
   /** Uploads a local file as a tenant would with a local blob store: copy to the file URL handed out. */
-  async function upload(token: string, path: string, name = 'in.mp4'): Promise<string> {
-    const res = await call('POST', '/v1/uploads', token, { name, size: 1000 });
+  async function upload(token: string, path: string, name = 'in.mp4', size = statSync(path).size) {
+    const res = await call('POST', '/v1/uploads', token, { name, size });
     expect(res.statusCode).toBe(201);
     const { key, url } = res.json() as { key: string; url: string };
     const target = fileURLToPath(url);
@@ -91,7 +94,7 @@ describe('tenant job API', () => {
   it('hands out upload keys under the tenant prefix only, with a plain name', async () => {
     const res = await call('POST', '/v1/uploads', acme, { name: '../../etc/my video?.mp4', size: 10 });
     expect(res.statusCode).toBe(201);
-    expect(res.json().key).toMatch(/^uploads\/acme\/[0-9a-f]{16}\/my_video_\.mp4$/);
+    expect(res.json().key).toMatch(/^uploads\/acme\/[0-9a-f]{16}-10\/my_video_\.mp4$/);
     expect((await call('POST', '/v1/uploads', worker, { name: 'a.mp4', size: 1 })).statusCode).toBe(403);
     expect((await call('POST', '/v1/uploads', ADMIN, { name: 'a.mp4', size: 1 })).statusCode).toBe(403);
     expect((await call('POST', '/v1/uploads', acme, { name: 'a.mp4', size: -1 })).statusCode).toBe(400);
@@ -179,8 +182,86 @@ describe('tenant job API', () => {
     const notVideo = await upload(acme, text, 'notes.mp4');
     const bad = await call('POST', '/v1/jobs', acme, { input: notVideo, processors: ['passthrough'] });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error).toMatch(/^cannot read video uploads\/acme\/[0-9a-f]+\/notes\.mp4: /);
+    expect(bad.json().error).toMatch(/^cannot read video uploads\/acme\/[0-9a-f]+-\d+\/notes\.mp4: /);
     expect(bad.json().error).not.toMatch(/file:|\n/);
+  });
+
+  it('refuses a playlist or a concat script as the video in one line, fetching nothing it names', async () => {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // A video the server can read, outside the tenant's uploads.
+      const outside = join(dir(), 'outside-secret.mp4');
+      copyFileSync(video, outside);
+      const hls = join(dir(), 'list.m3u8');
+      writeFileSync(
+        hls,
+        `#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\n${base}/seg.ts\n#EXTINF:3,\n${pathToFileURL(outside).href}\n#EXT-X-ENDLIST\n`,
+      );
+      const concat = join(dir(), 'list.ffconcat');
+      writeFileSync(concat, `ffconcat version 1.0\nfile '${outside}'\nfile '${base}/seg.ts'\n`);
+      for (const [path, name, kind] of [
+        [hls, 'list.m3u8', 'an HLS playlist'],
+        [concat, 'list.ffconcat', 'a concat script'],
+        [concat, 'in.mp4', 'a concat script'],
+      ]) {
+        const input = await upload(acme, path, name);
+        const res = await call('POST', '/v1/jobs', acme, { input, processors: ['passthrough'] });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error).toBe(
+          `not a video: ${input} (${kind}; spotfuse reads one self-contained video file, not playlists, concat scripts or image sequences)`,
+        );
+      }
+      expect(requests).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('holds an upload to the size it declared and refuses links out of the upload folder', async () => {
+    const small = await upload(acme, video, 'in.mp4', 1);
+    const res = await call('POST', '/v1/jobs', acme, { input: small, processors: ['passthrough'] });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe(
+      `upload ${small} holds ${statSync(video).size} bytes, not the 1 declared: upload the file again`,
+    );
+    const tooBig = await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: 2 * 1024 ** 4 });
+    expect(tooBig.statusCode).toBe(413);
+    const missing = (await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: 5 })).json().key;
+    expect(
+      (await call('POST', '/v1/jobs', acme, { input: missing, processors: ['passthrough'] })).json().error,
+    ).toBe(`no such upload: ${missing}`);
+
+    // A link at the key, or a linked folder on the way, to a video the server can read elsewhere.
+    const declared = statSync(video).size;
+    const linked = (await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: declared })).json();
+    symlinkSync(video, fileURLToPath(linked.url));
+    const linkRes = await call('POST', '/v1/jobs', acme, { input: linked.key, processors: ['passthrough'] });
+    expect(linkRes.statusCode).toBe(400);
+    expect(linkRes.json().error).toMatch(/is not a plain file in the blob store \(a link or a folder\)$/);
+    const viaFolder = (await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: declared })).json();
+    const folder = dirname(fileURLToPath(viaFolder.url));
+    const elsewhere = join(dir(), 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    copyFileSync(video, join(elsewhere, 'in.mp4'));
+    execFileSync('rmdir', [folder]);
+    symlinkSync(elsewhere, folder);
+    const folderRes = await call('POST', '/v1/jobs', acme, {
+      input: viaFolder.key,
+      processors: ['passthrough'],
+    });
+    expect(folderRes.statusCode).toBe(400);
+    expect(folderRes.json().error).toMatch(/not a plain file in the blob store/);
+    // Keys the tenant made up (no declared size) are not uploads.
+    const madeUp = 'uploads/acme/0123456789abcdef/in.mp4';
+    expect(
+      (await call('POST', '/v1/jobs', acme, { input: madeUp, processors: ['passthrough'] })).json().error,
+    ).toMatch(/^not an upload key/);
   });
 
   it('takes source faces from uploads and hands workers their URLs; a swap without one is refused', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,45 @@ describe('LocalBlobStore', () => {
     const blobs = new LocalBlobStore(mkdtempSync(join(tmpdir(), 'spotfuse-blobs-')));
     await expect(blobs.writeUrl('../outside.mp4')).rejects.toThrow(/escapes/);
     await expect(blobs.readUrl('jobs/../../etc/passwd')).rejects.toThrow(/escapes/);
+  });
+});
+
+describe('LocalBlobStore.size', () => {
+  it('gives the size of a plain file in the store, and nothing for a missing one', async () => {
+    const blobs = new LocalBlobStore(mkdtempSync(join(tmpdir(), 'spotfuse-blobs-')));
+    writeFileSync(fileURLToPath(await blobs.writeUrl('uploads/t/a/in.mp4', 5)), 'x'.repeat(7));
+    expect(await blobs.size('uploads/t/a/in.mp4')).toBe(7);
+    expect(await blobs.size('uploads/t/a/other.mp4')).toBeUndefined();
+    expect(await blobs.size('uploads/t/a/in.mp4/below')).toBeUndefined();
+    await expect(blobs.size('../outside.mp4')).rejects.toThrow(/escapes/);
+  });
+
+  it('refuses a link, a path through a linked folder and a folder: they could lead out of the store', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'spotfuse-blobs-'));
+    const outside = mkdtempSync(join(tmpdir(), 'spotfuse-outside-'));
+    writeFileSync(join(outside, 'secret.mp4'), 'secret');
+    const blobs = new LocalBlobStore(root);
+    symlinkSync(join(outside, 'secret.mp4'), fileURLToPath(await blobs.writeUrl('uploads/t/a/in.mp4')));
+    await expect(blobs.size('uploads/t/a/in.mp4')).rejects.toThrow(
+      'uploads/t/a/in.mp4 is not a plain file in the blob store (a link or a folder)',
+    );
+    // A link to a file inside the store is refused as well: it could be another tenant's.
+    writeFileSync(fileURLToPath(await blobs.writeUrl('uploads/u/b/in.mp4')), 'theirs');
+    symlinkSync(join(root, 'uploads/u/b/in.mp4'), fileURLToPath(await blobs.writeUrl('uploads/t/c/in.mp4')));
+    await expect(blobs.size('uploads/t/c/in.mp4')).rejects.toThrow(/not a plain file/);
+    symlinkSync(outside, join(root, 'uploads/t/d'));
+    await expect(blobs.size('uploads/t/d/secret.mp4')).rejects.toThrow(/not a plain file/);
+    mkdirSync(join(root, 'uploads/t/e/in.mp4'), { recursive: true });
+    await expect(blobs.size('uploads/t/e/in.mp4')).rejects.toThrow(/not a plain file/);
+  });
+
+  it('works under a root reached through a link', async () => {
+    const real = mkdtempSync(join(tmpdir(), 'spotfuse-blobs-'));
+    const link = join(mkdtempSync(join(tmpdir(), 'spotfuse-link-')), 'blobs');
+    symlinkSync(real, link);
+    const blobs = new LocalBlobStore(link);
+    writeFileSync(fileURLToPath(await blobs.writeUrl('uploads/t/a/in.mp4')), 'abc');
+    expect(await blobs.size('uploads/t/a/in.mp4')).toBe(3);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   DEFAULT_URL_TTL_SECONDS,
   MIN_PART_SIZE,
   parseS3Location,
+  partLength,
   planMultipart,
   S3BlobStore,
 } from '../../src/blob/s3BlobStore.js';
@@ -216,6 +217,41 @@ describe('S3BlobStore', () => {
     expect(await store.size(key)).toBe(size);
     const copy = await downloadFile(await store.readUrl(key), join(tmp(), 'down'), 'big.mp4');
     expect((await readFile(copy)).equals(await readFile(path))).toBe(true);
+  });
+
+  it('signs the declared size into upload URLs: a body of any other size is refused', async () => {
+    const key = 'uploads/t/0123456789abcdef-1/tiny.mp4';
+    const url = await store.writeUrl(key, 1);
+    expect(new URL(url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;host');
+    const put = (target: string, bytes: Buffer | Uint8Array) => {
+      const body = new Uint8Array(bytes);
+      return fetch(target, { method: 'PUT', headers: { 'content-length': String(body.length) }, body });
+    };
+    const big = await put(url, randomBytes(2 * 1024 * 1024));
+    expect(big.status).toBe(403);
+    expect(await big.text()).toMatch(/SignatureDoesNotMatch/);
+    expect(await store.exists(key)).toBe(false);
+    expect((await put(url, randomBytes(1))).status).toBe(200);
+    expect(await store.size(key)).toBe(1);
+    // An empty file declares 0 bytes; the worker's own uploads (no size given) stay as they were.
+    expect((await put(await store.writeUrl('uploads/t/empty', 0), new Uint8Array(0))).status).toBe(200);
+    expect(new URL(await store.writeUrl(key)).searchParams.get('X-Amz-SignedHeaders')).toBe('host');
+
+    // Multipart: each part URL takes exactly its own part's bytes.
+    const size = MIN_PART_SIZE + 10;
+    const path = await randomFile('declared.mp4', size);
+    const lengths = { size, partSize: MIN_PART_SIZE };
+    const upload = await store.createMultipartUpload('uploads/t/parts.mp4', 2, lengths);
+    const oversized = await put(upload.partUrls[1], randomBytes(MIN_PART_SIZE));
+    expect(oversized.status).toBe(403);
+    const etags = await uploadFileMultipart(path, upload.partUrls, MIN_PART_SIZE);
+    await store.completeMultipartUpload('uploads/t/parts.mp4', upload.uploadId, etags);
+    expect(await store.size('uploads/t/parts.mp4')).toBe(size);
+    const fresh = await store.partUrls('uploads/t/parts.mp4', upload.uploadId, [2], lengths);
+    expect(new URL(fresh[0]).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;host');
+    expect(partLength(lengths, 1)).toBe(MIN_PART_SIZE);
+    expect(partLength(lengths, 2)).toBe(10);
+    expect(partLength({ size: 0, partSize: MIN_PART_SIZE }, 1)).toBe(0);
   });
 
   it('resumes an interrupted multipart upload from the parts that listParts reports', async () => {

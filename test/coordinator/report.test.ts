@@ -22,6 +22,7 @@ const spec: JobSpec = {
 const blobs: BlobStore = {
   readUrl: async (key) => `file:///blobs/${key}`,
   writeUrl: async (key) => `file:///blobs/${key}`,
+  size: async () => undefined,
   delete: async () => {},
 };
 const prices: PriceTable = {

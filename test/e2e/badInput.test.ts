@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { cfrWithAudio, notAVideo, stillImage, truncated } from '../fixtures/videos.js';
 import { runCli } from '../helpers/cli.js';
@@ -32,6 +33,26 @@ describe('spotfuse run with bad input', () => {
   it('rejects a file that is not a video', async () => {
     await expectOneLineError(['-t', await notAVideo(dir())], /not-a-video\.txt/);
     await expectOneLineError(['-t', await stillImage(dir())], /still\.png/);
+  });
+
+  it('rejects a playlist, a concat script and an image sequence in one line', async () => {
+    const video = await cfrWithAudio(dir());
+    const hls = join(dir(), 'list.m3u8');
+    writeFileSync(
+      hls,
+      `#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\n${pathToFileURL(video).href}\n#EXT-X-ENDLIST\n`,
+    );
+    await expectOneLineError(
+      ['-t', hls],
+      /not a video: .*list\.m3u8 \(an HLS playlist; spotfuse reads one self-contained video file/,
+    );
+    const concat = join(dir(), 'list.txt');
+    writeFileSync(concat, `ffconcat version 1.0\nfile '${video}'\n`);
+    await expectOneLineError(['-t', concat], /not a video: .*list\.txt \(a concat script; /);
+    await expectOneLineError(
+      ['-t', join(dir(), 'frame%04d.png')],
+      /not a video: .*frame%04d\.png \(an image sequence; /,
+    );
   });
 
   it('rejects a truncated video', async () => {
