@@ -124,6 +124,8 @@ describe('deploy/kubernetes', () => {
       expect(container.command, `${file}: the image's entrypoint is spotfuse`).toBeUndefined();
       expect(container.image).toMatch(/^spotfuse/);
       const args = container.args.map(String);
+      // Any local user reads a command line (/proc/PID/cmdline): tokens come from the environment.
+      expect(args, `${file}: a token on the command line`).not.toContain('--token');
       await expect(
         parseCli(args, containerEnv(container)),
         `${file}: ${args.join(' ')}`,
