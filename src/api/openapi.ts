@@ -12,6 +12,7 @@ import {
   SegmentUrlBody,
   SubmitBody,
   UploadBody,
+  UploadPartsBody,
 } from './protocol.js';
 
 /** The coordinator's routes as an OpenAPI 3.1 document, served at `/openapi.json`: routes listed by hand, bodies from their zod schemas. */
@@ -116,6 +117,14 @@ const ROUTES: Record<string, Record<string, Op>> = {
       roles: 'tenant',
       body: 'UploadBody',
       ok: '201',
+    },
+  },
+  '/v1/uploads/parts': {
+    post: {
+      summary: 'part URLs for more parts of a multipart upload, a page at a time',
+      roles: 'tenant',
+      body: 'UploadPartsBody',
+      ok: '200',
     },
   },
   '/v1/uploads/complete': {
@@ -238,6 +247,7 @@ export function openApiDocument(): Record<string, unknown> {
     ReleaseBody,
     CreateTokenBody,
     UploadBody,
+    UploadPartsBody,
     CompleteUploadBody,
     SubmitBody,
   };

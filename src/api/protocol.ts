@@ -145,7 +145,31 @@ export const UploadBody = z.strictObject({
 
 export type UploadResponse =
   | { key: string; url: string }
-  | { key: string; multipart: { uploadId: string; partSize: number; partUrls: string[] } };
+  | {
+      key: string;
+      multipart: {
+        uploadId: string;
+        partSize: number;
+        /** How many parts the upload has. */
+        parts: number;
+        /** Presigned URLs of the first parts only (part n at index n - 1): one page, not all of them. */
+        partUrls: string[];
+        /** Most part URLs one `POST /v1/uploads/parts` hands out. */
+        pageSize: number;
+      };
+    };
+
+/** `POST /v1/uploads/parts`: URLs for more parts of a multipart upload, a page at a time. */
+export const UploadPartsBody = z.strictObject({
+  key: BlobKey,
+  uploadId: z.string().min(1).max(1000),
+  partNumbers: z.array(z.number().int().min(1).max(MAX_PARTS)).min(1).max(1000),
+});
+
+export interface UploadPartsResponse {
+  /** In the order of `partNumbers`. */
+  partUrls: string[];
+}
 
 /** `POST /v1/uploads/complete`: joins the parts of a multipart upload. */
 export const CompleteUploadBody = z.strictObject({

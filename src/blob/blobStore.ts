@@ -12,7 +12,8 @@ export interface BlobStore {
 
 /** What a blob store offers beyond single PUTs: multipart uploads (S3), resumable through listParts. */
 export interface MultipartBlobStore extends BlobStore {
-  createMultipartUpload(key: string, parts: number): Promise<MultipartUpload>;
+  /** URLs of the first `signParts` parts (default: all of them) come with the upload. */
+  createMultipartUpload(key: string, parts: number, signParts?: number): Promise<MultipartUpload>;
   partUrls(key: string, uploadId: string, partNumbers: readonly number[]): Promise<string[]>;
   listParts(key: string, uploadId: string): Promise<UploadedPart[]>;
   completeMultipartUpload(key: string, uploadId: string, etags: readonly string[]): Promise<void>;

@@ -6,9 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type { UploadResponse } from '../../api/protocol.js';
+import type { UploadPartsResponse, UploadResponse } from '../../api/protocol.js';
 import { UserError } from '../../core/errors.js';
-import { uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
+import { type PartUrls, uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
 
 export interface ConnectionFlags {
   server?: string;
@@ -112,8 +112,26 @@ export class ApiClient {
       }
       return target.key;
     }
-    const { uploadId, partSize, partUrls } = target.multipart;
-    const etags = await uploadFileMultipart(path, partUrls, partSize);
+    const { uploadId, partSize, parts, partUrls, pageSize } = target.multipart;
+    const key = target.key;
+    // A coordinator from before paging sends every part's URL and no page size.
+    const urls: PartUrls =
+      pageSize === undefined
+        ? partUrls
+        : {
+            parts,
+            first: partUrls,
+            pageSize,
+            sign: async (partNumbers) =>
+              (
+                await this.request<UploadPartsResponse>('POST', '/v1/uploads/parts', {
+                  key,
+                  uploadId,
+                  partNumbers,
+                })
+              ).partUrls,
+          };
+    const etags = await uploadFileMultipart(path, urls, partSize);
     await this.request('POST', '/v1/uploads/complete', { key: target.key, uploadId, etags });
     return target.key;
   }
