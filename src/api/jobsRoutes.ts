@@ -3,7 +3,9 @@ import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
 import { submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
 import { blobKeyOf } from '../coordinator/leaseService.js';
+import type { Metrics } from '../coordinator/metrics.js';
 import { jobReport } from '../coordinator/report.js';
+import { AdmissionRefused, type TenantLimits, TenantTurns } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
@@ -52,6 +54,10 @@ export interface JobsRoutesOptions {
   prices?: PriceTable;
   /** Whether jobs may ask for email notifications (the coordinator has an SMTP server). */
   email?: boolean;
+  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
+  limits?: TenantLimits;
+  /** Counts the submissions each limit refused. */
+  metrics?: Pick<Metrics, 'admissionRefused'>;
   now?: () => number;
 }
 
@@ -101,6 +107,7 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
   const maxUpload = Math.min(options.maxUploadBytes ?? 50 * 1024 ** 3, MAX_OBJECT_SIZE);
   const prices = options.prices ?? loadPriceTable();
   const page = options.partUrlPage ?? 100;
+  const turns = new TenantTurns();
   const signing = new TokenBuckets({ ratePerSecond: 50, burst: 500, ...options.partUrlRate });
   if (!(Number.isInteger(page) && page >= 1 && page <= (options.partUrlRate?.burst ?? 500)))
     throw new RangeError(`a page of part URLs must be 1 to the signing burst, not ${page}`);
@@ -175,12 +182,24 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     if (tenant === undefined) return reply;
     try {
       const job = await submitJob(
-        { store, blobs, parallelism: options.parallelism ?? 4, email: options.email, now },
+        {
+          store,
+          blobs,
+          parallelism: options.parallelism ?? 4,
+          email: options.email,
+          limits: options.limits,
+          turns,
+          now,
+        },
         tenant,
         body,
       );
       return reply.code(201).send({ id: job.id, state: job.state, frames: job.frameCount });
     } catch (error) {
+      if (error instanceof AdmissionRefused) {
+        options.metrics?.admissionRefused(error.limit);
+        return reply.code(error.status).send({ error: error.message, limit: error.limit });
+      }
       if (error instanceof UserError) return reply.code(400).send({ error: error.message });
       throw error;
     }

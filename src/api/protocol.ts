@@ -249,8 +249,9 @@ export const SubmitBody = z.strictObject({
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
-  chunkFrames: z.number().int().positive().optional(),
-  chunkSeconds: z.number().positive().optional(),
+  // Bounded here; how small a coordinator lets tasks be is its --min-chunk-frames.
+  chunkFrames: z.number().int().positive().max(100_000_000).optional(),
+  chunkSeconds: z.number().positive().max(1_000_000).optional(),
   priority: z.enum(['urgent', 'normal']).default('normal'),
   outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),
   /** Notified when the job ends (Standard Webhooks, signed with the tenant's secret). */

@@ -15,6 +15,7 @@ import { abortAbandonedUploads, canSweepUploads, sweepSegments } from './blobSwe
 import { LeaseService } from './leaseService.js';
 import { Metrics } from './metrics.js';
 import { type NotificationSettings, notificationDispatcher } from './notifications.js';
+import type { TenantLimits } from './tenantLimits.js';
 
 export interface ClusterServerOptions {
   /** `postgres://…` (cluster), or a SQLite file path (a single coordinator, for trying things out). */
@@ -42,6 +43,8 @@ export interface ClusterServerOptions {
   blobSweepMs?: number;
   parallelism?: number;
   multipartThresholdBytes?: number;
+  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
+  tenantLimits?: TenantLimits;
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
   onDemandOnly?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers; absent: no cap. */
@@ -122,6 +125,8 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         email: options.notify?.smtpUrl !== undefined,
         parallelism: options.parallelism,
         multipartThresholdBytes: options.multipartThresholdBytes,
+        limits: options.tenantLimits,
+        metrics,
         prices,
       },
       ready: async () => {

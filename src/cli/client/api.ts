@@ -42,7 +42,7 @@ export class ApiClient {
     this.token = flags.token;
   }
 
-  /** One API call; a 429 (rate limit: the request was not handled) is retried after its Retry-After. */
+  /** One API call; a 429 with a Retry-After (rate limit: the request was not handled) is retried after it. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const result = await this.requestOnce<T>(method, path, body);
@@ -75,7 +75,8 @@ export class ApiClient {
       );
     }
     const text = await response.text();
-    if (response.status === 429) {
+    // A rate limit says when to come back; a tenant limit (too much under way) does not: no point waiting.
+    if (response.status === 429 && response.headers.has('retry-after')) {
       const seconds = Number(response.headers.get('retry-after'));
       return { retryAfterMs: Math.min(30, Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000 };
     }
