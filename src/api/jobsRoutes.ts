@@ -1,9 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
-import { DEFAULT_MAX_UPLOAD_BYTES, submitJob, uploadKey, uploadPrefix } from '../coordinator/clusterJobs.js';
+import {
+  DEFAULT_MAX_UPLOAD_BYTES,
+  declaredUploadSize,
+  submitJob,
+  uploadKey,
+  uploadPrefix,
+} from '../coordinator/clusterJobs.js';
 import { blobKeyOf } from '../coordinator/leaseService.js';
+import type { Metrics } from '../coordinator/metrics.js';
 import { jobReport } from '../coordinator/report.js';
+import { AdmissionRefused, type TenantLimits, TenantTurns } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
@@ -14,11 +22,19 @@ import {
   JobReportQuery,
   SubmitBody,
   UploadBody,
+  UploadPartsBody,
+  type UploadPartsResponse,
   type UploadResponse,
 } from '../protocol/wire.js';
 import { type Store, type StoredJob, workerName } from '../store/store.js';
 import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
-import { type RateLimitOptions, rateLimit } from './rateLimit.js';
+import {
+  type RateLimitOptions,
+  rateLimit,
+  rateLimitKey,
+  TokenBuckets,
+  tooManyRequests,
+} from './rateLimit.js';
 
 export interface JobsRoutesOptions {
   store: Store;
@@ -29,12 +45,25 @@ export interface JobsRoutesOptions {
   multipartThresholdBytes?: number;
   /** Largest upload handed a URL (default 50 GiB). */
   maxUploadBytes?: number;
+  /** Part size of tenants' multipart uploads where S3's limits allow (default 64 MiB). */
+  multipartPartBytes?: number;
+  /** Part URLs one response carries at most: the rest are asked for a page at a time (default 100). */
+  partUrlPage?: number;
   /** Per tenant token (default 10 requests/s, bursts of 30). */
   rateLimit?: Omit<RateLimitOptions, 'now'>;
+  /**
+   * Part URLs signed per tenant token, charged by the URL: signing is CPU work on the event loop
+   * (default 50 URLs/s, bursts of 500; the burst must hold a page).
+   */
+  partUrlRate?: Omit<RateLimitOptions, 'now'>;
   /** Prices job reports are costed at (default: the shipped table, local workers free). */
   prices?: PriceTable;
   /** Whether jobs may ask for email notifications (the coordinator has an SMTP server). */
   email?: boolean;
+  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
+  limits?: TenantLimits;
+  /** Counts the submissions each limit refused. */
+  metrics?: Pick<Metrics, 'admissionRefused'>;
   now?: () => number;
 }
 
@@ -83,8 +112,20 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
   const threshold = options.multipartThresholdBytes ?? 64 * 1024 * 1024;
   const maxUpload = Math.min(options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, MAX_OBJECT_SIZE);
   const prices = options.prices ?? loadPriceTable();
+  const page = options.partUrlPage ?? 100;
+  const turns = new TenantTurns();
+  const signing = new TokenBuckets({ ratePerSecond: 50, burst: 500, ...options.partUrlRate });
+  if (!(Number.isInteger(page) && page >= 1 && page <= (options.partUrlRate?.burst ?? 500)))
+    throw new RangeError(`a page of part URLs must be 1 to the signing burst, not ${page}`);
   app.addHook('onRequest', requireRole('tenant', 'admin'));
   app.addHook('preHandler', rateLimit({ ratePerSecond: 10, burst: 30, ...options.rateLimit, now }));
+
+  /** Charges `urls` signatures to the caller's token; false (429 sent) when it has signed too many lately. */
+  const chargeSigning = (request: FastifyRequest, reply: FastifyReply, urls: number): boolean => {
+    const waitMs = signing.take(rateLimitKey(request), now(), urls);
+    if (waitMs > 0) tooManyRequests(reply, waitMs, 'too many part URLs signed: wait and ask again');
+    return waitMs === 0;
+  };
 
   app.post('/uploads', async (request, reply) => {
     const body = UploadBody.parse(request.body);
@@ -96,13 +137,39 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     const key = uploadKey(tenant, body.name, body.size);
     let answer: UploadResponse;
     if (body.size > threshold && hasMultipart(blobs)) {
-      const { partSize, parts } = planMultipart(body.size);
-      const upload = await blobs.createMultipartUpload(key, parts, { size: body.size, partSize });
-      answer = { key, multipart: { uploadId: upload.uploadId, partSize, partUrls: upload.partUrls } };
+      const { partSize, parts } = planMultipart(body.size, options.multipartPartBytes);
+      // One page of URLs now; the client asks for the others as its upload gets to them.
+      const signed = Math.min(parts, page);
+      if (!chargeSigning(request, reply, signed)) return reply;
+      const upload = await blobs.createMultipartUpload(key, parts, { size: body.size, partSize }, signed);
+      answer = {
+        key,
+        multipart: { uploadId: upload.uploadId, partSize, parts, partUrls: upload.partUrls, pageSize: page },
+      };
     } else {
       answer = { key, url: await blobs.writeUrl(key, body.size) };
     }
     return reply.code(201).send(answer);
+  });
+
+  app.post('/uploads/parts', async (request, reply) => {
+    const body = UploadPartsBody.parse(request.body);
+    const tenant = tenantOf(request, reply);
+    if (tenant === undefined) return reply;
+    if (!body.key.startsWith(uploadPrefix(tenant))) return reply.code(404).send({ error: 'no such upload' });
+    if (!hasMultipart(blobs))
+      return reply.code(400).send({ error: 'this blob store has no multipart uploads' });
+    if (body.partNumbers.length > page)
+      return reply.code(400).send({ error: `at most ${page} part URLs per request` });
+    const size = declaredUploadSize(body.key);
+    if (size === undefined) return reply.code(404).send({ error: 'no such upload' });
+    if (!chargeSigning(request, reply, body.partNumbers.length)) return reply;
+    // Each URL signs its part's length, as the first page's did.
+    const { partSize } = planMultipart(size, options.multipartPartBytes);
+    const answer: UploadPartsResponse = {
+      partUrls: await blobs.partUrls(body.key, body.uploadId, body.partNumbers, { size, partSize }),
+    };
+    return reply.send(answer);
   });
 
   app.post('/uploads/complete', async (request, reply) => {
@@ -132,6 +199,8 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
           parallelism: options.parallelism ?? 4,
           email: options.email,
           maxUploadBytes: maxUpload,
+          limits: options.limits,
+          turns,
           now,
         },
         tenant,
@@ -139,6 +208,10 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
       );
       return reply.code(201).send({ id: job.id, state: job.state, frames: job.frameCount });
     } catch (error) {
+      if (error instanceof AdmissionRefused) {
+        options.metrics?.admissionRefused(error.limit);
+        return reply.code(error.status).send({ error: error.message, limit: error.limit });
+      }
       if (error instanceof UserError) return reply.code(400).send({ error: error.message });
       throw error;
     }

@@ -11,6 +11,7 @@ import {
   SegmentUrlBody,
   SubmitBody,
   UploadBody,
+  UploadPartsBody,
 } from '../protocol/wire.js';
 import { CreateTokenBody } from './auth.js';
 
@@ -116,6 +117,14 @@ const ROUTES: Record<string, Record<string, Op>> = {
       roles: 'tenant',
       body: 'UploadBody',
       ok: '201',
+    },
+  },
+  '/v1/uploads/parts': {
+    post: {
+      summary: 'part URLs for more parts of a multipart upload, a page at a time',
+      roles: 'tenant',
+      body: 'UploadPartsBody',
+      ok: '200',
     },
   },
   '/v1/uploads/complete': {
@@ -238,6 +247,7 @@ export function openApiDocument(): Record<string, unknown> {
     ReleaseBody,
     CreateTokenBody,
     UploadBody,
+    UploadPartsBody,
     CompleteUploadBody,
     SubmitBody,
   };

@@ -30,16 +30,21 @@ export class TokenBuckets {
     this.maxKeys = options.maxKeys ?? 10_000;
   }
 
-  /** Takes one token for `key`: 0 when granted, else how many milliseconds until one is available. */
-  take(key: string, now: number): number {
+  /**
+   * Takes `cost` tokens (default 1, at most `burst`) for `key`: 0 when granted, else how many milliseconds
+   * until that many are available (nothing is taken then).
+   */
+  take(key: string, now: number, cost = 1): number {
+    if (!(cost > 0 && cost <= this.options.burst))
+      throw new RangeError(`cost ${cost} is not within 0 < cost <= burst`);
     const bucket = this.buckets.get(key) ?? this.add(key, now);
     bucket.tokens = Math.min(this.options.burst, bucket.tokens + Math.max(0, now - bucket.at) * this.perMs);
     bucket.at = now;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= cost) {
+      bucket.tokens -= cost;
       return 0;
     }
-    return Math.ceil((1 - bucket.tokens) / this.perMs);
+    return Math.ceil((cost - bucket.tokens) / this.perMs);
   }
 
   get size(): number {
@@ -61,6 +66,21 @@ export class TokenBuckets {
   }
 }
 
+/** Who a rate limit counts a request against: its token, else its role, else its address. */
+export function rateLimitKey(request: FastifyRequest): string {
+  const p: Principal | null = request.principal;
+  // The admin and the embedded worker token have no token id: one bucket per role.
+  return p ? (p.tokenId ?? `role:${p.role}`) : `ip:${request.ip}`;
+}
+
+/** Answers 429 with `Retry-After` in whole seconds (at least 1). */
+export function tooManyRequests(reply: FastifyReply, waitMs: number, error = 'rate limit exceeded') {
+  return reply
+    .code(429)
+    .header('retry-after', String(Math.max(1, Math.ceil(waitMs / 1000))))
+    .send({ error });
+}
+
 /**
  * A fastify hook limiting each caller to `burst` requests at once and `ratePerSecond` after that, keyed by
  * the token it authenticated with (`request.principal`, so it runs after `requireRole`: as a `preHandler`
@@ -70,15 +90,7 @@ export function rateLimit(options: RateLimitOptions) {
   const buckets = new TokenBuckets(options);
   const now = options.now ?? Date.now;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const p: Principal | null = request.principal;
-    // The admin and the embedded worker token have no token id: one bucket per role.
-    const key = p ? (p.tokenId ?? `role:${p.role}`) : `ip:${request.ip}`;
-    const waitMs = buckets.take(key, now());
-    if (waitMs > 0) {
-      return reply
-        .code(429)
-        .header('retry-after', String(Math.max(1, Math.ceil(waitMs / 1000))))
-        .send({ error: 'rate limit exceeded' });
-    }
+    const waitMs = buckets.take(rateLimitKey(request), now());
+    if (waitMs > 0) return tooManyRequests(reply, waitMs);
   };
 }

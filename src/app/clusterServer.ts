@@ -8,6 +8,7 @@ import { abortAbandonedUploads, canSweepUploads, sweepSegments } from '../coordi
 import { LeaseService } from '../coordinator/leaseService.js';
 import { Metrics } from '../coordinator/metrics.js';
 import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
+import type { TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
@@ -42,6 +43,8 @@ export interface ClusterServerOptions {
   blobSweepMs?: number;
   parallelism?: number;
   multipartThresholdBytes?: number;
+  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
+  tenantLimits?: TenantLimits;
   /** Pool policy: work that spot workers may not claim (merge tasks, urgent jobs' tasks). */
   onDemandOnly?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers; absent: no cap. */
@@ -122,6 +125,8 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         email: options.notify?.smtpUrl !== undefined,
         parallelism: options.parallelism,
         multipartThresholdBytes: options.multipartThresholdBytes,
+        limits: options.tenantLimits,
+        metrics,
         prices,
       },
       ready: async () => {

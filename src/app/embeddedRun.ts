@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -17,6 +16,7 @@ import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Notification } from '../store/store.js';
 import { LocalWorkers } from './localWorkers.js';
+import { openPrivateStateDir } from './privateStateDir.js';
 import { StateDirLock } from './stateDirLock.js';
 
 export interface EmbeddedRunOptions {
@@ -106,9 +106,12 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   // Probing runs while the workers boot; its errors surface where it is awaited.
   const checking = checkJobRequest(options.request);
   checking.catch(() => {});
-  mkdirSync(options.stateDir, { recursive: true });
+  const database = openPrivateStateDir(options.stateDir, {
+    dirs: ['blobs', 'logs', 'work'],
+    database: 'state.db',
+  });
   const lock = StateDirLock.acquire(options.stateDir);
-  const store = new SqliteStore(join(options.stateDir, 'state.db'));
+  const store = new SqliteStore(database);
   let api: FastifyInstance | undefined;
   let workers: LocalWorkers | undefined;
   let notifications: ReturnType<typeof notificationDispatcher> | undefined;
@@ -140,13 +143,13 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         ...options.workerCommand,
         '--server',
         address,
-        '--token',
-        token,
         '--work-dir',
         join(options.stateDir, 'work'),
         '--pool',
         'spot',
       ],
+      // Not on the command line, which every local user can read in /proc/PID/cmdline.
+      env: { SPOTFUSE_TOKEN: token },
       logDir: join(options.stateDir, 'logs'),
       onUnexpectedExit: (workerId, code, signal) => {
         crashes++;

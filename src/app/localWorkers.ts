@@ -6,6 +6,8 @@ export interface LocalWorkerOptions {
   count: number;
   /** Command that starts one worker; `--worker-id ID` is appended. */
   command: string[];
+  /** Added to this process's environment for each worker: how secrets reach it. */
+  env?: Record<string, string>;
   logDir: string;
   /** Called when a worker exits while it was supposed to keep running. */
   onUnexpectedExit: (workerId: string, code: number | null, signal: NodeJS.Signals | null) => void;
@@ -40,7 +42,10 @@ export class LocalWorkers {
     const id = `local-${process.pid}-${++this.started}`;
     const [command, ...args] = this.options.command;
     const log = createWriteStream(join(this.options.logDir, `${id}.log`));
-    const child = spawn(command, [...args, '--worker-id', id], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = spawn(command, [...args, '--worker-id', id], {
+      env: { ...process.env, ...this.options.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     const exited = new Promise<void>((resolve) => {

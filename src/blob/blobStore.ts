@@ -16,7 +16,14 @@ export interface BlobStore {
 
 /** What a blob store offers beyond single PUTs: multipart uploads (S3), resumable through listParts. */
 export interface MultipartBlobStore extends BlobStore {
-  createMultipartUpload(key: string, parts: number, lengths?: PartLengths): Promise<MultipartUpload>;
+  /** URLs of the first `signParts` parts (default: all of them) come with the upload; with `lengths`, each
+   * signs its part's Content-Length. */
+  createMultipartUpload(
+    key: string,
+    parts: number,
+    lengths?: PartLengths,
+    signParts?: number,
+  ): Promise<MultipartUpload>;
   partUrls(
     key: string,
     uploadId: string,

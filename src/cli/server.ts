@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
+import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
@@ -22,6 +23,11 @@ interface ServerFlags extends PriceFlags, SmtpFlags {
   onDemandAfter?: number;
   segmentRetention: number;
   abandonedUploadAge: number;
+  maxTasksPerJob: number;
+  minChunkFrames: number;
+  maxJobPixels: number;
+  maxActiveJobs: number;
+  maxQueuedTasks: number;
 }
 
 const env = process.env;
@@ -38,6 +44,21 @@ function uploadAge(value: string): number {
   const ms = retention(value);
   if (ms < MIN_UPLOAD_AGE_MS) throw new InvalidArgumentError('must be at least 1h, or forever');
   return ms;
+}
+
+/** A limit on what tenants queue: `--flag <n>`, from SPOTFUSE_FLAG_NAME, else its default. */
+function limitOption(
+  flags: string,
+  description: string,
+  limit: keyof TenantLimits,
+  parse: (value: string) => number = positiveInt,
+): Option {
+  const name = flags.split(' ')[0].slice(2);
+  const value = DEFAULT_TENANT_LIMITS[limit];
+  return new Option(flags, description)
+    .env(`SPOTFUSE_${name.toUpperCase().replaceAll('-', '_')}`)
+    .argParser(parse)
+    .default(value, value >= 1e9 ? value.toExponential().replace('e+', 'e') : String(value));
 }
 
 export function registerServer(program: Command): void {
@@ -116,6 +137,28 @@ export function registerServer(program: Command): void {
         .argParser(uploadAge)
         .default(24 * 60 * 60 * 1000, '24h'),
     )
+    .addOption(limitOption('--max-tasks-per-job <n>', 'tasks one job may be split into', 'maxTasks'))
+    .addOption(
+      limitOption('--min-chunk-frames <n>', 'fewest frames per task a job may ask for', 'minChunkFrames'),
+    )
+    .addOption(
+      limitOption(
+        '--max-job-pixels <n>',
+        'width x height x frames of one job (4e12 is about 2 h of 4K at 60 fps)',
+        'maxJobPixels',
+        positiveNumber,
+      ),
+    )
+    .addOption(
+      limitOption('--max-active-jobs <n>', 'jobs one tenant may have under way at once', 'maxActiveJobs'),
+    )
+    .addOption(
+      limitOption(
+        '--max-queued-tasks <n>',
+        "tasks waiting or running over all of one tenant's jobs",
+        'maxQueuedTasks',
+      ),
+    )
     .option(
       '--public-url <url>',
       'address users reach this coordinator at, for result links in notifications (SPOTFUSE_PUBLIC_URL)',
@@ -163,6 +206,13 @@ export function registerServer(program: Command): void {
         onDemandOnly,
         spotInterruptionCap: flags.onDemandAfter,
         prices,
+        tenantLimits: {
+          maxTasks: flags.maxTasksPerJob,
+          minChunkFrames: flags.minChunkFrames,
+          maxJobPixels: flags.maxJobPixels,
+          maxActiveJobs: flags.maxActiveJobs,
+          maxQueuedTasks: flags.maxQueuedTasks,
+        },
         segmentRetentionMs: flags.segmentRetention,
         abandonedUploadAgeMs: flags.abandonedUploadAge,
         notify: notificationFlags(flags),

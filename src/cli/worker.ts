@@ -32,7 +32,11 @@ export function registerWorker(program: Command): void {
     .command('worker')
     .description('pull tasks from a coordinator and run them until stopped')
     .requiredOption('--server <url>', 'coordinator URL', process.env.SPOTFUSE_SERVER)
-    .requiredOption('--token <token>', 'worker token', process.env.SPOTFUSE_TOKEN)
+    .requiredOption(
+      '--token <token>',
+      'worker token (SPOTFUSE_TOKEN: unlike a flag, other local users cannot read it in the process list)',
+      process.env.SPOTFUSE_TOKEN,
+    )
     .addOption(
       new Option(
         '--pool <pool>',
@@ -57,6 +61,8 @@ export function registerWorker(program: Command): void {
   addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
     // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
+    // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
+    delete process.env.SPOTFUSE_TOKEN;
     const logger = createLogger();
     const notice = new PreemptionNotice();
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from '../blob/blobStore.js';
 import { UserError } from '../core/errors.js';
-import { chooseChunkFrames, planChunks } from '../core/planner.js';
+import { chooseChunkFrames, chunkingProblem, planChunks } from '../core/planner.js';
 import type { JobSpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
@@ -16,6 +16,14 @@ import { referenceFrameProblem, unusedFaceOptionsProblem } from '../vision/faceO
 import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
 import { blobRef } from './leaseService.js';
+import {
+  AdmissionRefused,
+  checkJobPixels,
+  checkTenantLoad,
+  DEFAULT_TENANT_LIMITS,
+  type TenantLimits,
+  type TenantTurns,
+} from './tenantLimits.js';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 ** 3;
 
@@ -69,6 +77,10 @@ export interface SubmitDeps {
   email?: boolean;
   /** Largest upload a job may use (default 50 GiB); every upload is also held to the size it declared. */
   maxUploadBytes?: number;
+  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
+  limits?: TenantLimits;
+  /** Admits one submission per tenant at a time; share one across calls. */
+  turns?: TenantTurns;
   now?: () => number;
 }
 
@@ -144,6 +156,8 @@ export async function submitJob(
   const { framePts, ...probeVideoRest } = probe.video;
   const referenceProblem = referenceFrameProblem(processors, face, framePts.length);
   if (referenceProblem) throw new UserError(referenceProblem);
+  const limits = deps.limits ?? DEFAULT_TENANT_LIMITS;
+  checkJobPixels(probe.video.width, probe.video.height, framePts.length, limits);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),
@@ -155,7 +169,7 @@ export async function submitJob(
     priority: request.priority,
     ...(notify ? { notify } : {}),
   };
-  const chunkFrames = chooseChunkFrames({
+  const sizing = {
     frameCount: framePts.length,
     fps: probe.video.fps,
     processors,
@@ -163,17 +177,24 @@ export async function submitJob(
     chunkFrames: request.chunkFrames,
     chunkSeconds: request.chunkSeconds,
     checkpointFrames: request.checkpointFrames,
-  });
-  return deps.store.createJob(
-    {
-      // Every submission is a job of its own: no resuming by key across tenants' submissions.
-      key: `submit:${randomBytes(12).toString('hex')}`,
-      spec,
-      probe: { ...probe, video: probeVideoRest },
-      framePts,
-      chunks: planChunks(framePts.length, chunkFrames),
-      tenant,
-    },
-    (deps.now ?? Date.now)(),
-  );
+  };
+  const problem = chunkingProblem(sizing, limits);
+  if (problem) throw new AdmissionRefused(problem.limit, problem.message, 400);
+  const chunks = planChunks(framePts.length, chooseChunkFrames(sizing, limits));
+  const admit = async () => {
+    checkTenantLoad(await deps.store.tenantLoad(tenant), chunks.length, limits);
+    return deps.store.createJob(
+      {
+        // Every submission is a job of its own: no resuming by key across tenants' submissions.
+        key: `submit:${randomBytes(12).toString('hex')}`,
+        spec,
+        probe: { ...probe, video: probeVideoRest },
+        framePts,
+        chunks,
+        tenant,
+      },
+      (deps.now ?? Date.now)(),
+    );
+  };
+  return deps.turns ? deps.turns.run(tenant, admit) : admit();
 }

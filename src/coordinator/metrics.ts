@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OnDemandOnly, Pool, ReleaseReason, TaskKind } from '../core/types.js';
 import type { LeaseStats, Store } from '../store/store.js';
+import { ADMISSION_LIMITS, type AdmissionLimit } from './tenantLimits.js';
 
 /** What a finished attempt cost, as `attemptEnded` reports it. */
 export interface EndedAttemptUsage {
@@ -129,6 +130,12 @@ export class Metrics {
     'Webhook delivery attempts, by outcome.',
     ['outcome'],
   );
+  private readonly admissionRefusals = this.counter(
+    'spotfuse_admission_refusals_total',
+    'Job submissions refused by a tenant limit, by limit (chunk_frames, tasks_per_job, job_pixels, ' +
+      'active_jobs, queued_tasks).',
+    ['limit'],
+  );
   private readonly httpDuration = new Histogram({
     name: 'spotfuse_http_request_duration_seconds',
     help: 'HTTP request latency, by route pattern, method and status class.',
@@ -146,6 +153,7 @@ export class Metrics {
     this.leasesExpired.inc(0);
     this.framesProcessed.inc(0);
     for (const pool of ['spot', 'on-demand']) this.claims.inc({ pool }, 0);
+    for (const limit of ADMISSION_LIMITS) this.admissionRefusals.inc({ limit }, 0);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []) {
@@ -186,6 +194,11 @@ export class Metrics {
   /** Adds the price of one ended attempt (the price table's, wired in by the caller). */
   observeAttemptCost(lifecycle: Pool | null, usd: number): void {
     this.costUsd.inc({ lifecycle: lifecycleLabel(lifecycle) }, usd);
+  }
+
+  /** A job submission a tenant limit refused. */
+  admissionRefused(limit: AdmissionLimit): void {
+    this.admissionRefusals.inc({ limit });
   }
 
   /** One webhook delivery attempt: `delivered`, `pending` (failed, will be retried) or `dead` (given up). */

@@ -23,15 +23,62 @@ export interface ChunkSizing {
   checkpointFrames: number;
 }
 
-export function chooseChunkFrames(s: ChunkSizing): number {
+/** What one job may become on a coordinator shared by tenants. */
+export interface PlanLimits {
+  /** Fewest frames per task (a job's last task may have fewer). */
+  minChunkFrames: number;
+  /** Most tasks one job is split into. */
+  maxTasks: number;
+}
+
+/** Frames per task the job asked for, if it did (`chunkFrames`, or `chunkSeconds` at the video's rate). */
+function requestedChunkFrames(s: ChunkSizing): number | undefined {
   if (s.chunkFrames !== undefined) return Math.max(1, Math.floor(s.chunkFrames));
   if (s.chunkSeconds !== undefined) return Math.max(1, Math.round(s.chunkSeconds * s.fps));
+  return undefined;
+}
+
+/**
+ * Frames per task: as asked, else sized by cost and parallelism. Under `limits`, never fewer than
+ * `minChunkFrames`, nor so few that the job has more than `maxTasks` tasks.
+ */
+export function chooseChunkFrames(s: ChunkSizing, limits?: PlanLimits): number {
+  const chosen = requestedChunkFrames(s) ?? framesByCost(s);
+  if (!limits) return chosen;
+  return Math.max(chosen, limits.minChunkFrames, Math.ceil(s.frameCount / limits.maxTasks));
+}
+
+function framesByCost(s: ChunkSizing): number {
   const fallback = Math.max(...Object.values(MS_PER_FRAME));
   const msPerFrame = s.processors.reduce((sum, p) => sum + (MS_PER_FRAME[p] ?? fallback), 0) || 1;
   const byCost = Math.round(TARGET_TASK_MS / msPerFrame);
   const byParallelism = Math.ceil(s.frameCount / Math.max(1, s.parallelism));
   // A chunk shorter than a checkpoint wastes encoder start-ups; keep at least one full checkpoint per task.
   return Math.max(s.checkpointFrames, Math.min(byCost, byParallelism));
+}
+
+/** Which limit a job's own chunking breaks, and how, in one line; undefined when it asked for none or fits. */
+export function chunkingProblem(
+  s: ChunkSizing,
+  limits: PlanLimits,
+): { limit: 'chunk_frames' | 'tasks_per_job'; message: string } | undefined {
+  const asked = requestedChunkFrames(s);
+  if (asked === undefined) return undefined;
+  const how = s.chunkFrames !== undefined ? `chunkFrames ${s.chunkFrames}` : `chunkSeconds ${s.chunkSeconds}`;
+  if (asked < limits.minChunkFrames)
+    return {
+      limit: 'chunk_frames',
+      message: `${how} makes tasks of ${asked} frames: at least ${limits.minChunkFrames} frames per task`,
+    };
+  const tasks = Math.ceil(s.frameCount / asked);
+  if (tasks > limits.maxTasks)
+    return {
+      limit: 'tasks_per_job',
+      message:
+        `${how} makes ${tasks} tasks of ${s.frameCount} frames: at most ${limits.maxTasks} per job ` +
+        `(ask for at least ${Math.ceil(s.frameCount / limits.maxTasks)} frames per task)`,
+    };
+  return undefined;
 }
 
 /** Splits [0, frameCount) into consecutive ranges of `chunkFrames` frames; the last one takes the rest. */

@@ -153,7 +153,31 @@ export const UploadBody = z.strictObject({
 
 export type UploadResponse =
   | { key: string; url: string }
-  | { key: string; multipart: { uploadId: string; partSize: number; partUrls: string[] } };
+  | {
+      key: string;
+      multipart: {
+        uploadId: string;
+        partSize: number;
+        /** How many parts the upload has. */
+        parts: number;
+        /** Presigned URLs of the first parts only (part n at index n - 1): one page, not all of them. */
+        partUrls: string[];
+        /** Most part URLs one `POST /v1/uploads/parts` hands out. */
+        pageSize: number;
+      };
+    };
+
+/** `POST /v1/uploads/parts`: URLs for more parts of a multipart upload, a page at a time. */
+export const UploadPartsBody = z.strictObject({
+  key: BlobKey,
+  uploadId: Text.min(1).max(1000),
+  partNumbers: z.array(z.number().int().min(1).max(MAX_PARTS)).min(1).max(1000),
+});
+
+export interface UploadPartsResponse {
+  /** In the order of `partNumbers`. */
+  partUrls: string[];
+}
 
 /** `POST /v1/uploads/complete`: joins the parts of a multipart upload. */
 export const CompleteUploadBody = z.strictObject({
@@ -234,7 +258,8 @@ export const SubmitBody = z.strictObject({
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
-  chunkFrames: Count.positive().optional(),
+  // Bounded here; how small a coordinator lets tasks be is its --min-chunk-frames.
+  chunkFrames: Count.positive().max(100_000_000).optional(),
   chunkSeconds: z.number().positive().max(1_000_000).optional(),
   priority: z.enum(['urgent', 'normal']).default('normal'),
   outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),

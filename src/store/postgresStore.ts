@@ -60,6 +60,7 @@ import {
   priorityRank,
   type Store,
   type StoredJob,
+  type TenantLoad,
   TOKEN_TOUCH_INTERVAL_MS,
   type TokenRecord,
 } from './store.js';
@@ -630,6 +631,16 @@ export class PostgresStore implements Store {
       ),
     ]);
     return { pending: pending.rows, running: running.rows, jobs: jobs.rows };
+  }
+
+  async tenantLoad(tenant: string): Promise<TenantLoad> {
+    const { rows } = await this.pool.query<{ active_jobs: number; queued_tasks: number }>(
+      `SELECT COUNT(DISTINCT j.id)::int AS active_jobs, COUNT(t.id)::int AS queued_tasks
+         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
+         WHERE j.tenant = $1 AND j.state IN ('running', 'merging')`,
+      [tenant],
+    );
+    return { activeJobs: rows[0].active_jobs, queuedTasks: rows[0].queued_tasks };
   }
 
   /**

@@ -59,6 +59,7 @@ import {
   priorityRank,
   type Store,
   type StoredJob,
+  type TenantLoad,
   TOKEN_TOUCH_INTERVAL_MS,
   type TokenRecord,
 } from './store.js';
@@ -547,6 +548,17 @@ export class SqliteStore implements Store {
       .prepare(`SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`)
       .all() as LeaseStats['jobs'];
     return { pending, running, jobs };
+  }
+
+  async tenantLoad(tenant: string): Promise<TenantLoad> {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
+         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
+         WHERE j.tenant = ? AND j.state IN ('running', 'merging')`,
+      )
+      .get(tenant) as { active_jobs: number; queued_tasks: number };
+    return { activeJobs: row.active_jobs, queuedTasks: row.queued_tasks };
   }
 
   async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {

@@ -119,6 +119,12 @@ export interface LeaseStats {
   jobs: { state: 'running' | 'merging'; count: number }[];
 }
 
+/** What a tenant has under way: jobs not yet ended, and their tasks not yet done (waiting or leased). */
+export interface TenantLoad {
+  activeJobs: number;
+  queuedTasks: number;
+}
+
 /**
  * The state store. Every lease call is atomic and fenced by the task's epoch; implementations share
  * one set of semantics (and one test suite).
@@ -187,6 +193,9 @@ export interface Store {
 
   /** Queue depth, running tasks and active jobs, for `/metrics`. */
   leaseStats(): Promise<LeaseStats>;
+
+  /** A tenant's jobs and tasks under way, for its limits. */
+  tenantLoad(tenant: string): Promise<TenantLoad>;
 
   /** Records a token by the SHA-256 hash (hex) of its secret; the secret itself is never stored. */
   createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord>;

@@ -118,23 +118,70 @@ export interface MultipartOptions {
   signal?: AbortSignal;
 }
 
+/** Part URLs signed a page at a time, as the upload gets to the parts (a tenant's upload). */
+export interface PagedPartUrls {
+  /** How many parts the upload has. */
+  parts: number;
+  /** URLs already in hand: part n's at index n - 1 (the first page). */
+  first: readonly string[];
+  /** Most part URLs one `sign` call returns. */
+  pageSize: number;
+  /** URLs for these part numbers (at most `pageSize`), in the same order. */
+  sign(partNumbers: readonly number[]): Promise<string[]>;
+}
+
+/** Where each part goes: every part's URL up front (part n's at index n - 1), or signed in pages. */
+export type PartUrls = readonly string[] | PagedPartUrls;
+
+/**
+ * Part n's URL, asking for a page of the parts still to go (`todo`, in upload order) from n on when it
+ * has none; concurrent lanes share one request at a time.
+ */
+function partUrlLookup(urls: PartUrls, todo: readonly number[]): (n: number) => Promise<string> {
+  if (!('sign' in urls)) return async (n) => urls[n - 1];
+  const known = new Map(urls.first.map((url, i) => [i + 1, url]));
+  let signing: Promise<void> | undefined;
+  return async (n) => {
+    for (;;) {
+      const url = known.get(n);
+      if (url !== undefined) return url;
+      if (!signing) {
+        const next = todo.slice(todo.indexOf(n) + 1).filter((p) => p !== n && !known.has(p));
+        const page = [n, ...next].slice(0, urls.pageSize);
+        signing = urls
+          .sign(page)
+          .then((signed) => {
+            if (signed.length !== page.length)
+              throw new Error(`asked for ${page.length} part URLs, got ${signed.length}`);
+            for (const [i, p] of page.entries()) known.set(p, signed[i]);
+          })
+          .finally(() => {
+            signing = undefined;
+          });
+      }
+      await signing;
+    }
+  };
+}
+
 /**
  * Uploads a file as the parts of a multipart upload: part n (bytes (n-1)*partSize onwards) to
- * `partUrls[n - 1]`, each retried on network errors and 5xx, a few at a time. Returns every
- * part's ETag in part order, for completing the upload.
+ * its URL, each retried on network errors and 5xx, a few at a time. Returns every part's ETag in
+ * part order, for completing the upload.
  */
 export async function uploadFileMultipart(
   localPath: string,
-  partUrls: readonly string[],
+  partUrls: PartUrls,
   partSize: number,
   options: MultipartOptions = {},
 ): Promise<string[]> {
   if (!Number.isSafeInteger(partSize) || partSize < 1) throw new Error(`invalid part size: ${partSize}`);
   const { size } = await stat(localPath);
   const parts = Math.max(1, Math.ceil(size / partSize));
-  if (partUrls.length !== parts)
+  const offered = 'sign' in partUrls ? partUrls.parts : partUrls.length;
+  if (offered !== parts)
     throw new Error(
-      `${size} bytes in parts of ${partSize} make ${parts} parts, but ${partUrls.length} part URLs came`,
+      `${size} bytes in parts of ${partSize} make ${parts} parts, but ${offered} part URLs came`,
     );
   const lengthOf = (n: number) => Math.min(partSize, size - (n - 1) * partSize);
   const etags: (string | undefined)[] = new Array(parts).fill(undefined);
@@ -145,6 +192,7 @@ export async function uploadFileMultipart(
   const attempts = options.attempts ?? 4;
   const delay = options.retryDelayMs ?? 500;
   const todo = etags.flatMap((etag, i) => (etag === undefined ? [i + 1] : []));
+  const urlOf = partUrlLookup(partUrls, todo);
   let failed = false;
   const uploadPart = async (n: number) => {
     const what = `upload of part ${n} to object store`;
@@ -152,7 +200,7 @@ export async function uploadFileMultipart(
       options.signal?.throwIfAborted();
       try {
         const start = (n - 1) * partSize;
-        const etag = await putRange(partUrls[n - 1], localPath, start, lengthOf(n), what, options.signal);
+        const etag = await putRange(await urlOf(n), localPath, start, lengthOf(n), what, options.signal);
         if (!etag) throw new Error(`${what}: the store sent no ETag`);
         etags[n - 1] = etag;
         options.onPart?.({ partNumber: n, etag, size: lengthOf(n) });

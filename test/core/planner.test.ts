@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseChunkFrames, planChunks } from '../../src/core/planner.js';
+import { chooseChunkFrames, chunkingProblem, planChunks } from '../../src/core/planner.js';
 import { segmentDurationsMicros, ticksToMicros } from '../../src/core/time.js';
 
 describe('planner', () => {
@@ -29,6 +29,51 @@ describe('planner', () => {
     // 7.5 minutes of GPU work at 40 ms per frame.
     expect(chooseChunkFrames({ ...base, frameCount: 1e6, processors: ['face_swapper'] })).toBe(11250);
     expect(chooseChunkFrames({ ...base, frameCount: 50, parallelism: 8 })).toBe(100);
+  });
+});
+
+describe('planner limits', () => {
+  const base = {
+    frameCount: 50_000,
+    fps: 30,
+    processors: ['passthrough'],
+    parallelism: 8,
+    checkpointFrames: 1,
+  };
+  const limits = { minChunkFrames: 25, maxTasks: 1000 };
+
+  it('never plans tasks below the minimum or beyond the most tasks per job', () => {
+    expect(chooseChunkFrames({ ...base, chunkFrames: 1 }, limits)).toBe(50);
+    expect(chooseChunkFrames({ ...base, frameCount: 10_000, chunkFrames: 1 }, limits)).toBe(25);
+    expect(chooseChunkFrames({ ...base, frameCount: 10_000, chunkSeconds: 1e-300 }, limits)).toBe(25);
+    // Sized by parallelism on its own: 100 frames over 8 workers would be tasks of 13 frames.
+    expect(chooseChunkFrames({ ...base, frameCount: 100 })).toBe(13);
+    expect(chooseChunkFrames({ ...base, frameCount: 100 }, limits)).toBe(25);
+    for (const sizing of [{ chunkFrames: 1 }, { chunkSeconds: 0.001 }, {}]) {
+      for (const frameCount of [1, 24, 25, 26, 999, 50_000, 1_000_001]) {
+        const s = { ...base, frameCount, ...sizing };
+        const chunks = planChunks(frameCount, chooseChunkFrames(s, limits));
+        expect(chunks.length).toBeLessThanOrEqual(limits.maxTasks);
+        // Every task but the last has at least the minimum.
+        expect(chunks.slice(0, -1).every((c) => c.end - c.start >= limits.minChunkFrames)).toBe(true);
+        expect(chunks.at(-1)?.end).toBe(frameCount);
+      }
+    }
+  });
+
+  it('says which limit a job’s own chunking breaks', () => {
+    expect(chunkingProblem({ ...base, chunkFrames: 1 }, limits)).toEqual({
+      limit: 'chunk_frames',
+      message: 'chunkFrames 1 makes tasks of 1 frames: at least 25 frames per task',
+    });
+    expect(chunkingProblem({ ...base, chunkSeconds: 1e-300 }, limits)?.limit).toBe('chunk_frames');
+    expect(chunkingProblem({ ...base, chunkFrames: 30 }, limits)).toEqual({
+      limit: 'tasks_per_job',
+      message:
+        'chunkFrames 30 makes 1667 tasks of 50000 frames: at most 1000 per job (ask for at least 50 frames per task)',
+    });
+    expect(chunkingProblem({ ...base, chunkFrames: 50 }, limits)).toBeUndefined();
+    expect(chunkingProblem(base, limits)).toBeUndefined();
   });
 });
 

@@ -124,6 +124,8 @@ describe('deploy/kubernetes', () => {
       expect(container.command, `${file}: the image's entrypoint is spotfuse`).toBeUndefined();
       expect(container.image).toMatch(/^spotfuse/);
       const args = container.args.map(String);
+      // Any local user reads a command line (/proc/PID/cmdline): tokens come from the environment.
+      expect(args, `${file}: a token on the command line`).not.toContain('--token');
       await expect(
         parseCli(args, containerEnv(container)),
         `${file}: ${args.join(' ')}`,
@@ -148,6 +150,41 @@ describe('deploy/kubernetes', () => {
     await expect(parseCli(['server'], { SPOTFUSE_SEGMENT_RETENTION: '7d' })).resolves.toMatchObject({
       options: { segmentRetention: 7 * 24 * 3600 * 1000 },
     });
+  });
+
+  it('takes tenant limits from flags, then SPOTFUSE_* variables, then defaults', async () => {
+    const limits = (options: Record<string, unknown>) => ({
+      maxTasksPerJob: options.maxTasksPerJob,
+      minChunkFrames: options.minChunkFrames,
+      maxJobPixels: options.maxJobPixels,
+      maxActiveJobs: options.maxActiveJobs,
+      maxQueuedTasks: options.maxQueuedTasks,
+    });
+    expect(limits((await parseCli(['server'])).options)).toEqual({
+      maxTasksPerJob: 10_000,
+      minChunkFrames: 25,
+      maxJobPixels: 4e12,
+      maxActiveJobs: 20,
+      maxQueuedTasks: 20_000,
+    });
+    const env = {
+      SPOTFUSE_MAX_ACTIVE_JOBS: '5',
+      SPOTFUSE_MAX_JOB_PIXELS: '1e9',
+      SPOTFUSE_MIN_CHUNK_FRAMES: '50',
+    };
+    expect(
+      limits(
+        (await parseCli(['server', '--max-active-jobs', '7', '--max-tasks-per-job', '500'], env)).options,
+      ),
+    ).toEqual({
+      maxTasksPerJob: 500,
+      minChunkFrames: 50,
+      maxJobPixels: 1e9,
+      maxActiveJobs: 7,
+      maxQueuedTasks: 20_000,
+    });
+    await expect(parseCli(['server', '--max-active-jobs', '0'])).rejects.toBeInstanceOf(CommanderError);
+    await expect(parseCli(['server', '--min-chunk-frames', '2.5'])).rejects.toBeInstanceOf(CommanderError);
   });
 
   it('runs the coordinator as probed, secret-configured replicas that keep merges and urgent work on demand', async () => {

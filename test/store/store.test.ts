@@ -210,6 +210,33 @@ for (const backend of backends) {
       expect((await store.leaseStats()).jobs).toHaveLength(2);
     });
 
+    it("counts a tenant's jobs under way and their tasks not yet done", async () => {
+      expect(await store.tenantLoad('acme')).toEqual({ activeJobs: 0, queuedTasks: 0 });
+      const framePts = [0, 1, 2, 3, 4, 5];
+      const chunks = [
+        { start: 0, end: 2 },
+        { start: 2, end: 4 },
+        { start: 4, end: 6 },
+      ];
+      const job = (key: string, tenant: string | null) =>
+        store.createJob({ key, spec, probe: {}, framePts, chunks, tenant }, 1);
+      const a = await job('a', 'acme');
+      const b = await job('b', 'acme');
+      await job('c', 'globex');
+      await job('d', null);
+      expect(await store.tenantLoad('acme')).toEqual({ activeJobs: 2, queuedTasks: 6 });
+      // A leased task still counts; a completed one does not; a canceled job counts no more.
+      const c = (await store.claim({ workerId: 'w', pool: 'spot', now: 2, leaseTtlMs: TTL }))!;
+      expect(c.job.id).toBe(a.id);
+      expect(await store.tenantLoad('acme')).toEqual({ activeJobs: 2, queuedTasks: 6 });
+      await store.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: 's0' }, 3);
+      await store.complete(c.task.id, c.task.epoch, 3);
+      expect(await store.tenantLoad('acme')).toEqual({ activeJobs: 2, queuedTasks: 5 });
+      await store.cancelJob(b.id, 4);
+      expect(await store.tenantLoad('acme')).toEqual({ activeJobs: 1, queuedTasks: 2 });
+      expect(await store.tenantLoad('globex')).toEqual({ activeJobs: 1, queuedTasks: 3 });
+    });
+
     it('records checkpoints idempotently and only as a contiguous chain', async () => {
       await newJob([{ start: 0, end: 30 }]);
       const c = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;

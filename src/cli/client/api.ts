@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
-import type { UploadResponse } from '../../protocol/wire.js';
-import { uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
+import type { UploadPartsResponse, UploadResponse } from '../../protocol/wire.js';
+import { type PartUrls, uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
 
 export interface ConnectionFlags {
   server?: string;
@@ -42,7 +42,7 @@ export class ApiClient {
     this.token = flags.token;
   }
 
-  /** One API call; a 429 (rate limit: the request was not handled) is retried after its Retry-After. */
+  /** One API call; a 429 with a Retry-After (rate limit: the request was not handled) is retried after it. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const result = await this.requestOnce<T>(method, path, body);
@@ -75,7 +75,8 @@ export class ApiClient {
       );
     }
     const text = await response.text();
-    if (response.status === 429) {
+    // A rate limit says when to come back; a tenant limit (too much under way) does not: no point waiting.
+    if (response.status === 429 && response.headers.has('retry-after')) {
       const seconds = Number(response.headers.get('retry-after'));
       return { retryAfterMs: Math.min(30, Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000 };
     }
@@ -112,8 +113,26 @@ export class ApiClient {
       }
       return target.key;
     }
-    const { uploadId, partSize, partUrls } = target.multipart;
-    const etags = await uploadFileMultipart(path, partUrls, partSize);
+    const { uploadId, partSize, parts, partUrls, pageSize } = target.multipart;
+    const key = target.key;
+    // A coordinator from before paging sends every part's URL and no page size.
+    const urls: PartUrls =
+      pageSize === undefined
+        ? partUrls
+        : {
+            parts,
+            first: partUrls,
+            pageSize,
+            sign: async (partNumbers) =>
+              (
+                await this.request<UploadPartsResponse>('POST', '/v1/uploads/parts', {
+                  key,
+                  uploadId,
+                  partNumbers,
+                })
+              ).partUrls,
+          };
+    const etags = await uploadFileMultipart(path, urls, partSize);
     await this.request('POST', '/v1/uploads/complete', { key: target.key, uploadId, etags });
     return target.key;
   }
