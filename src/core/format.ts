@@ -12,3 +12,8 @@ export function formatDuration(seconds: number): string {
 export function formatMoney(usd: number): string {
   return `$${usd >= 1 ? usd.toFixed(2) : usd.toFixed(4)}`;
 }
+
+/** `1 frame`, `2 frames`, `0 frames`: a count and its noun, plural unless the count is one. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}

@@ -152,6 +152,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
     autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
   `,
+  // 7: the output a completed job wrote (size and SHA-256), so that a rerun can tell it is already done.
+  `
+  ALTER TABLE jobs ADD COLUMN output_bytes bigint;
+  ALTER TABLE jobs ADD COLUMN output_sha256 text;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

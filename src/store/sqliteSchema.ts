@@ -134,4 +134,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN segments_deleted_at INTEGER;
   `,
+  // 6: the output a completed job wrote (size and SHA-256), so that a rerun can tell it is already done.
+  `
+  ALTER TABLE jobs ADD COLUMN output_bytes INTEGER;
+  ALTER TABLE jobs ADD COLUMN output_sha256 TEXT;
+  `,
 ];
