@@ -125,7 +125,7 @@ export function registerRun(program: Command): void {
             `job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`,
           );
         }
-        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
+        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${count(report.frames, 'frame')}`);
         if (report.cost) say(costLine(report.cost));
         return;
       }
@@ -184,7 +184,7 @@ export function registerRun(program: Command): void {
             );
           if (tty)
             say(
-              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${count(job.frameCount, 'frame')}, ${count(workers, 'worker')}`,
             );
           else
             logger.info({
@@ -217,7 +217,7 @@ export function registerRun(program: Command): void {
       }
       if (result.interrupted) {
         say(
-          `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+          `interrupted: ${report.framesDone}/${count(report.frames, 'frame')} are kept; run the same command to resume`,
         );
         process.exitCode = 130;
         return;
@@ -226,10 +226,15 @@ export function registerRun(program: Command): void {
         const logs = join(resolve(flags.stateDir), 'logs');
         throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
       }
+      // Across interrupted runs, the time spent running and the time since the job began differ.
+      const took = result.resumed
+        ? `${formatDuration(report.runSeconds)} of running (${formatDuration(report.wallSeconds)} since it began)`
+        : formatDuration(report.wallSeconds);
       say(
-        `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
-          `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
-          `${report.failures} failures, ${report.framesRedone} frames redone`,
+        `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
+          `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
+          `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
+          `${count(report.framesRedone, 'frame')} redone`,
       );
       say(costLine(report.cost));
     },

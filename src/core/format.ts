@@ -18,7 +18,12 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** `1 frame`, `2 frames`, `0 frames`: a count and its noun, plural unless the count is one. */
-export function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : plural}`;
+/** The noun for `n` things: singular for one, plural otherwise (`0 frames`). */
+export function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return n === 1 ? singular : plural;
+}
+
+/** `1 frame`, `2 frames`, `0 frames`: a count and its noun. */
+export function count(n: number, singular: string, plural?: string): string {
+  return `${n} ${noun(n, singular, plural)}`;
 }

@@ -145,6 +145,11 @@ describe('spotfuse run (embedded, end to end)', () => {
     const input = await noAudio(dir());
     const first = await run(input, 'again', ['--workers', '1']);
     expect(first.report.state).toBe('completed');
+    expect(first.stderr).toMatch(
+      /done: .*again\.mp4 — 50 frames in \d+m\d\ds, 1 chunk, 1 segment, 0 interruptions, 0 failures, 0 frames redone/,
+    );
+    expect(first.report.runSeconds).toBeGreaterThan(0);
+    expect(first.report.runSeconds).toBeLessThanOrEqual(first.report.wallSeconds);
     const logs = join(dir(), 'state-again', 'logs');
     const workersStarted = () => readdirSync(logs).length;
     const started = workersStarted();
