@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
+import { finishedJob, outputFile } from '../coordinator/finishedJob.js';
 import { type CheckedJob, checkJobRequest, type JobRequest } from '../coordinator/jobInput.js';
 import { LeaseService } from '../coordinator/leaseService.js';
 import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
@@ -35,6 +36,11 @@ export interface EmbeddedRunOptions {
   prepare?: (checked: CheckedJob) => Promise<void>;
   /** Command that starts one worker process (the CLI's `worker` command). */
   workerCommand: string[];
+  /**
+   * Do the job even when this same request already completed and its output is unchanged (by default,
+   * such a run only reports the finished job).
+   */
+  force?: boolean;
   /** Stops the run early (Ctrl-C): workers flush a checkpoint and release their tasks. */
   signal?: AbortSignal;
   /** Webhook and email delivery of this run's notifications (and any an earlier run left undelivered). */
@@ -57,6 +63,8 @@ export interface EmbeddedRunResult {
   report: JobReport;
   resumed: boolean;
   interrupted: boolean;
+  /** The same request had completed and its output was unchanged: nothing ran, `report` is that job's. */
+  alreadyDone: boolean;
   /** The job's notifications as they stood when the run stopped waiting for them. */
   notifications: Notification[];
 }
@@ -103,9 +111,6 @@ async function openJob(store: SqliteStore, checked: CheckedJob, options: Embedde
 export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
   const log = options.log ?? (() => {});
   const prices = options.prices ?? loadPriceTable();
-  // Probing runs while the workers boot; its errors surface where it is awaited.
-  const checking = checkJobRequest(options.request);
-  checking.catch(() => {});
   const database = openPrivateStateDir(options.stateDir, {
     dirs: ['blobs', 'logs', 'work'],
     database: 'state.db',
@@ -116,6 +121,14 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   let workers: LocalWorkers | undefined;
   let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
+    const finished = options.force ? undefined : await finishedJob(store, options.request);
+    if (finished) {
+      const report = await jobReport(store, finished.id, { prices, tasks: options.taskCosts });
+      return { report, resumed: false, interrupted: false, alreadyDone: true, notifications: [] };
+    }
+    // Probing runs while the workers boot; its errors surface where it is awaited.
+    const checking = checkJobRequest(options.request);
+    checking.catch(() => {});
     if (options.notify?.webhookSecret)
       await store.setWebhookSecret(null, options.notify.webhookSecret, Date.now());
     // Running from the start: it also delivers what an earlier run in this directory left undelivered.
@@ -189,6 +202,9 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     if (report.state === 'completed') {
       // The output holds every frame now; the segments would only fill the disk.
       await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));
+      // What a rerun of the same command compares with, to tell that there is nothing to do.
+      const output = await outputFile(job.spec.output);
+      if (output) await store.recordOutput(job.id, output);
     }
     const ended = report.state === 'completed' || report.state === 'failed';
     await notifications.dispatcher.stop();
@@ -197,6 +213,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       report,
       resumed,
       interrupted: options.signal?.aborted === true && report.state !== 'completed',
+      alreadyDone: false,
       notifications: told,
     };
   } finally {

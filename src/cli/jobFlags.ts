@@ -21,6 +21,9 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags {
   outputVideoPreset: string;
 }
 
+/** The chain `run` and `submit` use without `--processors`. */
+export const DEFAULT_PROCESSORS = 'face_swapper';
+
 export function addJobOptions(command: Command): Command {
   command
     .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
@@ -28,7 +31,7 @@ export function addJobOptions(command: Command): Command {
     .option(
       '--processors <list>',
       'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
-      'face_swapper',
+      DEFAULT_PROCESSORS,
     )
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)

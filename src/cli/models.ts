@@ -1,11 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ensureModel } from '../models/download.js';
-import type { ProgressCallback } from '../models/fetchResumable.js';
-import type { ModelEntry } from '../models/registry.js';
+import { count, formatBytes } from '../core/format.js';
+import { type DownloadView, ensureModels } from '../models/download.js';
+import { modelSize } from '../models/missing.js';
+import { isNonCommercial, type ModelEntry } from '../models/registry.js';
 import { findModel, type ModelFlags, type ModelSettings, resolveModelSettings } from '../models/settings.js';
 import { verifyModel } from '../models/verify.js';
+import { DEFAULT_PROCESSORS } from './jobFlags.js';
 
 export interface ModelRow {
   name: string;
@@ -13,7 +15,13 @@ export interface ModelRow {
   file: string;
   url: string;
   size: number | null;
+  /** A published approximate size where the exact one is not known. */
+  approxSize: number | null;
   sha256: string | null;
+  license: string | null;
+  nonCommercial: boolean;
+  /** Needed by `run` with its defaults (face_swapper and the default face options). */
+  defaultChain: boolean;
   downloaded: boolean;
 }
 
@@ -35,32 +43,50 @@ async function filesIn(dir: string): Promise<Set<string>> {
   return new Set(await readdir(dir).catch(() => []));
 }
 
+/** The models `run` needs with its default processors and face options. */
+export async function defaultChainModels(settings: ModelSettings): Promise<string[]> {
+  // Loaded here: the face job pulls in ONNX Runtime, which no other command at start-up needs.
+  const { requiredModels } = await import('../vision/faceJob.js');
+  const { DEFAULT_FACE_OPTIONS } = await import('../vision/faceOptions.js');
+  const { parseProcessorList } = await import('../vision/processors/registry.js');
+  return requiredModels(parseProcessorList(DEFAULT_PROCESSORS), DEFAULT_FACE_OPTIONS, settings.catalog);
+}
+
 export async function listModels(settings: ModelSettings, names: string[] = []): Promise<ModelRow[]> {
-  const present = await filesIn(settings.dir);
+  const [present, defaults] = await Promise.all([filesIn(settings.dir), defaultChainModels(settings)]);
   return selectModels(settings, names).map((entry) => ({
     name: entry.name,
     role: entry.role,
     file: entry.file,
     url: entry.url,
     size: entry.size ?? null,
+    approxSize: entry.approxSize ?? null,
     sha256: entry.sha256 ?? null,
+    license: entry.license ?? null,
+    nonCommercial: isNonCommercial(entry),
+    defaultChain: defaults.includes(entry.name),
     downloaded: present.has(entry.file),
   }));
 }
 
-function formatBytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+function licenseCell(row: ModelRow): string {
+  if (row.license === null) return 'see upstream';
+  return row.nonCommercial && row.license !== 'Non-Commercial'
+    ? `${row.license} (non-commercial)`
+    : row.license;
 }
 
 export function formatModelTable(rows: ModelRow[]): string {
   const cells = rows.map((row) => [
     row.name,
     row.role,
-    row.size === null ? '?' : formatBytes(row.size),
+    row.defaultChain ? 'yes' : '',
+    modelSize(row),
+    licenseCell(row),
     row.downloaded ? 'downloaded' : '-',
     row.url,
   ]);
-  const header = ['NAME', 'ROLE', 'SIZE', 'STATE', 'URL'];
+  const header = ['NAME', 'ROLE', 'DEFAULT', 'SIZE', 'LICENCE', 'STATE', 'URL'];
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((c) => c[i].length)));
   return [header, ...cells]
     .map((line) =>
@@ -76,18 +102,43 @@ export function formatModelTable(rows: ModelRow[]): string {
 export async function downloadModels(
   settings: ModelSettings,
   names: string[],
-  progressFor?: (name: string) => { onProgress: ProgressCallback; finish(): void },
+  progressFor?: (name: string) => DownloadView,
 ): Promise<string[]> {
-  const paths: string[] = [];
-  for (const entry of selectModels(settings, names)) {
-    const view = progressFor?.(entry.name);
-    try {
-      paths.push(await ensureModel(entry.name, { ...settings, onProgress: view?.onProgress }));
-    } finally {
-      view?.finish();
-    }
+  const entries = selectModels(settings, names);
+  return ensureModels(
+    entries.map((e) => e.name),
+    settings,
+    progressFor,
+  );
+}
+
+/**
+ * What `models verify` says when it has no catalogue model to check: what the folder holds instead
+ * (partial downloads, model files the catalogue does not name) and what to do about it.
+ */
+export async function emptyModelDirText(settings: ModelSettings): Promise<string> {
+  const files = [...(await filesIn(settings.dir))].sort();
+  const byFile = new Map([...settings.catalog.values()].map((e) => [e.file, e]));
+  const partial = files.filter((f) => f.endsWith('.partial') && byFile.has(f.slice(0, -'.partial'.length)));
+  const strays = files.filter((f) => f.endsWith('.onnx') && !byFile.has(f));
+  const lines = [`no catalogue model is fully downloaded in ${settings.dir}`];
+  if (partial.length > 0) {
+    const names = partial.map((f) => byFile.get(f.slice(0, -'.partial'.length))!.name);
+    lines.push(
+      `${count(partial.length, 'partial download')} (${partial.join(', ')}): ` +
+        `"spotfuse models download ${names.join(' ')}" resumes ${partial.length === 1 ? 'it' : 'them'}`,
+    );
   }
-  return paths;
+  if (strays.length > 0) {
+    lines.push(
+      `${count(strays.length, 'model file')} the catalogue does not name (${strays.join(', ')}): ` +
+        'give each a name, URL and sha256 in a --model-manifest file to use and verify it',
+    );
+  }
+  if (partial.length === 0 && strays.length === 0) {
+    lines.push('"spotfuse models download" fetches them; "spotfuse run" fetches what its job needs');
+  }
+  return lines.join('\n');
 }
 
 /**
@@ -185,7 +236,7 @@ export function registerModels(program: Command): void {
   ).action(async (names: string[], flags: ModelFlags) => {
     const settings = await resolveModelSettings(flags);
     const rows = await verifyModels(settings, names);
-    if (rows.length === 0) process.stderr.write(`no models downloaded in ${settings.dir}\n`);
+    if (rows.length === 0) process.stderr.write(`${await emptyModelDirText(settings)}\n`);
     for (const row of rows) {
       process.stdout.write(`${row.state.padEnd(10)} ${row.name}  ${row.reason ?? row.path}\n`);
     }

@@ -4,7 +4,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
-import { formatDuration } from '../core/format.js';
+import { count, formatDuration } from '../core/format.js';
 import { costLine } from '../cost/costText.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
@@ -37,6 +37,7 @@ interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags, Smt
   token?: string;
   quiet?: boolean;
   verbose?: boolean;
+  force?: boolean;
 }
 
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
@@ -84,6 +85,7 @@ export function registerRun(program: Command): void {
       'tenant token for --server (default: $SPOTFUSE_TOKEN)',
       process.env.SPOTFUSE_TOKEN,
     )
+    .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
   addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
@@ -123,7 +125,7 @@ export function registerRun(program: Command): void {
             `job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`,
           );
         }
-        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${report.frames} frames`);
+        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${count(report.frames, 'frame')}`);
         if (report.cost) say(costLine(report.cost));
         return;
       }
@@ -150,6 +152,7 @@ export function registerRun(program: Command): void {
         },
         notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
         stateDir: resolve(flags.stateDir),
+        force: flags.force,
         workers,
         chunkFrames: flags.chunkFrames,
         chunkSeconds: flags.chunkSeconds,
@@ -181,7 +184,7 @@ export function registerRun(program: Command): void {
             );
           if (tty)
             say(
-              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${job.frameCount} frames, ${workers} workers`,
+              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${count(job.frameCount, 'frame')}, ${count(workers, 'worker')}`,
             );
           else
             logger.info({
@@ -197,6 +200,13 @@ export function registerRun(program: Command): void {
       view?.finish();
       const { report } = result;
       if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+      if (result.alreadyDone) {
+        say(
+          `already done: ${report.output} is unchanged since job ${report.jobId} wrote it ` +
+            `(${count(report.frames, 'frame')}); --force does it again`,
+        );
+        return;
+      }
       for (const n of result.notifications.filter((n) => n.state !== 'delivered')) {
         say(
           `notification not delivered: ${n.event} to ${n.target} (${n.lastError ?? 'not tried yet'}); ` +
@@ -207,7 +217,7 @@ export function registerRun(program: Command): void {
       }
       if (result.interrupted) {
         say(
-          `interrupted: ${report.framesDone}/${report.frames} frames are kept; run the same command to resume`,
+          `interrupted: ${report.framesDone}/${count(report.frames, 'frame')} are kept; run the same command to resume`,
         );
         process.exitCode = 130;
         return;
@@ -216,10 +226,15 @@ export function registerRun(program: Command): void {
         const logs = join(resolve(flags.stateDir), 'logs');
         throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
       }
+      // Across interrupted runs, the time spent running and the time since the job began differ.
+      const took = result.resumed
+        ? `${formatDuration(report.runSeconds)} of running (${formatDuration(report.wallSeconds)} since it began)`
+        : formatDuration(report.wallSeconds);
       say(
-        `done: ${report.output} — ${report.frames} frames in ${formatDuration(report.wallSeconds)}, ` +
-          `${report.tasks} chunks, ${report.segments} segments, ${report.interruptions} interruptions, ` +
-          `${report.failures} failures, ${report.framesRedone} frames redone`,
+        `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
+          `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
+          `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
+          `${count(report.framesRedone, 'frame')} redone`,
       );
       say(costLine(report.cost));
     },

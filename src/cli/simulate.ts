@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { UserError } from '../core/errors.js';
+import { count, noun } from '../core/format.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { instancePrice } from '../cost/prices.js';
 import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../sim/params.js';
@@ -84,12 +85,12 @@ export function resultText(input: SimInput, r: SimResult): string {
     : '';
   const policy = [
     p.onDemandFor?.length ? `${p.onDemandFor.join(',')} on on-demand` : '',
-    p.onDemandAfter !== undefined ? `on-demand after ${p.onDemandAfter} interruptions` : '',
+    p.onDemandAfter !== undefined ? `on-demand after ${count(p.onDemandAfter, 'interruption')}` : '',
   ].filter((x) => x !== '');
   const rows = [
-    `job: ${p.frameCount} frames at ${p.fps} fps, ${r.tasks} tasks of ${p.chunkSeconds} s, ` +
+    `job: ${count(p.frameCount, 'frame')} at ${p.fps} fps, ${count(r.tasks, 'task')} of ${p.chunkSeconds} s, ` +
       `${r.workGpuMinutes.toFixed(1)} GPU-minutes of work (${p.gpuFps.toFixed(2)} frames/s per GPU${p.gpuTypes ? ' on average' : ''})`,
-    `spot plan: ${p.workers} spot + ${p.onDemandWorkers} on-demand workers${fleet}, ` +
+    `spot plan: ${p.workers} spot + ${p.onDemandWorkers} on-demand ${noun(p.workers + p.onDemandWorkers, 'worker')}${fleet}, ` +
       `${p.interruptionRate} interruptions/h, ${p.noticeSeconds} s notice` +
       (policy.length > 0 ? `; policy: ${policy.join(', ')}` : ''),
     `  wall time       ${min(r.wallMinutes)}`,
@@ -99,11 +100,11 @@ export function resultText(input: SimInput, r: SimResult): string {
       `at most ${r.maxTaskInterruptions} per task)`,
     ...r.zones.map(
       (z) =>
-        `  zone ${z.name.padEnd(10)} ${z.interruptions} interruptions, ${z.reclaims} reclaims, ` +
-        `${(z.workerSeconds / 60).toFixed(1)} worker-min, at most ${z.maxWorkers} workers`,
+        `  zone ${z.name.padEnd(10)} ${count(z.interruptions, 'interruption')}, ${count(z.reclaims, 'reclaim')}, ` +
+        `${(z.workerSeconds / 60).toFixed(1)} worker-min, at most ${count(z.maxWorkers, 'worker')}`,
     ),
     `  cost            ${money(r.spotCost)}`,
-    `on-demand only: ${p.workers + p.onDemandWorkers} workers`,
+    `on-demand only: ${count(p.workers + p.onDemandWorkers, 'worker')}`,
     `  wall time       ${min(r.onDemandWallMinutes)}`,
     `  cost            ${money(r.onDemandCost)}`,
     `saving            ${r.savingPercent.toFixed(1)}%`,

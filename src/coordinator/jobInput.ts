@@ -91,18 +91,41 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
   const probe = await asUserError(() => probeVideo(input));
   const referenceProblem = referenceFrameProblem(processors, request.face, probe.video.framePts.length);
   if (referenceProblem) throw new UserError(referenceProblem);
-  const spec: JobSpec = {
-    input,
-    sources,
-    output,
-    processors,
+  const spec = specOf(request);
+  const key = keyOf(spec);
+  return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };
+}
+
+/** What the job is, from its request: paths resolved, processors parsed. Who is notified is not part of it. */
+function specOf(request: JobRequest): JobSpec {
+  return {
+    input: resolve(request.input),
+    sources: request.sources.map((s) => resolve(s)),
+    output: resolve(request.output),
+    processors: parseProcessorList(request.processors),
     face: request.face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
   };
-  // Who is notified is not what the job is: a run with other targets resumes the same job.
-  const key = createHash('sha256')
-    .update(JSON.stringify({ ...spec, input: fileIdentity(input), sources: sources.map(fileIdentity) }))
+}
+
+/** Same spec and the same input files (path, size, modification time): the same key. */
+function keyOf(spec: JobSpec): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify({ ...spec, input: fileIdentity(spec.input), sources: spec.sources.map(fileIdentity) }),
+    )
     .digest('hex');
-  return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };
+}
+
+/**
+ * The key `checkJobRequest` gives this request, without probing anything; undefined where it has none
+ * (a missing file, an unknown processor): checking the request then says what is wrong.
+ */
+export function jobKey(request: JobRequest): string | undefined {
+  try {
+    return keyOf(specOf(request));
+  } catch {
+    return undefined;
+  }
 }

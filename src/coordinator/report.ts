@@ -21,7 +21,10 @@ export interface JobReport {
   /** Frames covered by checkpointed segments plus frames in flight on running tasks. */
   framesDone: number;
   workerSeconds: number;
+  /** From the job's creation to its end (or now), including any time between interrupted runs. */
   wallSeconds: number;
+  /** Time during which at least one worker was working on the job: the union of its attempts. */
+  runSeconds: number;
   error: string | null;
   /** GPU time and money; `cost.tasks` when the per-task breakdown was asked for. */
   cost: JobCost;
@@ -63,9 +66,26 @@ export function summarizeJob(
     framesDone: Math.min(job.frameCount, checkpointed + inFlight),
     workerSeconds: attempts.reduce((sum, a) => sum + ((a.endedAt ?? now) - a.startedAt) / 1000, 0),
     wallSeconds: ((job.finishedAt ?? now) - job.createdAt) / 1000,
+    runSeconds: busySeconds(attempts, now),
     error: job.error,
     cost: jobCost(attempts, options.prices, now, options.tasks ? tasks : undefined),
   };
+}
+
+/** Seconds covered by at least one attempt (running ones up to `now`): overlaps count once. */
+export function busySeconds(attempts: readonly Attempt[], now: number): number {
+  const spans = attempts.map((a) => [a.startedAt, a.endedAt ?? now] as const).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let open: [number, number] | undefined;
+  for (const [start, end] of spans) {
+    if (open && start <= open[1]) open[1] = Math.max(open[1], end);
+    else {
+      if (open) total += open[1] - open[0];
+      open = [start, end];
+    }
+  }
+  if (open) total += open[1] - open[0];
+  return total / 1000;
 }
 
 export async function jobReport(

@@ -1,4 +1,4 @@
-/** Human-readable numbers for lines people read: durations and dollar amounts. */
+/** Human-readable numbers for lines people read: durations, dollar amounts, sizes and counts. */
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--';
@@ -11,4 +11,19 @@ export function formatDuration(seconds: number): string {
 /** Dollars, with sub-dollar amounts to the hundredth of a cent. */
 export function formatMoney(usd: number): string {
   return `$${usd >= 1 ? usd.toFixed(2) : usd.toFixed(4)}`;
+}
+
+/** Bytes in decimal megabytes, as download sizes are usually given: `554.3 MB`. */
+export function formatBytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** The noun for `n` things: singular for one, plural otherwise (`0 frames`). */
+export function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return n === 1 ? singular : plural;
+}
+
+/** `1 frame`, `2 frames`, `0 frames`: a count and its noun. */
+export function count(n: number, singular: string, plural?: string): string {
+  return `${n} ${noun(n, singular, plural)}`;
 }

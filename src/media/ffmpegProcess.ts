@@ -26,11 +26,36 @@ export interface ToolProcess {
   kill(): void;
 }
 
-/** Spawns ffmpeg or ffprobe and turns a failed exit into a one-line MediaError. */
+/** Tools still running, killed when this process exits. */
+const running = new Set<ChildProcess>();
+let killOnExit = false;
+
+function track(child: ChildProcess): void {
+  if (!killOnExit) {
+    killOnExit = true;
+    process.once('exit', () => {
+      for (const tool of running) tool.kill('SIGKILL');
+    });
+  }
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.once('error', () => running.delete(child));
+}
+
+/**
+ * Spawns ffmpeg or ffprobe and turns a failed exit into a one-line MediaError.
+ *
+ * The tool gets a process group of its own, so that a terminal's Ctrl-C (SIGINT to the whole foreground
+ * group) reaches only spotfuse, which stops the tool when it sees fit: a worker flushes the segment it
+ * is encoding instead of losing it. The tool still ends with this process: on any exit it is killed, and
+ * after a kill -9 its pipes break (a decoder fails writing, an encoder reads the end of its input).
+ */
 export function spawnTool(binary: string, args: string[], options: ToolOptions): ToolProcess {
   const child = spawn(binary, args, {
     stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
+    detached: true,
   });
+  track(child);
   let tail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {

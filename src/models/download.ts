@@ -1,7 +1,14 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UserError } from '../core/errors.js';
 import { withExclusive } from './exclusive.js';
-import { type FetchOptions, fetchResumable } from './fetchResumable.js';
+import {
+  type FetchOptions,
+  fetchResumable,
+  type ProgressCallback,
+  UnreachableError,
+} from './fetchResumable.js';
+import { missingModelsMessage } from './missing.js';
 import type { ModelEntry } from './registry.js';
 import { findModel, type ModelSettings } from './settings.js';
 import { ChecksumMismatchError, checkFile, recordFile, verifyModel } from './verify.js';
@@ -45,4 +52,53 @@ export async function ensureModel(name: string, options: EnsureOptions): Promise
     await download(entry, dir, options);
     return status.path;
   });
+}
+
+export interface DownloadView {
+  onProgress: ProgressCallback;
+  finish(): void;
+}
+
+/**
+ * `ensureModel` for each named model in turn; returns their paths. A model that cannot be had does not
+ * stop the others, except when its server cannot be reached at all: the rest would only wait for the same
+ * failure. Then one error lists every model still missing, with sizes and the total, and how to get them.
+ */
+export async function ensureModels(
+  names: readonly string[],
+  options: EnsureOptions,
+  progressFor?: (name: string) => DownloadView,
+): Promise<string[]> {
+  const entries = [...new Set(names)].map((name) => findModel(options.catalog, name));
+  const paths: string[] = [];
+  const failed: ModelEntry[] = [];
+  let cause: UserError | undefined;
+  let tried = 0;
+  for (const entry of entries) {
+    if (cause instanceof UnreachableError) break;
+    tried++;
+    const view = progressFor?.(entry.name);
+    try {
+      paths.push(await ensureModel(entry.name, { ...options, onProgress: view?.onProgress }));
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      failed.push(entry);
+      cause ??= error;
+      if (error instanceof UnreachableError) cause = error;
+    } finally {
+      view?.finish();
+    }
+  }
+  if (!cause) return paths;
+  const untried = entries.slice(tried);
+  const absent = await Promise.all(
+    untried.map((entry) =>
+      access(join(options.dir, entry.file)).then(
+        () => false,
+        () => true,
+      ),
+    ),
+  );
+  const missing = [...failed, ...untried.filter((_, i) => absent[i])];
+  throw new UserError(missingModelsMessage(missing, options.dir, cause.message));
 }

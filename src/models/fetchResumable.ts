@@ -10,6 +10,59 @@ export interface FetchOptions {
   /** Tries per download; each one resumes where the previous connection broke. */
   attempts?: number;
   retryDelayMs?: number;
+  /** How long a server may take to answer a request (default 5 s, as FaceFusion gives curl); past it, it counts as unreachable. */
+  responseTimeoutMs?: number;
+}
+
+const RESPONSE_TIMEOUT_MS = 5_000;
+
+/**
+ * The server could not be reached at all (refused, unknown host, no route, no answer in time): trying
+ * again at once, or trying other files from it, would only wait for the same failure.
+ */
+export class UnreachableError extends UserError {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach ${new URL(url).host} (${reason}) for ${url}`);
+  }
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** The system error code behind a failed `fetch`, also inside an AggregateError (IPv4 and IPv6 tried). */
+function errorCode(error: unknown): string | undefined {
+  const cause = (error as { cause?: { code?: string; errors?: { code?: string }[] } })?.cause;
+  return cause?.code ?? cause?.errors?.[0]?.code;
+}
+
+/** A request that got no response at all, for a reason that may pass (a reset connection, say). */
+class NoResponseError extends Error {}
+
+/** `fetch`, with a bound on the wait for the response headers; the body may then take its time. */
+async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  const timer = new AbortController();
+  const timeout = setTimeout(() => timer.abort(), timeoutMs);
+  try {
+    return await fetch(url, { ...init, signal: timer.signal });
+  } catch (error) {
+    if (timer.signal.aborted) throw new UnreachableError(url, `no answer within ${timeoutMs / 1000} s`);
+    const code = errorCode(error);
+    if (code !== undefined && UNREACHABLE_CODES.has(code)) throw new UnreachableError(url, code);
+    const cause = (error as Error).cause as Error | undefined;
+    throw new NoResponseError(code ?? cause?.message ?? (error as Error).message);
+  } finally {
+    clearTimeout(timeout);
+  }
 }
 
 function isFileUrl(url: string): boolean {
@@ -37,9 +90,11 @@ async function readLocal<T>(url: string, read: (path: string) => Promise<T>): Pr
 }
 
 /** A small text resource such as a `.hash` file. */
-export async function fetchText(url: string): Promise<string> {
+export async function fetchText(url: string, responseTimeoutMs = RESPONSE_TIMEOUT_MS): Promise<string> {
   if (isFileUrl(url)) return readLocal(url, (path) => readFile(path, 'utf8'));
-  const response = await fetch(url);
+  const response = await fetchWithin(url, {}, responseTimeoutMs).catch((error) => {
+    throw error instanceof NoResponseError ? new UnreachableError(url, error.message) : error;
+  });
   if (!response.ok) throw httpError(url, response);
   return response.text();
 }
@@ -56,18 +111,25 @@ function bodyPlacement(response: Response, offset: number): { start: number; tot
   return { start: 0, total: length === null ? undefined : Number(length) };
 }
 
-async function fetchOnce(url: string, partial: string, onProgress?: ProgressCallback): Promise<void> {
+async function fetchOnce(
+  url: string,
+  partial: string,
+  onProgress: ProgressCallback | undefined,
+  responseTimeoutMs: number,
+): Promise<void> {
   const offset = await sizeOf(partial);
-  const response = await fetch(url, {
+  const headers = {
     // Ranges count bytes of the encoded body, so ask for it unencoded.
-    headers: { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
-  });
+    'accept-encoding': 'identity',
+    ...(offset > 0 ? { range: `bytes=${offset}-` } : {}),
+  };
+  const response = await fetchWithin(url, { headers }, responseTimeoutMs);
   const placement = response.ok ? bodyPlacement(response, offset) : undefined;
   if ((response.status === 416 || (response.ok && !placement)) && offset > 0) {
     // The partial file does not fit what the server has now: discard it and fetch it whole.
     await response.body?.cancel();
     await rm(partial, { force: true });
-    return fetchOnce(url, partial, onProgress);
+    return fetchOnce(url, partial, onProgress, responseTimeoutMs);
   }
   if (!response.ok || !response.body || !placement) throw httpError(url, response);
   const { start, total } = placement;
@@ -91,7 +153,8 @@ async function fetchOnce(url: string, partial: string, onProgress?: ProgressCall
 
 /**
  * Fetches `url` into `partial`, resuming from what `partial` already holds with an HTTP Range
- * request. HTTP errors fail at once; broken connections are retried. A `file://` URL is copied.
+ * request. HTTP errors and an unreachable server fail at once; broken connections are retried. A
+ * `file://` URL is copied.
  */
 export async function fetchResumable(
   url: string,
@@ -99,6 +162,7 @@ export async function fetchResumable(
   options: FetchOptions = {},
 ): Promise<void> {
   const { onProgress, attempts = 3, retryDelayMs = 500 } = options;
+  const responseTimeoutMs = options.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
   if (isFileUrl(url)) {
     const size = await readLocal(url, async (path) => {
       await copyFile(path, partial);
@@ -109,10 +173,13 @@ export async function fetchResumable(
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      await fetchOnce(url, partial, onProgress);
+      await fetchOnce(url, partial, onProgress, responseTimeoutMs);
       return;
     } catch (error) {
       if (error instanceof UserError) throw error;
+      // Never an answer, try after try: the server is as good as unreachable.
+      if (attempt >= attempts && error instanceof NoResponseError)
+        throw new UnreachableError(url, error.message);
       if (attempt >= attempts) {
         const cause = (error as Error).cause ?? error;
         throw new UserError(

@@ -24,6 +24,7 @@ const entrySchema = z
     role: z.enum(MODEL_ROLES, { error: `must be one of ${MODEL_ROLES.join(', ')}` }),
     file: z.string().regex(SAFE_NAME, 'must be a plain file name').optional(),
     size: z.number().int().positive().optional(),
+    license: z.string().min(1).optional(),
   })
   .strict();
 
@@ -49,7 +50,7 @@ function parseText(path: string, text: string): unknown {
 
 /**
  * Reads a model manifest (JSON for `.json`, YAML otherwise): `models: [{ name, url, sha256, role,
- * file?, size? }]`. `file` defaults to the last segment of the URL. Every problem is one line
+ * file?, size?, license? }]`. `file` defaults to the last segment of the URL. Every problem is one line
  * naming the file and the entry.
  */
 export async function loadManifest(path: string): Promise<ModelEntry[]> {

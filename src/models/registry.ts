@@ -25,6 +25,20 @@ export interface ModelEntry {
   sha256?: string;
   /** Size in bytes where known: shown by `models list` and checked before hashing. */
   size?: number;
+  /** A published approximate size in bytes, shown where the exact size is not known; never checked. */
+  approxSize?: number;
+  /** The weights' licence as FaceFusion's catalogue states it (`Non-Commercial`, `Apache-2.0`, …). */
+  license?: string;
+}
+
+/**
+ * Licences that forbid commercial use: InsightFace's models (inswapper, arcface, scrfd, retinaface) and
+ * others FaceFusion marks `Non-Commercial`, CodeFormer's S-Lab licence, and the research-only RAIL.
+ */
+const NON_COMMERCIAL = new Set(['Non-Commercial', 'S-Lab-1.0', 'ResearchRAIL']);
+
+export function isNonCommercial(entry: Pick<ModelEntry, 'license'>): boolean {
+  return entry.license !== undefined && NON_COMMERCIAL.has(entry.license);
 }
 
 /**
@@ -37,30 +51,66 @@ export const DEFAULT_MODEL_BASE_URL =
 interface BuiltinModel {
   name: string;
   role: ModelRole;
-  /** The models-X.Y.Z release that ships the file (facefusion.md, "Downloads"). */
+  /** The models-X.Y.Z release that ships the file (FaceFusion 3.8.1's `resolve_download_url` calls). */
   version: string;
+  /** As FaceFusion 3.8.1's model set for it states it (`'license'`). */
+  license: string;
   size?: number;
+  approxSize?: number;
 }
 
+const MB = 1_000_000;
+
+// Sizes: facefusion.md ("Sizes", public listings); the others are not known here.
 const BUILTINS: BuiltinModel[] = [
-  { name: 'yoloface_8n', role: 'face_detector', version: '3.0.0' },
-  { name: 'scrfd_2.5g', role: 'face_detector', version: '3.0.0' },
-  { name: 'retinaface_10g', role: 'face_detector', version: '3.0.0' },
-  { name: 'yunet_2023_mar', role: 'face_detector', version: '3.4.0' },
-  { name: '2dfan4', role: 'face_landmarker', version: '3.0.0' },
-  { name: 'peppa_wutz', role: 'face_landmarker', version: '3.0.0' },
-  { name: 'fan_68_5', role: 'face_landmarker', version: '3.0.0' },
-  { name: 'arcface_w600k_r50', role: 'face_recognizer', version: '3.0.0' },
-  { name: 'xseg_1', role: 'face_occluder', version: '3.0.0' },
-  { name: 'inswapper_128', role: 'face_swapper', version: '3.0.0', size: 554_253_681 },
-  { name: 'inswapper_128_fp16', role: 'face_swapper', version: '3.0.0' },
-  { name: 'hyperswap_1a_256', role: 'face_swapper', version: '3.3.0' },
-  { name: 'hyperswap_1b_256', role: 'face_swapper', version: '3.3.0' },
-  { name: 'hyperswap_1c_256', role: 'face_swapper', version: '3.3.0' },
-  { name: 'gfpgan_1.4', role: 'face_enhancer', version: '3.0.0' },
-  { name: 'codeformer', role: 'face_enhancer', version: '3.0.0' },
-  { name: 'real_esrgan_x2', role: 'frame_enhancer', version: '3.0.0' },
-  { name: 'span_kendata_x4', role: 'frame_enhancer', version: '3.0.0' },
+  { name: 'yoloface_8n', role: 'face_detector', version: '3.0.0', license: 'GPL-3.0' },
+  { name: 'scrfd_2.5g', role: 'face_detector', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'retinaface_10g', role: 'face_detector', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'yunet_2023_mar', role: 'face_detector', version: '3.4.0', license: 'MIT' },
+  { name: '2dfan4', role: 'face_landmarker', version: '3.0.0', license: 'MIT' },
+  { name: 'peppa_wutz', role: 'face_landmarker', version: '3.0.0', license: 'Apache-2.0' },
+  { name: 'fan_68_5', role: 'face_landmarker', version: '3.0.0', license: 'OpenRAIL-M' },
+  {
+    name: 'arcface_w600k_r50',
+    role: 'face_recognizer',
+    version: '3.0.0',
+    license: 'Non-Commercial',
+    approxSize: 174 * MB,
+  },
+  { name: 'xseg_1', role: 'face_occluder', version: '3.1.0', license: 'GPL-3.0' },
+  {
+    name: 'inswapper_128',
+    role: 'face_swapper',
+    version: '3.0.0',
+    license: 'Non-Commercial',
+    size: 554_253_681,
+  },
+  {
+    name: 'inswapper_128_fp16',
+    role: 'face_swapper',
+    version: '3.0.0',
+    license: 'Non-Commercial',
+    approxSize: 277 * MB,
+  },
+  ...['a', 'b', 'c'].map(
+    (variant): BuiltinModel => ({
+      name: `hyperswap_1${variant}_256`,
+      role: 'face_swapper',
+      version: '3.3.0',
+      license: 'ResearchRAIL',
+      approxSize: 403 * MB,
+    }),
+  ),
+  {
+    name: 'gfpgan_1.4',
+    role: 'face_enhancer',
+    version: '3.0.0',
+    license: 'Apache-2.0',
+    approxSize: 340 * MB,
+  },
+  { name: 'codeformer', role: 'face_enhancer', version: '3.0.0', license: 'S-Lab-1.0' },
+  { name: 'real_esrgan_x2', role: 'frame_enhancer', version: '3.0.0', license: 'BSD-3-Clause' },
+  { name: 'span_kendata_x4', role: 'frame_enhancer', version: '3.0.0', license: 'Non-Commercial' },
 ];
 
 function modelUrl(baseUrl: string, version: string, file: string): string {
@@ -68,8 +118,16 @@ function modelUrl(baseUrl: string, version: string, file: string): string {
 }
 
 export function builtinModels(baseUrl = DEFAULT_MODEL_BASE_URL): ModelEntry[] {
-  return BUILTINS.map(({ name, role, version, size }) => {
+  return BUILTINS.map(({ name, role, version, license, size, approxSize }) => {
     const file = `${name}.onnx`;
-    return { name, file, role, url: modelUrl(baseUrl, version, file), ...(size ? { size } : {}) };
+    return {
+      name,
+      file,
+      role,
+      url: modelUrl(baseUrl, version, file),
+      license,
+      ...(size ? { size } : {}),
+      ...(approxSize ? { approxSize } : {}),
+    };
   });
 }

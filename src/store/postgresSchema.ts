@@ -164,6 +164,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_claim_order ON jobs (priority DESC, created_at) INCLUDE (id)
     WHERE state IN ('running', 'merging');
   `,
+  // 8: the output a completed job wrote (size and SHA-256), so that a rerun can tell it is already done.
+  `
+  ALTER TABLE jobs ADD COLUMN output_bytes bigint;
+  ALTER TABLE jobs ADD COLUMN output_sha256 text;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

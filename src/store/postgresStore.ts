@@ -14,6 +14,7 @@ import { migratePostgres } from './postgresSchema.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  type CompletedJobRow,
   DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
   ENDED_STATES,
@@ -28,6 +29,7 @@ import {
   TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
+  toCompletedJob,
   toDeliveryAttempt,
   toJob,
   toNotification,
@@ -39,6 +41,7 @@ import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
+  type CompletedJob,
   checkNewToken,
   claimExclusions,
   type DeliveryAttempt,
@@ -56,6 +59,7 @@ import {
   type Notification,
   newJobId,
   newTokenId,
+  type OutputFile,
   PRIORITY_RANK,
   priorityRank,
   type Store,
@@ -196,6 +200,23 @@ export class PostgresStore implements Store {
       [key],
     );
     return rows[0] && toJob(rows[0]);
+  }
+
+  async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
+    const { rows } = await this.pool.query<CompletedJobRow>(
+      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
+       WHERE key = $1 AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
+      [key],
+    );
+    return rows[0] && toCompletedJob(rows[0]);
+  }
+
+  async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE jobs SET output_bytes = $2, output_sha256 = $3 WHERE id = $1 AND state = 'completed'`,
+      [jobId, output.bytes, output.sha256],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {

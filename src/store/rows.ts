@@ -11,6 +11,7 @@ import type {
   TaskState,
 } from '../core/types.js';
 import type {
+  CompletedJob,
   DeliveryAttempt,
   Notification,
   NotificationChannel,
@@ -103,6 +104,19 @@ export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, ep
 export const ATTEMPT_COLUMNS =
   'id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error, ' +
   'cloud, instance_type, zone, lifecycle, fps, gpu_utilization, gpu_memory_used_mib, gpu_memory_total_mib';
+
+export interface CompletedJobRow extends JobRow {
+  output_bytes: number | null;
+  output_sha256: string | null;
+}
+
+export function toCompletedJob(r: CompletedJobRow): CompletedJob {
+  const output =
+    r.output_bytes !== null && r.output_sha256 !== null
+      ? { bytes: r.output_bytes, sha256: r.output_sha256 }
+      : null;
+  return { job: toJob(r), output };
+}
 
 export function toJob(r: JobRow): StoredJob {
   return {

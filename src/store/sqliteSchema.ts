@@ -141,4 +141,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   UPDATE jobs SET priority = 1 WHERE json_valid(spec) AND json_extract(spec, '$.priority') = 'urgent';
   CREATE INDEX jobs_claim_order ON jobs(priority DESC, created_at) WHERE state IN ('running', 'merging');
   `,
+  // 7: the output a completed job wrote (size and SHA-256), so that a rerun can tell it is already done.
+  `
+  ALTER TABLE jobs ADD COLUMN output_bytes INTEGER;
+  ALTER TABLE jobs ADD COLUMN output_sha256 TEXT;
+  `,
 ];

@@ -13,6 +13,7 @@ import type {
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
+  type CompletedJobRow,
   DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
   ENDED_STATES,
@@ -26,6 +27,7 @@ import {
   TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
+  toCompletedJob,
   toDeliveryAttempt,
   toJob,
   toNotification,
@@ -38,6 +40,7 @@ import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
+  type CompletedJob,
   checkNewToken,
   claimExclusions,
   type DeliveryAttempt,
@@ -55,6 +58,7 @@ import {
   type Notification,
   newJobId,
   newTokenId,
+  type OutputFile,
   PRIORITY_RANK,
   priorityRank,
   type Store,
@@ -131,6 +135,23 @@ export class SqliteStore implements Store {
       )
       .get(key) as JobRow | undefined;
     return row && toJob(row);
+  }
+
+  async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
+         WHERE key = ? AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
+      )
+      .get(key) as CompletedJobRow | undefined;
+    return row && toCompletedJob(row);
+  }
+
+  async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
+    const { changes } = this.db
+      .prepare(`UPDATE jobs SET output_bytes = ?, output_sha256 = ? WHERE id = ? AND state = 'completed'`)
+      .run(output.bytes, output.sha256, jobId);
+    return changes > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {

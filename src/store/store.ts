@@ -40,6 +40,18 @@ export interface JobFilter {
   limit?: number;
 }
 
+/** The file a completed job wrote, as it was when the job completed. */
+export interface OutputFile {
+  bytes: number;
+  sha256: string;
+}
+
+/** A completed job and the output it recorded (null: none recorded). */
+export interface CompletedJob {
+  job: StoredJob;
+  output: OutputFile | null;
+}
+
 /** Roles a stored token can carry; the admin token lives in configuration, never in the store. */
 export type TokenRole = 'worker' | 'tenant';
 
@@ -133,6 +145,10 @@ export interface Store {
   createJob(job: NewJob, now: number): Promise<StoredJob>;
   /** The newest job with this key that has not completed, if any. */
   findUnfinishedJob(key: string): Promise<StoredJob | undefined>;
+  /** The newest completed job with this key, if any. */
+  findCompletedJob(key: string): Promise<CompletedJob | undefined>;
+  /** Notes the output file a completed job wrote; false when the job has not completed. */
+  recordOutput(jobId: string, output: OutputFile): Promise<boolean>;
   getJob(id: string): Promise<StoredJob | undefined>;
   /** Jobs newest first, optionally of one tenant only. */
   listJobs(filter?: JobFilter): Promise<StoredJob[]>;

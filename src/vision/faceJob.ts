@@ -1,6 +1,5 @@
 import { UserError } from '../core/errors.js';
-import { ensureModel } from '../models/download.js';
-import type { ProgressCallback } from '../models/fetchResumable.js';
+import { type DownloadView, ensureModels } from '../models/download.js';
 import type { ModelEntry } from '../models/registry.js';
 import type { ModelSettings } from '../models/settings.js';
 import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
@@ -70,18 +69,11 @@ export async function prepareFaceJob(
   job: PrepareFaceJob,
   models: ModelSettings,
   execution: ExecutionOptions,
-  progressFor?: (name: string) => { onProgress: ProgressCallback; finish(): void },
+  progressFor?: (name: string) => DownloadView,
 ): Promise<void> {
   const needed = requiredModels(job.processors, job.face, models.catalog);
   if (needed.length > 0) checkExecutionProvider(execution.provider);
-  for (const name of needed) {
-    const view = progressFor?.(name);
-    try {
-      await ensureModel(name, { ...models, onProgress: view?.onProgress });
-    } finally {
-      view?.finish();
-    }
-  }
+  await ensureModels(needed, models, progressFor);
   if (!usesFaces(job.processors)) return;
   const analyser = await loadFaceAnalyser({
     sources: job.sources,

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../../src/blob/blobStore.js';
 import { LeaseService, segmentKey } from '../../src/coordinator/leaseService.js';
-import { jobReport } from '../../src/coordinator/report.js';
-import type { InstanceInfo, JobSpec, Pool } from '../../src/core/types.js';
+import { busySeconds, jobReport } from '../../src/coordinator/report.js';
+import type { Attempt, InstanceInfo, JobSpec, Pool } from '../../src/core/types.js';
 import type { PriceTable } from '../../src/cost/prices.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
@@ -132,5 +132,18 @@ describe.each(backends)('a job report from $name', (backend) => {
       expect.objectContaining({ taskId: b.id, attempts: 1, gpuSeconds: 3600, paid: 0.92, onDemand: 3.06 }),
       expect.objectContaining({ taskId: merge.id, kind: 'merge', attempts: 1, gpuSeconds: 60, paid: 0.01 }),
     ]);
+  });
+});
+
+describe('runSeconds', () => {
+  const attempt = (startedAt: number, endedAt: number | null) => ({ startedAt, endedAt }) as Attempt;
+
+  it('counts the time some attempt was running, overlaps once, and not the gaps between runs', () => {
+    // Two workers from 0 s to 10 s and 5 s to 12 s; the run stopped; the next one ran 100 s to 130 s.
+    const attempts = [attempt(100_000, 130_000), attempt(0, 10_000), attempt(5_000, 12_000)];
+    expect(busySeconds(attempts, 200_000)).toBe(42);
+    // A running attempt counts up to now.
+    expect(busySeconds([...attempts, attempt(150_000, null)], 160_000)).toBe(52);
+    expect(busySeconds([], 1)).toBe(0);
   });
 });

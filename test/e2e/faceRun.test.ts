@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
@@ -281,6 +282,42 @@ describe('spotfuse run with the face processors (generated models with the real 
     );
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(`spotfuse: error: no face found in source image ${blank}`);
+    expect(existsSync(output)).toBe(false);
+  });
+
+  it('lists every model the job lacks, with sizes, when the model server cannot be reached', async () => {
+    // A port nothing listens on, as offline or behind a firewall that refuses.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const base = `http://127.0.0.1:${port}`;
+    const modelDir = join(dir(), 'no-models');
+    const output = join(dir(), 'offline.mp4');
+    const result = await runCli(
+      [
+        'run',
+        ...['-s', source, '-t', target, '-o', output, '--state-dir', join(dir(), 'state-offline')],
+        ...['--model-dir', modelDir, '--model-base-url', `${base}/models-{version}`],
+      ],
+      dir(),
+    );
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).toBe(
+      `spotfuse: error: 3 models needed are missing from ${modelDir} (≈577.0 MB plus 1 of unknown size in all); ` +
+        `cannot reach 127.0.0.1:${port} (ECONNREFUSED) for ${base}/models-3.0.0/yoloface_8n.onnx`,
+    );
+    expect(lines.slice(1, 4)).toEqual([
+      `  yoloface_8n        size unknown  ${base}/models-3.0.0/yoloface_8n.onnx`,
+      `  arcface_w600k_r50  ≈174.0 MB     ${base}/models-3.0.0/arcface_w600k_r50.onnx`,
+      `  hyperswap_1a_256   ≈403.0 MB     ${base}/models-3.3.0/hyperswap_1a_256.onnx`,
+    ]);
+    expect(result.stderr).toContain('--model-base-url URL');
+    expect(result.stderr).toContain('--model-manifest FILE');
+    expect(result.stderr).toContain(
+      `spotfuse models download yoloface_8n arcface_w600k_r50 hyperswap_1a_256: on a machine that can reach them, then copy the files into ${modelDir}`,
+    );
     expect(existsSync(output)).toBe(false);
   });
 

@@ -75,6 +75,21 @@ function children(pid: number): number[] {
   }
 }
 
+/** Every process below `pid`, children first. */
+function descendants(pid: number): number[] {
+  return children(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return ''; // gone
+  }
+}
+
+const alive = (pids: number[]) => pids.filter((pid) => commandOf(pid) !== '');
+
 describe('resume and worker loss', () => {
   const dir = useTempDir();
 
@@ -145,7 +160,13 @@ describe('resume and worker loss', () => {
     await waitFor(() => (segmentKeys(stateDir).length >= 3 ? true : undefined));
     const [victim] = children(run.child.pid!);
     expect(victim).toBeGreaterThan(0);
+    const ffmpegs = await waitFor(() => {
+      const pids = descendants(victim).filter((pid) => /ffmpeg/.test(commandOf(pid)));
+      return pids.length > 0 ? pids : undefined;
+    });
     process.kill(victim, 'SIGKILL');
+    // Its decoder and encoder do not outlive it: their pipes close with it.
+    await waitFor(() => (alive(ffmpegs).length === 0 ? true : undefined), 10_000);
     const result = await run.result;
     expect(result.code).toBe(0);
     const report = JSON.parse(readFileSync(join(dir(), 'worker-lost.json'), 'utf8'));
@@ -171,5 +192,29 @@ describe('resume and worker loss', () => {
     expect(report.framesRedone).toBe(0);
     expect(report.interruptions).toBeGreaterThanOrEqual(1);
     expect(await probeFramesPts(join(dir(), 'ctrl-c.mp4'))).toHaveLength(FRAMES);
+  });
+
+  it("takes a terminal's Ctrl-C, which signals the whole process group, as a preemption", async () => {
+    const input = await longVideo(dir());
+    const stateDir = join(dir(), 'group-int');
+    const run = startCli(args('group-int', input), dir(), {}, { ownGroup: true });
+    const group = run.child.pid!;
+    await waitFor(() => (segmentKeys(stateDir).length >= 4 ? true : undefined));
+    const ffmpegs = await waitFor(() => {
+      const pids = descendants(group).filter((pid) => /ffmpeg/.test(commandOf(pid)));
+      return pids.length > 0 ? pids : undefined;
+    });
+    process.kill(-group, 'SIGINT');
+    const interrupted = await run.result;
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toMatch(/run the same command to resume/);
+    await waitFor(() => (alive(ffmpegs).length === 0 ? true : undefined), 10_000);
+
+    const second = await runCli(args('group-int', input), dir());
+    expect(second.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir(), 'group-int.json'), 'utf8'));
+    expect(report).toMatchObject({ state: 'completed', failures: 0, framesRedone: 0 });
+    expect(report.interruptions).toBeGreaterThanOrEqual(1);
+    expect(await probeFramesPts(join(dir(), 'group-int.mp4'))).toHaveLength(FRAMES);
   });
 });

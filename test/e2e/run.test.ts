@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeVideo } from '../../src/media/probe.js';
@@ -139,6 +139,49 @@ describe('spotfuse run (embedded, end to end)', () => {
     expect((await probeVideo(output)).video.sourcePixFmt).toBe(pixFmt);
     await expectSameTimeline(input, output);
     expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it('says a finished job is already done instead of redoing it, unless its output changed or --force', async () => {
+    const input = await noAudio(dir());
+    const first = await run(input, 'again', ['--workers', '1']);
+    expect(first.report.state).toBe('completed');
+    expect(first.stderr).toMatch(
+      /done: .*again\.mp4 — 50 frames in \d+m\d\ds, 1 chunk, 1 segment, 0 interruptions, 0 failures, 0 frames redone/,
+    );
+    expect(first.report.runSeconds).toBeGreaterThan(0);
+    expect(first.report.runSeconds).toBeLessThanOrEqual(first.report.wallSeconds);
+    const logs = join(dir(), 'state-again', 'logs');
+    const workersStarted = () => readdirSync(logs).length;
+    const started = workersStarted();
+    const before = statSync(first.output);
+
+    const rerun = await run(input, 'again', ['--workers', '1']);
+    expect(rerun.stderr).toContain(
+      `already done: ${first.output} is unchanged since job ${first.report.jobId}`,
+    );
+    expect(rerun.stderr).toMatch(/--force does it again/);
+    expect(rerun.report).toMatchObject({ jobId: first.report.jobId, state: 'completed', frames: 50 });
+    const after = statSync(first.output);
+    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    expect(workersStarted()).toBe(started);
+
+    const forced = await run(input, 'again', ['--workers', '1', '--force']);
+    expect(forced.stderr).not.toMatch(/already done/);
+    expect(forced.report.jobId).not.toBe(first.report.jobId);
+    expect(forced.report).toMatchObject({ state: 'completed', frames: 50 });
+    expect(workersStarted()).toBeGreaterThan(started);
+
+    // An output changed or gone since is made again.
+    appendFileSync(first.output, Buffer.from([0]));
+    const changed = await run(input, 'again', ['--workers', '1']);
+    expect(changed.stderr).not.toMatch(/already done/);
+    expect(changed.report.jobId).not.toBe(forced.report.jobId);
+    rmSync(first.output);
+    const deleted = await run(input, 'again', ['--workers', '1']);
+    expect(deleted.stderr).not.toMatch(/already done/);
+    expect(deleted.report.jobId).not.toBe(changed.report.jobId);
+    expect(await probeFramesPts(first.output)).toHaveLength(50);
+    expect((await run(input, 'again', ['--workers', '1'])).stderr).toMatch(/already done/);
   });
 
   it('handles a video without audio', async () => {

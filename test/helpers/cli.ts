@@ -14,12 +14,23 @@ export interface StartedCli {
   result: Promise<CliResult>;
 }
 
+export interface StartOptions {
+  /** Lead a process group of its own, as a terminal's foreground command does (signal it with `-pid`). */
+  ownGroup?: boolean;
+}
+
 /** Starts `spotfuse ARGS` as a user would (the built bin), without a terminal, with `env` added. */
-export function startCli(args: string[], cwd: string, env: Record<string, string> = {}): StartedCli {
+export function startCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): StartedCli {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownGroup === true,
   });
   let stdout = '';
   let stderr = '';

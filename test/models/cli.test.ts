@@ -3,7 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { downloadModels, formatModelTable, listModels, verifyModels } from '../../src/cli/models.js';
+import {
+  downloadModels,
+  emptyModelDirText,
+  formatModelTable,
+  listModels,
+  verifyModels,
+} from '../../src/cli/models.js';
 import { resolveModelSettings } from '../../src/models/settings.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -49,11 +55,29 @@ describe('models commands', () => {
       ['rec', false],
       ['inswapper_128', false],
     ]);
-    expect(rows[2]).toMatchObject({ size: 554_253_681, sha256: null, role: 'face_swapper' });
+    expect(rows[2]).toMatchObject({
+      size: 554_253_681,
+      sha256: null,
+      role: 'face_swapper',
+      license: 'Non-Commercial',
+      nonCommercial: true,
+      defaultChain: false,
+    });
     const table = formatModelTable(rows).split('\n');
-    expect(table[0]).toMatch(/^NAME\s+ROLE\s+SIZE\s+STATE\s+URL$/);
-    expect(table[1]).toMatch(/^det\s+face_detector\s+\?\s+downloaded\s+file:\/\//);
-    expect(table[3]).toContain('554.3 MB');
+    expect(table[0]).toMatch(/^NAME\s+ROLE\s+DEFAULT\s+SIZE\s+LICENCE\s+STATE\s+URL$/);
+    expect(table[1]).toMatch(/^det\s+face_detector\s+size unknown\s+see upstream\s+downloaded\s+file:\/\//);
+    expect(table[3]).toMatch(/^inswapper_128\s+face_swapper\s+554\.3 MB\s+Non-Commercial\s+-\s+https:/);
+    // The default chain (face_swapper with the default face options) and what it costs to fetch.
+    const builtins = await resolveModelSettings({ modelDir: settings.dir }, {});
+    const defaults = (await listModels(builtins)).filter((r) => r.defaultChain);
+    expect(defaults.map((r) => [r.name, r.license])).toEqual([
+      ['yoloface_8n', 'GPL-3.0'],
+      ['arcface_w600k_r50', 'Non-Commercial'],
+      ['hyperswap_1a_256', 'ResearchRAIL'],
+    ]);
+    expect(formatModelTable(defaults).split('\n')[3]).toMatch(
+      /^hyperswap_1a_256\s+face_swapper\s+yes\s+≈403\.0 MB\s+ResearchRAIL \(non-commercial\)\s+-/,
+    );
     await expect(listModels(settings, ['nope'])).rejects.toThrow('unknown model "nope"');
   });
 
@@ -71,6 +95,24 @@ describe('models commands', () => {
       `rec ${bodies.rec.length}/${bodies.rec.length}`,
       'rec done',
     ]);
+  });
+
+  it('verify, with nothing to verify, says what the folder holds instead', async () => {
+    const { settings } = await setup();
+    expect(await emptyModelDirText(settings)).toBe(
+      `no catalogue model is fully downloaded in ${settings.dir}\n` +
+        '"spotfuse models download" fetches them; "spotfuse run" fetches what its job needs',
+    );
+    await mkdir(settings.dir, { recursive: true });
+    await writeFile(join(settings.dir, 'inswapper_128.onnx.partial'), randomBytes(100));
+    await writeFile(join(settings.dir, 'my_swapper.onnx'), randomBytes(100));
+    expect(await verifyModels(settings)).toEqual([]);
+    expect(await emptyModelDirText(settings)).toBe(
+      `no catalogue model is fully downloaded in ${settings.dir}\n` +
+        '1 partial download (inswapper_128.onnx.partial): "spotfuse models download inswapper_128" resumes it\n' +
+        '1 model file the catalogue does not name (my_swapper.onnx): give each a name, URL and sha256 in a ' +
+        '--model-manifest file to use and verify it',
+    );
   });
 
   it('verify reports ok, missing and corrupt models', async () => {

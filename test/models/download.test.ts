@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
-import { ensureModel } from '../../src/models/download.js';
+import { ensureModel, ensureModels } from '../../src/models/download.js';
 import { LOCK_FILE } from '../../src/models/lockFile.js';
 import { type ModelSettings, resolveModelSettings } from '../../src/models/settings.js';
 import { verifyModel } from '../../src/models/verify.js';
@@ -99,8 +100,8 @@ describe('ensureModel', () => {
 
   it('rejects a download whose CRC32 does not match the .hash file', async () => {
     const body = randomBytes(50_000);
-    server.files.set('/models-3.0.0/xseg_1.onnx', { body });
-    server.files.set('/models-3.0.0/xseg_1.onnx.hash', { body: '0badc0de\n' });
+    server.files.set('/models-3.1.0/xseg_1.onnx', { body });
+    server.files.set('/models-3.1.0/xseg_1.onnx.hash', { body: '0badc0de\n' });
     const settings = await settingsWith();
     await expect(ensureModel('xseg_1', settings)).rejects.toThrow(
       `crc32 mismatch for ${join(settings.dir, 'xseg_1.onnx')}: expected 0badc0de`,
@@ -209,5 +210,98 @@ describe('ensureModel', () => {
   it('refuses an unknown model name', async () => {
     const settings = await settingsWith();
     await expect(ensureModel('nope', settings)).rejects.toThrow('unknown model "nope"');
+  });
+});
+
+/** A TCP server that accepts connections and never answers (a black-holing firewall, a hung mirror). */
+async function silentServer(): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  const requests: string[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.push(socket);
+    socket.once('data', (head) => requests.push(String(head).split('\r\n')[0]));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port nothing listens on: connections are refused. */
+async function refusedUrl(): Promise<string> {
+  const closed = await startModelServer();
+  await closed.close();
+  return closed.url;
+}
+
+describe('ensureModels', () => {
+  const needed = ['yoloface_8n', 'arcface_w600k_r50', 'hyperswap_1a_256'];
+
+  async function settingsAt(baseUrl: string): Promise<ModelSettings> {
+    return resolveModelSettings(
+      { modelDir: join(tmp(), `ensure-${++counter}`), modelBaseUrl: `${baseUrl}/models-{version}` },
+      {},
+    );
+  }
+
+  function expectAllListed(message: string, settings: ModelSettings, baseUrl: string) {
+    const lines = message.split('\n');
+    expect(lines[0]).toBe(
+      `3 models needed are missing from ${settings.dir} (≈577.0 MB plus 1 of unknown size in all); ` +
+        `cannot reach ${new URL(baseUrl).host} (${lines[0].match(/\(([^)]+)\) for/)?.[1]}) ` +
+        `for ${baseUrl}/models-3.0.0/yoloface_8n.onnx`,
+    );
+    expect(lines.slice(1, 4)).toEqual([
+      `  yoloface_8n        size unknown  ${baseUrl}/models-3.0.0/yoloface_8n.onnx`,
+      `  arcface_w600k_r50  ≈174.0 MB     ${baseUrl}/models-3.0.0/arcface_w600k_r50.onnx`,
+      `  hyperswap_1a_256   ≈403.0 MB     ${baseUrl}/models-3.3.0/hyperswap_1a_256.onnx`,
+    ]);
+    expect(message).toContain('--model-base-url URL');
+    expect(message).toContain('--model-manifest FILE');
+    expect(message).toContain(`spotfuse models download ${needed.join(' ')}`);
+  }
+
+  it('lists every missing model at once, with sizes and the total, when the server refuses', async () => {
+    const baseUrl = await refusedUrl();
+    const settings = await settingsAt(baseUrl);
+    const error = await ensureModels(needed, settings).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expectAllListed((error as Error).message, settings, baseUrl);
+    expect((error as Error).message).toContain('(ECONNREFUSED)');
+  });
+
+  it('gives up on a server that does not answer after one wait, without trying the other models', async () => {
+    const silent = await silentServer();
+    try {
+      const settings = await settingsAt(silent.url);
+      const error = await ensureModels(needed, { ...settings, responseTimeoutMs: 300 }).catch((e) => e);
+      expectAllListed((error as Error).message, settings, silent.url);
+      expect((error as Error).message).toContain('(no answer within 0.3 s)');
+      expect(silent.requests).toEqual(['GET /models-3.0.0/yoloface_8n.onnx HTTP/1.1']);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('still fetches the models it can, and lists only those it could not', async () => {
+    const { name, entry } = serve(undefined, 1000);
+    const settings = await settingsWith([
+      entry,
+      { name: 'gone', url: `${server.url}/gone.onnx`, sha256: 'a'.repeat(64), role: 'face_detector' },
+    ]);
+    const error = await ensureModels(['gone', name], settings).catch((e: Error) => e);
+    expect((error as Error).message.split('\n').slice(0, 2)).toEqual([
+      `1 model needed is missing from ${settings.dir} (size unknown in all); ` +
+        `download failed: HTTP 404 Not Found from ${server.url}/gone.onnx`,
+      `  gone  size unknown  ${server.url}/gone.onnx`,
+    ]);
+    expect(existsSync(join(settings.dir, `${name}.onnx`))).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/models/manifest.js';
-import { builtinModels, DEFAULT_MODEL_BASE_URL } from '../../src/models/registry.js';
+import { builtinModels, DEFAULT_MODEL_BASE_URL, isNonCommercial } from '../../src/models/registry.js';
 import { defaultModelDir, resolveModelSettings } from '../../src/models/settings.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -33,10 +33,35 @@ describe('built-in models', () => {
       file: 'inswapper_128.onnx',
       role: 'face_swapper',
       url: 'https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/inswapper_128.onnx',
+      license: 'Non-Commercial',
       size: 554_253_681,
     });
     expect(byName.get('hyperswap_1a_256')?.url).toContain('/models-3.3.0/hyperswap_1a_256.onnx');
     expect([...byName.values()].every((e) => e.sha256 === undefined)).toBe(true);
+  });
+
+  it("carry FaceFusion 3.8.1's licence for each model and mark the non-commercial ones", () => {
+    const models = builtinModels();
+    expect(models.every((e) => e.license !== undefined)).toBe(true);
+    const nonCommercial = models.filter(isNonCommercial).map((e) => e.name);
+    expect(nonCommercial).toEqual([
+      'scrfd_2.5g',
+      'retinaface_10g',
+      'arcface_w600k_r50',
+      'inswapper_128',
+      'inswapper_128_fp16',
+      'hyperswap_1a_256',
+      'hyperswap_1b_256',
+      'hyperswap_1c_256',
+      'codeformer',
+      'span_kendata_x4',
+    ]);
+    const byName = new Map(models.map((e) => [e.name, e]));
+    expect(byName.get('codeformer')?.license).toBe('S-Lab-1.0');
+    expect(byName.get('hyperswap_1a_256')?.license).toBe('ResearchRAIL');
+    expect(byName.get('gfpgan_1.4')?.license).toBe('Apache-2.0');
+    expect(byName.get('real_esrgan_x2')?.license).toBe('BSD-3-Clause');
+    expect(byName.get('yoloface_8n')?.license).toBe('GPL-3.0');
   });
 
   it('take their URLs from a mirror, with or without {version}', () => {
@@ -60,7 +85,7 @@ describe('model settings', () => {
       env,
     );
     expect(fromFlags.dir).toBe('/flag');
-    expect(fromFlags.catalog.get('xseg_1')?.url).toBe('http://m/3.0.0/xseg_1.onnx');
+    expect(fromFlags.catalog.get('xseg_1')?.url).toBe('http://m/3.1.0/xseg_1.onnx');
     expect((await resolveModelSettings({}, {})).catalog.get('xseg_1')?.url).toContain(
       DEFAULT_MODEL_BASE_URL.slice(0, 40),
     );

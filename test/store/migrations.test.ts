@@ -196,7 +196,7 @@ describe('schema migration of the priority column', () => {
   it('backfills a SQLite file made by the schema before it', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
     const old = new Database(path);
-    const before = SQLITE_MIGRATIONS.length - 1;
+    const before = 5; // migration 6 adds the priority column
     for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
     old.pragma(`user_version = ${before}`);
     for (const sql of PRIORITY_ROWS) old.exec(sql);
@@ -215,7 +215,7 @@ describe('schema migration of the priority column', () => {
       const db = pgDb as TestDatabase;
       const client = new pg.Client(db.url);
       await client.connect();
-      const before = POSTGRES_MIGRATIONS.length - 1;
+      const before = 6; // migration 7 adds the priority column
       try {
         await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
         for (const sql of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(sql);

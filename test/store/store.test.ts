@@ -298,6 +298,24 @@ for (const backend of backends) {
       expect(await store.findUnfinishedJob('k')).toBeUndefined();
     });
 
+    it('keeps the output a completed job wrote, for the newest completed job of a key', async () => {
+      const job = await newJob();
+      const output = { bytes: 5_000_000_000, sha256: 'ab'.repeat(32) };
+      expect(await store.recordOutput(job.id, output)).toBe(false);
+      expect(await store.findCompletedJob('k')).toBeUndefined();
+      for (const _ of [0, 1, 2]) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+        const { start, end } = c.task.range;
+        if (c.task.kind === 'process')
+          await store.checkpoint(c.task.id, c.task.epoch, { range: { start, end }, key: `s${start}` }, 1);
+        await store.complete(c.task.id, c.task.epoch, 2);
+      }
+      expect(await store.findCompletedJob('k')).toMatchObject({ job: { id: job.id }, output: null });
+      expect(await store.recordOutput(job.id, output)).toBe(true);
+      expect(await store.findCompletedJob('k')).toEqual({ job: await store.getJob(job.id), output });
+      expect(await store.findCompletedJob('other')).toBeUndefined();
+    });
+
     it('ends every lease of a dead coordinator as interrupted', async () => {
       await newJob();
       await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL });

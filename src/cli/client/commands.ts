@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
-import { formatDuration } from '../../core/format.js';
+import { count, formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
@@ -29,8 +29,8 @@ function jobPath(id: string, rest = ''): string {
 function describe(r: StatusReport): string {
   const done = r.frames > 0 ? Math.floor((100 * r.framesDone) / r.frames) : 0;
   return (
-    `${r.jobId} ${r.state}: ${r.framesDone}/${r.frames} frames (${done}%), ${r.tasksDone}/${r.tasks} chunks, ` +
-    `${r.interruptions} interruptions, ${r.failures} failures, ${formatDuration(r.wallSeconds)}` +
+    `${r.jobId} ${r.state}: ${r.framesDone}/${count(r.frames, 'frame')} (${done}%), ${r.tasksDone}/${count(r.tasks, 'chunk')}, ` +
+    `${count(r.interruptions, 'interruption')}, ${count(r.failures, 'failure')}, ${formatDuration(r.wallSeconds)}` +
     `${r.error ? ` — ${r.error}` : ''}`
   );
 }
@@ -159,7 +159,7 @@ function registerList(program: Command): void {
     }
     for (const j of jobs)
       out(
-        `${j.id}\t${j.state}\t${j.frames} frames\t${j.processors.join(',')}\t${new Date(j.createdAt).toISOString()}`,
+        `${j.id}\t${j.state}\t${count(j.frames, 'frame')}\t${j.processors.join(',')}\t${new Date(j.createdAt).toISOString()}`,
       );
   });
 }
