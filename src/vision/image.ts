@@ -1,5 +1,6 @@
 import { resolveBinaries } from '../media/binaries.js';
 import { MediaError } from '../media/errors.js';
+import { exifOrientation, IMAGE_INPUT_ARGS, swapsSides, uprightFilter } from '../media/exifOrientation.js';
 import { runTool } from '../media/ffmpegProcess.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { inputName } from '../media/inputName.js';
@@ -13,37 +14,23 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/**
- * The filter that turns a stored JPEG upright for each EXIF orientation (2–8). The ffmpeg this
- * project bundles does not apply EXIF orientation itself, so it is read with ffprobe and undone here.
- */
-const ORIENTATION_FILTERS: Record<number, string> = {
-  2: 'hflip',
-  3: 'hflip,vflip',
-  4: 'vflip',
-  5: 'transpose=0',
-  6: 'transpose=1',
-  7: 'transpose=3',
-  8: 'transpose=2',
-};
-
-async function exifOrientation(path: string): Promise<number> {
-  const { ffprobe } = resolveBinaries();
-  const args = ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1'];
-  args.push('-show_entries', 'frame_tags=Orientation', '-of', 'csv=p=0', path);
-  const out = await runTool(ffprobe, args, { failure: `cannot read image ${inputName(path)}` });
-  return Number.parseInt(out.toString().trim(), 10) || 1;
-}
-
 /** Decodes a still image (jpg, png, …) to RGB, turned upright by its EXIF orientation. */
 export async function loadImage(path: string): Promise<RgbImage> {
   const probed = await probeImage(path);
-  const filter = ORIENTATION_FILTERS[await exifOrientation(path)];
-  const turned = filter?.startsWith('transpose');
-  const width = turned ? probed.height : probed.width;
-  const height = turned ? probed.width : probed.height;
+  const orientation = await exifOrientation(path);
+  const filter = await uprightFilter(orientation);
+  const width = swapsSides(orientation) ? probed.height : probed.width;
+  const height = swapsSides(orientation) ? probed.width : probed.height;
   const { ffmpeg } = resolveBinaries();
-  const args = ['-nostdin', '-v', 'error', '-i', path, ...(filter ? ['-vf', filter] : [])];
+  const args = [
+    '-nostdin',
+    '-v',
+    'error',
+    ...IMAGE_INPUT_ARGS,
+    '-i',
+    path,
+    ...(filter ? ['-vf', filter] : []),
+  ];
   args.push('-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const data = await runTool(ffmpeg, args, { failure: `cannot decode image ${inputName(path)}` });
   if (data.length !== width * height * 3) {
