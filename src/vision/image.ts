@@ -22,11 +22,12 @@ export async function loadImage(path: string): Promise<RgbImage> {
   const width = swapsSides(orientation) ? probed.height : probed.width;
   const height = swapsSides(orientation) ? probed.width : probed.height;
   const { ffmpeg } = resolveBinaries();
+  // Only an EXIF-oriented image is kept from ffmpeg's own turning: spotfuse turns it, alike on every build.
   const args = [
     '-nostdin',
     '-v',
     'error',
-    ...IMAGE_INPUT_ARGS,
+    ...(orientation > 1 ? IMAGE_INPUT_ARGS : []),
     '-i',
     path,
     ...(filter ? ['-vf', filter] : []),
