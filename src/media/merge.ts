@@ -3,6 +3,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { resolveBinaries } from './binaries.js';
+import { containerProblem } from './containers.js';
 import { MediaError } from './errors.js';
 import { spawnTool } from './ffmpegProcess.js';
 import { confinedInputArgs } from './inputSafety.js';
@@ -44,17 +45,11 @@ const CONTAINERS: Record<string, Container> = {
   '.webm': { muxer: 'webm', audio: new Set(['opus', 'vorbis']), audioEncoder: 'libopus', mp4Family: false },
 };
 
-/** WebM takes only these video codecs; the other containers take what the usual encoders make. */
-const WEBM_VIDEO_ENCODERS = /^(libvpx|libaom|libsvtav1|librav1e|av1_|vp[89]_)/;
-
 /** Why `outputPath` cannot hold a video from `videoEncoder`, or undefined when it can. */
 export function outputFormatProblem(outputPath: string, videoEncoder: string): string | undefined {
   const ext = extname(outputPath).toLowerCase();
   if (!CONTAINERS[ext]) return `output must end in ${Object.keys(CONTAINERS).join(', ')}: ${outputPath}`;
-  if (ext === '.webm' && !WEBM_VIDEO_ENCODERS.test(videoEncoder)) {
-    return `a .webm output needs a VP8, VP9 or AV1 encoder (--output-video-encoder libvpx-vp9), not ${videoEncoder}`;
-  }
-  return undefined;
+  return containerProblem(ext, videoEncoder);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { passthroughTimingArgs, resolveBinaries } from './binaries.js';
+import { codecOf, segmentContainer } from './containers.js';
 import { MediaError } from './errors.js';
 import { spawnTool, type ToolProcess } from './ffmpegProcess.js';
 import { matroskaFrame, matroskaHeader } from './matroskaRawWriter.js';
@@ -24,9 +25,10 @@ export interface SegmentEncoderOptions {
 }
 
 /**
- * Encodes raw frames into one closed segment (an mp4 that starts with a keyframe) that keeps each
- * frame's timestamp to the microsecond. Frames reach ffmpeg as a live Matroska stream, the one raw
- * input format that carries a timestamp per frame.
+ * Encodes raw frames into one closed segment that starts with a keyframe, in the container that fits
+ * the encoder (`segmentContainer`: MP4 and QuickTime keep each frame's timestamp to the microsecond,
+ * Matroska to the millisecond). Frames reach ffmpeg as a live Matroska stream, the one raw input
+ * format that carries a timestamp per frame.
  */
 export class SegmentEncoder {
   private frames = 0;
@@ -105,6 +107,7 @@ function encoderArgs(options: SegmentEncoderOptions): string[] {
   const encoder = options.encoder ?? 'libx264';
   const quality = options.quality ?? 80;
   const preset = options.preset ?? 'veryfast';
+  const { muxer } = segmentContainer(encoder);
   return [
     '-v',
     'error',
@@ -125,9 +128,9 @@ function encoderArgs(options: SegmentEncoderOptions): string[] {
     ...passthroughTimingArgs(),
     '-enc_time_base',
     '1:1000000',
-    ...NO_EDIT_LIST,
+    ...(muxer === 'matroska' ? [] : NO_EDIT_LIST),
     '-f',
-    'mp4',
+    muxer,
     '-y',
     options.outputPath,
   ];
@@ -143,6 +146,8 @@ function qualityArgs(encoder: string, quality: number): string[] {
 
 function presetArgs(encoder: string, preset: string): string[] {
   if (isX26x(encoder)) return ['-preset', preset];
+  // FFV1 as archives write it: every frame a keyframe (a master is cut anywhere), checksummed slices.
+  if (encoder === 'ffv1') return ['-g', '1', '-level', '3', '-slicecrc', '1'];
   if (encoder.endsWith('_nvenc')) return ['-preset', nvencPreset(preset)];
   return [];
 }
@@ -172,6 +177,8 @@ function frameRateArgs(encoder: string, fps: number): string[] {
  * depth, which keeps the exact size.
  */
 function outputPixFmt(encoder: string, pixFmt: PipePixelFormat, width: number, height: number): string {
+  // ProRes is 4:2:2 or 4:4:4 at 10 bit: the nearest that loses nothing.
+  if (codecOf(encoder) === 'ProRes') return pixFmt.startsWith('yuv444') ? 'yuv444p10le' : 'yuv422p10le';
   if (!isX26x(encoder)) return pixFmt;
   const oddForLayout = pixFmt.startsWith('yuv420') ? width % 2 === 1 || height % 2 === 1 : width % 2 === 1;
   if (pixFmt.startsWith('yuv444') || !oddForLayout) return pixFmt;

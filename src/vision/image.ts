@@ -1,43 +1,33 @@
 import { resolveBinaries } from '../media/binaries.js';
 import { MediaError } from '../media/errors.js';
+import { exifOrientation, IMAGE_INPUT_ARGS, swapsSides, uprightFilter } from '../media/exifOrientation.js';
 import { runTool } from '../media/ffmpegProcess.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { inputName } from '../media/inputName.js';
+import { confinedInputArgs } from '../media/inputSafety.js';
 import { probeImage, probeVideo } from '../media/probe.js';
 import type { RgbImage } from './rgbImage.js';
 import { yuvToRgb } from './yuvToRgb.js';
 
-/**
- * The filter that turns a stored JPEG upright for each EXIF orientation (2–8). The ffmpeg this
- * project bundles does not apply EXIF orientation itself, so it is read with ffprobe and undone here.
- */
-const ORIENTATION_FILTERS: Record<number, string> = {
-  2: 'hflip',
-  3: 'hflip,vflip',
-  4: 'vflip',
-  5: 'transpose=0',
-  6: 'transpose=1',
-  7: 'transpose=3',
-  8: 'transpose=2',
-};
-
-async function exifOrientation(path: string): Promise<number> {
-  const { ffprobe } = resolveBinaries();
-  const args = ['-v', 'error', '-select_streams', 'v:0', '-read_intervals', '%+#1'];
-  args.push('-show_entries', 'frame_tags=Orientation', '-of', 'csv=p=0', path);
-  const out = await runTool(ffprobe, args, { failure: `cannot read image ${inputName(path)}` });
-  return Number.parseInt(out.toString().trim(), 10) || 1;
-}
-
 /** Decodes a still image (jpg, png, …) to RGB, turned upright by its EXIF orientation. */
 export async function loadImage(path: string): Promise<RgbImage> {
   const probed = await probeImage(path);
-  const filter = ORIENTATION_FILTERS[await exifOrientation(path)];
-  const turned = filter?.startsWith('transpose');
-  const width = turned ? probed.height : probed.width;
-  const height = turned ? probed.width : probed.height;
+  const orientation = await exifOrientation(path);
+  const filter = await uprightFilter(orientation);
+  const width = swapsSides(orientation) ? probed.height : probed.width;
+  const height = swapsSides(orientation) ? probed.width : probed.height;
   const { ffmpeg } = resolveBinaries();
-  const args = ['-nostdin', '-v', 'error', '-i', path, ...(filter ? ['-vf', filter] : [])];
+  // Only an EXIF-oriented image is kept from ffmpeg's own turning: spotfuse turns it, alike on every build.
+  const args = [
+    '-nostdin',
+    '-v',
+    'error',
+    ...confinedInputArgs(path, 'image'),
+    ...(orientation > 1 ? IMAGE_INPUT_ARGS : []),
+    '-i',
+    path,
+    ...(filter ? ['-vf', filter] : []),
+  ];
   args.push('-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const data = await runTool(ffmpeg, args, { failure: `cannot decode image ${inputName(path)}` });
   if (data.length !== width * height * 3) {

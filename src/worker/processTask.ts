@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ticksToMicros } from '../core/time.js';
+import { segmentContainer } from '../media/containers.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
@@ -67,7 +68,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const openSegment = async (startFrame: number): Promise<OpenSegment> => {
     while (inFlight.length >= SEGMENTS_IN_FLIGHT) await inFlight.shift();
     const target = await client.segmentUrl(task.id, task.epoch, startFrame);
-    const localPath = join(segmentDir, `f${startFrame}.mp4`);
+    const localPath = join(segmentDir, `f${startFrame}${segmentContainer(spec.encoder.encoder).extension}`);
     const encoder = SegmentEncoder.start({
       outputPath: localPath,
       width: output.width,

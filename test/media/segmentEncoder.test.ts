@@ -28,6 +28,15 @@ async function decode(path: string, pixFmt: string): Promise<Buffer> {
   );
 }
 
+async function formatName(path: string): Promise<string> {
+  const out = await runTool(
+    resolveBinaries().ffprobe,
+    ['-v', 'error', '-show_entries', 'format=format_name', '-of', 'default=nw=1:nk=1', path],
+    { failure: 'format' },
+  );
+  return out.toString().trim();
+}
+
 const base: Omit<SegmentEncoderOptions, 'outputPath'> = {
   width: 64,
   height: 48,
@@ -133,6 +142,31 @@ describe('SegmentEncoder', () => {
     expect((await probeStreams(path))[0]).toMatchObject({ codec_name: 'vp9' });
     const out = await packets(path);
     expect(out.map((p) => p.pts - out[0].pts)).toEqual([0, 50000, 90000, 120000]);
+  });
+
+  it('writes FFV1 into Matroska, losslessly, with millisecond timestamps', async () => {
+    const path = join(dir(), 'ffv1.mkv');
+    const frames = await rawFrames('yuv420p', 64, 48, 5);
+    const pts = [0, 40000, 100000, 133000, 200000];
+    await encode(path, frames, pts, { encoder: 'ffv1' });
+    const streams = await probeStreams(path);
+    expect(streams[0]).toMatchObject({ codec_name: 'ffv1', pix_fmt: 'yuv420p' });
+    expect(await formatName(path)).toBe('matroska,webm');
+    expect(await decode(path, 'yuv420p')).toEqual(Buffer.concat(frames));
+    const out = await packets(path);
+    expect(out.map((p) => (p.pts - out[0].pts) * 1000)).toEqual(pts);
+    expect(out.every((p) => p.key)).toBe(true);
+  });
+
+  it('writes ProRes into QuickTime as 10-bit 4:2:2, to the microsecond', async () => {
+    const path = join(dir(), 'prores.mov');
+    const frames = await rawFrames('yuv420p', 64, 48, 4);
+    const pts = [0, 40000, 90001, 133333];
+    await encode(path, frames, pts, { encoder: 'prores_ks' });
+    expect((await probeStreams(path))[0]).toMatchObject({ codec_name: 'prores', pix_fmt: 'yuv422p10le' });
+    expect(await formatName(path)).toBe('mov,mp4,m4a,3gp,3g2,mj2');
+    const out = await packets(path);
+    expect(out.map((p) => p.pts - out[0].pts)).toEqual(pts);
   });
 
   it('reports a failing encoder in one line, from write or finish', async () => {

@@ -1,10 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSettings } from '../../src/models/settings.js';
 import type { DetectedFace, FaceDetector } from '../../src/vision/detectors/detector.js';
 import { loadFaceDetector } from '../../src/vision/detectors/registry.js';
 import { loadImage } from '../../src/vision/image.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { face, testdataMissing, testdataModels } from './testdata.js';
+import { bundledMissing, face, testdataMissing, testdataModels } from './testdata.js';
 
 const dir = useTempDir();
 
@@ -47,17 +47,33 @@ function expectPlausible(found: DetectedFace, width: number, height: number): vo
   expect(leftMouth[1]).toBeGreaterThan(leftEye[1]);
 }
 
-describe.skipIf(testdataMissing)('face detectors on real photos', () => {
-  let models: ModelSettings;
-  const detectors: Record<string, FaceDetector> = {};
-  afterAll(() => Promise.all(Object.values(detectors).map((detector) => detector.dispose())));
-
-  it('load through the model manager from a manifest', async () => {
-    models = await testdataModels(dir());
-    for (const [model, minScore] of Object.entries(MIN_SCORE)) {
-      detectors[model] = await loadFaceDetector({ model, size: '640x640', minScore }, models);
+/** Loads each named detector from the testdata manifest; disposed when the file's tests are done. */
+function useDetectors(minScores: Record<string, number>) {
+  const state: { models?: ModelSettings; detectors: Record<string, FaceDetector> } = { detectors: {} };
+  beforeAll(async () => {
+    state.models = await testdataModels(dir());
+    for (const [model, minScore] of Object.entries(minScores)) {
+      state.detectors[model] = await loadFaceDetector({ model, size: '640x640', minScore }, state.models);
     }
   });
+  afterAll(() => Promise.all(Object.values(state.detectors).map((detector) => detector.dispose())));
+  return state;
+}
+
+describe.skipIf(bundledMissing)('YuNet on the bundled photo', () => {
+  const { detectors } = useDetectors({ yunet: MIN_SCORE.yunet });
+
+  it('finds the one face in astronaut.png with a plausible box and landmarks', async () => {
+    const image = await loadImage(face('astronaut.png'));
+    const faces = await detectors.yunet.detect(image);
+    expect(faces).toHaveLength(1);
+    expectPlausible(faces[0], image.width, image.height);
+  });
+});
+
+describe.skipIf(testdataMissing)('face detectors on real photos', () => {
+  const state = useDetectors(MIN_SCORE);
+  const { detectors } = state;
 
   for (const [photo, yunetCount, scrfdCount] of COUNTS) {
     it(`find ${yunetCount} face(s) in ${photo} with plausible boxes and landmarks`, async () => {
@@ -86,15 +102,15 @@ describe.skipIf(testdataMissing)('face detectors on real photos', () => {
 
   it('refuse a size the model does not take, and an unknown model', async () => {
     await expect(
-      loadFaceDetector({ model: 'yunet', size: '320x320', minScore: 0.5 }, models),
+      loadFaceDetector({ model: 'yunet', size: '320x320', minScore: 0.5 }, state.models!),
     ).rejects.toThrow('face detector yunet takes sizes 640x640, not "320x320"');
     await expect(
-      loadFaceDetector({ model: 'mtcnn', size: '640x640', minScore: 0.5 }, models),
+      loadFaceDetector({ model: 'mtcnn', size: '640x640', minScore: 0.5 }, state.models!),
     ).rejects.toThrow('unknown face detector "mtcnn" (available: retinaface, scrfd, yolo_face, yunet)');
   });
 
   it('find the same faces at a smaller scrfd input size', async () => {
-    const small = await loadFaceDetector({ model: 'scrfd', size: '320x320', minScore: 0.5 }, models);
+    const small = await loadFaceDetector({ model: 'scrfd', size: '320x320', minScore: 0.5 }, state.models!);
     const faces = await small.detect(await loadImage(face('two_people.jpg')));
     await small.dispose();
     expect(faces).toHaveLength(2);

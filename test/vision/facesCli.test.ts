@@ -1,12 +1,13 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { facesText, registerFaces } from '../../src/cli/faces.js';
+import { withExifOrientation } from '../../src/media/exifOrientation.js';
 import { ffmpeg } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { face, testdataMissing, writeTestdataManifest } from './testdata.js';
+import { bundledMissing, face, testdataMissing, writeTestdataManifest } from './testdata.js';
 
 const dir = useTempDir();
 
@@ -91,6 +92,27 @@ describe.skipIf(testdataMissing)('spotfuse faces', () => {
   });
 });
 
+describe.skipIf(bundledMissing)('spotfuse faces on the bundled photo', () => {
+  it('finds the face in a phone photo stored sideways with EXIF orientation 6, where it is upright', async () => {
+    // A phone held upright stores the picture turned 90° counter-clockwise and tags it "turn clockwise".
+    const stored = join(dir(), 'astronaut-stored.jpg');
+    await ffmpeg(['-i', face('astronaut.png'), '-vf', 'transpose=2', '-q:v', '2', stored]);
+    const phone = join(dir(), 'astronaut-phone.jpg');
+    await writeFile(phone, withExifOrientation(await readFile(stored), 6));
+    const flags = await modelFlags();
+    const upright = JSON.parse(await faces(face('astronaut.png'), '--json', ...flags));
+    const turned = JSON.parse(await faces(phone, '--json', ...flags));
+    expect(turned.faces).toHaveLength(1);
+    const [found] = turned.faces;
+    found.box.forEach((v: number, i: number) => {
+      expect(Math.abs(v - upright.faces[0].box[i])).toBeLessThan(8);
+    });
+    const [leftEye, rightEye, , leftMouth, rightMouth] = found.landmarks;
+    expect(leftEye[0]).toBeLessThan(rightEye[0]);
+    expect(Math.max(leftEye[1], rightEye[1])).toBeLessThan(Math.min(leftMouth[1], rightMouth[1]));
+  });
+});
+
 describe('spotfuse faces errors', () => {
   it('names a missing file', async () => {
     await expect(faces(join(dir(), 'nope.jpg'))).rejects.toThrow(/^input not found: .*nope\.jpg$/);
@@ -102,7 +124,7 @@ describe('spotfuse faces errors', () => {
     await expect(faces(text)).rejects.toThrow(/^not an image or a video: .*notes\.txt$/);
   });
 
-  it.skipIf(testdataMissing)('says when the detector model cannot be had', async () => {
+  it.skipIf(bundledMissing)('says when the detector model cannot be had', async () => {
     const empty = pathToFileURL(join(dir(), 'no-models')).href;
     const args = [face('astronaut.png'), '--model-dir', join(dir(), 'empty'), '--model-base-url', empty];
     await expect(faces(...args)).rejects.toThrow(/yoloface_8n/);

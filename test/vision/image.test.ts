@@ -1,14 +1,15 @@
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MediaError } from '../../src/media/errors.js';
+import { exifOrientation, withExifOrientation } from '../../src/media/exifOrientation.js';
 import { loadImage, loadPicture, loadVideoFrame } from '../../src/vision/image.js';
 import { ffmpeg } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import { bundledMissing, face } from './testdata.js';
 
 const dir = useTempDir();
-const ASTRONAUT = '/work/shared/testdata/faces/astronaut.png';
+const ASTRONAUT = face('astronaut.png');
 
 function pixel(image: { width: number; data: Uint8Array }, x: number, y: number): number[] {
   const i = (y * image.width + x) * 3;
@@ -21,35 +22,35 @@ function expectColour(actual: number[], expected: number[], tolerance: number): 
   });
 }
 
-/** A big-endian EXIF APP1 segment holding only the Orientation tag. */
-function exifOrientationSegment(orientation: number): Buffer {
-  const tiff = Buffer.alloc(26);
-  tiff.write('MM', 0, 'latin1');
-  tiff.writeUInt16BE(42, 2);
-  tiff.writeUInt32BE(8, 4);
-  tiff.writeUInt16BE(1, 8);
-  tiff.writeUInt16BE(0x0112, 10);
-  tiff.writeUInt16BE(3, 12);
-  tiff.writeUInt32BE(1, 14);
-  tiff.writeUInt16BE(orientation, 18);
-  const header = Buffer.from([0xff, 0xe1, 0, 0, ...Buffer.from('Exif\0\0', 'latin1')]);
-  header.writeUInt16BE(2 + 6 + tiff.length, 2);
-  return Buffer.concat([header, tiff]);
-}
+/**
+ * What turns the upright picture into the one a camera stores with each EXIF orientation: the inverse
+ * of the turn a viewer applies (6 means "turn 90° clockwise to view", so it is stored turned 90°
+ * counter-clockwise).
+ */
+const STORED_AS: Record<number, string | undefined> = {
+  1: undefined,
+  2: 'hflip',
+  3: 'hflip,vflip',
+  4: 'vflip',
+  5: 'transpose=0',
+  6: 'transpose=2',
+  7: 'transpose=3',
+  8: 'transpose=1',
+};
 
-/** A 64x32 JPEG, white on the left half and black on the right, tagged with an EXIF orientation. */
+/** The upright picture: 64x32, white in its top-left 32x16 quarter, black elsewhere. */
+const UPRIGHT = 'color=c=white:s=32x16,pad=64:32:0:0:black';
+
+/** A JPEG of the upright picture as a camera stores it with this EXIF orientation. */
 async function orientedJpeg(orientation: number): Promise<string> {
-  const plain = join(dir(), `plain-${orientation}.jpg`);
+  const stored = join(dir(), `stored-${orientation}.jpg`);
+  const turn = STORED_AS[orientation];
   await ffmpeg([
-    ...['-f', 'lavfi', '-i', 'color=c=white:s=32x32,pad=64:32:0:0:black'],
-    ...['-frames:v', '1', '-q:v', '2', plain],
+    ...['-f', 'lavfi', '-i', UPRIGHT, ...(turn ? ['-vf', turn] : [])],
+    ...['-frames:v', '1', '-q:v', '2', stored],
   ]);
-  const bytes = await readFile(plain);
   const path = join(dir(), `oriented-${orientation}.jpg`);
-  await writeFile(
-    path,
-    Buffer.concat([bytes.subarray(0, 2), exifOrientationSegment(orientation), bytes.subarray(2)]),
-  );
+  await writeFile(path, withExifOrientation(await readFile(stored), orientation));
   return path;
 }
 
@@ -66,24 +67,26 @@ async function solidVideo(name: string, colour: string, pixFmt: string, matrix: 
 }
 
 describe('loadImage', () => {
-  it.skipIf(!existsSync(ASTRONAUT))('decodes a PNG to RGB (needs testdata astronaut.png)', async () => {
+  it.skipIf(bundledMissing)('decodes a PNG to RGB', async () => {
     const image = await loadImage(ASTRONAUT);
     expect(image.width).toBe(512);
     expect(image.height).toBe(512);
     expect(image.data.length).toBe(512 * 512 * 3);
   });
 
-  it('turns a JPEG upright by its EXIF orientation', async () => {
-    const upright = await loadImage(await orientedJpeg(1));
-    expect([upright.width, upright.height]).toEqual([64, 32]);
-    expectColour(pixel(upright, 8, 16), [255, 255, 255], 8);
-    const rotated = await loadImage(await orientedJpeg(6));
-    expect([rotated.width, rotated.height]).toEqual([32, 64]);
-    expectColour(pixel(rotated, 16, 8), [255, 255, 255], 8);
-    expectColour(pixel(rotated, 16, 56), [0, 0, 0], 8);
-    const mirrored = await loadImage(await orientedJpeg(2));
-    expectColour(pixel(mirrored, 56, 16), [255, 255, 255], 8);
-  });
+  for (const orientation of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    it(`turns a JPEG with EXIF orientation ${orientation} upright, whatever the ffmpeg`, async () => {
+      const path = await orientedJpeg(orientation);
+      expect(await exifOrientation(path)).toBe(orientation);
+      const image = await loadImage(path);
+      expect([image.width, image.height]).toEqual([64, 32]);
+      // Centres of the four quarters: only the top-left one is white.
+      expectColour(pixel(image, 16, 8), [255, 255, 255], 8);
+      expectColour(pixel(image, 48, 8), [0, 0, 0], 8);
+      expectColour(pixel(image, 16, 24), [0, 0, 0], 8);
+      expectColour(pixel(image, 48, 24), [0, 0, 0], 8);
+    });
+  }
 
   it('rejects what is not an image, in one line', async () => {
     const text = join(dir(), 'notes.txt');

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSettings } from '../../src/models/settings.js';
 import type { FaceDetector } from '../../src/vision/detectors/detector.js';
 import { loadFaceDetector } from '../../src/vision/detectors/registry.js';
@@ -20,6 +20,11 @@ describe.skipIf(testdataMissing)('face recognizer (MobileFaceNet from a manifest
   let models: ModelSettings;
   let detector: FaceDetector;
   let recognizer: FaceRecognizer;
+  beforeAll(async () => {
+    models = await testdataModels(dir());
+    detector = await loadFaceDetector({ model: 'yunet', size: '640x640', minScore: 0.5 }, models);
+    recognizer = await loadFaceRecognizer(models);
+  });
   afterAll(async () => {
     await detector?.dispose();
     await recognizer?.dispose();
@@ -32,11 +37,8 @@ describe.skipIf(testdataMissing)('face recognizer (MobileFaceNet from a manifest
     return recognizer.embed(image, faces[0].landmarks);
   }
 
-  it('is chosen by role over the built-in arcface', async () => {
-    models = await testdataModels(dir());
+  it('is chosen by role over the built-in arcface', () => {
     expect(recognizerEntry(models.catalog).name).toBe('mobilefacenet');
-    detector = await loadFaceDetector({ model: 'yunet', size: '640x640', minScore: 0.5 }, models);
-    recognizer = await loadFaceRecognizer(models);
   });
 
   it('scores the same person above a different person', async () => {

@@ -1,13 +1,24 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolveModelSettings } from '../../src/models/settings.js';
 
-/** Real models and photos shared by the project (see its SOURCES.md); never copied into the repo. */
-export const TESTDATA = '/work/shared/testdata';
-export const face = (name: string) => join(TESTDATA, 'faces', name);
-const model = (name: string) => join(TESTDATA, 'models', name);
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Real models and photos. The YuNet detector and astronaut.png ship with the tests (test/fixtures/testdata,
+ * see its SOURCES.md), so a real detector runs on a real photo on every machine. The others stay outside
+ * the repository: in `../shared/testdata` beside it, or wherever SPOTFUSE_TESTDATA points.
+ */
+export const BUNDLED = join(REPO, 'test', 'fixtures', 'testdata');
+export const TESTDATA = resolve(REPO, process.env.SPOTFUSE_TESTDATA ?? join('..', 'shared', 'testdata'));
+
+const BUNDLED_PHOTOS = new Set(['astronaut.png']);
+const BUNDLED_MODELS = new Set(['face_detection_yunet_2023mar.onnx']);
+
+export const face = (name: string) => join(BUNDLED_PHOTOS.has(name) ? BUNDLED : TESTDATA, 'faces', name);
+const model = (name: string) => join(BUNDLED_MODELS.has(name) ? BUNDLED : TESTDATA, 'models', name);
 
 /** The testdata models, each registered under the name of the built-in it stands in for. */
 const MODELS = [
@@ -44,17 +55,34 @@ export const PHOTOS = [
   'obama_partial_face.jpg',
 ];
 
-/** Why the real-data tests cannot run here, or undefined when every file is present. */
-export const testdataMissing: string | undefined = [...MODELS.map((m) => m.path), ...PHOTOS.map(face)].some(
-  (path) => !existsSync(path),
-)
-  ? `real models and photos not found under ${TESTDATA}`
-  : undefined;
+/**
+ * Why tests that need these files cannot run here, or undefined when all are present. The reason is
+ * printed once per test file that asks, so that a skip never goes unexplained.
+ */
+function missing(paths: string[], what: string): string | undefined {
+  const absent = paths.filter((path) => !existsSync(path));
+  if (absent.length === 0) return undefined;
+  const reason = `${what}: ${absent.length} file(s) missing, e.g. ${absent[0]} (set SPOTFUSE_TESTDATA to the shared testdata folder)`;
+  console.warn(`skipping tests that need ${reason}`);
+  return reason;
+}
 
-/** Writes a manifest registering the testdata models; returns its path. */
+/** Why the tests on every real model and photo cannot run here, or undefined when they can. */
+export const testdataMissing = missing(
+  [...MODELS.map((m) => m.path), ...PHOTOS.map(face)],
+  `the real models and photos under ${TESTDATA}`,
+);
+
+/** Why the bundled YuNet and astronaut.png are not at hand (they should always be), or undefined. */
+export const bundledMissing = missing(
+  [model('face_detection_yunet_2023mar.onnx'), face('astronaut.png')],
+  `the bundled testdata under ${BUNDLED}`,
+);
+
+/** Writes a manifest registering the testdata models present on this machine; returns its path. */
 export async function writeTestdataManifest(dir: string): Promise<string> {
   const path = join(dir, 'testdata-models.json');
-  const models = MODELS.map(({ name, role, path, sha256 }) => ({
+  const models = MODELS.filter((m) => existsSync(m.path)).map(({ name, role, path, sha256 }) => ({
     name,
     role,
     sha256,

@@ -96,7 +96,11 @@ async function blackHole(): Promise<Served> {
   return serve(() => {});
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+/**
+ * Waits for something the code under test makes happen. The deadline only turns a hang into a failure:
+ * it is far above what anything here takes, so that a loaded machine cannot fail a test.
+ */
+async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -342,7 +346,7 @@ class FakeAlibaba {
 // ---- AWS ----------------------------------------------------------------------------------------
 
 describe('AWS watcher', () => {
-  it('stays quiet on 404 and gives the notice within one interval once instance-action appears', async () => {
+  it('stays quiet on 404 and gives the notice on the first poll that sees instance-action', async () => {
     const fake = new FakeAws();
     const server = await serve(fake.handle);
     // The fake, like IMDS with IMDSv2 required, refuses a GET without a token.
@@ -355,10 +359,11 @@ describe('AWS watcher', () => {
     await waitFor(() => fake.gets('spot/instance-action').length >= 3);
     expect(notice.requested).toBe(false);
 
+    const before = fake.gets('spot/instance-action').length;
     fake.instanceAction = { action: 'terminate', time: '2026-01-05T18:02:00Z' };
-    const since = Date.now();
     await waitFor(() => notice.requested);
-    expect(Date.now() - since).toBeLessThan(500);
+    // The first poll that sees the action gives the notice, and the watcher then stops polling.
+    expect(fake.gets('spot/instance-action').length - before).toBe(1);
     expect(notice.reason).toBe('aws:spot-interruption');
     expect(fake.unauthorized).toBe(0);
     expect(fake.tokens.issued).toBe(1);
@@ -388,8 +393,7 @@ describe('AWS watcher', () => {
     const server = await serve(fake.handle);
     const notice = new PreemptionNotice();
     started(new AwsWatcher({ endpoint: server.url, intervalMs: 25, tokenTtlSeconds: 1 }), notice);
-    await delay(1800);
-    expect(fake.tokens.issued).toBeGreaterThanOrEqual(2);
+    await waitFor(() => fake.tokens.issued >= 2);
     expect(fake.unauthorized).toBe(0);
 
     fake.tokens.revokeAll();
@@ -406,7 +410,8 @@ describe('AWS watcher', () => {
     fake.v1Allowed = true;
     const server = await serve(fake.handle);
     expect(
-      await detectCloud({ aws: server.url, gcp: server.url, azure: server.url, alibaba: server.url }, 300),
+      // Half the budget goes to the token PUT that never gets an answer, the rest to the plain GET.
+      await detectCloud({ aws: server.url, gcp: server.url, azure: server.url, alibaba: server.url }, 2000),
     ).toBe('aws');
     const puts = () => fake.requests.filter((r) => r.path === '/latest/api/token').length;
     const putsBefore = puts();
@@ -432,15 +437,17 @@ describe('AWS watcher', () => {
     );
     await waitFor(() => fake.gets('spot/instance-action').length >= 2);
     await server.close();
-    await delay(200);
+    const unavailable = () => logs.filter(([m]) => m === 'metadata service unavailable, still watching');
+    await waitFor(() => unavailable().length > 0);
     expect(notice.requested).toBe(false);
-    expect(logs.filter(([m]) => m === 'metadata service unavailable, still watching')).toHaveLength(1);
 
     fake.instanceAction = { action: 'hibernate', time: '2026-01-05T18:02:00Z' };
     await serve(fake.handle, server.port);
     await waitFor(() => notice.requested);
     expect(notice.reason).toBe('aws:spot-interruption');
-    expect(logs.some(([m]) => m === 'metadata service available again')).toBe(true);
+    // One line for the whole outage, however many polls failed, and one when it ended.
+    expect(unavailable()).toHaveLength(1);
+    expect(logs.filter(([m]) => m === 'metadata service available again')).toHaveLength(1);
   });
 
   it('never gives a notice when nothing answers', async () => {
@@ -482,10 +489,10 @@ describe('GCP watcher', () => {
     expect(poll.query.get('last_etag')).toBe('etag-1');
     expect(poll.headers['metadata-flavor']).toBe('Google');
 
-    const since = Date.now();
     fake.preempt();
     await waitFor(() => notice.requested);
-    expect(Date.now() - since).toBeLessThan(200);
+    // The pending long-poll itself carried the change: no new request was needed.
+    expect(fake.requests).toHaveLength(2);
     expect(notice.reason).toBe('gcp:preempted');
   });
 
@@ -528,9 +535,8 @@ describe('GCP watcher', () => {
     const watcher = new GcpWatcher({ endpoint: server.url });
     watcher.start(new PreemptionNotice());
     await waitFor(() => fake.waiting === 1);
-    const since = Date.now();
+    // The fake holds the long-poll for an hour: stop() can only return by ending it.
     await watcher.stop();
-    expect(Date.now() - since).toBeLessThan(200);
     await waitFor(() => fake.abortedWaits === 1);
     const count = fake.requests.length;
     await delay(100);
@@ -669,7 +675,7 @@ describe('detectCloud', () => {
         alibaba: dead,
         [cloud]: urls[cloud],
       };
-      expect(await detectCloud(endpoints, 1000)).toBe(cloud);
+      expect(await detectCloud(endpoints, 30_000)).toBe(cloud);
     }
   });
 
@@ -678,32 +684,38 @@ describe('detectCloud', () => {
     const urls = await fakes();
     for (const cloud of ['aws', 'gcp', 'azure', 'alibaba'] as const) {
       const url = urls[cloud];
-      expect(await detectCloud({ aws: url, gcp: url, azure: url, alibaba: url }, 1000)).toBe(cloud);
+      expect(await detectCloud({ aws: url, gcp: url, azure: url, alibaba: url }, 30_000)).toBe(cloud);
     }
   });
 
-  it('is undefined, quickly, when nothing answers', async () => {
+  it('is undefined as soon as every probe has failed, without waiting for its deadline', async () => {
     const dead = await deadPort();
-    let since = Date.now();
-    expect(await detectCloud({ aws: dead, gcp: dead, azure: dead, alibaba: dead }, 1000)).toBeUndefined();
-    expect(Date.now() - since).toBeLessThan(500);
-
-    const hole = (await blackHole()).url;
-    since = Date.now();
-    expect(await detectCloud({ aws: hole, gcp: hole, azure: hole, alibaba: hole }, 300)).toBeUndefined();
-    const elapsed = Date.now() - since;
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(1000);
+    // A deadline past the test's own timeout: only the failed probes can end the detection.
+    const endpoints = { aws: dead, gcp: dead, azure: dead, alibaba: dead };
+    expect(await detectCloud(endpoints, 600_000)).toBeUndefined();
   });
 
-  it('stops at once when aborted', async () => {
+  it('is undefined at its deadline when nothing answers, and not before', async () => {
     const hole = (await blackHole()).url;
+    // Timers of the same length fire in the order they were set: this one is set first.
+    let deadlinePassed = false;
+    setTimeout(() => {
+      deadlinePassed = true;
+    }, 300);
+    expect(await detectCloud({ aws: hole, gcp: hole, azure: hole, alibaba: hole }, 300)).toBeUndefined();
+    expect(deadlinePassed).toBe(true);
+  });
+
+  it('stops when aborted, long before its deadline', async () => {
+    const asked: Recorded[] = [];
+    const hole = (await serve((request) => asked.push(request))).url;
     const controller = new AbortController();
-    const since = Date.now();
-    const result = detectCloud({ aws: hole, gcp: hole, azure: hole, alibaba: hole }, 5000, controller.signal);
-    setTimeout(() => controller.abort(), 50);
+    const endpoints = { aws: hole, gcp: hole, azure: hole, alibaba: hole };
+    // A deadline past the test's own timeout: only the abort can end the detection.
+    const result = detectCloud(endpoints, 600_000, controller.signal);
+    await waitFor(() => asked.length > 0);
+    controller.abort();
     expect(await result).toBeUndefined();
-    expect(Date.now() - since).toBeLessThan(1000);
   });
 });
 
@@ -745,8 +757,7 @@ describe('instanceFacts', () => {
       zone: undefined,
       lifecycle: undefined,
     });
-    const since = Date.now();
+    // The black hole never answers: only instanceFacts' own deadline can end this.
     expect((await instanceFacts('gcp', { endpoints: { gcp: hole }, timeoutMs: 200 })).zone).toBeUndefined();
-    expect(Date.now() - since).toBeLessThan(1000);
   });
 });
