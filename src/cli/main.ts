@@ -3,6 +3,7 @@ import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
 import { registerClient } from './client/commands.js';
 import { registerFaces } from './faces.js';
+import { registerK8s } from './k8s.js';
 import { registerModels } from './models.js';
 import { registerRun } from './run.js';
 import { registerServer } from './server.js';
@@ -25,6 +26,7 @@ registerClient(program);
 registerModels(program);
 registerFaces(program);
 registerSimulate(program);
+registerK8s(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {
