@@ -41,7 +41,7 @@ export interface RenderOptions {
   prometheusUrl?: string;
 }
 
-const escape = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
+const pointerToken = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
 function patch(target: PatchTarget) {
   return (operations: PatchOperation[]) => ({ target, patch: stringify(operations) });
@@ -78,7 +78,7 @@ export function renderKustomization(options: RenderOptions): { kustomization: Ku
     ? [[CHUNK_JOB, '/spec/template/spec'] as const]
     : [[SPOT_JOBS, '/spec/jobTargetRef/template/spec'] as const, [ON_DEMAND, '/spec/template/spec'] as const];
   if (options.gpuType) {
-    const label = escape(PROVIDER_FACTS[options.provider].gpuTypeLabel);
+    const label = pointerToken(PROVIDER_FACTS[options.provider].gpuTypeLabel);
     for (const [target, spec] of gpuPods)
       patches.push(
         patch(target)([{ op: 'add', path: `${spec}/nodeSelector/${label}`, value: options.gpuType }]),

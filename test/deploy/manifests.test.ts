@@ -1,39 +1,22 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { registerClient } from '../../src/cli/client/commands.js';
-import { registerFaces } from '../../src/cli/faces.js';
-import { registerModels } from '../../src/cli/models.js';
-import { registerRun } from '../../src/cli/run.js';
-import { registerServer } from '../../src/cli/server.js';
-import { registerSimulate } from '../../src/cli/simulate.js';
-import { registerWorker } from '../../src/cli/worker.js';
+import { PROVIDER_FACTS, PROVIDERS, type Provider } from '../../src/deploy/providers.js';
+import { renderManifests } from '../../src/deploy/render.js';
+import { type Doc, parseCli, parseContainer } from './cli.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy');
-const MANIFESTS = join(DEPLOY, 'kubernetes');
+const KUBERNETES = join(DEPLOY, 'kubernetes');
 
-// biome-ignore lint/suspicious/noExplicitAny: manifests are free-form YAML
-type Doc = Record<string, any>;
-
-function documents(file: string): Doc[] {
-  const parsed = parseAllDocuments(readFileSync(join(MANIFESTS, file), 'utf8'));
-  if (!Array.isArray(parsed)) throw new Error(`${file}: no YAML documents`);
-  return parsed.map((doc, i) => {
-    const problems = [...doc.errors, ...doc.warnings].map((e) => e.message);
-    if (problems.length > 0) throw new Error(`${file} document ${i + 1}: ${problems.join('; ')}`);
-    return doc.toJS() as Doc;
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return yamlFiles(path);
+    return name.endsWith('.yaml') ? [path] : [];
   });
 }
-
-const files = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml'));
-const all = files.flatMap((file) => documents(file).map((doc) => ({ file, doc })));
-const byName = (kind: string, name: string): Doc => {
-  const found = all.find((d) => d.doc.kind === kind && d.doc.metadata?.name === name);
-  if (!found) throw new Error(`no ${kind} ${name}`);
-  return found.doc;
-};
 
 /** The pod template's spec of a workload. */
 function podSpec(doc: Doc): Doc {
@@ -41,105 +24,248 @@ function podSpec(doc: Doc): Doc {
   return doc.spec.template.spec;
 }
 
-/** A container's environment as the process would see it; secret values are stand-ins. */
-function containerEnv(container: Doc): Record<string, string> {
-  return Object.fromEntries(
-    (container.env ?? []).map((e: Doc) => [
-      e.name,
-      e.value ?? `secret-${e.valueFrom?.secretKeyRef?.key}-0123456789abcdef`,
-    ]),
+const WORKLOADS = ['Deployment', 'ScaledJob', 'Job'];
+const pools = Object.fromEntries(PROVIDERS.map((p) => [p, renderManifests({ provider: p })])) as Record<
+  Provider,
+  Doc[]
+>;
+const chunkJobs = Object.fromEntries(
+  PROVIDERS.map((p) => [p, renderManifests({ provider: p, chunkJob: true })]),
+) as Record<Provider, Doc[]>;
+
+function byName(docs: Doc[], kind: string, name: string): Doc {
+  const found = docs.find((d) => d.kind === kind && d.metadata?.name === name);
+  if (!found) throw new Error(`no ${kind} ${name}`);
+  return found;
+}
+
+/** The node-affinity terms a pod may land on (OR of ANDs), as "key op values" strings. */
+function requiredTerms(pod: Doc): string[][] {
+  const terms =
+    pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  return terms.map((t: Doc) =>
+    t.matchExpressions.map((e: Doc) => `${e.key} ${e.operator}${e.values ? ` ${e.values.join(',')}` : ''}`),
   );
 }
 
-/**
- * Parses a `spotfuse` command line with the real program (every command main.ts registers), under
- * `env`, without running the command: returns the command's name and its parsed options.
- */
-async function parseCli(args: string[], env: Record<string, string> = {}) {
-  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    const program = new Command('spotfuse')
-      .exitOverride()
-      .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-    for (const register of [
-      registerRun,
-      registerWorker,
-      registerServer,
-      registerClient,
-      registerModels,
-      registerFaces,
-      registerSimulate,
-    ])
-      register(program);
-    let parsed: { command: string; options: Record<string, unknown> } | undefined;
-    const stubActions = (command: Command) => {
-      for (const sub of command.commands) {
-        sub.action(() => {
-          parsed = { command: sub.name(), options: sub.opts() };
-        });
-        stubActions(sub);
-      }
-    };
-    stubActions(program);
-    await program.parseAsync(args, { from: 'user' });
-    if (!parsed) throw new Error(`no command ran for: spotfuse ${args.join(' ')}`);
-    return parsed;
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-const EXPECTED: Record<string, string[]> = {
-  'kustomization.yaml': ['kustomize.config.k8s.io/v1beta1 Kustomization'],
-  'secret.example.yaml': ['v1 Secret'],
-  'coordinator.yaml': ['apps/v1 Deployment', 'v1 Service', 'policy/v1 PodDisruptionBudget'],
-  'worker-spot.yaml': ['keda.sh/v1alpha1 ScaledJob'],
-  'worker-on-demand.yaml': ['apps/v1 Deployment', 'keda.sh/v1alpha1 ScaledObject'],
-};
-
 describe('deploy/kubernetes', () => {
-  it('holds the expected kinds at their API versions, every document parsed', () => {
-    expect(files.sort()).toEqual(Object.keys(EXPECTED).sort());
-    for (const file of files)
-      expect(
-        documents(file).map((d) => `${d.apiVersion} ${d.kind}`),
-        file,
-      ).toEqual(EXPECTED[file]);
-    const [kustomization] = documents('kustomization.yaml');
-    expect(kustomization.resources.sort()).toEqual(
-      files.filter((f) => f !== 'kustomization.yaml' && !f.includes('.example.')).sort(),
-    );
-  });
-
-  it('runs every container command line through the real CLI parser', async () => {
-    const containers = all
-      .filter(({ doc }) => ['Deployment', 'ScaledJob'].includes(doc.kind))
-      .flatMap(({ file, doc }) => podSpec(doc).containers.map((c: Doc) => ({ file, container: c })));
-    expect(containers.length).toBe(3);
-    for (const { file, container } of containers) {
-      expect(container.command, `${file}: the image's entrypoint is spotfuse`).toBeUndefined();
-      expect(container.image).toMatch(/^spotfuse/);
-      const args = container.args.map(String);
-      // Any local user reads a command line (/proc/PID/cmdline): tokens come from the environment.
-      expect(args, `${file}: a token on the command line`).not.toContain('--token');
-      await expect(
-        parseCli(args, containerEnv(container)),
-        `${file}: ${args.join(' ')}`,
-      ).resolves.toBeDefined();
+  it('parses every YAML file, without warnings', () => {
+    const files = yamlFiles(KUBERNETES);
+    expect(files.length).toBeGreaterThanOrEqual(20);
+    for (const file of files) {
+      const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+      for (const doc of Array.isArray(docs) ? docs : [docs])
+        expect(
+          [...doc.errors, ...doc.warnings].map((e) => e.message),
+          file,
+        ).toEqual([]);
     }
   });
 
-  it('refuses unknown flags and bad values, so the check above means something', async () => {
+  it.each(PROVIDERS)('renders the %s overlay as the expected kinds at their API versions', (provider) => {
+    expect(pools[provider].map((d) => `${d.apiVersion} ${d.kind} ${d.metadata.name}`)).toEqual([
+      'v1 Service spotfuse-coordinator',
+      'apps/v1 Deployment spotfuse-coordinator',
+      'apps/v1 Deployment spotfuse-worker-on-demand',
+      'policy/v1 PodDisruptionBudget spotfuse-coordinator',
+      'keda.sh/v1alpha1 ScaledJob spotfuse-worker-spot',
+      'keda.sh/v1alpha1 ScaledObject spotfuse-worker-on-demand',
+      'monitoring.coreos.com/v1 ServiceMonitor spotfuse-coordinator',
+    ]);
+    expect(chunkJobs[provider].map((d) => `${d.apiVersion} ${d.kind} ${d.metadata.name}`)).toEqual([
+      'batch/v1 Job spotfuse-chunk',
+    ]);
+    for (const doc of [...pools[provider], ...chunkJobs[provider]]) {
+      expect(doc.metadata.namespace).toBe('spotfuse');
+      expect(doc.metadata.labels['app.kubernetes.io/part-of']).toBe('spotfuse');
+    }
+  });
+
+  it.each(PROVIDERS)('%s: GPU limits, grace over the notice, zone spread, images with tags', (provider) => {
+    const workloads = [...pools[provider], ...chunkJobs[provider]].filter((d) => WORKLOADS.includes(d.kind));
+    expect(workloads).toHaveLength(4);
+    for (const workload of workloads) {
+      const pod = podSpec(workload);
+      const name = `${workload.kind} ${workload.metadata.name}`;
+      const spread = pod.topologySpreadConstraints;
+      expect(spread, name).toHaveLength(1);
+      expect(spread[0]).toMatchObject({ topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1 });
+      // The constraint counts the workload's own pods.
+      const podLabels =
+        workload.kind === 'ScaledJob'
+          ? workload.spec.jobTargetRef.template.metadata.labels
+          : workload.spec.template.metadata.labels;
+      expect(podLabels, name).toMatchObject(spread[0].labelSelector.matchLabels);
+      const [container] = pod.containers;
+      expect(container.image, name).toMatch(/^spotfuse(-gpu)?:0\.1\.0$/);
+      if (workload.metadata.name === 'spotfuse-coordinator') {
+        expect(container.resources.limits['nvidia.com/gpu']).toBeUndefined();
+        continue;
+      }
+      expect(container.image, name).toBe('spotfuse-gpu:0.1.0');
+      expect(container.resources.limits['nvidia.com/gpu'], name).toBe(1);
+      expect(
+        pod.tolerations.map((t: Doc) => t.key),
+        name,
+      ).toContain('nvidia.com/gpu');
+      expect(pod.terminationGracePeriodSeconds, name).toBeGreaterThanOrEqual(
+        PROVIDER_FACTS[provider].noticeSeconds,
+      );
+    }
+  });
+
+  it.each(PROVIDERS)('%s: every container command line passes the real CLI parser', async (provider) => {
+    const containers = [...pools[provider], ...chunkJobs[provider]]
+      .filter((d) => WORKLOADS.includes(d.kind))
+      .flatMap((d) => podSpec(d).containers.map((c: Doc) => ({ name: d.metadata.name, container: c })));
+    expect(containers).toHaveLength(4);
+    for (const { name, container } of containers) {
+      expect(container.command, `${name}: the image's entrypoint is spotfuse`).toBeUndefined();
+      // Any local user reads a command line (/proc/PID/cmdline): tokens come from the environment.
+      expect(container.args, `${name}: a token on the command line`).not.toContain('--token');
+      const { command, options } = await parseContainer(container);
+      expect(command, name).toBe(name === 'spotfuse-coordinator' ? 'server' : 'worker');
+      if (command === 'worker') expect(options.token, name).toMatch(/^secret-worker-token/);
+    }
+  });
+
+  it('puts spot workers on each provider’s spot nodes and on-demand workers off them', () => {
+    const spot = (p: Provider) => podSpec(byName(pools[p], 'ScaledJob', 'spotfuse-worker-spot'));
+    const chunk = (p: Provider) => podSpec(byName(chunkJobs[p], 'Job', 'spotfuse-chunk'));
+    const onDemand = (p: Provider) => podSpec(byName(pools[p], 'Deployment', 'spotfuse-worker-on-demand'));
+    const tolerated = (pod: Doc) => pod.tolerations.map((t: Doc) => `${t.key}=${t.value ?? '*'}:${t.effect}`);
+
+    for (const pod of [spot('gke'), chunk('gke')]) {
+      expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'cloud.google.com/gke-spot': 'true' });
+      expect(tolerated(pod)).toEqual([
+        'nvidia.com/gpu=*:NoSchedule',
+        'cloud.google.com/gke-spot=true:NoSchedule',
+      ]);
+    }
+    expect(requiredTerms(onDemand('gke'))).toEqual([['cloud.google.com/gke-spot DoesNotExist']]);
+
+    for (const pod of [spot('aks'), chunk('aks')]) {
+      expect(pod.nodeSelector['kubernetes.azure.com/scalesetpriority']).toBe('spot');
+      expect(tolerated(pod)).toContain('kubernetes.azure.com/scalesetpriority=spot:NoSchedule');
+    }
+    expect(requiredTerms(onDemand('aks'))).toEqual([['kubernetes.azure.com/scalesetpriority DoesNotExist']]);
+
+    // EKS: a spot managed node group, or any Karpenter node with spot preferred (on-demand as fallback).
+    for (const pod of [spot('eks'), chunk('eks')]) {
+      expect(requiredTerms(pod)).toEqual([
+        ['eks.amazonaws.com/capacityType In SPOT'],
+        ['karpenter.sh/capacity-type Exists'],
+      ]);
+      const [preferred] = pod.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+      expect(preferred.preference.matchExpressions).toEqual([
+        { key: 'karpenter.sh/capacity-type', operator: 'In', values: ['spot'] },
+      ]);
+    }
+    expect(requiredTerms(onDemand('eks'))).toEqual([
+      ['eks.amazonaws.com/capacityType In ON_DEMAND'],
+      ['karpenter.sh/capacity-type In on-demand'],
+    ]);
+
+    for (const pod of [spot('generic'), chunk('generic'), onDemand('generic')]) {
+      expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+      expect(pod.affinity).toBeUndefined();
+    }
+  });
+
+  it('offers Karpenter a GPU NodePool that takes spot first and on-demand when spot runs dry', () => {
+    const docs = renderManifests({ provider: 'eks', karpenter: true });
+    const pool = byName(docs, 'NodePool', 'spotfuse-gpu');
+    expect(pool.apiVersion).toBe('karpenter.sh/v1');
+    expect(pool.metadata.namespace).toBeUndefined();
+    const requirement = (key: string) =>
+      pool.spec.template.spec.requirements.find((r: Doc) => r.key === key)?.values;
+    expect(requirement('karpenter.sh/capacity-type')).toEqual(['spot', 'on-demand']);
+    expect(requirement('karpenter.k8s.aws/instance-gpu-manufacturer')).toEqual(['nvidia']);
+    expect(pool.spec.template.spec.taints).toEqual([{ key: 'nvidia.com/gpu', effect: 'NoSchedule' }]);
+    const nodeClass = byName(docs, 'EC2NodeClass', pool.spec.template.spec.nodeClassRef.name);
+    expect(nodeClass.apiVersion).toBe(`${pool.spec.template.spec.nodeClassRef.group}/v1`);
+    expect(docs.slice(2)).toEqual(pools.eks);
+  });
+
+  it('runs the per-chunk Job once per task, with preemptions outside its backoff budget', async () => {
+    for (const provider of PROVIDERS) {
+      const job = byName(chunkJobs[provider], 'Job', 'spotfuse-chunk');
+      expect(job.spec.backoffLimit).toBeGreaterThan(0);
+      expect(job.spec.podFailurePolicy.rules).toEqual([
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+      ]);
+      const pod = podSpec(job);
+      // The API server accepts a podFailurePolicy only with restartPolicy Never.
+      expect(pod.restartPolicy).toBe('Never');
+      const [container] = pod.containers;
+      const { command, options, args } = await parseContainer(container);
+      expect(command).toBe('worker');
+      expect(options).toMatchObject({ maxTasks: 1, pool: 'spot', workerId: 'pod-metadata.name' });
+      expect(args).not.toContain('$(POD_NAME)');
+    }
+  });
+});
+
+describe('deploy/kubernetes base workloads', () => {
+  const docs = pools.gke;
+  it('runs the coordinator as probed, secret-configured replicas that keep merges and urgent work on demand', async () => {
+    const deployment = byName(docs, 'Deployment', 'spotfuse-coordinator');
+    expect(deployment.spec.replicas).toBe(2);
+    const [container] = podSpec(deployment).containers;
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    for (const name of ['SPOTFUSE_DB', 'SPOTFUSE_BLOB', 'SPOTFUSE_ADMIN_TOKEN'])
+      expect(container.env.find((e: Doc) => e.name === name)?.valueFrom?.secretKeyRef?.name, name).toBe(
+        'spotfuse',
+      );
+    const { command, options } = await parseContainer(container);
+    expect(command).toBe('server');
+    expect(options).toMatchObject({ onDemandFor: 'merge,urgent', segmentRetention: 24 * 3600 * 1000 });
+    const service = byName(docs, 'Service', 'spotfuse-coordinator');
+    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(service.spec.ports[0].port).toBe(8080);
+    const monitor = byName(docs, 'ServiceMonitor', 'spotfuse-coordinator');
+    expect(monitor.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'spotfuse-coordinator' });
+    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    expect(monitor.spec.endpoints).toEqual([
+      { port: service.spec.ports[0].name, path: '/metrics', interval: '15s' },
+    ]);
+  });
+
+  it('runs spot workers as KEDA Jobs scaled on the queue depth, exiting when idle', async () => {
+    const job = byName(docs, 'ScaledJob', 'spotfuse-worker-spot');
+    const pod = podSpec(job);
+    expect(pod.restartPolicy).toBe('Never');
+    const { command, options } = await parseContainer(pod.containers[0]);
+    expect(command).toBe('worker');
+    expect(options).toMatchObject({
+      server: 'http://spotfuse-coordinator:8080',
+      pool: 'spot',
+      exitWhenIdle: 60,
+    });
+    const [trigger] = job.spec.triggers;
+    expect(trigger.type).toBe('prometheus');
+    expect(trigger.metadata.query).toContain('spotfuse_queue_depth{pool="spot"}');
+
+    const fallback = byName(docs, 'Deployment', 'spotfuse-worker-on-demand');
+    expect((await parseContainer(podSpec(fallback).containers[0])).options).toMatchObject({
+      pool: 'on-demand',
+    });
+    const scaler = byName(docs, 'ScaledObject', 'spotfuse-worker-on-demand');
+    expect(scaler.spec.scaleTargetRef.name).toBe('spotfuse-worker-on-demand');
+    expect(scaler.spec.triggers[0].metadata.query).toContain('spotfuse_queue_depth{pool="on-demand"}');
+  });
+});
+
+describe('the CLI parser that checks the manifests', () => {
+  it('refuses unknown flags and bad values, so the checks above mean something', async () => {
     const worker = ['worker', '--server', 'http://c:8080', '--token', 't'];
     await expect(parseCli([...worker, '--pool', 'spot'])).resolves.toMatchObject({ command: 'worker' });
     await expect(parseCli([...worker, '--exit-when-idle-seconds', '60'])).rejects.toBeInstanceOf(
       CommanderError,
     );
     await expect(parseCli([...worker, '--pool', 'preemptible'])).rejects.toBeInstanceOf(CommanderError);
+    await expect(parseCli([...worker, '--max-tasks', '0'])).rejects.toBeInstanceOf(CommanderError);
     await expect(parseCli(['server', '--segment-retention', 'soon'])).rejects.toBeInstanceOf(CommanderError);
     await expect(parseCli(['server', '--abandoned-upload-age', '10m'])).rejects.toBeInstanceOf(
       CommanderError,
@@ -150,6 +276,10 @@ describe('deploy/kubernetes', () => {
     await expect(parseCli(['server'], { SPOTFUSE_SEGMENT_RETENTION: '7d' })).resolves.toMatchObject({
       options: { segmentRetention: 7 * 24 * 3600 * 1000 },
     });
+    await expect(parseCli(['k8s', 'render', '--provider', 'openshift'])).rejects.toBeInstanceOf(
+      CommanderError,
+    );
+    await expect(parseCli(['k8s', 'render'])).rejects.toBeInstanceOf(CommanderError);
   });
 
   it('takes tenant limits from flags, then SPOTFUSE_* variables, then defaults', async () => {
@@ -185,56 +315,6 @@ describe('deploy/kubernetes', () => {
     });
     await expect(parseCli(['server', '--max-active-jobs', '0'])).rejects.toBeInstanceOf(CommanderError);
     await expect(parseCli(['server', '--min-chunk-frames', '2.5'])).rejects.toBeInstanceOf(CommanderError);
-  });
-
-  it('runs the coordinator as probed, secret-configured replicas that keep merges and urgent work on demand', async () => {
-    const deployment = byName('Deployment', 'spotfuse-coordinator');
-    expect(deployment.spec.replicas).toBe(2);
-    const [container] = podSpec(deployment).containers;
-    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
-    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
-    for (const name of ['SPOTFUSE_DB', 'SPOTFUSE_BLOB', 'SPOTFUSE_ADMIN_TOKEN'])
-      expect(container.env.find((e: Doc) => e.name === name)?.valueFrom?.secretKeyRef?.name, name).toBe(
-        'spotfuse',
-      );
-    const { command, options } = await parseCli(container.args, containerEnv(container));
-    expect(command).toBe('server');
-    expect(options).toMatchObject({ onDemandFor: 'merge,urgent', segmentRetention: 24 * 3600 * 1000 });
-    const service = byName('Service', 'spotfuse-coordinator');
-    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
-    expect(service.spec.ports[0].port).toBe(8080);
-  });
-
-  it('runs spot workers as KEDA Jobs on spot GPU nodes, scaled on the queue depth, exiting when idle', async () => {
-    const job = byName('ScaledJob', 'spotfuse-worker-spot');
-    const pod = podSpec(job);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(120);
-    expect(pod.restartPolicy).toBe('Never');
-    expect(pod.nodeSelector).toEqual({ 'cloud.google.com/gke-spot': 'true' });
-    expect(pod.tolerations.map((t: Doc) => t.key)).toContain('cloud.google.com/gke-spot');
-    const [container] = pod.containers;
-    expect(container.resources.limits['nvidia.com/gpu']).toBe(1);
-    const { command, options } = await parseCli(container.args, containerEnv(container));
-    expect(command).toBe('worker');
-    expect(options).toMatchObject({
-      server: 'http://spotfuse-coordinator:8080',
-      pool: 'spot',
-      exitWhenIdle: 60,
-    });
-    expect(options.token).toMatch(/^secret-worker-token/);
-    const [trigger] = job.spec.triggers;
-    expect(trigger.type).toBe('prometheus');
-    expect(trigger.metadata.query).toContain('spotfuse_queue_depth{pool="spot"}');
-
-    const fallback = byName('Deployment', 'spotfuse-worker-on-demand');
-    const onDemand = podSpec(fallback).containers[0];
-    expect(onDemand.resources.limits['nvidia.com/gpu']).toBe(1);
-    expect((await parseCli(onDemand.args, containerEnv(onDemand))).options).toMatchObject({
-      pool: 'on-demand',
-    });
-    const scaler = byName('ScaledObject', 'spotfuse-worker-on-demand');
-    expect(scaler.spec.scaleTargetRef.name).toBe('spotfuse-worker-on-demand');
-    expect(scaler.spec.triggers[0].metadata.query).toContain('spotfuse_queue_depth{pool="on-demand"}');
   });
 });
 
