@@ -12,6 +12,7 @@ const ALLOWED: Record<string, string[]> = {
   media: ['core'],
   store: ['core'],
   cost: ['core'],
+  deploy: ['core', 'cost'],
   vision: ['core', 'media', 'models'],
   notify: ['core', 'cost', 'store'],
   protocol: ['core', 'blob', 'media', 'vision', 'notify'],

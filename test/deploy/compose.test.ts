@@ -120,3 +120,21 @@ describe('deploy/compose.yaml', () => {
     for (const name of used) expect(example, name).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
   });
 });
+
+describe('deploy/prometheus/scrape.yaml', () => {
+  it('keeps the coordinator pods by the label and annotations the coordinator Deployment carries', async () => {
+    const { renderManifests } = await import('../../src/deploy/render.js');
+    const coordinator = renderManifests({ provider: 'generic' }).find(
+      (d) => d.kind === 'Deployment' && d.metadata.name === 'spotfuse-coordinator',
+    ) as Doc;
+    const config = parseDocument(readFileSync(join(DEPLOY, 'prometheus/scrape.yaml'), 'utf8')).toJS() as Doc;
+    const [kubernetes] = config.scrape_configs;
+    expect(kubernetes.kubernetes_sd_configs[0].namespaces.names).toEqual([coordinator.metadata.namespace]);
+    const keep = kubernetes.relabel_configs.filter((r: Doc) => r.action === 'keep');
+    expect(keep[0].regex).toBe(coordinator.spec.template.metadata.labels['app.kubernetes.io/name']);
+    const annotations = coordinator.spec.template.metadata.annotations;
+    expect(annotations['prometheus.io/scrape']).toBe(keep[1].regex);
+    expect(annotations['prometheus.io/path']).toBe('/metrics');
+    expect(annotations['prometheus.io/port']).toBe('8080');
+  });
+});

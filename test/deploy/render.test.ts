@@ -133,4 +133,27 @@ describe('spotfuse k8s render equals kustomize', () => {
       /not an image reference/,
     );
   });
+
+  it('prints the manifests from the built CLI, and one line for a wrong option', () => {
+    const bin = join(import.meta.dirname, '../../bin/spotfuse.js');
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    const ok = run(['k8s', 'render', '--provider', 'eks', '--karpenter', '--namespace', 'gpu']);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(parseYaml(ok.stdout)).toEqual(
+      renderManifests({ provider: 'eks', karpenter: true, namespace: 'gpu' }),
+    );
+    for (const args of [
+      ['--provider', 'aks', '--karpenter'],
+      ['--provider', 'gke', '--namespace', 'Video_1'],
+      ['--provider', 'gke', '--chunk-job', '--replicas', '3'],
+      ['--provider', 'gke', '--prometheus-url', 'prometheus:9090'],
+    ]) {
+      const failed = run(['k8s', 'render', ...args]);
+      expect(failed.status, args.join(' ')).not.toBe(0);
+      expect(failed.stdout).toBe('');
+      expect(failed.stderr.trim().split('\n'), failed.stderr).toHaveLength(1);
+      expect(failed.stderr).toMatch(/^spotfuse: /);
+    }
+  });
 });
