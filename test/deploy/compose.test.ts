@@ -15,7 +15,7 @@ function interpolate(value: unknown, env: Record<string, string>): unknown {
   if (typeof value !== 'string') return value;
   return value.replace(
     /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])((?:[^}]|\}(?!\}))*?))?\}/g,
-    (match, name?: string, colon?: string, kind?: string, word?: string) => {
+    (_match, name?: string, colon?: string, kind?: string, word?: string) => {
       if (name === undefined) return '$';
       const set = env[name] !== undefined && (colon !== ':' || env[name] !== '');
       if (set) return env[name];
@@ -80,6 +80,13 @@ describe('deploy/compose.yaml', () => {
       { driver: 'nvidia', count: 1, capabilities: ['gpu'] },
     ]);
     expect(worker.stop_grace_period).toBe('2m');
+  });
+
+  it('checks the coordinator’s health with a script node can run', () => {
+    const [cmd, node, flag, script] = services.coordinator.healthcheck.test;
+    expect([cmd, node, flag]).toEqual(['CMD', 'node', '-e']);
+    expect(script).toContain("'http://127.0.0.1:8080/readyz'");
+    expect(() => new Function(script)).not.toThrow();
   });
 
   it('runs command lines the real CLI parser accepts, wired to the services they name', async () => {
