@@ -328,5 +328,11 @@ describe('deploy/Dockerfile', () => {
     expect(dockerfile).toMatch(/^ENTRYPOINT \["spotfuse"\]$/m);
     const pkg = JSON.parse(readFileSync(join(DEPLOY, '../package.json'), 'utf8'));
     expect(dockerfile).toContain(`ln -s /app/${pkg.bin.spotfuse} /usr/local/bin/spotfuse`);
+    // What the npm package ships for `spotfuse k8s render`, the image has too.
+    const shipped = pkg.files.filter((f: string) => f.startsWith('deploy/'));
+    expect(shipped).toEqual(['deploy/kubernetes']);
+    for (const path of shipped) expect(dockerfile).toContain(`COPY ${path} ${path}`);
+    const ignored = readFileSync(join(DEPLOY, 'Dockerfile.dockerignore'), 'utf8').split('\n');
+    expect(ignored.indexOf('!deploy/kubernetes')).toBeGreaterThan(ignored.indexOf('deploy'));
   });
 });
