@@ -14,9 +14,9 @@ import {
 } from './kustomize.js';
 import { PROVIDER_FACTS, type Provider } from './providers.js';
 
-/** deploy/kubernetes of the installed package (shipped in its `files`), or SPOTFUSE_DEPLOY_DIR. */
+/** deploy/kubernetes of the installed package (shipped in its `files`, copied into the image). */
 export function kubernetesDir(): string {
-  const dir = process.env.SPOTFUSE_DEPLOY_DIR ?? join(packageRoot(), 'deploy', 'kubernetes');
+  const dir = join(packageRoot(), 'deploy', 'kubernetes');
   if (!existsSync(join(dir, 'overlays'))) throw new UserError(`${dir}: no Kubernetes overlays there`);
   return dir;
 }
@@ -55,8 +55,9 @@ const ON_DEMAND_SCALER = { group: 'keda.sh', kind: 'ScaledObject', name: 'spotfu
 
 /**
  * The kustomization `render` builds: the provider's overlay as its one resource, the options as
- * kustomize's own fields and JSON 6902 patches. Written next to the overlays as kustomization.yaml,
- * `kubectl kustomize` prints the same manifests (test/deploy/render.test.ts checks it).
+ * kustomize's own fields and JSON 6902 patches. Written to a directory as kustomization.yaml (its
+ * resource path made relative to it), `kubectl kustomize` prints the same manifests
+ * (test/deploy/render.test.ts checks it).
  */
 export function renderKustomization(options: RenderOptions): { kustomization: Kustomization; dir: string } {
   const dir = kubernetesDir();
