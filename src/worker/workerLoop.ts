@@ -4,7 +4,7 @@ import type { GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { ExecutionOptions } from '../vision/faceOptions.js';
-import { ProcessorChain } from '../vision/processors/registry.js';
+import { ProcessorChain } from '../vision/processors/chain.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { runMergeTask } from './mergeTask.js';
