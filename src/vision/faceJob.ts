@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import type { ProcessorSettings } from '../core/types.js';
 import { type DownloadView, ensureModels } from '../models/download.js';
 import type { ModelEntry } from '../models/registry.js';
 import type { ModelSettings } from '../models/settings.js';
@@ -6,7 +7,7 @@ import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
 import type { ExecutionOptions } from './execution.js';
 import { loadFaceAnalyser } from './faceAnalyser.js';
 import { usesFaces } from './faceOptionGroups.js';
-import type { FaceOptions } from './faceOptions.js';
+import { type FaceOptions, faceOptionsOf } from './faceOptions.js';
 import { OCCLUDER_MODEL } from './occluder.js';
 import { checkExecutionProvider } from './onnx.js';
 import type { AnyProcessorDescriptor } from './processors/descriptor.js';
@@ -63,7 +64,8 @@ export interface PrepareFaceJob {
   processors: readonly string[];
   sources: string[];
   input: string;
-  face: FaceOptions;
+  /** The job spec's face options (checked at submit). */
+  face: ProcessorSettings;
 }
 
 /**
@@ -77,14 +79,15 @@ export async function prepareFaceJob(
   execution: ExecutionOptions,
   progressFor?: (name: string) => DownloadView,
 ): Promise<void> {
-  const needed = requiredModels(job.processors, job.face, models.catalog);
+  const face = faceOptionsOf(job.face);
+  const needed = requiredModels(job.processors, face, models.catalog);
   if (needed.length > 0) checkExecutionProvider(execution.provider);
   await ensureModels(needed, models, progressFor);
   if (!usesFaces(job.processors)) return;
   const analyser = await loadFaceAnalyser({
     sources: job.sources,
     target: job.input,
-    face: job.face,
+    face,
     execution,
     models,
   });
