@@ -16,6 +16,7 @@ import type { BackoffOptions } from '../notify/backoff.js';
 import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Notification } from '../store/store.js';
+import { chainCostMsPerFrame } from '../vision/processors/registry.js';
 import { LocalWorkers } from './localWorkers.js';
 import { openPrivateStateDir } from './privateStateDir.js';
 import { StateDirLock } from './stateDirLock.js';
@@ -84,7 +85,7 @@ async function openJob(store: SqliteStore, checked: CheckedJob, options: Embedde
   const chunkFrames = chooseChunkFrames({
     frameCount: framePts.length,
     fps: checked.probe.video.fps,
-    processors: checked.spec.processors,
+    msPerFrame: chainCostMsPerFrame(checked.spec.processors),
     parallelism: options.workers,
     chunkFrames: options.chunkFrames,
     chunkSeconds: options.chunkSeconds,

@@ -1,8 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_ANALYSIS_OPTIONS } from '../vision/analysisOptions.js';
 import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import {
   DEFAULT_EXECUTION,
-  DEFAULT_FACE_OPTIONS,
   EXECUTION_PROVIDERS,
   type ExecutionOptions,
   type ExecutionProvider,
@@ -11,7 +11,10 @@ import {
   type FaceOptions,
   type FaceSelectorMode,
   type FaceSelectorOrder,
+  faceOptionsOf,
 } from '../vision/faceOptions.js';
+import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
+import { PROCESSORS } from '../vision/processors/list.js';
 import { percent, unitInterval, wholeNumber } from './options.js';
 
 export interface DetectorFlags {
@@ -20,7 +23,12 @@ export interface DetectorFlags {
   faceDetectorScore: number;
 }
 
+/**
+ * The face flags as commander parses them: the shared face analysis ones, named here, and each
+ * processor's own (`--face-swapper-model` as `faceSwapperModel`, ...), named by its descriptor.
+ */
 export interface FaceFlags extends DetectorFlags {
+  [processorFlag: string]: unknown;
   faceLandmarkerModel: FaceOptions['landmarker'];
   faceLandmarkerScore: number;
   faceSelectorMode: FaceSelectorMode;
@@ -31,13 +39,6 @@ export interface FaceFlags extends DetectorFlags {
   faceMaskTypes: FaceMaskType[];
   faceMaskBlur: number;
   faceMaskPadding: [number, number, number, number];
-  faceSwapperModel: string;
-  faceSwapperPixelBoost?: string;
-  faceEnhancerModel: string;
-  faceEnhancerBlend: number;
-  faceEnhancerWeight: number;
-  frameEnhancerModel: string;
-  frameEnhancerBlend: number;
 }
 
 export interface ExecutionFlags {
@@ -68,7 +69,7 @@ function maskTypes(value: string): FaceMaskType[] {
 
 /** The detector options, shared by `run` and `faces`. */
 export function addDetectorOptions(command: Command): Command {
-  const { detector } = DEFAULT_FACE_OPTIONS;
+  const { detector } = DEFAULT_ANALYSIS_OPTIONS;
   return command
     .option('--face-detector-model <name>', `face detector: ${DETECTOR_NAMES.join(', ')}`, detector.model)
     .option('--face-detector-size <WxH>', 'detector input size', detector.size)
@@ -80,10 +81,54 @@ export function addDetectorOptions(command: Command): Command {
     );
 }
 
+/** How the CLI reads each kind of processor option (src/vision/processors/descriptor.ts). */
+const PARSERS: Record<OptionKind, ((value: string) => unknown) | undefined> = {
+  model: undefined,
+  size: undefined,
+  unit: unitInterval,
+  percent,
+};
+
+/** The flags of the processors' own options, from their descriptors, with FaceFusion's defaults. */
+export function processorOptions(descriptors: readonly AnyProcessorDescriptor[] = PROCESSORS): Option[] {
+  return descriptors.flatMap((p) => {
+    if (!p.options) return [];
+    const { defaults, fields } = p.options;
+    return Object.entries(
+      fields as Record<string, { flag: string; description: string; kind: OptionKind }>,
+    ).map(([field, { flag, description, kind }]) => {
+      const option = new Option(flag, description);
+      const parse = PARSERS[kind];
+      if (parse) option.argParser(parse);
+      const value = (defaults as Record<string, unknown>)[field];
+      return value === undefined ? option : option.default(value);
+    });
+  });
+}
+
+/** Each processor's option group, from the flags of `processorOptions`. */
+export function processorOptionsFromFlags(
+  flags: Readonly<Record<string, unknown>>,
+  descriptors: readonly AnyProcessorDescriptor[] = PROCESSORS,
+): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    descriptors.flatMap((p) => {
+      if (!p.options) return [];
+      const group = Object.entries(p.options.fields as Record<string, { flag: string }>).flatMap(
+        ([field, { flag }]) => {
+          const value = flags[new Option(flag).attributeName()];
+          return value === undefined || value === '' ? [] : [[field, value]];
+        },
+      );
+      return [[p.options.key, Object.fromEntries(group)]];
+    }),
+  );
+}
+
 /** Every face option FaceFusion offers for the processors spotfuse has, with FaceFusion's defaults. */
 export function addFaceOptions(command: Command): Command {
-  const d = DEFAULT_FACE_OPTIONS;
-  return addDetectorOptions(command)
+  const d = DEFAULT_ANALYSIS_OPTIONS;
+  addDetectorOptions(command)
     .addOption(
       new Option('--face-landmarker-model <name>', "68-point landmarker, or none for the detector's 5 points")
         .choices(['none', '2dfan4'])
@@ -123,19 +168,9 @@ export function addFaceOptions(command: Command): Command {
       new Option('--face-mask-padding <pct>', 'box mask padding in percent: top [right [bottom left]]')
         .argParser(padding)
         .default(d.mask.padding, '0'),
-    )
-    .option('--face-swapper-model <name>', 'face swapper model', d.swapper.model)
-    .option('--face-swapper-pixel-boost <WxH>', "crop size for the swapper (default: the model's own)")
-    .option('--face-enhancer-model <name>', 'face enhancer model', d.enhancer.model)
-    .option('--face-enhancer-blend <0-100>', 'share of the enhanced face', percent, d.enhancer.blend)
-    .option(
-      '--face-enhancer-weight <w>',
-      'codeformer fidelity weight, 0 to 1',
-      unitInterval,
-      d.enhancer.weight,
-    )
-    .option('--frame-enhancer-model <name>', 'frame enhancer (upscaler) model', d.frameEnhancer.model)
-    .option('--frame-enhancer-blend <0-100>', 'share of the enhanced frame', percent, d.frameEnhancer.blend);
+    );
+  for (const option of processorOptions()) command.addOption(option);
+  return command;
 }
 
 export function detectorOptionsFromFlags(flags: DetectorFlags): FaceOptions['detector'] {
@@ -143,7 +178,8 @@ export function detectorOptionsFromFlags(flags: DetectorFlags): FaceOptions['det
 }
 
 export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
-  return {
+  return faceOptionsOf({
+    ...processorOptionsFromFlags(flags),
     detector: detectorOptionsFromFlags(flags),
     landmarker: flags.faceLandmarkerModel,
     landmarkerScore: flags.faceLandmarkerScore,
@@ -155,17 +191,7 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       referencePosition: flags.referenceFacePosition,
     },
     mask: { types: flags.faceMaskTypes, blur: flags.faceMaskBlur, padding: flags.faceMaskPadding },
-    swapper: {
-      model: flags.faceSwapperModel,
-      ...(flags.faceSwapperPixelBoost ? { pixelBoost: flags.faceSwapperPixelBoost } : {}),
-    },
-    enhancer: {
-      model: flags.faceEnhancerModel,
-      blend: flags.faceEnhancerBlend,
-      weight: flags.faceEnhancerWeight,
-    },
-    frameEnhancer: { model: flags.frameEnhancerModel, blend: flags.frameEnhancerBlend },
-  };
+  });
 }
 
 /** `--execution-provider` and `--execution-thread-count`, for commands that run models. */

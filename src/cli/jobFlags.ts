@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { EncoderOptions } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
+import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addFaceOptions, type FaceFlags } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
 import { collect, percent, positiveInt, positiveNumber } from './options.js';
@@ -28,11 +29,7 @@ export function addJobOptions(command: Command): Command {
   command
     .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
     .requiredOption('-t, --target <video>', 'video to process')
-    .option(
-      '--processors <list>',
-      'comma-separated chain: face_swapper, face_enhancer, frame_enhancer, passthrough',
-      DEFAULT_PROCESSORS,
-    )
+    .option('--processors <list>', `comma-separated chain: ${PROCESSOR_NAMES.join(', ')}`, DEFAULT_PROCESSORS)
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)

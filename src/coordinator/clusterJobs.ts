@@ -13,8 +13,8 @@ import type { SubmitRequest } from '../protocol/wire.js';
 import type { Store, StoredJob } from '../store/store.js';
 import { checkFaceJob } from '../vision/faceJob.js';
 import { referenceFrameProblem, unusedFaceOptionsProblem } from '../vision/faceOptionGroups.js';
-import { DEFAULT_FACE_OPTIONS, type FaceOptions } from '../vision/faceOptions.js';
-import { parseProcessorList } from '../vision/processors/registry.js';
+import { faceOptionsOf } from '../vision/faceOptions.js';
+import { chainCostMsPerFrame, parseProcessorList } from '../vision/processors/registry.js';
 import { blobRef } from './leaseService.js';
 import {
   AdmissionRefused,
@@ -87,20 +87,6 @@ export interface SubmitDeps {
 /** The job spec with the tenant's priority, kept with the spec (urgent|normal). */
 export type ClusterJobSpec = JobSpec & { priority: 'urgent' | 'normal' };
 
-function mergeFace(patch: SubmitRequest['face']): FaceOptions {
-  const d = DEFAULT_FACE_OPTIONS;
-  return {
-    detector: { ...d.detector, ...patch.detector },
-    landmarker: patch.landmarker ?? d.landmarker,
-    landmarkerScore: patch.landmarkerScore ?? d.landmarkerScore,
-    selector: { ...d.selector, ...patch.selector },
-    mask: { ...d.mask, ...patch.mask },
-    swapper: { ...d.swapper, ...patch.swapper },
-    enhancer: { ...d.enhancer, ...patch.enhancer },
-    frameEnhancer: { ...d.frameEnhancer, ...patch.frameEnhancer },
-  };
-}
-
 /** Probes the blob `key` through a presigned URL; a MediaError becomes a UserError naming the key, not the URL. */
 async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) => Promise<T>): Promise<T> {
   const url = await blobs.readUrl(key);
@@ -138,7 +124,7 @@ export async function submitJob(
   const processors = parseProcessorList(request.processors.join(','));
   const unused = unusedFaceOptionsProblem(processors, request.face);
   if (unused) throw new UserError(unused);
-  const face = mergeFace(request.face);
+  const face = faceOptionsOf(request.face);
   checkFaceJob(processors, face, request.sources);
   if (!(await videoEncoders()).has(request.encoder.encoder))
     throw new UserError(
@@ -172,7 +158,7 @@ export async function submitJob(
   const sizing = {
     frameCount: framePts.length,
     fps: probe.video.fps,
-    processors,
+    msPerFrame: chainCostMsPerFrame(processors),
     parallelism: deps.parallelism,
     chunkFrames: request.chunkFrames,
     chunkSeconds: request.chunkSeconds,

@@ -1,21 +1,15 @@
 import type { FrameRange } from './types.js';
 
-/**
- * Rough GPU milliseconds per 1080p frame for each processor, used only to size chunks so that one task
- * is 5–10 minutes of GPU work. Unknown processors count as the most expensive known one.
- */
-const MS_PER_FRAME: Record<string, number> = {
-  passthrough: 2,
-  face_swapper: 40,
-  face_enhancer: 60,
-  frame_enhancer: 250,
-};
 const TARGET_TASK_MS = 7.5 * 60 * 1000;
 
 export interface ChunkSizing {
   frameCount: number;
   fps: number;
-  processors: string[];
+  /**
+   * Rough GPU milliseconds per 1080p frame of the job's processor chain (each processor's descriptor
+   * tells its own), used only to size tasks to 5–10 minutes of GPU work.
+   */
+  msPerFrame: number;
   /** How many workers can run at once; the plan never makes fewer tasks than this when frames allow. */
   parallelism: number;
   chunkFrames?: number;
@@ -49,9 +43,7 @@ export function chooseChunkFrames(s: ChunkSizing, limits?: PlanLimits): number {
 }
 
 function framesByCost(s: ChunkSizing): number {
-  const fallback = Math.max(...Object.values(MS_PER_FRAME));
-  const msPerFrame = s.processors.reduce((sum, p) => sum + (MS_PER_FRAME[p] ?? fallback), 0) || 1;
-  const byCost = Math.round(TARGET_TASK_MS / msPerFrame);
+  const byCost = Math.round(TARGET_TASK_MS / (s.msPerFrame > 0 ? s.msPerFrame : 1));
   const byParallelism = Math.ceil(s.frameCount / Math.max(1, s.parallelism));
   // A chunk shorter than a checkpoint wastes encoder start-ups; keep at least one full checkpoint per task.
   return Math.max(s.checkpointFrames, Math.min(byCost, byParallelism));

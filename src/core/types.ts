@@ -1,7 +1,5 @@
 /** Domain types shared by the coordinator, the store and the workers. No I/O here. */
 
-import type { FaceOptions } from '../vision/faceOptions.js';
-
 export type JobState = 'running' | 'merging' | 'completed' | 'failed' | 'canceled';
 export type TaskState = 'pending' | 'running' | 'done' | 'failed' | 'canceled';
 export type TaskKind = 'process' | 'merge';
@@ -46,14 +44,21 @@ export interface EncoderOptions {
   preset: string;
 }
 
+/**
+ * The options of a job's processors, by group (`detector`, `swapper`, ...): opaque here. Their shapes,
+ * defaults and validation belong to the processors' descriptors (vision/processors), which type them
+ * (`FaceOptions`, `faceOptionsOf`) where they are read.
+ */
+export type ProcessorSettings = Readonly<Record<string, unknown>>;
+
 /** What a user asked for; everything a worker needs to reproduce the job. */
 export interface JobSpec {
   input: string;
   sources: string[];
   output: string;
   processors: string[];
-  /** Options of the face processors (FaceFusion's flags and defaults). */
-  face: FaceOptions;
+  /** Options of the face processors (FaceFusion's flags and defaults), checked at submit. */
+  face: ProcessorSettings;
   encoder: EncoderOptions;
   checkpointFrames: number;
   /** Who hears about the job, and of what; absent: nobody. */

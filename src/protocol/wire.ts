@@ -10,7 +10,9 @@ import {
 } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
-import { FACE_SELECTOR_ORDERS } from '../vision/faceOptions.js';
+import { FACE_SELECTOR_ORDERS } from '../vision/analysisOptions.js';
+import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
+import { PROCESSORS } from '../vision/processors/list.js';
 import { Text } from './textSchema.js';
 
 /** Wire format of the lease protocol, shared by the HTTP server and the worker's client. */
@@ -189,8 +191,32 @@ export const CompleteUploadBody = z.strictObject({
 const Score = z.number().min(0).max(1);
 const ModelName = Text.min(1).max(100);
 
-/** Face options as a client sends them: any subset; the rest are FaceFusion's defaults. */
-export const FaceOptionsPatch = z.strictObject({
+/** The wire schema of each kind of processor option (src/vision/processors/descriptor.ts). */
+const OPTION_SCHEMAS: Record<OptionKind, z.ZodType> = {
+  model: ModelName,
+  size: Text.max(20),
+  unit: Score,
+  percent: z.number().min(0).max(100),
+};
+
+/** Each processor's own group of face options, as a client may send any subset of it, from its descriptor. */
+export function processorOptionSchemas(
+  descriptors: readonly AnyProcessorDescriptor[] = PROCESSORS,
+): Record<string, z.ZodOptional<z.ZodType>> {
+  return Object.fromEntries(
+    descriptors.flatMap((p) => {
+      if (!p.options) return [];
+      const fields = p.options.fields as Record<string, { kind: OptionKind }>;
+      const shape = Object.fromEntries(
+        Object.entries(fields).map(([field, { kind }]) => [field, OPTION_SCHEMAS[kind]]),
+      );
+      return [[p.options.key, z.strictObject(shape).partial().optional()]];
+    }),
+  );
+}
+
+/** The shared face analysis groups (src/vision/analysisOptions.ts). */
+const sharedFaceOptionSchemas = {
   detector: z
     .strictObject({ model: ModelName, size: Text.max(20), minScore: Score })
     .partial()
@@ -224,19 +250,16 @@ export const FaceOptionsPatch = z.strictObject({
     })
     .partial()
     .optional(),
-  swapper: z
-    .strictObject({ model: ModelName, pixelBoost: Text.max(20) })
-    .partial()
-    .optional(),
-  enhancer: z
-    .strictObject({ model: ModelName, blend: z.number().min(0).max(100), weight: Score })
-    .partial()
-    .optional(),
-  frameEnhancer: z
-    .strictObject({ model: ModelName, blend: z.number().min(0).max(100) })
-    .partial()
-    .optional(),
-});
+};
+
+/** Face options as a client sends them: any subset; the rest are FaceFusion's defaults. */
+export const faceOptionsPatch = (descriptors: readonly AnyProcessorDescriptor[] = PROCESSORS) =>
+  z.strictObject({
+    ...sharedFaceOptionSchemas,
+    ...processorOptionSchemas(descriptors),
+  });
+
+export const FaceOptionsPatch = faceOptionsPatch();
 
 export const OUTPUT_FORMATS = ['mp4', 'm4v', 'mov', 'mkv', 'webm'] as const;
 

@@ -271,7 +271,8 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
   const chunkFrames = chooseChunkFrames({
     frameCount: p.frameCount,
     fps: p.fps,
-    processors: ['face_swapper'],
+    // The simulated GPUs' own speed; chunks are sized by chunkSeconds anyway.
+    msPerFrame: 1000 / Math.min(...types.map((t) => t.gpuFps)),
     parallelism: totalWorkers,
     chunkSeconds: p.chunkSeconds,
     checkpointFrames: p.checkpointFrames,

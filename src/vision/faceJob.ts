@@ -1,17 +1,27 @@
 import { UserError } from '../core/errors.js';
+import type { ProcessorSettings } from '../core/types.js';
 import { type DownloadView, ensureModels } from '../models/download.js';
 import type { ModelEntry } from '../models/registry.js';
 import type { ModelSettings } from '../models/settings.js';
 import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
+import type { ExecutionOptions } from './execution.js';
 import { loadFaceAnalyser } from './faceAnalyser.js';
 import { usesFaces } from './faceOptionGroups.js';
-import type { ExecutionOptions, FaceOptions } from './faceOptions.js';
+import { type FaceOptions, faceOptionsOf } from './faceOptions.js';
 import { OCCLUDER_MODEL } from './occluder.js';
 import { checkExecutionProvider } from './onnx.js';
-import { checkFaceEnhancer } from './processors/faceEnhancer.js';
-import { checkFrameEnhancer } from './processors/frameEnhancer.js';
-import { pixelBoostSize, swapperModel } from './processors/swapperModels.js';
+import type { AnyProcessorDescriptor } from './processors/descriptor.js';
+import { chainMembers } from './processors/registry.js';
 import { recognizerEntry } from './recognizer.js';
+
+/** A processor's own group of `face` (none for one without options). */
+function ownOptions(p: AnyProcessorDescriptor, face: FaceOptions): unknown {
+  const groups: Readonly<Record<string, unknown>> = face;
+  return p.options ? groups[p.options.key] : {};
+}
+
+const needsSourceFace = (processors: readonly string[]) =>
+  chainMembers(processors).some((p) => p.needsSourceFace);
 
 /**
  * Checks the face options a job's processors will use, so a typo fails before any video work: model
@@ -22,14 +32,13 @@ export function checkFaceJob(
   face: FaceOptions,
   sources: readonly string[],
 ): void {
-  if (processors.includes('face_swapper') && sources.length === 0) {
-    throw new UserError('face_swapper needs a source face image (-s face.jpg)');
+  const members = chainMembers(processors);
+  const needsSource = members.find((p) => p.needsSourceFace);
+  if (needsSource && sources.length === 0) {
+    throw new UserError(`${needsSource.name} needs a source face image (-s face.jpg)`);
   }
   if (usesFaces(processors)) parseDetectorSize(detectorSpec(face.detector.model), face.detector.size);
-  if (processors.includes('face_swapper'))
-    pixelBoostSize(swapperModel(face.swapper.model), face.swapper.pixelBoost);
-  if (processors.includes('face_enhancer')) checkFaceEnhancer(face.enhancer);
-  if (processors.includes('frame_enhancer')) checkFrameEnhancer(face.frameEnhancer);
+  for (const p of members) p.check?.(ownOptions(p, face));
 }
 
 /** Every model the chain will open, by model-manager name, in the order they are first needed. */
@@ -42,14 +51,12 @@ export function requiredModels(
   if (usesFaces(processors)) {
     names.push(detectorSpec(face.detector.model).model);
     if (face.landmarker !== 'none') names.push(face.landmarker);
-    if (face.selector.mode === 'reference' || processors.includes('face_swapper')) {
+    if (face.selector.mode === 'reference' || needsSourceFace(processors)) {
       names.push(recognizerEntry(catalog).name);
     }
     if (face.mask.types.includes('occlusion')) names.push(OCCLUDER_MODEL);
   }
-  if (processors.includes('face_swapper')) names.push(face.swapper.model);
-  if (processors.includes('face_enhancer')) names.push(face.enhancer.model);
-  if (processors.includes('frame_enhancer')) names.push(face.frameEnhancer.model);
+  for (const p of chainMembers(processors)) names.push(...(p.models?.(ownOptions(p, face)) ?? []));
   return names;
 }
 
@@ -57,7 +64,8 @@ export interface PrepareFaceJob {
   processors: readonly string[];
   sources: string[];
   input: string;
-  face: FaceOptions;
+  /** The job spec's face options (checked at submit). */
+  face: ProcessorSettings;
 }
 
 /**
@@ -71,19 +79,20 @@ export async function prepareFaceJob(
   execution: ExecutionOptions,
   progressFor?: (name: string) => DownloadView,
 ): Promise<void> {
-  const needed = requiredModels(job.processors, job.face, models.catalog);
+  const face = faceOptionsOf(job.face);
+  const needed = requiredModels(job.processors, face, models.catalog);
   if (needed.length > 0) checkExecutionProvider(execution.provider);
   await ensureModels(needed, models, progressFor);
   if (!usesFaces(job.processors)) return;
   const analyser = await loadFaceAnalyser({
     sources: job.sources,
     target: job.input,
-    face: job.face,
+    face,
     execution,
     models,
   });
   try {
-    await analyser.prepare(job.processors.includes('face_swapper'));
+    await analyser.prepare(needsSourceFace(job.processors));
   } finally {
     await analyser.dispose();
   }

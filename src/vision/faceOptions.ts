@@ -1,87 +1,54 @@
-import type { DetectorOptions } from './detectors/detector.js';
+import { DEFAULT_ANALYSIS_OPTIONS, type FaceAnalysisOptions } from './analysisOptions.js';
+import type { AnyProcessorDescriptor, OptionGroupsOf } from './processors/descriptor.js';
+import { PROCESSORS } from './processors/list.js';
 
-export type FaceSelectorMode = 'reference' | 'one' | 'many';
-export const FACE_SELECTOR_ORDERS = [
-  'left-right',
-  'right-left',
-  'top-bottom',
-  'bottom-top',
-  'small-large',
-  'large-small',
-  'best-worst',
-  'worst-best',
-] as const;
-export type FaceSelectorOrder = (typeof FACE_SELECTOR_ORDERS)[number];
-export type FaceMaskType = 'box' | 'occlusion';
+export {
+  FACE_SELECTOR_ORDERS,
+  type FaceAnalysisOptions,
+  type FaceMaskType,
+  type FaceSelectorMode,
+  type FaceSelectorOrder,
+} from './analysisOptions.js';
+export {
+  DEFAULT_EXECUTION,
+  EXECUTION_PROVIDERS,
+  type ExecutionOptions,
+  type ExecutionProvider,
+} from './execution.js';
 
-/** FaceFusion's face options with its defaults (facefusion.md §2–5); part of the job spec. */
-export interface FaceOptions {
-  detector: DetectorOptions;
-  /** `--face-landmarker-model`: `none` keeps the detector's 5 points. */
-  landmarker: 'none' | '2dfan4';
-  /** `--face-landmarker-score`: 68-point landmarks replace the 5 only above this score. */
-  landmarkerScore: number;
-  selector: {
-    mode: FaceSelectorMode;
-    order: FaceSelectorOrder;
-    /** `--reference-face-distance`: (1 − cos) / 2 below this matches. */
-    referenceDistance: number;
-    /** `--reference-frame-number`: the target frame the reference face is taken from. */
-    referenceFrame: number;
-    /** `--reference-face-position`: which face of that frame, in selector order. */
-    referencePosition: number;
-  };
-  mask: {
-    types: FaceMaskType[];
-    /** `--face-mask-blur`, 0–1. */
-    blur: number;
-    /** `--face-mask-padding` top, right, bottom, left in percent of the crop. */
-    padding: [number, number, number, number];
-  };
-  swapper: {
-    model: string;
-    /** `--face-swapper-pixel-boost`, e.g. `512x512`; the model's native size when absent. */
-    pixelBoost?: string;
-  };
-  enhancer: {
-    model: string;
-    /** `--face-enhancer-blend`, 0–100. */
-    blend: number;
-    /** `--face-enhancer-weight`, 0–1 (codeformer). */
-    weight: number;
-  };
-  frameEnhancer: {
-    model: string;
-    /** `--frame-enhancer-blend`, 0–100. */
-    blend: number;
-  };
+/**
+ * FaceFusion's face options with its defaults (facefusion.md §2–5), part of the job spec: the shared face
+ * analysis groups, then one group per registered processor that has options (`face.swapper`, ...).
+ */
+export type FaceOptions = FaceAnalysisOptions & OptionGroupsOf<typeof PROCESSORS>;
+
+/** The option groups of these processors with their defaults, `{ [key]: defaults }`. */
+export function processorDefaults(processors: readonly AnyProcessorDescriptor[]): Record<string, object> {
+  return Object.fromEntries(
+    processors.flatMap((p) => (p.options ? [[p.options.key, p.options.defaults]] : [])),
+  );
 }
 
-export const DEFAULT_FACE_OPTIONS: FaceOptions = {
-  detector: { model: 'yolo_face', size: '640x640', minScore: 0.5 },
-  landmarker: 'none',
-  landmarkerScore: 0.5,
-  selector: {
-    mode: 'reference',
-    order: 'large-small',
-    referenceDistance: 0.3,
-    referenceFrame: 0,
-    referencePosition: 0,
-  },
-  mask: { types: ['box'], blur: 0.3, padding: [0, 0, 0, 0] },
-  swapper: { model: 'hyperswap_1a_256' },
-  enhancer: { model: 'gfpgan_1.4', blend: 80, weight: 0.5 },
-  frameEnhancer: { model: 'real_esrgan_x2', blend: 80 },
-};
+export const DEFAULT_FACE_OPTIONS = {
+  ...DEFAULT_ANALYSIS_OPTIONS,
+  ...processorDefaults(PROCESSORS),
+} as FaceOptions;
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt'];
+const isGroup = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Where a worker runs its models: a property of the worker's machine, not of the job. */
-export interface ExecutionOptions {
-  provider: ExecutionProvider;
-  /** `--execution-thread-count`: onnxruntime intra-op threads per session (0 = its default). */
-  threads: number;
+/**
+ * A job's face options, whole: every group of `settings` (a job spec's options, or any subset a client
+ * sent, already checked against the API schema) over FaceFusion's defaults, group by group.
+ */
+export function faceOptionsOf(settings: Readonly<Record<string, unknown>>): FaceOptions {
+  const defaults: Record<string, unknown> = DEFAULT_FACE_OPTIONS;
+  const merged = Object.fromEntries(
+    Object.entries(defaults).map(([group, value]) => {
+      const given = settings[group];
+      if (given === undefined) return [group, value];
+      return [group, isGroup(value) && isGroup(given) ? { ...value, ...given } : given];
+    }),
+  );
+  return merged as FaceOptions;
 }
-
-export const DEFAULT_EXECUTION: ExecutionOptions = { provider: 'cpu', threads: 0 };

@@ -1,6 +1,6 @@
 import { type EnsureOptions, ensureModel } from '../models/download.js';
 import type { DetectedFace, Point } from './detectors/detector.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from './execution.js';
 import { type Affine, applyAffine, invertAffine } from './geometry.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import type { RgbImage } from './rgbImage.js';

@@ -1,6 +1,6 @@
 import type { EnsureOptions } from '../models/download.js';
 import { ensureModel } from '../models/download.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from './execution.js';
 import { smoothModelMask } from './masks.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import { resizeBilinear } from './resample.js';

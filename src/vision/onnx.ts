@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../core/errors.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions, type ExecutionProvider } from './faceOptions.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions, type ExecutionProvider } from './execution.js';
 
 export type { InferenceSession };
 

@@ -4,7 +4,7 @@ import type { ModelEntry } from '../models/registry.js';
 import { verifyModel } from '../models/verify.js';
 import { alignFace } from './alignment.js';
 import type { Point } from './detectors/detector.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions } from './faceOptions.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from './execution.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import type { RgbImage } from './rgbImage.js';
 import type { WarpTemplate } from './templates.js';

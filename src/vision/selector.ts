@@ -1,5 +1,5 @@
+import type { FaceAnalysisOptions, FaceSelectorOrder } from './analysisOptions.js';
 import type { DetectedFace } from './detectors/detector.js';
-import type { FaceOptions, FaceSelectorOrder } from './faceOptions.js';
 import { type Embedding, faceDistance } from './recognizer.js';
 
 type Ranked = Pick<DetectedFace, 'box' | 'score'>;
@@ -50,7 +50,7 @@ export function largestFace<T extends Ranked>(faces: readonly T[]): T | undefine
  */
 export function selectFaces<T extends Ranked & { embedding?: Embedding }>(
   faces: readonly T[],
-  selector: Pick<FaceOptions['selector'], 'mode' | 'order' | 'referenceDistance'>,
+  selector: Pick<FaceAnalysisOptions['selector'], 'mode' | 'order' | 'referenceDistance'>,
   reference?: Embedding,
 ): T[] {
   const ordered = orderFaces(faces, selector.order);

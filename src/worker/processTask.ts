@@ -7,7 +7,7 @@ import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { Frame } from '../vision/frame.js';
-import type { ProcessorChain } from '../vision/processors/registry.js';
+import type { ProcessorChain } from '../vision/processors/chain.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
 import type { PreemptionNotice } from './preemption.js';

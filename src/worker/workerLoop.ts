@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
-import type { ExecutionOptions } from '../vision/faceOptions.js';
-import { ProcessorChain } from '../vision/processors/registry.js';
+import { type ExecutionOptions, faceOptionsOf } from '../vision/faceOptions.js';
+import { ProcessorChain } from '../vision/processors/chain.js';
 import { startHeartbeat } from './heartbeat.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { runMergeTask } from './mergeTask.js';
@@ -61,7 +61,7 @@ class ChainCache {
       this.chain = await ProcessorChain.load(spec.processors, {
         sources: spec.sources,
         target: readableLocation(claim.inputUrl),
-        face: spec.face,
+        face: faceOptionsOf(spec.face),
         execution: this.options.execution,
         models: this.options.models,
       });

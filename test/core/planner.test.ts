@@ -19,7 +19,7 @@ describe('planner', () => {
     const base = {
       frameCount: 9000,
       fps: 30,
-      processors: ['passthrough'],
+      msPerFrame: 2,
       parallelism: 1,
       checkpointFrames: 100,
     };
@@ -27,7 +27,7 @@ describe('planner', () => {
     expect(chooseChunkFrames({ ...base, chunkSeconds: 10 })).toBe(300);
     expect(chooseChunkFrames({ ...base, parallelism: 4 })).toBe(2250);
     // 7.5 minutes of GPU work at 40 ms per frame.
-    expect(chooseChunkFrames({ ...base, frameCount: 1e6, processors: ['face_swapper'] })).toBe(11250);
+    expect(chooseChunkFrames({ ...base, frameCount: 1e6, msPerFrame: 40 })).toBe(11250);
     expect(chooseChunkFrames({ ...base, frameCount: 50, parallelism: 8 })).toBe(100);
   });
 });
@@ -36,7 +36,7 @@ describe('planner limits', () => {
   const base = {
     frameCount: 50_000,
     fps: 30,
-    processors: ['passthrough'],
+    msPerFrame: 2,
     parallelism: 8,
     checkpointFrames: 1,
   };

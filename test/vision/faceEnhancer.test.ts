@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Frame } from '../../src/vision/frame.js';
 import type { Processor } from '../../src/vision/processor.js';
-import { FaceEnhancerProcessor } from '../../src/vision/processors/faceEnhancer.js';
+import { FaceEnhancerProcessor } from '../../src/vision/processors/face_enhancer/faceEnhancer.js';
 import { codeformerFactor } from '../fixtures/models.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import {

@@ -4,7 +4,10 @@ import { UserError } from '../../src/core/errors.js';
 import type { Frame } from '../../src/vision/frame.js';
 import { applyAffine, invertAffine, similarityTransform } from '../../src/vision/geometry.js';
 import type { Processor } from '../../src/vision/processor.js';
-import { FaceSwapperProcessor, inswapperSource } from '../../src/vision/processors/faceSwapper.js';
+import {
+  FaceSwapperProcessor,
+  inswapperSource,
+} from '../../src/vision/processors/face_swapper/faceSwapper.js';
 import { templatePoints } from '../../src/vision/templates.js';
 import {
   inswapperSource as expectedInswapperSource,

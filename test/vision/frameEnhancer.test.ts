@@ -2,7 +2,7 @@ import { InferenceSession, type Tensor } from 'onnxruntime-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type PipePixelFormat, planeLayout } from '../../src/media/pixelFormat.js';
 import type { Frame } from '../../src/vision/frame.js';
-import { FrameEnhancerProcessor } from '../../src/vision/processors/frameEnhancer.js';
+import { FrameEnhancerProcessor } from '../../src/vision/processors/frame_enhancer/frameEnhancer.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { makeFrame, processorOptions, psnr, type Rgb, sample, squareFace } from './processorHarness.js';
 

@@ -140,7 +140,7 @@ export async function processorOptions(
   names: FakeModelName[],
   face: FaceOverrides = {},
   extra: Record<string, { role: ModelRole; graph: OnnxGraph }> = {},
-): Promise<ProcessorOptions> {
+): Promise<ProcessorOptions<FaceOptions>> {
   const { manifest } = await writeModelSet(dir, names, { format: 'json' });
   if (Object.keys(extra).length > 0) {
     const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { models: { name: string }[] };

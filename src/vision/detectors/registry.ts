@@ -1,6 +1,6 @@
 import { UserError } from '../../core/errors.js';
 import { type EnsureOptions, ensureModel } from '../../models/download.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions } from '../faceOptions.js';
+import { DEFAULT_EXECUTION, type ExecutionOptions } from '../execution.js';
 import { openSession } from '../onnx.js';
 import type { DetectorOptions, DetectorSpec, FaceDetector, Size } from './detector.js';
 import { OnnxFaceDetector } from './onnxDetector.js';

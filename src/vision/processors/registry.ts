@@ -1,21 +1,12 @@
 import { UserError } from '../../core/errors.js';
-import type { FaceAnalyser } from '../faceAnalyser.js';
-import type { Frame } from '../frame.js';
-import type { Processor, SharedModels } from '../processor.js';
-import type { ProcessorOptions } from '../processorOptions.js';
-import { FaceEnhancerProcessor } from './faceEnhancer.js';
-import { FaceSwapperProcessor } from './faceSwapper.js';
-import { FrameEnhancerProcessor } from './frameEnhancer.js';
-import { PassthroughProcessor } from './passthrough.js';
+import type { AnyProcessorDescriptor } from './descriptor.js';
+import { PROCESSORS } from './list.js';
 
-const FACTORIES: Record<string, () => Processor> = {
-  face_swapper: () => new FaceSwapperProcessor(),
-  face_enhancer: () => new FaceEnhancerProcessor(),
-  frame_enhancer: () => new FrameEnhancerProcessor(),
-  passthrough: () => new PassthroughProcessor(),
-};
+/** Lookups over the registered processors (`list.ts`). */
 
-export const PROCESSOR_NAMES = Object.keys(FACTORIES);
+export const PROCESSOR_NAMES: readonly string[] = PROCESSORS.map((p) => p.name);
+
+const BY_NAME = new Map<string, AnyProcessorDescriptor>(PROCESSORS.map((p) => [p.name, p]));
 
 /** Parses `--processors a,b` and rejects unknown names before any work starts. */
 export function parseProcessorList(list: string): string[] {
@@ -25,71 +16,24 @@ export function parseProcessorList(list: string): string[] {
     .filter(Boolean);
   if (names.length === 0) throw new UserError('no processor given (--processors)');
   for (const name of names) {
-    if (!FACTORIES[name]) {
+    if (!BY_NAME.has(name)) {
       throw new UserError(`unknown processor "${name}" (available: ${PROCESSOR_NAMES.join(', ')})`);
     }
   }
   return names;
 }
 
-/** Models the processors share, loaded on first request and released with the chain. */
-class LazySharedModels implements SharedModels {
-  private analyser: Promise<FaceAnalyser> | undefined;
-
-  constructor(private readonly options: ProcessorOptions) {}
-
-  faceAnalyser(): Promise<FaceAnalyser> {
-    this.analyser ??= import('../faceAnalyser.js').then(({ loadFaceAnalyser }) =>
-      loadFaceAnalyser(this.options),
-    );
-    return this.analyser;
-  }
-
-  async dispose(): Promise<void> {
-    const analyser = await this.analyser?.catch(() => undefined);
-    await analyser?.dispose();
-  }
+/** The descriptor of each name, in chain order; unknown names are refused as by `parseProcessorList`. */
+export function descriptorsOf(names: readonly string[]): AnyProcessorDescriptor[] {
+  return parseProcessorList(names.join(',')).map((name) => BY_NAME.get(name)!);
 }
 
-/** A loaded chain of processors, run in `--processors` order on every frame. */
-export class ProcessorChain {
-  private constructor(
-    private readonly processors: Processor[],
-    private readonly shared: LazySharedModels,
-  ) {}
+/** The registered processors that a chain of these names contains, in list order, each once. */
+export function chainMembers(names: readonly string[]): AnyProcessorDescriptor[] {
+  return PROCESSORS.filter((p) => names.includes(p.name));
+}
 
-  /** Loads the chain in order; on failure, disposes what was already loaded. */
-  static async load(names: readonly string[], options: ProcessorOptions): Promise<ProcessorChain> {
-    const chain = new ProcessorChain([], new LazySharedModels(options));
-    try {
-      for (const name of parseProcessorList(names.join(','))) {
-        const processor = FACTORIES[name]();
-        await processor.load(options, chain.shared);
-        chain.processors.push(processor);
-      }
-      return chain;
-    } catch (error) {
-      await chain.dispose();
-      throw error;
-    }
-  }
-
-  /** The size of the frames the chain outputs for input frames of this size. */
-  outputSize(width: number, height: number): { width: number; height: number } {
-    return this.processors.reduce((size, p) => p.outputSize?.(size.width, size.height) ?? size, {
-      width,
-      height,
-    });
-  }
-
-  async process(frame: Frame): Promise<Frame> {
-    let current = frame;
-    for (const processor of this.processors) current = await processor.process(current);
-    return current;
-  }
-
-  async dispose(): Promise<void> {
-    await Promise.all(this.processors.map((p) => p.dispose()));
-    await this.shared.dispose();
-  }
+/** Rough GPU milliseconds per 1080p frame of the chain, for the planner (`costMsPerFrame` summed). */
+export function chainCostMsPerFrame(names: readonly string[]): number {
+  return descriptorsOf(names).reduce((sum, p) => sum + p.costMsPerFrame, 0);
 }

@@ -1,40 +1,18 @@
-import { UserError } from '../../core/errors.js';
-import { ensureModel } from '../../models/download.js';
-import type { FaceAnalyser } from '../faceAnalyser.js';
-import type { FaceOptions } from '../faceOptions.js';
-import type { AnalysedFace, Frame } from '../frame.js';
-import { alignFromFrame, pasteIntoFrame } from '../frameImage.js';
-import { boxMask } from '../masks.js';
-import type { FaceOccluder } from '../occluder.js';
-import { type InferenceSession, type InputTensor, openSession, outputFloat32, runNamed } from '../onnx.js';
-import type { Processor, SharedModels } from '../processor.js';
-import type { ProcessorOptions } from '../processorOptions.js';
-import type { RgbImage } from '../rgbImage.js';
-import type { WarpTemplate } from '../templates.js';
-import { cropMask, maybeOccluder } from './faceSwapper.js';
-
-/** The face enhancers (face_enhancer/core.py, create_static_model_set): template and square size. */
-export const ENHANCER_MODELS: Record<string, { template: WarpTemplate; size: number }> = {
-  codeformer: { template: 'ffhq_512', size: 512 },
-  'gfpgan_1.4': { template: 'ffhq_512', size: 512 },
-};
-
-export const ENHANCER_NAMES = Object.keys(ENHANCER_MODELS);
-
-/** The enhancer's model spec, after checking the options (run before a job is queued, and on load). */
-export function checkFaceEnhancer({ model, blend, weight }: FaceOptions['enhancer']) {
-  const spec = ENHANCER_MODELS[model];
-  if (!spec) {
-    throw new UserError(`unknown face enhancer model "${model}" (available: ${ENHANCER_NAMES.join(', ')})`);
-  }
-  if (!(blend >= 0 && blend <= 100)) {
-    throw new UserError(`face enhancer blend must be between 0 and 100, not ${blend}`);
-  }
-  if (!(weight >= 0 && weight <= 1)) {
-    throw new UserError(`face enhancer weight must be between 0 and 1, not ${weight}`);
-  }
-  return spec;
-}
+import { ensureModel } from '../../../models/download.js';
+import { cropMask, maybeOccluder } from '../../cropMask.js';
+import type { FaceAnalyser } from '../../faceAnalyser.js';
+import type { AnalysedFace, Frame } from '../../frame.js';
+import { alignFromFrame, pasteIntoFrame } from '../../frameImage.js';
+import { boxMask } from '../../masks.js';
+import type { FaceOccluder } from '../../occluder.js';
+import { type InferenceSession, type InputTensor, openSession, outputFloat32, runNamed } from '../../onnx.js';
+import type { Processor, SharedModels } from '../../processor.js';
+import type { ProcessorOptions } from '../../processorOptions.js';
+import type { RgbImage } from '../../rgbImage.js';
+import type { WarpTemplate } from '../../templates.js';
+import type { LoadedOptions } from '../descriptor.js';
+import { checkFaceEnhancer } from './models.js';
+import type { EnhancerOptions } from './options.js';
 
 /**
  * `face_enhancer` (FaceFusion's face_enhancer/core.py, enhance_face): each selected face warped to
@@ -44,7 +22,7 @@ export function checkFaceEnhancer({ model, blend, weight }: FaceOptions['enhance
  * `--face-enhancer-blend` percent of enhanced (FaceFusion pastes, then mixes the whole frame; here the
  * mask is scaled by the blend, which gives the same pixels).
  */
-export class FaceEnhancerProcessor implements Processor {
+export class FaceEnhancerProcessor implements Processor<LoadedOptions<'enhancer', EnhancerOptions>> {
   readonly name = 'face_enhancer';
   private session: InferenceSession | undefined;
   private analyser!: FaceAnalyser;
@@ -60,7 +38,10 @@ export class FaceEnhancerProcessor implements Processor {
   private enhanced!: RgbImage;
   private scaledMask!: Float32Array;
 
-  async load(options: ProcessorOptions, shared: SharedModels): Promise<void> {
+  async load(
+    options: ProcessorOptions<LoadedOptions<'enhancer', EnhancerOptions>>,
+    shared: SharedModels,
+  ): Promise<void> {
     const { model: name, blend, weight } = options.face.enhancer;
     const { size, template } = checkFaceEnhancer(options.face.enhancer);
     Object.assign(this, { size, template, blend: blend / 100, weight });

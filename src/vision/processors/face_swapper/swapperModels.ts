@@ -1,5 +1,5 @@
-import { UserError } from '../../core/errors.js';
-import type { WarpTemplate } from '../templates.js';
+import { UserError } from '../../../core/errors.js';
+import type { WarpTemplate } from '../../templates.js';
 
 /**
  * How FaceFusion feeds each face swapper model (processors/modules/face_swapper/core.py,

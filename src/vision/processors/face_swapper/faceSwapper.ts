@@ -1,16 +1,18 @@
-import { UserError } from '../../core/errors.js';
-import { ensureModel } from '../../models/download.js';
-import type { FaceAnalyser, SourceFace } from '../faceAnalyser.js';
-import type { FaceMaskType } from '../faceOptions.js';
-import type { AnalysedFace, Frame } from '../frame.js';
-import { alignFromFrame, pasteIntoFrame } from '../frameImage.js';
-import { boxMask, combineMasks } from '../masks.js';
-import { type FaceOccluder, loadFaceOccluder } from '../occluder.js';
-import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
-import { type Initializer, readLastInitializer } from '../onnxInitializer.js';
-import type { Processor, SharedModels } from '../processor.js';
-import type { ProcessorOptions } from '../processorOptions.js';
-import type { RgbImage } from '../rgbImage.js';
+import { UserError } from '../../../core/errors.js';
+import { ensureModel } from '../../../models/download.js';
+import { cropMask, maybeOccluder } from '../../cropMask.js';
+import type { FaceAnalyser, SourceFace } from '../../faceAnalyser.js';
+import type { AnalysedFace, Frame } from '../../frame.js';
+import { alignFromFrame, pasteIntoFrame } from '../../frameImage.js';
+import { boxMask } from '../../masks.js';
+import type { FaceOccluder } from '../../occluder.js';
+import { type InferenceSession, openSession, outputFloat32, runNamed } from '../../onnx.js';
+import { type Initializer, readLastInitializer } from '../../onnxInitializer.js';
+import type { Processor, SharedModels } from '../../processor.js';
+import type { ProcessorOptions } from '../../processorOptions.js';
+import type { RgbImage } from '../../rgbImage.js';
+import type { LoadedOptions } from '../descriptor.js';
+import type { SwapperOptions } from './options.js';
 import { pixelBoostSize, type SwapperModel, swapperModel } from './swapperModels.js';
 
 /**
@@ -37,36 +39,12 @@ export function inswapperSource(raw: Float32Array, emap: Initializer): Float32Ar
 }
 
 /**
- * The crop mask of `--face-mask-types`: the box mask and/or the occlusion mask, combined by
- * elementwise minimum; all ones when no type is chosen.
- */
-export async function cropMask(
-  crop: RgbImage,
-  box: Float32Array | undefined,
-  occluder: FaceOccluder | undefined,
-): Promise<Float32Array> {
-  const masks: Float32Array[] = [];
-  if (box) masks.push(box);
-  if (occluder) masks.push(await occluder.mask(crop));
-  if (masks.length === 0) return new Float32Array(crop.width * crop.height).fill(1);
-  return masks.length === 1 ? masks[0] : combineMasks(masks);
-}
-
-/** Opens the occluder when the mask types ask for it. */
-export async function maybeOccluder(
-  types: readonly FaceMaskType[],
-  options: ProcessorOptions,
-): Promise<FaceOccluder | undefined> {
-  return types.includes('occlusion') ? loadFaceOccluder(options.models, options.execution) : undefined;
-}
-
-/**
  * `face_swapper`: every selected face of the frame is replaced by the source face (FaceFusion's
  * face_swapper/core.py, swap_face). The face is warped to the model's template at the pixel-boost size,
  * split into k² strided model-size tiles (pixel_boost.py), each run through the model, reassembled,
  * and pasted back into the frame's YUV through the box (and occlusion) mask.
  */
-export class FaceSwapperProcessor implements Processor {
+export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', SwapperOptions>> {
   readonly name = 'face_swapper';
   private model!: SwapperModel;
   private session: InferenceSession | undefined;
@@ -82,7 +60,10 @@ export class FaceSwapperProcessor implements Processor {
   private tile!: Float32Array;
   private swapped!: RgbImage;
 
-  async load(options: ProcessorOptions, shared: SharedModels): Promise<void> {
+  async load(
+    options: ProcessorOptions<LoadedOptions<'swapper', SwapperOptions>>,
+    shared: SharedModels,
+  ): Promise<void> {
     const model = swapperModel(options.face.swapper.model);
     const boost = pixelBoostSize(model, options.face.swapper.pixelBoost);
     const { mask } = options.face;

@@ -1,5 +1,5 @@
-import type { Frame } from '../frame.js';
-import type { Processor } from '../processor.js';
+import type { Frame } from '../../frame.js';
+import type { Processor } from '../../processor.js';
 
 /** Returns every frame unchanged: for engine tests and benchmarks of the pipeline without a model. */
 export class PassthroughProcessor implements Processor {

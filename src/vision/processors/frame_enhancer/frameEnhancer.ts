@@ -1,48 +1,17 @@
-import { UserError } from '../../core/errors.js';
-import { frameByteLength, type Plane, planeLayout } from '../../media/pixelFormat.js';
-import { ensureModel } from '../../models/download.js';
-import { rgbToYuvCoefficients } from '../colourMatrix.js';
-import type { Point } from '../detectors/detector.js';
-import type { FaceOptions } from '../faceOptions.js';
-import type { AnalysedFace, Frame } from '../frame.js';
-import { bilinear, frameRegionToRgb, planeSamples, type Samples } from '../frameImage.js';
-import { type InferenceSession, openSession, outputFloat32, runNamed } from '../onnx.js';
-import type { Processor } from '../processor.js';
-import type { ProcessorOptions } from '../processorOptions.js';
-import { type ResizeAxis, resizeAxis } from '../resample.js';
-
-/**
- * The frame enhancers (frame_enhancer/core.py, create_static_model_set): `size` (tile, pad, overlap)
- * and scale. A tile is `tile` pixels square and keeps its centre `tile − 2·overlap`; the frame is
- * surrounded by `pad` black pixels first.
- */
-export interface FrameEnhancerModel {
-  tile: number;
-  pad: number;
-  overlap: number;
-  scale: number;
-}
-
-export const FRAME_ENHANCER_MODELS: Record<string, FrameEnhancerModel> = {
-  real_esrgan_x2: { tile: 256, pad: 16, overlap: 8, scale: 2 },
-  span_kendata_x4: { tile: 128, pad: 8, overlap: 4, scale: 4 },
-};
-
-export const FRAME_ENHANCER_NAMES = Object.keys(FRAME_ENHANCER_MODELS);
-
-/** The upscaler's model spec, after checking the options (run before a job is queued, and on load). */
-export function checkFrameEnhancer({ model, blend }: FaceOptions['frameEnhancer']): FrameEnhancerModel {
-  const spec = FRAME_ENHANCER_MODELS[model];
-  if (!spec) {
-    throw new UserError(
-      `unknown frame enhancer model "${model}" (available: ${FRAME_ENHANCER_NAMES.join(', ')})`,
-    );
-  }
-  if (!(blend >= 0 && blend <= 100)) {
-    throw new UserError(`frame enhancer blend must be between 0 and 100, not ${blend}`);
-  }
-  return spec;
-}
+import { UserError } from '../../../core/errors.js';
+import { frameByteLength, type Plane, planeLayout } from '../../../media/pixelFormat.js';
+import { ensureModel } from '../../../models/download.js';
+import { rgbToYuvCoefficients } from '../../colourMatrix.js';
+import type { Point } from '../../detectors/detector.js';
+import type { AnalysedFace, Frame } from '../../frame.js';
+import { bilinear, frameRegionToRgb, planeSamples, type Samples } from '../../frameImage.js';
+import { type InferenceSession, openSession, outputFloat32, runNamed } from '../../onnx.js';
+import type { Processor } from '../../processor.js';
+import type { ProcessorOptions } from '../../processorOptions.js';
+import { type ResizeAxis, resizeAxis } from '../../resample.js';
+import type { LoadedOptions } from '../descriptor.js';
+import { checkFrameEnhancer, type FrameEnhancerModel } from './models.js';
+import type { FrameEnhancerOptions } from './options.js';
 
 /** Bilinear taps of every output sample of one plane (cv2.resize INTER_LINEAR). */
 interface PlaneAxes {
@@ -79,7 +48,9 @@ export function scaleFaces(faces: AnalysedFace[], s: number): AnalysedFace[] {
  * plain part is resampled from the YUV planes directly and the mix is done in YUV (the same as mixing
  * in RGB, the conversion being linear), so at blend 0 no precision is lost to RGB.
  */
-export class FrameEnhancerProcessor implements Processor {
+export class FrameEnhancerProcessor
+  implements Processor<LoadedOptions<'frameEnhancer', FrameEnhancerOptions>>
+{
   readonly name = 'frame_enhancer';
   private session: InferenceSession | undefined;
   private model!: FrameEnhancerModel;
@@ -89,7 +60,7 @@ export class FrameEnhancerProcessor implements Processor {
   private axesKey = '';
   private axes: PlaneAxes[] = [];
 
-  async load(options: ProcessorOptions): Promise<void> {
+  async load(options: ProcessorOptions<LoadedOptions<'frameEnhancer', FrameEnhancerOptions>>): Promise<void> {
     const { model: name, blend } = options.face.frameEnhancer;
     this.model = checkFrameEnhancer(options.face.frameEnhancer);
     this.modelName = name;
