@@ -1,5 +1,14 @@
 import Database from 'better-sqlite3';
-import { decideRelease } from '../core/lease.js';
+import {
+  checkpointVerdict,
+  completeVerdict,
+  decideLostLease,
+  decideRelease,
+  leaseExpired,
+  leaseVerdict,
+  type ReleaseDecision,
+  taskFailedError,
+} from '../core/lease.js';
 import type {
   Attempt,
   AttemptOutcome,
@@ -10,6 +19,7 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
+import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
@@ -341,14 +351,18 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The task row with its job's state (undefined: no such task): what every lease verdict decides on. */
+  private leaseRow(taskId: string): LeaseRow | undefined {
+    return this.sql(
+      'SELECT t.*, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t WHERE t.id = ?',
+    ).get(taskId) as LeaseRow | undefined;
+  }
+
   /** The task row if `epoch` still holds its lease, else why not. */
-  private leaseHolder(taskId: string, epoch: number): TaskRow | Exclude<LeaseResult, 'ok'> {
-    const row = this.sql('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
-    if (!row || row.epoch !== epoch) return 'stale';
-    const job = this.sql('SELECT state FROM jobs WHERE id = ?').get(row.job_id) as { state: string };
-    if (job.state === 'canceled' || row.state === 'canceled') return 'canceled';
-    if (row.state !== 'running') return 'stale';
-    return row;
+  private leaseHolder(taskId: string, epoch: number): LeaseRow | Exclude<LeaseResult, 'ok'> {
+    const row = this.leaseRow(taskId);
+    const verdict = leaseVerdict(row && leaseView(row), epoch);
+    return verdict === 'ok' && row ? row : (verdict as Exclude<LeaseResult, 'ok'>);
   }
 
   async heartbeat(
@@ -390,18 +404,14 @@ export class SqliteStore implements Store {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const { start, end } = segment.range;
-      if (start < row.next_frame) {
-        // A retried call for a segment already recorded is fine; anything else overlapping is refused.
-        const same = this.sql(
-          'SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?',
-        ).get(taskId, start, end, segment.key);
-        return same ? 'ok' : 'stale';
-      }
-      if (start !== row.next_frame || end <= start || end > row.end_frame) {
-        throw new RangeError(
-          `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
-        );
-      }
+      const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () =>
+        Boolean(
+          this.sql(
+            'SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?',
+          ).get(taskId, start, end, segment.key),
+        ),
+      );
+      if (verdict !== 'record') return verdict;
       this.sql(
         'INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ).run(taskId, row.job_id, start, end, segment.key, epoch, now);
@@ -416,37 +426,32 @@ export class SqliteStore implements Store {
 
   async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
     return this.tx(() => {
-      const current = this.sql('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
-      if (current?.state === 'done' && current.epoch === epoch) return 'ok';
-      const row = this.leaseHolder(taskId, epoch);
-      if (typeof row === 'string') return row;
-      if (row.kind === 'process' && row.next_frame < row.end_frame) {
-        throw new RangeError(
-          `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
-        );
-      }
+      const row = this.leaseRow(taskId);
+      const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+      if (verdict !== 'complete') return verdict;
+      const task = row as LeaseRow;
       this.sql(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`).run(
         taskId,
       );
       this.endAttempt(taskId, epoch, 'completed', null, now);
-      if (row.kind === 'merge') {
-        this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, row.job_id);
+      if (task.kind === 'merge') {
+        this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, task.job_id);
         return 'ok';
       }
       // Through tasks_runnable, state by state: a completion costs the same whatever the job's size.
       const open = this.sql(
         `SELECT 1 FROM tasks WHERE state IN ('pending', 'running', 'failed', 'canceled') AND job_id = ?
          AND kind = 'process' LIMIT 1`,
-      ).get(row.job_id);
+      ).get(task.job_id);
       if (open === undefined) {
-        const job = this.sql('SELECT frame_count FROM jobs WHERE id = ?').get(row.job_id) as {
+        const job = this.sql('SELECT frame_count FROM jobs WHERE id = ?').get(task.job_id) as {
           frame_count: number;
         };
         this.sql(
           `INSERT OR IGNORE INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
              VALUES (?, ?, 'merge', ?, 0, ?, 0, 'pending')`,
-        ).run(`${row.job_id}-merge`, row.job_id, MERGE_SEQ, job.frame_count);
-        this.sql(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(row.job_id);
+        ).run(`${task.job_id}-merge`, task.job_id, MERGE_SEQ, job.frame_count);
+        this.sql(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(task.job_id);
       }
       return 'ok';
     });
@@ -464,20 +469,25 @@ export class SqliteStore implements Store {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const next = decideRelease(row, reason, maxAttempts);
-      this.sql(
-        `UPDATE tasks SET state = ?, failures = ?, preemptions = ?, last_error = COALESCE(?, last_error),
-           worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
-      ).run(next.state, next.failures, next.preemptions, error, taskId);
+      this.setReleased(taskId, next, error);
       this.endAttempt(taskId, epoch, reason, error, now);
       if (next.state === 'failed') {
         this.sql(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`).run(
-          `task ${taskId} failed ${next.failures} times: ${error ?? 'unknown error'}`,
+          taskFailedError(taskId, next.failures, error),
           now,
           row.job_id,
         );
       }
       return 'ok';
     });
+  }
+
+  /** Writes a release decision: the task's new state and budgets, its lease dropped. */
+  private setReleased(taskId: string, next: ReleaseDecision, error: string | null): void {
+    this.sql(
+      `UPDATE tasks SET state = ?, failures = ?, preemptions = ?, last_error = COALESCE(?, last_error),
+         worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    ).run(next.state, next.failures, next.preemptions, error, taskId);
   }
 
   private endAttempt(
@@ -493,33 +503,51 @@ export class SqliteStore implements Store {
   }
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
-    const leases = this.tx(() => {
-      const expiring = ended ? this.runningAttempts('t.lease_expires_at < ?', [now]) : [];
-      const count = this.endLeasesWhere('expired', now, 'lease_expires_at < ?', [now]);
-      return { count, expiring };
-    });
-    if (ended && leases.count > 0) ended(leases.expiring.map((a) => ({ ...a, endedAt: now })));
-    return leases.count;
+    const lost = this.tx(() =>
+      this.endLeasesOf(
+        'expired',
+        now,
+        this.runningTasks().filter((t) => leaseExpired(toTask(t), now)),
+      ),
+    );
+    if (ended && lost.length > 0) ended(lost);
+    return lost.length;
   }
 
-  /** The running attempts of the running tasks matching `where` (inside the caller's transaction). */
-  private runningAttempts(where: string, params: unknown[]): Omit<EndedLease, 'endedAt'>[] {
-    const rows = this.sql(
-      `SELECT a.task_id, a.job_id, a.epoch, a.worker_id, a.lifecycle, a.started_at
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' AND a.outcome = 'running' AND ${where}`,
-    ).all(...params) as Pick<
-      AttemptRow,
-      'task_id' | 'job_id' | 'epoch' | 'worker_id' | 'lifecycle' | 'started_at'
-    >[];
-    return rows.map((r) => ({
-      taskId: r.task_id,
-      jobId: r.job_id,
-      epoch: r.epoch,
-      workerId: r.worker_id,
-      lifecycle: r.lifecycle as EndedLease['lifecycle'],
-      startedAt: r.started_at,
-    }));
+  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
+    return this.tx(() => {
+      const running = this.runningTasks();
+      const lost = workerId === undefined ? running : running.filter((t) => t.worker_id === workerId);
+      return this.endLeasesOf(outcome, now, lost).length;
+    });
+  }
+
+  /** The running tasks, in id order (inside the caller's transaction). */
+  private runningTasks(): TaskRow[] {
+    return this.sql(`SELECT * FROM tasks WHERE state = 'running' ORDER BY id`).all() as TaskRow[];
+  }
+
+  /** Ends the leases of `tasks` without their holders (`decideLostLease`); returns the attempts ended. */
+  private endLeasesOf(outcome: LostLeaseOutcome, now: number, tasks: TaskRow[]): EndedLease[] {
+    const attempt = this.sql(
+      `SELECT worker_id, lifecycle, started_at FROM attempts WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
+    );
+    return tasks.map((t) => {
+      const a = attempt.get(t.id, t.epoch) as
+        | Pick<AttemptRow, 'worker_id' | 'lifecycle' | 'started_at'>
+        | undefined;
+      this.setReleased(t.id, decideLostLease(t), null);
+      this.endAttempt(t.id, t.epoch, outcome, null, now);
+      return {
+        taskId: t.id,
+        jobId: t.job_id,
+        epoch: t.epoch,
+        workerId: a?.worker_id ?? (t.worker_id as string),
+        lifecycle: (a?.lifecycle ?? null) as EndedLease['lifecycle'],
+        startedAt: a?.started_at ?? now,
+        endedAt: now,
+      };
+    });
   }
 
   async leaseStats(): Promise<LeaseStats> {
@@ -549,28 +577,6 @@ export class SqliteStore implements Store {
          WHERE j.tenant = ? AND j.state IN ('running', 'merging')`,
     ).get(tenant) as { active_jobs: number; queued_tasks: number };
     return { activeJobs: row.active_jobs, queuedTasks: row.queued_tasks };
-  }
-
-  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
-    return this.tx(() =>
-      workerId === undefined
-        ? this.endLeasesWhere(outcome, now, '1 = 1', [])
-        : this.endLeasesWhere(outcome, now, 'worker_id = ?', [workerId]),
-    );
-  }
-
-  private endLeasesWhere(outcome: LostLeaseOutcome, now: number, where: string, params: unknown[]): number {
-    const rows = this.sql(`SELECT id, epoch FROM tasks WHERE state = 'running' AND ${where}`).all(
-      ...params,
-    ) as { id: string; epoch: number }[];
-    for (const r of rows) {
-      this.sql(
-        `UPDATE tasks SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
-           WHERE id = ?`,
-      ).run(r.id);
-      this.endAttempt(r.id, r.epoch, outcome, null, now);
-    }
-    return rows.length;
   }
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
