@@ -19,8 +19,8 @@ import type {
 import {
   chainView,
   continuesChainSql,
-  LOST_LEASE_SET_SQL,
   type LeaseRow,
+  LOST_LEASE_SET_SQL,
   leaseExpiredSql,
   leaseHeldSql,
   leaseView,
