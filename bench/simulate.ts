@@ -1,8 +1,8 @@
 /**
  * Simulator throughput: one job of `--tasks` tasks (default 10,000) on `--workers` spot workers (default
- * 500) at 2 interruptions per hour with a 30 s notice, through the real LeaseService over MemoryLeaseStore
- * (`--store sqlite`: over SqliteStore on ':memory:'). Prints wall-clock time and events per second. Build
- * first (`npm run build`), then `node dist/bench/simulate.js [--tasks N] [--workers N] [--store sqlite]`.
+ * 500) at 2 interruptions per hour with a 30 s notice, through the real LeaseService over SqliteStore on
+ * ':memory:'. Prints wall-clock time and events per second. Build first (`npm run build`), then
+ * `node dist/bench/simulate.js [--tasks N] [--workers N]`.
  */
 import { parseArgs } from 'node:util';
 import { runOnce, SIM_DEFAULTS } from '../src/sim/simulate.js';
@@ -13,7 +13,6 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '500' },
     rate: { type: 'string', default: '2' },
     notice: { type: 'string', default: '30' },
-    store: { type: 'string', default: 'memory' },
   },
 });
 const tasks = Number(values.tasks);
@@ -32,11 +31,10 @@ const r = await runOnce({
   onDemandPrice: 3.06,
   interruptionRate: Number(values.rate),
   noticeSeconds: Number(values.notice),
-  store: values.store === 'sqlite' ? 'sqlite' : 'memory',
 });
 const seconds = (performance.now() - started) / 1000;
 process.stdout.write(
-  `${values.store === 'sqlite' ? 'sqlite' : 'memory'} store: ${r.tasks} tasks, ${workers} workers: ${seconds.toFixed(2)} s wall-clock, ${r.events} events ` +
+  `${r.tasks} tasks, ${workers} workers: ${seconds.toFixed(2)} s wall-clock, ${r.events} events ` +
     `(${Math.round(r.events / seconds)}/s); simulated ${r.wallMinutes.toFixed(1)} min, ` +
     `${r.interruptions} interruptions, ${r.tasksRequeued} re-queued, completed ${r.completed}\n`,
 );

@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { Text } from '../protocol/textSchema.js';
 import {
   type JobFilter,
-  type Store,
+  type JobStore,
   type StoredJob,
   TENANT_NAME,
   TOKEN_TOUCH_INTERVAL_MS,
   type TokenRecord,
   type TokenRole,
+  type TokenStore,
 } from '../store/store.js';
 
 /**
@@ -41,10 +42,7 @@ export type AuthResult = { principal: Principal } | { error: string };
 export type Authenticator = (bearer: string | undefined) => Promise<AuthResult>;
 
 /** The store calls authentication needs. */
-export type TokenStore = Pick<
-  Store,
-  'createToken' | 'findTokenByHash' | 'revokeToken' | 'touchToken' | 'listTokens'
->;
+export type { TokenStore };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -254,7 +252,7 @@ export function requireRole(...roles: Role[]) {
  * for a job that does not exist (the API answers 404 for both), so job ids of others cannot be probed.
  */
 export async function visibleJob(
-  store: Pick<Store, 'getJob'>,
+  store: JobStore,
   principal: Principal,
   jobId: string,
 ): Promise<StoredJob | undefined> {

@@ -16,7 +16,7 @@ import {
   SegmentUrlBody,
   TaskIdParams,
 } from '../protocol/wire.js';
-import type { Store } from '../store/store.js';
+import type { JobStore } from '../store/store.js';
 import {
   CachedTokenStore,
   CreateTokenBody,
@@ -39,7 +39,7 @@ export interface ApiOptions {
    * Cluster mode: the store holding worker and tenant tokens (looked up by hash) and the tasks whose
    * leases those tokens hold; enables the admin's `/v1/tokens` routes.
    */
-  store?: TokenStore & Pick<Store, 'getTask' | 'getAttempt'>;
+  store?: TokenStore & JobStore;
   /** SPOTFUSE_ADMIN_TOKEN: may call everything, and is the only one that issues and revokes tokens. */
   adminToken?: string;
   /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */

@@ -1,10 +1,10 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
 import { count, noun } from '../core/format.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { instancePrice } from '../cost/prices.js';
 import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../sim/params.js';
-import { type SimResult, type SimStoreKind, simulate } from '../sim/simulate.js';
+import { type SimResult, simulate } from '../sim/simulate.js';
 import { priceTableFromFlags } from './cost.js';
 import { nonNegativeNumber, positiveInt, positiveNumber, wholeNumber } from './options.js';
 
@@ -31,7 +31,6 @@ interface SimulateFlags {
   seed: number;
   sweep?: string;
   json?: boolean;
-  store: SimStoreKind;
   onDemandFor?: string;
   onDemandAfter?: number;
   zones?: string;
@@ -178,7 +177,6 @@ function inputFromFlags(f: SimulateFlags, prices: { spotPrice: number; onDemandP
     mergeSeconds: f.mergeSeconds,
     leaseTtlSeconds: f.leaseTtl,
     seed: f.seed,
-    store: f.store,
     onDemandFor: parseOnDemandFor(f.onDemandFor),
     onDemandAfter: f.onDemandAfter,
     zones: f.zones === undefined ? undefined : parseZones(f.zones),
@@ -250,11 +248,6 @@ export function registerSimulate(program: Command): void {
     .option('--merge-seconds <s>', 'GPU time of the merge task', nonNegativeNumber, 0)
     .option('--lease-ttl <seconds>', 'lease TTL (at least 3 checkpoints)', positiveNumber, 60)
     .option('--seed <n>', 'random seed: same seed, same result', wholeNumber, 1)
-    .addOption(
-      new Option('--store <kind>', 'sqlite: the real SqliteStore in memory; memory: same decisions, faster')
-        .choices(['sqlite', 'memory'])
-        .default('sqlite'),
-    )
     .option(
       '--gpu-types <types>',
       'a mixed fleet, TYPE:fps=N:spot=N[:on-demand=N][:spot-price=X:on-demand-price=X],… (prices from the table)',

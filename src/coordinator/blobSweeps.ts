@@ -1,6 +1,6 @@
 import type { BlobStore } from '../blob/blobStore.js';
 import type { PendingUpload } from '../blob/s3BlobStore.js';
-import type { Store } from '../store/store.js';
+import type { JobStore } from '../store/store.js';
 
 /**
  * Background clean-up of the blob store, run by every coordinator replica. Each step is idempotent
@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
  * keep their counts): a crash in between only repeats the delete.
  */
 export async function deleteJobSegments(
-  store: Store,
+  store: JobStore,
   blobs: BlobStore,
   jobId: string,
   now = Date.now(),
@@ -34,7 +34,7 @@ export interface SweepResult {
  * reported and tried again on the next sweep, without holding up the others on this one.
  */
 export async function sweepSegments(
-  store: Store,
+  store: JobStore,
   blobs: BlobStore,
   endedBefore: number,
   batch = 100,

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { hashFile } from '../models/hashes.js';
-import type { OutputFile, Store, StoredJob } from '../store/store.js';
+import type { JobStore, OutputFile, StoredJob } from '../store/store.js';
 import { type JobRequest, jobKey } from './jobInput.js';
 
 /** Size and SHA-256 of an output file; undefined when it is not there (or not a file). */
@@ -19,7 +19,7 @@ export async function outputFile(path: string): Promise<OutputFile | undefined> 
  * wrote (same size, same SHA-256). Nothing is probed, so the answer comes at once; an unfinished job with
  * the same key (a forced rerun that was interrupted) is resumed instead.
  */
-export async function finishedJob(store: Store, request: JobRequest): Promise<StoredJob | undefined> {
+export async function finishedJob(store: JobStore, request: JobRequest): Promise<StoredJob | undefined> {
   const key = jobKey(request);
   if (key === undefined || (await store.findUnfinishedJob(key))) return undefined;
   const done = await store.findCompletedJob(key);

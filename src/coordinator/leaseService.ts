@@ -8,7 +8,13 @@ import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseRea
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
-import { type EndedLease, type HeartbeatProgress, type Store, workerName } from '../store/store.js';
+import {
+  type EndedLease,
+  type HeartbeatProgress,
+  type JobStore,
+  type LeaseStore,
+  workerName,
+} from '../store/store.js';
 import { deleteJobSegments } from './blobSweeps.js';
 import type { Metrics } from './metrics.js';
 
@@ -82,7 +88,7 @@ export class LeaseService {
   private readonly holders = new Map<string, LeaseFields>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: JobStore & LeaseStore,
     private readonly blobs: BlobStore,
     private readonly options: LeaseOptions,
   ) {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OnDemandOnly, Pool, ReleaseReason, TaskKind } from '../core/types.js';
-import type { LeaseStats, Store } from '../store/store.js';
+import type { LeaseStats, StatsStore } from '../store/store.js';
 import { ADMISSION_LIMITS, type AdmissionLimit } from './tenantLimits.js';
 
 /** What a finished attempt cost, as `attemptEnded` reports it. */
@@ -22,7 +22,7 @@ export interface WorkerReadings {
 
 export interface MetricsOptions {
   /** Shared state (queue depth, running tasks, active jobs), read at every scrape. */
-  store?: Pick<Store, 'leaseStats'>;
+  store?: StatsStore;
   /** The coordinator's pool policy: which queued work only on-demand workers may take. */
   onDemandOnly?: readonly OnDemandOnly[];
   /** A worker's fps/GPU series are dropped after this long without a heartbeat (default 2 minutes). */

@@ -7,7 +7,7 @@ import { type EventData, eventBody, type Notifier, outboxRows } from '../notify/
 import { OutboxDispatcher, type OutboxDispatcherOptions } from '../notify/outboxDispatcher.js';
 import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { WebhookSender } from '../notify/webhookSender.js';
-import type { Store, StoredJob } from '../store/store.js';
+import type { JobStore, OutboxStore, StoredJob } from '../store/store.js';
 import { blobKeyOf } from './leaseService.js';
 import { jobReport } from './report.js';
 
@@ -35,7 +35,7 @@ export function resultUrl(
 }
 
 async function eventData(
-  store: Store,
+  store: JobStore & OutboxStore,
   job: StoredJob,
   now: number,
   options: NotificationScheduleOptions,
@@ -53,7 +53,7 @@ async function eventData(
  * - `task.preempted` (opt-in): one per attempt that ended with its worker giving the task back.
  */
 export async function scheduleNotifications(
-  store: Store,
+  store: JobStore & OutboxStore,
   options: NotificationScheduleOptions,
 ): Promise<void> {
   const now = (options.now ?? Date.now)();
@@ -134,7 +134,7 @@ export interface NotificationSettings {
 
 /** A dispatcher over `store` with a webhook sender (signing with each tenant's secret) and, given SMTP, email. */
 export function notificationDispatcher(
-  store: Store,
+  store: JobStore & OutboxStore,
   settings: NotificationSettings,
   prices: PriceTable,
   extra: Partial<OutboxDispatcherOptions> = {},

@@ -2,7 +2,7 @@ import { framesLost, isInterruption } from '../core/lease.js';
 import type { Attempt, Job, JobState, Segment, Task } from '../core/types.js';
 import { type JobCost, jobCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
-import type { Store } from '../store/store.js';
+import type { JobStore } from '../store/store.js';
 
 export interface JobReport {
   jobId: string;
@@ -89,7 +89,7 @@ export function busySeconds(attempts: readonly Attempt[], now: number): number {
 }
 
 export async function jobReport(
-  store: Store,
+  store: JobStore,
   jobId: string,
   options: ReportOptions,
   now = Date.now(),

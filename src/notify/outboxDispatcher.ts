@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Notification, NotificationChannel, NotificationState, Store } from '../store/store.js';
+import type { Notification, NotificationChannel, NotificationState, OutboxStore } from '../store/store.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.js';
 import type { DeliveryOutcome, Notifier } from './outbox.js';
 
 export interface OutboxDispatcherOptions {
-  store: Store;
+  store: OutboxStore;
   /** A channel without a notifier (email with no SMTP server) gives its notifications up at once. */
   notifiers: Partial<Record<NotificationChannel, Notifier>>;
   backoff?: Partial<BackoffOptions>;

@@ -1,13 +1,7 @@
 import { UserError } from '../core/errors.js';
 import type { OnDemandOnly } from '../core/types.js';
 import type { PriceEntry } from '../cost/prices.js';
-import {
-  SIM_DEFAULTS,
-  type SimGpuType,
-  type SimParams,
-  type SimStoreKind,
-  type SimZone,
-} from './simulate.js';
+import { SIM_DEFAULTS, type SimGpuType, type SimParams, type SimZone } from './simulate.js';
 
 /** What a user describes: the job either as GPU-minutes of work or as video length, fps and GPU speed. */
 export interface SimInput {
@@ -28,7 +22,6 @@ export interface SimInput {
   mergeSeconds?: number;
   leaseTtlSeconds?: number;
   seed?: number;
-  store?: SimStoreKind;
   onDemandFor?: readonly OnDemandOnly[];
   onDemandAfter?: number;
   zones?: SimZone[];
@@ -90,7 +83,6 @@ export function simParams(input: SimInput): SimParams {
     leaseTtlSeconds: input.leaseTtlSeconds ?? SIM_DEFAULTS.leaseTtlSeconds,
     maxAttempts: SIM_DEFAULTS.maxAttempts,
     seed: input.seed ?? SIM_DEFAULTS.seed,
-    store: input.store,
     onDemandFor: input.onDemandFor,
     onDemandAfter: input.onDemandAfter,
     zones: input.zones,

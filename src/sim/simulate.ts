@@ -28,9 +28,7 @@ import { LeaseService, segmentKey } from '../coordinator/leaseService.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
 import type { FrameRange, JobSpec, OnDemandOnly, Pool } from '../core/types.js';
 import { SqliteStore } from '../store/sqliteStore.js';
-import type { Store } from '../store/store.js';
 import { EventQueue } from './eventQueue.js';
-import { type LeaseStore, MemoryLeaseStore } from './memoryStore.js';
 import { exponential, mulberry32 } from './random.js';
 
 export interface SimParams {
@@ -60,11 +58,6 @@ export interface SimParams {
   leaseTtlSeconds: number;
   maxAttempts: number;
   seed: number;
-  /**
-   * `sqlite`: the real SqliteStore on an in-memory database. `memory`: MemoryLeaseStore, the same lease
-   * decisions without SQL (claims in O(log n)); for large runs. Default `sqlite`.
-   */
-  store?: SimStoreKind;
   /** Pool policy passed to the real LeaseService: work only on-demand workers may claim (`--on-demand-for`). */
   onDemandFor?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers (`--on-demand-after`). */
@@ -95,8 +88,6 @@ export interface SimGpuType {
   /** On-demand workers of this type. */
   onDemand: number;
 }
-
-export type SimStoreKind = 'sqlite' | 'memory';
 
 export const SIM_DEFAULTS = {
   fps: 30,
@@ -255,13 +246,13 @@ export function fleetTypes(p: SimParams): SimGpuType[] {
 export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunResult> {
   const rand = mulberry32(p.seed);
   const zoneRand = mulberry32(p.seed ^ 0x5a5a5a5a);
-  const store: LeaseStore = p.store === 'memory' ? new MemoryLeaseStore() : new SimStore(p.frameCount);
+  const store = new SimStore(p.frameCount);
   const types = fleetTypes(p);
   const totalWorkers = types.reduce((n, t) => n + t.spot + t.onDemand, 0);
   const segSeconds = p.checkpointFrames / Math.min(...types.map((t) => t.gpuFps));
   const leaseTtlMs = Math.max(p.leaseTtlSeconds, 3 * segSeconds) * 1000;
   let nowMs = 0;
-  const lease = new LeaseService(store as Store, nullBlobs, {
+  const lease = new LeaseService(store, nullBlobs, {
     leaseTtlMs,
     maxAttempts: p.maxAttempts,
     now: () => nowMs,

@@ -1,5 +1,11 @@
 import pg from 'pg';
-import { decideRelease } from '../core/lease.js';
+import {
+  checkpointVerdict,
+  completeVerdict,
+  decideRelease,
+  leaseVerdict,
+  taskFailedError,
+} from '../core/lease.js';
 import type {
   Attempt,
   AttemptOutcome,
@@ -10,6 +16,16 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
+import {
+  chainView,
+  continuesChainSql,
+  type LeaseRow,
+  LOST_LEASE_SET_SQL,
+  leaseExpiredSql,
+  leaseHeldSql,
+  leaseView,
+  MAY_COMPLETE_SQL,
+} from './leaseSql.js';
 import { migratePostgres } from './postgresSchema.js';
 import {
   ATTEMPT_COLUMNS,
@@ -83,22 +99,6 @@ function encodePts(pts: readonly number[]): Buffer {
 
 function decodePts(buf: Buffer): number[] {
   return Array.from({ length: buf.length / 8 }, (_, i) => buf.readDoubleLE(i * 8));
-}
-
-/** What a fenced call checks: the task's epoch and state, and whether its job was canceled. */
-interface LeaseCheck {
-  epoch: number;
-  state: string;
-  job_state: string;
-}
-
-type LeaseRow = TaskRow & LeaseCheck;
-
-/** Whether the caller holding `epoch` still holds the lease, else why not. */
-function leaseVerdict(row: LeaseCheck | undefined, epoch: number): LeaseResult {
-  if (!row || row.epoch !== epoch) return 'stale';
-  if (row.job_state === 'canceled' || row.state === 'canceled') return 'canceled';
-  return row.state === 'running' ? 'ok' : 'stale';
 }
 
 /**
@@ -436,14 +436,14 @@ export class PostgresStore implements Store {
     leaseTtlMs: number,
   ): Promise<LeaseResult> {
     // The most frequent lease call: lock, check, extend and record progress in one statement.
-    const { rows } = await this.heartbeatPool.query<LeaseCheck>({
+    const { rows } = await this.heartbeatPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
       name: 'sf_heartbeat',
       text: `WITH lease AS (
          SELECT epoch, state, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
          WHERE id = $1 FOR UPDATE
        ), extended AS (
          UPDATE tasks SET lease_expires_at = $3
-         WHERE id = $1 AND EXISTS (SELECT 1 FROM lease WHERE epoch = $2 AND state = 'running' AND job_state <> 'canceled')
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM lease WHERE ${leaseHeldSql('$2')})
          RETURNING id
        ), progress AS (
          UPDATE attempts SET frames_done = GREATEST(frames_done, $4), fps = $5,
@@ -463,7 +463,7 @@ export class PostgresStore implements Store {
         progress.gpuMemoryTotalMiB ?? null,
       ],
     });
-    return leaseVerdict(rows[0], epoch);
+    return leaseVerdict(rows[0] && leaseView(rows[0]), epoch);
   }
 
   async checkpoint(
@@ -481,8 +481,7 @@ export class PostgresStore implements Store {
          WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id FROM lease
-         WHERE epoch = $5::int AND state = 'running' AND job_state <> 'canceled'
-           AND next_frame = $2::int AND $3::int > $2::int AND $3::int <= end_frame
+         WHERE ${leaseHeldSql('$5::int')} AND ${continuesChainSql('$2::int', '$3::int')}
        ), segment AS (
          INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at)
          SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint FROM allowed
@@ -500,13 +499,11 @@ export class PostgresStore implements Store {
       values: [taskId, start, end, segment.key, epoch, now],
     });
     const row = rows[0];
-    const verdict = leaseVerdict(row, epoch);
-    if (verdict !== 'ok' || !row || row.recorded) return verdict;
-    // A retried call for a segment already recorded is fine; anything else overlapping is refused.
-    if (start < row.next_frame) return row.same ? 'ok' : 'stale';
-    throw new RangeError(
-      `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
-    );
+    const held = leaseVerdict(row && leaseView(row), epoch);
+    if (held !== 'ok' || !row || row.recorded) return held;
+    const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () => row.same);
+    if (verdict === 'record') throw new Error(`checkpoint of ${taskId}: the SQL and core verdicts disagree`);
+    return verdict;
   }
 
   async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
@@ -518,8 +515,7 @@ export class PostgresStore implements Store {
          WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id, kind FROM lease
-         WHERE epoch = $2::int AND state = 'running' AND job_state <> 'canceled'
-           AND (kind = 'merge' OR next_frame >= end_frame)
+         WHERE ${leaseHeldSql('$2::int')} AND ${MAY_COMPLETE_SQL}
        ), task AS (
          UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL
          WHERE id = $1::text AND EXISTS (SELECT 1 FROM allowed)
@@ -534,14 +530,9 @@ export class PostgresStore implements Store {
       values: [taskId, epoch, now],
     });
     const row = rows[0];
-    if (row?.state === 'done' && row.epoch === epoch) return 'ok';
-    const verdict = leaseVerdict(row, epoch);
-    if (verdict !== 'ok' || !row) return verdict;
-    if (!row.completed) {
-      throw new RangeError(
-        `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
-      );
-    }
+    const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+    if (verdict !== 'complete') return verdict;
+    if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
     if (row.kind === 'merge') return 'ok';
     // After the commit, not under a job-row lock that every completion of the job would queue on: of
     // the last chunks completing at once, the one that commits last sees all of them done. A crash
@@ -580,7 +571,7 @@ export class PostgresStore implements Store {
   ): Promise<LeaseResult> {
     return this.tx(async (c) => {
       const row = await this.lockLease(c, taskId);
-      const verdict = leaseVerdict(row, epoch);
+      const verdict = leaseVerdict(row && leaseView(row), epoch);
       if (verdict !== 'ok' || !row) return verdict;
       const next = decideRelease(row, reason, maxAttempts);
       await c.query(
@@ -593,7 +584,7 @@ export class PostgresStore implements Store {
       if (next.state === 'failed') {
         await c.query(`UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1`, [
           row.job_id,
-          `task ${taskId} failed ${next.failures} times: ${error ?? 'unknown error'}`,
+          taskFailedError(taskId, next.failures, error),
           now,
         ]);
       }
@@ -617,7 +608,7 @@ export class PostgresStore implements Store {
   }
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
-    const expired = await this.endLeasesWhere('expired', now, 'lease_expires_at < $3', [now]);
+    const expired = await this.endLeasesWhere('expired', now, leaseExpiredSql('$3'), [now]);
     // A coordinator that died between a completion's commit and its merge scheduling left the job here.
     await this.scheduleMerges(this.pool, 'TRUE', []);
     if (ended && expired.length > 0) ended(expired);
@@ -679,7 +670,7 @@ export class PostgresStore implements Store {
         `WITH locked AS (
            SELECT id FROM tasks WHERE state = 'running' AND ${where} ORDER BY id FOR UPDATE
          ), ended AS (
-           UPDATE tasks t SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
+           UPDATE tasks t SET ${LOST_LEASE_SET_SQL}
            FROM locked WHERE t.id = locked.id
            RETURNING t.id, t.job_id, t.epoch
          ), closed AS (

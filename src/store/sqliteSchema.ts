@@ -146,4 +146,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN output_bytes INTEGER;
   ALTER TABLE jobs ADD COLUMN output_sha256 TEXT;
   `,
+  // 8: the frame timestamps in a table of their own. Stored inside the job row, a long video's (8 bytes a frame)
+  // spilled onto a chain of overflow pages that SQLite walked to reach every column after it, on every claim
+  // and completion: 0.6 ms a claim with 3M frames against 0.15 ms.
+  `
+  CREATE TABLE job_frames (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+    frame_pts BLOB NOT NULL
+  );
+  INSERT INTO job_frames (job_id, frame_pts) SELECT id, frame_pts FROM jobs;
+  ALTER TABLE jobs DROP COLUMN frame_pts;
+  `,
 ];

@@ -1,5 +1,14 @@
 import Database from 'better-sqlite3';
-import { decideRelease } from '../core/lease.js';
+import {
+  checkpointVerdict,
+  completeVerdict,
+  decideLostLease,
+  decideRelease,
+  leaseExpired,
+  leaseVerdict,
+  type ReleaseDecision,
+  taskFailedError,
+} from '../core/lease.js';
 import type {
   Attempt,
   AttemptOutcome,
@@ -10,6 +19,7 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
+import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
@@ -74,6 +84,7 @@ import {
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -92,8 +103,27 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The prepared statement of `text`, prepared once per store (the lease calls run thousands of times). */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  /** Runs `fn` inside `BEGIN IMMEDIATE` (no transaction wrapper made per call: the lease calls are hot). */
   private tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    this.sql('BEGIN IMMEDIATE').run();
+    try {
+      const result = fn();
+      this.sql('COMMIT').run();
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.sql('ROLLBACK').run();
+      throw err;
+    }
   }
 
   async createJob(job: NewJob, now: number): Promise<StoredJob> {
@@ -101,23 +131,21 @@ export class SqliteStore implements Store {
     const pts = Buffer.from(new Float64Array(job.framePts).buffer);
     const frameCount = job.framePts.length;
     this.tx(() => {
-      this.db
-        .prepare(
-          `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant, priority)
-           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          job.key,
-          JSON.stringify(job.spec),
-          JSON.stringify(job.probe),
-          pts,
-          frameCount,
-          now,
-          job.tenant ?? null,
-          priorityRank(job.spec),
-        );
-      const insert = this.db.prepare(
+      this.sql(
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at, tenant, priority)
+           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        id,
+        job.key,
+        JSON.stringify(job.spec),
+        JSON.stringify(job.probe),
+        frameCount,
+        now,
+        job.tenant ?? null,
+        priorityRank(job.spec),
+      );
+      this.sql('INSERT INTO job_frames (job_id, frame_pts) VALUES (?, ?)').run(id, pts);
+      const insert = this.sql(
         `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          VALUES (?, ?, 'process', ?, ?, ?, ?, 'pending')`,
       );
@@ -129,33 +157,29 @@ export class SqliteStore implements Store {
   }
 
   async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
-      )
-      .get(key) as JobRow | undefined;
+    const row = this.sql(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
+    ).get(key) as JobRow | undefined;
     return row && toJob(row);
   }
 
   async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
-    const row = this.db
-      .prepare(
-        `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
+    const row = this.sql(
+      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
          WHERE key = ? AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
-      )
-      .get(key) as CompletedJobRow | undefined;
+    ).get(key) as CompletedJobRow | undefined;
     return row && toCompletedJob(row);
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
-    const { changes } = this.db
-      .prepare(`UPDATE jobs SET output_bytes = ?, output_sha256 = ? WHERE id = ? AND state = 'completed'`)
-      .run(output.bytes, output.sha256, jobId);
+    const { changes } = this.sql(
+      `UPDATE jobs SET output_bytes = ?, output_sha256 = ? WHERE id = ? AND state = 'completed'`,
+    ).run(output.bytes, output.sha256, jobId);
     return changes > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {
-    const row = this.db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    const row = this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
     return row && toJob(row);
   }
 
@@ -163,28 +187,22 @@ export class SqliteStore implements Store {
     const limit = filter.limit ?? 100;
     const rows = (
       filter.tenant === undefined
-        ? this.db
-            .prepare(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?`)
-            .all(limit)
-        : this.db
-            .prepare(
-              `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-            )
-            .all(filter.tenant, limit)
+        ? this.sql(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?`).all(limit)
+        : this.sql(
+            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+          ).all(filter.tenant, limit)
     ) as JobRow[];
     return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const row = this.db.prepare('SELECT probe FROM jobs WHERE id = ?').get(jobId) as
-      | { probe: string }
-      | undefined;
+    const row = this.sql('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
     if (!row) throw new Error(`unknown job ${jobId}`);
     return JSON.parse(row.probe);
   }
 
   async getFramePts(jobId: string, range: FrameRange): Promise<number[]> {
-    const row = this.db.prepare('SELECT frame_pts FROM jobs WHERE id = ?').get(jobId) as
+    const row = this.sql('SELECT frame_pts FROM job_frames WHERE job_id = ?').get(jobId) as
       | { frame_pts: Buffer }
       | undefined;
     if (!row) throw new Error(`unknown job ${jobId}`);
@@ -197,92 +215,81 @@ export class SqliteStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+    const row = this.sql('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
     return row && toTask(row);
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
-    const rows = this.db.prepare('SELECT * FROM tasks WHERE job_id = ? ORDER BY seq').all(jobId) as TaskRow[];
+    const rows = this.sql('SELECT * FROM tasks WHERE job_id = ? ORDER BY seq').all(jobId) as TaskRow[];
     return rows.map(toTask);
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const rows = this.db
-      .prepare(`SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`)
-      .all(jobId) as SegmentRow[];
+    const rows = this.sql(
+      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`,
+    ).all(jobId) as SegmentRow[];
     return rows.map(toSegment);
   }
 
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT j.id FROM jobs j
+    const rows = this.sql(
+      `SELECT j.id FROM jobs j
          WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ? AND j.segments_deleted_at IS NULL
            AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
          ORDER BY j.finished_at, j.id LIMIT ?`,
-      )
-      .all(endedBefore, limit) as { id: string }[];
+    ).all(endedBefore, limit) as { id: string }[];
     return rows.map((r) => r.id);
   }
 
   async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
-    const { changes } = this.db
-      .prepare(
-        `UPDATE jobs SET segments_deleted_at = ?
+    const { changes } = this.sql(
+      `UPDATE jobs SET segments_deleted_at = ?
          WHERE id = ? AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
-      )
-      .run(now, jobId);
+    ).run(now, jobId);
     return changes > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const rows = this.db
-      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`)
-      .all(jobId) as AttemptRow[];
+    const rows = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`).all(
+      jobId,
+    ) as AttemptRow[];
     return rows.map(toAttempt);
   }
 
   async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
-    const row = this.db
-      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? AND epoch = ?`)
-      .get(taskId, epoch) as AttemptRow | undefined;
+    const row = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? AND epoch = ?`).get(
+      taskId,
+      epoch,
+    ) as AttemptRow | undefined;
     return row && toAttempt(row);
   }
 
   async retryFailedJob(jobId: string): Promise<void> {
     this.tx(() => {
-      this.db
-        .prepare(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`)
-        .run(jobId);
-      const merge = this.db.prepare(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
-      this.db
-        .prepare(
-          `UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`,
-        )
-        .run(merge ? 'merging' : 'running', jobId);
+      this.sql(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`).run(
+        jobId,
+      );
+      const merge = this.sql(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
+      this.sql(
+        `UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`,
+      ).run(merge ? 'merging' : 'running', jobId);
     });
   }
 
   async cancelJob(jobId: string, now: number): Promise<boolean> {
     return this.tx(() => {
-      const ended = this.db
-        .prepare(
-          `UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('running', 'merging')`,
-        )
-        .run(now, jobId);
+      const ended = this.sql(
+        `UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('running', 'merging')`,
+      ).run(now, jobId);
       if (ended.changes === 0) return false;
-      this.db
-        .prepare(
-          `UPDATE attempts SET outcome = 'interrupted', ended_at = ?
+      this.sql(
+        `UPDATE attempts SET outcome = 'interrupted', ended_at = ?
            WHERE job_id = ? AND outcome = 'running'`,
-        )
-        .run(now, jobId);
-      this.db
-        .prepare(
-          `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
+      ).run(now, jobId);
+      this.sql(
+        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
            WHERE job_id = ? AND state IN ('pending', 'running')`,
-        )
-        .run(jobId);
+      ).run(jobId);
       return true;
     });
   }
@@ -292,9 +299,8 @@ export class SqliteStore implements Store {
       const skip = claimExclusions(req);
       // Jobs in claim order (there are few), each with its first free task through tasks_runnable: a
       // claim costs the same whatever the number of pending tasks (as in the PostgreSQL store).
-      const row = this.db
-        .prepare(
-          `SELECT t.* FROM (
+      const row = this.sql(
+        `SELECT t.* FROM (
              SELECT (SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
@@ -304,36 +310,31 @@ export class SqliteStore implements Store {
              ${skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : ''}
            ) f JOIN tasks t ON t.id = f.task_id
            ORDER BY f.priority DESC, f.created_at LIMIT 1`,
-        )
-        .get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
+      ).get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
         | TaskRow
         | undefined;
       if (!row) return undefined;
       const epoch = row.epoch + 1;
-      this.db
-        .prepare(
-          `UPDATE tasks SET state = 'running', epoch = ?, worker_id = ?, lease_expires_at = ? WHERE id = ?`,
-        )
-        .run(epoch, req.workerId, req.now + req.leaseTtlMs, row.id);
-      this.db
-        .prepare(
-          `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
+      this.sql(
+        `UPDATE tasks SET state = 'running', epoch = ?, worker_id = ?, lease_expires_at = ? WHERE id = ?`,
+      ).run(epoch, req.workerId, req.now + req.leaseTtlMs, row.id);
+      this.sql(
+        `INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
            VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
-        )
-        .run(
-          row.id,
-          row.job_id,
-          req.workerId,
-          epoch,
-          req.now,
-          req.instance?.cloud ?? null,
-          req.instance?.instanceType ?? null,
-          req.instance?.zone ?? null,
-          req.instance?.lifecycle ?? null,
-        );
-      const job = this.db
-        .prepare(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`)
-        .get(row.job_id) as JobRow & {
+      ).run(
+        row.id,
+        row.job_id,
+        req.workerId,
+        epoch,
+        req.now,
+        req.instance?.cloud ?? null,
+        req.instance?.instanceType ?? null,
+        req.instance?.zone ?? null,
+        req.instance?.lifecycle ?? null,
+      );
+      const job = this.sql(`SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = ?`).get(
+        row.job_id,
+      ) as JobRow & {
         probe: string;
       };
       return {
@@ -350,14 +351,18 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The task row with its job's state (undefined: no such task): what every lease verdict decides on. */
+  private leaseRow(taskId: string): LeaseRow | undefined {
+    return this.sql(
+      'SELECT t.*, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t WHERE t.id = ?',
+    ).get(taskId) as LeaseRow | undefined;
+  }
+
   /** The task row if `epoch` still holds its lease, else why not. */
-  private leaseHolder(taskId: string, epoch: number): TaskRow | Exclude<LeaseResult, 'ok'> {
-    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
-    if (!row || row.epoch !== epoch) return 'stale';
-    const job = this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(row.job_id) as { state: string };
-    if (job.state === 'canceled' || row.state === 'canceled') return 'canceled';
-    if (row.state !== 'running') return 'stale';
-    return row;
+  private leaseHolder(taskId: string, epoch: number): LeaseRow | Exclude<LeaseResult, 'ok'> {
+    const row = this.leaseRow(taskId);
+    const verdict = leaseVerdict(row && leaseView(row), epoch);
+    return verdict === 'ok' && row ? row : (verdict as Exclude<LeaseResult, 'ok'>);
   }
 
   async heartbeat(
@@ -370,23 +375,21 @@ export class SqliteStore implements Store {
     return this.tx(() => {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
-      this.db.prepare('UPDATE tasks SET lease_expires_at = ? WHERE id = ?').run(now + leaseTtlMs, taskId);
-      this.db
-        .prepare(
-          `UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ?,
+      this.sql('UPDATE tasks SET lease_expires_at = ? WHERE id = ?').run(now + leaseTtlMs, taskId);
+      this.sql(
+        `UPDATE attempts SET frames_done = MAX(frames_done, ?), fps = ?,
            gpu_utilization = IFNULL(?, gpu_utilization), gpu_memory_used_mib = IFNULL(?, gpu_memory_used_mib),
            gpu_memory_total_mib = IFNULL(?, gpu_memory_total_mib)
            WHERE task_id = ? AND epoch = ?`,
-        )
-        .run(
-          progress.framesDone,
-          progress.fps ?? null,
-          progress.gpuUtilization ?? null,
-          progress.gpuMemoryUsedMiB ?? null,
-          progress.gpuMemoryTotalMiB ?? null,
-          taskId,
-          epoch,
-        );
+      ).run(
+        progress.framesDone,
+        progress.fps ?? null,
+        progress.gpuUtilization ?? null,
+        progress.gpuMemoryUsedMiB ?? null,
+        progress.gpuMemoryTotalMiB ?? null,
+        taskId,
+        epoch,
+      );
       return 'ok';
     });
   }
@@ -401,73 +404,54 @@ export class SqliteStore implements Store {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const { start, end } = segment.range;
-      if (start < row.next_frame) {
-        // A retried call for a segment already recorded is fine; anything else overlapping is refused.
-        const same = this.db
-          .prepare(
+      const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () =>
+        Boolean(
+          this.sql(
             'SELECT 1 FROM segments WHERE task_id = ? AND start_frame = ? AND end_frame = ? AND key = ?',
-          )
-          .get(taskId, start, end, segment.key);
-        return same ? 'ok' : 'stale';
-      }
-      if (start !== row.next_frame || end <= start || end > row.end_frame) {
-        throw new RangeError(
-          `segment ${start}-${end} does not continue task ${taskId} at frame ${row.next_frame} (ends ${row.end_frame})`,
-        );
-      }
-      this.db
-        .prepare(
-          'INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(taskId, row.job_id, start, end, segment.key, epoch, now);
-      this.db.prepare('UPDATE tasks SET next_frame = ? WHERE id = ?').run(end, taskId);
-      this.db
-        .prepare(
-          `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
+          ).get(taskId, start, end, segment.key),
+        ),
+      );
+      if (verdict !== 'record') return verdict;
+      this.sql(
+        'INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(taskId, row.job_id, start, end, segment.key, epoch, now);
+      this.sql('UPDATE tasks SET next_frame = ? WHERE id = ?').run(end, taskId);
+      this.sql(
+        `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
            WHERE task_id = ? AND epoch = ?`,
-        )
-        .run(end - start, end - start, taskId, epoch);
+      ).run(end - start, end - start, taskId, epoch);
       return 'ok';
     });
   }
 
   async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
     return this.tx(() => {
-      const current = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
-      if (current?.state === 'done' && current.epoch === epoch) return 'ok';
-      const row = this.leaseHolder(taskId, epoch);
-      if (typeof row === 'string') return row;
-      if (row.kind === 'process' && row.next_frame < row.end_frame) {
-        throw new RangeError(
-          `task ${taskId} cannot complete: frames ${row.next_frame}-${row.end_frame} have no segment`,
-        );
-      }
-      this.db
-        .prepare(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`)
-        .run(taskId);
+      const row = this.leaseRow(taskId);
+      const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+      if (verdict !== 'complete') return verdict;
+      const task = row as LeaseRow;
+      this.sql(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`).run(
+        taskId,
+      );
       this.endAttempt(taskId, epoch, 'completed', null, now);
-      if (row.kind === 'merge') {
-        this.db
-          .prepare(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`)
-          .run(now, row.job_id);
+      if (task.kind === 'merge') {
+        this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, task.job_id);
         return 'ok';
       }
-      const open = this.db
-        .prepare(`SELECT COUNT(*) AS n FROM tasks WHERE job_id = ? AND kind = 'process' AND state != 'done'`)
-        .get(row.job_id) as { n: number };
-      if (open.n === 0) {
-        const job = this.db.prepare('SELECT frame_count FROM jobs WHERE id = ?').get(row.job_id) as {
+      // Through tasks_runnable, state by state: a completion costs the same whatever the job's size.
+      const open = this.sql(
+        `SELECT 1 FROM tasks WHERE state IN ('pending', 'running', 'failed', 'canceled') AND job_id = ?
+         AND kind = 'process' LIMIT 1`,
+      ).get(task.job_id);
+      if (open === undefined) {
+        const job = this.sql('SELECT frame_count FROM jobs WHERE id = ?').get(task.job_id) as {
           frame_count: number;
         };
-        this.db
-          .prepare(
-            `INSERT OR IGNORE INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+        this.sql(
+          `INSERT OR IGNORE INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
              VALUES (?, ?, 'merge', ?, 0, ?, 0, 'pending')`,
-          )
-          .run(`${row.job_id}-merge`, row.job_id, MERGE_SEQ, job.frame_count);
-        this.db
-          .prepare(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`)
-          .run(row.job_id);
+        ).run(`${task.job_id}-merge`, task.job_id, MERGE_SEQ, job.frame_count);
+        this.sql(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(task.job_id);
       }
       return 'ok';
     });
@@ -485,20 +469,25 @@ export class SqliteStore implements Store {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const next = decideRelease(row, reason, maxAttempts);
-      this.db
-        .prepare(
-          `UPDATE tasks SET state = ?, failures = ?, preemptions = ?, last_error = COALESCE(?, last_error),
-           worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
-        )
-        .run(next.state, next.failures, next.preemptions, error, taskId);
+      this.setReleased(taskId, next, error);
       this.endAttempt(taskId, epoch, reason, error, now);
       if (next.state === 'failed') {
-        this.db
-          .prepare(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`)
-          .run(`task ${taskId} failed ${next.failures} times: ${error ?? 'unknown error'}`, now, row.job_id);
+        this.sql(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`).run(
+          taskFailedError(taskId, next.failures, error),
+          now,
+          row.job_id,
+        );
       }
       return 'ok';
     });
+  }
+
+  /** Writes a release decision: the task's new state and budgets, its lease dropped. */
+  private setReleased(taskId: string, next: ReleaseDecision, error: string | null): void {
+    this.sql(
+      `UPDATE tasks SET state = ?, failures = ?, preemptions = ?, last_error = COALESCE(?, last_error),
+         worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+    ).run(next.state, next.failures, next.preemptions, error, taskId);
   }
 
   private endAttempt(
@@ -508,150 +497,132 @@ export class SqliteStore implements Store {
     error: string | null,
     now: number,
   ): void {
-    this.db
-      .prepare(
-        `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
-      )
-      .run(outcome, error, now, taskId, epoch);
+    this.sql(
+      `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
+    ).run(outcome, error, now, taskId, epoch);
   }
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
-    const leases = this.tx(() => {
-      const expiring = ended ? this.runningAttempts('t.lease_expires_at < ?', [now]) : [];
-      const count = this.endLeasesWhere('expired', now, 'lease_expires_at < ?', [now]);
-      return { count, expiring };
-    });
-    if (ended && leases.count > 0) ended(leases.expiring.map((a) => ({ ...a, endedAt: now })));
-    return leases.count;
+    const lost = this.tx(() =>
+      this.endLeasesOf(
+        'expired',
+        now,
+        this.runningTasks().filter((t) => leaseExpired(toTask(t), now)),
+      ),
+    );
+    if (ended && lost.length > 0) ended(lost);
+    return lost.length;
   }
 
-  /** The running attempts of the running tasks matching `where` (inside the caller's transaction). */
-  private runningAttempts(where: string, params: unknown[]): Omit<EndedLease, 'endedAt'>[] {
-    const rows = this.db
-      .prepare(
-        `SELECT a.task_id, a.job_id, a.epoch, a.worker_id, a.lifecycle, a.started_at
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' AND a.outcome = 'running' AND ${where}`,
-      )
-      .all(...params) as Pick<
-      AttemptRow,
-      'task_id' | 'job_id' | 'epoch' | 'worker_id' | 'lifecycle' | 'started_at'
-    >[];
-    return rows.map((r) => ({
-      taskId: r.task_id,
-      jobId: r.job_id,
-      epoch: r.epoch,
-      workerId: r.worker_id,
-      lifecycle: r.lifecycle as EndedLease['lifecycle'],
-      startedAt: r.started_at,
-    }));
+  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
+    return this.tx(() => {
+      const running = this.runningTasks();
+      const lost = workerId === undefined ? running : running.filter((t) => t.worker_id === workerId);
+      return this.endLeasesOf(outcome, now, lost).length;
+    });
+  }
+
+  /** The running tasks, in id order (inside the caller's transaction). */
+  private runningTasks(): TaskRow[] {
+    return this.sql(`SELECT * FROM tasks WHERE state = 'running' ORDER BY id`).all() as TaskRow[];
+  }
+
+  /** Ends the leases of `tasks` without their holders (`decideLostLease`); returns the attempts ended. */
+  private endLeasesOf(outcome: LostLeaseOutcome, now: number, tasks: TaskRow[]): EndedLease[] {
+    const attempt = this.sql(
+      `SELECT worker_id, lifecycle, started_at FROM attempts WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
+    );
+    return tasks.map((t) => {
+      const a = attempt.get(t.id, t.epoch) as
+        | Pick<AttemptRow, 'worker_id' | 'lifecycle' | 'started_at'>
+        | undefined;
+      this.setReleased(t.id, decideLostLease(t), null);
+      this.endAttempt(t.id, t.epoch, outcome, null, now);
+      return {
+        taskId: t.id,
+        jobId: t.job_id,
+        epoch: t.epoch,
+        workerId: a?.worker_id ?? (t.worker_id as string),
+        lifecycle: (a?.lifecycle ?? null) as EndedLease['lifecycle'],
+        startedAt: a?.started_at ?? now,
+        endedAt: now,
+      };
+    });
   }
 
   async leaseStats(): Promise<LeaseStats> {
-    const pending = this.db
-      .prepare(
-        `SELECT t.kind,
+    const pending = this.sql(
+      `SELECT t.kind,
                 CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
                 COUNT(*) AS count
          FROM tasks t JOIN jobs j ON j.id = t.job_id
          WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
          GROUP BY 1, 2`,
-      )
-      .all() as LeaseStats['pending'];
-    const running = this.db
-      .prepare(
-        `SELECT a.lifecycle, COUNT(*) AS count
+    ).all() as LeaseStats['pending'];
+    const running = this.sql(
+      `SELECT a.lifecycle, COUNT(*) AS count
          FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
          WHERE t.state = 'running' GROUP BY 1`,
-      )
-      .all() as LeaseStats['running'];
-    const jobs = this.db
-      .prepare(`SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`)
-      .all() as LeaseStats['jobs'];
+    ).all() as LeaseStats['running'];
+    const jobs = this.sql(
+      `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
+    ).all() as LeaseStats['jobs'];
     return { pending, running, jobs };
   }
 
   async tenantLoad(tenant: string): Promise<TenantLoad> {
-    const row = this.db
-      .prepare(
-        `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
+    const row = this.sql(
+      `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
          FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
          WHERE j.tenant = ? AND j.state IN ('running', 'merging')`,
-      )
-      .get(tenant) as { active_jobs: number; queued_tasks: number };
+    ).get(tenant) as { active_jobs: number; queued_tasks: number };
     return { activeJobs: row.active_jobs, queuedTasks: row.queued_tasks };
-  }
-
-  async endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number> {
-    return this.tx(() =>
-      workerId === undefined
-        ? this.endLeasesWhere(outcome, now, '1 = 1', [])
-        : this.endLeasesWhere(outcome, now, 'worker_id = ?', [workerId]),
-    );
-  }
-
-  private endLeasesWhere(outcome: LostLeaseOutcome, now: number, where: string, params: unknown[]): number {
-    const rows = this.db
-      .prepare(`SELECT id, epoch FROM tasks WHERE state = 'running' AND ${where}`)
-      .all(...params) as { id: string; epoch: number }[];
-    for (const r of rows) {
-      this.db
-        .prepare(
-          `UPDATE tasks SET state = 'pending', preemptions = preemptions + 1, worker_id = NULL, lease_expires_at = NULL
-           WHERE id = ?`,
-        )
-        .run(r.id);
-      this.endAttempt(r.id, r.epoch, outcome, null, now);
-    }
-    return rows.length;
   }
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
     const id = newTokenId();
-    this.db
-      .prepare('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(id, role, tenant, secretHash, now);
+    this.sql('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      id,
+      role,
+      tenant,
+      secretHash,
+      now,
+    );
     return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const row = this.db
-      .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?`)
-      .get(secretHash) as TokenRow | undefined;
+    const row = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?`).get(secretHash) as
+      | TokenRow
+      | undefined;
     return row && toToken(row);
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = this.db
-      .prepare('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?')
-      .run(now, id);
+    const r = this.sql('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(now, id);
     return r.changes > 0;
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    this.db
-      .prepare(
-        'UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
-      )
-      .run(now, id, now - TOKEN_TOUCH_INTERVAL_MS);
+    this.sql(
+      'UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+    ).run(now, id, now - TOKEN_TOUCH_INTERVAL_MS);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const rows = this.db
-      .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`)
-      .all() as TokenRow[];
+    const rows = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`).all() as TokenRow[];
     return rows.map(toToken);
   }
 
   async getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string> {
     return this.tx(() => {
-      this.db
-        .prepare('INSERT OR IGNORE INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)')
-        .run(tenant ?? '', candidate, now);
-      const row = this.db
-        .prepare('SELECT secret FROM webhook_secrets WHERE tenant = ?')
-        .get(tenant ?? '') as {
+      this.sql('INSERT OR IGNORE INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)').run(
+        tenant ?? '',
+        candidate,
+        now,
+      );
+      const row = this.sql('SELECT secret FROM webhook_secrets WHERE tenant = ?').get(tenant ?? '') as {
         secret: string;
       };
       return row.secret;
@@ -659,45 +630,38 @@ export class SqliteStore implements Store {
   }
 
   async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)
+    this.sql(
+      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)
          ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
-      )
-      .run(tenant ?? '', secret, now);
+    ).run(tenant ?? '', secret, now);
   }
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
     this.tx(() => {
-      const row = this.db.prepare('SELECT spec FROM jobs WHERE id = ?').get(jobId) as
-        | { spec: string }
-        | undefined;
+      const row = this.sql('SELECT spec FROM jobs WHERE id = ?').get(jobId) as { spec: string } | undefined;
       if (!row) return;
       const { notify: _, ...spec } = JSON.parse(row.spec);
-      this.db
-        .prepare('UPDATE jobs SET spec = ? WHERE id = ?')
-        .run(JSON.stringify(notify === undefined ? spec : { ...spec, notify }), jobId);
+      this.sql('UPDATE jobs SET spec = ? WHERE id = ?').run(
+        JSON.stringify(notify === undefined ? spec : { ...spec, notify }),
+        jobId,
+      );
     });
   }
 
   async listNotifyingJobs(): Promise<StoredJob[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT ${JOB_COLUMNS} FROM jobs
+    const rows = this.sql(
+      `SELECT ${JOB_COLUMNS} FROM jobs
          WHERE state IN ('running', 'merging') AND json_extract(spec, '$.notify') IS NOT NULL`,
-      )
-      .all() as JobRow[];
+    ).all() as JobRow[];
     return rows.map(toJob);
   }
 
   async listUnnotifiedEnds(limit: number): Promise<StoredJob[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT ${JOB_COLUMNS} FROM jobs
+    const rows = this.sql(
+      `SELECT ${JOB_COLUMNS} FROM jobs
          WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at AND state IN ('completed', 'failed')
          ORDER BY finished_at LIMIT ?`,
-      )
-      .all(limit) as JobRow[];
+    ).all(limit) as JobRow[];
     return rows.map(toJob);
   }
 
@@ -709,7 +673,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     this.tx(() => {
       this.insertNotifications(rows, now);
-      this.db.prepare('UPDATE jobs SET notified_end = ? WHERE id = ?').run(finishedAt, jobId);
+      this.sql('UPDATE jobs SET notified_end = ? WHERE id = ?').run(finishedAt, jobId);
     });
   }
 
@@ -718,7 +682,7 @@ export class SqliteStore implements Store {
   }
 
   private insertNotifications(rows: NewNotification[], now: number): number {
-    const insert = this.db.prepare(
+    const insert = this.sql(
       `INSERT INTO notifications (id, job_id, event, channel, target, dedupe_key, payload, state, next_attempt_at, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
     );
@@ -746,14 +710,12 @@ export class SqliteStore implements Store {
     limit: number,
   ): Promise<Notification[]> {
     return this.tx(() => {
-      const rows = this.db
-        .prepare(
-          `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+      const rows = this.sql(
+        `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
            WHERE n.state = 'pending' AND n.next_attempt_at <= ? AND (n.locked_until IS NULL OR n.locked_until <= ?)
            ORDER BY n.next_attempt_at, n.id LIMIT ?`,
-        )
-        .all(now, now, limit) as NotificationRow[];
-      const lock = this.db.prepare('UPDATE notifications SET locked_by = ?, locked_until = ? WHERE id = ?');
+      ).all(now, now, limit) as NotificationRow[];
+      const lock = this.sql('UPDATE notifications SET locked_by = ?, locked_until = ? WHERE id = ?');
       for (const r of rows) lock.run(owner, now + lockMs, r.id);
       return rows.map(toNotification);
     });
@@ -766,60 +728,52 @@ export class SqliteStore implements Store {
     next: NextDelivery,
   ): Promise<boolean> {
     return this.tx(() => {
-      const row = this.db
-        .prepare(
-          `UPDATE notifications SET attempts = attempts + 1, state = ?, next_attempt_at = ?,
+      const row = this.sql(
+        `UPDATE notifications SET attempts = attempts + 1, state = ?, next_attempt_at = ?,
              locked_by = NULL, locked_until = NULL, last_error = ?,
              delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END
            WHERE id = ? AND locked_by = ? RETURNING attempts, job_id`,
-        )
-        .get(
-          next.state,
-          next.nextAttemptAt,
-          attempt.error,
-          attempt.delivered ? 1 : 0,
-          attempt.at,
-          id,
-          owner,
-        ) as { attempts: number; job_id: string } | undefined;
+      ).get(
+        next.state,
+        next.nextAttemptAt,
+        attempt.error,
+        attempt.delivered ? 1 : 0,
+        attempt.at,
+        id,
+        owner,
+      ) as { attempts: number; job_id: string } | undefined;
       if (!row) return false;
-      this.db
-        .prepare(
-          `INSERT INTO notification_attempts
+      this.sql(
+        `INSERT INTO notification_attempts
              (notification_id, job_id, attempt, attempted_at, duration_ms, delivered, status_code, error)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          row.job_id,
-          row.attempts,
-          attempt.at,
-          Math.round(attempt.durationMs),
-          attempt.delivered ? 1 : 0,
-          attempt.statusCode,
-          attempt.error,
-        );
+      ).run(
+        id,
+        row.job_id,
+        row.attempts,
+        attempt.at,
+        Math.round(attempt.durationMs),
+        attempt.delivered ? 1 : 0,
+        attempt.statusCode,
+        attempt.error,
+      );
       return true;
     });
   }
 
   async listNotifications(jobId: string): Promise<Notification[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+    const rows = this.sql(
+      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
          WHERE n.job_id = ? ORDER BY n.created_at, n.id`,
-      )
-      .all(jobId) as NotificationRow[];
+    ).all(jobId) as NotificationRow[];
     return rows.map(toNotification);
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
+    const rows = this.sql(
+      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
          JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = ? ORDER BY a.id`,
-      )
-      .all(jobId) as DeliveryAttemptRow[];
+    ).all(jobId) as DeliveryAttemptRow[];
     return rows.map(toDeliveryAttempt);
   }
 

@@ -137,11 +137,8 @@ export interface TenantLoad {
   queuedTasks: number;
 }
 
-/**
- * The state store. Every lease call is atomic and fenced by the task's epoch; implementations share
- * one set of semantics (and one test suite).
- */
-export interface Store {
+/** Jobs and what they are made of: submission, lookups, reports, cancel and retry, segment retention. */
+export interface JobStore {
   createJob(job: NewJob, now: number): Promise<StoredJob>;
   /** The newest job with this key that has not completed, if any. */
   findUnfinishedJob(key: string): Promise<StoredJob | undefined>;
@@ -179,7 +176,12 @@ export interface Store {
    * exist or has already ended (completed, failed or canceled).
    */
   cancelJob(jobId: string, now: number): Promise<boolean>;
+  /** A tenant's jobs and tasks under way, for its limits. */
+  tenantLoad(tenant: string): Promise<TenantLoad>;
+}
 
+/** The lease state machine (rules in core/lease.ts): claims, and the fenced calls of lease holders. */
+export interface LeaseStore {
   /**
    * Takes the next pending task: tasks of jobs of the highest `priorityRank` first, then oldest job
    * first, then in frame order. A spot worker skips the kinds of work `onDemandOnly` names.
@@ -206,13 +208,16 @@ export interface Store {
   expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number>;
   /** Ends the leases of one worker (or of every worker when `workerId` is omitted) at once. */
   endLeases(outcome: LostLeaseOutcome, now: number, workerId?: string): Promise<number>;
+}
 
+/** Monitoring gauges. */
+export interface StatsStore {
   /** Queue depth, running tasks and active jobs, for `/metrics`. */
   leaseStats(): Promise<LeaseStats>;
+}
 
-  /** A tenant's jobs and tasks under way, for its limits. */
-  tenantLoad(tenant: string): Promise<TenantLoad>;
-
+/** Worker and tenant tokens, kept by the hash of their secret. */
+export interface TokenStore {
   /** Records a token by the SHA-256 hash (hex) of its secret; the secret itself is never stored. */
   createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord>;
   /** The token whose secret hashes to `secretHash`, revoked or not. */
@@ -222,7 +227,10 @@ export interface Store {
   /** Notes that a token was used; writes at most once a minute per token. */
   touchToken(id: string, now: number): Promise<void>;
   listTokens(): Promise<TokenRecord[]>;
+}
 
+/** Webhook secrets and the notification outbox. */
+export interface OutboxStore {
   /** The tenant's webhook secret (null: jobs without a tenant); `candidate` becomes it when there is none yet. */
   getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string>;
   /** Replaces the tenant's webhook secret (rotation, or `run --webhook-secret`). */
@@ -262,6 +270,14 @@ export interface Store {
   ): Promise<boolean>;
   listNotifications(jobId: string): Promise<Notification[]>;
   listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]>;
+}
+
+/**
+ * The state store: every narrow store at once, as the composition roots open it. Every lease call is
+ * atomic and fenced by the task's epoch; implementations share one set of semantics (and one test suite).
+ * Consumers take the narrowest interface they need.
+ */
+export interface Store extends JobStore, LeaseStore, StatsStore, TokenStore, OutboxStore {
   close(): Promise<void>;
 }
 

@@ -160,16 +160,3 @@ describe('spotfuse simulate', () => {
     expect(err).toMatch(/--work-gpu-minutes/);
   });
 });
-
-describe('the memory lease store', () => {
-  it.each([
-    { interruptionRate: 0.2, noticeSeconds: 120 },
-    { interruptionRate: 10, noticeSeconds: 30, seed: 4 },
-    { interruptionRate: 10, noticeSeconds: 0, seed: 3 },
-    { interruptionRate: 5, noticeSeconds: 30, startupSeconds: 60, chunkSeconds: 60, workers: 3, seed: 5 },
-  ])('gives the same results as SqliteStore (%o)', async (over) => {
-    const sqlite = await run({ ...over, store: 'sqlite' });
-    const memory = await run({ ...over, store: 'memory' });
-    expect(memory).toEqual(sqlite);
-  });
-});

@@ -237,3 +237,32 @@ describe('schema migration of the priority column', () => {
     },
   );
 });
+
+describe('SQLite migration 8 (frame timestamps out of the job row)', () => {
+  it('moves every job’s timestamps to job_frames and keeps them readable', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
+    const before = 7; // migration 8 moves frame_pts
+    const old = new Database(path);
+    for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    const pts = Buffer.from(new Float64Array([0, 0.5, 1.25]).buffer);
+    old
+      .prepare(
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at)
+         VALUES ('job_pts', 'k', 'running', '{}', '{}', ?, 3, 7)`,
+      )
+      .run(pts);
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(await store.getFramePts('job_pts', { start: 1, end: 3 })).toEqual([0.5, 1.25]);
+      expect(await store.getJob('job_pts')).toMatchObject({ frameCount: 3, createdAt: 7 });
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path);
+    const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    db.close();
+    expect(columns.map((c) => c.name)).not.toContain('frame_pts');
+  });
+});

@@ -1,13 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobSpec, OnDemandOnly, Pool } from '../../src/core/types.js';
-import { PostgresStore } from '../../src/store/postgresStore.js';
-import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store } from '../../src/store/store.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
-import { createTestDatabase } from './postgresTestDb.js';
+import { backends } from '../helpers/storeBackends.js';
 
 const spec: JobSpec = {
   input: '/in.mp4',
@@ -20,45 +15,13 @@ const spec: JobSpec = {
 };
 const TTL = 1000;
 
-const pgDb = await createTestDatabase();
-afterAll(async () => {
-  if ('url' in pgDb) await pgDb.drop();
-});
-
-interface Backend {
-  name: string;
-  skip?: string;
-  open(): Promise<Store>;
-}
-
-const backends: Backend[] = [
-  {
-    name: 'SqliteStore',
-    open: async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'spotfuse-store-')), 'state.db')),
-  },
-  'url' in pgDb
-    ? {
-        name: 'PostgresStore',
-        open: async () => {
-          const store = await PostgresStore.open(pgDb.url);
-          await pgDb.reset();
-          return store;
-        },
-      }
-    : {
-        name: 'PostgresStore',
-        skip: pgDb.unavailable,
-        open: () => Promise.reject(new Error(pgDb.unavailable)),
-      },
-];
-
 for (const backend of backends) {
   const title = `${backend.name} lease semantics${backend.skip ? ` (skipped: ${backend.skip})` : ''}`;
   describe.skipIf(backend.skip !== undefined)(title, () => {
     let store: Store;
 
     beforeEach(async () => {
-      store = await backend.open();
+      store = (await backend.open()).store;
     });
     afterEach(() => store.close());
 
