@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
+import { ProtocolError, UserError } from '../core/errors.js';
 import type { LeaseResult } from '../core/types.js';
 import {
   CheckpointBody,
@@ -184,7 +185,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: (error as Error).message });
-    if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
+    // The caller's mistakes have types of their own; any other error, a RangeError from a bug too, is a 500.
+    if (error instanceof ProtocolError) return reply.code(error.status).send({ error: error.message });
+    if (error instanceof UserError) return reply.code(400).send({ error: error.message });
     const code = status && status >= 500 ? status : 500;
     options.logger?.error(
       {
