@@ -29,7 +29,7 @@ ALLOWED.cli = [...Object.keys(ALLOWED), 'cli'];
  * Upward imports that the architecture work has not removed yet. The list must only shrink: a new upward
  * import fails, and so does an entry here that no longer exists.
  */
-const KNOWN_UPWARD = ['core -> vision', 'notify -> coordinator'];
+const KNOWN_UPWARD = ['core -> vision'];
 
 interface Edge {
   from: string;
