@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 
 /** A job's report from its rows in the store (see summarizeJob). */
 export async function jobReport(
-  store: Store,
+  store: Pick<Store, 'getJob' | 'listTasks' | 'listSegments' | 'listAttempts'>,
   jobId: string,
   options: ReportOptions,
   now = Date.now(),
