@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import { type LeaseHolderStore, LeaseHolders } from '../coordinator/leaseHolders.js';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
-import { ProtocolError, UserError } from '../core/errors.js';
+import { ProtocolError } from '../core/errors.js';
 import type { LeaseResult } from '../core/types.js';
 import {
   CheckpointBody,
@@ -173,9 +173,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: (error as Error).message });
-    // The caller's mistakes have types of their own; any other error, a RangeError from a bug too, is a 500.
+    // A protocol violation is the caller's; any other error, a RangeError from a bug too, is a 500. (A
+    // route answers the UserErrors that are its caller's, such as a refused submission, itself: one that
+    // reaches this handler may be the coordinator's own, such as a bucket it may not write.)
     if (error instanceof ProtocolError) return reply.code(error.status).send({ error: error.message });
-    if (error instanceof UserError) return reply.code(400).send({ error: error.message });
     const code = status && status >= 500 ? status : 500;
     options.logger?.error(
       {

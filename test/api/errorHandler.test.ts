@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
-import { ProtocolError, UserError } from '../../src/core/errors.js';
+import { ProtocolError } from '../../src/core/errors.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 
 const TOKEN = 'error-handler-token';
 
 /**
- * Which errors are the caller's: validation errors, UserErrors and ProtocolErrors answer 4xx with their
- * message; anything else, a RangeError from a bug included, is a 500 logged with the request id.
+ * Which errors are the caller's: validation errors and ProtocolErrors answer 4xx with their message;
+ * anything else, a RangeError from a bug included, is a 500 logged with the request id.
  */
 describe('API error handler', () => {
   const logged: Record<string, unknown>[] = [];
@@ -32,8 +32,8 @@ describe('API error handler', () => {
     app.get('/throws/range', async () => {
       throw new RangeError('index out of range: a bug');
     });
-    app.get('/throws/user', async () => {
-      throw new UserError('no face in the source image');
+    app.get('/throws/protocol', async () => {
+      throw new ProtocolError('segment 10-20 does not continue task t at frame 0');
     });
     app.get('/throws/protocol-conflict', async () => {
       throw new ProtocolError('that segment was recorded already', 409);
@@ -59,10 +59,10 @@ describe('API error handler', () => {
     });
   });
 
-  it('answers a UserError with a 400 and a ProtocolError with its own status', async () => {
-    const user = await app.inject({ method: 'GET', url: '/throws/user' });
-    expect(user.statusCode).toBe(400);
-    expect(user.json()).toEqual({ error: 'no face in the source image' });
+  it('answers a ProtocolError with its status and message', async () => {
+    const bad = await app.inject({ method: 'GET', url: '/throws/protocol' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({ error: 'segment 10-20 does not continue task t at frame 0' });
     const conflict = await app.inject({ method: 'GET', url: '/throws/protocol-conflict' });
     expect(conflict.statusCode).toBe(409);
     expect(conflict.json()).toEqual({ error: 'that segment was recorded already' });
