@@ -1,17 +1,29 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { Text } from '../protocol/textSchema.js';
 import {
-  type JobFilter,
-  type JobStore,
-  type StoredJob,
+  hashToken,
+  type Principal,
+  type Role,
   TENANT_NAME,
-  TOKEN_TOUCH_INTERVAL_MS,
-  type TokenRecord,
-  type TokenRole,
   type TokenStore,
-} from '../store/store.js';
+  tokenRole,
+} from '../coordinator/tokens.js';
+import { Text } from '../protocol/textSchema.js';
+
+// The token service lives in coordinator/tokens.ts, the visibility of jobs in coordinator/jobQueries.ts.
+export { visibleJob, visibleJobsFilter } from '../coordinator/jobQueries.js';
+export {
+  CachedTokenStore,
+  generateToken,
+  hashToken,
+  type IssuedToken,
+  issueToken,
+  type Principal,
+  type Role,
+  type TokenStore,
+  tokenRole,
+} from '../coordinator/tokens.js';
 
 /**
  * Who may call the API:
@@ -26,23 +38,10 @@ import {
  * secret is 32 random bytes in base64url without padding (43 characters): 48 characters in all. The
  * prefix lets secret scanners and people tell what a leaked string is; the whole string is what gets hashed.
  */
-export type Role = 'admin' | TokenRole;
-
-export interface Principal {
-  role: Role;
-  /** The tenant a `tenant` token acts for. */
-  tenant?: string;
-  /** The stored token this principal authenticated with; absent for the admin and the embedded worker token. */
-  tokenId?: string;
-}
-
 export type AuthResult = { principal: Principal } | { error: string };
 
 /** Maps the bearer token of a request (undefined when there is none) to who is calling, or why not. */
 export type Authenticator = (bearer: string | undefined) => Promise<AuthResult>;
-
-/** The store calls authentication needs. */
-export type { TokenStore };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,27 +54,6 @@ declare module 'fastify' {
   }
 }
 
-const ROLE_LETTER: Record<TokenRole, string> = { worker: 'w', tenant: 't' };
-const TOKEN_PATTERN = /^sf_([wt])_([A-Za-z0-9_-]{43})$/;
-const SECRET_BYTES = 32;
-
-/** A fresh token string for `role` (see the format above). */
-export function generateToken(role: TokenRole): string {
-  return `sf_${ROLE_LETTER[role]}_${randomBytes(SECRET_BYTES).toString('base64url')}`;
-}
-
-/** The role a string in token format claims to carry, or undefined when it is not in token format. */
-export function tokenRole(token: string): TokenRole | undefined {
-  const m = TOKEN_PATTERN.exec(token);
-  if (!m) return undefined;
-  return m[1] === 'w' ? 'worker' : 'tenant';
-}
-
-/** What the store keeps of a token: the hex SHA-256 of the whole token string. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
 /**
  * Constant-time comparison of a presented secret with the configured one. Both are hashed first, so
  * `timingSafeEqual` always compares two 32-byte digests: neither the content nor the length of the
@@ -85,78 +63,6 @@ export function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given, 'utf8').digest();
   const b = createHash('sha256').update(expected, 'utf8').digest();
   return timingSafeEqual(a, b);
-}
-
-/** Entries the token cache holds at most; it starts afresh when full (a flood of distinct tokens). */
-const TOKEN_CACHE_ENTRIES = 10_000;
-
-/**
- * The token lookups every request makes, kept in memory for `ttlMs` so that a lease call costs no token
- * query: a known token is looked up again after `ttlMs`, and marked used at most once per
- * TOKEN_TOUCH_INTERVAL_MS by this process. Unknown tokens are never cached. A token revoked through this
- * cache stops working at once; one revoked through another coordinator replica works here for at most
- * `ttlMs` more.
- */
-export class CachedTokenStore implements TokenStore {
-  private readonly known = new Map<string, { record: TokenRecord; until: number }>();
-  private readonly touched = new Map<string, number>();
-
-  constructor(
-    private readonly store: TokenStore,
-    private readonly ttlMs = 5000,
-  ) {}
-
-  createToken(...args: Parameters<TokenStore['createToken']>): Promise<TokenRecord> {
-    return this.store.createToken(...args);
-  }
-
-  listTokens(): Promise<TokenRecord[]> {
-    return this.store.listTokens();
-  }
-
-  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const cached = this.known.get(secretHash);
-    if (cached && cached.until > Date.now()) return cached.record;
-    const record = await this.store.findTokenByHash(secretHash);
-    if (!record) {
-      this.known.delete(secretHash);
-      return undefined;
-    }
-    if (this.known.size >= TOKEN_CACHE_ENTRIES) this.known.clear();
-    this.known.set(secretHash, { record, until: Date.now() + this.ttlMs });
-    return record;
-  }
-
-  async revokeToken(id: string, now: number): Promise<boolean> {
-    const revoked = await this.store.revokeToken(id, now);
-    for (const [hash, entry] of this.known) if (entry.record.id === id) this.known.delete(hash);
-    return revoked;
-  }
-
-  async touchToken(id: string, now: number): Promise<void> {
-    const last = this.touched.get(id);
-    if (last !== undefined && now - last < TOKEN_TOUCH_INTERVAL_MS && now >= last) return;
-    this.touched.set(id, now);
-    await this.store.touchToken(id, now);
-  }
-}
-
-export interface IssuedToken {
-  /** The secret: returned this once, never stored, never listed. */
-  token: string;
-  record: TokenRecord;
-}
-
-/** Creates a worker token, or a tenant token for `tenant`. */
-export async function issueToken(
-  store: TokenStore,
-  role: TokenRole,
-  tenant?: string,
-  now: number = Date.now(),
-): Promise<IssuedToken> {
-  const token = generateToken(role);
-  const record = await store.createToken({ role, tenant: tenant ?? null }, hashToken(token), now);
-  return { token, record };
 }
 
 /**
@@ -245,31 +151,6 @@ export function requireRole(...roles: Role[]) {
     if (!allowed.has(result.principal.role)) return reply.code(403).send({ error: needs });
     request.principal = result.principal;
   };
-}
-
-/**
- * The job if `principal` may see it. A tenant asking for another tenant's job gets the same answer as
- * for a job that does not exist (the API answers 404 for both), so job ids of others cannot be probed.
- */
-export async function visibleJob(
-  store: JobStore,
-  principal: Principal,
-  jobId: string,
-): Promise<StoredJob | undefined> {
-  const job = await store.getJob(jobId);
-  if (!job) return undefined;
-  if (principal.role === 'admin') return job;
-  if (principal.role === 'tenant' && principal.tenant !== undefined && job.tenant === principal.tenant) {
-    return job;
-  }
-  return undefined;
-}
-
-/** The `listJobs` filter for what `principal` may see; workers see no jobs. */
-export function visibleJobsFilter(principal: Principal): JobFilter | undefined {
-  if (principal.role === 'admin') return {};
-  if (principal.role === 'tenant' && principal.tenant !== undefined) return { tenant: principal.tenant };
-  return undefined;
 }
 
 /** Body of `POST /v1/tokens`. */

@@ -8,14 +8,11 @@ import {
   uploadKey,
   uploadPrefix,
 } from '../coordinator/clusterJobs.js';
-import { blobKeyOf } from '../coordinator/leaseService.js';
+import { type JobsStore, jobServices } from '../coordinator/jobServices.js';
 import type { Metrics } from '../coordinator/metrics.js';
-import { jobReport } from '../coordinator/report.js';
-import { AdmissionRefused, type TenantLimits, TenantTurns } from '../coordinator/tenantLimits.js';
+import { AdmissionRefused, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
-import type { Attempt } from '../core/types.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
-import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import {
   CompleteUploadBody,
   JobIdParams,
@@ -26,8 +23,7 @@ import {
   type UploadPartsResponse,
   type UploadResponse,
 } from '../protocol/wire.js';
-import { type Store, type StoredJob, workerName } from '../store/store.js';
-import { type Principal, requireRole, visibleJob, visibleJobsFilter } from './auth.js';
+import { type Principal, requireRole } from './auth.js';
 import {
   type RateLimitOptions,
   rateLimit,
@@ -37,7 +33,8 @@ import {
 } from './rateLimit.js';
 
 export interface JobsRoutesOptions {
-  store: Store;
+  /** What the job services read and write (see coordinator/jobServices.ts); the routes never call it. */
+  store: JobsStore;
   blobs: BlobStore;
   /** Chunks a job is planned for at least (the workers expected to run at once). Default 4. */
   parallelism?: number;
@@ -82,24 +79,6 @@ function tenantOf(request: FastifyRequest, reply: FastifyReply): string | undefi
 
 const noSuchJob = (reply: FastifyReply) => reply.code(404).send({ error: 'no such job' });
 
-/** One line per attempt, and the job's error: what a tenant may know of how its job ran. */
-export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
-  const time = (ms: number) => new Date(ms).toISOString();
-  const lines = [`${time(job.createdAt)} job ${job.id} submitted: ${job.frameCount} frames`];
-  for (const a of attempts) {
-    // A worker holds its lease as `<token id>:<worker id>`: the token id is none of the tenant's business.
-    const worker = workerName(a.workerId);
-    lines.push(
-      `${time(a.startedAt)} task ${a.taskId} attempt ${a.epoch} on ${worker}: ${a.outcome}` +
-        `${a.endedAt === null ? '' : ` at ${time(a.endedAt)}`}, ${a.framesDone} frames, ` +
-        `${a.framesCheckpointed} checkpointed${a.error ? `: ${a.error}` : ''}`,
-    );
-  }
-  if (job.finishedAt !== null)
-    lines.push(`${time(job.finishedAt)} job ${job.state}${job.error ? `: ${job.error}` : ''}`);
-  return lines;
-}
-
 /**
  * The tenant job API: uploads (presigned PUT or multipart part URLs under `uploads/<tenant>/`: bytes never
  * pass through the coordinator), submit, list, status, cancel, download (a presigned GET URL of the output)
@@ -107,16 +86,20 @@ export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
  * Every route is rate-limited per token.
  */
 export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOptions): Promise<void> {
-  const { store, blobs } = options;
+  const { blobs } = options;
   const now = options.now ?? Date.now;
   const threshold = options.multipartThresholdBytes ?? 64 * 1024 * 1024;
   const maxUpload = Math.min(options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, MAX_OBJECT_SIZE);
   const prices = options.prices ?? loadPriceTable();
   const page = options.partUrlPage ?? 100;
-  const turns = new TenantTurns();
   const signing = new TokenBuckets({ ratePerSecond: 50, burst: 500, ...options.partUrlRate });
   if (!(Number.isInteger(page) && page >= 1 && page <= (options.partUrlRate?.burst ?? 500)))
     throw new RangeError(`a page of part URLs must be 1 to the signing burst, not ${page}`);
+  const { admission, queries, control, webhookSecrets } = jobServices(options.store, blobs, {
+    prices,
+    limits: options.limits,
+    now,
+  });
   app.addHook('onRequest', requireRole('tenant', 'admin'));
   app.addHook('preHandler', rateLimit({ ratePerSecond: 10, burst: 30, ...options.rateLimit, now }));
 
@@ -194,14 +177,11 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     try {
       const job = await submitJob(
         {
-          store,
           blobs,
+          admission,
           parallelism: options.parallelism ?? 4,
           email: options.email,
           maxUploadBytes: maxUpload,
-          limits: options.limits,
-          turns,
-          now,
         },
         tenant,
         body,
@@ -217,94 +197,47 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     }
   });
 
-  app.get('/jobs', async (request) => {
-    const filter = visibleJobsFilter(principalOf(request)) ?? { tenant: '\u0000none' };
-    const jobs = await store.listJobs(filter);
-    return {
-      jobs: jobs.map((j) => ({
-        id: j.id,
-        state: j.state,
-        frames: j.frameCount,
-        processors: j.spec.processors,
-        createdAt: j.createdAt,
-        finishedAt: j.finishedAt,
-        error: j.error,
-        ...(principalOf(request).role === 'admin' ? { tenant: j.tenant } : {}),
-      })),
-    };
-  });
+  app.get('/jobs', async (request) => ({ jobs: await queries.list(principalOf(request)) }));
 
   app.get('/jobs/:id', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
     const { tasks } = JobReportQuery.parse(request.query);
-    const job = await visibleJob(store, principalOf(request), id);
-    if (!job) return noSuchJob(reply);
-    const report = await jobReport(store, id, { prices, tasks }, now());
-    return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
+    return (await queries.status(principalOf(request), id, { tasks })) ?? noSuchJob(reply);
   });
 
   app.post('/jobs/:id/cancel', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
-    const job = await visibleJob(store, principalOf(request), id);
-    if (!job) return noSuchJob(reply);
-    if (await store.cancelJob(id, now())) return reply.send({ id, state: 'canceled' });
-    const current = await store.getJob(id);
-    return reply.code(409).send({ error: `job is already ${current?.state ?? job.state}` });
+    const outcome = await control.cancel(principalOf(request), id);
+    if (!outcome) return noSuchJob(reply);
+    if (outcome.canceled) return reply.send({ id, state: 'canceled' });
+    return reply.code(409).send({ error: `job is already ${outcome.state}` });
   });
 
   app.get('/jobs/:id/download', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
-    const job = await visibleJob(store, principalOf(request), id);
-    if (!job) return noSuchJob(reply);
-    if (job.state !== 'completed')
-      return reply.code(409).send({ error: `job is ${job.state}, not completed` });
-    const key = blobKeyOf(job.spec.output);
-    if (key === undefined)
-      return reply.code(409).send({ error: 'the output of this job is not in the blob store' });
-    return { url: await blobs.readUrl(key) };
+    const download = await queries.download(principalOf(request), id);
+    if (!download) return noSuchJob(reply);
+    if ('conflict' in download) return reply.code(409).send({ error: download.conflict });
+    return download;
   });
 
   app.get('/jobs/:id/logs', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
-    const job = await visibleJob(store, principalOf(request), id);
-    if (!job) return noSuchJob(reply);
-    return { lines: logLines(job, await store.listAttempts(id)) };
+    const lines = await queries.logs(principalOf(request), id);
+    return lines ? { lines } : noSuchJob(reply);
   });
 
   app.get('/jobs/:id/deliveries', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
-    const job = await visibleJob(store, principalOf(request), id);
-    if (!job) return noSuchJob(reply);
-    const [notifications, attempts] = await Promise.all([
-      store.listNotifications(id),
-      store.listDeliveryAttempts(id),
-    ]);
-    return {
-      notifications: notifications.map((n) => ({
-        id: n.id,
-        event: n.event,
-        channel: n.channel,
-        target: n.target,
-        state: n.state,
-        attempts: n.attempts,
-        nextAttemptAt: n.state === 'pending' ? n.nextAttemptAt : null,
-        deliveredAt: n.deliveredAt,
-        lastError: n.lastError,
-      })),
-      attempts,
-    };
+    return (await queries.deliveries(principalOf(request), id)) ?? noSuchJob(reply);
   });
 
   // The secret that signs the webhooks of the caller's jobs; the admin's is the one of jobs without a tenant.
-  app.get('/webhook-secret', async (request) => {
-    const tenant = principalOf(request).tenant ?? null;
-    return { secret: await store.getWebhookSecret(tenant, newWebhookSecret(), now()) };
-  });
+  app.get('/webhook-secret', async (request) => ({
+    secret: await webhookSecrets.get(principalOf(request).tenant ?? null),
+  }));
 
-  app.post('/webhook-secret/rotate', async (request) => {
-    const tenant = principalOf(request).tenant ?? null;
-    const secret = newWebhookSecret();
-    await store.setWebhookSecret(tenant, secret, now());
-    return { secret };
-  });
+  app.post('/webhook-secret/rotate', async (request) => ({
+    secret: await webhookSecrets.rotate(principalOf(request).tenant ?? null),
+  }));
 }

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { type LeaseHolderStore, LeaseHolders } from '../coordinator/leaseHolders.js';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
+import { ProtocolError } from '../core/errors.js';
 import type { LeaseResult } from '../core/types.js';
 import {
   CheckpointBody,
@@ -16,7 +18,6 @@ import {
   SegmentUrlBody,
   TaskIdParams,
 } from '../protocol/wire.js';
-import type { JobStore } from '../store/store.js';
 import {
   CachedTokenStore,
   CreateTokenBody,
@@ -39,7 +40,7 @@ export interface ApiOptions {
    * Cluster mode: the store holding worker and tenant tokens (looked up by hash) and the tasks whose
    * leases those tokens hold; enables the admin's `/v1/tokens` routes.
    */
-  store?: TokenStore & JobStore;
+  store?: TokenStore & LeaseHolderStore;
   /** SPOTFUSE_ADMIN_TOKEN: may call everything, and is the only one that issues and revokes tokens. */
   adminToken?: string;
   /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */
@@ -152,23 +153,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     }),
   );
 
-  /**
-   * Whether the caller may act on task `id` at `epoch`, besides the lease service's own fencing. A worker
-   * with a stored token may only touch a task whose lease its token holds, so it can neither write nor
-   * record the blobs of another worker's task. A task no longer running at `epoch` (done, canceled) was
-   * last held through that epoch by its attempt's worker: only that token gets the lease service's answer
-   * (an idempotent `ok`, or `canceled`); any other gets the 409 of every fenced call.
-   */
+  const holders = store && new LeaseHolders(store, leases);
+  /** Whether the caller may act on task `id` at `epoch` (see LeaseHolders): only a stored token is checked. */
   async function holdsLease(principal: Principal, id: string, epoch: number): Promise<boolean> {
-    if (!principal.tokenId || !store) return true;
-    const mine = (workerId: string | null | undefined) =>
-      workerId?.startsWith(`${principal.tokenId}:`) ?? false;
-    const remembered = leases.rememberedHolder(id, epoch);
-    if (remembered !== undefined) return mine(remembered);
-    const task = await store.getTask(id);
-    if (!task || task.epoch !== epoch) return false;
-    if (task.state === 'running') return mine(task.workerId);
-    return mine((await store.getAttempt(id, epoch))?.workerId);
+    if (!principal.tokenId || !holders) return true;
+    return holders.holds(principal.tokenId, id, epoch);
   }
   /** A 409 for a caller that does not hold the lease, logged as that caller's (never as the holder's). */
   async function notHolder(request: FastifyRequest, reply: FastifyReply, call: string, epoch: number) {
@@ -184,7 +173,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: (error as Error).message });
-    if (error instanceof RangeError) return reply.code(400).send({ error: error.message });
+    // A protocol violation is the caller's; any other error, a RangeError from a bug too, is a 500. (A
+    // route answers the UserErrors that are its caller's, such as a refused submission, itself: one that
+    // reaches this handler may be the coordinator's own, such as a bucket it may not write.)
+    if (error instanceof ProtocolError) return reply.code(error.status).send({ error: error.message });
     const code = status && status >= 500 ? status : 500;
     options.logger?.error(
       {

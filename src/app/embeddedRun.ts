@@ -5,18 +5,18 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
 import { finishedJob, outputFile } from '../coordinator/finishedJob.js';
-import { type CheckedJob, checkJobRequest, type JobRequest } from '../coordinator/jobInput.js';
+import { type CheckedJob, JobAdmission } from '../coordinator/jobAdmission.js';
+import { checkJobRequest, type JobRequest } from '../coordinator/jobInput.js';
 import { LeaseService } from '../coordinator/leaseService.js';
 import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
-import { type JobReport, jobReport } from '../coordinator/report.js';
-import { chooseChunkFrames, planChunks } from '../core/planner.js';
+import { jobReport } from '../coordinator/report.js';
 import type { Job } from '../core/types.js';
+import type { JobReport } from '../cost/jobReport.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
 import type { BackoffOptions } from '../notify/backoff.js';
 import { newWebhookSecret } from '../notify/standardWebhooks.js';
 import { SqliteStore } from '../store/sqliteStore.js';
 import type { Notification } from '../store/store.js';
-import { chainCostMsPerFrame } from '../vision/processors/registry.js';
 import { LocalWorkers } from './localWorkers.js';
 import { openPrivateStateDir } from './privateStateDir.js';
 import { StateDirLock } from './stateDirLock.js';
@@ -73,36 +73,6 @@ export interface EmbeddedRunResult {
 const POLL_MS = 100;
 const REPORT_MS = 1000;
 const WORKER_STOP_GRACE_MS = 30_000;
-
-async function openJob(store: SqliteStore, checked: CheckedJob, options: EmbeddedRunOptions) {
-  const existing = await store.findUnfinishedJob(checked.key);
-  if (existing) {
-    if (existing.state === 'failed') await store.retryFailedJob(existing.id);
-    await store.setJobNotify(existing.id, checked.spec.notify);
-    return { job: (await store.getJob(existing.id))!, resumed: true };
-  }
-  const { framePts, ...probeVideo } = checked.probe.video;
-  const chunkFrames = chooseChunkFrames({
-    frameCount: framePts.length,
-    fps: checked.probe.video.fps,
-    msPerFrame: chainCostMsPerFrame(checked.spec.processors),
-    parallelism: options.workers,
-    chunkFrames: options.chunkFrames,
-    chunkSeconds: options.chunkSeconds,
-    checkpointFrames: checked.spec.checkpointFrames,
-  });
-  const job = await store.createJob(
-    {
-      key: checked.key,
-      spec: checked.spec,
-      probe: { ...checked.probe, video: probeVideo },
-      framePts,
-      chunks: planChunks(framePts.length, chunkFrames),
-    },
-    Date.now(),
-  );
-  return { job, resumed: false };
-}
 
 /**
  * `spotfuse run`: the cluster protocol on loopback. Opens the state directory, creates the job (or finds
@@ -176,7 +146,15 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     pool.start();
     const checked = await checking;
     await options.prepare?.(checked);
-    const { job, resumed } = await openJob(store, checked, options);
+    const { job, resumed } = await new JobAdmission(store).admit({
+      ...checked,
+      chunking: {
+        parallelism: options.workers,
+        chunkFrames: options.chunkFrames,
+        chunkSeconds: options.chunkSeconds,
+      },
+      resume: true,
+    });
     const webhookSecret = checked.spec.notify?.webhooks.length
       ? await store.getWebhookSecret(null, newWebhookSecret(), Date.now())
       : undefined;

@@ -46,12 +46,7 @@ export function addSmtpOptions(command: Command): Command {
 
 /** The job's notification settings from its flags; a bad URL or address is a UserError. */
 export function jobNotifySpec(flags: JobNotifyFlags): NotifySpec | undefined {
-  try {
-    return notifySpec(flags.webhook ?? [], flags.email ?? [], jobNotifyEvents(flags));
-  } catch (error) {
-    if (error instanceof RangeError) throw new UserError(error.message);
-    throw error;
-  }
+  return notifySpec(flags.webhook ?? [], flags.email ?? [], jobNotifyEvents(flags));
 }
 
 export function jobNotifyEvents(flags: JobNotifyFlags): string[] {

@@ -1,5 +1,5 @@
-import type { JobReport } from '../coordinator/report.js';
 import { formatDuration } from '../core/format.js';
+import type { JobReport } from '../cost/jobReport.js';
 
 /** Frames per second over the last few seconds, so the ETA follows the current speed. */
 class RateWindow {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from '../blob/blobStore.js';
 import { UserError } from '../core/errors.js';
-import { chooseChunkFrames, chunkingProblem, planChunks } from '../core/planner.js';
 import type { JobSpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
@@ -10,20 +9,13 @@ import { outputFormatProblem } from '../media/merge.js';
 import { probeImage, probeVideo } from '../media/probe.js';
 import { notifySpec } from '../notify/targets.js';
 import type { SubmitRequest } from '../protocol/wire.js';
-import type { Store, StoredJob } from '../store/store.js';
+import type { StoredJob } from '../store/store.js';
 import { checkFaceJob } from '../vision/faceJob.js';
-import { referenceFrameProblem, unusedFaceOptionsProblem } from '../vision/faceOptionGroups.js';
+import { unusedFaceOptionsProblem } from '../vision/faceOptionGroups.js';
 import { faceOptionsOf } from '../vision/faceOptions.js';
-import { chainCostMsPerFrame, parseProcessorList } from '../vision/processors/registry.js';
+import { parseProcessorList } from '../vision/processors/registry.js';
+import { checkProbedJob, type JobAdmission } from './jobAdmission.js';
 import { blobRef } from './leaseService.js';
-import {
-  AdmissionRefused,
-  checkJobPixels,
-  checkTenantLoad,
-  DEFAULT_TENANT_LIMITS,
-  type TenantLimits,
-  type TenantTurns,
-} from './tenantLimits.js';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 ** 3;
 
@@ -69,19 +61,15 @@ async function checkUploadSize(blobs: BlobStore, key: string, maxBytes: number):
 }
 
 export interface SubmitDeps {
-  store: Store;
   blobs: BlobStore;
+  /** Queues the checked job, under the coordinator's tenant limits. */
+  admission: JobAdmission;
   /** Workers a job is expected to run on at once: the planner makes at least this many chunks. */
   parallelism: number;
   /** Whether email notifications can be sent (an SMTP server is configured). */
   email?: boolean;
   /** Largest upload a job may use (default 50 GiB); every upload is also held to the size it declared. */
   maxUploadBytes?: number;
-  /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
-  limits?: TenantLimits;
-  /** Admits one submission per tenant at a time; share one across calls. */
-  turns?: TenantTurns;
-  now?: () => number;
 }
 
 /** The job spec with the tenant's priority, kept with the spec (urgent|normal). */
@@ -102,10 +90,10 @@ async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) 
 }
 
 /**
- * Checks and queues a tenant's job: every blob it names is one of the tenant's uploads, the processors and
- * options are known, the input is a readable video (probed through a presigned URL, so its bytes never pass
- * through the coordinator) and the sources are images. Chunks are planned as in embedded mode. A
- * UserError says what is wrong; nothing is queued then.
+ * The tenant API's front door. Checks a tenant's job: every blob it names is one of the tenant's uploads,
+ * the processors and options are known, the input is a readable video (probed through a presigned URL, so
+ * its bytes never pass through the coordinator) and the sources are images; then queues it through
+ * JobAdmission, under the tenant limits. A UserError says what is wrong; nothing is queued then.
  */
 export async function submitJob(
   deps: SubmitDeps,
@@ -139,11 +127,7 @@ export async function submitJob(
     await probeBlob(deps.blobs, key, probeImage);
   }
   const probe = await probeBlob(deps.blobs, request.input, probeVideo);
-  const { framePts, ...probeVideoRest } = probe.video;
-  const referenceProblem = referenceFrameProblem(processors, face, framePts.length);
-  if (referenceProblem) throw new UserError(referenceProblem);
-  const limits = deps.limits ?? DEFAULT_TENANT_LIMITS;
-  checkJobPixels(probe.video.width, probe.video.height, framePts.length, limits);
+  checkProbedJob({ processors, face }, probe);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),
@@ -155,32 +139,17 @@ export async function submitJob(
     priority: request.priority,
     ...(notify ? { notify } : {}),
   };
-  const sizing = {
-    frameCount: framePts.length,
-    fps: probe.video.fps,
-    msPerFrame: chainCostMsPerFrame(processors),
-    parallelism: deps.parallelism,
-    chunkFrames: request.chunkFrames,
-    chunkSeconds: request.chunkSeconds,
-    checkpointFrames: request.checkpointFrames,
-  };
-  const problem = chunkingProblem(sizing, limits);
-  if (problem) throw new AdmissionRefused(problem.limit, problem.message, 400);
-  const chunks = planChunks(framePts.length, chooseChunkFrames(sizing, limits));
-  const admit = async () => {
-    checkTenantLoad(await deps.store.tenantLoad(tenant), chunks.length, limits);
-    return deps.store.createJob(
-      {
-        // Every submission is a job of its own: no resuming by key across tenants' submissions.
-        key: `submit:${randomBytes(12).toString('hex')}`,
-        spec,
-        probe: { ...probe, video: probeVideoRest },
-        framePts,
-        chunks,
-        tenant,
-      },
-      (deps.now ?? Date.now)(),
-    );
-  };
-  return deps.turns ? deps.turns.run(tenant, admit) : admit();
+  const { job } = await deps.admission.admit({
+    // Every submission is a job of its own: no resuming by key across tenants' submissions.
+    key: `submit:${randomBytes(12).toString('hex')}`,
+    spec,
+    probe,
+    tenant,
+    chunking: {
+      parallelism: deps.parallelism,
+      chunkFrames: request.chunkFrames,
+      chunkSeconds: request.chunkSeconds,
+    },
+  });
+  return job;
 }

@@ -6,11 +6,11 @@ import type { EncoderOptions, JobSpec, NotifySpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
-import { probeImage, probeVideo, type VideoProbe } from '../media/probe.js';
+import { probeImage, probeVideo } from '../media/probe.js';
 import { checkFaceJob } from '../vision/faceJob.js';
-import { referenceFrameProblem } from '../vision/faceOptionGroups.js';
 import type { FaceOptions } from '../vision/faceOptions.js';
 import { parseProcessorList } from '../vision/processors/registry.js';
+import { type CheckedJob, checkProbedJob } from './jobAdmission.js';
 
 export interface JobRequest {
   input: string;
@@ -21,13 +21,6 @@ export interface JobRequest {
   encoder: EncoderOptions;
   checkpointFrames: number;
   notify?: NotifySpec;
-}
-
-export interface CheckedJob {
-  spec: JobSpec;
-  probe: VideoProbe;
-  /** Same inputs, same options, same output: the same job, so a second run resumes the first. */
-  key: string;
 }
 
 async function asUserError<T>(work: () => Promise<T>): Promise<T> {
@@ -61,7 +54,8 @@ function checkOutput(output: string, input: string, videoEncoder: string): void 
 }
 
 /**
- * Everything a user can get wrong is checked here, before anything is queued: processors, paths, that the
+ * The front door of `spotfuse run` (local files; JobAdmission queues what it returns). Everything a user
+ * can get wrong is checked here, before anything is queued: processors, paths, that the
  * video is a readable video and the sources are images, that the output can be written.
  */
 export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> {
@@ -89,8 +83,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     await asUserError(() => probeImage(source));
   }
   const probe = await asUserError(() => probeVideo(input));
-  const referenceProblem = referenceFrameProblem(processors, request.face, probe.video.framePts.length);
-  if (referenceProblem) throw new UserError(referenceProblem);
+  checkProbedJob({ processors, face: request.face }, probe);
   const spec = specOf(request);
   const key = keyOf(spec);
   return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };

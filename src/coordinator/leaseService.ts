@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
-import { segmentDurationsMicros, type TimeBase } from '../core/time.js';
+import { ProtocolError } from '../core/errors.js';
+import { segmentDurationsMicros } from '../core/time.js';
 import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
+import type { StoredProbe } from '../media/probe.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 import {
   type EndedLease,
@@ -71,12 +73,22 @@ export function blobKeyOf(location: string): string | undefined {
   return location.startsWith(BLOB_REF) ? location.slice(BLOB_REF.length) : undefined;
 }
 
-interface ProbeTiming {
-  video: { timeBase: TimeBase; lastFrameDurationTicks: number };
-}
-
 export function segmentKey(jobId: string, taskId: string, epoch: number, startFrame: number): string {
   return `jobs/${jobId}/segments/${taskId}-e${epoch}-f${String(startFrame).padStart(8, '0')}.mp4`;
+}
+
+/**
+ * The stores refuse a segment that does not continue its task, and a complete with frames left, with a
+ * RangeError (see Store.checkpoint): the worker broke the protocol, which the API answers with a 400.
+ * Only these two calls are translated; a RangeError anywhere else is a bug, and a 500.
+ */
+async function protocolRefusal<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof RangeError) throw new ProtocolError(error.message);
+    throw error;
+  }
 }
 
 /** The coordinator's side of the lease protocol: claims, fenced progress calls, lease expiry. */
@@ -212,7 +224,9 @@ export class LeaseService {
       instance: { ...instance, lifecycle: instance.lifecycle ?? pool },
     });
     if (!claimed) return undefined;
-    const { task, job, probe } = claimed;
+    const { task, job } = claimed;
+    // The store keeps the probe as JSON: admission wrote it from splitProbe, a StoredProbe.
+    const probe = claimed.probe as StoredProbe;
     if (this.observed) {
       const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
       this.remember(fields);
@@ -250,7 +264,7 @@ export class LeaseService {
         end: task.range.end,
       });
     } else {
-      response.merge = await this.mergeInput(job.id, job.spec.output, probe as unknown as ProbeTiming);
+      response.merge = await this.mergeInput(job.id, job.spec.output, probe);
     }
     return response;
   }
@@ -258,7 +272,7 @@ export class LeaseService {
   private async mergeInput(
     jobId: string,
     output: string,
-    probe: ProbeTiming,
+    probe: StoredProbe,
   ): Promise<ClaimResponse['merge']> {
     const segments = await this.store.listSegments(jobId);
     const starts = await this.store.getFramePts(jobId, { start: 0, end: Number.MAX_SAFE_INTEGER });
@@ -389,11 +403,8 @@ export class LeaseService {
     const task = await this.store.getTask(taskId);
     // A worker may only record blobs it was told to write: never another task's or another job's.
     if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
-    const result = await this.store.checkpoint(
-      taskId,
-      epoch,
-      { range: { start: startFrame, end: endFrame }, key },
-      this.now(),
+    const result = await protocolRefusal(() =>
+      this.store.checkpoint(taskId, epoch, { range: { start: startFrame, end: endFrame }, key }, this.now()),
     );
     if (!this.observed) return result;
     await this.observe('checkpoint', taskId, epoch, async () => {
@@ -412,7 +423,7 @@ export class LeaseService {
   async complete(taskId: string, epoch: number, caller?: string): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
     const before = this.observed ? await this.store.getTask(taskId) : undefined;
-    const result = await this.store.complete(taskId, epoch, this.now());
+    const result = await protocolRefusal(() => this.store.complete(taskId, epoch, this.now()));
     if (this.observed) {
       await this.observe('complete', taskId, epoch, async () => {
         const fields = await this.holder(taskId, epoch);

@@ -4,17 +4,14 @@ import { spawnTool } from './ffmpegProcess.js';
 import { inputName } from './inputName.js';
 import { confinedInputArgs } from './inputSafety.js';
 import { frameByteLength } from './pixelFormat.js';
-import type { VideoProbe } from './probe.js';
+import type { StoredProbe, VideoProbe } from './probe.js';
 
-export interface DecodeOptions {
+interface DecodeRange {
   /**
    * Local path or http(s) URL; ffmpeg reads a URL with Range requests. It is read as one self-contained
    * video file (see inputSafety), whatever it holds now.
    */
   input: string;
-  probe: VideoProbe;
-  /** Presentation timestamp of a frame in timeBase ticks; defaults to `probe.video.framePts`. */
-  framePtsAt?: (frame: number) => number;
   startFrame: number;
   endFrame: number;
   signal?: AbortSignal;
@@ -27,6 +24,23 @@ export interface DecodeOptions {
 }
 
 /**
+ * What to decode. A probe that keeps its frames' timestamps (a VideoProbe) may be read for them; a stored
+ * one (a claim's) comes with `framePtsAt`, the presentation timestamp of a frame in timeBase ticks.
+ */
+export type DecodeOptions = DecodeRange &
+  (
+    | { probe: VideoProbe; framePtsAt?: (frame: number) => number }
+    | { probe: StoredProbe; framePtsAt: (frame: number) => number }
+  );
+
+function timestampsOf(options: DecodeOptions): (frame: number) => number {
+  if (options.framePtsAt) return options.framePtsAt;
+  const { video } = options.probe;
+  if ('framePts' in video) return (frame) => video.framePts[frame];
+  throw new Error('decoding with a stored probe needs framePtsAt');
+}
+
+/**
  * Yields exactly frames [startFrame, endFrame) of the video stream, in presentation order, as tightly
  * packed planar frames of `probe.video.pipePixFmt` at the display size. ffmpeg only runs ahead of the
  * consumer by what the pipe buffers; it is killed when the consumer stops early or the signal aborts.
@@ -34,7 +48,7 @@ export interface DecodeOptions {
 export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buffer> {
   const { input, probe, startFrame, endFrame, signal } = options;
   const { video } = probe;
-  const ptsAt = options.framePtsAt ?? ((frame: number) => video.framePts[frame]);
+  const ptsAt = timestampsOf(options);
   if (
     !Number.isInteger(startFrame) ||
     !Number.isInteger(endFrame) ||
@@ -114,7 +128,7 @@ export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buff
  * Input `-ss` halfway between the last frame to skip and the first frame to keep, so that rounding
  * can never let a neighbour in. ffmpeg adds the file's start time to `-ss`, so it is taken off here.
  */
-function seekSeconds(probe: VideoProbe, previousPts: number, firstPts: number): string {
+function seekSeconds(probe: StoredProbe, previousPts: number, firstPts: number): string {
   const { num, den } = probe.video.timeBase;
   const seconds = (((previousPts + firstPts) / 2) * num) / den - probe.startTimeSeconds;
   return Math.max(0, seconds).toFixed(6);
@@ -125,7 +139,7 @@ function seekSeconds(probe: VideoProbe, previousPts: number, firstPts: number): 
  * have the pipe format's exact layout, and asking for the plain format would make swscale squeeze
  * them into limited range.
  */
-function decoderPixFmt(probe: VideoProbe): string {
+function decoderPixFmt(probe: StoredProbe): string {
   const { sourcePixFmt, pipePixFmt } = probe.video;
   return sourcePixFmt.startsWith('yuvj') && !pipePixFmt.endsWith('10le')
     ? pipePixFmt.replace('yuv', 'yuvj')

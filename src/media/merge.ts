@@ -7,7 +7,7 @@ import { containerProblem } from './containers.js';
 import { MediaError } from './errors.js';
 import { spawnTool } from './ffmpegProcess.js';
 import { confinedInputArgs } from './inputSafety.js';
-import type { VideoProbe } from './probe.js';
+import type { StoredProbe } from './probe.js';
 
 export interface MergeSegment {
   path: string;
@@ -20,7 +20,7 @@ export interface MergeOptions {
   segments: MergeSegment[];
   /** The original video (local path or URL): its audio streams are muxed in; read as one self-contained file. */
   source: string;
-  probe: VideoProbe;
+  probe: StoredProbe;
   outputPath: string;
   signal?: AbortSignal;
 }
@@ -135,13 +135,13 @@ function quote(path: string): string {
  * The segments start at 0, the source's first frame may not: shift the video by the first frame's
  * time after the file start (which ffmpeg subtracts from the source too), keeping the audio in sync.
  */
-function videoOffsetArgs(probe: VideoProbe): string[] {
+function videoOffsetArgs(probe: StoredProbe): string[] {
   const { firstFramePts, timeBase } = probe.video;
   const offset = (firstFramePts * timeBase.num) / timeBase.den - probe.startTimeSeconds;
   return Math.abs(offset) >= 1e-6 ? ['-itsoffset', offset.toFixed(6)] : [];
 }
 
-function audioArgs(probe: VideoProbe, container: Container): string[] {
+function audioArgs(probe: StoredProbe, container: Container): string[] {
   return probe.audio.flatMap((stream, i) =>
     container.audio === null || container.audio.has(stream.codec)
       ? [`-c:a:${i}`, 'copy']

@@ -54,6 +54,18 @@ export interface VideoProbe {
   audio: { streamIndex: number; codec: string; channels: number; sampleRate: number }[];
 }
 
+/**
+ * A VideoProbe as a job keeps it and a claim carries it: without the per-frame timestamps, which are
+ * stored apart and handed out a task's range at a time.
+ */
+export type StoredProbe = Omit<VideoProbe, 'video'> & { video: Omit<VideoProbe['video'], 'framePts'> };
+
+/** A probe split into what a job stores with it and its per-frame timestamps. */
+export function splitProbe(probe: VideoProbe): { probe: StoredProbe; framePts: number[] } {
+  const { framePts, ...video } = probe.video;
+  return { probe: { ...probe, video }, framePts };
+}
+
 interface FfprobeStream {
   index: number;
   codec_type?: string;

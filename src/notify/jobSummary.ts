@@ -1,5 +1,5 @@
-import type { JobReport } from '../coordinator/report.js';
 import { costLine } from '../cost/costText.js';
+import type { JobReport } from '../cost/jobReport.js';
 
 /** The job's numbers as lines for people (the email body): what it processed, what it took and cost. */
 export function jobSummaryLines(report: JobReport): string[] {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { JobReport } from '../coordinator/report.js';
 import type { NotifyEvent, NotifySpec } from '../core/types.js';
+import type { JobReport } from '../cost/jobReport.js';
 import type { NewNotification, Notification, StoredJob } from '../store/store.js';
 
 /** What a notifier reports of one try; the dispatcher records it and decides on a retry. */

@@ -1,3 +1,4 @@
+import { UserError } from '../core/errors.js';
 import { NOTIFY_EVENTS, type NotifyEvent, type NotifySpec, type OptionalNotifyEvent } from '../core/types.js';
 
 /** Limits on one job's notification targets, checked at the CLI and the API alike. */
@@ -36,20 +37,20 @@ const OPTIONAL_EVENTS: readonly OptionalNotifyEvent[] = ['job.progress', 'task.p
 
 /**
  * A job's notification settings from what a user gave, or undefined when there are no targets; throws a
- * RangeError naming the first problem. `job.completed` and `job.failed` may be named but are always on.
+ * UserError naming the first problem. `job.completed` and `job.failed` may be named but are always on.
  */
 export function notifySpec(
   webhooks: readonly string[],
   emails: readonly string[],
   events: readonly string[] = [],
 ): NotifySpec | undefined {
-  if (webhooks.length > MAX_WEBHOOKS) throw new RangeError(`at most ${MAX_WEBHOOKS} webhooks per job`);
-  if (emails.length > MAX_EMAILS) throw new RangeError(`at most ${MAX_EMAILS} email addresses per job`);
+  if (webhooks.length > MAX_WEBHOOKS) throw new UserError(`at most ${MAX_WEBHOOKS} webhooks per job`);
+  if (emails.length > MAX_EMAILS) throw new UserError(`at most ${MAX_EMAILS} email addresses per job`);
   const problem = [...webhooks.map(webhookUrlProblem), ...emails.map(emailProblem)].find(Boolean);
-  if (problem) throw new RangeError(problem);
+  if (problem) throw new UserError(problem);
   for (const event of events) {
     if (!(NOTIFY_EVENTS as readonly string[]).includes(event))
-      throw new RangeError(`unknown event "${event}" (events: ${NOTIFY_EVENTS.join(', ')})`);
+      throw new UserError(`unknown event "${event}" (events: ${NOTIFY_EVENTS.join(', ')})`);
   }
   if (webhooks.length === 0 && emails.length === 0) return undefined;
   return {

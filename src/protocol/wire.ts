@@ -9,6 +9,7 @@ import {
   type TaskKind,
 } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
+import type { StoredProbe } from '../media/probe.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
 import { FACE_SELECTOR_ORDERS } from '../vision/analysisOptions.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
@@ -115,7 +116,7 @@ export interface ClaimResponse {
   /** The job's spec, without whom it notifies: a worker has no business with a tenant's webhooks and addresses. */
   spec: Omit<JobSpec, 'notify'>;
   /** The job's `VideoProbe`, without the per-frame timestamps. */
-  probe: Record<string, unknown>;
+  probe: StoredProbe;
   inputUrl: string;
   /**
    * Timestamps (stream ticks) of frames [framePtsFrom, endFrame) for a process task; they start one frame

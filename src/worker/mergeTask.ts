@@ -2,7 +2,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mergeSegments } from '../media/merge.js';
-import type { VideoProbe } from '../media/probe.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
 import { uploadOutput } from './outputUpload.js';
@@ -36,7 +35,7 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
     await mergeSegments({
       segments,
       source: readableLocation(claim.inputUrl),
-      probe: claim.probe as unknown as VideoProbe,
+      probe: claim.probe,
       outputPath,
       signal,
     });

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { ticksToMicros } from '../core/time.js';
 import { segmentContainer } from '../media/containers.js';
 import { decodeFrames } from '../media/frameDecoder.js';
-import type { VideoProbe } from '../media/probe.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { Frame } from '../vision/frame.js';
@@ -53,7 +52,7 @@ interface OpenSegment {
 export async function runProcessTask(ctx: ProcessTaskContext): Promise<'completed' | 'preempted'> {
   const { client, claim, signal } = ctx;
   const { task, spec } = claim;
-  const probe = claim.probe as unknown as VideoProbe;
+  const probe = claim.probe;
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
   const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BlobStore } from '../../src/blob/blobStore.js';
 import { LeaseService, segmentKey } from '../../src/coordinator/leaseService.js';
-import { busySeconds, jobReport } from '../../src/coordinator/report.js';
+import { jobReport } from '../../src/coordinator/report.js';
 import type { Attempt, InstanceInfo, JobSpec, Pool } from '../../src/core/types.js';
+import { busySeconds } from '../../src/cost/jobReport.js';
 import type { PriceTable } from '../../src/cost/prices.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';

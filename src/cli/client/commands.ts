@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
-import type { JobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
+import type { JobReport } from '../../cost/jobReport.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';

@@ -1,0 +1,175 @@
+import type { BlobStore } from '../blob/blobStore.js';
+import type { Attempt } from '../core/types.js';
+import type { JobReport, ReportOptions } from '../cost/jobReport.js';
+import type { PriceTable } from '../cost/prices.js';
+import {
+  type DeliveryAttempt,
+  type JobFilter,
+  type JobStore,
+  type Notification,
+  type OutboxStore,
+  type StoredJob,
+  workerName,
+} from '../store/store.js';
+import { blobKeyOf } from './leaseService.js';
+import { jobReport } from './report.js';
+import type { Principal } from './tokens.js';
+
+/** The store calls the job queries make. */
+export type JobQueryStore = JobStore & OutboxStore;
+
+/**
+ * The job if `principal` may see it. A tenant asking for another tenant's job gets the same answer as
+ * for a job that does not exist (the API answers 404 for both), so job ids of others cannot be probed.
+ */
+export async function visibleJob(
+  store: JobStore,
+  principal: Principal,
+  jobId: string,
+): Promise<StoredJob | undefined> {
+  const job = await store.getJob(jobId);
+  if (!job) return undefined;
+  if (principal.role === 'admin') return job;
+  if (principal.role === 'tenant' && principal.tenant !== undefined && job.tenant === principal.tenant) {
+    return job;
+  }
+  return undefined;
+}
+
+/** The `listJobs` filter for what `principal` may see; workers see no jobs. */
+export function visibleJobsFilter(principal: Principal): JobFilter | undefined {
+  if (principal.role === 'admin') return {};
+  if (principal.role === 'tenant' && principal.tenant !== undefined) return { tenant: principal.tenant };
+  return undefined;
+}
+
+/** One line per attempt, and the job's error: what a tenant may know of how its job ran. */
+export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
+  const time = (ms: number) => new Date(ms).toISOString();
+  const lines = [`${time(job.createdAt)} job ${job.id} submitted: ${job.frameCount} frames`];
+  for (const a of attempts) {
+    // A worker holds its lease as `<token id>:<worker id>`: the token id is none of the tenant's business.
+    const worker = workerName(a.workerId);
+    lines.push(
+      `${time(a.startedAt)} task ${a.taskId} attempt ${a.epoch} on ${worker}: ${a.outcome}` +
+        `${a.endedAt === null ? '' : ` at ${time(a.endedAt)}`}, ${a.framesDone} frames, ` +
+        `${a.framesCheckpointed} checkpointed${a.error ? `: ${a.error}` : ''}`,
+    );
+  }
+  if (job.finishedAt !== null)
+    lines.push(`${time(job.finishedAt)} job ${job.state}${job.error ? `: ${job.error}` : ''}`);
+  return lines;
+}
+
+/** A job in a listing; the admin also sees whose it is. */
+export type JobListEntry = Pick<StoredJob, 'id' | 'state' | 'createdAt' | 'finishedAt' | 'error'> & {
+  frames: number;
+  processors: string[];
+  tenant?: string | null;
+};
+
+export type JobStatus = JobReport & Pick<StoredJob, 'state' | 'createdAt' | 'finishedAt'>;
+
+/** A notification of a job as its owner may see it (its payload and dedupe key stay inside). */
+export type DeliveryView = Pick<
+  Notification,
+  'id' | 'event' | 'channel' | 'target' | 'state' | 'attempts' | 'deliveredAt' | 'lastError'
+> & { nextAttemptAt: number | null };
+
+/** Where a job's output can be fetched, or why it cannot (yet). */
+export type Download = { url: string } | { conflict: string };
+
+export interface JobQueriesOptions {
+  /** Prices job reports are costed at. */
+  prices: PriceTable;
+  now?: () => number;
+}
+
+/**
+ * What a caller may read of jobs: listings, status reports, logs, deliveries and output URLs. Every
+ * per-job query answers undefined for a job the caller may not see (another tenant's, or none).
+ */
+export class JobQueries {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: JobQueryStore,
+    private readonly blobs: Pick<BlobStore, 'readUrl'>,
+    private readonly options: JobQueriesOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The job, when `principal` may see it. */
+  job(principal: Principal, id: string): Promise<StoredJob | undefined> {
+    return visibleJob(this.store, principal, id);
+  }
+
+  async list(principal: Principal): Promise<JobListEntry[]> {
+    const filter = visibleJobsFilter(principal) ?? { tenant: '\u0000none' };
+    const jobs = await this.store.listJobs(filter);
+    return jobs.map((j) => ({
+      id: j.id,
+      state: j.state,
+      frames: j.frameCount,
+      processors: j.spec.processors,
+      createdAt: j.createdAt,
+      finishedAt: j.finishedAt,
+      error: j.error,
+      ...(principal.role === 'admin' ? { tenant: j.tenant } : {}),
+    }));
+  }
+
+  async status(
+    principal: Principal,
+    id: string,
+    options: Pick<ReportOptions, 'tasks'> = {},
+  ): Promise<JobStatus | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    const report = await jobReport(this.store, id, { prices: this.options.prices, ...options }, this.now());
+    return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
+  }
+
+  async logs(principal: Principal, id: string): Promise<string[] | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    return logLines(job, await this.store.listAttempts(id));
+  }
+
+  async deliveries(
+    principal: Principal,
+    id: string,
+  ): Promise<{ notifications: DeliveryView[]; attempts: DeliveryAttempt[] } | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    const [notifications, attempts] = await Promise.all([
+      this.store.listNotifications(id),
+      this.store.listDeliveryAttempts(id),
+    ]);
+    return {
+      notifications: notifications.map((n) => ({
+        id: n.id,
+        event: n.event,
+        channel: n.channel,
+        target: n.target,
+        state: n.state,
+        attempts: n.attempts,
+        nextAttemptAt: n.state === 'pending' ? n.nextAttemptAt : null,
+        deliveredAt: n.deliveredAt,
+        lastError: n.lastError,
+      })),
+      attempts,
+    };
+  }
+
+  /** A presigned URL of a completed job's output in the blob store. */
+  async download(principal: Principal, id: string): Promise<Download | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    if (job.state !== 'completed') return { conflict: `job is ${job.state}, not completed` };
+    const key = blobKeyOf(job.spec.output);
+    if (key === undefined) return { conflict: 'the output of this job is not in the blob store' };
+    return { url: await this.blobs.readUrl(key) };
+  }
+}
