@@ -295,7 +295,32 @@ for (const backend of backends) {
             await store.close();
           }
         }),
-        propertyParams(RUNS[backend.name] ?? 25),
+        {
+          ...propertyParams(RUNS[backend.name] ?? 25),
+          // Always among the cases, so that every ending is reached whatever the seed draws.
+          examples: [
+            [
+              {
+                frameCount: 5,
+                chunkFrames: 5,
+                ops: [
+                  { op: 'claim', w: 0, abandon: false },
+                  { op: 'release', w: 0, reason: 'error' },
+                ],
+                maxAttempts: 1,
+              },
+            ],
+            [
+              {
+                frameCount: 5,
+                chunkFrames: 2,
+                ops: [{ op: 'claim', w: 1, abandon: false }],
+                maxAttempts: 3,
+                cancelAt: 0,
+              },
+            ],
+          ],
+        },
       );
       expect([...reached]).toEqual(expect.arrayContaining(['merging', 'completed', 'failed', 'canceled']));
     }, 120_000);
