@@ -308,6 +308,7 @@ for (const backend of backends) {
                   { op: 'release', w: 0, reason: 'error' },
                 ],
                 maxAttempts: 1,
+                cancelAt: undefined,
               },
             ],
             [
