@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StateDirLock } from '../../src/app/stateDirLock.js';
 import { UserError } from '../../src/core/errors.js';
+import { cfrWithAudio } from '../fixtures/videos.js';
+import { runCli } from '../helpers/cli.js';
 import { distPath } from '../helpers/dist.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -115,4 +117,26 @@ describe('state directory lock', () => {
         new RegExp(`^another spotfuse run( \\(pid ${winner}\\))? is using the state directory ${state}$`),
       );
   });
+
+  it('admits a rerun at once after kill -9 of a run started through npx', async () => {
+    const input = await cfrWithAudio(dir());
+    const state = join(dir(), 'npx-state');
+    const args = ['run', '-t', input, '-o', join(dir(), 'npx.mp4'), '--state-dir', state];
+    const repo = fileURLToPath(new URL('../..', import.meta.url));
+    const npx = spawn('npx', ['--no-install', 'spotfuse', ...args, '--processors', 'passthrough'], {
+      cwd: repo,
+      stdio: 'ignore',
+    });
+    started.push(npx);
+    // The run writes its pid beside the lock once it holds it.
+    const pidFile = join(state, 'lock.pid');
+    while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8'))
+      await new Promise((r) => setTimeout(r, 20));
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+
+    const rerun = await runCli([...args, '--processors', 'passthrough', '--workers', '1'], dir());
+    expect(rerun.stderr).not.toContain('another spotfuse run');
+    expect(rerun.code).toBe(0);
+    expect(existsSync(join(dir(), 'npx.mp4'))).toBe(true);
+  }, 90_000);
 });
