@@ -105,13 +105,16 @@ const isUrl = (input: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 
 async function ensureExists(path: string, kind: 'video' | 'image'): Promise<void> {
   if (isUrl(path)) return;
+  let file: Awaited<ReturnType<typeof stat>>;
   try {
-    await stat(path);
+    file = await stat(path);
   } catch {
     if (kind === 'video' && looksLikeImageSequence(path))
       throw new MediaError(`not a video: ${path} (an image sequence; ${SELF_CONTAINED})`);
     throw new MediaError(`input not found: ${path}`);
   }
+  // A named pipe or a device would keep ffprobe waiting for data forever.
+  if (!file.isFile()) throw new MediaError(`not a ${kind}: ${path} (not a regular file)`);
 }
 
 // ffprobe's last word when no demuxer recognises the data; other lines say more.
