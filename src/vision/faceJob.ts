@@ -72,7 +72,7 @@ export async function prepareFaceJob(
   progressFor?: (name: string) => DownloadView,
 ): Promise<void> {
   const needed = requiredModels(job.processors, job.face, models.catalog);
-  if (needed.length > 0) checkExecutionProvider(execution.provider);
+  if (needed.length > 0) await checkExecutionProvider(execution.provider);
   await ensureModels(needed, models, progressFor);
   if (!usesFaces(job.processors)) return;
   const analyser = await loadFaceAnalyser({

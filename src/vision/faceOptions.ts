@@ -74,8 +74,8 @@ export const DEFAULT_FACE_OPTIONS: FaceOptions = {
   frameEnhancer: { model: 'real_esrgan_x2', blend: 80 },
 };
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt'];
+export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt', 'webgpu'];
 
 /** Where a worker runs its models: a property of the worker's machine, not of the job. */
 export interface ExecutionOptions {
