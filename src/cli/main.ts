@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
 import { registerClient } from './client/commands.js';
+import { registerDoctor } from './doctor.js';
 import { registerFaces } from './faces.js';
 import { registerModels } from './models.js';
 import { registerRun } from './run.js';
@@ -25,6 +26,7 @@ registerClient(program);
 registerModels(program);
 registerFaces(program);
 registerSimulate(program);
+registerDoctor(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {

@@ -41,7 +41,9 @@ export function providerFiles(
 /** The first line of onnxruntime's message, without its source-file prefix. */
 function firstLine(error: unknown): string {
   const text = ((error as Error)?.message ?? String(error)).split('\n')[0];
-  return text.replace(/^\/onnxruntime_src\/\S+ /, '').trim();
+  // A failed ORT_ENFORCE reads "<file>:<line> <function> <condition> was false. <message>": keep the message.
+  const enforced = / was false\. (.+)$/.exec(text);
+  return (enforced ? enforced[1] : text.replace(/^\/onnxruntime_src\/\S+ /, '')).trim();
 }
 
 /** What to tell a user whose provider failed to start, given what the check found. */
