@@ -1,7 +1,12 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveBinaries } from '../../src/media/binaries.js';
+import { runTool } from '../../src/media/ffmpegProcess.js';
 import { openSession, outputFloat32, runNamed } from '../../src/vision/onnx.js';
 import { checkProvider } from '../../src/vision/providerCheck.js';
-import { type FakeModelName, writeModel } from '../fixtures/models.js';
+import { FACE_SQUARE, type FakeModelName, writeModel, writeModelSet } from '../fixtures/models.js';
+import { ffmpeg } from '../fixtures/videos.js';
+import { runCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 /**
@@ -85,4 +90,93 @@ describe.skipIf(!icd)('webgpu execution provider', () => {
       await gpu.release();
     }
   });
+
+  it('runs a face job end to end (embedded run, local worker) with the same frames as on cpu', async () => {
+    const square = `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=10:d=1`;
+    const target = join(dir(), 'target.mp4');
+    await ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=black:s=640x360:r=10:d=1',
+      '-f',
+      'lavfi',
+      '-i',
+      square,
+      '-filter_complex',
+      '[0:v][1:v]overlay=96:96',
+      '-c:v',
+      'libx264',
+      '-crf',
+      '4',
+      '-pix_fmt',
+      'yuv420p',
+      target,
+    ]);
+    const source = join(dir(), 'source.png');
+    await ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=black:s=640x360',
+      '-f',
+      'lavfi',
+      '-i',
+      square,
+      '-filter_complex',
+      '[0:v][1:v]overlay=256:128',
+      '-frames:v',
+      '1',
+      source,
+    ]);
+    const models = await writeModelSet(dir(), [
+      'yoloface_8n',
+      'arcface_w600k_r50',
+      'hyperswap_1a_256',
+      'gfpgan_1.4',
+    ]);
+    const frames = async (provider: string) => {
+      const output = join(dir(), `${provider}.mp4`);
+      const result = await runCli(
+        [
+          'run',
+          '-s',
+          source,
+          '-t',
+          target,
+          '-o',
+          output,
+          '--processors',
+          'face_swapper,face_enhancer',
+          '--execution-provider',
+          provider,
+          '--workers',
+          '1',
+          '--state-dir',
+          join(dir(), `state-${provider}`),
+          '--model-manifest',
+          models.manifest,
+          '--model-dir',
+          join(dir(), 'model-cache'),
+        ],
+        dir(),
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return runTool(
+        resolveBinaries().ffmpeg,
+        ['-v', 'error', '-i', output, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+        {
+          failure: 'decode',
+        },
+      );
+    };
+    const cpu = await frames('cpu');
+    const gpu = await frames('webgpu');
+    expect(gpu.length).toBe(cpu.length);
+    expect(cpu.length).toBe(640 * 360 * 3 * 10);
+    let worst = 0;
+    for (let i = 0; i < cpu.length; i++) worst = Math.max(worst, Math.abs(cpu[i] - gpu[i]));
+    console.log(`face job: max pixel difference webgpu vs cpu = ${worst}`);
+    expect(worst).toBeLessThanOrEqual(1);
+  }, 300_000);
 });
