@@ -170,6 +170,29 @@ describe.skipIf(!icd)('webgpu execution provider', () => {
         },
       );
     };
+    // `faces` finds the same face, with the same embedding, on both providers.
+    const faces = async (provider: string) => {
+      const result = await runCli(
+        [
+          'faces',
+          source,
+          '--json',
+          '--execution-provider',
+          provider,
+          '--model-manifest',
+          models.manifest,
+          '--model-dir',
+          join(dir(), 'model-cache'),
+        ],
+        dir(),
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout);
+    };
+    const cpuFaces = await faces('cpu');
+    expect(cpuFaces.faces).toHaveLength(1);
+    expect(await faces('webgpu')).toEqual(cpuFaces);
+
     const cpu = await frames('cpu');
     const gpu = await frames('webgpu');
     expect(gpu.length).toBe(cpu.length);
