@@ -200,7 +200,7 @@ export function addExecutionOptions(command: Command): Command {
     .addOption(
       new Option(
         '--execution-provider <name>',
-        'where models run; cuda/tensorrt need onnxruntime-node installed with --onnxruntime-node-install=cuda12',
+        'where models run; webgpu needs a Vulkan driver, cuda/tensorrt onnxruntime-node\'s GPU providers (see "spotfuse doctor")',
       )
         .choices(EXECUTION_PROVIDERS)
         .default(process.env.SPOTFUSE_EXECUTION_PROVIDER ?? DEFAULT_EXECUTION.provider),

@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { type InspectedFace, inspectFaces } from '../vision/inspect.js';
-import { addDetectorOptions, type DetectorFlags, detectorOptionsFromFlags } from './faceFlags.js';
+import {
+  addDetectorOptions,
+  addExecutionOptions,
+  type DetectorFlags,
+  detectorOptionsFromFlags,
+  type ExecutionFlags,
+  executionFromFlags,
+} from './faceFlags.js';
 import { addModelOptions } from './models.js';
 import { collect, wholeNumber } from './options.js';
 
-interface FacesFlags extends ModelFlags, DetectorFlags {
+interface FacesFlags extends ModelFlags, DetectorFlags, ExecutionFlags {
   frame?: number;
   json?: boolean;
   source: string[];
@@ -39,13 +46,15 @@ export function facesText(faces: InspectedFace[]): string {
 }
 
 export function registerFaces(program: Command): void {
-  addDetectorOptions(
-    addModelOptions(
-      program
-        .command('faces <image-or-video>')
-        .description(
-          'show the faces found in an image or a video frame, to check a source before a long job',
-        ),
+  addExecutionOptions(
+    addDetectorOptions(
+      addModelOptions(
+        program
+          .command('faces <image-or-video>')
+          .description(
+            'show the faces found in an image or a video frame, to check a source before a long job',
+          ),
+      ),
     ),
   )
     .option('--frame <n>', 'video frame to inspect, from 0 (default: 0)', wholeNumber)
@@ -63,6 +72,7 @@ export function registerFaces(program: Command): void {
         detector: detectorOptionsFromFlags(flags),
         sources: flags.source,
         models: await resolveModelSettings(flags),
+        execution: executionFromFlags(flags),
       });
       process.stdout.write(flags.json ? `${JSON.stringify(facesJson(faces))}\n` : facesText(faces));
     });

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
 import { registerClient } from './client/commands.js';
+import { registerDoctor } from './doctor.js';
 import { registerFaces } from './faces.js';
 import { registerK8s } from './k8s.js';
 import { registerModels } from './models.js';
@@ -27,6 +28,7 @@ registerModels(program);
 registerFaces(program);
 registerSimulate(program);
 registerK8s(program);
+registerDoctor(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 try {

@@ -1,5 +1,5 @@
-export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt'];
+export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt', 'webgpu'];
 
 /** Where a worker runs its models: a property of the worker's machine, not of the job. */
 export interface ExecutionOptions {

@@ -81,7 +81,7 @@ export async function prepareFaceJob(
 ): Promise<void> {
   const face = faceOptionsOf(job.face);
   const needed = requiredModels(job.processors, face, models.catalog);
-  if (needed.length > 0) checkExecutionProvider(execution.provider);
+  if (needed.length > 0) await checkExecutionProvider(execution.provider);
   await ensureModels(needed, models, progressFor);
   if (!usesFaces(job.processors)) return;
   const analyser = await loadFaceAnalyser({

@@ -2,6 +2,7 @@ import { UserError } from '../core/errors.js';
 import type { EnsureOptions } from '../models/download.js';
 import type { DetectedFace, DetectorOptions, FaceDetector } from './detectors/detector.js';
 import { loadFaceDetector } from './detectors/registry.js';
+import type { ExecutionOptions } from './faceOptions.js';
 import { loadImage, loadPicture } from './image.js';
 import {
   type Embedding,
@@ -21,6 +22,8 @@ export interface InspectOptions {
   /** Source face images to compare every face with; they make the recognizer required. */
   sources: string[];
   models: EnsureOptions;
+  /** Where the models run (default: cpu). */
+  execution?: ExecutionOptions;
 }
 
 export interface InspectedFace extends DetectedFace {
@@ -54,12 +57,12 @@ async function sourceEmbeddings(
 export async function inspectFaces(options: InspectOptions): Promise<InspectedFace[]> {
   const { input, frame, sources, models } = options;
   const picture = await loadPicture(input, frame);
-  const detector = await loadFaceDetector(options.detector, models);
+  const detector = await loadFaceDetector(options.detector, models, options.execution);
   let recognizer: FaceRecognizer | undefined;
   try {
     const faces = await detector.detect(picture);
     if (sources.length === 0 && !(await recognizerAvailable(models))) return faces;
-    recognizer = await loadFaceRecognizer(models);
+    recognizer = await loadFaceRecognizer(models, options.execution);
     const references = await sourceEmbeddings(sources, detector, recognizer);
     const inspected: InspectedFace[] = [];
     for (const face of faces) {

@@ -1,68 +1,51 @@
-import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../core/errors.js';
-import { DEFAULT_EXECUTION, type ExecutionOptions, type ExecutionProvider } from './execution.js';
+import {
+  DEFAULT_EXECUTION,
+  EXECUTION_PROVIDERS,
+  type ExecutionOptions,
+  type ExecutionProvider,
+} from './execution.js';
+import { providerStatus } from './providerCheck.js';
+import { bindingDir, PROVIDER_CHAINS, PROVIDER_LIBRARIES } from './providers.js';
 
 export type { InferenceSession };
 
 // The native runtime loads on first use, so commands that never run a model start without it.
 const runtime = () => import('onnxruntime-node');
 
-/**
- * onnxruntime's providers in priority order for each choice: nodes TensorRT cannot take fall back to
- * CUDA, and what CUDA cannot take to the CPU, inside one session (onnxruntime assigns each node to the
- * first provider that claims it).
- */
-const PROVIDER_CHAINS: Record<ExecutionProvider, readonly ('tensorrt' | 'cuda' | 'cpu')[]> = {
-  cpu: ['cpu'],
-  cuda: ['cuda', 'cpu'],
-  tensorrt: ['tensorrt', 'cuda', 'cpu'],
-};
-
-/** Where onnxruntime-node keeps its native binding and the provider libraries it loads next to it. */
-function bindingDir(): string {
-  const main = createRequire(import.meta.url).resolve('onnxruntime-node');
-  return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
-}
-
-/**
- * Whether this onnxruntime-node install ships the provider's library. The npm package bundles only
- * the CPU provider; `npm install --onnxruntime-node-install=cuda12` adds the CUDA and TensorRT ones
- * (FaceFusion probes the same way: a `*onnxruntime_providers_<name>*` file beside the runtime).
- */
+/** Whether this onnxruntime-node install has the provider's library files (CPU and WebGPU are built in). */
 export function providerInstalled(provider: ExecutionProvider, dir = bindingDir()): boolean {
-  if (provider === 'cpu') return true;
-  let files: string[];
-  try {
-    files = readdirSync(dir);
-  } catch {
-    return false;
-  }
-  return PROVIDER_CHAINS[provider]
-    .filter((name) => name !== 'cpu')
-    .every((name) => files.some((file) => file.includes(`onnxruntime_providers_${name}`)));
+  return (PROVIDER_LIBRARIES[provider] ?? []).every((file) => existsSync(join(dir, file)));
 }
 
-/** Fails on one line when this install cannot run the chosen provider: checked before a job starts, too. */
-export function checkExecutionProvider(provider: ExecutionProvider): void {
-  if (providerInstalled(provider)) return;
-  throw new UserError(
-    `execution provider "${provider}" is not available: this onnxruntime-node install is CPU-only; ` +
-      'on a CUDA 12 host reinstall it with "npm install --onnxruntime-node-install=cuda12", or use the cpu provider',
-  );
+/**
+ * Fails on one line unless the chosen provider really runs here: a tiny model is run on it once per
+ * process (checked before a job starts, too), and the message names what is missing.
+ */
+export async function checkExecutionProvider(provider: ExecutionProvider): Promise<void> {
+  if (!PROVIDER_CHAINS[provider]) return;
+  const status = await providerStatus(provider);
+  if (!status.available) {
+    throw new UserError(
+      `execution provider "${provider}" is not available: ${status.detail}; or use the cpu provider`,
+    );
+  }
 }
 
 /**
  * The session options for an execution choice. onnxruntime-node 1.30 passes only `deviceId` on to the
- * CUDA and TensorRT providers: CUDA's cuDNN convolution search is then onnxruntime's default, EXHAUSTIVE
+ * CUDA and TensorRT providers (and WebGPU takes the first Vulkan adapter Dawn finds): CUDA's cuDNN convolution search is then onnxruntime's default, EXHAUSTIVE
  * (what FaceFusion asks for), but TensorRT's engine and timing caches cannot be switched on from Node.
  */
 export function sessionOptions(execution: ExecutionOptions): InferenceSession.SessionOptions {
   const { provider, threads } = execution;
   if (!PROVIDER_CHAINS[provider]) {
-    throw new UserError(`unknown execution provider "${provider}" (available: cpu, cuda, tensorrt)`);
+    throw new UserError(
+      `unknown execution provider "${provider}" (available: ${EXECUTION_PROVIDERS.join(', ')})`,
+    );
   }
   if (!Number.isInteger(threads) || threads < 0) {
     throw new UserError(`execution thread count must be a whole number ≥ 0 (0 = default), not ${threads}`);
@@ -83,7 +66,7 @@ export async function openSession(
   execution: ExecutionOptions = DEFAULT_EXECUTION,
 ): Promise<InferenceSession> {
   const options = sessionOptions(execution);
-  checkExecutionProvider(execution.provider);
+  await checkExecutionProvider(execution.provider);
   const { InferenceSession } = await runtime();
   try {
     return await InferenceSession.create(path, options);
@@ -188,13 +171,24 @@ export async function runNamed(
     const declared = meta.isTensor ? meta.type : undefined;
     const type: FloatType =
       declared === 'float16' || declared === 'float64' || declared === 'float32' ? declared : typeOf(data);
-    feeds[name] = new Tensor(type, convert(data, type), dims);
+    const values = convert(data, type);
+    const tensor = new Tensor(type, values, dims);
+    // Node 24 has a global Float16Array: onnxruntime-common then turns float16 bits into one, whose bytes
+    // the native binding reads as empty. Keep the raw Uint16Array bits the binding understands.
+    if (values instanceof Uint16Array && !(tensor.data instanceof Uint16Array))
+      Object.defineProperty(tensor, 'data', { value: values });
+    feeds[name] = tensor;
   }
   const results = await session.run(feeds);
   const outputs: Record<string, OutputTensor> = {};
   for (const name of session.outputNames) {
     const tensor = results[name];
-    outputs[name] = { type: tensor.type, dims: tensor.dims, data: tensor.data };
+    const data = tensor.data as ArrayBufferView & { length: number };
+    const bits =
+      tensor.type === 'float16' && !(data instanceof Uint16Array)
+        ? new Uint16Array(data.buffer, data.byteOffset, data.length)
+        : tensor.data;
+    outputs[name] = { type: tensor.type, dims: tensor.dims, data: bits };
   }
   return outputs;
 }

@@ -24,24 +24,20 @@ function checkpoints(task: FrameRange, checkpointFrames: number): FrameRange[] {
   }));
 }
 
-const processors = fc.subarray(
-  ['passthrough', 'face_swapper', 'face_enhancer', 'frame_enhancer', 'unknown_x'],
-  {
-    minLength: 1,
-  },
-);
+// The chain's cost per frame (the processors' descriptors give 2–250 ms; 0 for a chain of unknown cost).
+const msPerFrame = fc.double({ min: 0, max: 1000, noNaN: true });
 
 const sizing: fc.Arbitrary<ChunkSizing> = fc.record(
   {
     frameCount: fc.integer({ min: 1, max: 200_000 }),
     fps: fc.double({ min: 0.01, max: 1000, noNaN: true }),
-    processors,
+    msPerFrame,
     parallelism: fc.integer({ min: 0, max: 10_000 }),
     chunkFrames: fc.double({ min: 0, max: 1e7, noNaN: true }),
     chunkSeconds: fc.double({ min: 0, max: 1e5, noNaN: true }),
     checkpointFrames: fc.integer({ min: 1, max: 100_000 }),
   },
-  { requiredKeys: ['frameCount', 'fps', 'processors', 'parallelism', 'checkpointFrames'] },
+  { requiredKeys: ['frameCount', 'fps', 'msPerFrame', 'parallelism', 'checkpointFrames'] },
 );
 
 const limits = fc.option(

@@ -54,8 +54,10 @@ describe('execution providers', () => {
       const error = await openSession(path, 'double', { provider: 'cuda', threads: 0 }).catch((e) => e);
       expect(error).toBeInstanceOf(UserError);
       expect(error.message).toBe(
-        'execution provider "cuda" is not available: this onnxruntime-node install is CPU-only; on a CUDA 12 ' +
-          'host reinstall it with "npm install --onnxruntime-node-install=cuda12", or use the cpu provider',
+        'execution provider "cuda" is not available: this onnxruntime-node install has no cuda provider ' +
+          '(libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so absent); add them with ' +
+          '"ONNXRUNTIME_NODE_INSTALL=true npm rebuild onnxruntime-node" (they need CUDA 13, cuDNN 9 and an ' +
+          'NVIDIA driver ≥ 580; TensorRT also TensorRT 10); or use the cpu provider',
       );
       expect(error.message).not.toContain('\n');
     },
@@ -64,7 +66,7 @@ describe('execution providers', () => {
   it.skipIf(providerInstalled('tensorrt'))('and no tensorrt', async () => {
     const path = await writeDoubler();
     await expect(openSession(path, 'double', { provider: 'tensorrt', threads: 0 })).rejects.toThrow(
-      /^execution provider "tensorrt" is not available: .*--onnxruntime-node-install=cuda12/,
+      /^execution provider "tensorrt" is not available: .*ONNXRUNTIME_NODE_INSTALL=true npm rebuild onnxruntime-node.*TensorRT 10/,
     );
   });
 
@@ -73,7 +75,8 @@ describe('execution providers', () => {
     expect(providerInstalled('cuda', '/nonexistent')).toBe(false);
   });
 
-  it('chains tensorrt → cuda → cpu, as onnxruntime falls back node by node', () => {
+  it('chains tensorrt → cuda → cpu and webgpu → cpu, as onnxruntime falls back node by node', () => {
+    expect(sessionOptions({ provider: 'webgpu', threads: 0 }).executionProviders).toEqual(['webgpu', 'cpu']);
     expect(sessionOptions({ provider: 'cpu', threads: 0 }).executionProviders).toEqual(['cpu']);
     expect(sessionOptions({ provider: 'cuda', threads: 0 }).executionProviders).toEqual(['cuda', 'cpu']);
     expect(sessionOptions({ provider: 'tensorrt', threads: 0 }).executionProviders).toEqual([
