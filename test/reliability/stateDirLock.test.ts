@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +57,15 @@ function processState(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
 }
 
+/**
+ * Whether `pid` is dead and every thread of it has exited. A killed multi-threaded process shows its main
+ * thread as a zombie while its other threads are still exiting, and the open files (with their locks) are
+ * closed only when the last thread is gone.
+ */
+function deadWithAllThreads(pid: number): boolean {
+  return processState(pid) === 'Z' && readdirSync(`/proc/${pid}/task`).length === 1;
+}
+
 describe('state directory lock', () => {
   it('refuses a second holder with one line naming the first, and is free again once released', () => {
     const state = stateDir('twice');
@@ -92,7 +101,7 @@ describe('state directory lock', () => {
     expect(() => StateDirLock.acquire(state)).toThrow(`another spotfuse run (pid ${holder})`);
 
     process.kill(holder, 'SIGKILL');
-    while (processState(holder) !== 'Z') await new Promise((r) => setImmediate(r));
+    while (!deadWithAllThreads(holder)) await new Promise((r) => setImmediate(r));
     // The dead holder still answers kill(pid, 0), which is what fooled the PID-file lock.
     expect(() => process.kill(holder, 0)).not.toThrow();
     const lock = StateDirLock.acquire(state);
