@@ -1,21 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../core/errors.js';
-import { PROVIDER_FACTS, PROVIDERS, type Provider } from '../deploy/providers.js';
-import { renderManifests, toYaml } from '../deploy/render.js';
+import { PROVIDER_FACTS, PROVIDERS } from '../deploy/providers.js';
+import { type RenderOptions, renderManifests, toYaml } from '../deploy/render.js';
 import { positiveInt } from './options.js';
-
-interface RenderFlags {
-  provider: Provider;
-  chunkJob?: boolean;
-  karpenter?: boolean;
-  namespace?: string;
-  image?: string;
-  gpuImage?: string;
-  gpuType?: string;
-  replicas?: number;
-  maxWorkers?: number;
-  prometheusUrl?: string;
-}
 
 function dnsLabel(value: string): string {
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value))
@@ -58,7 +45,7 @@ export function registerK8s(program: Command): void {
       "Prometheus that KEDA's triggers query (default: http://prometheus-operated.monitoring.svc:9090)",
       httpUrl,
     )
-    .action((flags: RenderFlags) => {
+    .action((flags: RenderOptions) => {
       if (flags.chunkJob && (flags.replicas || flags.maxWorkers || flags.prometheusUrl))
         throw new UserError('--replicas, --max-workers and --prometheus-url do not apply to --chunk-job');
       process.stdout.write(toYaml(renderManifests(flags)));
