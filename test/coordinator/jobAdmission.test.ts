@@ -9,20 +9,11 @@ import {
   TenantTurns,
 } from '../../src/coordinator/tenantLimits.js';
 import { UserError } from '../../src/core/errors.js';
-import type { JobSpec } from '../../src/core/types.js';
 import type { VideoProbe } from '../../src/media/probe.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
-import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
+import { passthroughSpec } from '../helpers/jobSpec.js';
 
-const spec: JobSpec = {
-  input: '/in.mp4',
-  sources: [],
-  output: '/out.mp4',
-  processors: ['passthrough'],
-  face: DEFAULT_FACE_OPTIONS,
-  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
-  checkpointFrames: 10,
-};
+const spec = passthroughSpec;
 
 function probeOf(frames: number, width = 320, height = 240): VideoProbe {
   return {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planChunks } from '../../src/core/planner.js';
-import type { FrameRange, JobSpec, ReleaseReason, Segment, Task } from '../../src/core/types.js';
+import type { FrameRange, ReleaseReason, Segment, Task } from '../../src/core/types.js';
 import type { Store } from '../../src/store/store.js';
-import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
+import { passthroughSpec } from '../helpers/jobSpec.js';
 import { backends } from '../helpers/storeBackends.js';
 import { propertyParams } from './runs.js';
 
@@ -17,15 +17,7 @@ import { propertyParams } from './runs.js';
 const TTL = 1000;
 const WORKERS = 3;
 const DRAIN_STEPS = 200;
-const spec: JobSpec = {
-  input: '/in.mp4',
-  sources: [],
-  output: '/out.mp4',
-  processors: ['passthrough'],
-  face: DEFAULT_FACE_OPTIONS,
-  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
-  checkpointFrames: 10,
-};
+const spec = passthroughSpec;
 
 type Op =
   | { op: 'claim'; w: number; abandon: boolean }

@@ -1,21 +1,12 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobSpec } from '../../src/core/types.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgresSchema.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import type { ClaimedTask } from '../../src/store/store.js';
-import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
+import { passthroughSpec } from '../helpers/jobSpec.js';
 import { createTestDatabase, type TestDatabase } from './postgresTestDb.js';
 
-const spec: JobSpec = {
-  input: '/in.mp4',
-  sources: [],
-  output: '/out.mp4',
-  processors: ['passthrough'],
-  face: DEFAULT_FACE_OPTIONS,
-  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
-  checkpointFrames: 10,
-};
+const spec = passthroughSpec;
 const TTL = 1000;
 const TASKS = 10;
 

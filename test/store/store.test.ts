@@ -1,18 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { JobSpec, OnDemandOnly, Pool } from '../../src/core/types.js';
+import type { OnDemandOnly, Pool } from '../../src/core/types.js';
 import type { Store } from '../../src/store/store.js';
-import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
+import { passthroughSpec } from '../helpers/jobSpec.js';
 import { backends } from '../helpers/storeBackends.js';
 
-const spec: JobSpec = {
-  input: '/in.mp4',
-  sources: [],
-  output: '/out.mp4',
-  processors: ['passthrough'],
-  face: DEFAULT_FACE_OPTIONS,
-  encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
-  checkpointFrames: 10,
-};
+const spec = passthroughSpec;
 const TTL = 1000;
 
 for (const backend of backends) {
