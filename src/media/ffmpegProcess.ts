@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { MediaError } from './errors.js';
+import { STALL_ENV, toolStallMs, watchForStall } from './stallWatch.js';
 
 const STDERR_TAIL_BYTES = 4096;
 
@@ -13,6 +14,11 @@ export interface ToolOptions {
   signal?: AbortSignal;
   /** Start of the error message when the tool fails, e.g. `cannot encode out.mp4`. */
   failure: string;
+  /**
+   * Kill the tool after this long without progress (see watchForStall); default `SPOTFUSE_TOOL_STALL_SECONDS`
+   * (120 s), 0: never.
+   */
+  noProgressMs?: number;
 }
 
 export interface ToolProcess {
@@ -65,11 +71,29 @@ export function spawnTool(binary: string, args: string[], options: ToolOptions):
   child.stdin?.on('error', () => {});
 
   const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // The whole group: whatever the tool started goes with it.
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
   };
   const onAbort = () => kill();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) kill();
+  const limitMs = options.noProgressMs ?? toolStallMs();
+  let stalled = false;
+  watchForStall({
+    child,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    limitMs,
+    onStall: () => {
+      stalled = true;
+      kill();
+    },
+  });
 
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (error) => {
@@ -78,6 +102,12 @@ export function spawnTool(binary: string, args: string[], options: ToolOptions):
     child.once('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort);
       if (options.signal?.aborted) reject(options.signal.reason);
+      else if (stalled)
+        reject(
+          new MediaError(
+            `${options.failure}: no progress for ${limitMs / 1000} s, stopped (a stalled input or output; ${STALL_ENV} sets the limit)`,
+          ),
+        );
       else if (code === 0) resolve();
       else reject(new MediaError(`${options.failure}: ${relevantLine(tail) ?? `exit ${code ?? signal}`}`));
     });
