@@ -19,9 +19,14 @@ export interface WebhookSenderOptions {
   now?: () => number;
 }
 
+/** Bytes of a receiver's answer read (and thrown away) before the connection is dropped. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
 /**
  * POSTs the event body, signed the Standard Webhooks way. A 2xx answer is a delivery; any other status
- * (redirects included: they are not followed) or a network error is a failure the dispatcher retries.
+ * (redirects included: they are never followed, wherever they point) or a network error is a failure the
+ * dispatcher retries. A receiver cannot hold a sender longer than `timeoutMs`, nor make it read more than
+ * `MAX_ANSWER_BYTES` of its answer.
  */
 export class WebhookSender implements Notifier {
   constructor(private readonly options: WebhookSenderOptions) {}
@@ -37,7 +42,8 @@ export class WebhookSender implements Notifier {
     try {
       const status = await this.post(new URL(notification.target), notification.payload, headers);
       const delivered = status >= 200 && status < 300;
-      return { delivered, statusCode: status, error: delivered ? null : `HTTP ${status}` };
+      const redirect = status >= 300 && status < 400 ? ' (redirects are not followed)' : '';
+      return { delivered, statusCode: status, error: delivered ? null : `HTTP ${status}${redirect}` };
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
       if (err instanceof PrivateAddressError)
@@ -68,9 +74,15 @@ export class WebhookSender implements Notifier {
           signal: AbortSignal.timeout(timeoutMs),
         },
         (response) => {
-          // The answer's body is of no interest; draining it frees the connection.
-          response.resume();
           resolve(response.statusCode ?? 0);
+          // The answer's body is of no interest: a small one is drained (freeing the connection for the next
+          // delivery), a bigger one dropped; the timeout still ends one that trickles.
+          let read = 0;
+          response.on('data', (chunk: Buffer) => {
+            read += chunk.length;
+            if (read > MAX_ANSWER_BYTES) request.destroy();
+          });
+          response.on('error', () => {});
         },
       );
       request.on('error', (error) => reject(error.name === 'AbortError' ? new Error('timed out') : error));

@@ -1,3 +1,11 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import {
+  type AddressInfo,
+  createServer as createTcpServer,
+  type Socket,
+  type Server as TcpServer,
+} from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { embeddedIpv4, isPrivateAddress } from '../../src/notify/addressGuard.js';
 import { newWebhookSecret } from '../../src/notify/standardWebhooks.js';
@@ -121,5 +129,93 @@ describe('webhook sender', () => {
       statusCode: null,
       error: 'timed out',
     });
+  });
+});
+
+/** Hostile receivers on loopback (the sender allows private addresses, as embedded runs do, to reach them). */
+describe('webhook sender against hostile receivers', () => {
+  const servers: (Server | TcpServer)[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    for (const server of servers.splice(0)) {
+      (server as Server).closeAllConnections?.();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  async function listen<S extends Server | TcpServer>(server: S): Promise<string> {
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  }
+
+  const sender = (timeoutMs = 10_000) => new WebhookSender({ secretFor: async () => secret, timeoutMs });
+
+  it('gives up on a receiver that accepts the connection and stalls halfway through its headers', async () => {
+    const url = await listen(
+      createTcpServer((socket) => {
+        sockets.push(socket);
+        socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nX-Slow: '));
+      }),
+    );
+    expect(await sender(300).send(notification(url))).toEqual({
+      delivered: false,
+      statusCode: null,
+      error: 'timed out',
+    });
+  });
+
+  it('does not follow a redirect to a loopback address (or anywhere else)', async () => {
+    let innerHits = 0;
+    const inner = await listen(
+      createServer((_req, res) => {
+        innerHits++;
+        res.writeHead(200).end();
+      }),
+    );
+    const outer = await listen(
+      createServer((req, res) => {
+        req.resume();
+        res.writeHead(307, { location: inner.replace('127.0.0.1', 'localhost') }).end();
+      }),
+    );
+    expect(await sender().send(notification(outer))).toEqual({
+      delivered: false,
+      statusCode: 307,
+      error: 'HTTP 307 (redirects are not followed)',
+    });
+    expect(innerHits).toBe(0);
+  });
+
+  it('reads a bounded part of an endless answer, then drops the connection', async () => {
+    let written = 0;
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    const url = await listen(
+      createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.on('close', closed);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk)) written += chunk.length;
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      }),
+    );
+    // The sender's timeout is far beyond the test's own: only the sender dropping the answer closes it in time.
+    expect(await sender(600_000).send(notification(url))).toEqual({
+      delivered: true,
+      statusCode: 200,
+      error: null,
+    });
+    await connectionClosed;
+    // What the sender read, plus what the kernel's socket buffers held: megabytes, never the endless stream.
+    expect(written).toBeLessThan(32 * 1024 * 1024);
   });
 });
