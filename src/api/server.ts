@@ -14,6 +14,7 @@ import {
   HeartbeatBody,
   OutputCompleteBody,
   OutputUploadBody,
+  RejectSegmentsBody,
   ReleaseBody,
   SegmentUrlBody,
   TaskIdParams,
@@ -268,11 +269,22 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       });
 
       leased('checkpoint', CheckpointBody, async (id, b, caller, reply) =>
-        answerLease(reply, await leases.checkpoint(id, b.epoch, b.startFrame, b.endFrame, b.key, caller)),
+        answerLease(
+          reply,
+          await leases.checkpoint(id, b.epoch, b.startFrame, b.endFrame, b.key, caller, {
+            sha256: b.sha256,
+            bytes: b.bytes,
+            frames: b.frames,
+          }),
+        ),
       );
 
       leased('complete', CompleteBody, async (id, body, caller, reply) =>
-        answerLease(reply, await leases.complete(id, body.epoch, caller)),
+        answerLease(reply, await leases.complete(id, body.epoch, caller, body.output)),
+      );
+
+      leased('reject-segments', RejectSegmentsBody, async (id, body, caller, reply) =>
+        answerLease(reply, await leases.rejectSegments(id, body.epoch, body.segments, caller)),
       );
 
       leased('release', ReleaseBody, async (id, body, caller, reply) =>

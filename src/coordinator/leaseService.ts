@@ -5,7 +5,15 @@ import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
 import { ProtocolError } from '../core/errors.js';
 import { segmentDurationsMicros } from '../core/time.js';
-import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
+import type {
+  Attempt,
+  InstanceInfo,
+  LeaseResult,
+  OnDemandOnly,
+  Pool,
+  ReleaseReason,
+  SegmentRejection,
+} from '../core/types.js';
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
 import type { StoredProbe } from '../media/probe.js';
@@ -15,6 +23,7 @@ import {
   type HeartbeatProgress,
   type JobStore,
   type LeaseStore,
+  type OutputFile,
   workerName,
 } from '../store/store.js';
 import { deleteJobSegments } from './blobSweeps.js';
@@ -46,6 +55,14 @@ export interface LeaseOptions {
 }
 
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
+
+/** What a checkpoint says of its segment, beside its range and key; each part optional on the wire. */
+export interface SegmentIntegrity {
+  sha256?: string;
+  bytes?: number;
+  /** Frames the worker encoded into the segment. */
+  frames?: number;
+}
 
 /** Segment URLs a merge claim signs between two turns of the event loop. */
 const URL_BATCH = 200;
@@ -264,7 +281,8 @@ export class LeaseService {
         end: task.range.end,
       });
     } else {
-      response.merge = await this.mergeInput(job.id, job.spec.output, probe);
+      response.framePts = await this.store.getFramePts(job.id, { start: 0, end: Number.MAX_SAFE_INTEGER });
+      response.merge = await this.mergeInput(job.id, job.spec.output, probe, response.framePts);
     }
     return response;
   }
@@ -273,9 +291,9 @@ export class LeaseService {
     jobId: string,
     output: string,
     probe: StoredProbe,
+    starts: readonly number[],
   ): Promise<ClaimResponse['merge']> {
     const segments = await this.store.listSegments(jobId);
-    const starts = await this.store.getFramePts(jobId, { start: 0, end: Number.MAX_SAFE_INTEGER });
     const durations = segmentDurationsMicros(
       segments.map((s) => ({ startFrame: s.range.start, endFrame: s.range.end })),
       (frame) => starts[frame],
@@ -290,7 +308,15 @@ export class LeaseService {
       await setImmediate();
     }
     return {
-      segments: urls.map((url, i) => ({ url, durationMicros: durations[i] })),
+      segments: urls.map((url, i) => ({
+        url,
+        durationMicros: durations[i],
+        taskId: segments[i].taskId,
+        startFrame: segments[i].range.start,
+        endFrame: segments[i].range.end,
+        sha256: segments[i].sha256,
+        bytes: segments[i].bytes,
+      })),
       outputUrl: await this.writeLocation(output),
       ...(blobKeyOf(output) !== undefined && hasMultipart(this.blobs)
         ? { multipartAboveBytes: this.options.multipartThresholdBytes ?? DEFAULT_MULTIPART_BYTES }
@@ -399,12 +425,20 @@ export class LeaseService {
     endFrame: number,
     key: string,
     caller?: string,
+    integrity: SegmentIntegrity = {},
   ): Promise<LeaseResult> {
+    const { sha256, bytes, frames } = integrity;
+    if (frames !== undefined && frames !== endFrame - startFrame) {
+      throw new ProtocolError(
+        `segment ${startFrame}-${endFrame} holds ${endFrame - startFrame} frames, not the ${frames} reported`,
+      );
+    }
     const task = await this.store.getTask(taskId);
     // A worker may only record blobs it was told to write: never another task's or another job's.
     if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
+    const range = { start: startFrame, end: endFrame };
     const result = await protocolRefusal(() =>
-      this.store.checkpoint(taskId, epoch, { range: { start: startFrame, end: endFrame }, key }, this.now()),
+      this.store.checkpoint(taskId, epoch, { range, key, sha256, bytes }, this.now()),
     );
     if (!this.observed) return result;
     await this.observe('checkpoint', taskId, epoch, async () => {
@@ -420,10 +454,11 @@ export class LeaseService {
     return result;
   }
 
-  async complete(taskId: string, epoch: number, caller?: string): Promise<LeaseResult> {
+  /** `output`: what a merge task wrote (its size and SHA-256), recorded with the job's end. */
+  async complete(taskId: string, epoch: number, caller?: string, output?: OutputFile): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
     const before = this.observed ? await this.store.getTask(taskId) : undefined;
-    const result = await protocolRefusal(() => this.store.complete(taskId, epoch, this.now()));
+    const result = await protocolRefusal(() => this.store.complete(taskId, epoch, this.now(), output));
     if (this.observed) {
       await this.observe('complete', taskId, epoch, async () => {
         const fields = await this.holder(taskId, epoch);
@@ -446,6 +481,37 @@ export class LeaseService {
     const task = await this.store.getTask(taskId);
     if (task?.kind !== 'merge') return;
     await deleteJobSegments(this.store, this.blobs, task.jobId);
+  }
+
+  /**
+   * The merge task's holder found segments damaged: they (and their tasks' later segments) are dropped, their
+   * blobs deleted, and their frames queued again (see LeaseStore.rejectSegments).
+   */
+  async rejectSegments(
+    taskId: string,
+    epoch: number,
+    rejections: readonly SegmentRejection[],
+    caller?: string,
+  ): Promise<LeaseResult> {
+    const { result, dropped, jobFailed } = await protocolRefusal(() =>
+      this.store.rejectSegments(taskId, epoch, rejections, this.now(), this.options.maxAttempts),
+    );
+    // Best effort: a blob left behind here is deleted with the job's other blobs by the retention sweep.
+    if (result === 'ok') await this.blobs.delete(dropped).catch(() => {});
+    if (this.observed) {
+      await this.observe('reject-segments', taskId, epoch, async () => {
+        const fields = await this.holder(taskId, epoch);
+        if (result !== 'ok') return this.refused('reject-segments', fields, result, caller);
+        await this.attemptEnded(fields);
+        this.taskLog(fields)?.warn(
+          { rejected: rejections, dropped: dropped.length, jobFailed },
+          jobFailed
+            ? "damaged segments spent a task's failure budget; the job failed"
+            : 'damaged segments queued again',
+        );
+      });
+    }
+    return result;
   }
 
   async release(

@@ -16,6 +16,7 @@ import type {
   JobState,
   LeaseResult,
   ReleaseReason,
+  SegmentRejection,
   Task,
   TaskKind,
   TaskState,
@@ -150,4 +151,43 @@ export function framesLost(attempt: Pick<Attempt, 'outcome' | 'framesDone' | 'fr
 /** An attempt that ended because its machine went away (or was presumed gone), not by its own failure. */
 export function isInterruption(outcome: AttemptOutcome): boolean {
   return outcome === 'preempted' || outcome === 'expired' || outcome === 'interrupted';
+}
+
+/**
+ * The segments a merge rejects, one per task: the first damaged one, since the task is redone from there
+ * (its later segments go with it). Rejections come from the holder of a merge task only, and name at least
+ * one segment: anything else is the caller's bug, a RangeError.
+ */
+export function firstRejections(
+  mergeTaskId: string,
+  kind: string,
+  rejections: readonly SegmentRejection[],
+): SegmentRejection[] {
+  if (kind !== 'merge')
+    throw new RangeError(`task ${mergeTaskId} is not a merge task: it rejects no segments`);
+  if (rejections.length === 0) throw new RangeError('a rejection names at least one segment');
+  const first = new Map<string, SegmentRejection>();
+  for (const r of rejections) {
+    const known = first.get(r.taskId);
+    if (!known || r.startFrame < known.startFrame) first.set(r.taskId, r);
+  }
+  return [...first.values()].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+}
+
+export function unknownSegment(rejection: SegmentRejection, jobId: string): RangeError {
+  return new RangeError(
+    `job ${jobId} has no segment of task ${rejection.taskId} starting at frame ${rejection.startFrame}`,
+  );
+}
+
+/** Why the `index`-th segment dropped by `rejection` (0: the damaged one itself) was dropped. */
+export function rejectionReason(rejection: SegmentRejection, index: number): string {
+  return index === 0
+    ? rejection.reason
+    : `follows the damaged segment at frame ${rejection.startFrame} of its task`;
+}
+
+/** The error of a merge attempt that found damaged segments (a failure of their tasks, not of the merge). */
+export function mergeRejectionError(tasks: number): string {
+  return `damaged segments in ${tasks} task${tasks === 1 ? '' : 's'}: their frames are queued again`;
 }

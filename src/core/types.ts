@@ -111,6 +111,27 @@ export interface Segment {
   range: FrameRange;
   key: string;
   epoch: number;
+  /** SHA-256 (hex) and size of the blob as its worker uploaded it; null for segments recorded without them. */
+  sha256: string | null;
+  bytes: number | null;
+}
+
+/** A segment the merge found damaged, and why: its frames, and its task's after it, are queued again. */
+export interface SegmentRejection {
+  taskId: string;
+  startFrame: number;
+  reason: string;
+}
+
+/** A segment a merge found damaged: dropped from the job, its frames queued again. */
+export interface RejectedSegment {
+  jobId: string;
+  taskId: string;
+  range: FrameRange;
+  key: string;
+  epoch: number;
+  reason: string;
+  rejectedAt: number;
 }
 
 export interface Attempt {

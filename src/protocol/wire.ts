@@ -53,14 +53,46 @@ export const HeartbeatBody = z.object({
 
 export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: Count });
 
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex digits');
+
 export const CheckpointBody = z.object({
   epoch: Epoch,
   startFrame: Count,
   endFrame: Count.positive(),
   key: Text.min(1).max(1000),
+  /** The uploaded segment as its worker wrote it: what the merge checks the blob against. */
+  sha256: Sha256.optional(),
+  bytes: z.number().int().nonnegative().max(MAX_OBJECT_SIZE).optional(),
+  /** Frames the worker encoded into it: must be endFrame - startFrame. */
+  frames: Count.positive().optional(),
 });
 
-export const CompleteBody = z.object({ epoch: Epoch });
+/** A merge task's completion says what it wrote: the output's size and SHA-256, for the job's report. */
+export const CompleteBody = z.object({
+  epoch: Epoch,
+  output: z.object({ bytes: z.number().int().nonnegative(), sha256: Sha256 }).optional(),
+});
+
+/** `POST /tasks/:id/reject-segments`: the merge task's holder found these segments damaged. */
+export const RejectSegmentsBody = z.object({
+  epoch: Epoch,
+  segments: z
+    .array(z.object({ taskId: Text.min(1).max(200), startFrame: Count, reason: Text.min(1).max(1000) }))
+    .min(1)
+    .max(10_000),
+});
+
+/** One segment of a merge: where to read it, where it sits, and what it must be. */
+export interface MergeSegmentInput {
+  url: string;
+  durationMicros: number;
+  taskId: string;
+  startFrame: number;
+  endFrame: number;
+  /** As recorded at its checkpoint; null for a segment recorded without them. */
+  sha256: string | null;
+  bytes: number | null;
+}
 
 export const ReleaseBody = z.object({
   epoch: Epoch,
@@ -69,7 +101,7 @@ export const ReleaseBody = z.object({
 });
 
 export interface MergeInput {
-  segments: { url: string; durationMicros: number }[];
+  segments: MergeSegmentInput[];
   /** One presigned PUT (or a `file:` URL): enough up to `multipartAboveBytes`. */
   outputUrl: string;
   /**
@@ -120,7 +152,8 @@ export interface ClaimResponse {
   inputUrl: string;
   /**
    * Timestamps (stream ticks) of frames [framePtsFrom, endFrame) for a process task; they start one frame
-   * before `nextFrame` where there is one, because the decoder seeks between that frame and the next.
+   * before `nextFrame` where there is one, because the decoder seeks between that frame and the next. A merge
+   * task gets every frame's, to check each segment's timestamps against.
    */
   framePts: number[];
   framePtsFrom: number;

@@ -169,6 +169,24 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN output_bytes bigint;
   ALTER TABLE jobs ADD COLUMN output_sha256 text;
   `,
+  // 9: segment integrity: each segment's SHA-256 and size as its worker uploaded it (null: recorded before),
+  // and the segments a merge found damaged, kept apart (their frames were queued again) for the report.
+  `
+  ALTER TABLE segments ADD COLUMN sha256 text;
+  ALTER TABLE segments ADD COLUMN bytes bigint;
+  CREATE TABLE rejected_segments (
+    id bigserial PRIMARY KEY,
+    task_id text NOT NULL REFERENCES tasks(id),
+    job_id text NOT NULL,
+    start_frame integer NOT NULL,
+    end_frame integer NOT NULL,
+    key text NOT NULL,
+    epoch integer NOT NULL,
+    reason text NOT NULL,
+    rejected_at bigint NOT NULL
+  );
+  CREATE INDEX rejected_segments_job ON rejected_segments (job_id, id);
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -3,8 +3,12 @@ import {
   checkpointVerdict,
   completeVerdict,
   decideRelease,
+  firstRejections,
   leaseVerdict,
+  mergeRejectionError,
+  rejectionReason,
   taskFailedError,
+  unknownSegment,
 } from '../core/lease.js';
 import type {
   Attempt,
@@ -12,8 +16,10 @@ import type {
   FrameRange,
   LeaseResult,
   NotifySpec,
+  RejectedSegment,
   ReleaseReason,
   Segment,
+  SegmentRejection,
   Task,
 } from '../core/types.js';
 import {
@@ -38,6 +44,8 @@ import {
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
+  REJECTED_SEGMENT_COLUMNS,
+  type RejectedSegmentRow,
   SEGMENT_COLUMNS,
   type SegmentRow,
   TASK_COLUMNS,
@@ -49,6 +57,7 @@ import {
   toDeliveryAttempt,
   toJob,
   toNotification,
+  toRejectedSegment,
   toSegment,
   toTask,
   toToken,
@@ -78,6 +87,7 @@ import {
   type OutputFile,
   PRIORITY_RANK,
   priorityRank,
+  type RejectionResult,
   type Store,
   type StoredJob,
   type TenantLoad,
@@ -284,6 +294,14 @@ export class PostgresStore implements Store {
     return rows.map(toSegment);
   }
 
+  async listRejectedSegments(jobId: string): Promise<RejectedSegment[]> {
+    const { rows } = await this.pool.query<RejectedSegmentRow>(
+      `SELECT ${REJECTED_SEGMENT_COLUMNS} FROM rejected_segments WHERE job_id = $1 ORDER BY id`,
+      [jobId],
+    );
+    return rows.map(toRejectedSegment);
+  }
+
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
       `SELECT j.id FROM jobs j
@@ -331,7 +349,9 @@ export class PostgresStore implements Store {
         [jobId],
       );
       await c.query(
+        // Merging only once every chunk is done: a merge that rejected segments left chunks to redo.
         `UPDATE jobs SET state = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND kind = 'merge')
+             AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND kind = 'process' AND state <> 'done')
            THEN 'merging' ELSE 'running' END, error = NULL, finished_at = NULL
          WHERE id = $1 AND state = 'failed'`,
         [jobId],
@@ -373,13 +393,14 @@ export class PostgresStore implements Store {
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
-           SELECT id, created_at, priority FROM jobs
+           SELECT id, created_at, priority, state FROM jobs
            WHERE state IN ('running', 'merging')
            ${skip.urgent ? `AND priority < ${PRIORITY_RANK.urgent}` : ''}
            ORDER BY priority DESC, created_at
          ) j
          CROSS JOIN LATERAL (
            SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
+           AND (kind = 'process' OR j.state = 'merging')
            ${skip.merge ? `AND kind <> 'merge'` : ''}
            ${skip.interruptionCap !== undefined ? 'AND preemptions < $8' : ''}
            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
@@ -483,8 +504,8 @@ export class PostgresStore implements Store {
          SELECT job_id FROM lease
          WHERE ${leaseHeldSql('$5::int')} AND ${continuesChainSql('$2::int', '$3::int')}
        ), segment AS (
-         INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at)
-         SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint FROM allowed
+         INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes)
+         SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint, $7::text, $8::bigint FROM allowed
        ), task AS (
          UPDATE tasks SET next_frame = $3::int WHERE id = $1::text AND EXISTS (SELECT 1 FROM allowed)
        ), attempt AS (
@@ -496,7 +517,7 @@ export class PostgresStore implements Store {
          EXISTS (SELECT 1 FROM segments
                  WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text) AS same
        FROM lease`,
-      values: [taskId, start, end, segment.key, epoch, now],
+      values: [taskId, start, end, segment.key, epoch, now, segment.sha256 ?? null, segment.bytes ?? null],
     });
     const row = rows[0];
     const held = leaseVerdict(row && leaseView(row), epoch);
@@ -506,7 +527,7 @@ export class PostgresStore implements Store {
     return verdict;
   }
 
-  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
+  async complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
     const { rows } = await this.pool.query<LeaseRow & { completed: boolean }>({
       name: 'sf_complete',
@@ -523,11 +544,12 @@ export class PostgresStore implements Store {
          UPDATE attempts SET outcome = 'completed', error = NULL, ended_at = $3::bigint
          WHERE task_id = $1::text AND epoch = $2::int AND outcome = 'running' AND EXISTS (SELECT 1 FROM allowed)
        ), job AS (
-         UPDATE jobs SET state = 'completed', finished_at = $3::bigint
+         UPDATE jobs SET state = 'completed', finished_at = $3::bigint, output_bytes = $4::bigint,
+           output_sha256 = $5::text
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
        SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed FROM lease`,
-      values: [taskId, epoch, now],
+      values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
     });
     const row = rows[0];
     const verdict = completeVerdict(taskId, row && chainView(row), epoch);
@@ -589,6 +611,77 @@ export class PostgresStore implements Store {
         ]);
       }
       return 'ok';
+    });
+  }
+
+  async rejectSegments(
+    mergeTaskId: string,
+    epoch: number,
+    rejections: readonly SegmentRejection[],
+    now: number,
+    maxAttempts: number,
+  ): Promise<RejectionResult> {
+    return this.tx(async (c) => {
+      const merge = await this.lockLease(c, mergeTaskId);
+      const verdict = leaseVerdict(merge && leaseView(merge), epoch);
+      if (verdict !== 'ok' || !merge) return { result: verdict, dropped: [], jobFailed: false };
+      const rejected = firstRejections(mergeTaskId, merge.kind, rejections);
+      // Tasks before the job, in id order, as every lease call locks them.
+      const { rows: tasks } = await c.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ANY($1::text[]) AND job_id = $2 ORDER BY id FOR UPDATE`,
+        [rejected.map((r) => r.taskId), merge.job_id],
+      );
+      const dropped: string[] = [];
+      let jobError: string | undefined;
+      for (const rejection of rejected) {
+        const task = tasks.find((t) => t.id === rejection.taskId);
+        const { rows: segments } = await c.query<SegmentRow>(
+          `DELETE FROM segments WHERE task_id = $1 AND start_frame >= $2 RETURNING ${SEGMENT_COLUMNS}`,
+          [rejection.taskId, rejection.startFrame],
+        );
+        segments.sort((a, b) => a.start_frame - b.start_frame);
+        if (!task || segments[0]?.start_frame !== rejection.startFrame)
+          throw unknownSegment(rejection, merge.job_id);
+        await c.query(
+          `INSERT INTO rejected_segments (task_id, job_id, start_frame, end_frame, key, epoch, reason, rejected_at)
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::int[], $7::text[], $8::bigint[])`,
+          [
+            segments.map((s) => s.task_id),
+            segments.map((s) => s.job_id),
+            segments.map((s) => s.start_frame),
+            segments.map((s) => s.end_frame),
+            segments.map((s) => s.key),
+            segments.map((s) => s.epoch),
+            segments.map((_, i) => rejectionReason(rejection, i)),
+            segments.map(() => now),
+          ],
+        );
+        dropped.push(...segments.map((s) => s.key));
+        const next = decideRelease(task, 'error', maxAttempts);
+        await c.query(
+          'UPDATE tasks SET state = $2, failures = $3, next_frame = $4, last_error = $5 WHERE id = $1',
+          [rejection.taskId, next.state, next.failures, rejection.startFrame, rejection.reason],
+        );
+        if (next.state === 'failed')
+          jobError ??= taskFailedError(rejection.taskId, next.failures, rejection.reason);
+      }
+      await c.query(
+        `UPDATE tasks SET state = 'pending', worker_id = NULL, lease_expires_at = NULL WHERE id = $1`,
+        [mergeTaskId],
+      );
+      await this.endAttempt(c, mergeTaskId, epoch, 'error', mergeRejectionError(rejected.length), now);
+      if (jobError !== undefined) {
+        await c.query(`UPDATE jobs SET state = 'failed', error = $2, finished_at = $3 WHERE id = $1`, [
+          merge.job_id,
+          jobError,
+          now,
+        ]);
+      } else {
+        await c.query(`UPDATE jobs SET state = 'running' WHERE id = $1 AND state = 'merging'`, [
+          merge.job_id,
+        ]);
+      }
+      return { result: 'ok', dropped, jobFailed: jobError !== undefined };
     });
   }
 

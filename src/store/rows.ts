@@ -5,6 +5,7 @@ import type {
   JobState,
   NotifyEvent,
   Pool,
+  RejectedSegment,
   Segment,
   Task,
   TaskKind,
@@ -59,6 +60,20 @@ export interface SegmentRow {
   end_frame: number;
   key: string;
   epoch: number;
+  sha256: string | null;
+  /** PostgreSQL returns a bigint as text. */
+  bytes: number | string | null;
+}
+
+export interface RejectedSegmentRow {
+  task_id: string;
+  job_id: string;
+  start_frame: number;
+  end_frame: number;
+  key: string;
+  epoch: number;
+  reason: string;
+  rejected_at: number | string;
 }
 
 export interface AttemptRow {
@@ -100,7 +115,9 @@ export interface TokenRow {
 
 /** Every token column but the secret's hash, which is only ever compared inside the database. */
 export const TOKEN_COLUMNS = 'id, role, tenant, created_at, revoked_at, last_used_at';
-export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch';
+export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch, sha256, bytes';
+export const REJECTED_SEGMENT_COLUMNS =
+  'task_id, job_id, start_frame, end_frame, key, epoch, reason, rejected_at';
 export const ATTEMPT_COLUMNS =
   'id, task_id, job_id, worker_id, epoch, started_at, ended_at, outcome, frames_done, frames_checkpointed, error, ' +
   'cloud, instance_type, zone, lifecycle, fps, gpu_utilization, gpu_memory_used_mib, gpu_memory_total_mib';
@@ -167,6 +184,20 @@ export function toSegment(r: SegmentRow): Segment {
     range: { start: r.start_frame, end: r.end_frame },
     key: r.key,
     epoch: r.epoch,
+    sha256: r.sha256,
+    bytes: r.bytes === null ? null : Number(r.bytes),
+  };
+}
+
+export function toRejectedSegment(r: RejectedSegmentRow): RejectedSegment {
+  return {
+    jobId: r.job_id,
+    taskId: r.task_id,
+    range: { start: r.start_frame, end: r.end_frame },
+    key: r.key,
+    epoch: r.epoch,
+    reason: r.reason,
+    rejectedAt: Number(r.rejected_at),
   };
 }
 

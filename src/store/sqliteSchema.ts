@@ -157,4 +157,22 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   INSERT INTO job_frames (job_id, frame_pts) SELECT id, frame_pts FROM jobs;
   ALTER TABLE jobs DROP COLUMN frame_pts;
   `,
+  // 9: segment integrity: each segment's SHA-256 and size as its worker uploaded it (null: recorded before),
+  // and the segments a merge found damaged, kept apart (their frames were queued again) for the report.
+  `
+  ALTER TABLE segments ADD COLUMN sha256 TEXT;
+  ALTER TABLE segments ADD COLUMN bytes INTEGER;
+  CREATE TABLE rejected_segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL REFERENCES tasks(id),
+    job_id TEXT NOT NULL,
+    start_frame INTEGER NOT NULL,
+    end_frame INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    rejected_at INTEGER NOT NULL
+  );
+  CREATE INDEX rejected_segments_job ON rejected_segments(job_id, id);
+  `,
 ];

@@ -4,10 +4,14 @@ import {
   completeVerdict,
   decideLostLease,
   decideRelease,
+  firstRejections,
   leaseExpired,
   leaseVerdict,
+  mergeRejectionError,
   type ReleaseDecision,
+  rejectionReason,
   taskFailedError,
+  unknownSegment,
 } from '../core/lease.js';
 import type {
   Attempt,
@@ -15,8 +19,10 @@ import type {
   FrameRange,
   LeaseResult,
   NotifySpec,
+  RejectedSegment,
   ReleaseReason,
   Segment,
+  SegmentRejection,
   Task,
 } from '../core/types.js';
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
@@ -31,6 +37,8 @@ import {
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
+  REJECTED_SEGMENT_COLUMNS,
+  type RejectedSegmentRow,
   SEGMENT_COLUMNS,
   type SegmentRow,
   type TaskRow,
@@ -41,6 +49,7 @@ import {
   toDeliveryAttempt,
   toJob,
   toNotification,
+  toRejectedSegment,
   toSegment,
   toTask,
   toToken,
@@ -71,6 +80,7 @@ import {
   type OutputFile,
   PRIORITY_RANK,
   priorityRank,
+  type RejectionResult,
   type Store,
   type StoredJob,
   type TenantLoad,
@@ -231,6 +241,13 @@ export class SqliteStore implements Store {
     return rows.map(toSegment);
   }
 
+  async listRejectedSegments(jobId: string): Promise<RejectedSegment[]> {
+    const rows = this.sql(
+      `SELECT ${REJECTED_SEGMENT_COLUMNS} FROM rejected_segments WHERE job_id = ? ORDER BY id`,
+    ).all(jobId) as RejectedSegmentRow[];
+    return rows.map(toRejectedSegment);
+  }
+
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
     const rows = this.sql(
       `SELECT j.id FROM jobs j
@@ -269,7 +286,11 @@ export class SqliteStore implements Store {
       this.sql(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`).run(
         jobId,
       );
-      const merge = this.sql(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
+      // Merging only once every chunk is done: a merge that rejected segments left chunks to redo.
+      const merge = this.sql(
+        `SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'
+           AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'process' AND state <> 'done')`,
+      ).get(jobId, jobId);
       this.sql(
         `UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`,
       ).run(merge ? 'merging' : 'running', jobId);
@@ -302,6 +323,7 @@ export class SqliteStore implements Store {
       const row = this.sql(
         `SELECT t.* FROM (
              SELECT (SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
+                     AND (kind = 'process' OR j.state = 'merging')
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
@@ -413,8 +435,19 @@ export class SqliteStore implements Store {
       );
       if (verdict !== 'record') return verdict;
       this.sql(
-        'INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ).run(taskId, row.job_id, start, end, segment.key, epoch, now);
+        `INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        taskId,
+        row.job_id,
+        start,
+        end,
+        segment.key,
+        epoch,
+        now,
+        segment.sha256 ?? null,
+        segment.bytes ?? null,
+      );
       this.sql('UPDATE tasks SET next_frame = ? WHERE id = ?').run(end, taskId);
       this.sql(
         `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
@@ -424,7 +457,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
+  async complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult> {
     return this.tx(() => {
       const row = this.leaseRow(taskId);
       const verdict = completeVerdict(taskId, row && chainView(row), epoch);
@@ -435,7 +468,9 @@ export class SqliteStore implements Store {
       );
       this.endAttempt(taskId, epoch, 'completed', null, now);
       if (task.kind === 'merge') {
-        this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, task.job_id);
+        this.sql(
+          `UPDATE jobs SET state = 'completed', finished_at = ?, output_bytes = ?, output_sha256 = ? WHERE id = ?`,
+        ).run(now, output?.bytes ?? null, output?.sha256 ?? null, task.job_id);
         return 'ok';
       }
       // Through tasks_runnable, state by state: a completion costs the same whatever the job's size.
@@ -479,6 +514,78 @@ export class SqliteStore implements Store {
         );
       }
       return 'ok';
+    });
+  }
+
+  async rejectSegments(
+    mergeTaskId: string,
+    epoch: number,
+    rejections: readonly SegmentRejection[],
+    now: number,
+    maxAttempts: number,
+  ): Promise<RejectionResult> {
+    return this.tx(() => {
+      const merge = this.leaseHolder(mergeTaskId, epoch);
+      if (typeof merge === 'string') return { result: merge, dropped: [], jobFailed: false };
+      const rejected = firstRejections(mergeTaskId, merge.kind, rejections);
+      const segmentsFrom = this.sql(
+        `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE task_id = ? AND start_frame >= ? ORDER BY start_frame`,
+      );
+      const dropped: string[] = [];
+      let jobError: string | undefined;
+      for (const rejection of rejected) {
+        const task = this.sql('SELECT * FROM tasks WHERE id = ? AND job_id = ?').get(
+          rejection.taskId,
+          merge.job_id,
+        ) as TaskRow | undefined;
+        const segments = segmentsFrom.all(rejection.taskId, rejection.startFrame) as SegmentRow[];
+        if (!task || segments[0]?.start_frame !== rejection.startFrame)
+          throw unknownSegment(rejection, merge.job_id);
+        for (const [i, s] of segments.entries()) {
+          this.sql(
+            `INSERT INTO rejected_segments (task_id, job_id, start_frame, end_frame, key, epoch, reason, rejected_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            s.task_id,
+            s.job_id,
+            s.start_frame,
+            s.end_frame,
+            s.key,
+            s.epoch,
+            rejectionReason(rejection, i),
+            now,
+          );
+          dropped.push(s.key);
+        }
+        this.sql('DELETE FROM segments WHERE task_id = ? AND start_frame >= ?').run(
+          rejection.taskId,
+          rejection.startFrame,
+        );
+        const next = decideRelease(task, 'error', maxAttempts);
+        this.sql('UPDATE tasks SET state = ?, failures = ?, next_frame = ?, last_error = ? WHERE id = ?').run(
+          next.state,
+          next.failures,
+          rejection.startFrame,
+          rejection.reason,
+          rejection.taskId,
+        );
+        if (next.state === 'failed')
+          jobError ??= taskFailedError(rejection.taskId, next.failures, rejection.reason);
+      }
+      this.sql(
+        `UPDATE tasks SET state = 'pending', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`,
+      ).run(mergeTaskId);
+      this.endAttempt(mergeTaskId, epoch, 'error', mergeRejectionError(rejected.length), now);
+      if (jobError !== undefined) {
+        this.sql(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`).run(
+          jobError,
+          now,
+          merge.job_id,
+        );
+      } else {
+        this.sql(`UPDATE jobs SET state = 'running' WHERE id = ? AND state = 'merging'`).run(merge.job_id);
+      }
+      return { result: 'ok', dropped, jobFailed: jobError !== undefined };
     });
   }
 

@@ -11,8 +11,10 @@ import type {
   NotifySpec,
   OnDemandOnly,
   Pool,
+  RejectedSegment,
   ReleaseReason,
   Segment,
+  SegmentRejection,
   Task,
   TaskKind,
 } from '../core/types.js';
@@ -104,6 +106,17 @@ export interface HeartbeatProgress extends GpuTelemetry {
 export interface CheckpointRequest {
   range: FrameRange;
   key: string;
+  /** The uploaded blob's SHA-256 (hex) and size, which the merge checks it against. */
+  sha256?: string;
+  bytes?: number;
+}
+
+/** What a merge's rejection did: the lease verdict, the blob keys dropped, and whether the job failed. */
+export interface RejectionResult {
+  result: LeaseResult;
+  /** Keys of the segments dropped (the rejected ones and the ones after them in their tasks). */
+  dropped: string[];
+  jobFailed: boolean;
 }
 
 /** What happened to a task's lease when its holder went away without releasing it. */
@@ -155,6 +168,8 @@ export interface JobStore {
   getTask(taskId: string): Promise<Task | undefined>;
   listTasks(jobId: string): Promise<Task[]>;
   listSegments(jobId: string): Promise<Segment[]>;
+  /** Segments merges found damaged, oldest rejection first. */
+  listRejectedSegments(jobId: string): Promise<RejectedSegment[]>;
   listAttempts(jobId: string): Promise<Attempt[]>;
   /** The attempt that held `taskId`'s lease at `epoch`, if any. */
   getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined>;
@@ -195,7 +210,21 @@ export interface LeaseStore {
     leaseTtlMs: number,
   ): Promise<LeaseResult>;
   checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult>;
-  complete(taskId: string, epoch: number, now: number): Promise<LeaseResult>;
+  /** Ends a task; a merge task's completion records the output it wrote, when given, with its job's end. */
+  complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult>;
+  /**
+   * The holder of merge task `mergeTaskId` found segments damaged: each one and every later segment of its
+   * task move to the rejected segments, the task is runnable again from the rejected segment's first frame
+   * (a failure of that task: past `maxAttempts` failures the job fails with the reason), the merge task
+   * waits (pending) until every process task is done again, and the job is running again.
+   */
+  rejectSegments(
+    mergeTaskId: string,
+    epoch: number,
+    rejections: readonly SegmentRejection[],
+    now: number,
+    maxAttempts: number,
+  ): Promise<RejectionResult>;
   release(
     taskId: string,
     epoch: number,

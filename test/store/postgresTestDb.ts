@@ -48,7 +48,7 @@ export async function createTestDatabase(): Promise<TestDatabase | { unavailable
     url,
     query,
     reset: async () => {
-      await query(`TRUNCATE notification_attempts, notifications, webhook_secrets, attempts, segments, tasks, jobs, tokens
+      await query(`TRUNCATE notification_attempts, notifications, webhook_secrets, attempts, rejected_segments, segments, tasks, jobs, tokens
          RESTART IDENTITY`);
     },
     drop: async () => {

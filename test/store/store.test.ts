@@ -271,6 +271,152 @@ for (const backend of backends) {
       expect(await store.findCompletedJob('other')).toBeUndefined();
     });
 
+    it('records a merge output with the completion, and each segment with its SHA-256 and size', async () => {
+      const job = await newJob();
+      const sha = (n: number) => n.toString(16).padStart(64, '0');
+      for (const _ of [0, 1, 2]) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+        const { start, end } = c.task.range;
+        if (c.task.kind === 'process') {
+          const segment = {
+            range: { start, end },
+            key: `s${start}`,
+            sha256: sha(start),
+            bytes: 3_000_000_000,
+          };
+          await store.checkpoint(c.task.id, c.task.epoch, segment, 1);
+          await store.complete(c.task.id, c.task.epoch, 2);
+        } else {
+          await store.complete(c.task.id, c.task.epoch, 2, { bytes: 6_000_000_000, sha256: sha(99) });
+        }
+      }
+      expect((await store.listSegments(job.id)).map((s) => [s.key, s.sha256, s.bytes])).toEqual([
+        ['s0', sha(0), 3_000_000_000],
+        ['s20', sha(20), 3_000_000_000],
+      ]);
+      expect((await store.findCompletedJob('k'))?.output).toEqual({ bytes: 6_000_000_000, sha256: sha(99) });
+    });
+
+    it('queues the frames of segments a merge rejects again, and merges only once they are redone', async () => {
+      const job = await newJob([
+        { start: 0, end: 20 },
+        { start: 20, end: 30 },
+      ]);
+      // Task A in two segments (0-10, 10-20), task B in one (20-30).
+      for (const _ of [0, 1]) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+        const { start, end } = c.task.range;
+        for (let f = start; f < end; f += 10)
+          await store.checkpoint(
+            c.task.id,
+            c.task.epoch,
+            { range: { start: f, end: f + 10 }, key: `s${f}` },
+            1,
+          );
+        await store.complete(c.task.id, c.task.epoch, 2);
+      }
+      const [a, b] = await store.listTasks(job.id);
+      const merge = (await store.claim({ workerId: 'm', pool: 'spot', now: 3, leaseTtlMs: TTL }))!;
+      expect(merge.task.kind).toBe('merge');
+      // A segment the job does not have: the caller's bug.
+      await expect(
+        store.rejectSegments(
+          merge.task.id,
+          merge.task.epoch,
+          [{ taskId: a.id, startFrame: 5, reason: 'x' }],
+          4,
+          3,
+        ),
+      ).rejects.toThrow(/no segment of task .* starting at frame 5/);
+
+      const rejected = await store.rejectSegments(
+        merge.task.id,
+        merge.task.epoch,
+        [
+          { taskId: a.id, startFrame: 0, reason: 'SHA-256 differs' },
+          { taskId: b.id, startFrame: 20, reason: 'cannot decode' },
+        ],
+        4,
+        3,
+      );
+      expect(rejected).toEqual({ result: 'ok', dropped: ['s0', 's10', 's20'], jobFailed: false });
+      expect(await store.listSegments(job.id)).toEqual([]);
+      expect((await store.listRejectedSegments(job.id)).map((r) => [r.key, r.reason, r.range])).toEqual([
+        ['s0', 'SHA-256 differs', { start: 0, end: 10 }],
+        ['s10', 'follows the damaged segment at frame 0 of its task', { start: 10, end: 20 }],
+        ['s20', 'cannot decode', { start: 20, end: 30 }],
+      ]);
+      expect((await store.getJob(job.id))?.state).toBe('running');
+      expect(await store.getTask(a.id)).toMatchObject({ state: 'pending', nextFrame: 0, failures: 1 });
+      expect(await store.getAttempt(merge.task.id, merge.task.epoch)).toMatchObject({ outcome: 'error' });
+      // A repeat of the call finds the merge's lease gone.
+      expect(
+        (
+          await store.rejectSegments(
+            merge.task.id,
+            merge.task.epoch,
+            [{ taskId: a.id, startFrame: 0, reason: 'x' }],
+            5,
+            3,
+          )
+        ).result,
+      ).toBe('stale');
+
+      // The chunks come first; the merge waits, even with every chunk under a lease.
+      const redo = [
+        (await store.claim({ workerId: 'w', pool: 'spot', now: 6, leaseTtlMs: TTL }))!,
+        (await store.claim({ workerId: 'w', pool: 'spot', now: 6, leaseTtlMs: TTL }))!,
+      ];
+      expect(redo.map((c) => [c.task.kind, c.task.nextFrame])).toEqual([
+        ['process', 0],
+        ['process', 20],
+      ]);
+      expect(
+        await store.claim({ workerId: 'm', pool: 'on-demand', now: 6, leaseTtlMs: TTL }),
+      ).toBeUndefined();
+      for (const c of redo) {
+        const { start, end } = c.task.range;
+        await store.checkpoint(c.task.id, c.task.epoch, { range: { start, end }, key: `r${start}` }, 7);
+        await store.complete(c.task.id, c.task.epoch, 8);
+      }
+      const again = (await store.claim({ workerId: 'm', pool: 'spot', now: 9, leaseTtlMs: TTL }))!;
+      expect(again.task).toMatchObject({ kind: 'merge', epoch: merge.task.epoch + 1 });
+      expect(await store.complete(again.task.id, again.task.epoch, 10)).toBe('ok');
+      expect((await store.getJob(job.id))?.state).toBe('completed');
+      expect((await store.listSegments(job.id)).map((s) => s.key)).toEqual(['r0', 'r20']);
+    });
+
+    it("fails the job with the reason once damaged segments spent a task's failure budget", async () => {
+      const job = await newJob([{ start: 0, end: 30 }]);
+      for (let round = 1; round <= 2; round++) {
+        const c = (await store.claim({ workerId: 'w', pool: 'spot', now: round, leaseTtlMs: TTL }))!;
+        await store.checkpoint(
+          c.task.id,
+          c.task.epoch,
+          { range: { start: 0, end: 30 }, key: `s${round}` },
+          round,
+        );
+        await store.complete(c.task.id, c.task.epoch, round);
+        const merge = (await store.claim({ workerId: 'm', pool: 'spot', now: round, leaseTtlMs: TTL }))!;
+        const rejected = await store.rejectSegments(
+          merge.task.id,
+          merge.task.epoch,
+          [{ taskId: c.task.id, startFrame: 0, reason: 'frame count 29, expected 30' }],
+          round,
+          2,
+        );
+        expect(rejected.jobFailed).toBe(round === 2);
+      }
+      const failed = (await store.getJob(job.id))!;
+      expect(failed.state).toBe('failed');
+      expect(failed.error).toMatch(/failed 2 times: frame count 29, expected 30/);
+      // A retry runs the chunk again before any merge.
+      await store.retryFailedJob(job.id);
+      expect((await store.getJob(job.id))?.state).toBe('running');
+      const next = (await store.claim({ workerId: 'w', pool: 'spot', now: 9, leaseTtlMs: TTL }))!;
+      expect(next.task.kind).toBe('process');
+    });
+
     it('ends every lease of a dead coordinator as interrupted', async () => {
       await newJob();
       await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL });
