@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
+import { deleteJobSegments } from '../coordinator/blobSweeps.js';
 import { finishedJob, outputFile } from '../coordinator/finishedJob.js';
 import { type CheckedJob, JobAdmission } from '../coordinator/jobAdmission.js';
 import { checkJobRequest, type JobRequest } from '../coordinator/jobInput.js';
@@ -180,7 +181,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     const report = await jobReport(store, job.id, { prices, tasks: options.taskCosts });
     if (report.state === 'completed') {
       // The output holds every frame now; the segments would only fill the disk.
-      await blobs.delete((await store.listSegments(job.id)).map((s) => s.key));
+      await deleteJobSegments(store, blobs, job.id);
       // What a rerun of the same command compares with, to tell that there is nothing to do.
       const output = await outputFile(job.spec.output);
       if (output) await store.recordOutput(job.id, output);

@@ -18,7 +18,8 @@ export async function deleteJobSegments(
   jobId: string,
   now = Date.now(),
 ): Promise<void> {
-  const segments = await store.listSegments(jobId);
+  // Rejected segments too: their blobs are deleted when rejected, unless that failed.
+  const segments = [...(await store.listSegments(jobId)), ...(await store.listRejectedSegments(jobId))];
   await blobs.delete(segments.map((s) => s.key));
   await store.markSegmentsDeleted(jobId, now);
 }

@@ -10,10 +10,12 @@ export async function jobReport(
 ): Promise<JobReport> {
   const job = await store.getJob(jobId);
   if (!job) throw new Error(`unknown job ${jobId}`);
-  const [tasks, segments, attempts] = await Promise.all([
+  const [tasks, segments, attempts, rejected, output] = await Promise.all([
     store.listTasks(jobId),
     store.listSegments(jobId),
     store.listAttempts(jobId),
+    store.listRejectedSegments(jobId),
+    store.getOutput(jobId),
   ]);
-  return summarizeJob(job, tasks, segments, attempts, now, options);
+  return summarizeJob(job, tasks, segments, attempts, now, options, { rejected, output });
 }

@@ -1,5 +1,5 @@
 import { framesLost, isInterruption } from '../core/lease.js';
-import type { Attempt, Job, JobState, Segment, Task } from '../core/types.js';
+import type { Attempt, Job, JobState, RejectedSegment, Segment, Task } from '../core/types.js';
 import { type JobCost, jobCost } from './accounting.js';
 import type { PriceTable } from './prices.js';
 
@@ -14,9 +14,15 @@ export interface JobReport {
   tasks: number;
   tasksDone: number;
   segments: number;
+  /**
+   * Segments merges dropped: found damaged (size, SHA-256, decoding, frames or timestamps), or following a
+   * damaged one in its task. Their frames were redone.
+   */
+  segmentsRejected: number;
   attempts: number;
   interruptions: number;
   failures: number;
+  /** Frames processed again: never checkpointed by an interrupted attempt, or in a rejected segment. */
   framesRedone: number;
   /** Frames covered by checkpointed segments plus frames in flight on running tasks. */
   framesDone: number;
@@ -26,6 +32,9 @@ export interface JobReport {
   /** Time during which at least one worker was working on the job: the union of its attempts. */
   runSeconds: number;
   error: string | null;
+  /** The output's size and SHA-256 as its merge checked and wrote it (null until then). */
+  outputBytes: number | null;
+  outputSha256: string | null;
   /** GPU time and money; `cost.tasks` when the per-task breakdown was asked for. */
   cost: JobCost;
 }
@@ -36,6 +45,12 @@ export interface ReportOptions {
   tasks?: boolean;
 }
 
+/** What a job's merges found and wrote: damaged segments, and the output. */
+export interface JobIntegrity {
+  rejected: RejectedSegment[];
+  output: { bytes: number; sha256: string } | null;
+}
+
 export function summarizeJob(
   job: Job,
   tasks: Task[],
@@ -43,7 +58,9 @@ export function summarizeJob(
   attempts: Attempt[],
   now: number,
   options: ReportOptions,
+  integrity: JobIntegrity = { rejected: [], output: null },
 ): JobReport {
+  const rejectedFrames = integrity.rejected.reduce((sum, s) => sum + s.range.end - s.range.start, 0);
   const processTasks = tasks.filter((t) => t.kind === 'process');
   const checkpointed = processTasks.reduce((sum, t) => sum + (t.nextFrame - t.range.start), 0);
   const inFlight = attempts
@@ -59,15 +76,18 @@ export function summarizeJob(
     tasks: processTasks.length,
     tasksDone: processTasks.filter((t) => t.state === 'done').length,
     segments: segments.length,
+    segmentsRejected: integrity.rejected.length,
     attempts: attempts.length,
     interruptions: attempts.filter((a) => isInterruption(a.outcome)).length,
     failures: attempts.filter((a) => a.outcome === 'error').length,
-    framesRedone: attempts.reduce((sum, a) => sum + framesLost(a), 0),
+    framesRedone: attempts.reduce((sum, a) => sum + framesLost(a), 0) + rejectedFrames,
     framesDone: Math.min(job.frameCount, checkpointed + inFlight),
     workerSeconds: attempts.reduce((sum, a) => sum + ((a.endedAt ?? now) - a.startedAt) / 1000, 0),
     wallSeconds: ((job.finishedAt ?? now) - job.createdAt) / 1000,
     runSeconds: busySeconds(attempts, now),
     error: job.error,
+    outputBytes: integrity.output?.bytes ?? null,
+    outputSha256: integrity.output?.sha256 ?? null,
     cost: jobCost(attempts, options.prices, now, options.tasks ? tasks : undefined),
   };
 }

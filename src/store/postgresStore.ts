@@ -44,6 +44,7 @@ import {
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
+  outputOf,
   REJECTED_SEGMENT_COLUMNS,
   type RejectedSegmentRow,
   SEGMENT_COLUMNS,
@@ -219,6 +220,14 @@ export class PostgresStore implements Store {
       [key],
     );
     return rows[0] && toCompletedJob(rows[0]);
+  }
+
+  async getOutput(jobId: string): Promise<OutputFile | null> {
+    const { rows } = await this.pool.query<Pick<CompletedJobRow, 'output_bytes' | 'output_sha256'>>(
+      'SELECT output_bytes, output_sha256 FROM jobs WHERE id = $1',
+      [jobId],
+    );
+    return rows[0] ? outputOf(rows[0]) : null;
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {

@@ -17,6 +17,7 @@ import type {
   Notification,
   NotificationChannel,
   NotificationState,
+  OutputFile,
   StoredJob,
   TokenRecord,
   TokenRole,
@@ -127,12 +128,15 @@ export interface CompletedJobRow extends JobRow {
   output_sha256: string | null;
 }
 
+/** The output a job row recorded, if any. */
+export function outputOf(r: Pick<CompletedJobRow, 'output_bytes' | 'output_sha256'>): OutputFile | null {
+  return r.output_bytes !== null && r.output_sha256 !== null
+    ? { bytes: r.output_bytes, sha256: r.output_sha256 }
+    : null;
+}
+
 export function toCompletedJob(r: CompletedJobRow): CompletedJob {
-  const output =
-    r.output_bytes !== null && r.output_sha256 !== null
-      ? { bytes: r.output_bytes, sha256: r.output_sha256 }
-      : null;
-  return { job: toJob(r), output };
+  return { job: toJob(r), output: outputOf(r) };
 }
 
 export function toJob(r: JobRow): StoredJob {

@@ -37,6 +37,7 @@ import {
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
+  outputOf,
   REJECTED_SEGMENT_COLUMNS,
   type RejectedSegmentRow,
   SEGMENT_COLUMNS,
@@ -179,6 +180,13 @@ export class SqliteStore implements Store {
          WHERE key = ? AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
     ).get(key) as CompletedJobRow | undefined;
     return row && toCompletedJob(row);
+  }
+
+  async getOutput(jobId: string): Promise<OutputFile | null> {
+    const row = this.sql('SELECT output_bytes, output_sha256 FROM jobs WHERE id = ?').get(jobId) as
+      | Pick<CompletedJobRow, 'output_bytes' | 'output_sha256'>
+      | undefined;
+    return row ? outputOf(row) : null;
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {

@@ -157,6 +157,8 @@ export interface JobStore {
   findUnfinishedJob(key: string): Promise<StoredJob | undefined>;
   /** The newest completed job with this key, if any. */
   findCompletedJob(key: string): Promise<CompletedJob | undefined>;
+  /** The output a completed job recorded (null: none recorded, or not completed). */
+  getOutput(jobId: string): Promise<OutputFile | null>;
   /** Notes the output file a completed job wrote; false when the job has not completed. */
   recordOutput(jobId: string, output: OutputFile): Promise<boolean>;
   getJob(id: string): Promise<StoredJob | undefined>;

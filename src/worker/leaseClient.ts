@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toStorableText } from '../core/text.js';
-import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason } from '../core/types.js';
+import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason, SegmentRejection } from '../core/types.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
@@ -11,6 +11,13 @@ export class LeaseLostError extends Error {
   ) {
     super(`lease on task ${taskId} lost (${reason})`);
   }
+}
+
+/** What a checkpoint says of the segment file it uploaded. */
+export interface SegmentFile {
+  sha256: string;
+  bytes: number;
+  frames: number;
 }
 
 /** Answers that mean the coordinator is restarting or overloaded, not that the call was wrong. */
@@ -102,12 +109,23 @@ export class LeaseClient {
     startFrame: number,
     endFrame: number,
     key: string,
+    integrity?: SegmentFile,
   ): Promise<void> {
-    await this.post(`/tasks/${taskId}/checkpoint`, { epoch, startFrame, endFrame, key }, taskId);
+    await this.post(
+      `/tasks/${taskId}/checkpoint`,
+      { ...integrity, epoch, startFrame, endFrame, key },
+      taskId,
+    );
   }
 
-  async complete(taskId: string, epoch: number): Promise<void> {
-    await this.post(`/tasks/${taskId}/complete`, { epoch }, taskId);
+  /** `output`: what a merge task wrote. */
+  async complete(taskId: string, epoch: number, output?: { bytes: number; sha256: string }): Promise<void> {
+    await this.post(`/tasks/${taskId}/complete`, { epoch, output }, taskId);
+  }
+
+  /** A merge task's holder found these segments damaged: their frames are queued again. */
+  async rejectSegments(taskId: string, epoch: number, segments: SegmentRejection[]): Promise<void> {
+    await this.post(`/tasks/${taskId}/reject-segments`, { epoch, segments }, taskId);
   }
 
   async release(taskId: string, epoch: number, reason: ReleaseReason, error?: string): Promise<void> {

@@ -1,10 +1,14 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MediaError } from '../media/errors.js';
+import { outputProblem } from '../media/integrityCheck.js';
 import { mergeSegments } from '../media/merge.js';
+import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
 import { uploadOutput } from './outputUpload.js';
+import { damagedSegments, plannedMicros } from './segmentVerification.js';
 import { downloadFile, readableLocation } from './transfer.js';
 
 export interface MergeTaskContext {
@@ -14,20 +18,31 @@ export interface MergeTaskContext {
   signal: AbortSignal;
 }
 
-/** Concatenates the job's segments in order (stream copy), muxes the source audio, writes the output. */
-export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
+/**
+ * Checks every segment (see damagedSegments) and, when one is damaged, hands the damaged ones back instead of
+ * merging: their frames are queued again ('requeued'). Otherwise concatenates them in order (stream copy),
+ * muxes the source audio, checks the output against the plan (frames, timestamps, audio streams), writes it,
+ * and completes the task with the output's size and SHA-256.
+ */
+export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' | 'requeued'> {
   const { claim, signal } = ctx;
   const merge = claim.merge;
   if (!merge) throw new Error(`merge task ${claim.task.id} came without its segments`);
   const dir = join(ctx.workDir, `${claim.task.id}-e${claim.task.epoch}`);
   await mkdir(dir, { recursive: true });
+  let output: { bytes: number; sha256: string };
   try {
     const segments = await Promise.all(
       merge.segments.map(async (s, i) => ({
+        ...s,
         path: await downloadFile(s.url, dir, `segment-${i}.mp4`),
-        durationMicros: s.durationMicros,
       })),
     );
+    const damaged = await damagedSegments(segments, claim, signal);
+    if (damaged.length > 0) {
+      await ctx.client.rejectSegments(claim.task.id, claim.task.epoch, damaged);
+      return 'requeued';
+    }
     const local = merge.outputUrl.startsWith('file:');
     const outputPath = local
       ? fileURLToPath(merge.outputUrl)
@@ -39,6 +54,18 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
       outputPath,
       signal,
     });
+    const problem = await outputProblem(outputPath, {
+      planned: plannedMicros(claim, 0, claim.probe.video.frameCount),
+      timeBase: claim.probe.video.timeBase,
+      audioStreams: claim.probe.audio.length,
+    });
+    if (problem !== undefined) {
+      // Never a broken output where the user looks for the result.
+      await rm(outputPath, { force: true });
+      throw new MediaError(`the merged output failed its check: ${problem}`);
+    }
+    const { size, sha256 } = await hashFile(outputPath);
+    output = { bytes: size, sha256 };
     if (!local)
       await uploadOutput(outputPath, {
         client: ctx.client,
@@ -50,5 +77,6 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  await ctx.client.complete(claim.task.id, claim.task.epoch);
+  await ctx.client.complete(claim.task.id, claim.task.epoch, output);
+  return 'completed';
 }

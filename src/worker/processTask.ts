@@ -4,6 +4,7 @@ import { ticksToMicros } from '../core/time.js';
 import { segmentContainer } from '../media/containers.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
+import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { Frame } from '../vision/frame.js';
 import type { ProcessorChain } from '../vision/processors/chain.js';
@@ -86,6 +87,8 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     const previous = finalizing;
     finalizing = (async () => {
       await segment.encoder.finish();
+      // Hashed as written, before the upload: the merge checks the stored blob against it.
+      const { sha256, size } = await hashFile(segment.localPath);
       await previous;
       await uploadFile(segment.localPath, segment.target.url);
       await client.checkpoint(
@@ -94,6 +97,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         segment.startFrame,
         segment.startFrame + segment.frames,
         segment.target.key,
+        { sha256, bytes: size, frames: segment.frames },
       );
     })();
     inFlight.push(finalizing);

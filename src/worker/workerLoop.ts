@@ -160,8 +160,15 @@ async function runClaim(
   taskLog(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`);
   try {
     if (task.kind === 'merge') {
-      await runMergeTask({ client, claim, workDir: options.workDir, signal: controller.signal });
-      taskLog('merge completed');
+      const merged = await runMergeTask({
+        client,
+        claim,
+        workDir: options.workDir,
+        signal: controller.signal,
+      });
+      taskLog(
+        merged === 'completed' ? 'merge completed' : 'damaged segments handed back; their frames run again',
+      );
       return 'completed';
     }
     const chain = await chains.for(claim);

@@ -1,0 +1,60 @@
+import { ticksToMicros } from '../core/time.js';
+import type { SegmentRejection } from '../core/types.js';
+import { segmentProblem } from '../media/integrityCheck.js';
+import { hashFile } from '../models/hashes.js';
+import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
+
+/** Segments checked at once: each check is an ffprobe and a decode, on the CPU. */
+const CONCURRENCY = 4;
+
+export type DownloadedSegment = MergeSegmentInput & { path: string };
+
+/** Frames [from, to) of a merge claim, in microseconds from frame `from`. */
+export function plannedMicros(claim: ClaimResponse, from: number, to: number): number[] {
+  const { timeBase } = claim.probe.video;
+  const at = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
+  return Array.from({ length: to - from }, (_, i) => ticksToMicros(at(from + i) - at(from), timeBase));
+}
+
+/** Why one segment must not be merged: not the bytes its worker uploaded, or not the frames planned. */
+async function damage(segment: DownloadedSegment, claim: ClaimResponse, signal: AbortSignal) {
+  if (segment.sha256 !== null) {
+    const { sha256, size } = await hashFile(segment.path).catch((error: Error) => ({
+      sha256: `unreadable (${error.message})`,
+      size: -1,
+    }));
+    if (segment.bytes !== null && size !== segment.bytes) return `${size} bytes, uploaded ${segment.bytes}`;
+    if (sha256 !== segment.sha256)
+      return `SHA-256 ${sha256.slice(0, 16)}…, uploaded ${segment.sha256.slice(0, 16)}…`;
+  }
+  const planned = plannedMicros(claim, segment.startFrame, segment.endFrame);
+  return segmentProblem(segment.path, planned, claim.probe.video.timeBase, signal);
+}
+
+/**
+ * Checks every segment of a merge against what its checkpoint recorded (size and SHA-256) and against the
+ * plan (decodable, frame count, timestamps): the damaged ones, each with the reason.
+ */
+export async function damagedSegments(
+  segments: readonly DownloadedSegment[],
+  claim: ClaimResponse,
+  signal: AbortSignal,
+): Promise<SegmentRejection[]> {
+  const rejections: SegmentRejection[] = [];
+  let next = 0;
+  const check = async () => {
+    while (next < segments.length) {
+      const segment = segments[next++];
+      const reason = await damage(segment, claim, signal);
+      if (reason !== undefined) {
+        rejections.push({
+          taskId: segment.taskId,
+          startFrame: segment.startFrame,
+          reason: `segment ${segment.startFrame}-${segment.endFrame}: ${reason}`,
+        });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, segments.length) }, check));
+  return rejections.sort((a, b) => a.startFrame - b.startFrame);
+}
