@@ -53,7 +53,7 @@ export const HeartbeatBody = z.object({
 
 export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: Count });
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex digits');
+const Sha256 = Text.regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex digits');
 
 export const CheckpointBody = z.object({
   epoch: Epoch,
