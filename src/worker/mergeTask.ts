@@ -8,8 +8,8 @@ import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
 import { uploadOutput } from './outputUpload.js';
-import { damagedSegments, plannedMicros } from './segmentVerification.js';
-import { downloadFile, readableLocation } from './transfer.js';
+import { type DownloadedSegment, damagedSegments, plannedMicros } from './segmentVerification.js';
+import { downloadFile, HttpError, readableLocation } from './transfer.js';
 
 export interface MergeTaskContext {
   client: LeaseClient;
@@ -33,10 +33,15 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
   let output: { bytes: number; sha256: string };
   try {
     const segments = await Promise.all(
-      merge.segments.map(async (s, i) => ({
-        ...s,
-        path: await downloadFile(s.url, dir, `segment-${i}.mp4`),
-      })),
+      merge.segments.map(async (s, i): Promise<DownloadedSegment> => {
+        try {
+          return { ...s, path: await downloadFile(s.url, dir, `segment-${i}.mp4`) };
+        } catch (error) {
+          // A blob the store no longer has is damage like any other; other failures may pass, and fail the try.
+          if (!(error instanceof HttpError && error.status === 404)) throw error;
+          return { ...s, path: '', missing: `the stored blob is missing (${error.message})` };
+        }
+      }),
     );
     const damaged = await damagedSegments(segments, claim, signal);
     if (damaged.length > 0) {

@@ -7,7 +7,8 @@ import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
 /** Segments checked at once: each check is an ffprobe and a decode, on the CPU. */
 const CONCURRENCY = 4;
 
-export type DownloadedSegment = MergeSegmentInput & { path: string };
+/** A segment of the merge as downloaded; `missing` says why the store had no blob for it. */
+export type DownloadedSegment = MergeSegmentInput & { path: string; missing?: string };
 
 /** Frames [from, to) of a merge claim, in microseconds from frame `from`. */
 export function plannedMicros(claim: ClaimResponse, from: number, to: number): number[] {
@@ -18,11 +19,15 @@ export function plannedMicros(claim: ClaimResponse, from: number, to: number): n
 
 /** Why one segment must not be merged: not the bytes its worker uploaded, or not the frames planned. */
 async function damage(segment: DownloadedSegment, claim: ClaimResponse, signal: AbortSignal) {
+  if (segment.missing !== undefined) return segment.missing;
   if (segment.sha256 !== null) {
-    const { sha256, size } = await hashFile(segment.path).catch((error: Error) => ({
-      sha256: `unreadable (${error.message})`,
-      size: -1,
-    }));
+    let hashes: { sha256: string; size: number };
+    try {
+      hashes = await hashFile(segment.path);
+    } catch (error) {
+      return `cannot read the stored blob: ${(error as Error).message}`;
+    }
+    const { sha256, size } = hashes;
     if (segment.bytes !== null && size !== segment.bytes) return `${size} bytes, uploaded ${segment.bytes}`;
     if (sha256 !== segment.sha256)
       return `SHA-256 ${sha256.slice(0, 16)}…, uploaded ${segment.sha256.slice(0, 16)}…`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -9,8 +9,8 @@ import { runCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 /**
- * Segment integrity end to end: a run is interrupted, two of its stored segment blobs are damaged (bytes
- * flipped in the middle of one, another cut in half), and the rerun's merge finds both, queues their frames
+ * Segment integrity end to end: a run is interrupted, three of its stored segment blobs are damaged (bytes
+ * flipped in the middle of one, another cut in half, a third deleted), and the rerun's merge finds them, queues their frames
  * again, and completes a job whose output holds every frame once with the source's timestamps; the report
  * counts the redone frames and carries the output's SHA-256.
  */
@@ -99,21 +99,24 @@ describe('segment integrity', () => {
     const segmentsOf = () => query<SegmentRow>(stateDir, 'SELECT * FROM segments ORDER BY start_frame');
     for (;;) {
       const segments = segmentsOf();
-      if (new Set(segments.map((s) => s.task_id)).size >= 2 && segments.length >= 4) break;
+      if (new Set(segments.map((s) => s.task_id)).size >= 3) break;
       await sleep(25);
     }
     first.child.kill('SIGINT');
     expect((await first.result).code).toBe(130);
 
-    // One segment of each of two tasks: bytes flipped in the middle of one, the other cut in half.
+    // The first segment of each of three tasks: bytes flipped in the middle of one, the next cut in half, the
+    // last one's blob gone.
     const segments = segmentsOf();
-    const flipped = segments[0];
-    const cut = segments.find((s) => s.task_id !== flipped.task_id)!;
+    const [flipped, cut, lost] = [...new Set(segments.map((s) => s.task_id))].map(
+      (task) => segments.find((s) => s.task_id === task)!,
+    );
     const blob = (s: SegmentRow) => join(stateDir, 'blobs', s.key);
     const bytes = readFileSync(blob(flipped));
     for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 64; i++) bytes[i] ^= 0xff;
     writeFileSync(blob(flipped), bytes);
     truncateSync(blob(cut), statSync(blob(cut)).size >> 1);
+    unlinkSync(blob(lost));
 
     const second = await runCli(args, dir());
     expect(second.stderr).toMatch(/resuming job/);
@@ -128,9 +131,10 @@ describe('segment integrity', () => {
     const reasonOf = (s: SegmentRow) => rejected.find((r) => r.key === s.key)?.reason;
     expect(reasonOf(flipped)).toMatch(/SHA-256/);
     expect(reasonOf(cut)).toMatch(/bytes, uploaded/);
+    expect(reasonOf(lost)).toMatch(/cannot read the stored blob: ENOENT/);
     // Each damaged segment's task ran again from that segment on; those frames are reported as redone.
     const redone = rejected.reduce((sum, r) => sum + r.end_frame - r.start_frame, 0);
-    expect(redone).toBeGreaterThanOrEqual(2 * CHECKPOINT);
+    expect(redone).toBeGreaterThanOrEqual(3 * CHECKPOINT);
     expect(report.segmentsRejected).toBe(rejected.length);
     expect(report.framesRedone).toBeGreaterThanOrEqual(redone);
     // The dropped blobs are gone; the frames they held were processed again into new segments.
