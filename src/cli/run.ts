@@ -234,7 +234,10 @@ export function registerRun(program: Command): void {
         `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
           `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
           `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
-          `${count(report.framesRedone, 'frame')} redone`,
+          `${count(report.framesRedone, 'frame')} redone` +
+          (report.segmentsRejected > 0
+            ? ` (${count(report.segmentsRejected, 'damaged segment')} dropped and done again)`
+            : ''),
       );
       say(costLine(report.cost));
     },

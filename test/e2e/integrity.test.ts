@@ -25,7 +25,7 @@ async function video(dir: string): Promise<string> {
       '-f',
       'lavfi',
       '-i',
-      'testsrc2=s=480x360:r=30:d=15',
+      'testsrc2=s=320x240:r=30:d=15',
       '-f',
       'lavfi',
       '-i',
@@ -121,6 +121,9 @@ describe('segment integrity', () => {
     const second = await runCli(args, dir());
     expect(second.stderr).toMatch(/resuming job/);
     expect(second.code).toBe(0);
+    expect(`${second.stdout}${second.stderr}`).toMatch(
+      /frames redone \(\d+ damaged segments dropped and done again\)/,
+    );
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(report).toMatchObject({ state: 'completed', frames: FRAMES });
 
@@ -147,5 +150,5 @@ describe('segment integrity', () => {
     expect((await probeStreams(output)).map((s) => s.codec_type)).toEqual(['video', 'audio']);
     expect(report.outputSha256).toBe(createHash('sha256').update(readFileSync(output)).digest('hex'));
     expect(report.outputBytes).toBe(statSync(output).size);
-  });
+  }, 300_000);
 });
