@@ -11,6 +11,7 @@ import type { PriceTable } from '../cost/prices.js';
 import type { StoredProbe } from '../media/probe.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 import {
+  type CompletedTask,
   type EndedLease,
   type HeartbeatProgress,
   type JobStore,
@@ -227,9 +228,9 @@ export class LeaseService {
     const { task, job } = claimed;
     // The store keeps the probe as JSON: admission wrote it from splitProbe, a StoredProbe.
     const probe = claimed.probe as StoredProbe;
+    const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
+    this.remember(fields);
     if (this.observed) {
-      const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
-      this.remember(fields);
       this.metrics?.claimed(pool);
       this.taskLog(fields)?.info(
         { kind: task.kind, startFrame: task.nextFrame, endFrame: task.range.end, pool, ...instance },
@@ -254,18 +255,10 @@ export class LeaseService {
         : spec,
       probe,
       inputUrl: await this.readLocation(job.spec.input),
-      framePts: [],
-      framePtsFrom: 0,
+      framePts: claimed.framePts,
+      framePtsFrom: claimed.framePtsFrom,
     };
-    if (task.kind === 'process') {
-      response.framePtsFrom = Math.max(0, task.nextFrame - 1);
-      response.framePts = await this.store.getFramePts(job.id, {
-        start: response.framePtsFrom,
-        end: task.range.end,
-      });
-    } else {
-      response.merge = await this.mergeInput(job.id, job.spec.output, probe);
-    }
+    if (task.kind === 'merge') response.merge = await this.mergeInput(job.id, job.spec.output, probe);
     return response;
   }
 
@@ -400,11 +393,21 @@ export class LeaseService {
     key: string,
     caller?: string,
   ): Promise<LeaseResult> {
-    const task = await this.store.getTask(taskId);
+    // A task's job never changes: the one remembered from the claim spares a read.
+    const jobId = this.holders.get(`${taskId}@${epoch}`)?.jobId ?? (await this.store.getTask(taskId))?.jobId;
     // A worker may only record blobs it was told to write: never another task's or another job's.
-    if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
+    if (jobId === undefined || key !== segmentKey(jobId, taskId, epoch, startFrame)) return 'stale';
+    let recorded = false;
     const result = await protocolRefusal(() =>
-      this.store.checkpoint(taskId, epoch, { range: { start: startFrame, end: endFrame }, key }, this.now()),
+      this.store.checkpoint(
+        taskId,
+        epoch,
+        { range: { start: startFrame, end: endFrame }, key },
+        this.now(),
+        () => {
+          recorded = true;
+        },
+      ),
     );
     if (!this.observed) return result;
     await this.observe('checkpoint', taskId, epoch, async () => {
@@ -414,7 +417,7 @@ export class LeaseService {
         return;
       }
       // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
-      if (startFrame >= task.nextFrame) this.metrics?.framesCheckpointed(endFrame - startFrame);
+      if (recorded) this.metrics?.framesCheckpointed(endFrame - startFrame);
       this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
     });
     return result;
@@ -422,16 +425,24 @@ export class LeaseService {
 
   async complete(taskId: string, epoch: number, caller?: string): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
-    const before = this.observed ? await this.store.getTask(taskId) : undefined;
-    const result = await protocolRefusal(() => this.store.complete(taskId, epoch, this.now()));
+    let completed: CompletedTask | undefined;
+    const result = await protocolRefusal(() =>
+      this.store.complete(taskId, epoch, this.now(), (task) => {
+        completed = task;
+      }),
+    );
     if (this.observed) {
       await this.observe('complete', taskId, epoch, async () => {
         const fields = await this.holder(taskId, epoch);
         if (result !== 'ok') this.refused('complete', fields, result, caller);
-        else if (before?.state !== 'done') {
-          await this.attemptEnded(fields);
-          this.metrics?.completed(before?.kind ?? 'process');
-          this.taskLog(fields)?.info({ kind: before?.kind }, 'task completed');
+        else if (completed) {
+          this.forget(taskId, epoch);
+          if (completed.attempt) {
+            fields.workerId = completed.attempt.workerId;
+            this.countUsage(completed.attempt);
+          }
+          this.metrics?.completed(completed.kind);
+          this.taskLog(fields)?.info({ kind: completed.kind }, 'task completed');
         }
       });
     }

@@ -15,6 +15,7 @@ import type {
   ReleaseReason,
   Segment,
   Task,
+  TaskKind,
 } from '../core/types.js';
 import {
   chainView,
@@ -58,6 +59,7 @@ import {
   type ClaimedTask,
   type ClaimRequest,
   type CompletedJob,
+  type CompletedTask,
   checkNewToken,
   claimExclusions,
   type DeliveryAttempt,
@@ -121,9 +123,16 @@ export class PostgresStore implements Store {
   private readonly heartbeatPool: pg.Pool;
 
   constructor(config: string | pg.PoolConfig) {
-    const base = { ...(typeof config === 'string' ? { connectionString: config } : config), types };
+    const given = typeof config === 'string' ? { connectionString: config } : config;
+    // Every statement here reaches its rows by key, but a prepared statement keeps the generic plan it made
+    // first: made while a table was nearly empty (a fresh cluster's attempts and segments), it is a
+    // sequential scan whose cost then grows with every row (a heartbeat read 190 buffers, 4.3 ms, beside
+    // 30,000 attempts, against 5 and 0.08 ms through the index) until an ANALYZE happens to replace it.
+    // Without sequential scans the planner takes the index at any size; a query with no index still scans.
+    const options = ['-c enable_seqscan=off', given.options].filter(Boolean).join(' ');
+    const base = { ...given, options, types };
     this.pool = new pg.Pool(base);
-    this.heartbeatPool = new pg.Pool({ ...base, options: '-c synchronous_commit=off' });
+    this.heartbeatPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
     // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
     for (const pool of [this.pool, this.heartbeatPool]) pool.on('error', () => {});
   }
@@ -364,12 +373,14 @@ export class PostgresStore implements Store {
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     const skip = claimExclusions(req);
     // One statement: one round trip, no explicit transaction. Jobs in claim order first (there are few),
-    // then each job's first free task through the tasks_runnable index: a claim costs the same with 10 or
+    // then each job's first free task through the tasks_pending index: a claim costs the same with 10 or
     // 100,000 pending tasks (0.1 ms with 10k, against 11 ms for a join sorted over every pending task).
     // The plan is a nested loop over the sorted jobs, so the LIMIT stops at the first job with a free
     // task and only that row is locked. Jobs are ordered by their priority column: a claim never evaluates
     // a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
-    const claimed = await this.pool.query<TaskRow>({
+    const claimed = await this.pool.query<
+      TaskRow & { job: JobRow & { probe: Record<string, unknown> }; pts: Buffer | null; pts_from: number }
+    >({
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
@@ -394,7 +405,17 @@ export class PostgresStore implements Store {
          INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
          SELECT id, job_id, $1, epoch, $3, 'running', $4, $5, $6, $7 FROM claimed
        )
-       SELECT ${TASK_COLUMNS} FROM claimed`,
+       -- The job and a process task's timestamps in the same round trip (claimPtsFrom: one frame before
+       -- next_frame). A job's spec and probe never change, so they need no lock.
+       SELECT ${TASK_COLUMNS},
+         (SELECT row_to_json(j) FROM (SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = c.job_id) j) AS job,
+         GREATEST(0, next_frame - 1) AS pts_from,
+         CASE WHEN kind = 'process' THEN (
+           SELECT substring(frame_pts FROM GREATEST(0, c.next_frame - 1) * 8 + 1
+                            FOR GREATEST(0, LEAST(c.end_frame, frame_count) - GREATEST(0, c.next_frame - 1)) * 8)
+           FROM jobs WHERE id = c.job_id)
+         END AS pts
+       FROM claimed c`,
       values: [
         req.workerId,
         req.now + req.leaseTtlMs,
@@ -406,15 +427,16 @@ export class PostgresStore implements Store {
         ...(skip.interruptionCap !== undefined ? [skip.interruptionCap] : []),
       ],
     });
-    const task = claimed.rows[0];
-    if (!task) return undefined;
-    // A job's spec and probe never change, so reading them after the claim has committed is safe.
-    const job = await this.pool.query<JobRow & { probe: Record<string, unknown> }>({
-      name: 'sf_claimed_job',
-      text: `SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = $1`,
-      values: [task.job_id],
-    });
-    return { task: toTask(task), job: toJob(job.rows[0]), probe: job.rows[0].probe };
+    const row = claimed.rows[0];
+    if (!row) return undefined;
+    const { job, pts, pts_from, ...task } = row;
+    return {
+      task: toTask(task),
+      job: toJob(job),
+      probe: job.probe,
+      framePts: pts ? decodePts(pts) : [],
+      framePtsFrom: pts ? pts_from : 0,
+    };
   }
 
   /** Locks the task row and reads its job's state beside it: what every fenced call decides on. */
@@ -471,10 +493,11 @@ export class PostgresStore implements Store {
     epoch: number,
     segment: CheckpointRequest,
     now: number,
+    recorded?: () => void,
   ): Promise<LeaseResult> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
-    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean }>({
+    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean | null }>({
       name: 'sf_checkpoint',
       text: `WITH lease AS (
          SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -493,22 +516,34 @@ export class PostgresStore implements Store {
          WHERE task_id = $1::text AND epoch = $5::int AND EXISTS (SELECT 1 FROM allowed)
        )
        SELECT *, EXISTS (SELECT 1 FROM allowed) AS recorded,
-         EXISTS (SELECT 1 FROM segments
-                 WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text) AS same
+         -- Read for a retry only (a segment behind the chain): a generic plan made while segments was small
+         -- scans the table, and it grows with every checkpoint.
+         CASE WHEN $2::int < next_frame THEN EXISTS (SELECT 1 FROM segments
+                 WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text)
+         END AS same
        FROM lease`,
       values: [taskId, start, end, segment.key, epoch, now],
     });
     const row = rows[0];
     const held = leaseVerdict(row && leaseView(row), epoch);
-    if (held !== 'ok' || !row || row.recorded) return held;
-    const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () => row.same);
+    if (held !== 'ok' || !row) return held;
+    if (row.recorded) {
+      recorded?.();
+      return held;
+    }
+    const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () => row.same === true);
     if (verdict === 'record') throw new Error(`checkpoint of ${taskId}: the SQL and core verdicts disagree`);
     return verdict;
   }
 
-  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
+  async complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
-    const { rows } = await this.pool.query<LeaseRow & { completed: boolean }>({
+    const { rows } = await this.pool.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
       name: 'sf_complete',
       text: `WITH lease AS (
          SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -522,17 +557,20 @@ export class PostgresStore implements Store {
        ), attempt AS (
          UPDATE attempts SET outcome = 'completed', error = NULL, ended_at = $3::bigint
          WHERE task_id = $1::text AND epoch = $2::int AND outcome = 'running' AND EXISTS (SELECT 1 FROM allowed)
+         RETURNING ${ATTEMPT_COLUMNS}
        ), job AS (
          UPDATE jobs SET state = 'completed', finished_at = $3::bigint
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed FROM lease`,
+       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed, (SELECT row_to_json(a) FROM attempt a) AS attempt
+       FROM lease`,
       values: [taskId, epoch, now],
     });
     const row = rows[0];
     const verdict = completeVerdict(taskId, row && chainView(row), epoch);
     if (verdict !== 'complete') return verdict;
     if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
+    ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
     if (row.kind === 'merge') return 'ok';
     // After the commit, not under a job-row lock that every completion of the job would queue on: of
     // the last chunks completing at once, the one that commits last sees all of them done. A crash

@@ -18,6 +18,7 @@ import type {
   ReleaseReason,
   Segment,
   Task,
+  TaskKind,
 } from '../core/types.js';
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
@@ -51,8 +52,10 @@ import {
   type ClaimedTask,
   type ClaimRequest,
   type CompletedJob,
+  type CompletedTask,
   checkNewToken,
   claimExclusions,
+  claimPtsFrom,
   type DeliveryAttempt,
   type DeliveryAttemptResult,
   type EndedLease,
@@ -202,6 +205,10 @@ export class SqliteStore implements Store {
   }
 
   async getFramePts(jobId: string, range: FrameRange): Promise<number[]> {
+    return this.framePts(jobId, range);
+  }
+
+  private framePts(jobId: string, range: FrameRange): number[] {
     const row = this.sql('SELECT frame_pts FROM job_frames WHERE job_id = ?').get(jobId) as
       | { frame_pts: Buffer }
       | undefined;
@@ -337,6 +344,7 @@ export class SqliteStore implements Store {
       ) as JobRow & {
         probe: string;
       };
+      const framePtsFrom = row.kind === 'process' ? claimPtsFrom(row.next_frame) : 0;
       return {
         task: toTask({
           ...row,
@@ -347,6 +355,11 @@ export class SqliteStore implements Store {
         }),
         job: toJob(job),
         probe: JSON.parse(job.probe),
+        framePts:
+          row.kind === 'process'
+            ? this.framePts(row.job_id, { start: framePtsFrom, end: row.end_frame })
+            : [],
+        framePtsFrom,
       };
     });
   }
@@ -399,8 +412,9 @@ export class SqliteStore implements Store {
     epoch: number,
     segment: CheckpointRequest,
     now: number,
+    recorded?: () => void,
   ): Promise<LeaseResult> {
-    return this.tx(() => {
+    const result = this.tx((): LeaseResult | 'recorded' => {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const { start, end } = segment.range;
@@ -420,12 +434,20 @@ export class SqliteStore implements Store {
         `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
            WHERE task_id = ? AND epoch = ?`,
       ).run(end - start, end - start, taskId, epoch);
-      return 'ok';
+      return 'recorded';
     });
+    if (result !== 'recorded') return result;
+    recorded?.();
+    return 'ok';
   }
 
-  async complete(taskId: string, epoch: number, now: number): Promise<LeaseResult> {
-    return this.tx(() => {
+  async complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult> {
+    const result = this.tx((): LeaseResult | CompletedTask => {
       const row = this.leaseRow(taskId);
       const verdict = completeVerdict(taskId, row && chainView(row), epoch);
       if (verdict !== 'complete') return verdict;
@@ -433,10 +455,11 @@ export class SqliteStore implements Store {
       this.sql(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`).run(
         taskId,
       );
-      this.endAttempt(taskId, epoch, 'completed', null, now);
+      const attempt = this.endAttempt(taskId, epoch, 'completed', null, now);
+      const completed = { kind: task.kind as TaskKind, attempt };
       if (task.kind === 'merge') {
         this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, task.job_id);
-        return 'ok';
+        return completed;
       }
       // Through tasks_runnable, state by state: a completion costs the same whatever the job's size.
       const open = this.sql(
@@ -453,8 +476,11 @@ export class SqliteStore implements Store {
         ).run(`${task.job_id}-merge`, task.job_id, MERGE_SEQ, job.frame_count);
         this.sql(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(task.job_id);
       }
-      return 'ok';
+      return completed;
     });
+    if (typeof result === 'string') return result;
+    ended?.(result);
+    return 'ok';
   }
 
   async release(
@@ -496,10 +522,12 @@ export class SqliteStore implements Store {
     outcome: AttemptOutcome,
     error: string | null,
     now: number,
-  ): void {
-    this.sql(
-      `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
-    ).run(outcome, error, now, taskId, epoch);
+  ): Attempt | undefined {
+    const row = this.sql(
+      `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'
+       RETURNING ${ATTEMPT_COLUMNS}`,
+    ).get(outcome, error, now, taskId, epoch) as AttemptRow | undefined;
+    return row && toAttempt(row);
   }
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {

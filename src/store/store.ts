@@ -94,6 +94,23 @@ export interface ClaimedTask {
   task: Task;
   job: StoredJob;
   probe: Record<string, unknown>;
+  /**
+   * A process task's frame timestamps, of frames [framePtsFrom, its end): from one frame before its
+   * `nextFrame` where there is one (claimPtsFrom). A merge task gets none (framePtsFrom 0).
+   */
+  framePts: number[];
+  framePtsFrom: number;
+}
+
+/** The first frame whose timestamp a process task's claim carries: the decoder seeks from the frame before. */
+export function claimPtsFrom(nextFrame: number): number {
+  return Math.max(0, nextFrame - 1);
+}
+
+/** A task a complete call ended (a retried complete ends nothing): its kind and the attempt it ended. */
+export interface CompletedTask {
+  kind: TaskKind;
+  attempt: Attempt | undefined;
 }
 
 export interface HeartbeatProgress extends GpuTelemetry {
@@ -194,8 +211,21 @@ export interface LeaseStore {
     now: number,
     leaseTtlMs: number,
   ): Promise<LeaseResult>;
-  checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult>;
-  complete(taskId: string, epoch: number, now: number): Promise<LeaseResult>;
+  /** `recorded` is told when this call recorded the segment (not on a retry of one already recorded). */
+  checkpoint(
+    taskId: string,
+    epoch: number,
+    segment: CheckpointRequest,
+    now: number,
+    recorded?: () => void,
+  ): Promise<LeaseResult>;
+  /** `ended` is told what this call completed (not on a retry of a complete that succeeded). */
+  complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult>;
   release(
     taskId: string,
     epoch: number,
