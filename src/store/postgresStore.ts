@@ -585,10 +585,12 @@ export class PostgresStore implements Store {
       `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
-           -- The first unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
-           -- row estimates say (an EXISTS would let it scan the table past every done task instead).
+           -- The last unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
+           -- row estimates say (an EXISTS would let it scan the table past every done task instead). From
+           -- the end: tasks are claimed in seq order, so the index entries that completions left behind
+           -- (dead until a vacuum) lie at the start of the job's range, and the tail has an unfinished one.
            AND (SELECT t.seq FROM tasks t WHERE t.job_id = j.id AND t.state <> 'done' AND t.kind = 'process'
-                ORDER BY t.seq LIMIT 1) IS NULL
+                ORDER BY t.seq DESC LIMIT 1) IS NULL
        ), merge AS (
          INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          SELECT id || '-merge', id, 'merge', ${MERGE_SEQ}, 0, frame_count, 0, 'pending' FROM ready
