@@ -34,16 +34,13 @@ import {
   type CompletedJobRow,
   DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
-  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
-  SEGMENT_COLUMNS,
   type SegmentRow,
   TASK_COLUMNS,
   type TaskRow,
-  TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
   toCompletedJob,
@@ -54,6 +51,7 @@ import {
   toTask,
   toToken,
 } from './rows.js';
+import { STATEMENTS } from './statements.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
@@ -204,32 +202,22 @@ export class PostgresStore implements Store {
   }
 
   async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
-    const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = $1 AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
-      [key],
-    );
+    const { rows } = await this.pool.query<JobRow>(STATEMENTS.findUnfinishedJob, [key]);
     return rows[0] && toJob(rows[0]);
   }
 
   async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
-    const { rows } = await this.pool.query<CompletedJobRow>(
-      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
-       WHERE key = $1 AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
-      [key],
-    );
+    const { rows } = await this.pool.query<CompletedJobRow>(STATEMENTS.findCompletedJob, [key]);
     return rows[0] && toCompletedJob(rows[0]);
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE jobs SET output_bytes = $2, output_sha256 = $3 WHERE id = $1 AND state = 'completed'`,
-      [jobId, output.bytes, output.sha256],
-    );
+    const { rowCount } = await this.pool.query(STATEMENTS.recordOutput, [jobId, output.bytes, output.sha256]);
     return (rowCount ?? 0) > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query<JobRow>(STATEMENTS.getJob, [id]);
     return rows[0] && toJob(rows[0]);
   }
 
@@ -237,22 +225,13 @@ export class PostgresStore implements Store {
     const limit = filter.limit ?? 100;
     const { rows } =
       filter.tenant === undefined
-        ? await this.pool.query<JobRow>(
-            `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT $1`,
-            [limit],
-          )
-        : await this.pool.query<JobRow>(
-            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
-            [filter.tenant, limit],
-          );
+        ? await this.pool.query<JobRow>(STATEMENTS.listJobs, [limit])
+        : await this.pool.query<JobRow>(STATEMENTS.listTenantJobs, [filter.tenant, limit]);
     return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(
-      'SELECT probe FROM jobs WHERE id = $1',
-      [jobId],
-    );
+    const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(STATEMENTS.getProbe, [jobId]);
     if (!rows[0]) throw new Error(`unknown job ${jobId}`);
     return rows[0].probe;
   }
@@ -271,60 +250,44 @@ export class PostgresStore implements Store {
   async getTask(taskId: string): Promise<Task | undefined> {
     const { rows } = await this.pool.query<TaskRow>({
       name: 'sf_get_task',
-      text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`,
+      text: STATEMENTS.getTask,
       values: [taskId],
     });
     return rows[0] && toTask(rows[0]);
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
-    const { rows } = await this.pool.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = $1 ORDER BY seq`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<TaskRow>(STATEMENTS.listTasks, [jobId]);
     return rows.map(toTask);
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const { rows } = await this.pool.query<SegmentRow>(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = $1 ORDER BY start_frame`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<SegmentRow>(STATEMENTS.listSegments, [jobId]);
     return rows.map(toSegment);
   }
 
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT j.id FROM jobs j
-       WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= $1 AND j.segments_deleted_at IS NULL
-         AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
-       ORDER BY j.finished_at, j.id LIMIT $2`,
-      [endedBefore, limit],
-    );
+    const { rows } = await this.pool.query<{ id: string }>(STATEMENTS.listEndedJobsWithSegments, [
+      endedBefore,
+      limit,
+    ]);
     return rows.map((r) => r.id);
   }
 
   async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE jobs SET segments_deleted_at = $2
-       WHERE id = $1 AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
-      [jobId, now],
-    );
+    const { rowCount } = await this.pool.query(STATEMENTS.markSegmentsDeleted, [jobId, now]);
     return (rowCount ?? 0) > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const { rows } = await this.pool.query<AttemptRow>(
-      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = $1 ORDER BY id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<AttemptRow>(STATEMENTS.listAttempts, [jobId]);
     return rows.map(toAttempt);
   }
 
   async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
     const { rows } = await this.pool.query<AttemptRow>({
       name: 'sf_get_attempt',
-      text: `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = $1 AND epoch = $2`,
+      text: STATEMENTS.getAttempt,
       values: [taskId, epoch],
     });
     return rows[0] && toAttempt(rows[0]);
@@ -729,41 +692,32 @@ export class PostgresStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const { rows } = await this.pool.query<TokenRow>(
-      `INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
-       RETURNING ${TOKEN_COLUMNS}`,
-      [newTokenId(), role, tenant, secretHash, now],
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.createToken, [
+      newTokenId(),
+      role,
+      tenant,
+      secretHash,
+      now,
+    ]);
     return toToken(rows[0]);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const { rows } = await this.pool.query<TokenRow>(
-      `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1`,
-      [secretHash],
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.findTokenByHash, [secretHash]);
     return rows[0] && toToken(rows[0]);
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = await this.pool.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1', [
-      id,
-      now,
-    ]);
+    const r = await this.pool.query(STATEMENTS.revokeToken, [id, now]);
     return (r.rowCount ?? 0) > 0;
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    await this.pool.query(
-      'UPDATE tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
-      [id, now, now - TOKEN_TOUCH_INTERVAL_MS],
-    );
+    await this.pool.query(STATEMENTS.touchToken, [id, now, now - TOKEN_TOUCH_INTERVAL_MS]);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const { rows } = await this.pool.query<TokenRow>(
-      `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`,
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.listTokens);
     return rows.map(toToken);
   }
 
@@ -786,11 +740,7 @@ export class PostgresStore implements Store {
   }
 
   async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES ($1, $2, $3)
-       ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
-      [tenant ?? '', secret, now],
-    );
+    await this.pool.query(STATEMENTS.setWebhookSecret, [tenant ?? '', secret, now]);
   }
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {

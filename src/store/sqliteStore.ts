@@ -27,15 +27,12 @@ import {
   type CompletedJobRow,
   DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
-  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   NOTIFICATION_COLUMNS,
   type NotificationRow,
-  SEGMENT_COLUMNS,
   type SegmentRow,
   type TaskRow,
-  TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
   toCompletedJob,
@@ -47,6 +44,7 @@ import {
   toToken,
 } from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
+import { numbered, STATEMENTS } from './statements.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
@@ -116,6 +114,20 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /** The row a shared statement (statements.ts) answers, its `$n` values bound by number. */
+  private one<T>(text: string, ...values: unknown[]): T | undefined {
+    return this.sql(text).get(numbered(values)) as T | undefined;
+  }
+
+  private many<T>(text: string, ...values: unknown[]): T[] {
+    return this.sql(text).all(numbered(values)) as T[];
+  }
+
+  /** How many rows a shared statement changed. */
+  private change(text: string, ...values: unknown[]): number {
+    return this.sql(text).run(numbered(values)).changes;
+  }
+
   /** Runs `fn` inside `BEGIN IMMEDIATE` (no transaction wrapper made per call: the lease calls are hot). */
   private tx<T>(fn: () => T): T {
     this.sql('BEGIN IMMEDIATE').run();
@@ -160,46 +172,35 @@ export class SqliteStore implements Store {
   }
 
   async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
-    const row = this.sql(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
-    ).get(key) as JobRow | undefined;
+    const row = this.one<JobRow>(STATEMENTS.findUnfinishedJob, key);
     return row && toJob(row);
   }
 
   async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
-    const row = this.sql(
-      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
-         WHERE key = ? AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
-    ).get(key) as CompletedJobRow | undefined;
+    const row = this.one<CompletedJobRow>(STATEMENTS.findCompletedJob, key);
     return row && toCompletedJob(row);
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
-    const { changes } = this.sql(
-      `UPDATE jobs SET output_bytes = ?, output_sha256 = ? WHERE id = ? AND state = 'completed'`,
-    ).run(output.bytes, output.sha256, jobId);
-    return changes > 0;
+    return this.change(STATEMENTS.recordOutput, jobId, output.bytes, output.sha256) > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {
-    const row = this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    const row = this.one<JobRow>(STATEMENTS.getJob, id);
     return row && toJob(row);
   }
 
   async listJobs(filter: JobFilter = {}): Promise<StoredJob[]> {
     const limit = filter.limit ?? 100;
-    const rows = (
+    const rows =
       filter.tenant === undefined
-        ? this.sql(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?`).all(limit)
-        : this.sql(
-            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-          ).all(filter.tenant, limit)
-    ) as JobRow[];
+        ? this.many<JobRow>(STATEMENTS.listJobs, limit)
+        : this.many<JobRow>(STATEMENTS.listTenantJobs, filter.tenant, limit);
     return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const row = this.sql('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
+    const row = this.one<{ probe: string }>(STATEMENTS.getProbe, jobId);
     if (!row) throw new Error(`unknown job ${jobId}`);
     return JSON.parse(row.probe);
   }
@@ -222,52 +223,34 @@ export class SqliteStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const row = this.sql('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+    const row = this.one<TaskRow>(STATEMENTS.getTask, taskId);
     return row && toTask(row);
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
-    const rows = this.sql('SELECT * FROM tasks WHERE job_id = ? ORDER BY seq').all(jobId) as TaskRow[];
-    return rows.map(toTask);
+    return this.many<TaskRow>(STATEMENTS.listTasks, jobId).map(toTask);
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const rows = this.sql(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`,
-    ).all(jobId) as SegmentRow[];
-    return rows.map(toSegment);
+    return this.many<SegmentRow>(STATEMENTS.listSegments, jobId).map(toSegment);
   }
 
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
-    const rows = this.sql(
-      `SELECT j.id FROM jobs j
-         WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ? AND j.segments_deleted_at IS NULL
-           AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
-         ORDER BY j.finished_at, j.id LIMIT ?`,
-    ).all(endedBefore, limit) as { id: string }[];
-    return rows.map((r) => r.id);
+    return this.many<{ id: string }>(STATEMENTS.listEndedJobsWithSegments, endedBefore, limit).map(
+      (r) => r.id,
+    );
   }
 
   async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
-    const { changes } = this.sql(
-      `UPDATE jobs SET segments_deleted_at = ?
-         WHERE id = ? AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
-    ).run(now, jobId);
-    return changes > 0;
+    return this.change(STATEMENTS.markSegmentsDeleted, jobId, now) > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const rows = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`).all(
-      jobId,
-    ) as AttemptRow[];
-    return rows.map(toAttempt);
+    return this.many<AttemptRow>(STATEMENTS.listAttempts, jobId).map(toAttempt);
   }
 
   async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
-    const row = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? AND epoch = ?`).get(
-      taskId,
-      epoch,
-    ) as AttemptRow | undefined;
+    const row = this.one<AttemptRow>(STATEMENTS.getAttempt, taskId, epoch);
     return row && toAttempt(row);
   }
 
@@ -609,38 +592,25 @@ export class SqliteStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const id = newTokenId();
-    this.sql('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      id,
-      role,
-      tenant,
-      secretHash,
-      now,
-    );
-    return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
+    const row = this.one<TokenRow>(STATEMENTS.createToken, newTokenId(), role, tenant, secretHash, now);
+    return toToken(row as TokenRow);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const row = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?`).get(secretHash) as
-      | TokenRow
-      | undefined;
+    const row = this.one<TokenRow>(STATEMENTS.findTokenByHash, secretHash);
     return row && toToken(row);
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = this.sql('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(now, id);
-    return r.changes > 0;
+    return this.change(STATEMENTS.revokeToken, id, now) > 0;
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    this.sql(
-      'UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
-    ).run(now, id, now - TOKEN_TOUCH_INTERVAL_MS);
+    this.change(STATEMENTS.touchToken, id, now, now - TOKEN_TOUCH_INTERVAL_MS);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const rows = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`).all() as TokenRow[];
-    return rows.map(toToken);
+    return this.many<TokenRow>(STATEMENTS.listTokens).map(toToken);
   }
 
   async getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string> {
@@ -658,10 +628,7 @@ export class SqliteStore implements Store {
   }
 
   async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
-    this.sql(
-      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)
-         ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
-    ).run(tenant ?? '', secret, now);
+    this.change(STATEMENTS.setWebhookSecret, tenant ?? '', secret, now);
   }
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
