@@ -90,6 +90,13 @@ export interface LeaseBenchResult {
   errors: Record<string, number>;
   tasksCompleted: number;
   jobsCreated: number;
+  /** What the database did over the whole run (warm-up included), per lease call: as load-independent as it gets. */
+  database: {
+    calls: number;
+    transactionsPerCall: number;
+    buffersPerCall: number;
+    sequentialScans: number;
+  };
   cpu: {
     cores: number;
     postgresSeconds: number;
@@ -350,6 +357,28 @@ async function createBenchJob(store: PostgresStore, tasks: number, framesPerTask
   );
 }
 
+interface DatabaseWork {
+  transactions: number;
+  buffers: number;
+  sequentialScans: number;
+}
+
+/** The counters of the bench's database so far: committed transactions, buffers hit or read, sequential scans. */
+function databaseWork(url: string): Promise<DatabaseWork> {
+  return admin(url, async (c) => {
+    const { rows } = await c.query<Record<keyof DatabaseWork, string>>(
+      `SELECT xact_commit AS transactions, blks_hit + blks_read AS buffers,
+              (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables) AS "sequentialScans"
+       FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return {
+      transactions: Number(rows[0].transactions),
+      buffers: Number(rows[0].buffers),
+      sequentialScans: Number(rows[0].sequentialScans),
+    };
+  });
+}
+
 async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
@@ -385,6 +414,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     await createBenchJob(submitter, o.tasks, o.framesPerTask);
     await admin(url, (c) => c.query('VACUUM ANALYZE'));
+    const work0 = await databaseWork(url);
     server =
       o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
     const post = poster(server.address, o.workers);
@@ -396,6 +426,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const errors: Record<string, number> = {};
     let recording = false;
     let stopping = false;
+    let calls = 0;
     let emptyClaims = 0;
     let conflicts = 0;
     let tasksCompleted = 0;
@@ -430,6 +461,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         let reply: Reply;
         try {
           reply = await post(path, body);
+          calls++;
         } catch (error) {
           if (recording)
             errors[`${op} ${(error as Error).message}`] =
@@ -509,6 +541,11 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
+    // A server process reports its statistics when it ends, or at most every second or so before.
+    await server.close();
+    server = undefined;
+    await sleep(1500);
+    const work1 = await databaseWork(url);
 
     const ops = Object.fromEntries(
       LEASE_OPS.map((op) => [op, opStats(latencies[op], windowSeconds)]),
@@ -527,6 +564,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
       errors,
       tasksCompleted,
       jobsCreated,
+      database: {
+        calls,
+        transactionsPerCall: (work1.transactions - work0.transactions) / Math.max(1, calls),
+        buffersPerCall: (work1.buffers - work0.buffers) / Math.max(1, calls),
+        sequentialScans: work1.sequentialScans - work0.sequentialScans,
+      },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
@@ -569,6 +612,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
         : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
       `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
+    `  database over the whole run (${r.database.calls} calls): ${r.database.transactionsPerCall.toFixed(2)} transactions ` +
+      `and ${r.database.buffersPerCall.toFixed(0)} buffers per call, ${r.database.sequentialScans} sequential scans`,
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
