@@ -4,6 +4,7 @@ import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
 import { ProtocolError } from '../core/errors.js';
+import type { ProtocolViolation } from '../core/lease.js';
 import { segmentDurationsMicros } from '../core/time.js';
 import type { Attempt, InstanceInfo, LeaseResult, OnDemandOnly, Pool, ReleaseReason } from '../core/types.js';
 import { attemptCost } from '../cost/accounting.js';
@@ -79,17 +80,12 @@ export function segmentKey(jobId: string, taskId: string, epoch: number, startFr
 }
 
 /**
- * The stores refuse a segment that does not continue its task, and a complete with frames left, with a
- * RangeError (see Store.checkpoint): the worker broke the protocol, which the API answers with a 400.
- * Only these two calls are translated; a RangeError anywhere else is a bug, and a 500.
+ * The stores answer a segment that does not continue its task, and a complete with frames left, with a
+ * violation (see Store.checkpoint): the worker broke the protocol, which the API answers with a 400.
  */
-async function protocolRefusal<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof RangeError) throw new ProtocolError(error.message);
-    throw error;
-  }
+function refuseViolation(result: LeaseResult | ProtocolViolation): LeaseResult {
+  if (typeof result === 'object') throw new ProtocolError(result.violation);
+  return result;
 }
 
 /** The coordinator's side of the lease protocol: claims, fenced progress calls, lease expiry. */
@@ -398,8 +394,8 @@ export class LeaseService {
     // A worker may only record blobs it was told to write: never another task's or another job's.
     if (jobId === undefined || key !== segmentKey(jobId, taskId, epoch, startFrame)) return 'stale';
     let recorded = false;
-    const result = await protocolRefusal(() =>
-      this.store.checkpoint(
+    const result = refuseViolation(
+      await this.store.checkpoint(
         taskId,
         epoch,
         { range: { start: startFrame, end: endFrame }, key },
@@ -426,8 +422,8 @@ export class LeaseService {
   async complete(taskId: string, epoch: number, caller?: string): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
     let completed: CompletedTask | undefined;
-    const result = await protocolRefusal(() =>
-      this.store.complete(taskId, epoch, this.now(), (task) => {
+    const result = refuseViolation(
+      await this.store.complete(taskId, epoch, this.now(), (task) => {
         completed = task;
       }),
     );

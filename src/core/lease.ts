@@ -38,6 +38,14 @@ export function leaseVerdict(task: LeaseView | undefined, epoch: number): LeaseR
   return task.state === 'running' ? 'ok' : 'stale';
 }
 
+/**
+ * A call by the lease holder that breaks the protocol (a segment that leaves a gap or runs past the task, a
+ * complete with frames left): the holder's bug, answered with a 400 that says `violation`. Nothing is written.
+ */
+export interface ProtocolViolation {
+  violation: string;
+}
+
 /** Where a task's chain of segments stands: the next frame to checkpoint, and the task's end (exclusive). */
 export interface ChainView {
   nextFrame: number;
@@ -52,19 +60,19 @@ export function continuesChain(task: ChainView, range: FrameRange): boolean {
 /**
  * A checkpoint by the lease holder: `record` the segment, or answer without writing — `ok` for a retried call
  * whose very segment is already recorded (`alreadyRecorded` is asked only then), `stale` for any other
- * segment behind the chain. A segment that leaves a gap or runs past the task is the caller's bug: RangeError.
+ * segment behind the chain, a violation for a segment that leaves a gap or runs past the task.
  */
 export function checkpointVerdict(
   taskId: string,
   task: ChainView,
   range: FrameRange,
   alreadyRecorded: () => boolean,
-): 'record' | Exclude<LeaseResult, 'canceled'> {
+): 'record' | Exclude<LeaseResult, 'canceled'> | ProtocolViolation {
   if (range.start < task.nextFrame) return alreadyRecorded() ? 'ok' : 'stale';
   if (!continuesChain(task, range)) {
-    throw new RangeError(
-      `segment ${range.start}-${range.end} does not continue task ${taskId} at frame ${task.nextFrame} (ends ${task.endFrame})`,
-    );
+    return {
+      violation: `segment ${range.start}-${range.end} does not continue task ${taskId} at frame ${task.nextFrame} (ends ${task.endFrame})`,
+    };
   }
   return 'record';
 }
@@ -84,21 +92,20 @@ export function mayComplete(task: ChainView & { kind: TaskKind }): boolean {
 
 /**
  * A completion: `ok` (nothing to write) when it is a retry of one that succeeded, `complete` when the caller
- * holds the lease and the task may complete, else the lease verdict. Completing frames without segments is
- * the caller's bug: RangeError.
+ * holds the lease and the task may complete, a violation when frames have no segment, else the lease verdict.
  */
 export function completeVerdict(
   taskId: string,
   task: (LeaseView & ChainView & { kind: TaskKind }) | undefined,
   epoch: number,
-): 'complete' | LeaseResult {
+): 'complete' | LeaseResult | ProtocolViolation {
   if (alreadyCompleted(task, epoch)) return 'ok';
   const held = leaseVerdict(task, epoch);
   if (held !== 'ok' || !task) return held;
   if (!mayComplete(task)) {
-    throw new RangeError(
-      `task ${taskId} cannot complete: frames ${task.nextFrame}-${task.endFrame} have no segment`,
-    );
+    return {
+      violation: `task ${taskId} cannot complete: frames ${task.nextFrame}-${task.endFrame} have no segment`,
+    };
   }
   return 'complete';
 }

@@ -4,6 +4,7 @@ import {
   completeVerdict,
   decideRelease,
   leaseVerdict,
+  type ProtocolViolation,
   taskFailedError,
 } from '../core/lease.js';
 import type {
@@ -457,7 +458,7 @@ export class PostgresStore implements Store {
     segment: CheckpointRequest,
     now: number,
     recorded?: () => void,
-  ): Promise<LeaseResult> {
+  ): Promise<LeaseResult | ProtocolViolation> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
     const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean | null }>({
@@ -504,7 +505,7 @@ export class PostgresStore implements Store {
     epoch: number,
     now: number,
     ended?: (task: CompletedTask) => void,
-  ): Promise<LeaseResult> {
+  ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
     const { rows } = await this.pool.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
       name: 'sf_complete',

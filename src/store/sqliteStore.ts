@@ -6,6 +6,7 @@ import {
   decideRelease,
   leaseExpired,
   leaseVerdict,
+  type ProtocolViolation,
   type ReleaseDecision,
   taskFailedError,
 } from '../core/lease.js';
@@ -396,8 +397,8 @@ export class SqliteStore implements Store {
     segment: CheckpointRequest,
     now: number,
     recorded?: () => void,
-  ): Promise<LeaseResult> {
-    const result = this.tx((): LeaseResult | 'recorded' => {
+  ): Promise<LeaseResult | ProtocolViolation> {
+    const result = this.tx((): LeaseResult | ProtocolViolation | 'recorded' => {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const { start, end } = segment.range;
@@ -429,8 +430,8 @@ export class SqliteStore implements Store {
     epoch: number,
     now: number,
     ended?: (task: CompletedTask) => void,
-  ): Promise<LeaseResult> {
-    const result = this.tx((): LeaseResult | CompletedTask => {
+  ): Promise<LeaseResult | ProtocolViolation> {
+    const result = this.tx((): { ended: CompletedTask } | LeaseResult | ProtocolViolation => {
       const row = this.leaseRow(taskId);
       const verdict = completeVerdict(taskId, row && chainView(row), epoch);
       if (verdict !== 'complete') return verdict;
@@ -439,7 +440,7 @@ export class SqliteStore implements Store {
         taskId,
       );
       const attempt = this.endAttempt(taskId, epoch, 'completed', null, now);
-      const completed = { kind: task.kind as TaskKind, attempt };
+      const completed = { ended: { kind: task.kind as TaskKind, attempt } };
       if (task.kind === 'merge') {
         this.sql(`UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = ?`).run(now, task.job_id);
         return completed;
@@ -461,8 +462,8 @@ export class SqliteStore implements Store {
       }
       return completed;
     });
-    if (typeof result === 'string') return result;
-    ended?.(result);
+    if (typeof result === 'string' || 'violation' in result) return result;
+    ended?.(result.ended);
     return 'ok';
   }
 

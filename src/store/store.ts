@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ProtocolViolation } from '../core/lease.js';
 import type {
   Attempt,
   FrameRange,
@@ -211,21 +212,27 @@ export interface LeaseStore {
     now: number,
     leaseTtlMs: number,
   ): Promise<LeaseResult>;
-  /** `recorded` is told when this call recorded the segment (not on a retry of one already recorded). */
+  /**
+   * `recorded` is told when this call recorded the segment (not on a retry of one already recorded). A
+   * segment that does not continue the task's chain is a violation (core/lease.ts checkpointVerdict).
+   */
   checkpoint(
     taskId: string,
     epoch: number,
     segment: CheckpointRequest,
     now: number,
     recorded?: () => void,
-  ): Promise<LeaseResult>;
-  /** `ended` is told what this call completed (not on a retry of a complete that succeeded). */
+  ): Promise<LeaseResult | ProtocolViolation>;
+  /**
+   * `ended` is told what this call completed (not on a retry of a complete that succeeded). Frames without
+   * a segment are a violation (core/lease.ts completeVerdict).
+   */
   complete(
     taskId: string,
     epoch: number,
     now: number,
     ended?: (task: CompletedTask) => void,
-  ): Promise<LeaseResult>;
+  ): Promise<LeaseResult | ProtocolViolation>;
   release(
     taskId: string,
     epoch: number,

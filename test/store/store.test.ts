@@ -228,13 +228,15 @@ for (const backend of backends) {
       const seg = { range: { start: 0, end: 10 }, key: 's0' };
       expect(await store.checkpoint(c.task.id, 1, seg, 1)).toBe('ok');
       expect(await store.checkpoint(c.task.id, 1, seg, 2)).toBe('ok');
-      await expect(
-        store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3),
-      ).rejects.toThrow(/does not continue/);
+      expect(await store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3)).toEqual({
+        violation: expect.stringMatching(/does not continue/),
+      });
       expect(await store.checkpoint(c.task.id, 1, { range: { start: 0, end: 10 }, key: 'other' }, 3)).toBe(
         'stale',
       );
-      await expect(store.complete(c.task.id, 1, 4)).rejects.toThrow(/have no segment/);
+      expect(await store.complete(c.task.id, 1, 4)).toEqual({
+        violation: expect.stringMatching(/have no segment/),
+      });
       expect(await store.listSegments(c.job.id)).toHaveLength(1);
       expect((await store.getTask(c.task.id))?.nextFrame).toBe(10);
     });
