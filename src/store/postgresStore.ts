@@ -33,7 +33,6 @@ import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
   type CompletedJobRow,
-  DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
   JOB_COLUMNS,
   type JobRow,
@@ -299,10 +298,7 @@ export class PostgresStore implements Store {
       // The job row first: a release failing another task meanwhile then lands after this retry, as in SQLite.
       const job = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
       if (job.rowCount === 0) return;
-      await c.query(
-        `UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = $1 AND state = 'failed'`,
-        [jobId],
-      );
+      await c.query(STATEMENTS.retryFailedTasks, [jobId]);
       await c.query(
         `UPDATE jobs SET state = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND kind = 'merge')
            THEN 'merging' ELSE 'running' END, error = NULL, finished_at = NULL
@@ -316,20 +312,10 @@ export class PostgresStore implements Store {
     return this.tx(async (c) => {
       // Tasks first, then the job, as every lease call locks them: no deadlock with a concurrent complete.
       await c.query('SELECT 1 FROM tasks WHERE job_id = $1 ORDER BY id FOR UPDATE', [jobId]);
-      const ended = await c.query(
-        `UPDATE jobs SET state = 'canceled', finished_at = $2 WHERE id = $1 AND state IN ('running', 'merging')`,
-        [jobId, now],
-      );
+      const ended = await c.query(STATEMENTS.cancelJob, [jobId, now]);
       if (ended.rowCount === 0) return false;
-      await c.query(
-        `UPDATE attempts SET outcome = 'interrupted', ended_at = $2 WHERE job_id = $1 AND outcome = 'running'`,
-        [jobId, now],
-      );
-      await c.query(
-        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
-         WHERE job_id = $1 AND state IN ('pending', 'running')`,
-        [jobId],
-      );
+      await c.query(STATEMENTS.interruptJobAttempts, [jobId, now]);
+      await c.query(STATEMENTS.cancelJobTasks, [jobId]);
       return true;
     });
   }
@@ -629,31 +615,17 @@ export class PostgresStore implements Store {
 
   async leaseStats(): Promise<LeaseStats> {
     const [pending, running, jobs] = await Promise.all([
-      this.pool.query<LeaseStats['pending'][number]>(
-        `SELECT t.kind,
-                CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
-                COUNT(*) AS count
-         FROM tasks t JOIN jobs j ON j.id = t.job_id
-         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-         GROUP BY 1, 2`,
-      ),
-      this.pool.query<LeaseStats['running'][number]>(
-        `SELECT a.lifecycle, COUNT(*) AS count
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' GROUP BY 1`,
-      ),
-      this.pool.query<LeaseStats['jobs'][number]>(
-        `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
-      ),
+      this.pool.query<LeaseStats['pending'][number]>(STATEMENTS.pendingTasks),
+      this.pool.query<LeaseStats['running'][number]>(STATEMENTS.runningTasks),
+      this.pool.query<LeaseStats['jobs'][number]>(STATEMENTS.activeJobs),
     ]);
     return { pending: pending.rows, running: running.rows, jobs: jobs.rows };
   }
 
   async tenantLoad(tenant: string): Promise<TenantLoad> {
+    // COUNT is int8, which this store's connections read as numbers.
     const { rows } = await this.pool.query<{ active_jobs: number; queued_tasks: number }>(
-      `SELECT COUNT(DISTINCT j.id)::int AS active_jobs, COUNT(t.id)::int AS queued_tasks
-         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
-         WHERE j.tenant = $1 AND j.state IN ('running', 'merging')`,
+      STATEMENTS.tenantLoad,
       [tenant],
     );
     return { activeJobs: rows[0].active_jobs, queuedTasks: rows[0].queued_tasks };
@@ -781,7 +753,7 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     await this.tx(async (c) => {
       await this.insertNotifications(c, rows, now);
-      await c.query('UPDATE jobs SET notified_end = $2 WHERE id = $1', [jobId, finishedAt]);
+      await c.query(STATEMENTS.markEndNotified, [jobId, finishedAt]);
     });
   }
 
@@ -872,20 +844,12 @@ export class PostgresStore implements Store {
   }
 
   async listNotifications(jobId: string): Promise<Notification[]> {
-    const { rows } = await this.pool.query<NotificationRow>(
-      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
-       WHERE n.job_id = $1 ORDER BY n.created_at, n.id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<NotificationRow>(STATEMENTS.listNotifications, [jobId]);
     return rows.map(toNotification);
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    const { rows } = await this.pool.query<DeliveryAttemptRow>(
-      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
-       JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = $1 ORDER BY a.id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<DeliveryAttemptRow>(STATEMENTS.listDeliveryAttempts, [jobId]);
     return rows.map(toDeliveryAttempt);
   }
 

@@ -26,7 +26,6 @@ import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
   type CompletedJobRow,
-  DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
   JOB_COLUMNS,
   type JobRow,
@@ -257,9 +256,7 @@ export class SqliteStore implements Store {
 
   async retryFailedJob(jobId: string): Promise<void> {
     this.tx(() => {
-      this.sql(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`).run(
-        jobId,
-      );
+      this.change(STATEMENTS.retryFailedTasks, jobId);
       const merge = this.sql(`SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'`).get(jobId);
       this.sql(
         `UPDATE jobs SET state = ?, error = NULL, finished_at = NULL WHERE id = ? AND state = 'failed'`,
@@ -269,18 +266,9 @@ export class SqliteStore implements Store {
 
   async cancelJob(jobId: string, now: number): Promise<boolean> {
     return this.tx(() => {
-      const ended = this.sql(
-        `UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('running', 'merging')`,
-      ).run(now, jobId);
-      if (ended.changes === 0) return false;
-      this.sql(
-        `UPDATE attempts SET outcome = 'interrupted', ended_at = ?
-           WHERE job_id = ? AND outcome = 'running'`,
-      ).run(now, jobId);
-      this.sql(
-        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
-           WHERE job_id = ? AND state IN ('pending', 'running')`,
-      ).run(jobId);
+      if (this.change(STATEMENTS.cancelJob, jobId, now) === 0) return false;
+      this.change(STATEMENTS.interruptJobAttempts, jobId, now);
+      this.change(STATEMENTS.cancelJobTasks, jobId);
       return true;
     });
   }
@@ -563,31 +551,15 @@ export class SqliteStore implements Store {
   }
 
   async leaseStats(): Promise<LeaseStats> {
-    const pending = this.sql(
-      `SELECT t.kind,
-                CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
-                COUNT(*) AS count
-         FROM tasks t JOIN jobs j ON j.id = t.job_id
-         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-         GROUP BY 1, 2`,
-    ).all() as LeaseStats['pending'];
-    const running = this.sql(
-      `SELECT a.lifecycle, COUNT(*) AS count
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' GROUP BY 1`,
-    ).all() as LeaseStats['running'];
-    const jobs = this.sql(
-      `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
-    ).all() as LeaseStats['jobs'];
-    return { pending, running, jobs };
+    return {
+      pending: this.many(STATEMENTS.pendingTasks),
+      running: this.many(STATEMENTS.runningTasks),
+      jobs: this.many(STATEMENTS.activeJobs),
+    };
   }
 
   async tenantLoad(tenant: string): Promise<TenantLoad> {
-    const row = this.sql(
-      `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
-         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
-         WHERE j.tenant = ? AND j.state IN ('running', 'merging')`,
-    ).get(tenant) as { active_jobs: number; queued_tasks: number };
+    const row = this.one<{ active_jobs: number; queued_tasks: number }>(STATEMENTS.tenantLoad, tenant)!;
     return { activeJobs: row.active_jobs, queuedTasks: row.queued_tasks };
   }
 
@@ -669,7 +641,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     this.tx(() => {
       this.insertNotifications(rows, now);
-      this.sql('UPDATE jobs SET notified_end = ? WHERE id = ?').run(finishedAt, jobId);
+      this.change(STATEMENTS.markEndNotified, jobId, finishedAt);
     });
   }
 
@@ -758,19 +730,11 @@ export class SqliteStore implements Store {
   }
 
   async listNotifications(jobId: string): Promise<Notification[]> {
-    const rows = this.sql(
-      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
-         WHERE n.job_id = ? ORDER BY n.created_at, n.id`,
-    ).all(jobId) as NotificationRow[];
-    return rows.map(toNotification);
+    return this.many<NotificationRow>(STATEMENTS.listNotifications, jobId).map(toNotification);
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    const rows = this.sql(
-      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
-         JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = ? ORDER BY a.id`,
-    ).all(jobId) as DeliveryAttemptRow[];
-    return rows.map(toDeliveryAttempt);
+    return this.many<DeliveryAttemptRow>(STATEMENTS.listDeliveryAttempts, jobId).map(toDeliveryAttempt);
   }
 
   async close(): Promise<void> {

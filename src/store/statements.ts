@@ -6,12 +6,15 @@
  */
 import {
   ATTEMPT_COLUMNS,
+  DELIVERY_ATTEMPT_COLUMNS,
   ENDED_STATES,
   JOB_COLUMNS,
+  NOTIFICATION_COLUMNS,
   SEGMENT_COLUMNS,
   TASK_COLUMNS,
   TOKEN_COLUMNS,
 } from './rows.js';
+import { PRIORITY_RANK } from './store.js';
 
 export const STATEMENTS = {
   // Jobs
@@ -30,6 +33,26 @@ export const STATEMENTS = {
     ORDER BY j.finished_at, j.id LIMIT $2`,
   markSegmentsDeleted: `UPDATE jobs SET segments_deleted_at = $2
     WHERE id = $1 AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
+  retryFailedTasks: `UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = $1 AND state = 'failed'`,
+  // A cancel: the job, then its running attempts and its unfinished tasks.
+  cancelJob: `UPDATE jobs SET state = 'canceled', finished_at = $2 WHERE id = $1 AND state IN ('running', 'merging')`,
+  interruptJobAttempts: `UPDATE attempts SET outcome = 'interrupted', ended_at = $2
+    WHERE job_id = $1 AND outcome = 'running'`,
+  cancelJobTasks: `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
+    WHERE job_id = $1 AND state IN ('pending', 'running')`,
+  // Gauges
+  pendingTasks: `SELECT t.kind,
+      CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority, COUNT(*) AS count
+    FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
+    GROUP BY 1, 2`,
+  runningTasks: `SELECT a.lifecycle, COUNT(*) AS count
+    FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
+    WHERE t.state = 'running' GROUP BY 1`,
+  activeJobs: `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
+  tenantLoad: `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
+    FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
+    WHERE j.tenant = $1 AND j.state IN ('running', 'merging')`,
   // Tasks, segments, attempts
   getTask: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`,
   listTasks: `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = $1 ORDER BY seq`,
@@ -45,6 +68,11 @@ export const STATEMENTS = {
     'UPDATE tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
   listTokens: `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`,
   // Notifications
+  markEndNotified: 'UPDATE jobs SET notified_end = $2 WHERE id = $1',
+  listNotifications: `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
+    WHERE n.job_id = $1 ORDER BY n.created_at, n.id`,
+  listDeliveryAttempts: `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
+    JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = $1 ORDER BY a.id`,
   setWebhookSecret: `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES ($1, $2, $3)
     ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
 } as const;
