@@ -363,12 +363,16 @@ interface DatabaseWork {
   sequentialScans: number;
 }
 
-/** The counters of the bench's database so far: committed transactions, buffers hit or read, sequential scans. */
+/**
+ * The counters of the bench's database so far: committed transactions, buffers hit or read, and sequential
+ * scans of the tables the lease calls use.
+ */
 function databaseWork(url: string): Promise<DatabaseWork> {
   return admin(url, async (c) => {
     const { rows } = await c.query<Record<keyof DatabaseWork, string>>(
       `SELECT xact_commit AS transactions, blks_hit + blks_read AS buffers,
-              (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables) AS "sequentialScans"
+              (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans"
        FROM pg_stat_database WHERE datname = current_database()`,
     );
     return {
@@ -377,6 +381,19 @@ function databaseWork(url: string): Promise<DatabaseWork> {
       sequentialScans: Number(rows[0].sequentialScans),
     };
   });
+}
+
+/** Waits until no other connection is open on the database at `url`: each has reported its counts then. */
+async function connectionsClosed(url: string): Promise<void> {
+  for (;;) {
+    const open = await admin(url, (c) =>
+      c.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      ),
+    );
+    if (open.rows[0].n === 0) return;
+    await sleep(50);
+  }
 }
 
 async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -411,10 +428,14 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
   let server: RunningServer | undefined;
   let submitter: PostgresStore | undefined;
   try {
-    submitter = await PostgresStore.open({ connectionString: url, max: 2 });
-    await createBenchJob(submitter, o.tasks, o.framesPerTask);
+    const first = await PostgresStore.open({ connectionString: url, max: 2 });
+    await createBenchJob(first, o.tasks, o.framesPerTask);
+    await first.close();
     await admin(url, (c) => c.query('VACUUM ANALYZE'));
+    // The migrations' and the first job's counts are reported once their connections have closed.
+    await connectionsClosed(url);
     const work0 = await databaseWork(url);
+    submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
       o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
     const post = poster(server.address, o.workers);
@@ -541,10 +562,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
-    // A server process reports its statistics when it ends, or at most every second or so before.
     await server.close();
     server = undefined;
-    await sleep(1500);
+    while (toppingUp) await sleep(10);
+    await submitter.close();
+    submitter = undefined;
+    await connectionsClosed(url);
     const work1 = await databaseWork(url);
 
     const ops = Object.fromEntries(
