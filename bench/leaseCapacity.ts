@@ -90,6 +90,13 @@ export interface LeaseBenchResult {
   errors: Record<string, number>;
   tasksCompleted: number;
   jobsCreated: number;
+  /** What the database did over the whole run (warm-up included), per lease call: as load-independent as it gets. */
+  database: {
+    calls: number;
+    transactionsPerCall: number;
+    buffersPerCall: number;
+    sequentialScans: number;
+  };
   cpu: {
     cores: number;
     postgresSeconds: number;
@@ -350,6 +357,45 @@ async function createBenchJob(store: PostgresStore, tasks: number, framesPerTask
   );
 }
 
+interface DatabaseWork {
+  transactions: number;
+  buffers: number;
+  sequentialScans: number;
+}
+
+/**
+ * The counters of the bench's database so far: committed transactions, buffers hit or read, and sequential
+ * scans of the tables the lease calls use.
+ */
+function databaseWork(url: string): Promise<DatabaseWork> {
+  return admin(url, async (c) => {
+    const { rows } = await c.query<Record<keyof DatabaseWork, string>>(
+      `SELECT xact_commit AS transactions, blks_hit + blks_read AS buffers,
+              (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans"
+       FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return {
+      transactions: Number(rows[0].transactions),
+      buffers: Number(rows[0].buffers),
+      sequentialScans: Number(rows[0].sequentialScans),
+    };
+  });
+}
+
+/** Waits until no other connection is open on the database at `url`: each has reported its counts then. */
+async function connectionsClosed(url: string): Promise<void> {
+  for (;;) {
+    const open = await admin(url, (c) =>
+      c.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      ),
+    );
+    if (open.rows[0].n === 0) return;
+    await sleep(50);
+  }
+}
+
 async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
@@ -382,9 +428,14 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
   let server: RunningServer | undefined;
   let submitter: PostgresStore | undefined;
   try {
-    submitter = await PostgresStore.open({ connectionString: url, max: 2 });
-    await createBenchJob(submitter, o.tasks, o.framesPerTask);
+    const first = await PostgresStore.open({ connectionString: url, max: 2 });
+    await createBenchJob(first, o.tasks, o.framesPerTask);
+    await first.close();
     await admin(url, (c) => c.query('VACUUM ANALYZE'));
+    // The migrations' and the first job's counts are reported once their connections have closed.
+    await connectionsClosed(url);
+    const work0 = await databaseWork(url);
+    submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
       o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
     const post = poster(server.address, o.workers);
@@ -396,6 +447,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const errors: Record<string, number> = {};
     let recording = false;
     let stopping = false;
+    let calls = 0;
     let emptyClaims = 0;
     let conflicts = 0;
     let tasksCompleted = 0;
@@ -430,6 +482,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         let reply: Reply;
         try {
           reply = await post(path, body);
+          calls++;
         } catch (error) {
           if (recording)
             errors[`${op} ${(error as Error).message}`] =
@@ -509,6 +562,13 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
+    await server.close();
+    server = undefined;
+    while (toppingUp) await sleep(10);
+    await submitter.close();
+    submitter = undefined;
+    await connectionsClosed(url);
+    const work1 = await databaseWork(url);
 
     const ops = Object.fromEntries(
       LEASE_OPS.map((op) => [op, opStats(latencies[op], windowSeconds)]),
@@ -527,6 +587,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
       errors,
       tasksCompleted,
       jobsCreated,
+      database: {
+        calls,
+        transactionsPerCall: (work1.transactions - work0.transactions) / Math.max(1, calls),
+        buffersPerCall: (work1.buffers - work0.buffers) / Math.max(1, calls),
+        sequentialScans: work1.sequentialScans - work0.sequentialScans,
+      },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
@@ -569,6 +635,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
         : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
       `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
+    `  database over the whole run (${r.database.calls} calls): ${r.database.transactionsPerCall.toFixed(2)} transactions ` +
+      `and ${r.database.buffersPerCall.toFixed(0)} buffers per call, ${r.database.sequentialScans} sequential scans`,
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,

@@ -4,6 +4,7 @@ import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
 import { ProtocolError } from '../core/errors.js';
+import type { ProtocolViolation } from '../core/lease.js';
 import { segmentDurationsMicros } from '../core/time.js';
 import type {
   Attempt,
@@ -19,6 +20,7 @@ import type { PriceTable } from '../cost/prices.js';
 import type { StoredProbe } from '../media/probe.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 import {
+  type CompletedTask,
   type EndedLease,
   type HeartbeatProgress,
   type JobStore,
@@ -95,17 +97,12 @@ export function segmentKey(jobId: string, taskId: string, epoch: number, startFr
 }
 
 /**
- * The stores refuse a segment that does not continue its task, and a complete with frames left, with a
- * RangeError (see Store.checkpoint): the worker broke the protocol, which the API answers with a 400.
- * Only these two calls are translated; a RangeError anywhere else is a bug, and a 500.
+ * The stores answer a segment that does not continue its task, and a complete with frames left, with a
+ * violation (see Store.checkpoint): the worker broke the protocol, which the API answers with a 400.
  */
-async function protocolRefusal<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof RangeError) throw new ProtocolError(error.message);
-    throw error;
-  }
+function refuseViolation(result: LeaseResult | ProtocolViolation): LeaseResult {
+  if (typeof result === 'object') throw new ProtocolError(result.violation);
+  return result;
 }
 
 /** The coordinator's side of the lease protocol: claims, fenced progress calls, lease expiry. */
@@ -244,9 +241,9 @@ export class LeaseService {
     const { task, job } = claimed;
     // The store keeps the probe as JSON: admission wrote it from splitProbe, a StoredProbe.
     const probe = claimed.probe as StoredProbe;
+    const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
+    this.remember(fields);
     if (this.observed) {
-      const fields = { jobId: job.id, taskId: task.id, workerId, epoch: task.epoch };
-      this.remember(fields);
       this.metrics?.claimed(pool);
       this.taskLog(fields)?.info(
         { kind: task.kind, startFrame: task.nextFrame, endFrame: task.range.end, pool, ...instance },
@@ -271,17 +268,12 @@ export class LeaseService {
         : spec,
       probe,
       inputUrl: await this.readLocation(job.spec.input),
-      framePts: [],
-      framePtsFrom: 0,
+      framePts: claimed.framePts,
+      framePtsFrom: claimed.framePtsFrom,
     };
-    if (task.kind === 'process') {
-      response.framePtsFrom = Math.max(0, task.nextFrame - 1);
-      response.framePts = await this.store.getFramePts(job.id, {
-        start: response.framePtsFrom,
-        end: task.range.end,
-      });
-    } else {
+    if (task.kind === 'merge') {
       response.framePts = await this.store.getFramePts(job.id, { start: 0, end: Number.MAX_SAFE_INTEGER });
+      response.framePtsFrom = 0;
       response.merge = await this.mergeInput(job.id, job.spec.output, probe, response.framePts);
     }
     return response;
@@ -433,12 +425,21 @@ export class LeaseService {
         `segment ${startFrame}-${endFrame} holds ${endFrame - startFrame} frames, not the ${frames} reported`,
       );
     }
-    const task = await this.store.getTask(taskId);
+    // A task's job never changes: the one remembered from the claim spares a read.
+    const jobId = this.holders.get(`${taskId}@${epoch}`)?.jobId ?? (await this.store.getTask(taskId))?.jobId;
     // A worker may only record blobs it was told to write: never another task's or another job's.
-    if (!task || key !== segmentKey(task.jobId, taskId, epoch, startFrame)) return 'stale';
-    const range = { start: startFrame, end: endFrame };
-    const result = await protocolRefusal(() =>
-      this.store.checkpoint(taskId, epoch, { range, key, sha256, bytes }, this.now()),
+    if (jobId === undefined || key !== segmentKey(jobId, taskId, epoch, startFrame)) return 'stale';
+    let recorded = false;
+    const result = refuseViolation(
+      await this.store.checkpoint(
+        taskId,
+        epoch,
+        { range: { start: startFrame, end: endFrame }, key, sha256, bytes },
+        this.now(),
+        () => {
+          recorded = true;
+        },
+      ),
     );
     if (!this.observed) return result;
     await this.observe('checkpoint', taskId, epoch, async () => {
@@ -448,7 +449,7 @@ export class LeaseService {
         return;
       }
       // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
-      if (startFrame >= task.nextFrame) this.metrics?.framesCheckpointed(endFrame - startFrame);
+      if (recorded) this.metrics?.framesCheckpointed(endFrame - startFrame);
       this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
     });
     return result;
@@ -457,16 +458,24 @@ export class LeaseService {
   /** `output`: what a merge task wrote (its size and SHA-256), recorded with the job's end. */
   async complete(taskId: string, epoch: number, caller?: string, output?: OutputFile): Promise<LeaseResult> {
     // A retried complete answers ok again: only the first one ends the attempt.
-    const before = this.observed ? await this.store.getTask(taskId) : undefined;
-    const result = await protocolRefusal(() => this.store.complete(taskId, epoch, this.now(), output));
+    let completed: CompletedTask | undefined;
+    const result = refuseViolation(
+      await this.store.complete(taskId, epoch, this.now(), output, (task) => {
+        completed = task;
+      }),
+    );
     if (this.observed) {
       await this.observe('complete', taskId, epoch, async () => {
         const fields = await this.holder(taskId, epoch);
         if (result !== 'ok') this.refused('complete', fields, result, caller);
-        else if (before?.state !== 'done') {
-          await this.attemptEnded(fields);
-          this.metrics?.completed(before?.kind ?? 'process');
-          this.taskLog(fields)?.info({ kind: before?.kind }, 'task completed');
+        else if (completed) {
+          this.forget(taskId, epoch);
+          if (completed.attempt) {
+            fields.workerId = completed.attempt.workerId;
+            this.countUsage(completed.attempt);
+          }
+          this.metrics?.completed(completed.kind);
+          this.taskLog(fields)?.info({ kind: completed.kind }, 'task completed');
         }
       });
     }
@@ -493,8 +502,12 @@ export class LeaseService {
     rejections: readonly SegmentRejection[],
     caller?: string,
   ): Promise<LeaseResult> {
-    const { result, dropped, jobFailed } = await protocolRefusal(() =>
-      this.store.rejectSegments(taskId, epoch, rejections, this.now(), this.options.maxAttempts),
+    const { result, dropped, jobFailed } = await this.store.rejectSegments(
+      taskId,
+      epoch,
+      rejections,
+      this.now(),
+      this.options.maxAttempts,
     );
     // Best effort: a blob left behind here is deleted with the job's other blobs by the retention sweep.
     if (result === 'ok') await this.blobs.delete(dropped).catch(() => {});

@@ -60,6 +60,8 @@ const TOKEN_CACHE_ENTRIES = 10_000;
 export class CachedTokenStore implements TokenStore {
   private readonly known = new Map<string, { record: TokenRecord; until: number }>();
   private readonly touched = new Map<string, number>();
+  private readonly lookups = new Map<string, Promise<TokenRecord | undefined>>();
+  private revocations = 0;
 
   constructor(
     private readonly store: TokenStore,
@@ -74,13 +76,26 @@ export class CachedTokenStore implements TokenStore {
     return this.store.listTokens();
   }
 
-  async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
+  findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
     const cached = this.known.get(secretHash);
-    if (cached && cached.until > Date.now()) return cached.record;
+    if (cached && cached.until > Date.now()) return Promise.resolve(cached.record);
+    // One lookup per token at a time: when an entry runs out, the hundreds of requests that arrive before
+    // the store answers wait for that one query instead of each queueing one for a database connection.
+    let lookup = this.lookups.get(secretHash);
+    if (!lookup) {
+      lookup = this.lookUp(secretHash).finally(() => this.lookups.delete(secretHash));
+      this.lookups.set(secretHash, lookup);
+    }
+    return lookup;
+  }
+
+  private async lookUp(secretHash: string): Promise<TokenRecord | undefined> {
+    const revocations = this.revocations;
     const record = await this.store.findTokenByHash(secretHash);
-    if (!record) {
+    // A token revoked while it was being looked up may be the one found: not kept.
+    if (!record || revocations !== this.revocations) {
       this.known.delete(secretHash);
-      return undefined;
+      return record;
     }
     if (this.known.size >= TOKEN_CACHE_ENTRIES) this.known.clear();
     this.known.set(secretHash, { record, until: Date.now() + this.ttlMs });
@@ -88,7 +103,10 @@ export class CachedTokenStore implements TokenStore {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
+    // Before and after: a lookup that overlapped the revocation in any way keeps nothing.
+    this.revocations++;
     const revoked = await this.store.revokeToken(id, now);
+    this.revocations++;
     for (const [hash, entry] of this.known) if (entry.record.id === id) this.known.delete(hash);
     return revoked;
   }

@@ -9,6 +9,7 @@
  *      └── release / expiry / lost ───┘──release (error, budget spent)──▶ failed
  *   (cancel: pending or running ──▶ canceled, whatever the epoch)
  */
+import { ProtocolError } from './errors.js';
 import type {
   Attempt,
   AttemptOutcome,
@@ -39,6 +40,14 @@ export function leaseVerdict(task: LeaseView | undefined, epoch: number): LeaseR
   return task.state === 'running' ? 'ok' : 'stale';
 }
 
+/**
+ * A call by the lease holder that breaks the protocol (a segment that leaves a gap or runs past the task, a
+ * complete with frames left): the holder's bug, answered with a 400 that says `violation`. Nothing is written.
+ */
+export interface ProtocolViolation {
+  violation: string;
+}
+
 /** Where a task's chain of segments stands: the next frame to checkpoint, and the task's end (exclusive). */
 export interface ChainView {
   nextFrame: number;
@@ -53,19 +62,19 @@ export function continuesChain(task: ChainView, range: FrameRange): boolean {
 /**
  * A checkpoint by the lease holder: `record` the segment, or answer without writing — `ok` for a retried call
  * whose very segment is already recorded (`alreadyRecorded` is asked only then), `stale` for any other
- * segment behind the chain. A segment that leaves a gap or runs past the task is the caller's bug: RangeError.
+ * segment behind the chain, a violation for a segment that leaves a gap or runs past the task.
  */
 export function checkpointVerdict(
   taskId: string,
   task: ChainView,
   range: FrameRange,
   alreadyRecorded: () => boolean,
-): 'record' | Exclude<LeaseResult, 'canceled'> {
+): 'record' | Exclude<LeaseResult, 'canceled'> | ProtocolViolation {
   if (range.start < task.nextFrame) return alreadyRecorded() ? 'ok' : 'stale';
   if (!continuesChain(task, range)) {
-    throw new RangeError(
-      `segment ${range.start}-${range.end} does not continue task ${taskId} at frame ${task.nextFrame} (ends ${task.endFrame})`,
-    );
+    return {
+      violation: `segment ${range.start}-${range.end} does not continue task ${taskId} at frame ${task.nextFrame} (ends ${task.endFrame})`,
+    };
   }
   return 'record';
 }
@@ -85,21 +94,20 @@ export function mayComplete(task: ChainView & { kind: TaskKind }): boolean {
 
 /**
  * A completion: `ok` (nothing to write) when it is a retry of one that succeeded, `complete` when the caller
- * holds the lease and the task may complete, else the lease verdict. Completing frames without segments is
- * the caller's bug: RangeError.
+ * holds the lease and the task may complete, a violation when frames have no segment, else the lease verdict.
  */
 export function completeVerdict(
   taskId: string,
   task: (LeaseView & ChainView & { kind: TaskKind }) | undefined,
   epoch: number,
-): 'complete' | LeaseResult {
+): 'complete' | LeaseResult | ProtocolViolation {
   if (alreadyCompleted(task, epoch)) return 'ok';
   const held = leaseVerdict(task, epoch);
   if (held !== 'ok' || !task) return held;
   if (!mayComplete(task)) {
-    throw new RangeError(
-      `task ${taskId} cannot complete: frames ${task.nextFrame}-${task.endFrame} have no segment`,
-    );
+    return {
+      violation: `task ${taskId} cannot complete: frames ${task.nextFrame}-${task.endFrame} have no segment`,
+    };
   }
   return 'complete';
 }
@@ -156,7 +164,7 @@ export function isInterruption(outcome: AttemptOutcome): boolean {
 /**
  * The segments a merge rejects, one per task: the first damaged one, since the task is redone from there
  * (its later segments go with it). Rejections come from the holder of a merge task only, and name at least
- * one segment: anything else is the caller's bug, a RangeError.
+ * one segment: anything else breaks the protocol (a ProtocolError, which rolls back the rejection).
  */
 export function firstRejections(
   mergeTaskId: string,
@@ -164,8 +172,8 @@ export function firstRejections(
   rejections: readonly SegmentRejection[],
 ): SegmentRejection[] {
   if (kind !== 'merge')
-    throw new RangeError(`task ${mergeTaskId} is not a merge task: it rejects no segments`);
-  if (rejections.length === 0) throw new RangeError('a rejection names at least one segment');
+    throw new ProtocolError(`task ${mergeTaskId} is not a merge task: it rejects no segments`);
+  if (rejections.length === 0) throw new ProtocolError('a rejection names at least one segment');
   const first = new Map<string, SegmentRejection>();
   for (const r of rejections) {
     const known = first.get(r.taskId);
@@ -174,8 +182,8 @@ export function firstRejections(
   return [...first.values()].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
 }
 
-export function unknownSegment(rejection: SegmentRejection, jobId: string): RangeError {
-  return new RangeError(
+export function unknownSegment(rejection: SegmentRejection, jobId: string): ProtocolError {
+  return new ProtocolError(
     `job ${jobId} has no segment of task ${rejection.taskId} starting at frame ${rejection.startFrame}`,
   );
 }

@@ -187,6 +187,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rejected_segments_job ON rejected_segments (job_id, id);
   `,
+  // 10: a claim's first pending task of a job from an index of the pending ones. Through tasks_unfinished
+  // (the plan a claim kept while every task was pending) it walked past each running task of the job, one
+  // heap read each: with 500 workers 130-190 buffers and ~0.3 ms per claim, against 3 buffers here.
+  `
+  CREATE INDEX tasks_pending ON tasks (job_id, seq) WHERE state = 'pending';
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

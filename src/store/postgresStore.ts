@@ -6,6 +6,7 @@ import {
   firstRejections,
   leaseVerdict,
   mergeRejectionError,
+  type ProtocolViolation,
   rejectionReason,
   taskFailedError,
   unknownSegment,
@@ -21,6 +22,7 @@ import type {
   Segment,
   SegmentRejection,
   Task,
+  TaskKind,
 } from '../core/types.js';
 import {
   chainView,
@@ -37,9 +39,7 @@ import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
   type CompletedJobRow,
-  DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
-  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   NOTIFICATION_COLUMNS,
@@ -51,7 +51,6 @@ import {
   type SegmentRow,
   TASK_COLUMNS,
   type TaskRow,
-  TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
   toCompletedJob,
@@ -63,11 +62,13 @@ import {
   toTask,
   toToken,
 } from './rows.js';
+import { STATEMENTS } from './statements.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
   type CompletedJob,
+  type CompletedTask,
   checkNewToken,
   claimExclusions,
   type DeliveryAttempt,
@@ -132,9 +133,16 @@ export class PostgresStore implements Store {
   private readonly heartbeatPool: pg.Pool;
 
   constructor(config: string | pg.PoolConfig) {
-    const base = { ...(typeof config === 'string' ? { connectionString: config } : config), types };
+    const given = typeof config === 'string' ? { connectionString: config } : config;
+    // Every statement here reaches its rows by key, but a prepared statement keeps the generic plan it made
+    // first: made while a table was nearly empty (a fresh cluster's attempts and segments), it is a
+    // sequential scan whose cost then grows with every row (a heartbeat read 190 buffers, 4.3 ms, beside
+    // 30,000 attempts, against 5 and 0.08 ms through the index) until an ANALYZE happens to replace it.
+    // Without sequential scans the planner takes the index at any size; a query with no index still scans.
+    const options = ['-c enable_seqscan=off', given.options].filter(Boolean).join(' ');
+    const base = { ...given, options, types };
     this.pool = new pg.Pool(base);
-    this.heartbeatPool = new pg.Pool({ ...base, options: '-c synchronous_commit=off' });
+    this.heartbeatPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
     // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
     for (const pool of [this.pool, this.heartbeatPool]) pool.on('error', () => {});
   }
@@ -206,19 +214,12 @@ export class PostgresStore implements Store {
   }
 
   async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
-    const { rows } = await this.pool.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = $1 AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
-      [key],
-    );
+    const { rows } = await this.pool.query<JobRow>(STATEMENTS.findUnfinishedJob, [key]);
     return rows[0] && toJob(rows[0]);
   }
 
   async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
-    const { rows } = await this.pool.query<CompletedJobRow>(
-      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
-       WHERE key = $1 AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
-      [key],
-    );
+    const { rows } = await this.pool.query<CompletedJobRow>(STATEMENTS.findCompletedJob, [key]);
     return rows[0] && toCompletedJob(rows[0]);
   }
 
@@ -231,15 +232,12 @@ export class PostgresStore implements Store {
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE jobs SET output_bytes = $2, output_sha256 = $3 WHERE id = $1 AND state = 'completed'`,
-      [jobId, output.bytes, output.sha256],
-    );
+    const { rowCount } = await this.pool.query(STATEMENTS.recordOutput, [jobId, output.bytes, output.sha256]);
     return (rowCount ?? 0) > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query<JobRow>(STATEMENTS.getJob, [id]);
     return rows[0] && toJob(rows[0]);
   }
 
@@ -247,22 +245,13 @@ export class PostgresStore implements Store {
     const limit = filter.limit ?? 100;
     const { rows } =
       filter.tenant === undefined
-        ? await this.pool.query<JobRow>(
-            `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT $1`,
-            [limit],
-          )
-        : await this.pool.query<JobRow>(
-            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
-            [filter.tenant, limit],
-          );
+        ? await this.pool.query<JobRow>(STATEMENTS.listJobs, [limit])
+        : await this.pool.query<JobRow>(STATEMENTS.listTenantJobs, [filter.tenant, limit]);
     return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(
-      'SELECT probe FROM jobs WHERE id = $1',
-      [jobId],
-    );
+    const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(STATEMENTS.getProbe, [jobId]);
     if (!rows[0]) throw new Error(`unknown job ${jobId}`);
     return rows[0].probe;
   }
@@ -281,25 +270,19 @@ export class PostgresStore implements Store {
   async getTask(taskId: string): Promise<Task | undefined> {
     const { rows } = await this.pool.query<TaskRow>({
       name: 'sf_get_task',
-      text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`,
+      text: STATEMENTS.getTask,
       values: [taskId],
     });
     return rows[0] && toTask(rows[0]);
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
-    const { rows } = await this.pool.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks WHERE job_id = $1 ORDER BY seq`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<TaskRow>(STATEMENTS.listTasks, [jobId]);
     return rows.map(toTask);
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const { rows } = await this.pool.query<SegmentRow>(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = $1 ORDER BY start_frame`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<SegmentRow>(STATEMENTS.listSegments, [jobId]);
     return rows.map(toSegment);
   }
 
@@ -312,37 +295,27 @@ export class PostgresStore implements Store {
   }
 
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT j.id FROM jobs j
-       WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= $1 AND j.segments_deleted_at IS NULL
-         AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
-       ORDER BY j.finished_at, j.id LIMIT $2`,
-      [endedBefore, limit],
-    );
+    const { rows } = await this.pool.query<{ id: string }>(STATEMENTS.listEndedJobsWithSegments, [
+      endedBefore,
+      limit,
+    ]);
     return rows.map((r) => r.id);
   }
 
   async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `UPDATE jobs SET segments_deleted_at = $2
-       WHERE id = $1 AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
-      [jobId, now],
-    );
+    const { rowCount } = await this.pool.query(STATEMENTS.markSegmentsDeleted, [jobId, now]);
     return (rowCount ?? 0) > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const { rows } = await this.pool.query<AttemptRow>(
-      `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = $1 ORDER BY id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<AttemptRow>(STATEMENTS.listAttempts, [jobId]);
     return rows.map(toAttempt);
   }
 
   async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
     const { rows } = await this.pool.query<AttemptRow>({
       name: 'sf_get_attempt',
-      text: `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = $1 AND epoch = $2`,
+      text: STATEMENTS.getAttempt,
       values: [taskId, epoch],
     });
     return rows[0] && toAttempt(rows[0]);
@@ -353,10 +326,7 @@ export class PostgresStore implements Store {
       // The job row first: a release failing another task meanwhile then lands after this retry, as in SQLite.
       const job = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
       if (job.rowCount === 0) return;
-      await c.query(
-        `UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = $1 AND state = 'failed'`,
-        [jobId],
-      );
+      await c.query(STATEMENTS.retryFailedTasks, [jobId]);
       await c.query(
         // Merging only once every chunk is done: a merge that rejected segments left chunks to redo.
         `UPDATE jobs SET state = CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND kind = 'merge')
@@ -372,20 +342,10 @@ export class PostgresStore implements Store {
     return this.tx(async (c) => {
       // Tasks first, then the job, as every lease call locks them: no deadlock with a concurrent complete.
       await c.query('SELECT 1 FROM tasks WHERE job_id = $1 ORDER BY id FOR UPDATE', [jobId]);
-      const ended = await c.query(
-        `UPDATE jobs SET state = 'canceled', finished_at = $2 WHERE id = $1 AND state IN ('running', 'merging')`,
-        [jobId, now],
-      );
+      const ended = await c.query(STATEMENTS.cancelJob, [jobId, now]);
       if (ended.rowCount === 0) return false;
-      await c.query(
-        `UPDATE attempts SET outcome = 'interrupted', ended_at = $2 WHERE job_id = $1 AND outcome = 'running'`,
-        [jobId, now],
-      );
-      await c.query(
-        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
-         WHERE job_id = $1 AND state IN ('pending', 'running')`,
-        [jobId],
-      );
+      await c.query(STATEMENTS.interruptJobAttempts, [jobId, now]);
+      await c.query(STATEMENTS.cancelJobTasks, [jobId]);
       return true;
     });
   }
@@ -393,12 +353,14 @@ export class PostgresStore implements Store {
   async claim(req: ClaimRequest): Promise<ClaimedTask | undefined> {
     const skip = claimExclusions(req);
     // One statement: one round trip, no explicit transaction. Jobs in claim order first (there are few),
-    // then each job's first free task through the tasks_runnable index: a claim costs the same with 10 or
+    // then each job's first free task through the tasks_pending index: a claim costs the same with 10 or
     // 100,000 pending tasks (0.1 ms with 10k, against 11 ms for a join sorted over every pending task).
     // The plan is a nested loop over the sorted jobs, so the LIMIT stops at the first job with a free
     // task and only that row is locked. Jobs are ordered by their priority column: a claim never evaluates
     // a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
-    const claimed = await this.pool.query<TaskRow>({
+    const claimed = await this.pool.query<
+      TaskRow & { job: JobRow & { probe: Record<string, unknown> }; pts: Buffer | null; pts_from: number }
+    >({
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
@@ -424,7 +386,17 @@ export class PostgresStore implements Store {
          INSERT INTO attempts (task_id, job_id, worker_id, epoch, started_at, outcome, cloud, instance_type, zone, lifecycle)
          SELECT id, job_id, $1, epoch, $3, 'running', $4, $5, $6, $7 FROM claimed
        )
-       SELECT ${TASK_COLUMNS} FROM claimed`,
+       -- The job and a process task's timestamps in the same round trip (claimPtsFrom: one frame before
+       -- next_frame). A job's spec and probe never change, so they need no lock.
+       SELECT ${TASK_COLUMNS},
+         (SELECT row_to_json(j) FROM (SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = c.job_id) j) AS job,
+         GREATEST(0, next_frame - 1) AS pts_from,
+         CASE WHEN kind = 'process' THEN (
+           SELECT substring(frame_pts FROM GREATEST(0, c.next_frame - 1) * 8 + 1
+                            FOR GREATEST(0, LEAST(c.end_frame, frame_count) - GREATEST(0, c.next_frame - 1)) * 8)
+           FROM jobs WHERE id = c.job_id)
+         END AS pts
+       FROM claimed c`,
       values: [
         req.workerId,
         req.now + req.leaseTtlMs,
@@ -436,15 +408,16 @@ export class PostgresStore implements Store {
         ...(skip.interruptionCap !== undefined ? [skip.interruptionCap] : []),
       ],
     });
-    const task = claimed.rows[0];
-    if (!task) return undefined;
-    // A job's spec and probe never change, so reading them after the claim has committed is safe.
-    const job = await this.pool.query<JobRow & { probe: Record<string, unknown> }>({
-      name: 'sf_claimed_job',
-      text: `SELECT ${JOB_COLUMNS}, probe FROM jobs WHERE id = $1`,
-      values: [task.job_id],
-    });
-    return { task: toTask(task), job: toJob(job.rows[0]), probe: job.rows[0].probe };
+    const row = claimed.rows[0];
+    if (!row) return undefined;
+    const { job, pts, pts_from, ...task } = row;
+    return {
+      task: toTask(task),
+      job: toJob(job),
+      probe: job.probe,
+      framePts: pts ? decodePts(pts) : [],
+      framePtsFrom: pts ? pts_from : 0,
+    };
   }
 
   /** Locks the task row and reads its job's state beside it: what every fenced call decides on. */
@@ -501,10 +474,11 @@ export class PostgresStore implements Store {
     epoch: number,
     segment: CheckpointRequest,
     now: number,
-  ): Promise<LeaseResult> {
+    recorded?: () => void,
+  ): Promise<LeaseResult | ProtocolViolation> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
-    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean }>({
+    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean | null }>({
       name: 'sf_checkpoint',
       text: `WITH lease AS (
          SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -523,22 +497,35 @@ export class PostgresStore implements Store {
          WHERE task_id = $1::text AND epoch = $5::int AND EXISTS (SELECT 1 FROM allowed)
        )
        SELECT *, EXISTS (SELECT 1 FROM allowed) AS recorded,
-         EXISTS (SELECT 1 FROM segments
-                 WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text) AS same
+         -- Read for a retry only (a segment behind the chain): a generic plan made while segments was small
+         -- scans the table, and it grows with every checkpoint.
+         CASE WHEN $2::int < next_frame THEN EXISTS (SELECT 1 FROM segments
+                 WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text)
+         END AS same
        FROM lease`,
       values: [taskId, start, end, segment.key, epoch, now, segment.sha256 ?? null, segment.bytes ?? null],
     });
     const row = rows[0];
     const held = leaseVerdict(row && leaseView(row), epoch);
-    if (held !== 'ok' || !row || row.recorded) return held;
-    const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () => row.same);
+    if (held !== 'ok' || !row) return held;
+    if (row.recorded) {
+      recorded?.();
+      return held;
+    }
+    const verdict = checkpointVerdict(taskId, chainView(row), segment.range, () => row.same === true);
     if (verdict === 'record') throw new Error(`checkpoint of ${taskId}: the SQL and core verdicts disagree`);
     return verdict;
   }
 
-  async complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult> {
+  async complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    output?: OutputFile,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
-    const { rows } = await this.pool.query<LeaseRow & { completed: boolean }>({
+    const { rows } = await this.pool.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
       name: 'sf_complete',
       text: `WITH lease AS (
          SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -552,18 +539,21 @@ export class PostgresStore implements Store {
        ), attempt AS (
          UPDATE attempts SET outcome = 'completed', error = NULL, ended_at = $3::bigint
          WHERE task_id = $1::text AND epoch = $2::int AND outcome = 'running' AND EXISTS (SELECT 1 FROM allowed)
+         RETURNING ${ATTEMPT_COLUMNS}
        ), job AS (
          UPDATE jobs SET state = 'completed', finished_at = $3::bigint, output_bytes = $4::bigint,
            output_sha256 = $5::text
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed FROM lease`,
+       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed, (SELECT row_to_json(a) FROM attempt a) AS attempt
+       FROM lease`,
       values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
     });
     const row = rows[0];
     const verdict = completeVerdict(taskId, row && chainView(row), epoch);
     if (verdict !== 'complete') return verdict;
     if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
+    ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
     if (row.kind === 'merge') return 'ok';
     // After the commit, not under a job-row lock that every completion of the job would queue on: of
     // the last chunks completing at once, the one that commits last sees all of them done. A crash
@@ -578,10 +568,12 @@ export class PostgresStore implements Store {
       `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
-           -- The first unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
-           -- row estimates say (an EXISTS would let it scan the table past every done task instead).
+           -- The last unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
+           -- row estimates say (an EXISTS would let it scan the table past every done task instead). From
+           -- the end: tasks are claimed in seq order, so the index entries that completions left behind
+           -- (dead until a vacuum) lie at the start of the job's range, and the tail has an unfinished one.
            AND (SELECT t.seq FROM tasks t WHERE t.job_id = j.id AND t.state <> 'done' AND t.kind = 'process'
-                ORDER BY t.seq LIMIT 1) IS NULL
+                ORDER BY t.seq DESC LIMIT 1) IS NULL
        ), merge AS (
          INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
          SELECT id || '-merge', id, 'merge', ${MERGE_SEQ}, 0, frame_count, 0, 'pending' FROM ready
@@ -727,31 +719,17 @@ export class PostgresStore implements Store {
 
   async leaseStats(): Promise<LeaseStats> {
     const [pending, running, jobs] = await Promise.all([
-      this.pool.query<LeaseStats['pending'][number]>(
-        `SELECT t.kind,
-                CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
-                COUNT(*) AS count
-         FROM tasks t JOIN jobs j ON j.id = t.job_id
-         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-         GROUP BY 1, 2`,
-      ),
-      this.pool.query<LeaseStats['running'][number]>(
-        `SELECT a.lifecycle, COUNT(*) AS count
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' GROUP BY 1`,
-      ),
-      this.pool.query<LeaseStats['jobs'][number]>(
-        `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
-      ),
+      this.pool.query<LeaseStats['pending'][number]>(STATEMENTS.pendingTasks),
+      this.pool.query<LeaseStats['running'][number]>(STATEMENTS.runningTasks),
+      this.pool.query<LeaseStats['jobs'][number]>(STATEMENTS.activeJobs),
     ]);
     return { pending: pending.rows, running: running.rows, jobs: jobs.rows };
   }
 
   async tenantLoad(tenant: string): Promise<TenantLoad> {
+    // COUNT is int8, which this store's connections read as numbers.
     const { rows } = await this.pool.query<{ active_jobs: number; queued_tasks: number }>(
-      `SELECT COUNT(DISTINCT j.id)::int AS active_jobs, COUNT(t.id)::int AS queued_tasks
-         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
-         WHERE j.tenant = $1 AND j.state IN ('running', 'merging')`,
+      STATEMENTS.tenantLoad,
       [tenant],
     );
     return { activeJobs: rows[0].active_jobs, queuedTasks: rows[0].queued_tasks };
@@ -791,41 +769,32 @@ export class PostgresStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const { rows } = await this.pool.query<TokenRow>(
-      `INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
-       RETURNING ${TOKEN_COLUMNS}`,
-      [newTokenId(), role, tenant, secretHash, now],
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.createToken, [
+      newTokenId(),
+      role,
+      tenant,
+      secretHash,
+      now,
+    ]);
     return toToken(rows[0]);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const { rows } = await this.pool.query<TokenRow>(
-      `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1`,
-      [secretHash],
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.findTokenByHash, [secretHash]);
     return rows[0] && toToken(rows[0]);
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = await this.pool.query('UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1', [
-      id,
-      now,
-    ]);
+    const r = await this.pool.query(STATEMENTS.revokeToken, [id, now]);
     return (r.rowCount ?? 0) > 0;
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    await this.pool.query(
-      'UPDATE tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $3)',
-      [id, now, now - TOKEN_TOUCH_INTERVAL_MS],
-    );
+    await this.pool.query(STATEMENTS.touchToken, [id, now, now - TOKEN_TOUCH_INTERVAL_MS]);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const { rows } = await this.pool.query<TokenRow>(
-      `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`,
-    );
+    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.listTokens);
     return rows.map(toToken);
   }
 
@@ -848,11 +817,7 @@ export class PostgresStore implements Store {
   }
 
   async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES ($1, $2, $3)
-       ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
-      [tenant ?? '', secret, now],
-    );
+    await this.pool.query(STATEMENTS.setWebhookSecret, [tenant ?? '', secret, now]);
   }
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
@@ -892,7 +857,7 @@ export class PostgresStore implements Store {
   ): Promise<void> {
     await this.tx(async (c) => {
       await this.insertNotifications(c, rows, now);
-      await c.query('UPDATE jobs SET notified_end = $2 WHERE id = $1', [jobId, finishedAt]);
+      await c.query(STATEMENTS.markEndNotified, [jobId, finishedAt]);
     });
   }
 
@@ -983,20 +948,12 @@ export class PostgresStore implements Store {
   }
 
   async listNotifications(jobId: string): Promise<Notification[]> {
-    const { rows } = await this.pool.query<NotificationRow>(
-      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
-       WHERE n.job_id = $1 ORDER BY n.created_at, n.id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<NotificationRow>(STATEMENTS.listNotifications, [jobId]);
     return rows.map(toNotification);
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    const { rows } = await this.pool.query<DeliveryAttemptRow>(
-      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
-       JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = $1 ORDER BY a.id`,
-      [jobId],
-    );
+    const { rows } = await this.pool.query<DeliveryAttemptRow>(STATEMENTS.listDeliveryAttempts, [jobId]);
     return rows.map(toDeliveryAttempt);
   }
 

@@ -8,6 +8,7 @@ import {
   leaseExpired,
   leaseVerdict,
   mergeRejectionError,
+  type ProtocolViolation,
   type ReleaseDecision,
   rejectionReason,
   taskFailedError,
@@ -24,15 +25,14 @@ import type {
   Segment,
   SegmentRejection,
   Task,
+  TaskKind,
 } from '../core/types.js';
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
   type AttemptRow,
   type CompletedJobRow,
-  DELIVERY_ATTEMPT_COLUMNS,
   type DeliveryAttemptRow,
-  ENDED_STATES,
   JOB_COLUMNS,
   type JobRow,
   NOTIFICATION_COLUMNS,
@@ -43,7 +43,6 @@ import {
   SEGMENT_COLUMNS,
   type SegmentRow,
   type TaskRow,
-  TOKEN_COLUMNS,
   type TokenRow,
   toAttempt,
   toCompletedJob,
@@ -56,13 +55,16 @@ import {
   toToken,
 } from './rows.js';
 import { SQLITE_MIGRATIONS } from './sqliteSchema.js';
+import { numbered, STATEMENTS } from './statements.js';
 import {
   type CheckpointRequest,
   type ClaimedTask,
   type ClaimRequest,
   type CompletedJob,
+  type CompletedTask,
   checkNewToken,
   claimExclusions,
+  claimPtsFrom,
   type DeliveryAttempt,
   type DeliveryAttemptResult,
   type EndedLease,
@@ -124,6 +126,20 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /** The row a shared statement (statements.ts) answers, its `$n` values bound by number. */
+  private one<T>(text: string, ...values: unknown[]): T | undefined {
+    return this.sql(text).get(numbered(values)) as T | undefined;
+  }
+
+  private many<T>(text: string, ...values: unknown[]): T[] {
+    return this.sql(text).all(numbered(values)) as T[];
+  }
+
+  /** How many rows a shared statement changed. */
+  private change(text: string, ...values: unknown[]): number {
+    return this.sql(text).run(numbered(values)).changes;
+  }
+
   /** Runs `fn` inside `BEGIN IMMEDIATE` (no transaction wrapper made per call: the lease calls are hot). */
   private tx<T>(fn: () => T): T {
     this.sql('BEGIN IMMEDIATE').run();
@@ -168,17 +184,12 @@ export class SqliteStore implements Store {
   }
 
   async findUnfinishedJob(key: string): Promise<StoredJob | undefined> {
-    const row = this.sql(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE key = ? AND state != 'completed' ORDER BY created_at DESC LIMIT 1`,
-    ).get(key) as JobRow | undefined;
+    const row = this.one<JobRow>(STATEMENTS.findUnfinishedJob, key);
     return row && toJob(row);
   }
 
   async findCompletedJob(key: string): Promise<CompletedJob | undefined> {
-    const row = this.sql(
-      `SELECT ${JOB_COLUMNS}, output_bytes, output_sha256 FROM jobs
-         WHERE key = ? AND state = 'completed' ORDER BY created_at DESC LIMIT 1`,
-    ).get(key) as CompletedJobRow | undefined;
+    const row = this.one<CompletedJobRow>(STATEMENTS.findCompletedJob, key);
     return row && toCompletedJob(row);
   }
 
@@ -190,36 +201,34 @@ export class SqliteStore implements Store {
   }
 
   async recordOutput(jobId: string, output: OutputFile): Promise<boolean> {
-    const { changes } = this.sql(
-      `UPDATE jobs SET output_bytes = ?, output_sha256 = ? WHERE id = ? AND state = 'completed'`,
-    ).run(output.bytes, output.sha256, jobId);
-    return changes > 0;
+    return this.change(STATEMENTS.recordOutput, jobId, output.bytes, output.sha256) > 0;
   }
 
   async getJob(id: string): Promise<StoredJob | undefined> {
-    const row = this.sql(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+    const row = this.one<JobRow>(STATEMENTS.getJob, id);
     return row && toJob(row);
   }
 
   async listJobs(filter: JobFilter = {}): Promise<StoredJob[]> {
     const limit = filter.limit ?? 100;
-    const rows = (
+    const rows =
       filter.tenant === undefined
-        ? this.sql(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?`).all(limit)
-        : this.sql(
-            `SELECT ${JOB_COLUMNS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
-          ).all(filter.tenant, limit)
-    ) as JobRow[];
+        ? this.many<JobRow>(STATEMENTS.listJobs, limit)
+        : this.many<JobRow>(STATEMENTS.listTenantJobs, filter.tenant, limit);
     return rows.map(toJob);
   }
 
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
-    const row = this.sql('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
+    const row = this.one<{ probe: string }>(STATEMENTS.getProbe, jobId);
     if (!row) throw new Error(`unknown job ${jobId}`);
     return JSON.parse(row.probe);
   }
 
   async getFramePts(jobId: string, range: FrameRange): Promise<number[]> {
+    return this.framePts(jobId, range);
+  }
+
+  private framePts(jobId: string, range: FrameRange): number[] {
     const row = this.sql('SELECT frame_pts FROM job_frames WHERE job_id = ?').get(jobId) as
       | { frame_pts: Buffer }
       | undefined;
@@ -233,20 +242,16 @@ export class SqliteStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const row = this.sql('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRow | undefined;
+    const row = this.one<TaskRow>(STATEMENTS.getTask, taskId);
     return row && toTask(row);
   }
 
   async listTasks(jobId: string): Promise<Task[]> {
-    const rows = this.sql('SELECT * FROM tasks WHERE job_id = ? ORDER BY seq').all(jobId) as TaskRow[];
-    return rows.map(toTask);
+    return this.many<TaskRow>(STATEMENTS.listTasks, jobId).map(toTask);
   }
 
   async listSegments(jobId: string): Promise<Segment[]> {
-    const rows = this.sql(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE job_id = ? ORDER BY start_frame`,
-    ).all(jobId) as SegmentRow[];
-    return rows.map(toSegment);
+    return this.many<SegmentRow>(STATEMENTS.listSegments, jobId).map(toSegment);
   }
 
   async listRejectedSegments(jobId: string): Promise<RejectedSegment[]> {
@@ -257,43 +262,27 @@ export class SqliteStore implements Store {
   }
 
   async listEndedJobsWithSegments(endedBefore: number, limit: number): Promise<string[]> {
-    const rows = this.sql(
-      `SELECT j.id FROM jobs j
-         WHERE j.state IN ${ENDED_STATES} AND j.finished_at <= ? AND j.segments_deleted_at IS NULL
-           AND EXISTS (SELECT 1 FROM segments s WHERE s.job_id = j.id)
-         ORDER BY j.finished_at, j.id LIMIT ?`,
-    ).all(endedBefore, limit) as { id: string }[];
-    return rows.map((r) => r.id);
+    return this.many<{ id: string }>(STATEMENTS.listEndedJobsWithSegments, endedBefore, limit).map(
+      (r) => r.id,
+    );
   }
 
   async markSegmentsDeleted(jobId: string, now: number): Promise<boolean> {
-    const { changes } = this.sql(
-      `UPDATE jobs SET segments_deleted_at = ?
-         WHERE id = ? AND state IN ${ENDED_STATES} AND segments_deleted_at IS NULL`,
-    ).run(now, jobId);
-    return changes > 0;
+    return this.change(STATEMENTS.markSegmentsDeleted, jobId, now) > 0;
   }
 
   async listAttempts(jobId: string): Promise<Attempt[]> {
-    const rows = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = ? ORDER BY id`).all(
-      jobId,
-    ) as AttemptRow[];
-    return rows.map(toAttempt);
+    return this.many<AttemptRow>(STATEMENTS.listAttempts, jobId).map(toAttempt);
   }
 
   async getAttempt(taskId: string, epoch: number): Promise<Attempt | undefined> {
-    const row = this.sql(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? AND epoch = ?`).get(
-      taskId,
-      epoch,
-    ) as AttemptRow | undefined;
+    const row = this.one<AttemptRow>(STATEMENTS.getAttempt, taskId, epoch);
     return row && toAttempt(row);
   }
 
   async retryFailedJob(jobId: string): Promise<void> {
     this.tx(() => {
-      this.sql(`UPDATE tasks SET state = 'pending', failures = 0 WHERE job_id = ? AND state = 'failed'`).run(
-        jobId,
-      );
+      this.change(STATEMENTS.retryFailedTasks, jobId);
       // Merging only once every chunk is done: a merge that rejected segments left chunks to redo.
       const merge = this.sql(
         `SELECT 1 FROM tasks WHERE job_id = ? AND kind = 'merge'
@@ -307,18 +296,9 @@ export class SqliteStore implements Store {
 
   async cancelJob(jobId: string, now: number): Promise<boolean> {
     return this.tx(() => {
-      const ended = this.sql(
-        `UPDATE jobs SET state = 'canceled', finished_at = ? WHERE id = ? AND state IN ('running', 'merging')`,
-      ).run(now, jobId);
-      if (ended.changes === 0) return false;
-      this.sql(
-        `UPDATE attempts SET outcome = 'interrupted', ended_at = ?
-           WHERE job_id = ? AND outcome = 'running'`,
-      ).run(now, jobId);
-      this.sql(
-        `UPDATE tasks SET state = 'canceled', worker_id = NULL, lease_expires_at = NULL
-           WHERE job_id = ? AND state IN ('pending', 'running')`,
-      ).run(jobId);
+      if (this.change(STATEMENTS.cancelJob, jobId, now) === 0) return false;
+      this.change(STATEMENTS.interruptJobAttempts, jobId, now);
+      this.change(STATEMENTS.cancelJobTasks, jobId);
       return true;
     });
   }
@@ -367,6 +347,7 @@ export class SqliteStore implements Store {
       ) as JobRow & {
         probe: string;
       };
+      const framePtsFrom = row.kind === 'process' ? claimPtsFrom(row.next_frame) : 0;
       return {
         task: toTask({
           ...row,
@@ -377,6 +358,11 @@ export class SqliteStore implements Store {
         }),
         job: toJob(job),
         probe: JSON.parse(job.probe),
+        framePts:
+          row.kind === 'process'
+            ? this.framePts(row.job_id, { start: framePtsFrom, end: row.end_frame })
+            : [],
+        framePtsFrom,
       };
     });
   }
@@ -429,8 +415,9 @@ export class SqliteStore implements Store {
     epoch: number,
     segment: CheckpointRequest,
     now: number,
-  ): Promise<LeaseResult> {
-    return this.tx(() => {
+    recorded?: () => void,
+  ): Promise<LeaseResult | ProtocolViolation> {
+    const result = this.tx((): LeaseResult | ProtocolViolation | 'recorded' => {
       const row = this.leaseHolder(taskId, epoch);
       if (typeof row === 'string') return row;
       const { start, end } = segment.range;
@@ -461,12 +448,21 @@ export class SqliteStore implements Store {
         `UPDATE attempts SET frames_checkpointed = frames_checkpointed + ?, frames_done = MAX(frames_done, frames_checkpointed + ?)
            WHERE task_id = ? AND epoch = ?`,
       ).run(end - start, end - start, taskId, epoch);
-      return 'ok';
+      return 'recorded';
     });
+    if (result !== 'recorded') return result;
+    recorded?.();
+    return 'ok';
   }
 
-  async complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult> {
-    return this.tx(() => {
+  async complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    output?: OutputFile,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult | ProtocolViolation> {
+    const result = this.tx((): { ended: CompletedTask } | LeaseResult | ProtocolViolation => {
       const row = this.leaseRow(taskId);
       const verdict = completeVerdict(taskId, row && chainView(row), epoch);
       if (verdict !== 'complete') return verdict;
@@ -474,12 +470,13 @@ export class SqliteStore implements Store {
       this.sql(`UPDATE tasks SET state = 'done', worker_id = NULL, lease_expires_at = NULL WHERE id = ?`).run(
         taskId,
       );
-      this.endAttempt(taskId, epoch, 'completed', null, now);
+      const attempt = this.endAttempt(taskId, epoch, 'completed', null, now);
+      const completed = { ended: { kind: task.kind as TaskKind, attempt } };
       if (task.kind === 'merge') {
         this.sql(
           `UPDATE jobs SET state = 'completed', finished_at = ?, output_bytes = ?, output_sha256 = ? WHERE id = ?`,
         ).run(now, output?.bytes ?? null, output?.sha256 ?? null, task.job_id);
-        return 'ok';
+        return completed;
       }
       // Through tasks_runnable, state by state: a completion costs the same whatever the job's size.
       const open = this.sql(
@@ -496,8 +493,11 @@ export class SqliteStore implements Store {
         ).run(`${task.job_id}-merge`, task.job_id, MERGE_SEQ, job.frame_count);
         this.sql(`UPDATE jobs SET state = 'merging' WHERE id = ? AND state = 'running'`).run(task.job_id);
       }
-      return 'ok';
+      return completed;
     });
+    if (typeof result === 'string' || 'violation' in result) return result;
+    ended?.(result.ended);
+    return 'ok';
   }
 
   async release(
@@ -611,10 +611,12 @@ export class SqliteStore implements Store {
     outcome: AttemptOutcome,
     error: string | null,
     now: number,
-  ): void {
-    this.sql(
-      `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'`,
-    ).run(outcome, error, now, taskId, epoch);
+  ): Attempt | undefined {
+    const row = this.sql(
+      `UPDATE attempts SET outcome = ?, error = ?, ended_at = ? WHERE task_id = ? AND epoch = ? AND outcome = 'running'
+       RETURNING ${ATTEMPT_COLUMNS}`,
+    ).get(outcome, error, now, taskId, epoch) as AttemptRow | undefined;
+    return row && toAttempt(row);
   }
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
@@ -666,68 +668,39 @@ export class SqliteStore implements Store {
   }
 
   async leaseStats(): Promise<LeaseStats> {
-    const pending = this.sql(
-      `SELECT t.kind,
-                CASE WHEN j.priority >= ${PRIORITY_RANK.urgent} THEN 'urgent' ELSE 'normal' END AS priority,
-                COUNT(*) AS count
-         FROM tasks t JOIN jobs j ON j.id = t.job_id
-         WHERE t.state = 'pending' AND j.state IN ('running', 'merging')
-         GROUP BY 1, 2`,
-    ).all() as LeaseStats['pending'];
-    const running = this.sql(
-      `SELECT a.lifecycle, COUNT(*) AS count
-         FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.epoch = t.epoch
-         WHERE t.state = 'running' GROUP BY 1`,
-    ).all() as LeaseStats['running'];
-    const jobs = this.sql(
-      `SELECT state, COUNT(*) AS count FROM jobs WHERE state IN ('running', 'merging') GROUP BY 1`,
-    ).all() as LeaseStats['jobs'];
-    return { pending, running, jobs };
+    return {
+      pending: this.many(STATEMENTS.pendingTasks),
+      running: this.many(STATEMENTS.runningTasks),
+      jobs: this.many(STATEMENTS.activeJobs),
+    };
   }
 
   async tenantLoad(tenant: string): Promise<TenantLoad> {
-    const row = this.sql(
-      `SELECT COUNT(DISTINCT j.id) AS active_jobs, COUNT(t.id) AS queued_tasks
-         FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id AND t.state IN ('pending', 'running')
-         WHERE j.tenant = ? AND j.state IN ('running', 'merging')`,
-    ).get(tenant) as { active_jobs: number; queued_tasks: number };
+    const row = this.one<{ active_jobs: number; queued_tasks: number }>(STATEMENTS.tenantLoad, tenant)!;
     return { activeJobs: row.active_jobs, queuedTasks: row.queued_tasks };
   }
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const id = newTokenId();
-    this.sql('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      id,
-      role,
-      tenant,
-      secretHash,
-      now,
-    );
-    return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
+    const row = this.one<TokenRow>(STATEMENTS.createToken, newTokenId(), role, tenant, secretHash, now);
+    return toToken(row as TokenRow);
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const row = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?`).get(secretHash) as
-      | TokenRow
-      | undefined;
+    const row = this.one<TokenRow>(STATEMENTS.findTokenByHash, secretHash);
     return row && toToken(row);
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = this.sql('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(now, id);
-    return r.changes > 0;
+    return this.change(STATEMENTS.revokeToken, id, now) > 0;
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    this.sql(
-      'UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
-    ).run(now, id, now - TOKEN_TOUCH_INTERVAL_MS);
+    this.change(STATEMENTS.touchToken, id, now, now - TOKEN_TOUCH_INTERVAL_MS);
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const rows = this.sql(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`).all() as TokenRow[];
-    return rows.map(toToken);
+    return this.many<TokenRow>(STATEMENTS.listTokens).map(toToken);
   }
 
   async getWebhookSecret(tenant: string | null, candidate: string, now: number): Promise<string> {
@@ -745,10 +718,7 @@ export class SqliteStore implements Store {
   }
 
   async setWebhookSecret(tenant: string | null, secret: string, now: number): Promise<void> {
-    this.sql(
-      `INSERT INTO webhook_secrets (tenant, secret, created_at) VALUES (?, ?, ?)
-         ON CONFLICT (tenant) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at`,
-    ).run(tenant ?? '', secret, now);
+    this.change(STATEMENTS.setWebhookSecret, tenant ?? '', secret, now);
   }
 
   async setJobNotify(jobId: string, notify: NotifySpec | undefined): Promise<void> {
@@ -788,7 +758,7 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     this.tx(() => {
       this.insertNotifications(rows, now);
-      this.sql('UPDATE jobs SET notified_end = ? WHERE id = ?').run(finishedAt, jobId);
+      this.change(STATEMENTS.markEndNotified, jobId, finishedAt);
     });
   }
 
@@ -877,19 +847,11 @@ export class SqliteStore implements Store {
   }
 
   async listNotifications(jobId: string): Promise<Notification[]> {
-    const rows = this.sql(
-      `SELECT ${NOTIFICATION_COLUMNS} FROM notifications n JOIN jobs j ON j.id = n.job_id
-         WHERE n.job_id = ? ORDER BY n.created_at, n.id`,
-    ).all(jobId) as NotificationRow[];
-    return rows.map(toNotification);
+    return this.many<NotificationRow>(STATEMENTS.listNotifications, jobId).map(toNotification);
   }
 
   async listDeliveryAttempts(jobId: string): Promise<DeliveryAttempt[]> {
-    const rows = this.sql(
-      `SELECT ${DELIVERY_ATTEMPT_COLUMNS} FROM notification_attempts a
-         JOIN notifications n ON n.id = a.notification_id WHERE a.job_id = ? ORDER BY a.id`,
-    ).all(jobId) as DeliveryAttemptRow[];
-    return rows.map(toDeliveryAttempt);
+    return this.many<DeliveryAttemptRow>(STATEMENTS.listDeliveryAttempts, jobId).map(toDeliveryAttempt);
   }
 
   async close(): Promise<void> {

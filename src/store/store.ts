@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ProtocolViolation } from '../core/lease.js';
 import type {
   Attempt,
   FrameRange,
@@ -96,6 +97,23 @@ export interface ClaimedTask {
   task: Task;
   job: StoredJob;
   probe: Record<string, unknown>;
+  /**
+   * A process task's frame timestamps, of frames [framePtsFrom, its end): from one frame before its
+   * `nextFrame` where there is one (claimPtsFrom). A merge task gets none (framePtsFrom 0).
+   */
+  framePts: number[];
+  framePtsFrom: number;
+}
+
+/** The first frame whose timestamp a process task's claim carries: the decoder seeks from the frame before. */
+export function claimPtsFrom(nextFrame: number): number {
+  return Math.max(0, nextFrame - 1);
+}
+
+/** A task a complete call ended (a retried complete ends nothing): its kind and the attempt it ended. */
+export interface CompletedTask {
+  kind: TaskKind;
+  attempt: Attempt | undefined;
 }
 
 export interface HeartbeatProgress extends GpuTelemetry {
@@ -211,9 +229,29 @@ export interface LeaseStore {
     now: number,
     leaseTtlMs: number,
   ): Promise<LeaseResult>;
-  checkpoint(taskId: string, epoch: number, segment: CheckpointRequest, now: number): Promise<LeaseResult>;
-  /** Ends a task; a merge task's completion records the output it wrote, when given, with its job's end. */
-  complete(taskId: string, epoch: number, now: number, output?: OutputFile): Promise<LeaseResult>;
+  /**
+   * `recorded` is told when this call recorded the segment (not on a retry of one already recorded). A
+   * segment that does not continue the task's chain is a violation (core/lease.ts checkpointVerdict).
+   */
+  checkpoint(
+    taskId: string,
+    epoch: number,
+    segment: CheckpointRequest,
+    now: number,
+    recorded?: () => void,
+  ): Promise<LeaseResult | ProtocolViolation>;
+  /**
+   * A merge task's completion records the `output` it wrote, when given, with its job's end.
+   * `ended` is told what this call completed (not on a retry of a complete that succeeded). Frames without
+   * a segment are a violation (core/lease.ts completeVerdict).
+   */
+  complete(
+    taskId: string,
+    epoch: number,
+    now: number,
+    output?: OutputFile,
+    ended?: (task: CompletedTask) => void,
+  ): Promise<LeaseResult | ProtocolViolation>;
   /**
    * The holder of merge task `mergeTaskId` found segments damaged: each one and every later segment of its
    * task move to the rejected segments, the task is runnable again from the rejected segment's first frame

@@ -546,6 +546,40 @@ describe('authenticate', () => {
     }
   });
 
+  it('looks a token up once for all the requests that arrive while its cache entry is refreshed', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'spotfuse-authcache-')), 'state.db'));
+    try {
+      const find = vi.spyOn(store, 'findTokenByHash');
+      // A zero lifetime: every lookup after the first finds its entry expired.
+      const cache = new CachedTokenStore(store, 0);
+      const { token, record } = await issueToken(cache, 'worker', undefined, 1);
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => authenticate(cache, token, ADMIN, 2)),
+      );
+      expect(answers.every((a) => 'principal' in a && a.principal.tokenId === record.id)).toBe(true);
+      expect(find).toHaveBeenCalledTimes(1);
+      // A lookup that overlaps a revocation is not kept: the next request sees the token revoked.
+      const lasting = new CachedTokenStore(store, 60_000);
+      let revoked = () => {};
+      const revocation = new Promise<void>((resolve) => {
+        revoked = resolve;
+      });
+      const found = await store.findTokenByHash(hashToken(token));
+      // The store read the token before the revocation and answers after it.
+      find.mockImplementationOnce(async () => {
+        await revocation;
+        return found;
+      });
+      const overlapping = lasting.findTokenByHash(hashToken(token));
+      await lasting.revokeToken(record.id, 3);
+      revoked();
+      expect((await overlapping)?.id).toBe(record.id);
+      expect(await authenticate(lasting, token, ADMIN, 4)).toEqual({ error: 'invalid token' });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps the embedded single worker token working', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spotfuse-embedded-'));
     const store = new SqliteStore(join(dir, 'state.db'));

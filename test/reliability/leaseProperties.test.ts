@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { ProtocolViolation } from '../../src/core/lease.js';
 import { planChunks } from '../../src/core/planner.js';
 import type { FrameRange, ReleaseReason, Segment, Task } from '../../src/core/types.js';
 import type { Store } from '../../src/store/store.js';
@@ -103,14 +104,10 @@ async function snapshot(store: Store, jobId: string): Promise<Snapshot> {
   return { tasks, segments, state: job!.state };
 }
 
-/** Runs one call; a RangeError (a malformed checkpoint or an early complete) counts as a refusal. */
-async function attempt(call: () => Promise<string>): Promise<string> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof RangeError) return 'refused';
-    throw error;
-  }
+/** Runs one call; a protocol violation (a malformed checkpoint or an early complete) counts as a refusal. */
+async function attempt(call: () => Promise<string | ProtocolViolation>): Promise<string> {
+  const result = await call();
+  return typeof result === 'string' ? result : 'refused';
 }
 
 /** Job states the replays reached, so that a generator that never gets a job to merge is noticed. */

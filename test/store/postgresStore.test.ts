@@ -144,3 +144,52 @@ describe.skipIf(skip !== undefined)(`PostgresStore migrations${skip ? ` (skipped
     }
   });
 });
+
+describe.skipIf(skip !== undefined)(`PostgresStore lease plans${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  /** Waits until no other connection is open on the database: each one has reported its statistics then. */
+  async function connectionsGone(db: TestDatabase): Promise<void> {
+    for (;;) {
+      const [{ n }] = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      if (n === 0) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('reaches every row of a lease call by index, even while the tables are small', async () => {
+    const fresh = (await createTestDatabase()) as TestDatabase;
+    try {
+      await (await PostgresStore.open(fresh.url)).close();
+      // A statement's generic plan made on a small table would be a sequential scan, kept as the table grows.
+      await fresh.query('VACUUM ANALYZE');
+      await connectionsGone(fresh);
+      await fresh.query('SELECT pg_stat_reset()');
+      const store = await PostgresStore.open(fresh.url);
+      const framePts = Array.from({ length: TASKS * 10 }, (_, i) => i);
+      const chunks = Array.from({ length: TASKS }, (_, i) => ({ start: i * 10, end: i * 10 + 10 }));
+      await store.createJob({ key: 'k', spec, probe: {}, framePts, chunks }, 0);
+      // More calls than a connection makes before it keeps a generic plan (5).
+      for (let now = 1; ; now++) {
+        const c = await store.claim({ workerId: 'w', pool: 'spot', now, leaseTtlMs: TTL });
+        if (!c) break;
+        expect(await store.heartbeat(c.task.id, c.task.epoch, { framesDone: 1 }, now, TTL)).toBe('ok');
+        if (c.task.kind === 'process') {
+          const seg = { range: c.task.range, key: `s${now}` };
+          expect(await store.checkpoint(c.task.id, c.task.epoch, seg, now)).toBe('ok');
+        }
+        expect(await store.getTask(c.task.id)).toBeDefined();
+        expect(await store.complete(c.task.id, c.task.epoch, now)).toBe('ok');
+      }
+      await store.close();
+      await connectionsGone(fresh);
+      const scans = await fresh.query<{ relname: string; seq_scan: number }>(
+        `SELECT relname, seq_scan::int FROM pg_stat_user_tables
+         WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts') AND seq_scan > 0`,
+      );
+      expect(scans).toEqual([]);
+    } finally {
+      await fresh.drop();
+    }
+  });
+});

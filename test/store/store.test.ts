@@ -36,6 +36,36 @@ for (const backend of backends) {
       expect(b?.task.range).toEqual({ start: 20, end: 30 });
       expect(await store.claim({ workerId: 'w3', pool: 'spot', now: 0, leaseTtlMs: TTL })).toBeUndefined();
       expect(await store.getFramePts(job.id, { start: 18, end: 21 })).toEqual([18 * 512, 19 * 512, 20 * 512]);
+      // A claim carries its task's timestamps, from the frame before its next frame where there is one.
+      expect(a).toMatchObject({ framePtsFrom: 0, framePts: Array.from({ length: 20 }, (_, i) => i * 512) });
+      expect(b).toMatchObject({
+        framePtsFrom: 19,
+        framePts: Array.from({ length: 11 }, (_, i) => (19 + i) * 512),
+      });
+    });
+
+    it('tells which checkpoint recorded its segment and which complete ended its task, not their retries', async () => {
+      await newJob([{ start: 0, end: 30 }]);
+      const c = (await store.claim({ workerId: 'w1', pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      const recorded: number[] = [];
+      const seg = { range: { start: 0, end: 30 }, key: 's0' };
+      expect(await store.checkpoint(c.task.id, 1, seg, 1, () => recorded.push(1))).toBe('ok');
+      expect(await store.checkpoint(c.task.id, 1, seg, 2, () => recorded.push(2))).toBe('ok');
+      expect(recorded).toEqual([1]);
+      const ended: unknown[] = [];
+      expect(await store.complete(c.task.id, 1, 3, undefined, (t) => ended.push(t))).toBe('ok');
+      expect(await store.complete(c.task.id, 1, 4, undefined, (t) => ended.push(t))).toBe('ok');
+      expect(ended).toEqual([
+        {
+          kind: 'process',
+          attempt: expect.objectContaining({ workerId: 'w1', epoch: 1, outcome: 'completed', endedAt: 3 }),
+        },
+      ]);
+      // The job is merging now: its merge task claims with no timestamps.
+      const merge = (await store.claim({ workerId: 'w2', pool: 'spot', now: 5, leaseTtlMs: TTL }))!;
+      expect(merge).toMatchObject({ task: { kind: 'merge' }, framePts: [], framePtsFrom: 0 });
+      expect(await store.complete(merge.task.id, 1, 6, undefined, (t) => ended.push(t))).toBe('ok');
+      expect(ended[1]).toMatchObject({ kind: 'merge', attempt: { workerId: 'w2', endedAt: 6 } });
     });
 
     it('fences calls with a stale epoch after the lease expired and was claimed again', async () => {
@@ -198,13 +228,15 @@ for (const backend of backends) {
       const seg = { range: { start: 0, end: 10 }, key: 's0' };
       expect(await store.checkpoint(c.task.id, 1, seg, 1)).toBe('ok');
       expect(await store.checkpoint(c.task.id, 1, seg, 2)).toBe('ok');
-      await expect(
-        store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3),
-      ).rejects.toThrow(/does not continue/);
+      expect(await store.checkpoint(c.task.id, 1, { range: { start: 15, end: 20 }, key: 'gap' }, 3)).toEqual({
+        violation: expect.stringMatching(/does not continue/),
+      });
       expect(await store.checkpoint(c.task.id, 1, { range: { start: 0, end: 10 }, key: 'other' }, 3)).toBe(
         'stale',
       );
-      await expect(store.complete(c.task.id, 1, 4)).rejects.toThrow(/have no segment/);
+      expect(await store.complete(c.task.id, 1, 4)).toEqual({
+        violation: expect.stringMatching(/have no segment/),
+      });
       expect(await store.listSegments(c.job.id)).toHaveLength(1);
       expect((await store.getTask(c.task.id))?.nextFrame).toBe(10);
     });
