@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { PROVIDER_FACTS, PROVIDERS, type Provider } from '../../src/deploy/providers.js';
 import { renderManifests } from '../../src/deploy/render.js';
+import { PREEMPTED_EXIT_CODE } from '../../src/worker/preemption.js';
 import { type Doc, parseCli, parseContainer } from './cli.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy');
@@ -193,6 +194,10 @@ describe('deploy/kubernetes', () => {
       expect(job.spec.backoffLimit).toBeGreaterThan(0);
       expect(job.spec.podFailurePolicy.rules).toEqual([
         { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+        {
+          action: 'Ignore',
+          onExitCodes: { containerName: 'worker', operator: 'In', values: [PREEMPTED_EXIT_CODE] },
+        },
       ]);
       const pod = podSpec(job);
       // The API server accepts a podFailurePolicy only with restartPolicy Never.
