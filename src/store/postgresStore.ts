@@ -239,6 +239,13 @@ export class PostgresStore implements Store {
     return rows.map(toJob);
   }
 
+  async listRunningJobs(): Promise<StoredJob[]> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`,
+    );
+    return rows.map(toJob);
+  }
+
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
     const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(
       'SELECT probe FROM jobs WHERE id = $1',

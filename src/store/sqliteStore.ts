@@ -195,6 +195,13 @@ export class SqliteStore implements Store {
     return rows.map(toJob);
   }
 
+  async listRunningJobs(): Promise<StoredJob[]> {
+    const rows = this.sql(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`,
+    ).all() as JobRow[];
+    return rows.map(toJob);
+  }
+
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
     const row = this.sql('SELECT probe FROM jobs WHERE id = ?').get(jobId) as { probe: string } | undefined;
     if (!row) throw new Error(`unknown job ${jobId}`);

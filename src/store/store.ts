@@ -149,6 +149,8 @@ export interface JobStore {
   getJob(id: string): Promise<StoredJob | undefined>;
   /** Jobs newest first, optionally of one tenant only. */
   listJobs(filter?: JobFilter): Promise<StoredJob[]>;
+  /** Jobs whose tasks are under way (state `running`), oldest first: the on-demand fallback's work list. */
+  listRunningJobs(): Promise<StoredJob[]>;
   getProbe(jobId: string): Promise<Record<string, unknown>>;
   /** Timestamps of frames [range.start, range.end) of the job's video. */
   getFramePts(jobId: string, range: FrameRange): Promise<number[]>;

@@ -225,7 +225,11 @@ describe('deploy/kubernetes base workloads', () => {
       );
     const { command, options } = await parseContainer(container);
     expect(command).toBe('server');
-    expect(options).toMatchObject({ onDemandFor: 'merge,urgent', segmentRetention: 24 * 3600 * 1000 });
+    expect(options).toMatchObject({
+      onDemandFor: 'merge,urgent',
+      segmentRetention: 24 * 3600 * 1000,
+      spotWaitLimit: 15 * 60 * 1000,
+    });
     const service = byName(docs, 'Service', 'spotfuse-coordinator');
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports[0].port).toBe(8080);
@@ -258,7 +262,7 @@ describe('deploy/kubernetes base workloads', () => {
     });
     const scaler = byName(docs, 'ScaledObject', 'spotfuse-worker-on-demand');
     expect(scaler.spec.scaleTargetRef.name).toBe('spotfuse-worker-on-demand');
-    expect(scaler.spec.triggers[0].metadata.query).toContain('spotfuse_queue_depth{pool="on-demand"}');
+    expect(scaler.spec.triggers[0].metadata.query).toBe('max(sum by (instance) (spotfuse_on_demand_wanted))');
   });
 });
 

@@ -1,22 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
+import type { CoordinatorJobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
-import type { JobReport } from '../../cost/jobReport.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
-import { positiveNumber } from '../options.js';
+import { deadline, positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
   outputFormat: string;
   priority: 'urgent' | 'normal';
+  deadline?: number;
 }
 
-export type StatusReport = JobReport & { createdAt: number; finishedAt: number | null };
+export type StatusReport = CoordinatorJobReport & { createdAt: number; finishedAt: number | null };
 
 const ENDED = new Set(['completed', 'failed', 'canceled']);
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -45,9 +46,14 @@ function registerSubmit(program: Command): void {
     )
     .addOption(
       new Option('--priority <priority>', 'urgent or normal').choices(['urgent', 'normal']).default('normal'),
+    )
+    .option(
+      '--deadline <when>',
+      'finish by then: a duration (90m, 2h) or a time (2026-03-01T18:00Z); spot too slow, on-demand workers are asked for',
+      (value: string) => deadline(value),
     );
   addConnectionOptions(command).action(async (flags: SubmitFlags) => {
-    out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority));
+    out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority, flags.deadline));
   });
 }
 
@@ -57,6 +63,7 @@ export async function submitJob(
   flags: JobFlags,
   outputFormat: string,
   priority: 'urgent' | 'normal' = 'normal',
+  deadline?: number,
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const processors = flags.processors
@@ -77,6 +84,7 @@ export async function submitJob(
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
+    ...(deadline === undefined ? {} : { deadline: new Date(deadline).toISOString() }),
     outputFormat,
     webhooks: flags.webhook,
     emails: flags.email,
@@ -133,6 +141,9 @@ function registerStatus(program: Command): void {
       if (flags.json) out(JSON.stringify(report));
       else {
         out(describe(report));
+        if (report.deadline) out(`deadline ${report.deadline}`);
+        if (report.onDemand)
+          out(`on-demand workers wanted: ${report.onDemand.workers} — ${report.onDemand.detail}`);
         // A coordinator from before cost accounting sends no cost.
         if (report.cost) out(costLine(report.cost));
         if (flags.tasks) out(taskCostTable(report.cost));
