@@ -16,6 +16,7 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
+import { claimableJobsSql, claimOrderSql } from './claimOrderSql.js';
 import {
   chainView,
   continuesChainSql,
@@ -374,16 +375,14 @@ export class PostgresStore implements Store {
     // then each job's first free task through the tasks_runnable index: a claim costs the same with 10 or
     // 100,000 pending tasks (0.1 ms with 10k, against 11 ms for a join sorted over every pending task).
     // The plan is a nested loop over the sorted jobs, so the LIMIT stops at the first job with a free
-    // task and only that row is locked. Jobs are ordered by their priority column: a claim never evaluates
-    // a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
+    // task and only that row is locked. Jobs are in fair-share order (claimOrderSql.ts) over their priority
+    // column: a claim never evaluates a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
     const claimed = await this.pool.query<TaskRow>({
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
-           SELECT id, created_at, priority FROM jobs
-           WHERE state IN ('running', 'merging')
-           ${skip.urgent ? `AND priority < ${PRIORITY_RANK.urgent}` : ''}
-           ORDER BY priority DESC, created_at
+           ${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}
+           ORDER BY ${claimOrderSql()}
          ) j
          CROSS JOIN LATERAL (
            SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
@@ -391,7 +390,7 @@ export class PostgresStore implements Store {
            ${skip.interruptionCap !== undefined ? 'AND preemptions < $8' : ''}
            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
          ) t
-         ORDER BY j.priority DESC, j.created_at
+         ORDER BY ${claimOrderSql('j')}
          LIMIT 1
        ), claimed AS (
          UPDATE tasks SET state = 'running', epoch = epoch + 1, worker_id = $1, lease_expires_at = $2

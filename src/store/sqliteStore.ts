@@ -19,6 +19,7 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
+import { claimableJobsSql, claimOrderSql } from './claimOrderSql.js';
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
@@ -312,11 +313,10 @@ export class SqliteStore implements Store {
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
-                    j.priority, j.created_at
-             FROM jobs j WHERE j.state IN ('running', 'merging')
-             ${skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : ''}
+                    j.priority, j.created_at, j.tenant_running
+             FROM (${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}) j
            ) f JOIN tasks t ON t.id = f.task_id
-           ORDER BY f.priority DESC, f.created_at LIMIT 1`,
+           ORDER BY ${claimOrderSql('f')} LIMIT 1`,
       ).get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
         | TaskRow
         | undefined;

@@ -185,8 +185,9 @@ export interface JobStore {
 /** The lease state machine (rules in core/lease.ts): claims, and the fenced calls of lease holders. */
 export interface LeaseStore {
   /**
-   * Takes the next pending task: tasks of jobs of the highest `priorityRank` first, then oldest job
-   * first, then in frame order. A spot worker skips the kinds of work `onDemandOnly` names.
+   * Takes the next pending task: of the tenant with the fewest tasks under a lease (fair share,
+   * claimOrderSql.ts), then of its jobs of the highest `priorityRank`, then of its oldest job, in frame
+   * order. A spot worker skips the kinds of work `onDemandOnly` names.
    */
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
   heartbeat(
