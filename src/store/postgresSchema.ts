@@ -169,6 +169,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN output_bytes bigint;
   ALTER TABLE jobs ADD COLUMN output_sha256 text;
   `,
+  // 10 (fair share; numbered after the lease work's 9 when merged): a tenant's share of the workers
+  // (claims weigh its running tasks by it) and its cap on running tasks, set with its token.
+  `
+  CREATE TABLE tenant_shares (
+    tenant text PRIMARY KEY,
+    share double precision NOT NULL CHECK (share > 0),
+    max_running integer CHECK (max_running > 0)
+  );
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

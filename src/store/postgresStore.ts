@@ -16,7 +16,7 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
-import { claimableJobsSql, claimOrderSql } from './claimOrderSql.js';
+import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 import {
   chainView,
   continuesChainSql,
@@ -695,12 +695,20 @@ export class PostgresStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const { rows } = await this.pool.query<TokenRow>(
-      `INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
-       RETURNING ${TOKEN_COLUMNS}`,
-      [newTokenId(), role, tenant, secretHash, now],
-    );
-    return toToken(rows[0]);
+    return this.tx(async (c) => {
+      const { rows } = await c.query<TokenRow>(
+        `INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+         RETURNING ${TOKEN_COLUMNS}`,
+        [newTokenId(), role, tenant, secretHash, now],
+      );
+      if (token.share !== undefined || token.maxRunning !== undefined)
+        await c.query(setTenantShareSql('$1', '$2', '$3'), [
+          tenant,
+          token.share ?? 1,
+          token.maxRunning ?? null,
+        ]);
+      return toToken(rows[0]);
+    });
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {

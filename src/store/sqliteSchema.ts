@@ -157,4 +157,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   INSERT INTO job_frames (job_id, frame_pts) SELECT id, frame_pts FROM jobs;
   ALTER TABLE jobs DROP COLUMN frame_pts;
   `,
+  // 10 (fair share; numbered after the lease work's 9 when merged): a tenant's share of the workers and its
+  // cap on running tasks, as in PostgreSQL.
+  `
+  CREATE TABLE tenant_shares (
+    tenant TEXT PRIMARY KEY,
+    share REAL NOT NULL CHECK (share > 0),
+    max_running INTEGER CHECK (max_running > 0)
+  );
+  `,
 ];

@@ -19,7 +19,8 @@ import type {
   Segment,
   Task,
 } from '../core/types.js';
-import { claimableJobsSql, claimOrderSql } from './claimOrderSql.js';
+import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
+
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
@@ -313,7 +314,7 @@ export class SqliteStore implements Store {
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
-                    j.priority, j.created_at, j.tenant_running
+                    j.priority, j.created_at, j.tenant_load
              FROM (${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}) j
            ) f JOIN tasks t ON t.id = f.task_id
            ORDER BY ${claimOrderSql('f')} LIMIT 1`,
@@ -589,14 +590,18 @@ export class SqliteStore implements Store {
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
     const id = newTokenId();
-    this.sql('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      id,
-      role,
-      tenant,
-      secretHash,
-      now,
-    );
-    return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
+    return this.tx(() => {
+      this.sql('INSERT INTO tokens (id, role, tenant, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        id,
+        role,
+        tenant,
+        secretHash,
+        now,
+      );
+      if (token.share !== undefined || token.maxRunning !== undefined)
+        this.sql(setTenantShareSql('?', '?', '?')).run(tenant, token.share ?? 1, token.maxRunning ?? null);
+      return { id, role, tenant, createdAt: now, revokedAt: null, lastUsedAt: null };
+    });
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {

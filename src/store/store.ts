@@ -59,6 +59,10 @@ export interface NewToken {
   role: TokenRole;
   /** Required for `tenant` tokens, absent (null) for `worker` tokens. */
   tenant?: string | null;
+  /** Tenant tokens: the tenant's fair share of the workers from now on (default 1; claimOrderSql.ts). */
+  share?: number;
+  /** Tenant tokens: most tasks the tenant may have under a lease at once, from now on (default: no cap). */
+  maxRunning?: number;
 }
 
 /** A token as the store keeps it. Neither the secret nor its hash ever leaves the store. */
@@ -401,5 +405,11 @@ export function checkNewToken(token: NewToken): { role: TokenRole; tenant: strin
     throw new RangeError(`a tenant token needs a tenant name matching ${TENANT_NAME}`);
   }
   if (token.role === 'worker' && tenant !== null) throw new RangeError('a worker token has no tenant');
+  if (token.role === 'worker' && (token.share !== undefined || token.maxRunning !== undefined))
+    throw new RangeError('a share or a cap on running tasks goes with a tenant token');
+  if (token.share !== undefined && !(Number.isFinite(token.share) && token.share > 0))
+    throw new RangeError('a tenant share must be a number above 0');
+  if (token.maxRunning !== undefined && !(Number.isInteger(token.maxRunning) && token.maxRunning > 0))
+    throw new RangeError('a cap on running tasks must be a whole number above 0');
   return { role: token.role, tenant };
 }

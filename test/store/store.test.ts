@@ -369,6 +369,32 @@ for (const backend of backends) {
       expect(stats.pending.reduce((n, p) => n + p.count, 0)).toBe(103 - 8);
     });
 
+    it("weighs a tenant's turns by the share and holds it to the cap its token set", async () => {
+      const framePts = Array.from({ length: 100 }, (_, i) => i);
+      const chunks = Array.from({ length: 100 }, (_, i) => ({ start: i, end: i + 1 }));
+      await store.createToken({ role: 'tenant', tenant: 'gold', share: 2 }, 'h1', 0);
+      await store.createToken({ role: 'tenant', tenant: 'capped', maxRunning: 2 }, 'h2', 0);
+      for (const [i, tenant] of ['plain', 'gold', 'capped'].entries())
+        await store.createJob({ key: tenant, spec, probe: {}, framePts, chunks, tenant }, i);
+      const claimed: Record<string, number> = { plain: 0, gold: 0, capped: 0 };
+      for (let i = 0; i < 14; i++) {
+        const c = (await store.claim({ workerId: `w${i}`, pool: 'spot', now: 5, leaseTtlMs: TTL }))!;
+        claimed[c.job.tenant ?? '']++;
+      }
+      // The capped tenant stops at 2; the gold tenant gets two workers for each of the plain one's.
+      expect(claimed).toEqual({ plain: 4, gold: 8, capped: 2 });
+      // A new token for a tenant sets its share and cap anew (absent: share 1, no cap).
+      await store.createToken({ role: 'tenant', tenant: 'capped', share: 1 }, 'h3', 0);
+      const next = await store.claim({ workerId: 'w14', pool: 'spot', now: 5, leaseTtlMs: TTL });
+      expect(next?.job.tenant).toBe('capped');
+      await expect(store.createToken({ role: 'worker', share: 2 }, 'h4', 0)).rejects.toThrow(
+        /goes with a tenant token/,
+      );
+      await expect(store.createToken({ role: 'tenant', tenant: 't', share: 0 }, 'h5', 0)).rejects.toThrow(
+        /above 0/,
+      );
+    });
+
     it('keeps merge tasks and urgent jobs for on-demand workers when the pool policy says so', async () => {
       const framePts = [0, 1, 2];
       const chunks = [{ start: 0, end: 3 }];

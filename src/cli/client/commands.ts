@@ -8,7 +8,7 @@ import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
-import { deadline, positiveNumber } from '../options.js';
+import { deadline, positiveInt, positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
@@ -213,18 +213,39 @@ function registerTokens(program: Command): void {
       .addOption(
         new Option('--role <role>', 'worker or tenant').choices(['worker', 'tenant']).makeOptionMandatory(),
       )
-      .option('--tenant <name>', 'the tenant a tenant token acts for'),
+      .option('--tenant <name>', 'the tenant a tenant token acts for')
+      .option('--share <n>', "the tenant's share of the workers from now on (default 1)", positiveNumber)
+      .option(
+        '--max-running <n>',
+        'most tasks the tenant may have running at once (default: no cap)',
+        positiveInt,
+      ),
     adminEnv,
-  ).action(async (flags: ConnectionFlags & { role: 'worker' | 'tenant'; tenant?: string }) => {
-    if (flags.role === 'tenant' && !flags.tenant) throw new UserError('a tenant token needs --tenant NAME');
-    if (flags.role === 'worker' && flags.tenant) throw new UserError('a worker token has no --tenant');
-    const issued = await new ApiClient(flags).request<{ id: string; token: string }>('POST', '/v1/tokens', {
-      role: flags.role,
-      ...(flags.tenant ? { tenant: flags.tenant } : {}),
-    });
-    err(`token id ${issued.id} (revoke with: spotfuse tokens revoke ${issued.id})`);
-    out(issued.token);
-  });
+  ).action(
+    async (
+      flags: ConnectionFlags & {
+        role: 'worker' | 'tenant';
+        tenant?: string;
+        share?: number;
+        maxRunning?: number;
+      },
+    ) => {
+      if (flags.role === 'tenant' && !flags.tenant) throw new UserError('a tenant token needs --tenant NAME');
+      if (
+        flags.role === 'worker' &&
+        (flags.tenant || flags.share !== undefined || flags.maxRunning !== undefined)
+      )
+        throw new UserError('a worker token has no --tenant, --share or --max-running');
+      const issued = await new ApiClient(flags).request<{ id: string; token: string }>('POST', '/v1/tokens', {
+        role: flags.role,
+        ...(flags.tenant ? { tenant: flags.tenant } : {}),
+        ...(flags.share === undefined ? {} : { share: flags.share }),
+        ...(flags.maxRunning === undefined ? {} : { maxRunning: flags.maxRunning }),
+      });
+      err(`token id ${issued.id} (revoke with: spotfuse tokens revoke ${issued.id})`);
+      out(issued.token);
+    },
+  );
   addConnectionOptions(
     tokens.command('revoke <id>').description('revoke a token by its id'),
     adminEnv,
