@@ -8,13 +8,12 @@ import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
-import { deadline, positiveInt, positiveNumber } from '../options.js';
+import { positiveInt, positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
   outputFormat: string;
   priority: 'urgent' | 'normal';
-  deadline?: number;
 }
 
 export type StatusReport = CoordinatorJobReport & { createdAt: number; finishedAt: number | null };
@@ -46,14 +45,9 @@ function registerSubmit(program: Command): void {
     )
     .addOption(
       new Option('--priority <priority>', 'urgent or normal').choices(['urgent', 'normal']).default('normal'),
-    )
-    .option(
-      '--deadline <when>',
-      'finish by then: a duration (90m, 2h) or a time (2026-03-01T18:00Z); spot too slow, on-demand workers are asked for',
-      (value: string) => deadline(value),
     );
   addConnectionOptions(command).action(async (flags: SubmitFlags) => {
-    out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority, flags.deadline));
+    out(await submitJob(new ApiClient(flags), flags, flags.outputFormat, flags.priority));
   });
 }
 
@@ -63,7 +57,6 @@ export async function submitJob(
   flags: JobFlags,
   outputFormat: string,
   priority: 'urgent' | 'normal' = 'normal',
-  deadline?: number,
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const processors = flags.processors
@@ -84,7 +77,7 @@ export async function submitJob(
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
-    ...(deadline === undefined ? {} : { deadline: new Date(deadline).toISOString() }),
+    ...(flags.deadline === undefined ? {} : { deadline: new Date(flags.deadline).toISOString() }),
     outputFormat,
     webhooks: flags.webhook,
     emails: flags.email,
