@@ -156,7 +156,19 @@ export function requireRole(...roles: Role[]) {
 /** Body of `POST /v1/tokens`. */
 export const CreateTokenBody = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('worker') }),
-  z.strictObject({ role: z.literal('tenant'), tenant: Text.regex(TENANT_NAME) }),
+  z.strictObject({
+    role: z.literal('tenant'),
+    tenant: Text.regex(TENANT_NAME),
+    /** The tenant's fair share of the workers from now on (default 1); sets `maxRunning` too. */
+    share: z.number().positive().max(1_000_000).optional(),
+    /** Most tasks the tenant may have under a lease at once, from now on (default: no cap). */
+    maxRunning: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31 - 1)
+      .optional(),
+  }),
 ]);
 
 export const TokenIdParams = z.object({ id: Text.min(1).max(100) });

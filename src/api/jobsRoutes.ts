@@ -12,6 +12,7 @@ import { type JobsStore, jobServices } from '../coordinator/jobServices.js';
 import type { Metrics } from '../coordinator/metrics.js';
 import { AdmissionRefused, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
+import type { FallbackPolicy } from '../core/fallback.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
 import {
   CompleteUploadBody,
@@ -61,6 +62,8 @@ export interface JobsRoutesOptions {
   limits?: TenantLimits;
   /** Counts the submissions each limit refused. */
   metrics?: Pick<Metrics, 'admissionRefused'>;
+  /** The coordinator's on-demand fallback policy, for the reports of running jobs. */
+  fallback?: FallbackPolicy;
   now?: () => number;
 }
 
@@ -98,6 +101,7 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
   const { admission, queries, control, webhookSecrets } = jobServices(options.store, blobs, {
     prices,
     limits: options.limits,
+    fallback: options.fallback,
     now,
   });
   app.addHook('onRequest', requireRole('tenant', 'admin'));

@@ -307,6 +307,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
             body.role,
             body.role === 'tenant' ? body.tenant : undefined,
             now,
+            body.role === 'tenant' ? { share: body.share, maxRunning: body.maxRunning } : {},
           );
           return reply.code(201).send({ id: record.id, token, role: record.role, tenant: record.tenant });
         });

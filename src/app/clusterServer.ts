@@ -8,6 +8,7 @@ import { abortAbandonedUploads, canSweepUploads, sweepSegments } from '../coordi
 import { LeaseService } from '../coordinator/leaseService.js';
 import { Metrics } from '../coordinator/metrics.js';
 import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
+import { OnDemandFallback } from '../coordinator/onDemandFallback.js';
 import type { TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
@@ -49,6 +50,10 @@ export interface ClusterServerOptions {
   onDemandOnly?: readonly OnDemandOnly[];
   /** Pool policy: interruptions after which a task is kept for on-demand workers; absent: no cap. */
   spotInterruptionCap?: number;
+  /** Fallback: a task waiting longer than this for a worker asks for an on-demand one; absent: never. */
+  spotWaitLimitMs?: number;
+  /** How often the on-demand fallback looks at the running jobs, for its log lines (default 15 s). */
+  fallbackMs?: number;
   /** Prices job reports are costed at (default: the shipped table). */
   prices?: PriceTable;
   /** Webhook and email delivery: SMTP server, result links, and (tests) a faster backoff. */
@@ -98,10 +103,13 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   let metricsApi: FastifyInstance | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   let blobSweeper: NodeJS.Timeout | undefined;
+  let fallbackTimer: NodeJS.Timeout | undefined;
   const retentionMs = options.segmentRetentionMs ?? 0;
   let notifications: ReturnType<typeof notificationDispatcher> | undefined;
   try {
-    const metrics = new Metrics({ store, onDemandOnly: options.onDemandOnly });
+    const fallbackPolicy = { spotWaitLimitMs: options.spotWaitLimitMs };
+    const fallback = new OnDemandFallback(store, fallbackPolicy, { log });
+    const metrics = new Metrics({ store, onDemandOnly: options.onDemandOnly, onDemand: fallback });
     const leases = new LeaseService(store, blobs, {
       leaseTtlMs: options.leaseTtlMs,
       maxAttempts: options.maxAttempts,
@@ -128,6 +136,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         limits: options.tenantLimits,
         metrics,
         prices,
+        fallback: fallbackPolicy,
       },
       ready: async () => {
         await store.listJobs({ limit: 1 });
@@ -166,6 +175,14 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
     }, log);
     blobSweeper = setInterval(sweepBlobs, options.blobSweepMs ?? 60_000);
     blobSweeper.unref();
+    // Scrapes evaluate it too; this keeps its log lines coming when nobody scrapes.
+    const evaluateFallback = periodic(
+      async () => void (await fallback.evaluate()),
+      log,
+      'on-demand fallback',
+    );
+    fallbackTimer = setInterval(evaluateFallback, options.fallbackMs ?? 15_000);
+    fallbackTimer.unref();
     void sweepBlobs();
     // Beside the sweep: every replica runs one; row locks keep them from sending the same notification.
     notifications = notificationDispatcher(store, options.notify ?? {}, prices, {
@@ -193,7 +210,9 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
       async close() {
         clearInterval(sweeper);
         clearInterval(blobSweeper);
+        clearInterval(fallbackTimer);
         await sweepBlobs.idle();
+        await evaluateFallback.idle();
         await closeNotifications.close();
         await closeMetricsApi?.close();
         await closeApi.close();
@@ -204,6 +223,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
   } catch (error) {
     clearInterval(sweeper);
     clearInterval(blobSweeper);
+    clearInterval(fallbackTimer);
     await notifications?.close();
     await metricsApi?.close();
     await api?.close();
@@ -218,12 +238,13 @@ const DEFAULT_ABANDONED_UPLOAD_AGE_MS = 24 * 60 * 60 * 1000;
 function periodic(
   run: () => Promise<void>,
   log: NonNullable<ClusterServerOptions['log']>,
+  what = 'blob sweep',
 ): (() => Promise<void>) & { idle(): Promise<void> } {
   let running: Promise<void> | undefined;
   const tick = async () => {
     if (running) return;
     running = run()
-      .catch((error) => log('blob sweep failed', { error: (error as Error).message }))
+      .catch((error) => log(`${what} failed`, { error: (error as Error).message }))
       .finally(() => {
         running = undefined;
       });

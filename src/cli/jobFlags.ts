@@ -4,7 +4,7 @@ import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addFaceOptions, type FaceFlags } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
-import { collect, percent, positiveInt, positiveNumber } from './options.js';
+import { collect, deadline, percent, positiveInt, positiveNumber } from './options.js';
 
 /**
  * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
@@ -20,6 +20,8 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags {
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
+  /** When the job must be done (epoch ms); a coordinator asks for on-demand workers when spot is too slow. */
+  deadline?: number;
 }
 
 /** The chain `run` and `submit` use without `--processors`. */
@@ -32,6 +34,11 @@ export function addJobOptions(command: Command): Command {
     .option('--processors <list>', `comma-separated chain: ${PROCESSOR_NAMES.join(', ')}`, DEFAULT_PROCESSORS)
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
+    .option(
+      '--deadline <when>',
+      'finish by then, a duration (90m, 2h) or a time (2026-03-01T18:00Z): with --server, on-demand workers are asked for when spot is too slow',
+      (value: string) => deadline(value),
+    )
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)

@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../core/errors.js';
 import { PROVIDER_FACTS, PROVIDERS } from '../deploy/providers.js';
 import { type RenderOptions, renderManifests, toYaml } from '../deploy/render.js';
-import { positiveInt } from './options.js';
+import { positiveDuration, positiveInt } from './options.js';
 
 function dnsLabel(value: string): string {
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value))
@@ -41,13 +41,35 @@ export function registerK8s(program: Command): void {
     .option('--replicas <n>', 'coordinator replicas (default: 2)', positiveInt)
     .option('--max-workers <n>', 'most spot worker Jobs at once (default: 20)', positiveInt)
     .option(
+      '--max-on-demand-workers <n>',
+      'most on-demand (fallback) workers at once (default: 4)',
+      positiveInt,
+    )
+    .option(
+      '--spot-wait-limit <duration>',
+      'tasks waiting this long for spot ask for on-demand workers, e.g. 30m (default: 15m)',
+      (value: string) => {
+        positiveDuration(value);
+        return value;
+      },
+    )
+    .option(
       '--prometheus-url <url>',
       "Prometheus that KEDA's triggers query (default: http://prometheus-operated.monitoring.svc:9090)",
       httpUrl,
     )
     .action((flags: RenderOptions) => {
-      if (flags.chunkJob && (flags.replicas || flags.maxWorkers || flags.prometheusUrl))
-        throw new UserError('--replicas, --max-workers and --prometheus-url do not apply to --chunk-job');
+      const pools = [
+        flags.replicas,
+        flags.maxWorkers,
+        flags.maxOnDemandWorkers,
+        flags.spotWaitLimit,
+        flags.prometheusUrl,
+      ];
+      if (flags.chunkJob && pools.some((flag) => flag !== undefined))
+        throw new UserError(
+          '--replicas, --max-workers, --max-on-demand-workers, --spot-wait-limit and --prometheus-url do not apply to --chunk-job',
+        );
       process.stdout.write(toYaml(renderManifests(flags)));
     });
 }

@@ -50,6 +50,31 @@ export function duration(value: string): number {
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']);
 }
 
+/** A duration longer than 0. */
+export function positiveDuration(value: string): number {
+  const ms = duration(value);
+  if (ms <= 0) throw new InvalidArgumentError('must be a duration longer than 0, such as 90s, 15m or 2h');
+  return ms;
+}
+
+/**
+ * A deadline as a duration from `now` (`90m`, `2h`) or a date and time (ISO 8601 with a zone, `2026-03-01T18:00Z`),
+ * in epoch milliseconds; it must lie ahead.
+ */
+export function deadline(value: string, now = Date.now()): number {
+  const text = value.trim();
+  let at: number;
+  if (/^\d+(?:\.\d+)?(ms|s|m|h|d)?$/.test(text)) at = now + duration(text);
+  else if (/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/i.test(text)) at = Date.parse(text);
+  else
+    throw new InvalidArgumentError(
+      'must be a duration such as 90m or 2h, or a time such as 2026-03-01T18:00Z',
+    );
+  if (!Number.isFinite(at)) throw new InvalidArgumentError(`${value} is not a valid time`);
+  if (at <= now) throw new InvalidArgumentError(`${value} is not in the future`);
+  return at;
+}
+
 /** A duration, or `forever` (Infinity): how long to keep something. */
 export function retention(value: string): number {
   return value.trim().toLowerCase() === 'forever' ? Number.POSITIVE_INFINITY : duration(value);

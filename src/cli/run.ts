@@ -94,6 +94,8 @@ export function registerRun(program: Command): void {
       const notifySettings = notificationFlags(flags);
       if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
         throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+      if (!flags.server && flags.deadline !== undefined)
+        throw new UserError('--deadline needs --server: only a cluster has on-demand workers to call on');
       if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
         throw new UserError(
           '--email needs an SMTP server: --smtp-url smtp://host:587 (or SPOTFUSE_SMTP_URL)',

@@ -5,7 +5,7 @@ import { UserError } from '../core/errors.js';
 import { type PriceFlags, priceTableFromFlags } from './cost.js';
 import { createLogger } from './logger.js';
 import { addSmtpOptions, notificationFlags, type SmtpFlags } from './notifyFlags.js';
-import { positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
+import { positiveDuration, positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
 
 interface ServerFlags extends PriceFlags, SmtpFlags {
   db?: string;
@@ -21,6 +21,7 @@ interface ServerFlags extends PriceFlags, SmtpFlags {
   multipartThreshold: number;
   onDemandFor?: string;
   onDemandAfter?: number;
+  spotWaitLimit?: number;
   segmentRetention: number;
   abandonedUploadAge: number;
   maxTasksPerJob: number;
@@ -108,6 +109,14 @@ export function registerServer(program: Command): void {
       )
         .env('SPOTFUSE_ON_DEMAND_AFTER')
         .argParser(positiveInt),
+    )
+    .addOption(
+      new Option(
+        '--spot-wait-limit <duration>',
+        'ask for on-demand workers (spotfuse_on_demand_wanted) for tasks waiting longer than this, e.g. 10m (default: never)',
+      )
+        .env('SPOTFUSE_SPOT_WAIT_LIMIT')
+        .argParser(positiveDuration),
     )
     .option(
       '--prices <file>',
@@ -205,6 +214,7 @@ export function registerServer(program: Command): void {
         multipartThresholdBytes: flags.multipartThreshold,
         onDemandOnly,
         spotInterruptionCap: flags.onDemandAfter,
+        spotWaitLimitMs: flags.spotWaitLimit,
         prices,
         tenantLimits: {
           maxTasks: flags.maxTasksPerJob,
@@ -226,6 +236,7 @@ export function registerServer(program: Command): void {
         admin: adminToken !== undefined,
         onDemandOnly,
         onDemandAfter: flags.onDemandAfter,
+        spotWaitLimitMs: flags.spotWaitLimit,
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
-import { PreemptionNotice, watchPreemption } from '../worker/preemption.js';
+import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
 import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
@@ -108,5 +108,6 @@ export function registerWorker(program: Command): void {
     // Acknowledges an Azure preemption event only now that the segment is flushed.
     await watch.stop();
     logger.info({ msg: 'worker stopped', ...summary });
+    if (notice.requested) process.exitCode = PREEMPTED_EXIT_CODE;
   });
 }

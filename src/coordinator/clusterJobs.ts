@@ -72,8 +72,8 @@ export interface SubmitDeps {
   maxUploadBytes?: number;
 }
 
-/** The job spec with the tenant's priority, kept with the spec (urgent|normal). */
-export type ClusterJobSpec = JobSpec & { priority: 'urgent' | 'normal' };
+/** The job spec with the tenant's priority (urgent|normal) and deadline (epoch ms), kept with the spec. */
+export type ClusterJobSpec = JobSpec & { priority: 'urgent' | 'normal'; deadline?: number };
 
 /** Probes the blob `key` through a presigned URL; a MediaError becomes a UserError naming the key, not the URL. */
 async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) => Promise<T>): Promise<T> {
@@ -108,6 +108,9 @@ export async function submitJob(
     throw new UserError('give chunkFrames or chunkSeconds, not both');
   if (request.emails.length > 0 && !deps.email)
     throw new UserError('this coordinator sends no email: it has no SMTP server (--smtp-url)');
+  const deadline = request.deadline === undefined ? undefined : Date.parse(request.deadline);
+  if (deadline !== undefined && deadline <= Date.now())
+    throw new UserError(`deadline ${request.deadline} is not in the future`);
   const notify = notifySpec(request.webhooks, request.emails, request.events);
   const processors = parseProcessorList(request.processors.join(','));
   const unused = unusedFaceOptionsProblem(processors, request.face);
@@ -137,6 +140,7 @@ export async function submitJob(
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
     priority: request.priority,
+    ...(deadline === undefined ? {} : { deadline }),
     ...(notify ? { notify } : {}),
   };
   const { job } = await deps.admission.admit({

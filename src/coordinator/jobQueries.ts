@@ -1,6 +1,7 @@
 import type { BlobStore } from '../blob/blobStore.js';
+import type { FallbackPolicy } from '../core/fallback.js';
 import type { Attempt } from '../core/types.js';
-import type { JobReport, ReportOptions } from '../cost/jobReport.js';
+import type { ReportOptions } from '../cost/jobReport.js';
 import type { PriceTable } from '../cost/prices.js';
 import {
   type DeliveryAttempt,
@@ -12,7 +13,7 @@ import {
   workerName,
 } from '../store/store.js';
 import { blobKeyOf } from './leaseService.js';
-import { jobReport } from './report.js';
+import { type CoordinatorJobReport, jobReport } from './report.js';
 import type { Principal } from './tokens.js';
 
 /** The store calls the job queries make. */
@@ -68,7 +69,7 @@ export type JobListEntry = Pick<StoredJob, 'id' | 'state' | 'createdAt' | 'finis
   tenant?: string | null;
 };
 
-export type JobStatus = JobReport & Pick<StoredJob, 'state' | 'createdAt' | 'finishedAt'>;
+export type JobStatus = CoordinatorJobReport & Pick<StoredJob, 'state' | 'createdAt' | 'finishedAt'>;
 
 /** A notification of a job as its owner may see it (its payload and dedupe key stay inside). */
 export type DeliveryView = Pick<
@@ -82,6 +83,8 @@ export type Download = { url: string } | { conflict: string };
 export interface JobQueriesOptions {
   /** Prices job reports are costed at. */
   prices: PriceTable;
+  /** The coordinator's fallback policy: reports of running jobs say what they ask of on-demand workers. */
+  fallback?: FallbackPolicy;
   now?: () => number;
 }
 
@@ -127,7 +130,12 @@ export class JobQueries {
   ): Promise<JobStatus | undefined> {
     const job = await this.job(principal, id);
     if (!job) return undefined;
-    const report = await jobReport(this.store, id, { prices: this.options.prices, ...options }, this.now());
+    const report = await jobReport(
+      this.store,
+      id,
+      { prices: this.options.prices, fallback: this.options.fallback, ...options },
+      this.now(),
+    );
     return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
   }
 

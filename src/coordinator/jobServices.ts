@@ -1,4 +1,5 @@
 import type { BlobStore } from '../blob/blobStore.js';
+import type { FallbackPolicy } from '../core/fallback.js';
 import type { PriceTable } from '../cost/prices.js';
 import { type AdmissionStore, JobAdmission } from './jobAdmission.js';
 import { JobControl, type JobControlStore } from './jobControl.js';
@@ -21,6 +22,8 @@ export interface JobServicesOptions {
   prices: PriceTable;
   /** What one job and one tenant may queue (default DEFAULT_TENANT_LIMITS). */
   limits?: TenantLimits;
+  /** The on-demand fallback policy, for the reports of running jobs. */
+  fallback?: FallbackPolicy;
   now?: () => number;
 }
 
@@ -33,7 +36,7 @@ export function jobServices(store: JobsStore, blobs: BlobStore, options: JobServ
       turns: new TenantTurns(),
       now,
     }),
-    queries: new JobQueries(store, blobs, { prices: options.prices, now }),
+    queries: new JobQueries(store, blobs, { prices: options.prices, fallback: options.fallback, now }),
     control: new JobControl(store, now),
     webhookSecrets: new WebhookSecrets(store, now),
   };

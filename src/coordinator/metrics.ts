@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ON_DEMAND_REASONS } from '../core/fallback.js';
 import type { OnDemandOnly, Pool, ReleaseReason, TaskKind } from '../core/types.js';
 import type { LeaseStats, StatsStore } from '../store/store.js';
+import type { JobOnDemandCall } from './onDemandFallback.js';
 import { ADMISSION_LIMITS, type AdmissionLimit } from './tenantLimits.js';
 
 /** What a finished attempt cost, as `attemptEnded` reports it. */
@@ -25,6 +27,8 @@ export interface MetricsOptions {
   store?: StatsStore;
   /** The coordinator's pool policy: which queued work only on-demand workers may take. */
   onDemandOnly?: readonly OnDemandOnly[];
+  /** The on-demand fallback (OnDemandFallback), asked at every scrape: jobs that spot alone will not do. */
+  onDemand?: { evaluate(): Promise<readonly JobOnDemandCall[]> };
   /** A worker's fps/GPU series are dropped after this long without a heartbeat (default 2 minutes). */
   workerStaleMs?: number;
   now?: () => number;
@@ -56,6 +60,13 @@ export class Metrics {
     'Tasks waiting to be claimed (shared state; same on every replica), by the pool that may take them ' +
       '(spot: any worker; on-demand: kept for on-demand workers by the pool policy) and job priority.',
     ['pool', 'priority'],
+  );
+  private readonly onDemandWanted = this.gauge(
+    'spotfuse_on_demand_wanted',
+    'On-demand workers wanted (shared state; same on every replica), by reason: policy (waiting work the ' +
+      'pool policy keeps off spot), deadline (jobs that spot alone will finish too late), spot_wait (tasks ' +
+      'that waited past --spot-wait-limit). The on-demand pool scales on their sum.',
+    ['reason'],
   );
   private readonly tasksRunning = this.gauge(
     'spotfuse_tasks_running',
@@ -227,11 +238,16 @@ export class Metrics {
     this.dropSilentWorkers();
     if (this.options.store) {
       try {
-        this.setLeaseStats(await this.options.store.leaseStats());
+        const [stats, calls] = await Promise.all([
+          this.options.store.leaseStats(),
+          this.options.onDemand?.evaluate() ?? [],
+        ]);
+        this.setOnDemandWanted(this.setLeaseStats(stats), calls);
       } catch {
         // The database is unreachable (/readyz says so): no shared-state series rather than stale ones,
         // and the replica's own counters are still served.
-        for (const gauge of [this.queueDepth, this.tasksRunning, this.jobsActive]) gauge.reset();
+        for (const gauge of [this.queueDepth, this.onDemandWanted, this.tasksRunning, this.jobsActive])
+          gauge.reset();
       }
     }
     return this.registry.metrics();
@@ -256,7 +272,16 @@ export class Metrics {
     }
   }
 
-  private setLeaseStats(stats: LeaseStats): void {
+  /** `policy`: the waiting work the queue gauge counts for the on-demand pool; each job's call under its first reason. */
+  private setOnDemandWanted(policy: number, calls: readonly JobOnDemandCall[]): void {
+    this.onDemandWanted.reset();
+    this.onDemandWanted.set({ reason: 'policy' }, policy);
+    for (const reason of ON_DEMAND_REASONS) this.onDemandWanted.set({ reason }, 0);
+    for (const call of calls) this.onDemandWanted.inc({ reason: call.reasons[0] }, call.workers);
+  }
+
+  /** Sets the shared-state gauges; returns the tasks waiting that only on-demand workers may take. */
+  private setLeaseStats(stats: LeaseStats): number {
     const policy = this.options.onDemandOnly ?? [];
     const onDemandOnly = (kind: TaskKind, priority: string) =>
       (kind === 'merge' && policy.includes('merge')) || (priority === 'urgent' && policy.includes('urgent'));
@@ -264,8 +289,11 @@ export class Metrics {
     for (const pool of ['spot', 'on-demand']) {
       for (const priority of ['normal', 'urgent']) this.queueDepth.set({ pool, priority }, 0);
     }
+    let onDemandPool = 0;
     for (const { kind, priority, count } of stats.pending) {
-      this.queueDepth.inc({ pool: onDemandOnly(kind, priority) ? 'on-demand' : 'spot', priority }, count);
+      const pool = onDemandOnly(kind, priority) ? 'on-demand' : 'spot';
+      this.queueDepth.inc({ pool, priority }, count);
+      if (pool === 'on-demand') onDemandPool += count;
     }
     this.tasksRunning.reset();
     for (const lifecycle of ['spot', 'on-demand']) this.tasksRunning.set({ lifecycle }, 0);
@@ -274,5 +302,6 @@ export class Metrics {
     this.jobsActive.reset();
     for (const state of ['running', 'merging']) this.jobsActive.set({ state }, 0);
     for (const { state, count } of stats.jobs) this.jobsActive.set({ state }, count);
+    return onDemandPool;
   }
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  type NewToken,
   TENANT_NAME,
   TOKEN_TOUCH_INTERVAL_MS,
   type TokenRecord,
@@ -125,14 +126,18 @@ export interface IssuedToken {
   record: TokenRecord;
 }
 
-/** Creates a worker token, or a tenant token for `tenant`. */
+/** A tenant's fair share and cap on running tasks, as its new token sets them (see NewToken). */
+export type TenantShare = Pick<NewToken, 'share' | 'maxRunning'>;
+
+/** Creates a worker token, or a tenant token for `tenant` (setting its share and cap when given). */
 export async function issueToken(
   store: TokenStore,
   role: TokenRole,
   tenant?: string,
   now: number = Date.now(),
+  share: TenantShare = {},
 ): Promise<IssuedToken> {
   const token = generateToken(role);
-  const record = await store.createToken({ role, tenant: tenant ?? null }, hashToken(token), now);
+  const record = await store.createToken({ role, tenant: tenant ?? null, ...share }, hashToken(token), now);
   return { token, record };
 }

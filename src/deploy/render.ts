@@ -37,6 +37,10 @@ export interface RenderOptions {
   replicas?: number;
   /** Most spot worker Jobs KEDA runs at once. */
   maxWorkers?: number;
+  /** Most on-demand workers KEDA scales the fallback pool to. */
+  maxOnDemandWorkers?: number;
+  /** The coordinator's --spot-wait-limit, as a duration (`15m`). */
+  spotWaitLimit?: string;
   /** The Prometheus that KEDA's triggers query. */
   prometheusUrl?: string;
 }
@@ -92,6 +96,22 @@ export function renderKustomization(options: RenderOptions): { kustomization: Ku
       patches.push(
         patch(SPOT_JOBS)([{ op: 'replace', path: '/spec/maxReplicaCount', value: options.maxWorkers }]),
       );
+    if (options.maxOnDemandWorkers !== undefined)
+      patches.push(
+        patch(ON_DEMAND_SCALER)([
+          { op: 'replace', path: '/spec/maxReplicaCount', value: options.maxOnDemandWorkers },
+        ]),
+      );
+    if (options.spotWaitLimit !== undefined)
+      patches.push(
+        patch(COORDINATOR)([
+          {
+            op: 'replace',
+            path: coordinatorArgValue(dir, '--spot-wait-limit'),
+            value: options.spotWaitLimit,
+          },
+        ]),
+      );
     if (options.prometheusUrl)
       for (const target of [SPOT_JOBS, ON_DEMAND_SCALER])
         patches.push(
@@ -102,6 +122,17 @@ export function renderKustomization(options: RenderOptions): { kustomization: Ku
   }
   if (patches.length > 0) k.patches = patches;
   return { kustomization: k, dir };
+}
+
+/** The JSON pointer of the value that follows `flag` in the base coordinator's arguments. */
+function coordinatorArgValue(dir: string, flag: string): string {
+  const coordinator = build(join(dir, 'base')).find(
+    (m) => m.kind === COORDINATOR.kind && m.metadata?.name === COORDINATOR.name,
+  );
+  const args: unknown[] = coordinator?.spec.template.spec.containers[0].args ?? [];
+  const index = args.indexOf(flag);
+  if (index < 0) throw new Error(`deploy/kubernetes/base: the coordinator has no ${flag} argument`);
+  return `/spec/template/spec/containers/0/args/${index + 1}`;
 }
 
 function withTagSuffix(image: string, suffix: string): string {

@@ -319,6 +319,8 @@ export const SubmitBody = z.strictObject({
   chunkFrames: Count.positive().max(100_000_000).optional(),
   chunkSeconds: z.number().positive().max(1_000_000).optional(),
   priority: z.enum(['urgent', 'normal']).default('normal'),
+  /** When the job must be done (ISO 8601 with a zone): spot alone too slow for it, on-demand workers are asked for. */
+  deadline: z.iso.datetime({ offset: true }).optional(),
   outputFormat: z.enum(OUTPUT_FORMATS).default('mp4'),
   /** Notified when the job ends (Standard Webhooks, signed with the tenant's secret). */
   webhooks: z

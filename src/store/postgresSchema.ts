@@ -193,6 +193,15 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX tasks_pending ON tasks (job_id, seq) WHERE state = 'pending';
   `,
+  // 11: a tenant's share of the workers
+  // (claims weigh its running tasks by it) and its cap on running tasks, set with its token.
+  `
+  CREATE TABLE tenant_shares (
+    tenant text PRIMARY KEY,
+    share double precision NOT NULL CHECK (share > 0),
+    max_running integer CHECK (max_running > 0)
+  );
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -24,6 +24,7 @@ import type {
   Task,
   TaskKind,
 } from '../core/types.js';
+import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 import {
   chainView,
   continuesChainSql,
@@ -250,6 +251,13 @@ export class PostgresStore implements Store {
     return rows.map(toJob);
   }
 
+  async listRunningJobs(): Promise<StoredJob[]> {
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`,
+    );
+    return rows.map(toJob);
+  }
+
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
     const { rows } = await this.pool.query<{ probe: Record<string, unknown> }>(STATEMENTS.getProbe, [jobId]);
     if (!rows[0]) throw new Error(`unknown job ${jobId}`);
@@ -356,18 +364,16 @@ export class PostgresStore implements Store {
     // then each job's first free task through the tasks_pending index: a claim costs the same with 10 or
     // 100,000 pending tasks (0.1 ms with 10k, against 11 ms for a join sorted over every pending task).
     // The plan is a nested loop over the sorted jobs, so the LIMIT stops at the first job with a free
-    // task and only that row is locked. Jobs are ordered by their priority column: a claim never evaluates
-    // a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
+    // task and only that row is locked. Jobs are in fair-share order (claimOrderSql.ts) over their priority
+    // column: a claim never evaluates a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
     const claimed = await this.pool.query<
       TaskRow & { job: JobRow & { probe: Record<string, unknown> }; pts: Buffer | null; pts_from: number }
     >({
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
-           SELECT id, created_at, priority, state FROM jobs
-           WHERE state IN ('running', 'merging')
-           ${skip.urgent ? `AND priority < ${PRIORITY_RANK.urgent}` : ''}
-           ORDER BY priority DESC, created_at
+           ${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}
+           ORDER BY ${claimOrderSql()}
          ) j
          CROSS JOIN LATERAL (
            SELECT id FROM tasks WHERE job_id = j.id AND state = 'pending'
@@ -376,7 +382,7 @@ export class PostgresStore implements Store {
            ${skip.interruptionCap !== undefined ? 'AND preemptions < $8' : ''}
            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
          ) t
-         ORDER BY j.priority DESC, j.created_at
+         ORDER BY ${claimOrderSql('j')}
          LIMIT 1
        ), claimed AS (
          UPDATE tasks SET state = 'running', epoch = epoch + 1, worker_id = $1, lease_expires_at = $2
@@ -769,14 +775,22 @@ export class PostgresStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const { rows } = await this.pool.query<TokenRow>(STATEMENTS.createToken, [
-      newTokenId(),
-      role,
-      tenant,
-      secretHash,
-      now,
-    ]);
-    return toToken(rows[0]);
+    return this.tx(async (c) => {
+      const { rows } = await c.query<TokenRow>(STATEMENTS.createToken, [
+        newTokenId(),
+        role,
+        tenant,
+        secretHash,
+        now,
+      ]);
+      if (token.share !== undefined || token.maxRunning !== undefined)
+        await c.query(setTenantShareSql('$1', '$2', '$3'), [
+          tenant,
+          token.share ?? 1,
+          token.maxRunning ?? null,
+        ]);
+      return toToken(rows[0]);
+    });
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {

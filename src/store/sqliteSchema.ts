@@ -175,4 +175,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX rejected_segments_job ON rejected_segments(job_id, id);
   `,
+  // 10: a tenant's share of the workers and its
+  // cap on running tasks, as in PostgreSQL.
+  `
+  CREATE TABLE tenant_shares (
+    tenant TEXT PRIMARY KEY,
+    share REAL NOT NULL CHECK (share > 0),
+    max_running INTEGER CHECK (max_running > 0)
+  );
+  `,
 ];

@@ -27,6 +27,8 @@ import type {
   Task,
   TaskKind,
 } from '../core/types.js';
+import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
+
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
   ATTEMPT_COLUMNS,
@@ -218,6 +220,13 @@ export class SqliteStore implements Store {
     return rows.map(toJob);
   }
 
+  async listRunningJobs(): Promise<StoredJob[]> {
+    const rows = this.sql(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at, id`,
+    ).all() as JobRow[];
+    return rows.map(toJob);
+  }
+
   async getProbe(jobId: string): Promise<Record<string, unknown>> {
     const row = this.one<{ probe: string }>(STATEMENTS.getProbe, jobId);
     if (!row) throw new Error(`unknown job ${jobId}`);
@@ -315,11 +324,10 @@ export class SqliteStore implements Store {
                      ${skip.merge ? `AND kind != 'merge'` : ''}
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
-                    j.priority, j.created_at
-             FROM jobs j WHERE j.state IN ('running', 'merging')
-             ${skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : ''}
+                    j.priority, j.created_at, j.tenant_load
+             FROM (${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}) j
            ) f JOIN tasks t ON t.id = f.task_id
-           ORDER BY f.priority DESC, f.created_at LIMIT 1`,
+           ORDER BY ${claimOrderSql('f')} LIMIT 1`,
       ).get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as
         | TaskRow
         | undefined;
@@ -682,8 +690,12 @@ export class SqliteStore implements Store {
 
   async createToken(token: NewToken, secretHash: string, now: number): Promise<TokenRecord> {
     const { role, tenant } = checkNewToken(token);
-    const row = this.one<TokenRow>(STATEMENTS.createToken, newTokenId(), role, tenant, secretHash, now);
-    return toToken(row as TokenRow);
+    return this.tx(() => {
+      const row = this.one<TokenRow>(STATEMENTS.createToken, newTokenId(), role, tenant, secretHash, now);
+      if (token.share !== undefined || token.maxRunning !== undefined)
+        this.sql(setTenantShareSql('?', '?', '?')).run(tenant, token.share ?? 1, token.maxRunning ?? null);
+      return toToken(row as TokenRow);
+    });
   }
 
   async findTokenByHash(secretHash: string): Promise<TokenRecord | undefined> {

@@ -62,6 +62,10 @@ export interface NewToken {
   role: TokenRole;
   /** Required for `tenant` tokens, absent (null) for `worker` tokens. */
   tenant?: string | null;
+  /** Tenant tokens: the tenant's fair share of the workers from now on (default 1; claimOrderSql.ts). */
+  share?: number;
+  /** Tenant tokens: most tasks the tenant may have under a lease at once, from now on (default: no cap). */
+  maxRunning?: number;
 }
 
 /** A token as the store keeps it. Neither the secret nor its hash ever leaves the store. */
@@ -182,6 +186,8 @@ export interface JobStore {
   getJob(id: string): Promise<StoredJob | undefined>;
   /** Jobs newest first, optionally of one tenant only. */
   listJobs(filter?: JobFilter): Promise<StoredJob[]>;
+  /** Jobs whose tasks are under way (state `running`), oldest first: the on-demand fallback's work list. */
+  listRunningJobs(): Promise<StoredJob[]>;
   getProbe(jobId: string): Promise<Record<string, unknown>>;
   /** Timestamps of frames [range.start, range.end) of the job's video. */
   getFramePts(jobId: string, range: FrameRange): Promise<number[]>;
@@ -218,8 +224,9 @@ export interface JobStore {
 /** The lease state machine (rules in core/lease.ts): claims, and the fenced calls of lease holders. */
 export interface LeaseStore {
   /**
-   * Takes the next pending task: tasks of jobs of the highest `priorityRank` first, then oldest job
-   * first, then in frame order. A spot worker skips the kinds of work `onDemandOnly` names.
+   * Takes the next pending task: of the tenant with the fewest tasks under a lease (fair share,
+   * claimOrderSql.ts), then of its jobs of the highest `priorityRank`, then of its oldest job, in frame
+   * order. A spot worker skips the kinds of work `onDemandOnly` names.
    */
   claim(req: ClaimRequest): Promise<ClaimedTask | undefined>;
   heartbeat(
@@ -467,5 +474,11 @@ export function checkNewToken(token: NewToken): { role: TokenRole; tenant: strin
     throw new RangeError(`a tenant token needs a tenant name matching ${TENANT_NAME}`);
   }
   if (token.role === 'worker' && tenant !== null) throw new RangeError('a worker token has no tenant');
+  if (token.role === 'worker' && (token.share !== undefined || token.maxRunning !== undefined))
+    throw new RangeError('a share or a cap on running tasks goes with a tenant token');
+  if (token.share !== undefined && !(Number.isFinite(token.share) && token.share > 0))
+    throw new RangeError('a tenant share must be a number above 0');
+  if (token.maxRunning !== undefined && !(Number.isInteger(token.maxRunning) && token.maxRunning > 0))
+    throw new RangeError('a cap on running tasks must be a whole number above 0');
   return { role: token.role, tenant };
 }

@@ -10,6 +10,13 @@ import {
 } from './clouds/index.js';
 
 /**
+ * The exit status of a worker that stopped on a preemption notice (EX_TEMPFAIL: try again later). A
+ * Kubernetes Job's podFailurePolicy retries such a pod without spending its backoff budget, and a
+ * per-chunk Job does not count as done while its task is back in the queue.
+ */
+export const PREEMPTED_EXIT_CODE = 75;
+
+/**
  * A notice that this worker is going away. The first notice is final: the worker stops claiming, flushes
  * its current segment as a checkpoint and releases its task as `preempted`.
  */

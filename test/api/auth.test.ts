@@ -223,6 +223,18 @@ for (const backend of backends) {
       );
     }
 
+    it("sets a tenant's cap on running tasks with its token: claims pass over its work at the cap", async () => {
+      const r = await call('POST', '/v1/tokens', ADMIN, { role: 'tenant', tenant: 'acme', maxRunning: 1 });
+      expect(r.statusCode).toBe(201);
+      await newJob('acme', [
+        { start: 0, end: 10 },
+        { start: 10, end: 20 },
+      ]);
+      expect(await store.claim({ workerId: 'w1', pool: 'spot', now: clock, leaseTtlMs: 1000 })).toBeDefined();
+      expect(
+        await store.claim({ workerId: 'w2', pool: 'spot', now: clock, leaseTtlMs: 1000 }),
+      ).toBeUndefined();
+    });
     it('lets the admin issue tokens whose secret is shown once and stored only as a hash', async () => {
       const r = await call('POST', '/v1/tokens', ADMIN, { role: 'tenant', tenant: 'acme' });
       expect(r.statusCode).toBe(201);
@@ -310,6 +322,9 @@ for (const backend of backends) {
         { role: 'tenant', tenant: 'x'.repeat(65) },
         { role: 'worker', tenant: 'acme' },
         { role: 'worker', extra: 1 },
+        { role: 'worker', share: 2 },
+        { role: 'tenant', tenant: 'acme', share: 0 },
+        { role: 'tenant', tenant: 'acme', maxRunning: 1.5 },
       ]) {
         const r = await call('POST', '/v1/tokens', ADMIN, body);
         expect(r.statusCode, JSON.stringify(body)).toBe(400);

@@ -162,6 +162,33 @@ describe('tenant job API', () => {
     expect(heartbeat.json()).toEqual({ error: 'canceled' });
   });
 
+  it('keeps a deadline with the job and reports it; a deadline in the past or not a time is refused', async () => {
+    const key = await upload(acme, video);
+    const deadline = new Date(Date.now() + 3_600_000).toISOString();
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      deadline,
+    });
+    expect(submitted.statusCode).toBe(201);
+    const { id } = submitted.json() as { id: string };
+    expect((await call('GET', `/v1/jobs/${id}`, acme)).json().deadline).toBe(deadline);
+    const past = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      deadline: '2020-01-01T00:00:00Z',
+    });
+    expect(past.statusCode).toBe(400);
+    expect(past.json().error).toBe('deadline 2020-01-01T00:00:00Z is not in the future');
+    const notATime = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      deadline: '2h',
+    });
+    expect(notATime.statusCode).toBe(400);
+    expect((await call('POST', `/v1/jobs/${id}/cancel`, acme)).statusCode).toBe(200);
+  });
+
   it('refuses blobs of other tenants, bad bodies and inputs that are not videos, in one line', async () => {
     const theirs = await upload(globex, video);
     const res = await call('POST', '/v1/jobs', acme, { input: theirs, processors: ['passthrough'] });

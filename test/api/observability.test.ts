@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { buildApi } from '../../src/api/server.js';
 import { startClusterServer } from '../../src/app/clusterServer.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
@@ -38,6 +38,15 @@ function dashboardExprs(): string[] {
   const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'spotfuse-dashboard.json'), 'utf8'));
   return (dashboard.panels as { targets?: { expr: string }[] }[]).flatMap((p) =>
     (p.targets ?? []).map((t) => t.expr),
+  );
+}
+
+/** The queries KEDA's triggers scale the worker pools on. */
+function kedaQueries(): string[] {
+  return ['worker-spot.yaml', 'worker-on-demand.yaml'].flatMap((file) =>
+    parseAllDocuments(readFileSync(join(DEPLOY, 'kubernetes', 'base', file), 'utf8'))
+      .map((d) => d.toJS() as { spec?: { triggers?: { metadata: { query: string } }[] } })
+      .flatMap((m) => (m.spec?.triggers ?? []).map((t) => t.metadata.query)),
   );
 }
 
@@ -253,9 +262,11 @@ describe('metrics and lease logs of a real lease flow', () => {
     },
   );
 
-  it('ships a Grafana dashboard whose queries use only metrics the server exports', () => {
+  it('ships a Grafana dashboard, alerts and KEDA triggers whose queries use only metrics the server exports', () => {
     const exprs = dashboardExprs();
     expect(exprs.length).toBeGreaterThan(10);
+    expect(kedaQueries()).toHaveLength(2);
+    exprs.push(...kedaQueries());
     const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus', 'alerts.yml'), 'utf8')) as {
       groups: { rules: { expr: string }[] }[];
     };
@@ -282,11 +293,11 @@ describe('metrics and lease logs of a real lease flow', () => {
   );
 
   it.skipIf(noPromtool !== undefined)(
-    `ships dashboard queries that are valid PromQL${noPromtool ? ` (skipped: ${noPromtool})` : ''}`,
+    `ships dashboard and KEDA queries that are valid PromQL${noPromtool ? ` (skipped: ${noPromtool})` : ''}`,
     async () => {
       // promtool parses PromQL in rule files: each query becomes a recording rule, Grafana's range
       // variables replaced by durations.
-      const exprs = dashboardExprs().map((e) =>
+      const exprs = [...dashboardExprs(), ...kedaQueries()].map((e) =>
         e.replaceAll('$__rate_interval', '5m').replaceAll('$__range', '6h'),
       );
       const rules = {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { PROVIDER_FACTS, PROVIDERS, type Provider } from '../../src/deploy/providers.js';
 import { renderManifests } from '../../src/deploy/render.js';
+import { PREEMPTED_EXIT_CODE } from '../../src/worker/preemption.js';
 import { type Doc, parseCli, parseContainer } from './cli.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy');
@@ -193,6 +194,10 @@ describe('deploy/kubernetes', () => {
       expect(job.spec.backoffLimit).toBeGreaterThan(0);
       expect(job.spec.podFailurePolicy.rules).toEqual([
         { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+        {
+          action: 'Ignore',
+          onExitCodes: { containerName: 'worker', operator: 'In', values: [PREEMPTED_EXIT_CODE] },
+        },
       ]);
       const pod = podSpec(job);
       // The API server accepts a podFailurePolicy only with restartPolicy Never.
@@ -220,7 +225,11 @@ describe('deploy/kubernetes base workloads', () => {
       );
     const { command, options } = await parseContainer(container);
     expect(command).toBe('server');
-    expect(options).toMatchObject({ onDemandFor: 'merge,urgent', segmentRetention: 24 * 3600 * 1000 });
+    expect(options).toMatchObject({
+      onDemandFor: 'merge,urgent',
+      segmentRetention: 24 * 3600 * 1000,
+      spotWaitLimit: 15 * 60 * 1000,
+    });
     const service = byName(docs, 'Service', 'spotfuse-coordinator');
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports[0].port).toBe(8080);
@@ -253,7 +262,7 @@ describe('deploy/kubernetes base workloads', () => {
     });
     const scaler = byName(docs, 'ScaledObject', 'spotfuse-worker-on-demand');
     expect(scaler.spec.scaleTargetRef.name).toBe('spotfuse-worker-on-demand');
-    expect(scaler.spec.triggers[0].metadata.query).toContain('spotfuse_queue_depth{pool="on-demand"}');
+    expect(scaler.spec.triggers[0].metadata.query).toBe('max(sum by (instance) (spotfuse_on_demand_wanted))');
   });
 });
 

@@ -56,6 +56,8 @@ const CASES: [string, RenderOptions][] = [
       gpuType: 'nvidia-l4',
       replicas: 3,
       maxWorkers: 64,
+      maxOnDemandWorkers: 8,
+      spotWaitLimit: '30m',
       prometheusUrl: 'http://prometheus.gmp-system.svc:9090',
     },
   ],
@@ -125,6 +127,13 @@ describe('spotfuse k8s render equals kustomize', () => {
     expect(
       docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'spotfuse-coordinator')?.spec.replicas,
     ).toBe(3);
+    const coordinator = docs.find(
+      (d) => d.kind === 'Deployment' && d.metadata.name === 'spotfuse-coordinator',
+    );
+    const args: string[] = coordinator?.spec.template.spec.containers[0].args;
+    expect(args.slice(args.indexOf('--spot-wait-limit'))).toEqual(['--spot-wait-limit', '30m']);
+    const onDemand = docs.find((d) => d.kind === 'ScaledObject') as Manifest;
+    expect(onDemand.spec.maxReplicaCount).toBe(8);
   });
 
   it('refuses what it cannot render, in one line', () => {
@@ -147,6 +156,8 @@ describe('spotfuse k8s render equals kustomize', () => {
       ['--provider', 'aks', '--karpenter'],
       ['--provider', 'gke', '--namespace', 'Video_1'],
       ['--provider', 'gke', '--chunk-job', '--replicas', '3'],
+      ['--provider', 'gke', '--chunk-job', '--spot-wait-limit', '30m'],
+      ['--provider', 'gke', '--spot-wait-limit', 'soon'],
       ['--provider', 'gke', '--prometheus-url', 'prometheus:9090'],
     ]) {
       const failed = run(['k8s', 'render', ...args]);

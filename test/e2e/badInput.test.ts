@@ -96,6 +96,8 @@ describe('spotfuse run with bad input', () => {
     await expectOneLineError(['-t', video, '--webhook', 'ftp://127.0.0.1/hook'], /webhook URL is http/);
     await expectOneLineError(['-t', video, '--email', 'ops@example.com'], /--email needs an SMTP server/);
     await expectOneLineError(['-t', video, '--chunk-frames', '10', '--chunk-seconds', '1'], /not both/);
+    await expectOneLineError(['-t', video, '--deadline', '2h'], /--deadline needs --server/);
+    await expectOneLineError(['-t', video, '--deadline', 'yesterday'], /--deadline.*must be a duration/);
   });
 
   it('rejects bad face options before any work', async () => {

@@ -203,8 +203,9 @@ for (const backend of backends) {
         { start: 2, end: 4 },
         { start: 4, end: 6 },
       ];
+      let at = 0;
       const job = (key: string, tenant: string | null) =>
-        store.createJob({ key, spec, probe: {}, framePts, chunks, tenant }, 1);
+        store.createJob({ key, spec, probe: {}, framePts, chunks, tenant }, ++at);
       const a = await job('a', 'acme');
       const b = await job('b', 'acme');
       await job('c', 'globex');
@@ -514,6 +515,62 @@ for (const backend of backends) {
         order.push((await store.claim({ workerId: `w${i}`, pool: 'spot', now: 4, leaseTtlMs: TTL }))!.job.id);
       }
       expect(order).toEqual([urgent.id, old.id, normal.id]);
+    });
+
+    it('shares workers between tenants: one that queued 50 times more work first does not starve the other', async () => {
+      const framePts = Array.from({ length: 200 }, (_, i) => i);
+      const chunks = (n: number) => Array.from({ length: n }, (_, i) => ({ start: i, end: i + 1 }));
+      // The big tenant queues two jobs of 50 tasks, the first before anyone else; urgent work of its own
+      // goes first within its share, not before other tenants.
+      await store.createJob({ key: 'big1', spec, probe: {}, framePts, chunks: chunks(50), tenant: 'big' }, 1);
+      const urgentSpec = { ...spec, priority: 'urgent' } as typeof spec;
+      const bigUrgent = await store.createJob(
+        { key: 'big2', spec: urgentSpec, probe: {}, framePts, chunks: chunks(50), tenant: 'big' },
+        2,
+      );
+      await store.createJob(
+        { key: 'small', spec, probe: {}, framePts, chunks: chunks(2), tenant: 'small' },
+        3,
+      );
+      await store.createJob({ key: 'mine', spec, probe: {}, framePts, chunks: chunks(1) }, 4);
+      const tenants: (string | null)[] = [];
+      for (let i = 0; i < 8; i++) {
+        const claimed = (await store.claim({ workerId: `w${i}`, pool: 'spot', now: 5, leaseTtlMs: TTL }))!;
+        tenants.push(claimed.job.tenant);
+        if (i === 0) expect(claimed.job.id).toBe(bigUrgent.id);
+      }
+      // The tenant with the fewest tasks under a lease takes the next worker (ties: the oldest job's);
+      // jobs without a tenant share as one.
+      expect(tenants).toEqual(['big', 'small', null, 'big', 'small', 'big', 'big', 'big']);
+      // Once the small tenant and the jobs without one have nothing left, the big tenant takes every worker.
+      const stats = await store.leaseStats();
+      expect(stats.pending.reduce((n, p) => n + p.count, 0)).toBe(103 - 8);
+    });
+
+    it("weighs a tenant's turns by the share and holds it to the cap its token set", async () => {
+      const framePts = Array.from({ length: 100 }, (_, i) => i);
+      const chunks = Array.from({ length: 100 }, (_, i) => ({ start: i, end: i + 1 }));
+      await store.createToken({ role: 'tenant', tenant: 'gold', share: 2 }, 'h1', 0);
+      await store.createToken({ role: 'tenant', tenant: 'capped', maxRunning: 2 }, 'h2', 0);
+      for (const [i, tenant] of ['plain', 'gold', 'capped'].entries())
+        await store.createJob({ key: tenant, spec, probe: {}, framePts, chunks, tenant }, i);
+      const claimed: Record<string, number> = { plain: 0, gold: 0, capped: 0 };
+      for (let i = 0; i < 14; i++) {
+        const c = (await store.claim({ workerId: `w${i}`, pool: 'spot', now: 5, leaseTtlMs: TTL }))!;
+        claimed[c.job.tenant ?? '']++;
+      }
+      // The capped tenant stops at 2; the gold tenant gets two workers for each of the plain one's.
+      expect(claimed).toEqual({ plain: 4, gold: 8, capped: 2 });
+      // A new token for a tenant sets its share and cap anew (absent: share 1, no cap).
+      await store.createToken({ role: 'tenant', tenant: 'capped', share: 1 }, 'h3', 0);
+      const next = await store.claim({ workerId: 'w14', pool: 'spot', now: 5, leaseTtlMs: TTL });
+      expect(next?.job.tenant).toBe('capped');
+      await expect(store.createToken({ role: 'worker', share: 2 }, 'h4', 0)).rejects.toThrow(
+        /goes with a tenant token/,
+      );
+      await expect(store.createToken({ role: 'tenant', tenant: 't', share: 0 }, 'h5', 0)).rejects.toThrow(
+        /above 0/,
+      );
     });
 
     it('keeps merge tasks and urgent jobs for on-demand workers when the pool policy says so', async () => {

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
+import type { CoordinatorJobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
-import type { JobReport } from '../../cost/jobReport.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
-import { positiveNumber } from '../options.js';
+import { positiveInt, positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
@@ -16,7 +16,7 @@ interface SubmitFlags extends JobFlags, ConnectionFlags {
   priority: 'urgent' | 'normal';
 }
 
-export type StatusReport = JobReport & { createdAt: number; finishedAt: number | null };
+export type StatusReport = CoordinatorJobReport & { createdAt: number; finishedAt: number | null };
 
 const ENDED = new Set(['completed', 'failed', 'canceled']);
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -77,6 +77,7 @@ export async function submitJob(
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
+    ...(flags.deadline === undefined ? {} : { deadline: new Date(flags.deadline).toISOString() }),
     outputFormat,
     webhooks: flags.webhook,
     emails: flags.email,
@@ -133,6 +134,9 @@ function registerStatus(program: Command): void {
       if (flags.json) out(JSON.stringify(report));
       else {
         out(describe(report));
+        if (report.deadline) out(`deadline ${report.deadline}`);
+        if (report.onDemand)
+          out(`on-demand workers wanted: ${report.onDemand.workers} — ${report.onDemand.detail}`);
         // A coordinator from before cost accounting sends no cost.
         if (report.cost) out(costLine(report.cost));
         if (flags.tasks) out(taskCostTable(report.cost));
@@ -202,18 +206,39 @@ function registerTokens(program: Command): void {
       .addOption(
         new Option('--role <role>', 'worker or tenant').choices(['worker', 'tenant']).makeOptionMandatory(),
       )
-      .option('--tenant <name>', 'the tenant a tenant token acts for'),
+      .option('--tenant <name>', 'the tenant a tenant token acts for')
+      .option('--share <n>', "the tenant's share of the workers from now on (default 1)", positiveNumber)
+      .option(
+        '--max-running <n>',
+        'most tasks the tenant may have running at once (default: no cap)',
+        positiveInt,
+      ),
     adminEnv,
-  ).action(async (flags: ConnectionFlags & { role: 'worker' | 'tenant'; tenant?: string }) => {
-    if (flags.role === 'tenant' && !flags.tenant) throw new UserError('a tenant token needs --tenant NAME');
-    if (flags.role === 'worker' && flags.tenant) throw new UserError('a worker token has no --tenant');
-    const issued = await new ApiClient(flags).request<{ id: string; token: string }>('POST', '/v1/tokens', {
-      role: flags.role,
-      ...(flags.tenant ? { tenant: flags.tenant } : {}),
-    });
-    err(`token id ${issued.id} (revoke with: spotfuse tokens revoke ${issued.id})`);
-    out(issued.token);
-  });
+  ).action(
+    async (
+      flags: ConnectionFlags & {
+        role: 'worker' | 'tenant';
+        tenant?: string;
+        share?: number;
+        maxRunning?: number;
+      },
+    ) => {
+      if (flags.role === 'tenant' && !flags.tenant) throw new UserError('a tenant token needs --tenant NAME');
+      if (
+        flags.role === 'worker' &&
+        (flags.tenant || flags.share !== undefined || flags.maxRunning !== undefined)
+      )
+        throw new UserError('a worker token has no --tenant, --share or --max-running');
+      const issued = await new ApiClient(flags).request<{ id: string; token: string }>('POST', '/v1/tokens', {
+        role: flags.role,
+        ...(flags.tenant ? { tenant: flags.tenant } : {}),
+        ...(flags.share === undefined ? {} : { share: flags.share }),
+        ...(flags.maxRunning === undefined ? {} : { maxRunning: flags.maxRunning }),
+      });
+      err(`token id ${issued.id} (revoke with: spotfuse tokens revoke ${issued.id})`);
+      out(issued.token);
+    },
+  );
   addConnectionOptions(
     tokens.command('revoke <id>').description('revoke a token by its id'),
     adminEnv,

@@ -1,0 +1,43 @@
+/**
+ * The order claims take jobs in: fair share between tenants. Without it, claims went first come, first
+ * served, and one tenant's 10-hour batch starved everyone who submitted after it. Jobs of the tenant with
+ * the fewest tasks under a lease for its share come first (the tenant that has least gets the next worker,
+ * so tenants with work take turns, a tenant of share 2 twice as often), and a tenant at its cap on running
+ * tasks gets none; within a tenant, urgent jobs first, then the oldest. Jobs without a tenant
+ * (embedded runs, jobs an admin submitted for nobody) share as one tenant. Both dialects, and the
+ * simulator, claim through this one statement fragment.
+ */
+
+/**
+ * The claimable jobs (running or merging, and `where`, over `j`) with the columns claims sort on: `id`,
+ * `state`, `created_at`, `priority` and `tenant_load`, the tenant's tasks under a lease divided by its share (1 unless
+ * set). Jobs of a tenant at its cap on running tasks are left out. Each job's running tasks are counted
+ * through the tasks_runnable index (state, job_id): the entries read are as many as there are workers, no
+ * table row; a window sums them per tenant over the few claimable jobs.
+ */
+export function claimableJobsSql(where: string): string {
+  return `SELECT id, state, created_at, priority, tenant_load FROM (
+      SELECT c.id, c.state, c.created_at, c.priority, s.max_running,
+        SUM(c.job_running) OVER (PARTITION BY COALESCE(c.tenant, '')) AS tenant_running,
+        SUM(c.job_running) OVER (PARTITION BY COALESCE(c.tenant, '')) * 1.0 / COALESCE(s.share, 1) AS tenant_load
+      FROM (
+        SELECT j.id, j.state, j.created_at, j.priority, j.tenant,
+          (SELECT COUNT(*) FROM tasks r WHERE r.state = 'running' AND r.job_id = j.id) AS job_running
+        FROM jobs j
+        WHERE j.state IN ('running', 'merging') ${where}
+      ) c LEFT JOIN tenant_shares s ON s.tenant = c.tenant
+    ) shared
+    WHERE max_running IS NULL OR tenant_running < max_running`;
+}
+
+/** Sets a tenant's share and cap (placeholders for tenant, share, max_running); both dialects. */
+export function setTenantShareSql(tenant: string, share: string, maxRunning: string): string {
+  return `INSERT INTO tenant_shares (tenant, share, max_running) VALUES (${tenant}, ${share}, ${maxRunning})
+    ON CONFLICT (tenant) DO UPDATE SET share = excluded.share, max_running = excluded.max_running`;
+}
+
+/** ORDER BY over `claimableJobsSql`'s columns (of the alias `alias`, or its own output): the claim order. */
+export function claimOrderSql(alias?: string): string {
+  const column = (name: string) => (alias ? `${alias}.${name}` : name);
+  return `${column('tenant_load')}, ${column('priority')} DESC, ${column('created_at')}`;
+}
