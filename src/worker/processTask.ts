@@ -31,6 +31,8 @@ export interface ProcessTaskContext {
   progress: HeartbeatState;
   /** Aborted when the lease is lost: everything stops, nothing is released. */
   signal: AbortSignal;
+  /** Told the end frame of each segment the coordinator has recorded. */
+  checkpointed?: (endFrame: number) => void;
   /** Lines about this task (the caller binds its job, task, worker and epoch). */
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -95,6 +97,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         segment.startFrame + segment.frames,
         segment.target.key,
       );
+      ctx.checkpointed?.(segment.startFrame + segment.frames);
     })();
     inFlight.push(finalizing);
     // Surfaced by the final await; this keeps an early failure from being reported as unhandled.
