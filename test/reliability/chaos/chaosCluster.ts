@@ -1,5 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import pg from 'pg';
 import { type S3Harness, startS3 } from '../../blob/s3Harness.js';
 import type { StartedCli } from '../../helpers/cli.js';
 import {
@@ -11,6 +12,7 @@ import {
   stopProcess,
 } from '../../helpers/cluster.js';
 import { type CoordinatorFront, startCoordinatorFront } from './coordinatorFront.js';
+import type { AttemptRow } from './invariants.js';
 import { type PrivatePostgres, startPrivatePostgres } from './privatePostgres.js';
 import { startTcpFaultProxy, type TcpFaultProxy } from './tcpFaultProxy.js';
 
@@ -82,6 +84,8 @@ export class ChaosCluster {
   readonly workers: ChaosWorker[] = [];
   /** Every worker ever started, the ones that are gone included. */
   readonly everyWorker: ChaosWorker[] = [];
+  /** Every replica process ever started, for their logs. */
+  private readonly replicaHistory: StartedCli[] = [];
   private serial = 0;
   private workerToken = '';
   tenantToken = '';
@@ -116,6 +120,7 @@ export class ChaosCluster {
       }),
     );
     const cluster = new ChaosCluster(options, pg, s3, s3Proxy, config, replicas);
+    cluster.replicaHistory.push(...replicas.map((r) => r.process));
     const address = replicas[0].address;
     cluster.workerToken = (await createToken(options.dir, address, ADMIN, 'worker')).token;
     cluster.tenantToken = (await createToken(options.dir, address, ADMIN, 'tenant', 'chaos')).token;
@@ -157,6 +162,7 @@ export class ChaosCluster {
     const replica = this.replicas[index];
     await stopProcess(replica.process, 'SIGKILL');
     const process = startServer(this.config, new URL(replica.address).host);
+    this.replicaHistory.push(process);
     this.replicas[index] = { process, address: await listeningAddress(process) };
   }
 
@@ -176,6 +182,38 @@ export class ChaosCluster {
       }
     }
     throw last;
+  }
+
+  /** The job's attempts, straight from the database. */
+  async attempts(jobId: string): Promise<AttemptRow[]> {
+    const client = new pg.Client(this.pg.url);
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT task_id, epoch, worker_id, outcome, frames_done, frames_checkpointed FROM attempts
+         WHERE job_id = $1 ORDER BY id`,
+        [jobId],
+      );
+      return rows.map((r) => ({
+        taskId: r.task_id,
+        epoch: r.epoch,
+        workerId: r.worker_id,
+        outcome: r.outcome,
+        framesDone: r.frames_done,
+        framesCheckpointed: r.frames_checkpointed,
+      }));
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Every process's log so far, one file each, to read after a run that found something. */
+  async saveLogs(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await Promise.all([
+      ...this.everyWorker.map((w) => writeFile(join(dir, `${w.name}.log`), w.process.stderr())),
+      ...this.replicaHistory.map((p, i) => writeFile(join(dir, `replica-${i}.log`), p.stderr())),
+    ]);
   }
 
   async stop(): Promise<void> {

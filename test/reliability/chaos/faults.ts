@@ -120,7 +120,7 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
       await cluster.replace(worker);
       if (exit.code !== 0) record.violations.push(`${worker.name} exited ${exit.code} after SIGTERM`);
       const lines = logLines(exit.stderr).filter((l) => l.taskId === held.taskId);
-      if (lines.some((l) => l.msg === 'task preempted')) record.interrupted.push(held);
+      if (lines.some((l) => /^task preempted/.test(l.msg ?? ''))) record.interrupted.push(held);
       if (lines.some((l) => /^task failed/.test(l.msg ?? '')))
         record.violations.push(`${worker.name}: a preemption ended in a failed task`);
       break;

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { framesLost, isInterruption } from '../../../src/core/lease.js';
+import type { AttemptOutcome } from '../../../src/core/types.js';
 import type { JobReport } from '../../../src/cost/jobReport.js';
 import type { S3Harness } from '../../blob/s3Harness.js';
 import { framePsnr, probeFramesPts } from '../../fixtures/videos.js';
@@ -27,8 +29,19 @@ export async function checkFrames(input: string, output: string): Promise<string
   return problems;
 }
 
+/** One row of the coordinator's attempts table, as the chaos runner reads it. */
+export interface AttemptRow {
+  taskId: string;
+  epoch: number;
+  workerId: string;
+  outcome: AttemptOutcome;
+  framesDone: number;
+  framesCheckpointed: number;
+}
+
 export interface AccountingFacts {
   report: JobReport;
+  attempts: AttemptRow[];
   faults: FaultRecord[];
   /** Seconds the job's workers were running (alive, or stopped as zombies) while the job ran. */
   workerSeconds: number;
@@ -39,41 +52,55 @@ export interface AccountingFacts {
 }
 
 /**
- * The report against what was injected: no failure from a preemption, every interruption chaos caused is
- * counted, frames redone and GPU time fit the interruptions.
+ * The report against the attempts and what was injected: no failure from a preemption, every attempt
+ * chaos interrupted recorded as an interruption, no other interruption but those a coordinator fault
+ * can cause, frames redone and GPU time that fit them.
  */
 export function checkAccounting(facts: AccountingFacts): string[] {
-  const { report, faults } = facts;
+  const { report, faults, attempts } = facts;
   const problems: string[] = [];
-  if (report.failures > 0) problems.push(`${report.failures} task attempts counted as failed`);
+  const failed = attempts.filter((a) => a.outcome === 'error');
+  if (failed.length > 0) problems.push(`${failed.length} task attempts counted as failed`);
+  const interrupted = attempts.filter((a) => isInterruption(a.outcome));
+  if (report.interruptions !== interrupted.length || report.failures !== failed.length)
+    problems.push(
+      `report counts ${report.interruptions} interruptions and ${report.failures} failures; ` +
+        `the attempts ${interrupted.length} and ${failed.length}`,
+    );
+  const redone = attempts.reduce((sum, a) => sum + framesLost(a), 0);
+  if (report.framesRedone !== redone)
+    problems.push(`report counts ${report.framesRedone} frames redone, the attempts ${redone}`);
   const caused = faults.flatMap((f) => f.interrupted);
+  const attemptOf = (t: { taskId: string; epoch: number }) =>
+    attempts.find((a) => a.taskId === t.taskId && a.epoch === t.epoch);
+  for (const task of caused) {
+    const outcome = attemptOf(task)?.outcome ?? 'missing';
+    if (!isInterruption(outcome as AttemptOutcome))
+      problems.push(`chaos interrupted task ${task.taskId} epoch ${task.epoch}; its attempt is ${outcome}`);
+  }
   // A claim in flight when a replica or the database goes away can be granted without the worker hearing
   // of it: that lease expires too. Nothing else interrupts a task.
   const coordinatorFaults = faults.filter((f) => f.injected && ['replica', 'postgres'].includes(f.kind));
-  const most = caused.length + coordinatorFaults.length * facts.fleet;
-  if (report.interruptions < caused.length || report.interruptions > most)
+  const unexplained = interrupted.filter(
+    (a) => !caused.some((c) => c.taskId === a.taskId && c.epoch === a.epoch),
+  );
+  if (unexplained.length > coordinatorFaults.length * facts.fleet)
     problems.push(
-      `report counts ${report.interruptions} interruptions; chaos caused ${caused.length}` +
-        (most > caused.length ? ` (up to ${most} with unanswered claims)` : ''),
+      `interruptions chaos did not cause: ${unexplained.map((a) => `${a.taskId} epoch ${a.epoch} on ${a.workerId} ${a.outcome}`).join(', ')}`,
     );
-  for (const task of report.cost.tasks ?? []) {
-    const mine = caused.filter((c) => c.taskId === task.taskId).length;
-    if (task.interruptions < mine)
-      problems.push(`task ${task.taskId}: ${task.interruptions} interruptions counted, chaos caused ${mine}`);
-  }
   // A worker loses at most the segments in flight and the one it is filling: three of checkpointFrames.
-  const redoneBound = report.interruptions * 3 * facts.checkpointFrames;
-  if (report.framesRedone > redoneBound)
-    problems.push(`${report.framesRedone} frames redone for ${report.interruptions} interruptions`);
+  for (const a of attempts)
+    if (framesLost(a) > 3 * facts.checkpointFrames)
+      problems.push(`attempt ${a.taskId} epoch ${a.epoch} lost ${framesLost(a)} frames`);
   const cost = report.cost;
-  if (report.interruptions === 0 && (report.framesRedone > 0 || cost.wastedGpuSeconds > 0))
-    problems.push(`nothing was interrupted, yet ${report.framesRedone} frames redone`);
   if (Math.abs(cost.usefulGpuSeconds + cost.wastedGpuSeconds - cost.gpuSeconds) > 0.01)
     problems.push(
       `GPU-seconds ${cost.gpuSeconds} are not useful ${cost.usefulGpuSeconds} + wasted ${cost.wastedGpuSeconds}`,
     );
+  if (interrupted.length === 0 && failed.length === 0 && cost.wastedGpuSeconds > 0)
+    problems.push(`nothing was interrupted, yet ${cost.wastedGpuSeconds} GPU-seconds wasted`);
   // An attempt runs while its worker does, or until its lease is seen expired (TTL plus a sweep).
-  const gpuBound = facts.workerSeconds + report.interruptions * (facts.leaseTtlSeconds + 2) + 2;
+  const gpuBound = facts.workerSeconds + interrupted.length * (facts.leaseTtlSeconds + 2) + 2;
   if (cost.gpuSeconds <= 0 || cost.gpuSeconds > gpuBound)
     problems.push(
       `${cost.gpuSeconds.toFixed(1)} GPU-seconds; workers ran ${facts.workerSeconds.toFixed(1)} s`,

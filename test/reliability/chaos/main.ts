@@ -33,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
       seeds: Array.from({ length: count }, (_, i) => first + i),
       workers,
       video: { seconds, size: '320x240' },
+      logs: values.keep ? join(dir, 'logs') : undefined,
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     });
     process.stdout.write(`${chaosSummary(result)}\n`);

@@ -20,6 +20,8 @@ export interface ChaosOptions {
   schedule?: ScheduleOptions;
   /** Upper bound on every wait for a state, and on a job (generous: nothing depends on speed). */
   timeoutMs?: number;
+  /** Keep every process's log in this folder. */
+  logs?: string;
   /** Progress lines (a run takes a while). */
   log?: (line: string) => void;
 }
@@ -146,9 +148,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           Math.max(0, Math.min(w.endedAt ?? endedAt, endedAt) - Math.max(w.startedAt, startedAt)) / 1000,
         0,
       );
+      const attempts = await cluster.attempts(jobId);
       violations.push(
         ...checkAccounting({
           report: final,
+          attempts,
           faults,
           workerSeconds,
           leaseTtlSeconds: LEASE_TTL_SECONDS,
@@ -170,6 +174,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       `chunks of ${chunkFrames} frames, checkpoints every ${checkpointFrames}, lease TTL ${LEASE_TTL_SECONDS} s`;
     return { baseline, runs, settings };
   } finally {
+    if (options.logs) await cluster.saveLogs(options.logs);
     await cluster.stop();
   }
 }
