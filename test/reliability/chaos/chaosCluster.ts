@@ -166,6 +166,18 @@ export class ChaosCluster {
     this.replicas[index] = { process, address: await listeningAddress(process) };
   }
 
+  /** Replicas that ended without chaos ending them (a crash), each started again; what each printed last. */
+  async restartCrashedReplicas(): Promise<string[]> {
+    const crashed: string[] = [];
+    for (const [index, replica] of this.replicas.entries()) {
+      if (alive(replica.process)) continue;
+      const last = replica.process.stderr().trim().split('\n').slice(-12).join(' ').slice(0, 400);
+      crashed.push(`replica ${index} crashed: ${last}`);
+      await this.restartReplica(index);
+    }
+    return crashed;
+  }
+
   /** A GET of the tenant API from whichever replica answers. */
   async get<T>(path: string): Promise<T> {
     let last: unknown;

@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
     });
     process.stdout.write(`${chaosSummary(result)}\n`);
-    return [result.baseline, ...result.runs].some((r) => r.violations.length > 0) ? 1 : 0;
+    return [result.baseline, ...result.runs].some((r) => r && r.violations.length > 0) ? 1 : 0;
   } finally {
     if (values.keep) process.stderr.write(`kept ${dir}\n`);
     else await rm(dir, { recursive: true, force: true });

@@ -20,6 +20,8 @@ export interface ChaosOptions {
   schedule?: ScheduleOptions;
   /** Upper bound on every wait for a state, and on a job (generous: nothing depends on speed). */
   timeoutMs?: number;
+  /** Run a fault-free job first, the measure of the extra wall time (default true). */
+  baseline?: boolean;
   /** Keep every process's log in this folder. */
   logs?: string;
   /** Progress lines (a run takes a while). */
@@ -36,7 +38,7 @@ export interface RunResult {
 }
 
 export interface ChaosResult {
-  baseline: RunResult;
+  baseline?: RunResult;
   runs: RunResult[];
   /** The machine's ffmpeg and the run's settings, for the record. */
   settings: string;
@@ -148,6 +150,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           Math.max(0, Math.min(w.endedAt ?? endedAt, endedAt) - Math.max(w.startedAt, startedAt)) / 1000,
         0,
       );
+      violations.push(...(await cluster.restartCrashedReplicas()));
       const attempts = await cluster.attempts(jobId);
       violations.push(
         ...checkAccounting({
@@ -165,7 +168,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       );
       return { seed, jobId, state: final.state, faults, report: final, violations };
     };
-    const baseline = await runJob('baseline', []);
+    const baseline = options.baseline === false ? undefined : await runJob('baseline', []);
     const runs: RunResult[] = [];
     for (const seed of options.seeds)
       runs.push(await runJob(seed, drawSchedule(seed, options.schedule ?? { faults: { min: 3, max: 6 } })));

@@ -11,7 +11,7 @@ const seconds = (s: number) => s.toFixed(1);
 
 /** Markdown tables: one row per seed, then the faults by kind over every seed, then each violation. */
 export function chaosSummary(result: ChaosResult): string {
-  const base = result.baseline.report.wallSeconds;
+  const base = result.baseline?.report.wallSeconds;
   const perSeed = result.runs.map((run) => {
     const injected = run.faults.filter((f) => f.injected);
     const kinds = FAULT_KINDS.map((k) => [k, injected.filter((f) => f.kind === k).length] as const)
@@ -24,7 +24,7 @@ export function chaosSummary(result: ChaosResult): string {
       String(run.report.interruptions),
       String(run.report.framesRedone),
       seconds(run.report.wallSeconds),
-      seconds(run.report.wallSeconds - base),
+      base === undefined ? '-' : seconds(run.report.wallSeconds - base),
       run.violations.length === 0 ? run.state : `${run.violations.length} violated`,
     ];
   });
@@ -44,7 +44,7 @@ export function chaosSummary(result: ChaosResult): string {
   });
   const violations = result.runs.flatMap((r) => r.violations.map((v) => `- seed ${r.seed}: ${v}`));
   return [
-    `${result.settings}; fault-free baseline ${seconds(base)} s`,
+    `${result.settings}${base === undefined ? '' : `; fault-free baseline ${seconds(base)} s`}`,
     '',
     table(
       [
