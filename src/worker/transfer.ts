@@ -106,7 +106,10 @@ const TOOL_NETWORK_FAILURE =
  * ffmpeg reading a URL), or an answer worth another try. The same work may well succeed in a while.
  */
 export function storeUnreachable(error: unknown): boolean {
-  return retryable(error) || (error instanceof Error && TOOL_NETWORK_FAILURE.test(error.message));
+  if (error instanceof HttpError) return retryable(error);
+  // fetch's own network failure; any other TypeError is a bug, not worth a minute of retries.
+  if (error instanceof TypeError) return error.message === 'fetch failed';
+  return error instanceof Error && TOOL_NETWORK_FAILURE.test(error.message);
 }
 
 /** A part an upload already has (as `listParts` of the blob store reports it). */

@@ -43,6 +43,9 @@ describe('retryWhileStoreUnreachable', () => {
     const own = failing([new Error('no face in the source image')]);
     await expect(retryWhileStoreUnreachable(own.run, options().options)).rejects.toThrow(/no face/);
     expect(own.calls()).toBe(1);
+    const bug = failing([new TypeError("Cannot read properties of undefined (reading 'width')")]);
+    await expect(retryWhileStoreUnreachable(bug.run, options().options)).rejects.toThrow(/width/);
+    expect(bug.calls()).toBe(1);
     const refused = failing([new HttpError('upload', 403, 'AccessDenied')]);
     await expect(retryWhileStoreUnreachable(refused.run, options().options)).rejects.toThrow(/403/);
     const stopped = failing([new TypeError('fetch failed')]);
