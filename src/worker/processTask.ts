@@ -54,6 +54,12 @@ interface OpenSegment {
 export async function runProcessTask(ctx: ProcessTaskContext): Promise<'completed' | 'preempted'> {
   const { client, claim, signal } = ctx;
   const { task, spec } = claim;
+  if (task.nextFrame >= task.endFrame) {
+    // Every frame is checkpointed: a worker died between its last checkpoint and its complete (found by chaos:
+    // decoding the empty rest failed the task on every worker that claimed it, and then the job).
+    await client.complete(task.id, task.epoch);
+    return 'completed';
+  }
   const probe = claim.probe;
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
