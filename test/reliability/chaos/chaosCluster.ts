@@ -35,6 +35,18 @@ export interface ChaosWorker {
   endedAt?: number;
 }
 
+/** How often each attempt (`taskId epoch`) ran its task again because the object store was out of reach. */
+export function storeRetries(workers: readonly ChaosWorker[]): Map<string, number> {
+  const retries = new Map<string, number>();
+  for (const w of workers)
+    for (const line of logLines(w.process.stderr()))
+      if (/^object store unreachable/.test(line.msg ?? '')) {
+        const key = `${line.taskId} ${line.epoch}`;
+        retries.set(key, (retries.get(key) ?? 0) + 1);
+      }
+  return retries;
+}
+
 /** The task a worker is on, from its own log: the last claim that no end line followed. */
 export interface HeldTask {
   taskId: string;

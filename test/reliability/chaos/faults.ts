@@ -17,7 +17,9 @@ export interface FaultRecord {
   injected: boolean;
   /** Tasks it took from workers: interruptions the job's report must count. */
   interrupted: HeldTask[];
-  /** Framesdone of the job when the fault was injected: recovery is progress past it. */
+  /** Workers it ended: a claim granted as one died, never heard of, expires as an interruption too. */
+  ended: string[];
+  /** The job's framesDone when the fault was injected: recovery is progress past it. */
   framesBefore: number;
   injectedAt: number;
   /** When the job made progress again after the fault (ms after injection). */
@@ -62,6 +64,7 @@ async function busyWorker(ctx: FaultContext, target: number): Promise<ChaosWorke
 async function killWorker(worker: ChaosWorker, record: FaultRecord): Promise<void> {
   if (alive(worker.process)) worker.process.child.kill('SIGKILL');
   await worker.process.result;
+  record.ended.push(worker.name);
   const held = heldTask(worker);
   if (held) record.interrupted.push(held);
 }
@@ -76,6 +79,7 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
     target: '',
     injected: true,
     interrupted: [],
+    ended: [],
     framesBefore: ctx.framesDone,
     injectedAt: Date.now(),
     violations: [],
@@ -117,6 +121,7 @@ export async function injectFault(fault: PlannedFault, ctx: FaultContext): Promi
     case 'sigterm': {
       worker.process.child.kill('SIGTERM');
       const exit = await worker.process.result;
+      record.ended.push(worker.name);
       await cluster.replace(worker);
       if (exit.code !== 0) record.violations.push(`${worker.name} exited ${exit.code} after SIGTERM`);
       const lines = logLines(exit.stderr).filter((l) => l.taskId === held.taskId);

@@ -49,6 +49,8 @@ export interface AccountingFacts {
   checkpointFrames: number;
   /** Workers a coordinator-side fault can leave with a claim they never heard of (each an interruption). */
   fleet: number;
+  /** How often each attempt (`taskId epoch`) ran its task again in place, the object store out of reach. */
+  retries: Map<string, number>;
 }
 
 /**
@@ -81,16 +83,21 @@ export function checkAccounting(facts: AccountingFacts): string[] {
   // A claim in flight when a replica or the database goes away can be granted without the worker hearing
   // of it: that lease expires too. Nothing else interrupts a task.
   const coordinatorFaults = faults.filter((f) => f.injected && ['replica', 'postgres'].includes(f.kind));
+  const ended = new Set(faults.flatMap((f) => f.ended));
   const unexplained = interrupted.filter(
-    (a) => !caused.some((c) => c.taskId === a.taskId && c.epoch === a.epoch),
+    (a) =>
+      !caused.some((c) => c.taskId === a.taskId && c.epoch === a.epoch) &&
+      // A claim granted to a worker as chaos ended it, the answer never read.
+      !ended.has(a.workerId.split(':').at(-1) ?? ''),
   );
   if (unexplained.length > coordinatorFaults.length * facts.fleet)
     problems.push(
       `interruptions chaos did not cause: ${unexplained.map((a) => `${a.taskId} epoch ${a.epoch} on ${a.workerId} ${a.outcome}`).join(', ')}`,
     );
-  // A worker loses at most the segments in flight and the one it is filling: three of checkpointFrames.
+  // A worker loses at most the segments in flight and the one it is filling: three of checkpointFrames, for
+  // each run of the task (it runs again from its last checkpoint when the object store was out of reach).
   for (const a of attempts)
-    if (framesLost(a) > 3 * facts.checkpointFrames)
+    if (framesLost(a) > 3 * facts.checkpointFrames * (1 + (facts.retries.get(`${a.taskId} ${a.epoch}`) ?? 0)))
       problems.push(`attempt ${a.taskId} epoch ${a.epoch} lost ${framesLost(a)} frames`);
   const cost = report.cost;
   if (Math.abs(cost.usefulGpuSeconds + cost.wastedGpuSeconds - cost.gpuSeconds) > 0.01)

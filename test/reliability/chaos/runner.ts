@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobReport } from '../../../src/cost/jobReport.js';
 import { ffmpeg } from '../../fixtures/videos.js';
 import { clientCli } from '../../helpers/cluster.js';
-import { ChaosCluster } from './chaosCluster.js';
+import { ChaosCluster, storeRetries } from './chaosCluster.js';
 import { type FaultRecord, injectFault } from './faults.js';
 import { checkAccounting, checkBlobsGone, checkFrames } from './invariants.js';
 import { drawSchedule, type PlannedFault, type ScheduleOptions } from './schedule.js';
@@ -161,6 +161,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           leaseTtlSeconds: LEASE_TTL_SECONDS,
           checkpointFrames,
           fleet: workers,
+          retries: storeRetries(cluster.everyWorker),
         }),
       );
       log(
