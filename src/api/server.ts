@@ -5,6 +5,7 @@ import { ZodError } from 'zod';
 import { type LeaseHolderStore, LeaseHolders } from '../coordinator/leaseHolders.js';
 import type { LeaseService } from '../coordinator/leaseService.js';
 import type { Metrics } from '../coordinator/metrics.js';
+import { serviceUnavailable } from '../coordinator/unavailable.js';
 import { ProtocolError } from '../core/errors.js';
 import type { LeaseResult } from '../core/types.js';
 import {
@@ -178,6 +179,17 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // route answers the UserErrors that are its caller's, such as a refused submission, itself: one that
     // reaches this handler may be the coordinator's own, such as a bucket it may not write.)
     if (error instanceof ProtocolError) return reply.code(error.status).send({ error: error.message });
+    // The database restarting: a 503 that workers and clients retry, not a 500 that fails a task (found by chaos).
+    if (serviceUnavailable(error)) {
+      options.logger?.warn(
+        { reqId: request.id, method: request.method, err: error },
+        `${request.method} ${request.routeOptions.url ?? 'unmatched route'}: the database is unreachable, answered 503`,
+      );
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send({ error: 'the database is unreachable; try again', requestId: request.id });
+    }
     const code = status && status >= 500 ? status : 500;
     options.logger?.error(
       {

@@ -12,6 +12,8 @@ export interface BlobStore {
    */
   size(key: string): Promise<number | undefined>;
   delete(keys: readonly string[]): Promise<void>;
+  /** Keys of every blob whose key starts with `prefix` (a folder's, ending in `/`), in no set order. */
+  list(prefix: string): Promise<string[]>;
 }
 
 /** What a blob store offers beyond single PUTs: multipart uploads (S3), resumable through listParts. */

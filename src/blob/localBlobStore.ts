@@ -1,6 +1,6 @@
 import { mkdirSync, realpathSync, rmdirSync, rmSync } from 'node:fs';
-import { lstat, realpath } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { lstat, readdir, realpath } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../core/errors.js';
 import type { BlobStore } from './blobStore.js';
@@ -50,6 +50,19 @@ export class LocalBlobStore implements BlobStore {
     if (real !== path || !info.isFile())
       throw new UserError(`${key} is not a plain file in the blob store (a link or a folder)`);
     return info.size;
+  }
+
+  /** Plain files only: a link is no blob of this store (see size). */
+  async list(prefix: string): Promise<string[]> {
+    const folder = prefix.endsWith('/') ? this.pathOf(prefix) : dirname(this.pathOf(prefix));
+    const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch((error) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    });
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(this.root, resolve(entry.parentPath, entry.name)).split(sep).join('/'))
+      .filter((key) => key.startsWith(prefix));
   }
 
   /** Removes the blobs, then every folder that this leaves empty. */

@@ -12,6 +12,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
@@ -237,6 +238,23 @@ export class S3BlobStore implements BlobStore {
         this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })),
       );
     }
+  }
+
+  /** Every page of ListObjectsV2 under the prefix. */
+  async list(prefix: string): Promise<string[]> {
+    // A folder's prefix ends in `/`, which no blob key does.
+    const under = prefix.endsWith('/') ? `${this.objectKey(prefix.slice(0, -1))}/` : this.objectKey(prefix);
+    const strip = this.prefix ? this.prefix.length + 1 : 0;
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: under, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key.slice(strip));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
   }
 
   /** Size in bytes, or undefined when there is no such blob. */

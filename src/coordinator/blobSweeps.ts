@@ -8,9 +8,15 @@ import type { JobStore } from '../store/store.js';
  * at once only repeat each other's work.
  */
 
+/** Where a job's segments go: each under a key of its task, lease epoch and first frame. */
+export function segmentsPrefix(jobId: string): string {
+  return `jobs/${jobId}/segments/`;
+}
+
 /**
  * Deletes an ended job's segment blobs, then notes it on the job (the segment records stay, so reports
- * keep their counts): a crash in between only repeats the delete.
+ * keep their counts): a crash in between only repeats the delete. Blobs no segment record names go too:
+ * uploads of workers that died before their checkpoint, or whose lease was gone by then.
  */
 export async function deleteJobSegments(
   store: JobStore,
@@ -18,9 +24,11 @@ export async function deleteJobSegments(
   jobId: string,
   now = Date.now(),
 ): Promise<void> {
-  // Rejected segments too: their blobs are deleted when rejected, unless that failed.
-  const segments = [...(await store.listSegments(jobId)), ...(await store.listRejectedSegments(jobId))];
-  await blobs.delete(segments.map((s) => s.key));
+  // Rejected segments too (their blobs are deleted when rejected, unless that failed), and the uploads of
+  // workers that never recorded theirs.
+  const recorded = [...(await store.listSegments(jobId)), ...(await store.listRejectedSegments(jobId))];
+  const unrecorded = await blobs.list(segmentsPrefix(jobId));
+  await blobs.delete([...new Set([...recorded.map((s) => s.key), ...unrecorded])]);
   await store.markSegmentsDeleted(jobId, now);
 }
 

@@ -28,7 +28,7 @@ import {
   type OutputFile,
   workerName,
 } from '../store/store.js';
-import { deleteJobSegments } from './blobSweeps.js';
+import { deleteJobSegments, segmentsPrefix } from './blobSweeps.js';
 import type { Metrics } from './metrics.js';
 
 export interface LeaseOptions {
@@ -93,7 +93,7 @@ export function blobKeyOf(location: string): string | undefined {
 }
 
 export function segmentKey(jobId: string, taskId: string, epoch: number, startFrame: number): string {
-  return `jobs/${jobId}/segments/${taskId}-e${epoch}-f${String(startFrame).padStart(8, '0')}.mp4`;
+  return `${segmentsPrefix(jobId)}${taskId}-e${epoch}-f${String(startFrame).padStart(8, '0')}.mp4`;
 }
 
 /**

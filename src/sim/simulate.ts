@@ -177,6 +177,7 @@ const nullBlobs: BlobStore = {
   writeUrl: async (key) => `sim://${key}`,
   size: async () => undefined,
   delete: async () => {},
+  list: async () => [],
 };
 
 type WorkerState = 'booting' | 'busy' | 'parked' | 'gone' | 'done' | 'waiting';

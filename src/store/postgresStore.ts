@@ -152,12 +152,7 @@ export class PostgresStore implements Store {
   static async open(config: string | pg.PoolConfig): Promise<PostgresStore> {
     const store = new PostgresStore(config);
     try {
-      const client = await store.pool.connect();
-      try {
-        await migratePostgres(client);
-      } finally {
-        client.release();
-      }
+      await store.withClient((client) => migratePostgres(client));
     } catch (err) {
       await store.close();
       throw err;
@@ -165,19 +160,44 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A connection of the pool for `fn`. While the pool has lent it out, nothing else listens for its
+   * errors: a server that goes away between two queries (a database restart) would end the process with
+   * an unhandled 'error' event (found by chaos). The error is noted instead, the query that meets the
+   * closed connection fails, and the connection is dropped from the pool, not handed out again.
+   */
+  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const noteBroken = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', noteBroken);
     try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
+      return await fn(client);
     } catch (err) {
-      await client.query('ROLLBACK');
+      // A query that failed on a dead connection: drop it as well.
+      if (!(err instanceof pg.DatabaseError)) broken ??= err as Error;
       throw err;
     } finally {
-      client.release();
+      client.off('error', noteBroken);
+      client.release(broken);
     }
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        // On a dead connection the ROLLBACK fails too; the first error is the one to report.
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
   }
 
   async createJob(job: NewJob, now: number): Promise<StoredJob> {

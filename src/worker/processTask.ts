@@ -32,6 +32,8 @@ export interface ProcessTaskContext {
   progress: HeartbeatState;
   /** Aborted when the lease is lost: everything stops, nothing is released. */
   signal: AbortSignal;
+  /** Told the end frame of each segment the coordinator has recorded. */
+  checkpointed?: (endFrame: number) => void;
   /** Lines about this task (the caller binds its job, task, worker and epoch). */
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -53,6 +55,12 @@ interface OpenSegment {
 export async function runProcessTask(ctx: ProcessTaskContext): Promise<'completed' | 'preempted'> {
   const { client, claim, signal } = ctx;
   const { task, spec } = claim;
+  if (task.nextFrame >= task.endFrame) {
+    // Every frame is checkpointed: a worker died between its last checkpoint and its complete (found by chaos:
+    // decoding the empty rest failed the task on every worker that claimed it, and then the job).
+    await client.complete(task.id, task.epoch);
+    return 'completed';
+  }
   const probe = claim.probe;
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
@@ -99,6 +107,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         segment.target.key,
         { sha256, bytes: size, frames: segment.frames },
       );
+      ctx.checkpointed?.(segment.startFrame + segment.frames);
     })();
     inFlight.push(finalizing);
     // Surfaced by the final await; this keeps an early failure from being reported as unhandled.

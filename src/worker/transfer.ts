@@ -97,6 +97,21 @@ function retryable(error: unknown): boolean {
   );
 }
 
+/** How ffmpeg, reading a URL, says that the server went away or failed. */
+const TOOL_NETWORK_FAILURE =
+  /Connection (reset by peer|refused|timed out)|Server returned 5\d\d|Network is unreachable|Broken pipe/i;
+
+/**
+ * The object store could not be reached, or said it is busy: a network failure of a request (or of
+ * ffmpeg reading a URL), or an answer worth another try. The same work may well succeed in a while.
+ */
+export function storeUnreachable(error: unknown): boolean {
+  if (error instanceof HttpError) return retryable(error);
+  // fetch's own network failure; any other TypeError is a bug, not worth a minute of retries.
+  if (error instanceof TypeError) return error.message === 'fetch failed';
+  return error instanceof Error && TOOL_NETWORK_FAILURE.test(error.message);
+}
+
 /** A part an upload already has (as `listParts` of the blob store reports it). */
 export interface UploadedPart {
   partNumber: number;

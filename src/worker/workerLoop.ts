@@ -10,7 +10,8 @@ import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { runMergeTask } from './mergeTask.js';
 import type { PreemptionNotice } from './preemption.js';
 import { runProcessTask } from './processTask.js';
-import { readableLocation } from './transfer.js';
+import { retryWhileStoreUnreachable } from './storeRetry.js';
+import { readableLocation, storeUnreachable } from './transfer.js';
 
 export interface WorkerOptions {
   client: LeaseClient;
@@ -145,6 +146,7 @@ async function runClaim(
   const { task } = claim;
   // Every line about the task carries the fields that find it in the coordinator's logs too.
   const fields = { jobId: task.jobId, taskId: task.id, epoch: task.epoch, workerId };
+  let current = claim;
   const taskLog = (message: string, extra?: Record<string, unknown>) => log(message, { ...fields, ...extra });
   const controller = new AbortController();
   const progress = { framesDone: 0 };
@@ -158,7 +160,7 @@ async function runClaim(
     taskLog,
   );
   taskLog(`claimed ${task.kind} task frames ${task.nextFrame}-${task.endFrame}`);
-  try {
+  const run = async (): Promise<'completed' | 'preempted'> => {
     if (task.kind === 'merge') {
       const merged = await runMergeTask({
         client,
@@ -174,22 +176,39 @@ async function runClaim(
     const chain = await chains.for(claim);
     const outcome = await runProcessTask({
       client,
-      claim,
+      claim: current,
       chain,
       workDir: options.workDir,
       notice: options.notice,
       progress,
       signal: controller.signal,
+      checkpointed: (endFrame) => {
+        current = { ...current, task: { ...current.task, nextFrame: endFrame } };
+      },
       log: taskLog,
     });
     taskLog(`task ${outcome}`, { frames: progress.framesDone });
     return outcome;
+  };
+  try {
+    return await retryWhileStoreUnreachable(run, {
+      until: options.unreachableMs ?? 60_000,
+      stopped: () => controller.signal.aborted || options.notice.requested,
+      signal: controller.signal,
+      log: (message) => taskLog(`${message}, retrying from frame ${current.task.nextFrame}`),
+    });
   } catch (error) {
     if (error instanceof LeaseLostError) {
       taskLog(error.message);
       return 'lost';
     }
     const message = (error as Error).message;
+    if (options.notice.requested && storeUnreachable(error)) {
+      // The machine is going away and the store is out of reach: a preemption, not the task's failure.
+      taskLog(`task preempted while the object store was unreachable: ${message}`);
+      await client.release(task.id, task.epoch, 'preempted').catch(() => {});
+      return 'preempted';
+    }
     taskLog(`task failed: ${message}`);
     await client.release(task.id, task.epoch, 'error', message).catch(() => {});
     return 'failed';

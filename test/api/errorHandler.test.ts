@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { serviceUnavailable } from '../../src/coordinator/unavailable.js';
 import { ProtocolError } from '../../src/core/errors.js';
+import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 
 const TOKEN = 'error-handler-token';
@@ -34,6 +36,12 @@ describe('API error handler', () => {
     });
     app.get('/throws/protocol', async () => {
       throw new ProtocolError('segment 10-20 does not continue task t at frame 0');
+    });
+    app.get('/throws/db-shutdown', async () => {
+      // What node-postgres throws when the server is shutting down (SQLSTATE 57P01 admin_shutdown).
+      throw Object.assign(new Error('terminating connection due to administrator command'), {
+        code: '57P01',
+      });
     });
     app.get('/throws/protocol-conflict', async () => {
       throw new ProtocolError('that segment was recorded already', 409);
@@ -76,5 +84,46 @@ describe('API error handler', () => {
       payload: JSON.stringify({ workerId: 'x'.repeat(2 * 1024 * 1024) }),
     });
     expect(res.statusCode).toBe(413);
+  });
+
+  it('answers 503 with Retry-After while the database is unreachable, so that the call is retried', async () => {
+    const shutdown = await app.inject({ method: 'GET', url: '/throws/db-shutdown' });
+    expect(shutdown.statusCode).toBe(503);
+    expect(shutdown.headers['retry-after']).toBe('1');
+    expect(shutdown.json().error).toBe('the database is unreachable; try again');
+
+    // A PostgreSQL store whose server is not there (a closed port): a worker's claim meets ECONNREFUSED.
+    const gone = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', max: 1 });
+    const leases = new LeaseService(
+      gone,
+      new LocalBlobStore(mkdtempSync(join(tmpdir(), 'spotfuse-errors-'))),
+      {
+        leaseTtlMs: 1000,
+        maxAttempts: 1,
+      },
+    );
+    const down = buildApi({ leases, workerToken: TOKEN });
+    try {
+      const claim = await down.inject({
+        method: 'POST',
+        url: '/v1/claim',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ workerId: 'w' }),
+      });
+      expect(claim.statusCode).toBe(503);
+    } finally {
+      await down.close();
+      await gone.close();
+    }
+  });
+
+  it('tells a database that is going away from any other error', () => {
+    for (const code of ['57P01', '57P02', '57P03', '08006', '08001', 'ECONNREFUSED', 'ECONNRESET'])
+      expect(serviceUnavailable(Object.assign(new Error('x'), { code }))).toBe(true);
+    expect(serviceUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    for (const code of ['23505', '40001', '42P01', 'ENOENT', undefined])
+      expect(serviceUnavailable(Object.assign(new Error('x'), { code }))).toBe(false);
+    expect(serviceUnavailable(new RangeError('index out of range'))).toBe(false);
+    expect(serviceUnavailable(undefined)).toBe(false);
   });
 });

@@ -23,6 +23,20 @@ describe('LocalBlobStore', () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
+  it('lists the blobs under a key prefix, plain files only', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'spotfuse-blobs-'));
+    const blobs = new LocalBlobStore(root);
+    for (const key of ['jobs/j1/segments/a.mp4', 'jobs/j1/segments/b/c.mp4', 'jobs/j10/segments/d.mp4'])
+      writeFileSync(fileURLToPath(await blobs.writeUrl(key)), 'x');
+    symlinkSync('/etc/passwd', join(root, 'jobs/j1/segments/link.mp4'));
+    expect((await blobs.list('jobs/j1/')).sort()).toEqual([
+      'jobs/j1/segments/a.mp4',
+      'jobs/j1/segments/b/c.mp4',
+    ]);
+    expect(await blobs.list('jobs/j1/segments/a')).toEqual(['jobs/j1/segments/a.mp4']);
+    expect(await blobs.list('jobs/none/')).toEqual([]);
+  });
+
   it('refuses keys that escape its root', async () => {
     const blobs = new LocalBlobStore(mkdtempSync(join(tmpdir(), 'spotfuse-blobs-')));
     await expect(blobs.writeUrl('../outside.mp4')).rejects.toThrow(/escapes/);

@@ -155,6 +155,16 @@ describe('S3BlobStore', () => {
     await store.delete([]);
   });
 
+  it('lists the blobs under a key prefix, as keys of the store (its own prefix taken off)', async () => {
+    const keys = ['jobs/j5/segments/a.mp4', 'jobs/j5/segments/b.mp4', 'jobs/j50/segments/c.mp4'];
+    for (const key of keys)
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}/${key}`, Body: 'x' }));
+    expect((await store.list('jobs/j5/')).sort()).toEqual(keys.slice(0, 2));
+    expect((await store.list('jobs/j5')).sort()).toEqual(keys);
+    expect(await store.list('jobs/none/')).toEqual([]);
+    await store.delete(keys);
+  });
+
   it('refuses keys that would leave its prefix or are not plain relative paths', async () => {
     for (const key of [
       '../outside.mp4',

@@ -33,8 +33,17 @@ afterAll(async () => {
 
 type Ending = 'completed' | 'failed' | 'canceled' | 'running';
 
-/** A job of one chunk with one uploaded segment, brought to `ending` at `clock`; returns its id and segment key. */
-async function jobWithSegment(store: Store, ending: Ending, clock: number, deleteWhenDone = false) {
+/**
+ * A job of one chunk with one uploaded segment, brought to `ending` at `clock`; returns its id and segment
+ * key, and with `stray`, the key of a segment uploaded under a lease that then expired (never checkpointed).
+ */
+async function jobWithSegment(
+  store: Store,
+  ending: Ending,
+  clock: number,
+  deleteWhenDone = false,
+  stray = false,
+) {
   const leases = new LeaseService(store, blobs, {
     leaseTtlMs: 60_000,
     maxAttempts: 1,
@@ -59,8 +68,20 @@ async function jobWithSegment(store: Store, ending: Ending, clock: number, delet
     },
     clock,
   );
-  const claim = await leases.claim('w', 'on-demand');
+  let claim = await leases.claim('w', 'on-demand');
   if (claim?.task.jobId !== job.id) throw new Error('expected the new job');
+  let strayKey: string | undefined;
+  if (stray) {
+    const lost = await leases.segmentUrl(claim.task.id, claim.task.epoch, 0);
+    if (!lost) throw new Error('no segment URL');
+    expect((await fetch(lost.url, { method: 'PUT', body: new Uint8Array(10) })).status).toBe(200);
+    strayKey = lost.key;
+    clock += 120_000;
+    await leases.expireLeases();
+    claim = await leases.claim('w2', 'on-demand');
+    if (claim?.task.jobId !== job.id)
+      throw new Error(`expected the expired task: ${JSON.stringify(claim?.task)}`);
+  }
   const { id, epoch } = claim.task;
   const target = await leases.segmentUrl(id, epoch, 0);
   if (!target) throw new Error('no segment URL');
@@ -78,7 +99,7 @@ async function jobWithSegment(store: Store, ending: Ending, clock: number, delet
     expect(await store.cancelJob(job.id, clock)).toBe(true);
   }
   expect((await store.getJob(job.id))?.state).toBe(ending === 'running' ? 'running' : ending);
-  return { jobId: job.id, key: target.key };
+  return { jobId: job.id, key: target.key, strayKey };
 }
 
 const backends: { name: string; skip?: string; open(): Promise<Store> }[] = [
@@ -139,8 +160,13 @@ for (const backend of backends) {
     });
 
     it('deletes right after the merge without a retention, leaving the sweep nothing to do', async () => {
-      const done = await jobWithSegment(store, 'completed', 1000, true);
+      const running = await jobWithSegment(store, 'running', 500, false, true);
+      const done = await jobWithSegment(store, 'completed', 1000, true, true);
       expect(await blobs.exists(done.key)).toBe(false);
+      // The upload of a worker whose lease expired before its checkpoint goes too; another job's stays.
+      expect(done.strayKey).toBeDefined();
+      expect(await blobs.exists(done.strayKey ?? '')).toBe(false);
+      expect(await blobs.exists(running.strayKey ?? '')).toBe(true);
       expect(await store.listSegments(done.jobId)).toHaveLength(1);
       expect(await sweepSegments(store, blobs, DAY)).toEqual({ jobs: 0, failures: [] });
     });

@@ -46,6 +46,7 @@ const blobs: BlobStore = {
   writeUrl: async (key) => `file:///blobs/${key}`,
   size: async () => undefined,
   delete: async () => {},
+  list: async () => [],
 };
 
 describe('JobAdmission', () => {

@@ -21,6 +21,7 @@ const blobs: BlobStore = {
   writeUrl: async (key) => `https://blobs.example/${key}?put`,
   size: async () => undefined,
   delete: async () => {},
+  list: async () => [],
 };
 const acme: Principal = { role: 'tenant', tenant: 'acme' };
 const other: Principal = { role: 'tenant', tenant: 'other' };

@@ -25,6 +25,7 @@ const blobs: BlobStore = {
   writeUrl: async (key) => `file:///blobs/${key}`,
   size: async () => undefined,
   delete: async () => {},
+  list: async () => [],
 };
 const prices: PriceTable = {
   entries: [

@@ -3,9 +3,17 @@ import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREEMPTED_EXIT_CODE } from '../../src/worker/preemption.js';
-import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
+import { type S3Harness, startS3 } from '../blob/s3Harness.js';
 import { cfrWithAudio, ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
-import { type StartedCli, startCli } from '../helpers/cli.js';
+import type { StartedCli } from '../helpers/cli.js';
+import {
+  clientCli,
+  listeningAddress,
+  type ServerConfig,
+  startServer as startClusterServer,
+  startWorker as startClusterWorker,
+  stopProcess,
+} from '../helpers/cluster.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { createTestDatabase } from '../store/postgresTestDb.js';
 
@@ -39,68 +47,30 @@ describe.skipIf(skip !== undefined)(
 
     const dbUrl = () => ('url' in pgDb ? pgDb.url : '');
 
+    const config = (): ServerConfig => ({
+      cwd: dir(),
+      db: dbUrl(),
+      s3Endpoint: s3.endpoint,
+      bucket: s3.bucket,
+      prefix: PREFIX,
+      adminToken: ADMIN,
+      args: ['--lease-ttl', '3', '--multipart-threshold', '100000'],
+    });
+
     /** Configured by flags, or (`viaEnv`) by the SPOTFUSE_* environment, as a container would be. */
     async function startServer(listen: string, viaEnv = false, replica = false): Promise<string> {
-      const secrets = {
-        SPOTFUSE_ADMIN_TOKEN: ADMIN,
-        AWS_ACCESS_KEY_ID: ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY: ACCESS_KEY,
-        SPOTFUSE_LOCAL_GPU_PRICE: '0.5',
-      };
-      const config = {
-        db: dbUrl(),
-        blob: `s3://${s3.bucket}/${PREFIX}`,
-        's3-endpoint': s3.endpoint,
-        's3-region': 'us-east-1',
-        listen,
-      };
-      const tuning = ['--lease-ttl', '3', '--multipart-threshold', '100000'];
-      const started = viaEnv
-        ? startCli(['server', ...tuning], dir(), {
-            ...secrets,
-            ...Object.fromEntries(
-              Object.entries(config).map(([k, v]) => [`SPOTFUSE_${k.toUpperCase().replace('-', '_')}`, v]),
-            ),
-            SPOTFUSE_S3_FORCE_PATH_STYLE: 'true',
-          })
-        : startCli(
-            [
-              'server',
-              ...Object.entries(config).flatMap(([k, v]) => [`--${k}`, v]),
-              '--s3-force-path-style',
-              ...tuning,
-            ],
-            dir(),
-            secrets,
-          );
+      const started = startClusterServer(config(), listen, viaEnv);
       if (replica) second = started;
       else server = started;
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const m = /"msg":"listening","address":"([^"]+)"/.exec(started.stderr());
-        if (m) return m[1];
-        if (started.child.exitCode !== null) throw new Error(`server exited: ${started.stderr()}`);
-        if (Date.now() > deadline) throw new Error(`server did not start: ${started.stderr()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      return listeningAddress(started);
     }
 
-    const cli = (args: string[], token: string) =>
-      startCli(args, dir(), { SPOTFUSE_SERVER: address, SPOTFUSE_TOKEN: token }).result;
+    const cli = (args: string[], token: string) => clientCli(dir(), address, args, token);
 
     function startWorker(name: string, coordinator = address): StartedCli {
-      const w = startCli(['worker', '--worker-id', name, '--work-dir', join(dir(), 'work')], dir(), {
-        SPOTFUSE_SERVER: coordinator,
-        SPOTFUSE_TOKEN: workerToken,
-      });
+      const w = startClusterWorker(dir(), name, coordinator, workerToken, join(dir(), 'work'));
       workers.push(w);
       return w;
-    }
-
-    async function stopServer(): Promise<void> {
-      if (!server || server.child.exitCode !== null) return;
-      server.child.kill('SIGTERM');
-      await server.result;
     }
 
     beforeAll(async () => {
@@ -125,14 +95,9 @@ describe.skipIf(skip !== undefined)(
     });
 
     afterAll(async () => {
-      for (const w of workers)
-        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
-      await Promise.all(workers.map((w) => w.result));
-      await stopServer();
-      if (second && second.child.exitCode === null) {
-        second.child.kill('SIGTERM');
-        await second.result;
-      }
+      await Promise.all(workers.map((w) => stopProcess(w, 'SIGKILL')));
+      await stopProcess(server);
+      await stopProcess(second);
       await s3?.close();
       if ('url' in pgDb) await pgDb.drop();
     });
@@ -353,7 +318,7 @@ describe.skipIf(skip !== undefined)(
 
       // The coordinator goes away and comes back on the same address (configured by SPOTFUSE_* this time);
       // its state is in PostgreSQL.
-      await stopServer();
+      await stopProcess(server);
       const port = new URL(address).port;
       expect(await startServer(`127.0.0.1:${port}`, true)).toBe(address);
 

@@ -113,6 +113,35 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
   });
 
+  it('survives the database dropping its connections mid-transaction (a restart), then works on', async () => {
+    const job = await newJob();
+    const blocker = new pg.Client(db.url);
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM tasks WHERE job_id = $1 FOR UPDATE', [job.id]);
+      // The cancel waits for the lock inside its transaction; then the server ends every other session.
+      const cancel = a.cancelJob(job.id, 1);
+      const waiting = async () =>
+        (
+          await blocker.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rows[0].n;
+      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      await blocker.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      await expect(cancel).rejects.toThrow(/terminat/i);
+      await blocker.query('ROLLBACK');
+    } finally {
+      await blocker.end();
+    }
+    // The pool let go of the dead connections: the next calls run on new ones.
+    expect(await a.cancelJob(job.id, 2)).toBe(true);
+    expect((await a.getJob(job.id))?.state).toBe('canceled');
+  });
+
   it('has the lease sweep queue a merge that a coordinator died before scheduling', async () => {
     const job = await newJob();
     for (let i = 0; i < TASKS; i++) {
