@@ -13,6 +13,7 @@ import type { Metrics } from '../coordinator/metrics.js';
 import { AdmissionRefused, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
+import { JobListQuery } from '../protocol/jobViews.js';
 import {
   CompleteUploadBody,
   JobIdParams,
@@ -197,12 +198,20 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     }
   });
 
-  app.get('/jobs', async (request) => ({ jobs: await queries.list(principalOf(request)) }));
+  app.get('/jobs', async (request) => {
+    const { progress } = JobListQuery.parse(request.query);
+    return { jobs: await queries.list(principalOf(request), { progress }) };
+  });
 
   app.get('/jobs/:id', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
     const { tasks } = JobReportQuery.parse(request.query);
     return (await queries.status(principalOf(request), id, { tasks })) ?? noSuchJob(reply);
+  });
+
+  app.get('/jobs/:id/timeline', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    return (await queries.timeline(principalOf(request), id)) ?? noSuchJob(reply);
   });
 
   app.post('/jobs/:id/cancel', async (request, reply) => {

@@ -137,7 +137,19 @@ const ROUTES: Record<string, Record<string, Op>> = {
   },
   '/v1/jobs': {
     post: { summary: 'submit a job on uploaded blobs', roles: 'tenant', body: 'SubmitBody', ok: '201' },
-    get: { summary: 'list own jobs (all jobs for the admin)', roles: 'tenant, admin', ok: '200' },
+    get: {
+      summary: 'list own jobs (all jobs for the admin); ?progress=true: with frames done, fps, ETA and cost',
+      roles: 'tenant, admin',
+      ok: '200',
+    },
+  },
+  '/v1/jobs/{id}/timeline': {
+    get: {
+      summary: 'each task with its attempts (worker, machine, outcome, times) and checkpoints',
+      roles: 'tenant, admin',
+      ok: '200 (404: not yours)',
+      params: ['id'],
+    },
   },
   '/v1/jobs/{id}': {
     get: {

@@ -1,7 +1,14 @@
 import type { BlobStore } from '../blob/blobStore.js';
 import type { Attempt } from '../core/types.js';
-import type { JobReport, ReportOptions } from '../cost/jobReport.js';
+import { type JobReport, type ReportOptions, summarizeJob } from '../cost/jobReport.js';
 import type { PriceTable } from '../cost/prices.js';
+import type {
+  DeliveriesView,
+  JobListEntry,
+  JobProgress,
+  JobStatusView,
+  JobTimeline,
+} from '../protocol/jobViews.js';
 import {
   type DeliveryAttempt,
   type JobFilter,
@@ -61,12 +68,7 @@ export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
   return lines;
 }
 
-/** A job in a listing; the admin also sees whose it is. */
-export type JobListEntry = Pick<StoredJob, 'id' | 'state' | 'createdAt' | 'finishedAt' | 'error'> & {
-  frames: number;
-  processors: string[];
-  tenant?: string | null;
-};
+export type { JobListEntry } from '../protocol/jobViews.js';
 
 export type JobStatus = JobReport & Pick<StoredJob, 'state' | 'createdAt' | 'finishedAt'>;
 
@@ -105,19 +107,89 @@ export class JobQueries {
     return visibleJob(this.store, principal, id);
   }
 
-  async list(principal: Principal): Promise<JobListEntry[]> {
+  /** The caller's jobs, newest first; with `progress`, each one's progress and cost as well. */
+  async list(principal: Principal, options: { progress?: boolean } = {}): Promise<JobListEntry[]> {
     const filter = visibleJobsFilter(principal) ?? { tenant: '\u0000none' };
     const jobs = await this.store.listJobs(filter);
-    return jobs.map((j) => ({
-      id: j.id,
-      state: j.state,
-      frames: j.frameCount,
-      processors: j.spec.processors,
-      createdAt: j.createdAt,
-      finishedAt: j.finishedAt,
-      error: j.error,
-      ...(principal.role === 'admin' ? { tenant: j.tenant } : {}),
-    }));
+    return Promise.all(
+      jobs.map(async (j) => ({
+        id: j.id,
+        state: j.state,
+        frames: j.frameCount,
+        processors: j.spec.processors,
+        createdAt: j.createdAt,
+        finishedAt: j.finishedAt,
+        error: j.error,
+        ...(principal.role === 'admin' ? { tenant: j.tenant } : {}),
+        ...(options.progress ? { progress: await this.progress(j) } : {}),
+      })),
+    );
+  }
+
+  private async progress(job: StoredJob): Promise<JobProgress> {
+    const now = this.now();
+    const [tasks, segments, attempts] = await Promise.all([
+      this.store.listTasks(job.id),
+      this.store.listSegments(job.id),
+      this.store.listAttempts(job.id),
+    ]);
+    const report = summarizeJob(job, tasks, segments, attempts, now, { prices: this.options.prices });
+    const fps = attempts.filter((a) => a.outcome === 'running').reduce((sum, a) => sum + (a.fps ?? 0), 0);
+    const ended = job.finishedAt !== null;
+    return {
+      framesDone: report.framesDone,
+      fps,
+      etaSeconds: !ended && fps > 0 ? (job.frameCount - report.framesDone) / fps : null,
+      interruptions: report.interruptions,
+      paid: report.cost.paid,
+      onDemand: report.cost.onDemand,
+      saving: report.cost.saving,
+      savingPercent: report.cost.savingPercent,
+    };
+  }
+
+  /** Each task with its attempts and checkpoints, for the job's timeline. */
+  async timeline(principal: Principal, id: string): Promise<JobTimeline | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    const [tasks, segments, attempts] = await Promise.all([
+      this.store.listTasks(id),
+      this.store.listSegments(id),
+      this.store.listAttempts(id),
+    ]);
+    return {
+      jobId: job.id,
+      state: job.state,
+      createdAt: job.createdAt,
+      finishedAt: job.finishedAt,
+      now: this.now(),
+      tasks: tasks.map((t) => ({
+        id: t.id,
+        kind: t.kind,
+        range: t.range,
+        state: t.state,
+        attempts: attempts
+          .filter((a) => a.taskId === t.id)
+          .map((a) => ({
+            epoch: a.epoch,
+            worker: workerName(a.workerId),
+            startedAt: a.startedAt,
+            endedAt: a.endedAt,
+            outcome: a.outcome,
+            framesDone: a.framesDone,
+            framesCheckpointed: a.framesCheckpointed,
+            error: a.error,
+            cloud: a.cloud,
+            instanceType: a.instanceType,
+            zone: a.zone,
+            lifecycle: a.lifecycle,
+            fps: a.fps,
+          })),
+        checkpoints: segments
+          .filter((s) => s.taskId === t.id)
+          .map((s) => ({ range: s.range, epoch: s.epoch })),
+      })),
+    };
   }
 
   async status(
@@ -128,7 +200,13 @@ export class JobQueries {
     const job = await this.job(principal, id);
     if (!job) return undefined;
     const report = await jobReport(this.store, id, { prices: this.options.prices, ...options }, this.now());
-    return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
+    // The page reads the report as a JobStatusView: the check keeps the two from drifting apart.
+    return {
+      ...report,
+      state: job.state,
+      createdAt: job.createdAt,
+      finishedAt: job.finishedAt,
+    } satisfies JobStatusView;
   }
 
   async logs(principal: Principal, id: string): Promise<string[] | undefined> {
@@ -160,7 +238,7 @@ export class JobQueries {
         lastError: n.lastError,
       })),
       attempts,
-    };
+    } satisfies DeliveriesView;
   }
 
   /** A presigned URL of a completed job's output in the blob store. */

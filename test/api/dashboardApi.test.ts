@@ -1,0 +1,132 @@
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { dirname } from 'node:path/posix';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../src/api/auth.js';
+import { buildApi } from '../../src/api/server.js';
+import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { LeaseService } from '../../src/coordinator/leaseService.js';
+import type { JobListResponse, JobTimeline } from '../../src/protocol/jobViews.js';
+import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { SqliteStore } from '../../src/store/sqliteStore.js';
+import { cfrWithAudio } from '../fixtures/videos.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+const ADMIN = 'admin-secret-admin-secret-0123';
+
+/** The routes the dashboard reads beyond the CLI's: jobs with their progress, and a job's timeline. */
+describe('dashboard API', () => {
+  const dir = useTempDir();
+  let store: SqliteStore;
+  let app: FastifyInstance;
+  let acme: string;
+  let globex: string;
+  let worker: string;
+  let jobId: string;
+
+  const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+
+  beforeAll(async () => {
+    store = new SqliteStore(join(dir(), 'state.db'));
+    const blobs = new LocalBlobStore(join(dir(), 'blobs'));
+    const leases = new LeaseService(store, blobs, { leaseTtlMs: 60_000, maxAttempts: 3 });
+    app = buildApi({
+      leases,
+      store,
+      adminToken: ADMIN,
+      jobs: { store, blobs, parallelism: 2, rateLimit: { ratePerSecond: 1000, burst: 1000 } },
+    });
+    acme = (await issueToken(store, 'tenant', 'acme')).token;
+    globex = (await issueToken(store, 'tenant', 'globex')).token;
+    worker = (await issueToken(store, 'worker')).token;
+    const video = await cfrWithAudio(dir());
+    const upload = (
+      await call('POST', '/v1/uploads', acme, { name: 'in.mp4', size: statSync(video).size })
+    ).json();
+    const target = fileURLToPath(upload.url);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(video, target);
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: upload.key,
+      processors: ['passthrough'],
+      chunkFrames: 30,
+    });
+    expect(submitted.statusCode).toBe(201);
+    jobId = submitted.json().id;
+
+    // w1 on a spot machine is preempted; w2 takes the task over and reports 10 frames/s at frame 5.
+    const machine = { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' };
+    const first = (
+      await call('POST', '/v1/claim', worker, { workerId: 'w1', ...machine })
+    ).json() as ClaimResponse;
+    await call('POST', `/v1/tasks/${first.task.id}/release`, worker, {
+      epoch: first.task.epoch,
+      reason: 'preempted',
+    });
+    const second = (
+      await call('POST', '/v1/claim', worker, { workerId: 'w2', ...machine })
+    ).json() as ClaimResponse;
+    expect(second.task.id).toBe(first.task.id);
+    const beat = await call('POST', `/v1/tasks/${second.task.id}/heartbeat`, worker, {
+      epoch: second.task.epoch,
+      framesDone: 5,
+      fps: 10,
+    });
+    expect(beat.statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  it('lists jobs with frames done, fps, ETA, interruptions and cost on ?progress=true only', async () => {
+    const plain = (await call('GET', '/v1/jobs', acme)).json() as JobListResponse;
+    expect(plain.jobs[0].progress).toBeUndefined();
+    const { jobs } = (await call('GET', '/v1/jobs?progress=true', acme)).json() as JobListResponse;
+    expect(jobs.map((j) => j.id)).toEqual([jobId]);
+    const progress = jobs[0].progress!;
+    expect(progress).toMatchObject({ framesDone: 5, fps: 10, etaSeconds: (90 - 5) / 10, interruptions: 1 });
+    // g5.xlarge is in the shipped price table: spot GPU time costs no more than on demand (figures are rounded to 6 decimals).
+    expect(progress.onDemand).toBeGreaterThanOrEqual(progress.paid);
+    expect(progress.saving).toBeCloseTo(progress.onDemand - progress.paid, 5);
+    expect((await call('GET', '/v1/jobs?progress=maybe', acme)).statusCode).toBe(400);
+  });
+
+  it("shows each task's attempts with worker, machine and outcome, to the job's tenant and the admin only", async () => {
+    const res = await call('GET', `/v1/jobs/${jobId}/timeline`, acme);
+    expect(res.statusCode).toBe(200);
+    const timeline = res.json() as JobTimeline;
+    expect(timeline).toMatchObject({ jobId, state: 'running' });
+    const process = timeline.tasks.filter((t) => t.kind === 'process');
+    expect(process.map((t) => t.range)).toEqual([
+      { start: 0, end: 30 },
+      { start: 30, end: 60 },
+      { start: 60, end: 90 },
+    ]);
+    expect(process[0].attempts).toMatchObject([
+      {
+        epoch: 1,
+        worker: 'w1',
+        outcome: 'preempted',
+        instanceType: 'g5.xlarge',
+        zone: 'us-east-1a',
+        lifecycle: 'spot',
+      },
+      { epoch: 2, worker: 'w2', outcome: 'running', endedAt: null, fps: 10, framesDone: 5 },
+    ]);
+    expect(process[0].attempts[0].endedAt).toBeGreaterThanOrEqual(process[0].attempts[0].startedAt);
+    expect(process[1].attempts).toEqual([]);
+    expect(JSON.stringify(timeline)).not.toMatch(/tok_/);
+    expect((await call('GET', `/v1/jobs/${jobId}/timeline`, ADMIN)).statusCode).toBe(200);
+    expect((await call('GET', `/v1/jobs/${jobId}/timeline`, globex)).statusCode).toBe(404);
+    expect((await call('GET', `/v1/jobs/${jobId}/timeline`, worker)).statusCode).toBe(403);
+  });
+});
