@@ -29,6 +29,7 @@ import {
   TokenIdParams,
   type TokenStore,
 } from './auth.js';
+import { type DashboardFiles, serveDashboard } from './dashboard.js';
 import { type JobsRoutesOptions, jobsRoutes } from './jobsRoutes.js';
 import { openApiDocument } from './openapi.js';
 
@@ -45,6 +46,8 @@ export interface ApiOptions {
   adminToken?: string;
   /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */
   jobs?: JobsRoutesOptions;
+  /** The web dashboard at `/` (see dashboard.ts); null: `/` says it is not built; absent: no `/`. */
+  dashboard?: DashboardFiles | null;
   /** `/readyz`: resolves when the coordinator can serve (its database is reachable); without it, always ready. */
   ready?: () => Promise<void>;
   bodyLimitBytes?: number;
@@ -207,6 +210,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     }
   });
   app.get('/openapi.json', async () => openApiDocument());
+  if (options.dashboard !== undefined) serveDashboard(app, options.dashboard ?? undefined);
 
   app.register(
     async (v1) => {

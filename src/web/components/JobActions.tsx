@@ -1,0 +1,59 @@
+import { useState } from 'preact/hooks';
+import type { DownloadView } from '../../protocol/jobViews.js';
+import { ApiError, api, type Session } from '../api.js';
+
+/** Cancel a job that still runs; download one that completed. Says why when the server refuses. */
+export function JobActions({
+  job,
+  session,
+  onChanged,
+}: {
+  job: { id: string; state: string };
+  session: Session;
+  onChanged: () => void;
+}) {
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const act = async (what: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await what();
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure.message : String(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const cancel = () =>
+    act(async () => {
+      if (!confirm(`Cancel job ${job.id}? Work in progress is dropped.`)) return;
+      await api(session, `/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: 'POST' });
+      onChanged();
+    });
+  const download = () =>
+    act(async () => {
+      const { url } = await api<DownloadView>(session, `/v1/jobs/${encodeURIComponent(job.id)}/download`);
+      location.assign(url);
+    });
+  const running = job.state === 'running' || job.state === 'merging';
+  return (
+    <div class="actions">
+      {running && (
+        <button type="button" class="danger" disabled={busy} onClick={cancel}>
+          Cancel
+        </button>
+      )}
+      {job.state === 'completed' && (
+        <button type="button" disabled={busy} onClick={download}>
+          Download
+        </button>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
