@@ -1,0 +1,228 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobListResponse } from '../../src/protocol/jobViews.js';
+import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
+import { cfrWithAudio } from '../fixtures/videos.js';
+import { type StartedCli, startCli } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+/** Debian's chromium (`.ci/install-chromium`), driven by playwright-core: no browser download. */
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: run .ci/install-chromium`;
+if (skip) console.log(`dashboard browser tests skipped: ${skip}`);
+
+const ADMIN = 'dashboard-test-admin-token-0123456789';
+/** Waits are for conditions, never for time; this bounds a wait only so that a broken page fails. */
+const WAIT = { timeout: 60_000 };
+
+describe.skipIf(skip !== undefined)(
+  `dashboard in Chromium against spotfuse server${skip ? ` (skipped: ${skip})` : ''}`,
+  () => {
+    const dir = useTempDir();
+    let s3: S3Harness;
+    let server: StartedCli;
+    let address = '';
+    let tenant = '';
+    let worker = '';
+    let browser: BrowserContext;
+    let page: Page;
+    let jobId = '';
+
+    async function call<T>(method: string, path: string, token: string, body?: unknown): Promise<T> {
+      const res = await fetch(`${address}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return (text ? JSON.parse(text) : undefined) as T;
+    }
+
+    beforeAll(async () => {
+      s3 = await startS3(join(dir(), 's3'), 'spotfuse-web', { cors: true });
+      server = startCli(
+        [
+          'server',
+          ...['--db', join(dir(), 'state.db'), '--blob', `s3://${s3.bucket}/web`],
+          ...['--s3-endpoint', s3.endpoint, '--s3-region', 'us-east-1', '--s3-force-path-style'],
+          ...['--listen', '127.0.0.1:0', '--lease-ttl', '600', '--parallelism', '3'],
+          // Uploads over 100 kB go in parts: the page's multipart path (part URLs, ETags over CORS) runs.
+          ...['--multipart-threshold', '100000'],
+        ],
+        dir(),
+        { SPOTFUSE_ADMIN_TOKEN: ADMIN, AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: ACCESS_KEY },
+      );
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const m = /"msg":"listening","address":"([^"]+)"/.exec(server.stderr());
+        if (m) {
+          address = m[1];
+          break;
+        }
+        if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
+        if (Date.now() > deadline) throw new Error(`server did not start: ${server.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      tenant = (
+        await call<{ token: string }>('POST', '/v1/tokens', ADMIN, { role: 'tenant', tenant: 'acme' })
+      ).token;
+      worker = (await call<{ token: string }>('POST', '/v1/tokens', ADMIN, { role: 'worker' })).token;
+      browser = await chromium.launchPersistentContext(join(dir(), 'chromium-profile'), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+        viewport: { width: 1200, height: 900 },
+      });
+      page = browser.pages()[0] ?? (await browser.newPage());
+      // The page asks before it cancels a job: the test says yes.
+      page.on('dialog', (dialog) => void dialog.accept());
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      if (server && server.child.exitCode === null) {
+        server.child.kill('SIGTERM');
+        await server.result;
+      }
+      await s3?.close();
+    });
+
+    const heading = () => page.locator('main h1').textContent();
+
+    it('says plainly that a wrong token was not accepted', async () => {
+      await page.goto(`${address}/`);
+      await page.fill('#token', `sf_t_${'x'.repeat(43)}`);
+      await page.click('button[type=submit]');
+      const alert = page.locator('[role=alert]');
+      await alert.waitFor(WAIT);
+      expect(await alert.textContent()).toBe(
+        'The server did not accept this token: it is wrong or has been revoked. Sign in again.',
+      );
+    });
+
+    it('signs in with a tenant token using the keyboard only', async () => {
+      await page.goto(`${address}/`);
+      await page.locator('#token').focus();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type(tenant);
+      await page.keyboard.press('Enter');
+      await page.getByText('No jobs yet.').waitFor(WAIT);
+      expect(await heading()).toBe('Jobs');
+      expect(await page.evaluate(() => sessionStorage.getItem('spotfuse.token'))).toBe(tenant);
+      expect(await page.evaluate(() => document.cookie)).toBe('');
+    });
+
+    it('submits a generated video: the browser uploads it in parts straight to the bucket', async () => {
+      const video = await cfrWithAudio(dir());
+      await page.click('text=Submit');
+      await page.locator('#target').setInputFiles(video);
+      await page.uncheck('input[value=face_swapper]');
+      await page.check('input[value=passthrough]');
+      await page.click('button[type=submit]');
+      await page.waitForURL(/#\/jobs\/.+/, WAIT);
+      jobId = decodeURIComponent(/#\/jobs\/(.+)$/.exec(page.url())![1]);
+      await page.getByText('0 / 90 frames (0 %)').waitFor(WAIT);
+      expect(await heading()).toBe(`Job ${jobId}`);
+      // The bytes went from the browser to the bucket (a CORS preflight, then the part), not through the API.
+      const fromBrowser = s3.requests.filter((r) => r.headers.origin === address);
+      expect(fromBrowser.map((r) => r.method)).toEqual(expect.arrayContaining(['OPTIONS', 'PUT']));
+      expect(fromBrowser.some((r) => r.method === 'PUT' && r.query.has('uploadId') && r.status === 200)).toBe(
+        true,
+      );
+    });
+
+    it("shows the job's progress, fps and ETA live as a worker reports them", async () => {
+      const machine = { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' };
+      const claim = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w1', ...machine });
+      expect(claim.task.jobId).toBe(jobId);
+      await call('POST', `/v1/tasks/${claim.task.id}/heartbeat`, worker, {
+        epoch: claim.task.epoch,
+        framesDone: 20,
+        fps: 12.5,
+      });
+      // No reload: the open job page polls the API and the bar moves.
+      await page.locator('[role=progressbar][aria-valuenow="20"]').waitFor(WAIT);
+      await page.click('text=← All jobs');
+      const row = page.locator(`li.job[data-job="${jobId}"]`);
+      await row.locator('text=12.5').waitFor(WAIT);
+      expect(await row.locator('.frames').textContent()).toBe('20 / 90 frames (22 %)');
+      // 70 frames left at 12.5 frames/s.
+      expect(await row.getByText('6 s', { exact: true }).count()).toBe(1);
+
+      // The worker is preempted; another takes the task over.
+      await call('POST', `/v1/tasks/${claim.task.id}/release`, worker, {
+        epoch: claim.task.epoch,
+        reason: 'preempted',
+      });
+      const again = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w2', ...machine });
+      expect(again.task.id).toBe(claim.task.id);
+      await row.locator('.interruptions', { hasText: '1' }).waitFor(WAIT);
+    });
+
+    it('opens the job by keyboard and shows the preemption on its timeline', async () => {
+      await page.locator('main h1').focus();
+      const link = page.locator(`a[href="#/jobs/${encodeURIComponent(jobId)}"]`);
+      for (let i = 0; i < 10 && !(await link.evaluate((a) => a === document.activeElement)); i++)
+        await page.keyboard.press('Tab');
+      expect(await link.evaluate((a) => a === document.activeElement)).toBe(true);
+      await page.keyboard.press('Enter');
+      await page.locator('.timeline .attempt[data-outcome="running"]').waitFor(WAIT);
+      expect(await heading()).toBe(`Job ${jobId}`);
+      expect(await page.locator('.timeline .attempt[data-outcome="preempted"]').count()).toBe(1);
+      const preempted = page.locator('table.attempts tr[data-outcome="preempted"]');
+      expect((await preempted.locator('td').allTextContents()).map((t) => t.trim())).toEqual(
+        expect.arrayContaining(['w1', 'g5.xlarge', 'us-east-1a', 'preempted']),
+      );
+      expect(await page.locator('[data-figure="interruptions"]').textContent()).toBe('1');
+    });
+
+    it('fits a phone screen: nothing wider than the viewport but the tables, which scroll', async () => {
+      await page.setViewportSize({ width: 375, height: 740 });
+      const overflow = () => page.evaluate(() => document.documentElement.scrollWidth);
+      expect(await overflow()).toBeLessThanOrEqual(375);
+      await page.click('text=← All jobs');
+      await page.locator(`li.job[data-job="${jobId}"]`).waitFor(WAIT);
+      expect(await overflow()).toBeLessThanOrEqual(375);
+      await page.setViewportSize({ width: 1200, height: 900 });
+    });
+
+    it('cancels the job from the list', async () => {
+      const row = page.locator(`li.job[data-job="${jobId}"]`);
+      await row.locator('button', { hasText: 'Cancel' }).click();
+      await page.locator(`li.job[data-job="${jobId}"][data-state="canceled"]`).waitFor(WAIT);
+      const { jobs } = await call<JobListResponse>('GET', '/v1/jobs', tenant);
+      expect(jobs.find((j) => j.id === jobId)?.state).toBe('canceled');
+      expect(await row.locator('button', { hasText: 'Cancel' }).count()).toBe(0);
+    });
+
+    it('says in plain words when the token is revoked while the page is open', async () => {
+      const { tokens } = await call<{ tokens: { id: string; tenant: string | null }[] }>(
+        'GET',
+        '/v1/tokens',
+        ADMIN,
+      );
+      const acme = tokens.find((t) => t.tenant === 'acme')!;
+      await call('DELETE', `/v1/tokens/${acme.id}`, ADMIN);
+      const alert = page.locator('[role=alert]', { hasText: 'did not accept this token' });
+      await alert.waitFor(WAIT);
+      expect(await alert.textContent()).toBe(
+        'The server did not accept this token: it is wrong or has been revoked. Sign in again.',
+      );
+    });
+  },
+);
