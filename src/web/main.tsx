@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { forgetSession, type Session, savedSession } from './api.js';
+import { forgetSession, type Session, savedSession, saveSession } from './api.js';
 import { JobDetail } from './pages/JobDetail.js';
 import { Jobs } from './pages/Jobs.js';
 import { SignIn } from './pages/SignIn.js';
@@ -26,6 +26,19 @@ function useRoute(): Route {
   }, []);
   return route;
 }
+
+/**
+ * `spotfuse run --ui` opens the page at `#token=…`: the token is kept for this tab and taken out of the
+ * address at once, so it stays out of the history and of anything copied from the address bar.
+ */
+function takeTokenFromAddress(): void {
+  const m = /^#token=([^&]+)$/.exec(location.hash);
+  if (!m) return;
+  saveSession(decodeURIComponent(m[1]));
+  history.replaceState(null, '', '#/jobs');
+}
+
+takeTokenFromAddress();
 
 function App() {
   const [session, setSession] = useState<Session | undefined>(savedSession);

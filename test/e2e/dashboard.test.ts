@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runEmbedded } from '../../src/app/embeddedRun.js';
 import type { JobListResponse } from '../../src/protocol/jobViews.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
 import { cfrWithAudio } from '../fixtures/videos.js';
 import { type StartedCli, startCli } from '../helpers/cli.js';
@@ -15,6 +17,24 @@ const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: run .ci
 if (skip) console.log(`dashboard browser tests skipped: ${skip}`);
 
 const ADMIN = 'dashboard-test-admin-token-0123456789';
+
+/** Headless chromium on a fresh profile, with nothing running in the background. */
+function launchChromium(profile: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1200, height: 900 },
+  });
+}
 /** Waits are for conditions, never for time; this bounds a wait only so that a broken page fails. */
 const WAIT = { timeout: 60_000 };
 
@@ -74,20 +94,7 @@ describe.skipIf(skip !== undefined)(
         await call<{ token: string }>('POST', '/v1/tokens', ADMIN, { role: 'tenant', tenant: 'acme' })
       ).token;
       worker = (await call<{ token: string }>('POST', '/v1/tokens', ADMIN, { role: 'worker' })).token;
-      browser = await chromium.launchPersistentContext(join(dir(), 'chromium-profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        viewport: { width: 1200, height: 900 },
-      });
+      browser = await launchChromium(join(dir(), 'chromium-profile'));
       page = browser.pages()[0] ?? (await browser.newPage());
       // The page asks before it cancels a job: the test says yes.
       page.on('dialog', (dialog) => void dialog.accept());
@@ -226,3 +233,51 @@ describe.skipIf(skip !== undefined)(
     });
   },
 );
+
+describe.skipIf(skip !== undefined)(`spotfuse run --ui${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const dir = useTempDir();
+
+  it('serves the dashboard of a local run, signed in by the address it prints', async () => {
+    const video = await cfrWithAudio(dir());
+    const stop = new AbortController();
+    let dashboard: (url: string) => void = () => {};
+    const printed = new Promise<string>((resolve) => {
+      dashboard = resolve;
+    });
+    // Workers that never claim: the job stays where it is while the page is looked at.
+    const run = runEmbedded({
+      request: {
+        input: video,
+        sources: [],
+        output: join(dir(), 'out.mp4'),
+        processors: 'passthrough',
+        face: DEFAULT_FACE_OPTIONS,
+        encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+        checkpointFrames: 30,
+      },
+      stateDir: join(dir(), 'state'),
+      workers: 1,
+      leaseTtlMs: 60_000,
+      maxAttempts: 3,
+      workerCommand: [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)', '--'],
+      signal: stop.signal,
+      onDashboard: (url) => dashboard(url),
+    });
+    const url = await printed;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{32}$/);
+    const browser = await launchChromium(join(dir(), 'profile'));
+    try {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      await page.goto(url);
+      await page.locator('li.job[data-state="running"]').waitFor(WAIT);
+      expect(await page.locator('.who').textContent()).toBe('admin');
+      // The token left the address at once: only this tab's session storage has it.
+      expect(page.url()).not.toContain('token');
+      expect(await page.locator('li.job .frames').textContent()).toBe('0 / 90 frames (0 %)');
+    } finally {
+      await browser.close();
+      stop.abort();
+      await run;
+    }
+  });
+});
