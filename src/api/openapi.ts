@@ -191,6 +191,20 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ['id'],
     },
   },
+  '/v1/workers': {
+    get: {
+      summary: 'workers holding leases now: task, machine, fps, GPU use; queue depth',
+      roles: 'admin',
+      ok: '200',
+    },
+  },
+  '/v1/savings': {
+    get: {
+      summary: 'GPU cost per UTC day, paid vs on demand, waste and interruptions (?days=14)',
+      roles: 'admin',
+      ok: '200',
+    },
+  },
   '/v1/webhook-secret': {
     get: {
       summary: "the whsec_ secret that signs the caller's webhooks (Standard Webhooks)",

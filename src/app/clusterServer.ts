@@ -130,6 +130,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         metrics,
         prices,
       },
+      fleet: { store, prices },
       dashboard: loadDashboard() ?? null,
       ready: async () => {
         await store.listJobs({ limit: 1 });

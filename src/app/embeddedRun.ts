@@ -130,6 +130,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       ...(uiToken && {
         adminToken: uiToken,
         jobs: { store, blobs, prices },
+        fleet: { store, prices },
         dashboard: loadDashboard() ?? null,
       }),
     });

@@ -156,3 +156,56 @@ export interface ApiErrorBody {
   issues?: string[];
   requestId?: string;
 }
+
+/** A worker holding a lease now (admin): what it runs and on what machine. */
+export interface WorkerView {
+  worker: string;
+  jobId: string;
+  taskId: string;
+  taskKind: TaskKind;
+  range: FrameRange;
+  epoch: number;
+  startedAt: number;
+  framesDone: number;
+  cloud: string | null;
+  instanceType: string | null;
+  zone: string | null;
+  lifecycle: Pool | null;
+  fps: number | null;
+  gpuUtilization: number | null;
+  /** The lease's end: each heartbeat pushes it one lease TTL ahead. */
+  leaseExpiresAt: number | null;
+}
+
+/** `GET /v1/workers` (admin). */
+export interface FleetView {
+  now: number;
+  workers: WorkerView[];
+  /** Claimable tasks now. */
+  queued: number;
+  /** Jobs not yet ended. */
+  activeJobs: number;
+}
+
+/** One UTC day of GPU work, priced. */
+export interface SavingsDay {
+  /** `YYYY-MM-DD` (UTC). */
+  day: string;
+  paid: number;
+  onDemand: number;
+  gpuSeconds: number;
+  wastedGpuSeconds: number;
+  interruptions: number;
+}
+
+/** `GET /v1/savings` (admin): the attempts of the last `days` days, by day and interruptions by hour. */
+export interface SavingsView {
+  currency: 'USD';
+  days: SavingsDay[];
+  /** Interruptions in each UTC hour that had any, `YYYY-MM-DDTHH` (UTC). */
+  interruptionsByHour: { hour: string; count: number }[];
+}
+
+export const SavingsQuery = z.object({
+  days: z.coerce.number().int().min(1).max(366).default(14),
+});

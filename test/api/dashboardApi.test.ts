@@ -8,7 +8,7 @@ import { issueToken } from '../../src/api/auth.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
-import type { JobListResponse, JobTimeline } from '../../src/protocol/jobViews.js';
+import type { FleetView, JobListResponse, JobTimeline, SavingsView } from '../../src/protocol/jobViews.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { cfrWithAudio } from '../fixtures/videos.js';
@@ -43,6 +43,7 @@ describe('dashboard API', () => {
       store,
       adminToken: ADMIN,
       jobs: { store, blobs, parallelism: 2, rateLimit: { ratePerSecond: 1000, burst: 1000 } },
+      fleet: { store },
     });
     acme = (await issueToken(store, 'tenant', 'acme')).token;
     globex = (await issueToken(store, 'tenant', 'globex')).token;
@@ -128,5 +129,39 @@ describe('dashboard API', () => {
     expect((await call('GET', `/v1/jobs/${jobId}/timeline`, ADMIN)).statusCode).toBe(200);
     expect((await call('GET', `/v1/jobs/${jobId}/timeline`, globex)).statusCode).toBe(404);
     expect((await call('GET', `/v1/jobs/${jobId}/timeline`, worker)).statusCode).toBe(403);
+  });
+
+  it('shows the admin the workers holding leases, with their machine and speed, and the queue', async () => {
+    const res = await call('GET', '/v1/workers', ADMIN);
+    expect(res.statusCode).toBe(200);
+    const fleet = res.json() as FleetView;
+    expect(fleet.workers).toMatchObject([
+      {
+        worker: 'w2',
+        jobId,
+        taskKind: 'process',
+        range: { start: 0, end: 30 },
+        instanceType: 'g5.xlarge',
+        fps: 10,
+      },
+    ]);
+    expect(fleet.workers[0].leaseExpiresAt).toBeGreaterThan(fleet.workers[0].startedAt);
+    expect(fleet).toMatchObject({ queued: 2, activeJobs: 1 });
+    expect((await call('GET', '/v1/workers', acme)).statusCode).toBe(403);
+  });
+
+  it('gives the admin GPU cost per day against on-demand, waste and interruptions per hour', async () => {
+    const res = await call('GET', '/v1/savings?days=3', ADMIN);
+    expect(res.statusCode).toBe(200);
+    const savings = res.json() as SavingsView;
+    expect(savings.days.map((d) => d.day)).toHaveLength(3);
+    const today = savings.days.at(-1)!;
+    expect(today.day).toBe(new Date().toISOString().slice(0, 10));
+    expect(today.interruptions).toBe(1);
+    expect(today.onDemand).toBeGreaterThanOrEqual(today.paid);
+    expect(savings.days.slice(0, 2).every((d) => d.gpuSeconds === 0)).toBe(true);
+    expect(savings.interruptionsByHour.reduce((sum, h) => sum + h.count, 0)).toBe(1);
+    expect((await call('GET', '/v1/savings?days=0', ADMIN)).statusCode).toBe(400);
+    expect((await call('GET', '/v1/savings', acme)).statusCode).toBe(403);
   });
 });
