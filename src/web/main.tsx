@@ -3,17 +3,26 @@ import { useEffect, useState } from 'preact/hooks';
 import { forgetSession, type Session, savedSession, saveSession } from './api.js';
 import { JobDetail } from './pages/JobDetail.js';
 import { Jobs } from './pages/Jobs.js';
+import { Savings } from './pages/Savings.js';
 import { SignIn } from './pages/SignIn.js';
 import { Submit } from './pages/Submit.js';
+import { Workers } from './pages/Workers.js';
 
 /** The page a `#/…` address names: the server serves one document, the hash picks the page. */
-type Route = { page: 'jobs' } | { page: 'job'; id: string } | { page: 'submit' };
+type Route =
+  | { page: 'jobs' }
+  | { page: 'job'; id: string }
+  | { page: 'submit' }
+  | { page: 'workers' }
+  | { page: 'savings' };
 
 function routeOf(hash: string): Route {
   const path = hash.replace(/^#/, '');
   const job = /^\/jobs\/([^/]+)$/.exec(path);
   if (job) return { page: 'job', id: decodeURIComponent(job[1]) };
   if (path === '/submit') return { page: 'submit' };
+  if (path === '/workers') return { page: 'workers' };
+  if (path === '/savings') return { page: 'savings' };
   return { page: 'jobs' };
 }
 
@@ -70,6 +79,16 @@ function App() {
               Submit
             </a>
           )}
+          {session.role === 'admin' && (
+            <>
+              <a href="#/workers" aria-current={route.page === 'workers' ? 'page' : undefined}>
+                Workers
+              </a>
+              <a href="#/savings" aria-current={route.page === 'savings' ? 'page' : undefined}>
+                Savings
+              </a>
+            </>
+          )}
         </nav>
         <span class="who">{session.role === 'admin' ? 'admin' : 'tenant'}</span>
         <button type="button" class="link" onClick={signOut}>
@@ -80,6 +99,8 @@ function App() {
         {route.page === 'jobs' && <Jobs session={session} />}
         {route.page === 'job' && <JobDetail session={session} id={route.id} />}
         {route.page === 'submit' && <Submit session={session} />}
+        {route.page === 'workers' && session.role === 'admin' && <Workers session={session} />}
+        {route.page === 'savings' && session.role === 'admin' && <Savings session={session} />}
       </main>
     </>
   );

@@ -12,10 +12,10 @@ export interface Polled<T> {
 }
 
 /**
- * Calls `load` now and again `POLL_MS` after each answer, while the page is open; `keys` restart it.
+ * Calls `load` now and again `intervalMs` after each answer, while the page is open; `keys` restart it.
  * A failed call keeps the last data and shows why; the next success clears the message.
  */
-export function usePolling<T>(load: () => Promise<T>, keys: unknown[]): Polled<T> {
+export function usePolling<T>(load: () => Promise<T>, keys: unknown[], intervalMs = POLL_MS): Polled<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [tick, setTick] = useState(0);
@@ -32,7 +32,7 @@ export function usePolling<T>(load: () => Promise<T>, keys: unknown[]): Polled<T
         if (stopped) return;
         setError(failure instanceof ApiError ? failure.message : String(failure));
       }
-      if (!stopped) timer = setTimeout(round, POLL_MS);
+      if (!stopped) timer = setTimeout(round, intervalMs);
     };
     void round();
     return () => {

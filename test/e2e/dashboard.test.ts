@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEmbedded } from '../../src/app/embeddedRun.js';
-import type { JobListResponse } from '../../src/protocol/jobViews.js';
+import type { FleetView, JobListResponse } from '../../src/protocol/jobViews.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
@@ -206,6 +206,36 @@ describe.skipIf(skip !== undefined)(
       await page.locator(`li.job[data-job="${jobId}"]`).waitFor(WAIT);
       expect(await overflow()).toBeLessThanOrEqual(375);
       await page.setViewportSize({ width: 1200, height: 900 });
+    });
+
+    it("shows the admin the busy workers and the savings charts; tenants don't see those pages", async () => {
+      expect(await page.locator('nav a', { hasText: 'Workers' }).count()).toBe(0);
+      // A tab of its own: the session (sessionStorage) belongs to one tab.
+      const admin = await browser.newPage();
+      try {
+        await admin.goto(`${address}/`);
+        await admin.fill('#token', ADMIN);
+        await admin.click('button[type=submit]');
+        await admin.locator(`li.job[data-job="${jobId}"]`).waitFor(WAIT);
+        await admin.click('nav >> text=Workers');
+        const w2 = admin.locator('tr[data-worker="w2"]');
+        await w2.waitFor(WAIT);
+        expect((await w2.locator('td').allTextContents()).slice(0, 4)).toEqual([
+          'w2',
+          'spot',
+          'g5.xlarge',
+          'us-east-1a',
+        ]);
+        const { queued } = await call<FleetView>('GET', '/v1/workers', ADMIN);
+        expect(await admin.locator('[data-figure="queued"]').textContent()).toBe(String(queued));
+        await admin.click('nav >> text=Savings');
+        const today = admin.locator(`tr[data-day="${new Date().toISOString().slice(0, 10)}"]`);
+        await today.waitFor(WAIT);
+        expect(await today.locator('td').last().textContent()).toBe('1');
+        expect(await admin.locator('.chart canvas').count()).toBe(3);
+      } finally {
+        await admin.close();
+      }
     });
 
     it('cancels the job from the list', async () => {
