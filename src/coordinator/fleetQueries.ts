@@ -10,7 +10,8 @@ export type FleetStore = JobStore & StatsStore;
 
 /** Jobs the fleet queries look through, newest first. */
 const JOBS_SCANNED = 1000;
-const DAY_MS = 24 * 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 /**
  * What the admin sees of the whole fleet: the workers holding leases now, and what GPU time has cost by
@@ -87,6 +88,7 @@ export class FleetQueries {
       byDay.set(day, { day, paid: 0, onDemand: 0, gpuSeconds: 0, wastedGpuSeconds: 0, interruptions: 0 });
     }
     const byHour = new Map<string, number>();
+    for (let t = since; t <= now; t += HOUR_MS) byHour.set(hourOf(t), 0);
     for (const a of attempts) {
       const entry = byDay.get(dayOf(a.startedAt));
       if (!entry) continue;
@@ -97,7 +99,7 @@ export class FleetQueries {
       entry.wastedGpuSeconds += cost.wastedGpuSeconds;
       if (interrupted(a)) {
         entry.interruptions++;
-        const hour = new Date(a.endedAt ?? a.startedAt).toISOString().slice(0, 13);
+        const hour = hourOf(a.endedAt ?? a.startedAt);
         byHour.set(hour, (byHour.get(hour) ?? 0) + 1);
       }
     }
@@ -112,4 +114,5 @@ export class FleetQueries {
 }
 
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13);
 const interrupted = (a: Attempt) => isInterruption(a.outcome);

@@ -202,7 +202,7 @@ export interface SavingsDay {
 export interface SavingsView {
   currency: 'USD';
   days: SavingsDay[];
-  /** Interruptions in each UTC hour that had any, `YYYY-MM-DDTHH` (UTC). */
+  /** Interruptions in each hour of those days until now, `YYYY-MM-DDTHH` (UTC), oldest first. */
   interruptionsByHour: { hour: string; count: number }[];
 }
 

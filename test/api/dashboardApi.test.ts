@@ -161,6 +161,9 @@ describe('dashboard API', () => {
     expect(today.onDemand).toBeGreaterThanOrEqual(today.paid);
     expect(savings.days.slice(0, 2).every((d) => d.gpuSeconds === 0)).toBe(true);
     expect(savings.interruptionsByHour.reduce((sum, h) => sum + h.count, 0)).toBe(1);
+    // Every hour from the first day's midnight on, the quiet ones too (a chart's time axis needs them).
+    expect(savings.interruptionsByHour[0].hour).toBe(`${savings.days[0].day}T00`);
+    expect(savings.interruptionsByHour.length).toBeGreaterThan(48);
     expect((await call('GET', '/v1/savings?days=0', ADMIN)).statusCode).toBe(400);
     expect((await call('GET', '/v1/savings', acme)).statusCode).toBe(403);
   });

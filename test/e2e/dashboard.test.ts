@@ -18,6 +18,13 @@ if (skip) console.log(`dashboard browser tests skipped: ${skip}`);
 
 const ADMIN = 'dashboard-test-admin-token-0123456789';
 
+/** `SPOTFUSE_DASHBOARD_SCREENSHOTS=docs/img`: the run also saves the README's screenshots there. */
+const SCREENSHOTS = process.env.SPOTFUSE_DASHBOARD_SCREENSHOTS;
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS)
+    await page.screenshot({ path: join(SCREENSHOTS, `dashboard-${name}.png`), fullPage: true });
+}
+
 /** Headless chromium on a fresh profile, with nothing running in the background. */
 function launchChromium(profile: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profile, {
@@ -140,6 +147,7 @@ describe.skipIf(skip !== undefined)(
       await page.locator('#target').setInputFiles(video);
       await page.uncheck('input[value=face_swapper]');
       await page.check('input[value=passthrough]');
+      await screenshot(page, 'submit');
       await page.click('button[type=submit]');
       await page.waitForURL(/#\/jobs\/.+/, WAIT);
       jobId = decodeURIComponent(/#\/jobs\/(.+)$/.exec(page.url())![1]);
@@ -179,6 +187,7 @@ describe.skipIf(skip !== undefined)(
       const again = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w2', ...machine });
       expect(again.task.id).toBe(claim.task.id);
       await row.locator('.interruptions', { hasText: '1' }).waitFor(WAIT);
+      await screenshot(page, 'jobs');
     });
 
     it('opens the job by keyboard and shows the preemption on its timeline', async () => {
@@ -196,6 +205,7 @@ describe.skipIf(skip !== undefined)(
         expect.arrayContaining(['w1', 'g5.xlarge', 'us-east-1a', 'preempted']),
       );
       expect(await page.locator('[data-figure="interruptions"]').textContent()).toBe('1');
+      await screenshot(page, 'job');
     });
 
     it('fits a phone screen: nothing wider than the viewport but the tables, which scroll', async () => {
@@ -205,6 +215,13 @@ describe.skipIf(skip !== undefined)(
       await page.click('text=← All jobs');
       await page.locator(`li.job[data-job="${jobId}"]`).waitFor(WAIT);
       expect(await overflow()).toBeLessThanOrEqual(375);
+      // Dark mode follows the system's setting.
+      await page.emulateMedia({ colorScheme: 'dark' });
+      expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe(
+        'rgb(17, 20, 24)',
+      );
+      await screenshot(page, 'phone');
+      await page.emulateMedia({ colorScheme: 'light' });
       await page.setViewportSize({ width: 1200, height: 900 });
     });
 
@@ -233,6 +250,7 @@ describe.skipIf(skip !== undefined)(
         await today.waitFor(WAIT);
         expect(await today.locator('td').last().textContent()).toBe('1');
         expect(await admin.locator('.chart canvas').count()).toBe(3);
+        await screenshot(admin, 'savings');
       } finally {
         await admin.close();
       }

@@ -10,6 +10,9 @@ export interface ChartSeries {
   bars?: boolean;
 }
 
+/** Axis figures with enough digits to tell small amounts apart (0.0012, not 0.001). */
+const tickLabel = (v: number) => (v === 0 ? '0' : String(Number(v.toPrecision(2))));
+
 const cssColor = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 /**
@@ -44,7 +47,10 @@ export function Chart({
         width: Math.max(target.clientWidth, 280),
         height: 220,
         scales: { x: { time: true } },
-        axes: [axis, { ...axis, label: unit, size: 60 }],
+        axes: [
+          axis,
+          { ...axis, label: unit, size: 60, values: (_u: uPlot, splits: number[]) => splits.map(tickLabel) },
+        ],
         series: [
           {},
           ...series.map((s) => ({
