@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { FleetView, JobListResponse } from '../../src/protocol/jobViews.js'
 import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
-import { cfrWithAudio } from '../fixtures/videos.js';
+import { cfrWithAudio, probeFramesPts } from '../fixtures/videos.js';
 import { type StartedCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -263,6 +263,39 @@ describe.skipIf(skip !== undefined)(
       const { jobs } = await call<JobListResponse>('GET', '/v1/jobs', tenant);
       expect(jobs.find((j) => j.id === jobId)?.state).toBe('canceled');
       expect(await row.locator('button', { hasText: 'Cancel' }).count()).toBe(0);
+    });
+
+    it('watches a job finish on a real worker and downloads its output, every frame there', async () => {
+      await page.click('text=Submit');
+      await page.locator('#target').setInputFiles(await cfrWithAudio(dir()));
+      await page.uncheck('input[value=face_swapper]');
+      await page.check('input[value=passthrough]');
+      await page.click('button[type=submit]');
+      await page.waitForURL(/#\/jobs\/.+/, WAIT);
+      const id = decodeURIComponent(/#\/jobs\/(.+)$/.exec(page.url())![1]);
+      const work = startCli(['worker', '--worker-id', 'real-1', '--work-dir', join(dir(), 'work')], dir(), {
+        SPOTFUSE_SERVER: address,
+        SPOTFUSE_TOKEN: worker,
+      });
+      try {
+        await page.locator('.state-completed').waitFor({ timeout: 120_000 });
+        expect(
+          await page.locator('table.attempts tr[data-outcome="completed"] td').nth(3).textContent(),
+        ).toBe('real-1');
+        // Download opens the output's presigned URL in the bucket in a tab of its own.
+        const [request] = await Promise.all([
+          browser.waitForEvent('request', { predicate: (r) => r.url().startsWith(s3.endpoint), ...WAIT }),
+          page.click('button:has-text("Download")'),
+        ]);
+        expect(page.url()).toContain(`#/jobs/${encodeURIComponent(id)}`);
+        const output = join(dir(), `${id}.mp4`);
+        writeFileSync(output, Buffer.from(await (await fetch(request.url())).arrayBuffer()));
+        expect(await probeFramesPts(output)).toHaveLength(90);
+      } finally {
+        work.child.kill('SIGTERM');
+        await work.result;
+      }
+      for (const other of browser.pages()) if (other !== page) await other.close();
     });
 
     it('says in plain words when the token is revoked while the page is open', async () => {

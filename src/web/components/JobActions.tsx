@@ -13,6 +13,8 @@ export function JobActions({
   onChanged: () => void;
 }) {
   const [error, setError] = useState<string>();
+  /** The output's URL, shown as a link when the browser blocked the tab that should have opened it. */
+  const [blocked, setBlocked] = useState<string>();
   const [busy, setBusy] = useState(false);
   const act = async (what: () => Promise<void>) => {
     setBusy(true);
@@ -34,7 +36,10 @@ export function JobActions({
   const download = () =>
     act(async () => {
       const { url } = await api<DownloadView>(session, `/v1/jobs/${encodeURIComponent(job.id)}/download`);
-      location.assign(url);
+      // A tab of its own, so the dashboard stays open; the output's tab gets no handle on this one.
+      const tab = window.open(url, '_blank');
+      if (tab) tab.opener = null;
+      else setBlocked(url);
     });
   const running = job.state === 'running' || job.state === 'merging';
   return (
@@ -48,6 +53,11 @@ export function JobActions({
         <button type="button" disabled={busy} onClick={download}>
           Download
         </button>
+      )}
+      {blocked && (
+        <a href={blocked} target="_blank" rel="noopener noreferrer">
+          Open the output of job {job.id}
+        </a>
       )}
       {error && (
         <p class="error" role="alert">
