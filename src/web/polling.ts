@@ -13,7 +13,8 @@ export interface Polled<T> {
 
 /**
  * Calls `load` now and again `intervalMs` after each answer, while the page is open; `keys` restart it.
- * A failed call keeps the last data and shows why; the next success clears the message.
+ * A tab in the background asks nothing until it is shown again. A failed call keeps the last data and
+ * shows why; the next success clears the message.
  */
 export function usePolling<T>(load: () => Promise<T>, keys: unknown[], intervalMs = POLL_MS): Polled<T> {
   const [data, setData] = useState<T>();
@@ -32,12 +33,20 @@ export function usePolling<T>(load: () => Promise<T>, keys: unknown[], intervalM
         if (stopped) return;
         setError(failure instanceof ApiError ? failure.message : String(failure));
       }
-      if (!stopped) timer = setTimeout(round, intervalMs);
+      if (stopped) return;
+      if (document.hidden) document.addEventListener('visibilitychange', whenShown);
+      else timer = setTimeout(round, intervalMs);
+    };
+    const whenShown = () => {
+      if (document.hidden) return;
+      document.removeEventListener('visibilitychange', whenShown);
+      void round();
     };
     void round();
     return () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      document.removeEventListener('visibilitychange', whenShown);
     };
   }, [...keys, tick]);
   return { data, error, refresh: () => setTick((t) => t + 1) };
