@@ -55,7 +55,10 @@ export function describeFailure(status: number, body: Partial<ApiErrorBody> | un
   if (status === 429) return 'Too many requests in a short time: wait a few seconds and try again.';
   if (status >= 500)
     return `The server failed to answer${body?.requestId ? ` (request ${body.requestId})` : ''}. Try again; if it keeps failing, tell whoever runs it.`;
-  if (said) return `${said.charAt(0).toUpperCase()}${said.slice(1)}${issues}.`;
+  if (said) {
+    const sentence = `${said.charAt(0).toUpperCase()}${said.slice(1)}${issues}`;
+    return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
+  }
   return `The server refused the request (HTTP ${status}).`;
 }
 

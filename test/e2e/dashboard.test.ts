@@ -141,11 +141,22 @@ describe.skipIf(skip !== undefined)(
       expect(await page.evaluate(() => document.cookie)).toBe('');
     });
 
-    it('submits a generated video: the browser uploads it in parts straight to the bucket', async () => {
-      const video = await cfrWithAudio(dir());
+    it("says in plain words why the server refused a submission (a model it doesn't know)", async () => {
       await page.click('text=Submit');
-      await page.locator('#target').setInputFiles(video);
+      await page.locator('#target').setInputFiles(await cfrWithAudio(dir()));
       await page.uncheck('input[value=face_swapper]');
+      await page.check('input[value=face_enhancer]');
+      await page.fill('[id="enhancer.model"]', 'no_such_model');
+      await page.click('button[type=submit]');
+      const alert = page.locator('[role=alert]');
+      await alert.waitFor(WAIT);
+      expect(await alert.textContent()).toMatch(/no_such_model/);
+      expect(page.url()).toMatch(/#\/submit$/);
+      await page.uncheck('input[value=face_enhancer]');
+    });
+
+    it('submits a generated video: the browser uploads it in parts straight to the bucket', async () => {
+      await page.locator('#target').setInputFiles(await cfrWithAudio(dir()));
       await page.check('input[value=passthrough]');
       await screenshot(page, 'submit');
       await page.click('button[type=submit]');

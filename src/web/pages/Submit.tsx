@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import type { z } from 'zod';
 import type { OUTPUT_FORMATS, SubmitBody } from '../../protocol/wire.js';
@@ -8,6 +9,36 @@ type SubmitRequest = z.input<typeof SubmitBody>;
 type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 const PROCESSORS = ['face_swapper', 'face_enhancer', 'frame_enhancer', 'passthrough'] as const;
+
+/**
+ * The main options of each processor, as `face.<group>.<field>` of the submit body (the processors'
+ * descriptors in src/vision/processors/); left empty, the server's defaults apply.
+ */
+const MAIN_OPTIONS: Record<
+  string,
+  { group: string; fields: { field: string; label: string; hint: string; number?: boolean }[] }
+> = {
+  face_swapper: {
+    group: 'swapper',
+    fields: [{ field: 'model', label: 'Swapper model', hint: 'hyperswap_1a_256' }],
+  },
+  face_enhancer: {
+    group: 'enhancer',
+    fields: [
+      { field: 'model', label: 'Face enhancer model', hint: 'gfpgan_1.4' },
+      { field: 'blend', label: 'Face enhancer blend (0–100)', hint: '80', number: true },
+    ],
+  },
+  frame_enhancer: {
+    group: 'frameEnhancer',
+    fields: [
+      { field: 'model', label: 'Frame enhancer model', hint: 'real_esrgan_x2' },
+      { field: 'blend', label: 'Frame enhancer blend (0–100)', hint: '80', number: true },
+    ],
+  },
+};
+const FACE_PROCESSORS = new Set(['face_swapper', 'face_enhancer']);
+const SELECTOR_MODES = ['reference', 'one', 'many'] as const;
 const FORMATS: OutputFormat[] = ['mp4', 'm4v', 'mov', 'mkv', 'webm'];
 
 /** One line per entry, blank lines dropped. */
@@ -30,6 +61,8 @@ export function Submit({ session }: { session: Session }) {
   const [processors, setProcessors] = useState<string[]>(['face_swapper']);
   const [priority, setPriority] = useState<'normal' | 'urgent'>('normal');
   const [outputFormat, setOutputFormat] = useState<OutputFormat>('mp4');
+  const [options, setOptions] = useState<Record<string, string>>({});
+  const [selectorMode, setSelectorMode] = useState<(typeof SELECTOR_MODES)[number] | ''>('');
   const [webhooks, setWebhooks] = useState('');
   const [emails, setEmails] = useState('');
   const [progress, setProgress] = useState<FileProgress[]>([]);
@@ -40,6 +73,22 @@ export function Submit({ session }: { session: Session }) {
     setProcessors((list) =>
       on ? [...list.filter((p) => p !== name), name] : list.filter((p) => p !== name),
     );
+
+  /** Only the groups of the chosen processors, only the fields filled in: the rest are the defaults. */
+  const faceOptions = () => {
+    const face: Record<string, Record<string, string | number>> = {};
+    for (const name of processors) {
+      const main = MAIN_OPTIONS[name];
+      if (!main) continue;
+      for (const { field, number } of main.fields) {
+        const value = options[`${main.group}.${field}`]?.trim();
+        if (!value) continue;
+        face[main.group] = { ...face[main.group], [field]: number ? Number(value) : value };
+      }
+    }
+    const faces = processors.some((p) => FACE_PROCESSORS.has(p));
+    return { ...face, ...(faces && selectorMode ? { selector: { mode: selectorMode } } : {}) };
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -64,6 +113,7 @@ export function Submit({ session }: { session: Session }) {
         input: keys[0],
         sources: keys.slice(1),
         processors,
+        face: faceOptions(),
         priority,
         outputFormat,
         webhooks: lines(webhooks),
@@ -113,6 +163,41 @@ export function Submit({ session }: { session: Session }) {
             </label>
           ))}
         </fieldset>
+        {processors.flatMap((name) => {
+          const main = MAIN_OPTIONS[name];
+          if (!main) return [];
+          return main.fields.map(({ field, label, hint, number }) => {
+            const id = `${main.group}.${field}`;
+            return (
+              <Fragment key={id}>
+                <label for={id}>{label}</label>
+                <input
+                  id={id}
+                  type="text"
+                  inputMode={number ? 'numeric' : undefined}
+                  placeholder={hint}
+                  value={options[id] ?? ''}
+                  onInput={(e) => setOptions((o) => ({ ...o, [id]: (e.target as HTMLInputElement).value }))}
+                />
+              </Fragment>
+            );
+          });
+        })}
+        {processors.some((p) => FACE_PROCESSORS.has(p)) && (
+          <>
+            <label for="selector">Faces to process</label>
+            <select
+              id="selector"
+              value={selectorMode}
+              onChange={(e) => setSelectorMode((e.target as HTMLSelectElement).value as typeof selectorMode)}
+            >
+              <option value="">default (reference: faces like the one in the first frame)</option>
+              <option value="reference">reference</option>
+              <option value="one">one (the first by the selector's order)</option>
+              <option value="many">many (every face)</option>
+            </select>
+          </>
+        )}
         <label for="priority">Priority</label>
         <select
           id="priority"
