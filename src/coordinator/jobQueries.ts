@@ -22,6 +22,9 @@ import { blobKeyOf } from './leaseService.js';
 import { jobReport } from './report.js';
 import type { Principal } from './tokens.js';
 
+/** Ended jobs whose progress a JobQueries keeps in memory (the oldest kept is dropped first). */
+const SETTLED_KEPT = 1000;
+
 /** The store calls the job queries make. */
 export type JobQueryStore = JobStore & OutboxStore;
 
@@ -126,7 +129,16 @@ export class JobQueries {
     );
   }
 
+  /**
+   * Progress of ended jobs whose attempts have all ended: it can no longer change, so a listing polled by
+   * the dashboard reads their rows once (per job end: a retried job ends again under another `finishedAt`).
+   */
+  private readonly settled = new Map<string, JobProgress>();
+
   private async progress(job: StoredJob): Promise<JobProgress> {
+    const key = `${job.id}@${job.finishedAt}`;
+    const known = this.settled.get(key);
+    if (known) return known;
     const now = this.now();
     const [tasks, segments, attempts] = await Promise.all([
       this.store.listTasks(job.id),
@@ -136,7 +148,7 @@ export class JobQueries {
     const report = summarizeJob(job, tasks, segments, attempts, now, { prices: this.options.prices });
     const fps = attempts.filter((a) => a.outcome === 'running').reduce((sum, a) => sum + (a.fps ?? 0), 0);
     const ended = job.finishedAt !== null;
-    return {
+    const progress: JobProgress = {
       framesDone: report.framesDone,
       fps,
       etaSeconds: !ended && fps > 0 ? (job.frameCount - report.framesDone) / fps : null,
@@ -146,6 +158,11 @@ export class JobQueries {
       saving: report.cost.saving,
       savingPercent: report.cost.savingPercent,
     };
+    if (ended && attempts.every((a) => a.outcome !== 'running')) {
+      if (this.settled.size >= SETTLED_KEPT) this.settled.delete(this.settled.keys().next().value!);
+      this.settled.set(key, progress);
+    }
+    return progress;
   }
 
   /** Each task with its attempts and checkpoints, for the job's timeline. */

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../src/api/auth.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { JobQueries } from '../../src/coordinator/jobQueries.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { loadPriceTable } from '../../src/cost/prices.js';
 import type { FleetView, JobListResponse, JobTimeline, SavingsView } from '../../src/protocol/jobViews.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
@@ -166,5 +168,33 @@ describe('dashboard API', () => {
     expect(savings.interruptionsByHour.length).toBeGreaterThan(48);
     expect((await call('GET', '/v1/savings?days=0', ADMIN)).statusCode).toBe(400);
     expect((await call('GET', '/v1/savings', acme)).statusCode).toBe(403);
+  });
+
+  it("reads an ended job's rows once for its progress, however often the dashboard lists it", async () => {
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === 'listAttempts') reads++;
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const queries = new JobQueries(counting, new LocalBlobStore(join(dir(), 'blobs')), {
+      prices: loadPriceTable(),
+    });
+    const running = await queries.list({ role: 'admin' }, { progress: true });
+    await queries.list({ role: 'admin' }, { progress: true });
+    expect(reads).toBe(2);
+    expect((await call('POST', `/v1/jobs/${jobId}/cancel`, acme)).statusCode).toBe(200);
+    const [ended] = await queries.list({ role: 'admin' }, { progress: true });
+    const [again] = await queries.list({ role: 'admin' }, { progress: true });
+    expect(reads).toBe(3);
+    expect(again.progress).toEqual(ended.progress);
+    // The cancel ended w2's running attempt as interrupted.
+    expect(ended.progress).toMatchObject({
+      fps: 0,
+      etaSeconds: null,
+      interruptions: running[0].progress!.interruptions + 1,
+    });
   });
 });
