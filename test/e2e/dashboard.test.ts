@@ -189,6 +189,7 @@ describe.skipIf(skip !== undefined)(
       expect(await row.locator('.frames').textContent()).toBe('20 / 90 frames (22 %)');
       // 70 frames left at 12.5 frames/s.
       expect(await row.getByText('6 s', { exact: true }).count()).toBe(1);
+      await screenshot(page, 'jobs');
 
       // The worker is preempted; another takes the task over.
       await call('POST', `/v1/tasks/${claim.task.id}/release`, worker, {
@@ -198,7 +199,6 @@ describe.skipIf(skip !== undefined)(
       const again = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w2', ...machine });
       expect(again.task.id).toBe(claim.task.id);
       await row.locator('.interruptions', { hasText: '1' }).waitFor(WAIT);
-      await screenshot(page, 'jobs');
     });
 
     it('opens the job by keyboard and shows the preemption on its timeline', async () => {

@@ -48,7 +48,7 @@ function JobRow({ job, session, onChanged }: { job: JobListEntry; session: Sessi
             <dt>saving</dt>
             <dd>
               {dollars(p.saving)}
-              {p.savingPercent !== null && ` (${p.savingPercent.toFixed(0)} %)`}
+              {p.savingPercent !== null && ` (${p.savingPercent.toFixed(0)}\u00a0%)`}
             </dd>
           </div>
         </dl>
