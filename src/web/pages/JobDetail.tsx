@@ -25,7 +25,10 @@ function Totals({ report }: { report: JobStatusView }) {
     ['GPU time lost', duration(c.wastedGpuSeconds)],
     ['paid', dollars(c.paid)],
     ['on demand', dollars(c.onDemand)],
-    ['saving', `${dollars(c.saving)}${c.savingPercent === null ? '' : ` (${c.savingPercent.toFixed(0)}\u00a0%)`}`],
+    [
+      'saving',
+      `${dollars(c.saving)}${c.savingPercent === null ? '' : ` (${c.savingPercent.toFixed(0)}\u00a0%)`}`,
+    ],
   ];
   return (
     <dl class="figures totals">
