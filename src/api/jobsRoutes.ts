@@ -222,6 +222,15 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     return reply.code(409).send({ error: `job is already ${outcome.state}` });
   });
 
+  app.post('/jobs/:id/retry', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const outcome = await control.retry(principalOf(request), id);
+    if (!outcome) return noSuchJob(reply);
+    if (outcome.retried)
+      return reply.send({ id, state: (await queries.job(principalOf(request), id))?.state });
+    return reply.code(409).send({ error: outcome.reason });
+  });
+
   app.get('/jobs/:id/download', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
     const download = await queries.download(principalOf(request), id);

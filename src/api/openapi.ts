@@ -167,6 +167,14 @@ const ROUTES: Record<string, Record<string, Op>> = {
       params: ['id'],
     },
   },
+  '/v1/jobs/{id}/retry': {
+    post: {
+      summary: 'run a failed job again from its checkpoints (its failed tasks get fresh failure budgets)',
+      roles: 'tenant, admin',
+      ok: '200 (409: not failed, or its checkpoints are gone)',
+      params: ['id'],
+    },
+  },
   '/v1/jobs/{id}/download': {
     get: {
       summary: 'a presigned GET URL of the output',

@@ -27,6 +27,7 @@ describe('dashboard API', () => {
   let globex: string;
   let worker: string;
   let jobId: string;
+  let inputKey: string;
 
   const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) =>
     app.inject({
@@ -57,6 +58,7 @@ describe('dashboard API', () => {
     const target = fileURLToPath(upload.url);
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(video, target);
+    inputKey = upload.key;
     const submitted = await call('POST', '/v1/jobs', acme, {
       input: upload.key,
       processors: ['passthrough'],
@@ -196,5 +198,34 @@ describe('dashboard API', () => {
       etaSeconds: null,
       interruptions: running[0].progress!.interruptions + 1,
     });
+  });
+
+  it('runs a failed job again from its checkpoints; a job that has not failed is not retried', async () => {
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: inputKey,
+      processors: ['passthrough'],
+      chunkFrames: 90,
+    });
+    const failing = submitted.json().id as string;
+    const early = await call('POST', `/v1/jobs/${failing}/retry`, acme);
+    expect(early.statusCode).toBe(409);
+    expect(early.json()).toEqual({ error: 'job is running: only a failed job is retried' });
+    // Three failed attempts (the lease service's maxAttempts) fail the job.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w3' })).json() as ClaimResponse;
+      expect(claim.task.jobId).toBe(failing);
+      await call('POST', `/v1/tasks/${claim.task.id}/release`, worker, {
+        epoch: claim.task.epoch,
+        reason: 'error',
+        error: 'decoder crashed',
+      });
+    }
+    expect((await call('GET', `/v1/jobs/${failing}`, acme)).json().state).toBe('failed');
+    expect((await call('POST', `/v1/jobs/${failing}/retry`, globex)).statusCode).toBe(404);
+    const retried = await call('POST', `/v1/jobs/${failing}/retry`, acme);
+    expect(retried.statusCode).toBe(200);
+    expect(retried.json()).toEqual({ id: failing, state: 'running' });
+    const again = (await call('POST', '/v1/claim', worker, { workerId: 'w3' })).json() as ClaimResponse;
+    expect(again.task).toMatchObject({ jobId: failing, epoch: 4 });
   });
 });

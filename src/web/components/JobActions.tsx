@@ -2,7 +2,10 @@ import { useState } from 'preact/hooks';
 import type { DownloadView } from '../../protocol/jobViews.js';
 import { ApiError, api, type Session } from '../api.js';
 
-/** Cancel a job that still runs; download one that completed. Says why when the server refuses. */
+/**
+ * Cancel a job that still runs, retry a failed one (from its checkpoints), download one that completed.
+ * Says why when the server refuses.
+ */
 export function JobActions({
   job,
   session,
@@ -33,6 +36,11 @@ export function JobActions({
       await api(session, `/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: 'POST' });
       onChanged();
     });
+  const retry = () =>
+    act(async () => {
+      await api(session, `/v1/jobs/${encodeURIComponent(job.id)}/retry`, { method: 'POST' });
+      onChanged();
+    });
   const download = () =>
     act(async () => {
       const { url } = await api<DownloadView>(session, `/v1/jobs/${encodeURIComponent(job.id)}/download`);
@@ -47,6 +55,11 @@ export function JobActions({
       {running && (
         <button type="button" class="danger" disabled={busy} onClick={cancel}>
           Cancel
+        </button>
+      )}
+      {job.state === 'failed' && (
+        <button type="button" disabled={busy} onClick={retry}>
+          Retry
         </button>
       )}
       {job.state === 'completed' && (
