@@ -14,6 +14,7 @@ import { AdmissionRefused, type TenantLimits } from '../coordinator/tenantLimits
 import { UserError } from '../core/errors.js';
 import type { FallbackPolicy } from '../core/fallback.js';
 import { loadPriceTable, type PriceTable } from '../cost/prices.js';
+import { JobListQuery } from '../protocol/jobViews.js';
 import {
   CompleteUploadBody,
   JobIdParams,
@@ -201,12 +202,20 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     }
   });
 
-  app.get('/jobs', async (request) => ({ jobs: await queries.list(principalOf(request)) }));
+  app.get('/jobs', async (request) => {
+    const { progress } = JobListQuery.parse(request.query);
+    return { jobs: await queries.list(principalOf(request), { progress }) };
+  });
 
   app.get('/jobs/:id', async (request, reply) => {
     const { id } = JobIdParams.parse(request.params);
     const { tasks } = JobReportQuery.parse(request.query);
     return (await queries.status(principalOf(request), id, { tasks })) ?? noSuchJob(reply);
+  });
+
+  app.get('/jobs/:id/timeline', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    return (await queries.timeline(principalOf(request), id)) ?? noSuchJob(reply);
   });
 
   app.post('/jobs/:id/cancel', async (request, reply) => {
@@ -215,6 +224,15 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
     if (!outcome) return noSuchJob(reply);
     if (outcome.canceled) return reply.send({ id, state: 'canceled' });
     return reply.code(409).send({ error: `job is already ${outcome.state}` });
+  });
+
+  app.post('/jobs/:id/retry', async (request, reply) => {
+    const { id } = JobIdParams.parse(request.params);
+    const outcome = await control.retry(principalOf(request), id);
+    if (!outcome) return noSuchJob(reply);
+    if (outcome.retried)
+      return reply.send({ id, state: (await queries.job(principalOf(request), id))?.state });
+    return reply.code(409).send({ error: outcome.reason });
   });
 
   app.get('/jobs/:id/download', async (request, reply) => {

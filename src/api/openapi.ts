@@ -147,7 +147,19 @@ const ROUTES: Record<string, Record<string, Op>> = {
   },
   '/v1/jobs': {
     post: { summary: 'submit a job on uploaded blobs', roles: 'tenant', body: 'SubmitBody', ok: '201' },
-    get: { summary: 'list own jobs (all jobs for the admin)', roles: 'tenant, admin', ok: '200' },
+    get: {
+      summary: 'list own jobs (all jobs for the admin); ?progress=true: with frames done, fps, ETA and cost',
+      roles: 'tenant, admin',
+      ok: '200',
+    },
+  },
+  '/v1/jobs/{id}/timeline': {
+    get: {
+      summary: 'each task with its attempts (worker, machine, outcome, times) and checkpoints',
+      roles: 'tenant, admin',
+      ok: '200 (404: not yours)',
+      params: ['id'],
+    },
   },
   '/v1/jobs/{id}': {
     get: {
@@ -162,6 +174,14 @@ const ROUTES: Record<string, Record<string, Op>> = {
       summary: 'cancel a running job',
       roles: 'tenant, admin',
       ok: '200 (409: already ended)',
+      params: ['id'],
+    },
+  },
+  '/v1/jobs/{id}/retry': {
+    post: {
+      summary: 'run a failed job again from its checkpoints (its failed tasks get fresh failure budgets)',
+      roles: 'tenant, admin',
+      ok: '200 (409: not failed, or its checkpoints are gone)',
       params: ['id'],
     },
   },
@@ -187,6 +207,20 @@ const ROUTES: Record<string, Record<string, Op>> = {
       roles: 'tenant, admin',
       ok: '200',
       params: ['id'],
+    },
+  },
+  '/v1/workers': {
+    get: {
+      summary: 'workers holding leases now: task, machine, fps, GPU use; queue depth',
+      roles: 'admin',
+      ok: '200',
+    },
+  },
+  '/v1/savings': {
+    get: {
+      summary: 'GPU cost per UTC day, paid vs on demand, waste and interruptions (?days=14)',
+      roles: 'admin',
+      ok: '200',
     },
   },
   '/v1/webhook-secret': {

@@ -31,6 +31,8 @@ import {
   TokenIdParams,
   type TokenStore,
 } from './auth.js';
+import { type DashboardFiles, serveDashboard } from './dashboard.js';
+import { type FleetRoutesOptions, fleetRoutes } from './fleetRoutes.js';
 import { type JobsRoutesOptions, jobsRoutes } from './jobsRoutes.js';
 import { openApiDocument } from './openapi.js';
 
@@ -47,6 +49,10 @@ export interface ApiOptions {
   adminToken?: string;
   /** Cluster mode: the tenant job API (uploads, submit, list, status, cancel, download, logs). */
   jobs?: JobsRoutesOptions;
+  /** The admin's `/v1/workers` and `/v1/savings`. */
+  fleet?: FleetRoutesOptions;
+  /** The web dashboard at `/` (see dashboard.ts); null: `/` says it is not built; absent: no `/`. */
+  dashboard?: DashboardFiles | null;
   /** `/readyz`: resolves when the coordinator can serve (its database is reachable); without it, always ready. */
   ready?: () => Promise<void>;
   bodyLimitBytes?: number;
@@ -220,6 +226,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     }
   });
   app.get('/openapi.json', async () => openApiDocument());
+  if (options.dashboard !== undefined) serveDashboard(app, options.dashboard ?? undefined);
 
   app.register(
     async (v1) => {
@@ -339,6 +346,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   if (options.jobs) {
     const jobs = options.jobs;
     app.register(async (tenant) => jobsRoutes(tenant, { now: options.now, ...jobs }), { prefix: '/v1' });
+  }
+  if (options.fleet) {
+    const fleet = options.fleet;
+    app.register(async (admin) => fleetRoutes(admin, { now: options.now, ...fleet }), { prefix: '/v1' });
   }
 
   return app;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { loadDashboard } from '../api/dashboard.js';
 import { buildApi, buildMetricsApi } from '../api/server.js';
 import { openBlobStore } from '../blob/blobLocation.js';
 import type { BlobStore } from '../blob/blobStore.js';
@@ -138,6 +139,8 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         prices,
         fallback: fallbackPolicy,
       },
+      fleet: { store, prices },
+      dashboard: loadDashboard() ?? null,
       ready: async () => {
         await store.listJobs({ limit: 1 });
       },

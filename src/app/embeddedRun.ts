@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
+import { loadDashboard } from '../api/dashboard.js';
 import { buildApi } from '../api/server.js';
 import { LocalBlobStore } from '../blob/localBlobStore.js';
 import { deleteJobSegments } from '../coordinator/blobSweeps.js';
@@ -50,6 +51,11 @@ export interface EmbeddedRunOptions {
   /** `webhookSecret`: what the job's webhooks are signed with, when it has webhooks. */
   onStart?: (info: { job: Job; resumed: boolean; workers: number; webhookSecret?: string }) => void;
   onProgress?: (report: JobReport) => void;
+  /**
+   * `--ui`: serve the web dashboard beside the lease API on 127.0.0.1, signed in by a one-run admin token
+   * that travels in the address's fragment (never sent to the server, kept out of the browser's history).
+   */
+  onDashboard?: (url: string) => void;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -118,8 +124,19 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       maxAttempts: options.maxAttempts,
     });
     const token = randomBytes(24).toString('base64url');
-    api = buildApi({ leases, workerToken: token });
+    const uiToken = options.onDashboard && randomBytes(24).toString('base64url');
+    api = buildApi({
+      leases,
+      workerToken: token,
+      ...(uiToken && {
+        adminToken: uiToken,
+        jobs: { store, blobs, prices },
+        fleet: { store, prices },
+        dashboard: loadDashboard() ?? null,
+      }),
+    });
     const address = await api.listen({ host: '127.0.0.1', port: 0 });
+    if (uiToken) options.onDashboard?.(`${address}/#token=${uiToken}`);
 
     let crashes = 0;
     const pool = new LocalWorkers({

@@ -38,6 +38,7 @@ interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags, Smt
   quiet?: boolean;
   verbose?: boolean;
   force?: boolean;
+  ui?: boolean;
 }
 
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
@@ -85,6 +86,7 @@ export function registerRun(program: Command): void {
       'tenant token for --server (default: $SPOTFUSE_TOKEN)',
       process.env.SPOTFUSE_TOKEN,
     )
+    .option('--ui', 'serve the web dashboard on 127.0.0.1 while the job runs (prints its address)')
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
@@ -197,6 +199,10 @@ export function registerRun(program: Command): void {
             });
         },
         onProgress: (report) => view?.update(report),
+        ...(flags.ui && {
+          // Printed even with --quiet: the address is what --ui was asked for.
+          onDashboard: (url: string) => process.stderr.write(`dashboard: ${url}\n`),
+        }),
         log: (msg, fields) => logger.info({ msg, ...fields }),
       });
       view?.finish();

@@ -1,8 +1,15 @@
 import type { BlobStore } from '../blob/blobStore.js';
 import type { FallbackPolicy } from '../core/fallback.js';
 import type { Attempt } from '../core/types.js';
-import type { ReportOptions } from '../cost/jobReport.js';
+import { type ReportOptions, summarizeJob } from '../cost/jobReport.js';
 import type { PriceTable } from '../cost/prices.js';
+import type {
+  DeliveriesView,
+  JobListEntry,
+  JobProgress,
+  JobStatusView,
+  JobTimeline,
+} from '../protocol/jobViews.js';
 import {
   type DeliveryAttempt,
   type JobFilter,
@@ -15,6 +22,9 @@ import {
 import { blobKeyOf } from './leaseService.js';
 import { type CoordinatorJobReport, jobReport } from './report.js';
 import type { Principal } from './tokens.js';
+
+/** Ended jobs whose progress a JobQueries keeps in memory (the oldest kept is dropped first). */
+const SETTLED_KEPT = 1000;
 
 /** The store calls the job queries make. */
 export type JobQueryStore = JobStore & OutboxStore;
@@ -62,12 +72,7 @@ export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
   return lines;
 }
 
-/** A job in a listing; the admin also sees whose it is. */
-export type JobListEntry = Pick<StoredJob, 'id' | 'state' | 'createdAt' | 'finishedAt' | 'error'> & {
-  frames: number;
-  processors: string[];
-  tenant?: string | null;
-};
+export type { JobListEntry } from '../protocol/jobViews.js';
 
 export type JobStatus = CoordinatorJobReport & Pick<StoredJob, 'state' | 'createdAt' | 'finishedAt'>;
 
@@ -108,19 +113,103 @@ export class JobQueries {
     return visibleJob(this.store, principal, id);
   }
 
-  async list(principal: Principal): Promise<JobListEntry[]> {
+  /** The caller's jobs, newest first; with `progress`, each one's progress and cost as well. */
+  async list(principal: Principal, options: { progress?: boolean } = {}): Promise<JobListEntry[]> {
     const filter = visibleJobsFilter(principal) ?? { tenant: '\u0000none' };
     const jobs = await this.store.listJobs(filter);
-    return jobs.map((j) => ({
-      id: j.id,
-      state: j.state,
-      frames: j.frameCount,
-      processors: j.spec.processors,
-      createdAt: j.createdAt,
-      finishedAt: j.finishedAt,
-      error: j.error,
-      ...(principal.role === 'admin' ? { tenant: j.tenant } : {}),
-    }));
+    return Promise.all(
+      jobs.map(async (j) => ({
+        id: j.id,
+        state: j.state,
+        frames: j.frameCount,
+        processors: j.spec.processors,
+        createdAt: j.createdAt,
+        finishedAt: j.finishedAt,
+        error: j.error,
+        ...(principal.role === 'admin' ? { tenant: j.tenant } : {}),
+        ...(options.progress ? { progress: await this.progress(j) } : {}),
+      })),
+    );
+  }
+
+  /**
+   * Progress of ended jobs whose attempts have all ended: it can no longer change, so a listing polled by
+   * the dashboard reads their rows once (per job end: a retried job ends again under another `finishedAt`).
+   */
+  private readonly settled = new Map<string, JobProgress>();
+
+  private async progress(job: StoredJob): Promise<JobProgress> {
+    const key = `${job.id}@${job.finishedAt}`;
+    const known = this.settled.get(key);
+    if (known) return known;
+    const now = this.now();
+    const [tasks, segments, attempts] = await Promise.all([
+      this.store.listTasks(job.id),
+      this.store.listSegments(job.id),
+      this.store.listAttempts(job.id),
+    ]);
+    const report = summarizeJob(job, tasks, segments, attempts, now, { prices: this.options.prices });
+    const fps = attempts.filter((a) => a.outcome === 'running').reduce((sum, a) => sum + (a.fps ?? 0), 0);
+    const ended = job.finishedAt !== null;
+    const progress: JobProgress = {
+      framesDone: report.framesDone,
+      fps,
+      etaSeconds: !ended && fps > 0 ? (job.frameCount - report.framesDone) / fps : null,
+      interruptions: report.interruptions,
+      paid: report.cost.paid,
+      onDemand: report.cost.onDemand,
+      saving: report.cost.saving,
+      savingPercent: report.cost.savingPercent,
+    };
+    if (ended && attempts.every((a) => a.outcome !== 'running')) {
+      if (this.settled.size >= SETTLED_KEPT) this.settled.delete(this.settled.keys().next().value!);
+      this.settled.set(key, progress);
+    }
+    return progress;
+  }
+
+  /** Each task with its attempts and checkpoints, for the job's timeline. */
+  async timeline(principal: Principal, id: string): Promise<JobTimeline | undefined> {
+    const job = await this.job(principal, id);
+    if (!job) return undefined;
+    const [tasks, segments, attempts] = await Promise.all([
+      this.store.listTasks(id),
+      this.store.listSegments(id),
+      this.store.listAttempts(id),
+    ]);
+    return {
+      jobId: job.id,
+      state: job.state,
+      createdAt: job.createdAt,
+      finishedAt: job.finishedAt,
+      now: this.now(),
+      tasks: tasks.map((t) => ({
+        id: t.id,
+        kind: t.kind,
+        range: t.range,
+        state: t.state,
+        attempts: attempts
+          .filter((a) => a.taskId === t.id)
+          .map((a) => ({
+            epoch: a.epoch,
+            worker: workerName(a.workerId),
+            startedAt: a.startedAt,
+            endedAt: a.endedAt,
+            outcome: a.outcome,
+            framesDone: a.framesDone,
+            framesCheckpointed: a.framesCheckpointed,
+            error: a.error,
+            cloud: a.cloud,
+            instanceType: a.instanceType,
+            zone: a.zone,
+            lifecycle: a.lifecycle,
+            fps: a.fps,
+          })),
+        checkpoints: segments
+          .filter((s) => s.taskId === t.id)
+          .map((s) => ({ range: s.range, epoch: s.epoch })),
+      })),
+    };
   }
 
   async status(
@@ -136,7 +225,13 @@ export class JobQueries {
       { prices: this.options.prices, fallback: this.options.fallback, ...options },
       this.now(),
     );
-    return { ...report, state: job.state, createdAt: job.createdAt, finishedAt: job.finishedAt };
+    // The page reads the report as a JobStatusView: the check keeps the two from drifting apart.
+    return {
+      ...report,
+      state: job.state,
+      createdAt: job.createdAt,
+      finishedAt: job.finishedAt,
+    } satisfies JobStatusView;
   }
 
   async logs(principal: Principal, id: string): Promise<string[] | undefined> {
@@ -168,7 +263,7 @@ export class JobQueries {
         lastError: n.lastError,
       })),
       attempts,
-    };
+    } satisfies DeliveriesView;
   }
 
   /** A presigned URL of a completed job's output in the blob store. */

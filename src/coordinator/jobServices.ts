@@ -37,7 +37,7 @@ export function jobServices(store: JobsStore, blobs: BlobStore, options: JobServ
       now,
     }),
     queries: new JobQueries(store, blobs, { prices: options.prices, fallback: options.fallback, now }),
-    control: new JobControl(store, now),
+    control: new JobControl(store, now, blobs),
     webhookSecrets: new WebhookSecrets(store, now),
   };
 }

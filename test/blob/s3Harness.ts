@@ -46,7 +46,19 @@ export interface S3Harness {
   close(): Promise<void>;
 }
 
-export async function startS3(directory: string, bucket = 'spotfuse-test'): Promise<S3Harness> {
+export interface S3HarnessOptions {
+  /**
+   * Answer browsers as a bucket with a CORS rule does: any origin may GET and PUT, and read the ETag of a
+   * part it uploaded (what a bucket serving the dashboard's uploads needs).
+   */
+  cors?: boolean;
+}
+
+export async function startS3(
+  directory: string,
+  bucket = 'spotfuse-test',
+  harness: S3HarnessOptions = {},
+): Promise<S3Harness> {
   const s3 = new S3rver({ directory, silent: !process.env.S3RVER_LOG, vhostBuckets: false });
   const serve = s3.callback();
   const requests: RecordedRequest[] = [];
@@ -75,6 +87,18 @@ export async function startS3(directory: string, bucket = 'spotfuse-test'): Prom
       req.resume();
       req.on('end', () => sendError(res, status, code, message));
     };
+    if (harness.cors) {
+      res.setHeader('access-control-allow-origin', '*');
+      res.setHeader('access-control-expose-headers', 'ETag');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(200, {
+          'access-control-allow-methods': 'GET, PUT',
+          'access-control-allow-headers': req.headers['access-control-request-headers'] ?? '',
+          'access-control-max-age': '600',
+        });
+        return void res.end();
+      }
+    }
     if (url.searchParams.has('X-Amz-Signature') && !signatureMatches(req, url))
       return refuse(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match.');
     if (req.method === 'PUT' && req.headers['transfer-encoding'] !== undefined)

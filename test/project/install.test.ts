@@ -88,9 +88,12 @@ describe('a global install from `npm pack`', () => {
         'bin/spotfuse.js',
         'dist/src/cli/main.js',
         'src/cost/gpu-prices.yaml',
+        // The built dashboard that `spotfuse server` serves at `/`, without its sources.
+        'dist/web/index.html',
       ]),
     );
-    expect(files.filter((f) => f.startsWith('test/') || /^src\/.*\.ts$/.test(f))).toEqual([]);
+    expect(files.some((f) => /^dist\/web\/assets\/index-[\w-]+\.js$/.test(f))).toBe(true);
+    expect(files.filter((f) => f.startsWith('test/') || /^src\/.*\.tsx?$/.test(f))).toEqual([]);
   });
 
   it('runs `spotfuse --version` and `spotfuse run --help` from outside the repository', () => {
