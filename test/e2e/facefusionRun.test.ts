@@ -1,0 +1,234 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeModel } from '../fixtures/models.js';
+import { ffmpeg, probeFramesPts, probeStreams, psnr } from '../fixtures/videos.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
+import { useTempDir } from '../helpers/tempDir.js';
+
+/**
+ * `spotfuse run --engine facefusion` against the real FaceFusion 3.8.1 (the oracle) with stand-in models.
+ * Each FaceFusion run costs a few seconds on 2 cores: the videos are short and the runs few.
+ */
+
+const FRAMES = 60;
+
+/** 2 s of 320x240 at 30 fps: a red "face" square (what the stand-in detector finds) on black, with audio. */
+async function squareVideo(dir: string): Promise<string> {
+  const path = join(dir, 'square.mp4');
+  await ffmpeg([
+    '-f',
+    'lavfi',
+    '-i',
+    'color=black:s=320x240:r=30:d=2,drawbox=x=160:y=96:w=96:h=96:color=red:t=fill',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=f=440:r=48000:d=2',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-g',
+    '30',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    '-shortest',
+    path,
+  ]);
+  return path;
+}
+
+/** The source face: a white square on black. */
+async function sourceFace(dir: string): Promise<string> {
+  const path = join(dir, 'face.png');
+  await ffmpeg([
+    '-f',
+    'lavfi',
+    '-i',
+    'color=black:s=320x240,drawbox=x=96:y=64:w=96:h=96:color=white:t=fill',
+    '-frames:v',
+    '1',
+    path,
+  ]);
+  return path;
+}
+
+function children(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** FaceFusion processes running anywhere whose command line mentions `text`. */
+function facefusionProcesses(text: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', 'facefusion.py headless-run'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number)
+      .filter((pid) => commandOf(pid).includes(text));
+  } catch {
+    return [];
+  }
+}
+
+/** A worker of the run (a child of `run`) that has FaceFusion running a task now, other than `not`. */
+function workerInTask(run: number, not: Set<number>): number | undefined {
+  return children(run).find(
+    (worker) =>
+      !not.has(worker) && children(worker).some((pid) => /facefusion\.py headless-run/.test(commandOf(pid))),
+  );
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(50);
+  }
+}
+
+const skip = oracleUnavailable();
+
+describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusion 3.8.1)', () => {
+  const dir = useTempDir();
+  let oracle: Oracle;
+  let video: string;
+  let face: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const models = join(dir(), 'models');
+    await mkdir(models, { recursive: true });
+    for (const name of ['yoloface_8n', 'arcface_w600k_r50', 'hyperswap_1a_256', '2dfan4', 'xseg_1'] as const)
+      await writeModel(models, name);
+    oracle = setUpOracle(join(dir(), 'oracle'), models);
+    env = { PYTHONPATH: oracle.env.PYTHONPATH!, ONNXRUNTIME_LIBRARY: oracle.env.ONNXRUNTIME_LIBRARY! };
+    video = await squareVideo(dir());
+    face = await sourceFace(dir());
+  }, 60_000);
+
+  const engineArgs = () => [
+    '--engine',
+    'facefusion',
+    '--facefusion-path',
+    oracle.facefusionDir,
+    '--facefusion-python',
+    oracle.python,
+    '--execution-thread-count',
+    '1',
+  ];
+
+  it('runs a multi-chunk job through FaceFusion, survives SIGTERM and kill -9 of workers mid-chunk, and gives every frame once with its timestamp and the audio', async () => {
+    const output = join(dir(), 'swapped.mp4');
+    const report = join(dir(), 'swapped.json');
+    const run = startCli(
+      [
+        'run',
+        '-s',
+        face,
+        '-t',
+        video,
+        '-o',
+        output,
+        '--processors',
+        'face_swapper',
+        '--facefusion-args',
+        '--face-swapper-model hyperswap_1a_256',
+        ...engineArgs(),
+        '--workers',
+        '2',
+        '--chunk-frames',
+        '15',
+        '--state-dir',
+        join(dir(), 'state'),
+        '--report',
+        report,
+      ],
+      dir(),
+      env,
+    );
+    const runPid = run.child.pid!;
+    // SIGTERM: a preemption notice. The worker stops FaceFusion and releases its task as preempted.
+    const noticed = await waitFor(() => workerInTask(runPid, new Set()));
+    process.kill(noticed, 'SIGTERM');
+    // kill -9: no notice at all; the run sees the worker gone and its task runs again elsewhere.
+    const killed = await waitFor(() => workerInTask(runPid, new Set([noticed])));
+    process.kill(killed, 'SIGKILL');
+    const result = await run.result;
+    expect(result.stderr).toMatch(/done: /);
+    expect(result.code).toBe(0);
+
+    const job = JSON.parse(readFileSync(report, 'utf8'));
+    expect(job.state).toBe('completed');
+    expect(job.tasks).toBe(4);
+    expect(job.failures).toBe(0);
+    expect(job.interruptions).toBeGreaterThanOrEqual(2);
+
+    // Every frame once, in order, at the input's timestamps; the input's audio.
+    expect(await probeFramesPts(output)).toEqual(await probeFramesPts(video));
+    const streams = await probeStreams(output);
+    expect(streams.map((s) => s.codec_type)).toEqual(['video', 'audio']);
+    expect(Number(streams[1].duration)).toBeCloseTo(2, 1);
+
+    // As one FaceFusion run over the whole video, within what two lossy encodes differ by.
+    const whole = join(dir(), 'whole.mp4');
+    execFileSync(
+      oracle.ff,
+      [
+        'headless-run',
+        '-s',
+        face,
+        '-t',
+        video,
+        '-o',
+        whole,
+        '--processors',
+        'face_swapper',
+        '--face-swapper-model',
+        'hyperswap_1a_256',
+        '--execution-providers',
+        'cpu',
+        '--execution-thread-count',
+        '1',
+        '--output-audio-encoder',
+        'aac',
+        '--temp-path',
+        join(dir(), 'whole-temp'),
+        '--jobs-path',
+        join(dir(), 'whole-jobs'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const againstWhole = await psnr(output, whole);
+    const againstInput = await psnr(output, video);
+    expect(againstWhole).toBeGreaterThan(40);
+    // The face was swapped: the output is not the input.
+    expect(againstInput).toBeLessThan(againstWhole - 10);
+
+    // Nothing of FaceFusion is left running, the killed worker's included.
+    await waitFor(() => (facefusionProcesses(join(dir(), 'state')).length === 0 ? true : undefined), 60_000);
+  }, 300_000);
+});
