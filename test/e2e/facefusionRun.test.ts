@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -231,4 +231,133 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
     // Nothing of FaceFusion is left running, the killed worker's included.
     await waitFor(() => (facefusionProcesses(join(dir(), 'state')).length === 0 ? true : undefined), 60_000);
   }, 300_000);
+
+  it('runs a FaceFusion processor spotfuse has no native version of, with FaceFusion options passed through', async () => {
+    const output = join(dir(), 'debugged.mp4');
+    const result = await runCli(
+      [
+        'run',
+        '-t',
+        video,
+        '-o',
+        output,
+        '--processors',
+        'face_debugger',
+        '--facefusion-args',
+        '--face-debugger-items bounding-box',
+        ...engineArgs(),
+        '--workers',
+        '1',
+        '--state-dir',
+        join(dir(), 'debugger-state'),
+      ],
+      dir(),
+      env,
+    );
+    expect(result.stderr).toMatch(/done: .* 60 frames/);
+    expect(await probeFramesPts(output)).toEqual(await probeFramesPts(video));
+    // The bounding box is drawn on every frame.
+    expect(await psnr(output, video)).toBeLessThan(35);
+  }, 180_000);
+
+  it('says in one line what is wrong: the path, the version, an option spotfuse sets, the Python', async () => {
+    const fake = join(dir(), 'old-facefusion');
+    await mkdir(fake, { recursive: true });
+    writeFileSync(join(fake, 'facefusion.py'), 'print("FaceFusion 2.6.1")\n');
+    const run = (args: string[]) =>
+      runCli(['run', '-s', face, '-t', video, '-o', join(dir(), 'never.mp4'), ...args], dir(), env);
+    const cases: [string[], string][] = [
+      [
+        ['--engine', 'facefusion', '--facefusion-path', join(dir(), 'nowhere')],
+        `no FaceFusion at ${join(dir(), 'nowhere')}: it has no facefusion.py (--facefusion-path)`,
+      ],
+      [
+        ['--engine', 'facefusion', '--facefusion-path', fake, '--facefusion-python', oracle.python],
+        `FaceFusion 2.6.1 at ${fake} is not supported: spotfuse runs FaceFusion 3.8 (tested with 3.8.1)`,
+      ],
+      [
+        [
+          '--engine',
+          'facefusion',
+          '--facefusion-path',
+          fake,
+          '--facefusion-python',
+          join(dir(), 'no-python'),
+        ],
+        `no Python at ${join(dir(), 'no-python')} (--facefusion-python)`,
+      ],
+      [
+        ['--engine', 'facefusion'],
+        '--engine facefusion needs --facefusion-path DIR (the folder with facefusion.py)',
+      ],
+      [
+        [...engineArgs(), '--facefusion-args', '--trim-frame-start 10'],
+        '--facefusion-args may not set --trim-frame-start: each task sets its own frame range',
+      ],
+      [
+        ['--facefusion-args', '--face-swapper-model x'],
+        '--facefusion-args and --facefusion-config need --engine facefusion',
+      ],
+    ];
+    for (const [args, line] of cases) {
+      const result = await run(args);
+      expect(result.code, line).not.toBe(0);
+      expect(result.stderr.trim()).toBe(`spotfuse: error: ${line}`);
+    }
+    // A worker checks its FaceFusion before it claims anything.
+    const worker = await runCli(
+      [
+        'worker',
+        '--server',
+        'http://127.0.0.1:9',
+        '--token',
+        't',
+        '--engine',
+        'facefusion',
+        '--facefusion-path',
+        fake,
+        '--facefusion-python',
+        oracle.python,
+      ],
+      dir(),
+    );
+    expect(worker.code).not.toBe(0);
+    expect(worker.stderr.trim()).toBe(
+      `spotfuse: error: FaceFusion 2.6.1 at ${fake} is not supported: spotfuse runs FaceFusion 3.8 (tested with 3.8.1)`,
+    );
+  }, 120_000);
+
+  it('fails a job whose chunk FaceFusion refuses with its own message, from the error budget, not the preemption budget', async () => {
+    const report = join(dir(), 'refused.json');
+    const result = await runCli(
+      [
+        'run',
+        '-t',
+        video,
+        '-o',
+        join(dir(), 'refused.mp4'),
+        '--processors',
+        'face_swapper',
+        ...engineArgs(),
+        '--workers',
+        '1',
+        '--max-attempts',
+        '1',
+        '--state-dir',
+        join(dir(), 'refused-state'),
+        '--report',
+        report,
+      ],
+      dir(),
+      env,
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(
+      /job \S+ failed: task \S+ failed 1 times: FaceFusion failed on frames 0-60: \[FACEFUSION.CORE\] choose an image for the source!/,
+    );
+    const job = JSON.parse(readFileSync(report, 'utf8'));
+    expect(job.state).toBe('failed');
+    expect(job.failures).toBe(1);
+    expect(job.interruptions).toBe(0);
+  }, 120_000);
 });
