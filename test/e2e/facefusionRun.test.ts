@@ -15,8 +15,6 @@ import { useTempDir } from '../helpers/tempDir.js';
  * Each FaceFusion run costs a few seconds on 2 cores: the videos are short and the runs few.
  */
 
-const FRAMES = 60;
-
 /** 2 s of 320x240 at 30 fps: a red "face" square (what the stand-in detector finds) on black, with audio. */
 async function squareVideo(dir: string): Promise<string> {
   const path = join(dir, 'square.mp4');
@@ -255,6 +253,7 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
       env,
     );
     expect(result.stderr).toMatch(/done: .* 60 frames/);
+    expect((await probeFramesPts(output)).length).toBe(60);
     expect(await probeFramesPts(output)).toEqual(await probeFramesPts(video));
     // The bounding box is drawn on every frame.
     expect(await psnr(output, video)).toBeLessThan(35);
