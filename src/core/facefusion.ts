@@ -5,7 +5,7 @@ import type { EngineSpec } from './types.js';
 /**
  * Frames per task when the job does not say. FaceFusion cannot resume inside a range, so a task is also
  * its one segment: short enough that a preemption loses little, long enough that FaceFusion's start-up
- * per run (Python imports, model loads, its content check, frame extraction: 3.3 s of CPU per extra
+ * per run (Python imports, model loads, its content check, frame extraction: 3.2 s of CPU per extra
  * chunk, measured on a 2-core VM with stand-in models) stays a small share of the task. 300 frames is
  * 10 s of 30 fps video.
  */
