@@ -49,7 +49,7 @@ export async function runFacefusionTask(ctx: FacefusionTaskContext): Promise<'co
   if (!engine) throw new Error(`task ${task.id} is not a FaceFusion task`);
   const dir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
   const preempted = new AbortController();
-  ctx.notice.onNotice(() => preempted.abort(new Preempted('preemption notice')));
+  const unsubscribe = ctx.notice.onNotice(() => preempted.abort(new Preempted('preemption notice')));
   const signal = AbortSignal.any([ctx.signal, preempted.signal]);
   const first = task.nextFrame;
   try {
@@ -93,6 +93,7 @@ export async function runFacefusionTask(ctx: FacefusionTaskContext): Promise<'co
     await client.release(task.id, task.epoch, 'preempted');
     return 'preempted';
   } finally {
+    unsubscribe();
     await rm(dir, { recursive: true, force: true });
   }
   await client.complete(task.id, task.epoch);
