@@ -4,8 +4,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { faceSquareVideo, squareFace } from '../fixtures/faceSquares.js';
 import { writeModel } from '../fixtures/models.js';
-import { ffmpeg, probeFramesPts, probeStreams, psnr } from '../fixtures/videos.js';
+import { probeFramesPts, probeStreams, psnr } from '../fixtures/videos.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -14,49 +15,6 @@ import { useTempDir } from '../helpers/tempDir.js';
  * `spotfuse run --engine facefusion` against the real FaceFusion 3.8.1 (the oracle) with stand-in models.
  * Each FaceFusion run costs a few seconds on 2 cores: the videos are short and the runs few.
  */
-
-/** 2 s of 320x240 at 30 fps: a red "face" square (what the stand-in detector finds) on black, with audio. */
-async function squareVideo(dir: string): Promise<string> {
-  const path = join(dir, 'square.mp4');
-  await ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'color=black:s=320x240:r=30:d=2,drawbox=x=160:y=96:w=96:h=96:color=red:t=fill',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=f=440:r=48000:d=2',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-g',
-    '30',
-    '-pix_fmt',
-    'yuv420p',
-    '-c:a',
-    'aac',
-    '-shortest',
-    path,
-  ]);
-  return path;
-}
-
-/** The source face: a white square on black. */
-async function sourceFace(dir: string): Promise<string> {
-  const path = join(dir, 'face.png');
-  await ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'color=black:s=320x240,drawbox=x=96:y=64:w=96:h=96:color=white:t=fill',
-    '-frames:v',
-    '1',
-    path,
-  ]);
-  return path;
-}
 
 function children(pid: number): number[] {
   try {
@@ -124,8 +82,8 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
       await writeModel(models, name);
     oracle = setUpOracle(join(dir(), 'oracle'), models);
     env = { PYTHONPATH: oracle.env.PYTHONPATH!, ONNXRUNTIME_LIBRARY: oracle.env.ONNXRUNTIME_LIBRARY! };
-    video = await squareVideo(dir());
-    face = await sourceFace(dir());
+    video = await faceSquareVideo(dir());
+    face = await squareFace(dir());
   }, 60_000);
 
   const engineArgs = () => [
