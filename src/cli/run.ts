@@ -68,7 +68,7 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 }
 
 export function registerRun(program: Command): void {
-  const command = addJobOptions(program.command('run'))
+  const command = addFacefusionOptions(addJobOptions(program.command('run')), false)
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
     .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
@@ -96,160 +96,163 @@ export function registerRun(program: Command): void {
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addFacefusionOptions(
-    addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))),
-    false,
-  ).action(async (flags: RunFlags) => {
-    const notify = jobNotifySpec(flags);
-    const notifySettings = notificationFlags(flags);
-    if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
-      throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
-    if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
-      throw new UserError('--email needs an SMTP server: --smtp-url smtp://host:587 (or SPOTFUSE_SMTP_URL)');
-    if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
-      throw new UserError('give --chunk-frames or --chunk-seconds, not both');
-    }
-    if (!(ENCODER_PRESETS as readonly string[]).includes(flags.outputVideoPreset)) {
-      throw new UserError(
-        `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
-      );
-    }
-    const engine = engineFromFlags(flags);
-    const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
-    const tty = process.stderr.isTTY && !flags.quiet;
-    const view: ProgressView | undefined = flags.quiet
-      ? undefined
-      : tty
-        ? terminalProgress(process.stderr)
-        : logProgress((fields) => logger.info(fields));
-    const say = (line: string) => {
-      if (!flags.quiet) process.stderr.write(`${line}\n`);
-    };
-    if (flags.server) {
-      const report = await runOnServer(flags, view);
-      view?.finish();
-      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-      if (report.state !== 'completed') {
-        throw new UserError(`job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`);
-      }
-      say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${count(report.frames, 'frame')}`);
-      if (report.cost) say(costLine(report.cost));
-      return;
-    }
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const workers = flags.workers ?? defaultWorkers();
-    const prices = priceTableFromFlags(flags);
-    const models = await resolveModelSettings(flags);
-    const execution = executionFromFlags(flags);
-    // The workers check it too; here a wrong path or version is one line before anything starts.
-    const location = flags.server ? undefined : facefusionLocation(flags, execution.provider);
-    const facefusion = location && (await checkFacefusion(location.path, location.python));
-    // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
-    const { runEmbedded } = await import('../app/embeddedRun.js');
-    const result = await runEmbedded({
-      request: {
-        input: flags.target,
-        sources: flags.source,
-        output: flags.output,
-        processors: flags.processors,
-        face: faceOptionsFromFlags(flags),
-        encoder: encoderFromFlags(flags),
-        checkpointFrames: flags.checkpointFrames,
-        engine,
-        notify,
-      },
-      notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
-      stateDir: resolve(flags.stateDir),
-      force: flags.force,
-      workers,
-      chunkFrames: flags.chunkFrames,
-      chunkSeconds: flags.chunkSeconds,
-      leaseTtlMs: flags.leaseTtl * 1000,
-      maxAttempts: flags.maxAttempts,
-      prices,
-      taskCosts: flags.report !== undefined,
-      workerCommand: [
-        process.execPath,
-        fileURLToPath(new URL('./main.js', import.meta.url)),
-        'worker',
-        ...executionArgs(execution),
-        ...modelArgs(flags),
-        ...facefusionWorkerArgs(facefusion),
-      ],
-      prepare: async ({ spec }) => {
-        // FaceFusion loads its own models and analyses its own sources.
-        if (spec.engine) return;
-        const { prepareFaceJob } = await import('../vision/faceJob.js');
-        await prepareFaceJob(
-          spec,
-          models,
-          execution,
-          tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
+  addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
+    async (flags: RunFlags) => {
+      const notify = jobNotifySpec(flags);
+      const notifySettings = notificationFlags(flags);
+      if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
+        throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+      if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
+        throw new UserError(
+          '--email needs an SMTP server: --smtp-url smtp://host:587 (or SPOTFUSE_SMTP_URL)',
         );
-      },
-      signal: stop.signal,
-      onStart: ({ job, resumed, webhookSecret }) => {
-        if (webhookSecret && !flags.webhookSecret)
-          say(
-            `webhooks are signed with ${webhookSecret} (kept in ${resolve(flags.stateDir)}; --webhook-secret sets it)`,
+      if (flags.chunkFrames !== undefined && flags.chunkSeconds !== undefined) {
+        throw new UserError('give --chunk-frames or --chunk-seconds, not both');
+      }
+      if (!(ENCODER_PRESETS as readonly string[]).includes(flags.outputVideoPreset)) {
+        throw new UserError(
+          `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
+        );
+      }
+      const engine = engineFromFlags(flags);
+      const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
+      const tty = process.stderr.isTTY && !flags.quiet;
+      const view: ProgressView | undefined = flags.quiet
+        ? undefined
+        : tty
+          ? terminalProgress(process.stderr)
+          : logProgress((fields) => logger.info(fields));
+      const say = (line: string) => {
+        if (!flags.quiet) process.stderr.write(`${line}\n`);
+      };
+      if (flags.server) {
+        const report = await runOnServer(flags, view);
+        view?.finish();
+        if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+        if (report.state !== 'completed') {
+          throw new UserError(
+            `job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`,
           );
-        if (tty)
-          say(
-            `${resumed ? 'resuming' : 'started'} job ${job.id}: ${count(job.frameCount, 'frame')}, ${count(workers, 'worker')}`,
+        }
+        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${count(report.frames, 'frame')}`);
+        if (report.cost) say(costLine(report.cost));
+        return;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const workers = flags.workers ?? defaultWorkers();
+      const prices = priceTableFromFlags(flags);
+      const models = await resolveModelSettings(flags);
+      const execution = executionFromFlags(flags);
+      // The workers check it too; here a wrong path or version is one line before anything starts.
+      const location = flags.server ? undefined : facefusionLocation(flags, execution.provider);
+      const facefusion = location && (await checkFacefusion(location.path, location.python));
+      // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
+      const { runEmbedded } = await import('../app/embeddedRun.js');
+      const result = await runEmbedded({
+        request: {
+          input: flags.target,
+          sources: flags.source,
+          output: flags.output,
+          processors: flags.processors,
+          face: faceOptionsFromFlags(flags),
+          encoder: encoderFromFlags(flags),
+          checkpointFrames: flags.checkpointFrames,
+          engine,
+          notify,
+        },
+        notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
+        stateDir: resolve(flags.stateDir),
+        force: flags.force,
+        workers,
+        chunkFrames: flags.chunkFrames,
+        chunkSeconds: flags.chunkSeconds,
+        leaseTtlMs: flags.leaseTtl * 1000,
+        maxAttempts: flags.maxAttempts,
+        prices,
+        taskCosts: flags.report !== undefined,
+        workerCommand: [
+          process.execPath,
+          fileURLToPath(new URL('./main.js', import.meta.url)),
+          'worker',
+          ...executionArgs(execution),
+          ...modelArgs(flags),
+          ...facefusionWorkerArgs(facefusion),
+        ],
+        prepare: async ({ spec }) => {
+          // FaceFusion loads its own models and analyses its own sources.
+          if (spec.engine) return;
+          const { prepareFaceJob } = await import('../vision/faceJob.js');
+          await prepareFaceJob(
+            spec,
+            models,
+            execution,
+            tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
           );
-        else
-          logger.info({
-            msg: resumed ? 'resuming job' : 'job started',
-            jobId: job.id,
-            frames: job.frameCount,
-            workers,
-          });
-      },
-      onProgress: (report) => view?.update(report),
-      log: (msg, fields) => logger.info({ msg, ...fields }),
-    });
-    view?.finish();
-    const { report } = result;
-    if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
-    if (result.alreadyDone) {
+        },
+        signal: stop.signal,
+        onStart: ({ job, resumed, webhookSecret }) => {
+          if (webhookSecret && !flags.webhookSecret)
+            say(
+              `webhooks are signed with ${webhookSecret} (kept in ${resolve(flags.stateDir)}; --webhook-secret sets it)`,
+            );
+          if (tty)
+            say(
+              `${resumed ? 'resuming' : 'started'} job ${job.id}: ${count(job.frameCount, 'frame')}, ${count(workers, 'worker')}`,
+            );
+          else
+            logger.info({
+              msg: resumed ? 'resuming job' : 'job started',
+              jobId: job.id,
+              frames: job.frameCount,
+              workers,
+            });
+        },
+        onProgress: (report) => view?.update(report),
+        log: (msg, fields) => logger.info({ msg, ...fields }),
+      });
+      view?.finish();
+      const { report } = result;
+      if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
+      if (result.alreadyDone) {
+        say(
+          `already done: ${report.output} is unchanged since job ${report.jobId} wrote it ` +
+            `(${count(report.frames, 'frame')}); --force does it again`,
+        );
+        return;
+      }
+      for (const n of result.notifications.filter((n) => n.state !== 'delivered')) {
+        say(
+          `notification not delivered: ${n.event} to ${n.target} (${n.lastError ?? 'not tried yet'}); ` +
+            (n.state === 'dead'
+              ? 'given up'
+              : `kept in ${resolve(flags.stateDir)}: the next run there retries it`),
+        );
+      }
+      if (result.interrupted) {
+        say(
+          `interrupted: ${report.framesDone}/${count(report.frames, 'frame')} are kept; run the same command to resume`,
+        );
+        process.exitCode = 130;
+        return;
+      }
+      if (report.state !== 'completed') {
+        const logs = join(resolve(flags.stateDir), 'logs');
+        throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
+      }
+      // Across interrupted runs, the time spent running and the time since the job began differ.
+      const took = result.resumed
+        ? `${formatDuration(report.runSeconds)} of running (${formatDuration(report.wallSeconds)} since it began)`
+        : formatDuration(report.wallSeconds);
       say(
-        `already done: ${report.output} is unchanged since job ${report.jobId} wrote it ` +
-          `(${count(report.frames, 'frame')}); --force does it again`,
+        `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
+          `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
+          `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
+          `${count(report.framesRedone, 'frame')} redone`,
       );
-      return;
-    }
-    for (const n of result.notifications.filter((n) => n.state !== 'delivered')) {
-      say(
-        `notification not delivered: ${n.event} to ${n.target} (${n.lastError ?? 'not tried yet'}); ` +
-          (n.state === 'dead'
-            ? 'given up'
-            : `kept in ${resolve(flags.stateDir)}: the next run there retries it`),
-      );
-    }
-    if (result.interrupted) {
-      say(
-        `interrupted: ${report.framesDone}/${count(report.frames, 'frame')} are kept; run the same command to resume`,
-      );
-      process.exitCode = 130;
-      return;
-    }
-    if (report.state !== 'completed') {
-      const logs = join(resolve(flags.stateDir), 'logs');
-      throw new UserError(`job ${report.jobId} failed: ${report.error} (worker logs: ${logs})`);
-    }
-    // Across interrupted runs, the time spent running and the time since the job began differ.
-    const took = result.resumed
-      ? `${formatDuration(report.runSeconds)} of running (${formatDuration(report.wallSeconds)} since it began)`
-      : formatDuration(report.wallSeconds);
-    say(
-      `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
-        `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
-        `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
-        `${count(report.framesRedone, 'frame')} redone`,
-    );
-    say(costLine(report.cost));
-  });
+      say(costLine(report.cost));
+    },
+  );
 }

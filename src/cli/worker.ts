@@ -30,8 +30,7 @@ function gpuList(value: string): string {
 }
 
 export function registerWorker(program: Command): void {
-  const command = program
-    .command('worker')
+  const command = addFacefusionOptions(program.command('worker'), true)
     .description('pull tasks from a coordinator and run them until stopped')
     .requiredOption('--server <url>', 'coordinator URL', process.env.SPOTFUSE_SERVER)
     .requiredOption(
@@ -60,63 +59,61 @@ export function registerWorker(program: Command): void {
         .choices(['auto', 'none', ...CLOUDS])
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
-  addFacefusionOptions(addExecutionOptions(addModelOptions(command)), true).action(
-    async (flags: WorkerFlags) => {
-      // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
-      if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
-      // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
-      delete process.env.SPOTFUSE_TOKEN;
-      const execution = executionFromFlags(flags);
-      const facefusion = await startFacefusion(flags, execution.provider);
-      const logger = createLogger();
-      if (facefusion) logger.info({ msg: 'FaceFusion', version: facefusion.version, path: facefusion.path });
-      const notice = new PreemptionNotice();
-      const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
-      const endpoints = {
-        aws: process.env.SPOTFUSE_METADATA_AWS,
-        gcp: process.env.SPOTFUSE_METADATA_GCP,
-        azure: process.env.SPOTFUSE_METADATA_AZURE,
-        alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
-      };
-      const watch = watchPreemption(notice, { cloud: flags.cloud, endpoints, log });
-      // Instance type, zone and lifecycle go with every claim once known (see runWorker's instanceWaitMs).
-      const instance = watch.cloud
-        .then(async (cloud) => instanceInfo(cloud && (await instanceFacts(cloud, { endpoints })), flags.pool))
-        .catch(() => instanceInfo(undefined, flags.pool));
-      void instance.then((info) => log('instance', { ...info }));
-      const gpu = startGpuSampler();
-      notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
-      // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
-      // The channel itself must not keep the process alive once the worker is done.
-      if (process.send) {
-        process.once('disconnect', () => process.exit(1));
-        process.channel?.unref();
-      }
-      const [{ LeaseClient }, { runWorker }] = await Promise.all([
-        import('../worker/leaseClient.js'),
-        import('../worker/workerLoop.js'),
-      ]);
-      const summary = await runWorker({
-        client: new LeaseClient(flags.server, flags.token),
-        workerId: flags.workerId,
-        pool: flags.pool,
-        workDir: join(flags.workDir, flags.workerId ?? String(process.pid)),
-        notice,
-        models: await resolveModelSettings(flags),
-        execution,
-        facefusion,
-        maxTasks: flags.maxTasks,
-        exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
-        instance,
-        gpu: gpu.latest,
-        log,
-      });
-      gpu.stop();
-      // Acknowledges an Azure preemption event only now that the segment is flushed.
-      await watch.stop();
-      logger.info({ msg: 'worker stopped', ...summary });
-    },
-  );
+  addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
+    // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
+    if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
+    // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
+    delete process.env.SPOTFUSE_TOKEN;
+    const execution = executionFromFlags(flags);
+    const facefusion = await startFacefusion(flags, execution.provider);
+    const logger = createLogger();
+    if (facefusion) logger.info({ msg: 'FaceFusion', version: facefusion.version, path: facefusion.path });
+    const notice = new PreemptionNotice();
+    const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
+    const endpoints = {
+      aws: process.env.SPOTFUSE_METADATA_AWS,
+      gcp: process.env.SPOTFUSE_METADATA_GCP,
+      azure: process.env.SPOTFUSE_METADATA_AZURE,
+      alibaba: process.env.SPOTFUSE_METADATA_ALIBABA,
+    };
+    const watch = watchPreemption(notice, { cloud: flags.cloud, endpoints, log });
+    // Instance type, zone and lifecycle go with every claim once known (see runWorker's instanceWaitMs).
+    const instance = watch.cloud
+      .then(async (cloud) => instanceInfo(cloud && (await instanceFacts(cloud, { endpoints })), flags.pool))
+      .catch(() => instanceInfo(undefined, flags.pool));
+    void instance.then((info) => log('instance', { ...info }));
+    const gpu = startGpuSampler();
+    notice.onNotice((source) => logger.info({ msg: 'preemption notice', source }));
+    // Started by `spotfuse run`: if that process dies, there is nobody left to report to.
+    // The channel itself must not keep the process alive once the worker is done.
+    if (process.send) {
+      process.once('disconnect', () => process.exit(1));
+      process.channel?.unref();
+    }
+    const [{ LeaseClient }, { runWorker }] = await Promise.all([
+      import('../worker/leaseClient.js'),
+      import('../worker/workerLoop.js'),
+    ]);
+    const summary = await runWorker({
+      client: new LeaseClient(flags.server, flags.token),
+      workerId: flags.workerId,
+      pool: flags.pool,
+      workDir: join(flags.workDir, flags.workerId ?? String(process.pid)),
+      notice,
+      models: await resolveModelSettings(flags),
+      execution,
+      facefusion,
+      maxTasks: flags.maxTasks,
+      exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
+      instance,
+      gpu: gpu.latest,
+      log,
+    });
+    gpu.stop();
+    // Acknowledges an Azure preemption event only now that the segment is flushed.
+    await watch.stop();
+    logger.info({ msg: 'worker stopped', ...summary });
+  });
 }
 
 /** The FaceFusion of `--engine facefusion`, checked before the first claim: a wrong one is one line, no task lost. */
