@@ -1,4 +1,5 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ticksToMicros } from '../../../core/time.js';
 import { segmentContainer } from '../../../media/containers.js';
@@ -37,6 +38,21 @@ async function localFile(location: string, dir: string, name: string): Promise<s
 }
 
 /**
+ * The job's video as a local file. From a blob store it is downloaded once per job and worker, not once per
+ * task (a job's tasks tend to come one after another); the previous job's copy goes when another job's
+ * task comes.
+ */
+async function jobVideo(claim: ClaimResponse, workDir: string): Promise<string> {
+  if (!/^https?:/i.test(claim.inputUrl)) return readableLocation(claim.inputUrl);
+  const dir = join(workDir, 'facefusion-inputs');
+  const path = join(dir, `${claim.task.jobId}${extname(new URL(claim.inputUrl).pathname)}`);
+  if (existsSync(path)) return path;
+  await rm(dir, { recursive: true, force: true });
+  await rename(await downloadFile(claim.inputUrl, dir, 'partial'), path);
+  return path;
+}
+
+/**
  * Runs a task of a `facefusion` job: one FaceFusion `headless-run` over frames [nextFrame, endFrame), whose
  * output is the task's one segment. The segment is accepted only if it holds exactly the planned frames
  * at their planned times. On a preemption notice FaceFusion is stopped, its partial output discarded and
@@ -55,7 +71,7 @@ export async function runFacefusionTask(ctx: FacefusionTaskContext): Promise<'co
   try {
     await mkdir(dir, { recursive: true });
     // FaceFusion reads local files only; a `file:` location is used where it is.
-    const target = await localFile(claim.inputUrl, dir, 'target');
+    const target = await jobVideo(claim, ctx.workDir);
     const sources = await Promise.all(spec.sources.map((url, i) => localFile(url, dir, `source-${i}`)));
     const configPath = engine.config === undefined ? undefined : join(dir, 'facefusion.ini');
     if (configPath) await writeFile(configPath, engine.config ?? '');
