@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { EncoderOptions } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
+import { addEngineOptions, type EngineFlags } from './engineFlags.js';
 import { addFaceOptions, type FaceFlags } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
 import { collect, deadline, percent, positiveInt, positiveNumber } from './options.js';
@@ -10,7 +11,7 @@ import { collect, deadline, percent, positiveInt, positiveNumber } from './optio
  * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
  * and who is notified of it.
  */
-export interface JobFlags extends FaceFlags, JobNotifyFlags {
+export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   source: string[];
   target: string;
   processors: string;
@@ -31,7 +32,11 @@ export function addJobOptions(command: Command): Command {
   command
     .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
     .requiredOption('-t, --target <video>', 'video to process')
-    .option('--processors <list>', `comma-separated chain: ${PROCESSOR_NAMES.join(', ')}`, DEFAULT_PROCESSORS)
+    .option(
+      '--processors <list>',
+      `comma-separated chain: ${PROCESSOR_NAMES.join(', ')} (with --engine facefusion: FaceFusion's)`,
+      DEFAULT_PROCESSORS,
+    )
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
     .option(
@@ -43,7 +48,7 @@ export function addJobOptions(command: Command): Command {
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
     .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
-  return addJobNotifyOptions(addFaceOptions(command));
+  return addEngineOptions(addJobNotifyOptions(addFaceOptions(command)));
 }
 
 /** The segment encoder the `--output-video-*` flags ask for. */

@@ -9,7 +9,15 @@ import { costLine } from '../cost/costText.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { isWebhookSecret } from '../notify/standardWebhooks.js';
+import { checkFacefusion } from '../worker/engines/facefusion/installation.js';
 import { addPriceOptions, type PriceFlags, priceTableFromFlags } from './cost.js';
+import {
+  addFacefusionOptions,
+  engineFromFlags,
+  type FacefusionFlags,
+  facefusionLocation,
+  facefusionWorkerArgs,
+} from './engineFlags.js';
 import {
   addExecutionOptions,
   type ExecutionFlags,
@@ -24,7 +32,7 @@ import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from
 import { positiveInt, positiveNumber } from './options.js';
 import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
+interface RunFlags extends JobFlags, FacefusionFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -61,7 +69,7 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 }
 
 export function registerRun(program: Command): void {
-  const command = addJobOptions(program.command('run'))
+  const command = addFacefusionOptions(addJobOptions(program.command('run')), false)
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
     .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
@@ -110,6 +118,7 @@ export function registerRun(program: Command): void {
           `unknown --output-video-preset "${flags.outputVideoPreset}" (use ${ENCODER_PRESETS.join(', ')})`,
         );
       }
+      const engine = engineFromFlags(flags);
       const logger = createLogger(flags.quiet ? 'silent' : flags.verbose ? 'debug' : 'info');
       const tty = process.stderr.isTTY && !flags.quiet;
       const view: ProgressView | undefined = flags.quiet
@@ -141,6 +150,9 @@ export function registerRun(program: Command): void {
       const prices = priceTableFromFlags(flags);
       const models = await resolveModelSettings(flags);
       const execution = executionFromFlags(flags);
+      // The workers check it too; here a wrong path or version is one line before anything starts.
+      const location = flags.server ? undefined : facefusionLocation(flags, execution.provider);
+      const facefusion = location && (await checkFacefusion(location.path, location.python));
       // Loaded here, not at start-up: every worker process starts this same CLI and needs none of it.
       const { runEmbedded } = await import('../app/embeddedRun.js');
       const result = await runEmbedded({
@@ -152,6 +164,7 @@ export function registerRun(program: Command): void {
           face: faceOptionsFromFlags(flags),
           encoder: encoderFromFlags(flags),
           checkpointFrames: flags.checkpointFrames,
+          engine,
           notify,
         },
         notify: { ...notifySettings, webhookSecret: flags.webhookSecret, waitMs: flags.notifyWait * 1000 },
@@ -170,8 +183,11 @@ export function registerRun(program: Command): void {
           'worker',
           ...executionArgs(execution),
           ...modelArgs(flags),
+          ...facefusionWorkerArgs(facefusion),
         ],
         prepare: async ({ spec }) => {
+          // FaceFusion loads its own models and analyses its own sources.
+          if (spec.engine) return;
           const { prepareFaceJob } = await import('../vision/faceJob.js');
           await prepareFaceJob(
             spec,

@@ -2,15 +2,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
+import type { ExecutionProvider } from '../vision/execution.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
+import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
 import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags extends ModelFlags, ExecutionFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags, FacefusionFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -28,8 +30,7 @@ function gpuList(value: string): string {
 }
 
 export function registerWorker(program: Command): void {
-  const command = program
-    .command('worker')
+  const command = addFacefusionOptions(program.command('worker'), true)
     .description('pull tasks from a coordinator and run them until stopped')
     .requiredOption('--server <url>', 'coordinator URL', process.env.SPOTFUSE_SERVER)
     .requiredOption(
@@ -63,7 +64,10 @@ export function registerWorker(program: Command): void {
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
     // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
     delete process.env.SPOTFUSE_TOKEN;
+    const execution = executionFromFlags(flags);
+    const facefusion = await startFacefusion(flags, execution.provider);
     const logger = createLogger();
+    if (facefusion) logger.info({ msg: 'FaceFusion', version: facefusion.version, path: facefusion.path });
     const notice = new PreemptionNotice();
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info({ msg, ...fields });
     const endpoints = {
@@ -97,7 +101,8 @@ export function registerWorker(program: Command): void {
       workDir: join(flags.workDir, flags.workerId ?? String(process.pid)),
       notice,
       models: await resolveModelSettings(flags),
-      execution: executionFromFlags(flags),
+      execution,
+      facefusion,
       maxTasks: flags.maxTasks,
       exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,
       instance,
@@ -110,4 +115,12 @@ export function registerWorker(program: Command): void {
     logger.info({ msg: 'worker stopped', ...summary });
     if (notice.requested) process.exitCode = PREEMPTED_EXIT_CODE;
   });
+}
+
+/** The FaceFusion of `--engine facefusion`, checked before the first claim: a wrong one is one line, no task lost. */
+async function startFacefusion(flags: WorkerFlags, provider: ExecutionProvider) {
+  const location = facefusionLocation(flags, provider);
+  if (!location) return undefined;
+  const { checkFacefusion } = await import('../worker/engines/facefusion/installation.js');
+  return checkFacefusion(location.path, location.python);
 }

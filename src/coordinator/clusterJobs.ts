@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BlobStore } from '../blob/blobStore.js';
 import { UserError } from '../core/errors.js';
+import { facefusionArgsProblem, parseFacefusionProcessors } from '../core/facefusion.js';
 import type { JobSpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
@@ -89,6 +90,27 @@ async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) 
   }
 }
 
+/** The request's processors and face options for the native engine, checked against its processors. */
+function nativeChain(request: SubmitRequest): Pick<JobSpec, 'processors' | 'face'> {
+  const processors = parseProcessorList(request.processors.join(','));
+  const unused = unusedFaceOptionsProblem(processors, request.face);
+  if (unused) throw new UserError(unused);
+  const face = faceOptionsOf(request.face);
+  checkFaceJob(processors, face, request.sources);
+  return { processors, face };
+}
+
+/** FaceFusion's processors, and no face options of spotfuse's: FaceFusion reads its own (`engine.args`). */
+function facefusionChain(request: SubmitRequest): Pick<JobSpec, 'processors' | 'face'> {
+  const processors = parseFacefusionProcessors(request.processors.join(','));
+  if (typeof processors === 'string') throw new UserError(processors);
+  if (Object.keys(request.face).length > 0)
+    throw new UserError("the facefusion engine takes FaceFusion's options (engine.args), not face options");
+  const problem = facefusionArgsProblem(request.engine?.args ?? []);
+  if (problem) throw new UserError(problem);
+  return { processors, face: {} };
+}
+
 /**
  * The tenant API's front door. Checks a tenant's job: every blob it names is one of the tenant's uploads,
  * the processors and options are known, the input is a readable video (probed through a presigned URL, so
@@ -112,11 +134,8 @@ export async function submitJob(
   if (deadline !== undefined && deadline <= Date.now())
     throw new UserError(`deadline ${request.deadline} is not in the future`);
   const notify = notifySpec(request.webhooks, request.emails, request.events);
-  const processors = parseProcessorList(request.processors.join(','));
-  const unused = unusedFaceOptionsProblem(processors, request.face);
-  if (unused) throw new UserError(unused);
-  const face = faceOptionsOf(request.face);
-  checkFaceJob(processors, face, request.sources);
+  const { engine } = request;
+  const { processors, face } = engine ? facefusionChain(request) : nativeChain(request);
   if (!(await videoEncoders()).has(request.encoder.encoder))
     throw new UserError(
       `unknown encoder "${request.encoder.encoder}": the coordinator's ffmpeg has no such encoder`,
@@ -130,7 +149,7 @@ export async function submitJob(
     await probeBlob(deps.blobs, key, probeImage);
   }
   const probe = await probeBlob(deps.blobs, request.input, probeVideo);
-  checkProbedJob({ processors, face }, probe);
+  checkProbedJob({ processors, face, engine }, probe);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),
@@ -139,6 +158,7 @@ export async function submitJob(
     face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
+    ...(engine ? { engine } : {}),
     priority: request.priority,
     ...(deadline === undefined ? {} : { deadline }),
     ...(notify ? { notify } : {}),

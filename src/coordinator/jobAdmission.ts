@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import { FACEFUSION_TASK_FRAMES, frameRateProblem, isFacefusionJob } from '../core/facefusion.js';
 import { type ChunkSizing, chooseChunkFrames, chunkingProblem, planChunks } from '../core/planner.js';
 import type { JobSpec } from '../core/types.js';
 import { splitProbe, type VideoProbe } from '../media/probe.js';
@@ -50,8 +51,28 @@ export interface JobAdmissionOptions {
   now?: () => number;
 }
 
-/** What a probe tells against the job's options: a reference frame past the video's end is a UserError. */
-export function checkProbedJob(spec: Pick<JobSpec, 'processors' | 'face'>, probe: VideoProbe): void {
+/** What sizes the job's tasks: its chain's cost, or FaceFusion's (which cannot resume inside a task). */
+export function jobCost(
+  spec: Pick<JobSpec, 'processors' | 'engine'>,
+): Pick<ChunkSizing, 'msPerFrame' | 'maxChunkFrames'> {
+  // FaceFusion's processors have no cost here: its tasks are sized by its start-up cost alone.
+  if (isFacefusionJob(spec)) return { msPerFrame: 0, maxChunkFrames: FACEFUSION_TASK_FRAMES };
+  return { msPerFrame: chainCostMsPerFrame(spec.processors) };
+}
+
+/**
+ * What a probe tells against the job's options: a reference frame past the video's end, or a variable frame
+ * rate for FaceFusion, is a UserError.
+ */
+export function checkProbedJob(
+  spec: Pick<JobSpec, 'processors' | 'face' | 'engine'>,
+  probe: VideoProbe,
+): void {
+  if (isFacefusionJob(spec)) {
+    const problem = frameRateProblem(probe.video.framePts);
+    if (problem) throw new UserError(problem);
+    return;
+  }
   const problem = referenceFrameProblem(
     spec.processors,
     faceOptionsOf(spec.face),
@@ -86,8 +107,8 @@ export class JobAdmission {
     const sizing: ChunkSizing = {
       frameCount: framePts.length,
       fps: probe.video.fps,
-      msPerFrame: chainCostMsPerFrame(admission.spec.processors),
       checkpointFrames: admission.spec.checkpointFrames,
+      ...jobCost(admission.spec),
       ...admission.chunking,
     };
     if (limits) {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
-import type { EncoderOptions, JobSpec, NotifySpec } from '../core/types.js';
+import { facefusionArgsProblem, parseFacefusionProcessors } from '../core/facefusion.js';
+import type { EncoderOptions, EngineSpec, JobSpec, NotifySpec } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
@@ -20,6 +21,8 @@ export interface JobRequest {
   face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  /** Absent: the native engine. */
+  engine?: EngineSpec;
   notify?: NotifySpec;
 }
 
@@ -59,7 +62,7 @@ function checkOutput(output: string, input: string, videoEncoder: string): void 
  * video is a readable video and the sources are images, that the output can be written.
  */
 export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> {
-  const processors = parseProcessorList(request.processors);
+  const processors = processorsOf(request);
   const input = resolve(request.input);
   const output = resolve(request.output);
   const sources = request.sources.map((s) => resolve(s));
@@ -77,16 +80,27 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
       `unknown --output-video-encoder "${request.encoder.encoder}": this ffmpeg has no such encoder`,
     );
   }
-  checkFaceJob(processors, request.face, sources);
+  if (request.engine) {
+    const problem = facefusionArgsProblem(request.engine.args);
+    if (problem) throw new UserError(problem);
+  } else checkFaceJob(processors, request.face, sources);
   for (const source of sources) {
     if (!existsSync(source)) throw new UserError(`source image not found: ${source}`);
     await asUserError(() => probeImage(source));
   }
   const probe = await asUserError(() => probeVideo(input));
-  checkProbedJob({ processors, face: request.face }, probe);
+  checkProbedJob({ processors, face: request.face, engine: request.engine }, probe);
   const spec = specOf(request);
   const key = keyOf(spec);
   return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };
+}
+
+/** The request's processors: spotfuse's, or FaceFusion's names for the facefusion engine. */
+function processorsOf(request: JobRequest): string[] {
+  if (!request.engine) return parseProcessorList(request.processors);
+  const parsed = parseFacefusionProcessors(request.processors);
+  if (typeof parsed === 'string') throw new UserError(parsed);
+  return parsed;
 }
 
 /** What the job is, from its request: paths resolved, processors parsed. Who is notified is not part of it. */
@@ -95,10 +109,12 @@ function specOf(request: JobRequest): JobSpec {
     input: resolve(request.input),
     sources: request.sources.map((s) => resolve(s)),
     output: resolve(request.output),
-    processors: parseProcessorList(request.processors),
-    face: request.face,
+    processors: processorsOf(request),
+    // FaceFusion reads its own options (engine.args): spotfuse's face options play no part.
+    face: request.engine ? {} : request.face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
+    ...(request.engine ? { engine: request.engine } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import { type FallbackPolicy, jobFlow, type OnDemandCall, onDemandCall } from '../core/fallback.js';
+import type { JobSpec } from '../core/types.js';
 import type { JobStore, StoredJob } from '../store/store.js';
-import { chainCostMsPerFrame } from '../vision/processors/registry.js';
+import { jobCost } from './jobAdmission.js';
 
 /** A job's call on the on-demand pool. */
 export interface JobOnDemandCall extends OnDemandCall {
@@ -9,10 +10,13 @@ export interface JobOnDemandCall extends OnDemandCall {
 
 export type FallbackStore = Pick<JobStore, 'listRunningJobs' | 'listTasks' | 'listAttempts'>;
 
-/** A worker's frames per second on a job before any heartbeat measured it: the planner's cost estimate. */
-export function estimatedFps(processors: readonly string[]): number {
-  const ms = chainCostMsPerFrame(processors);
-  return ms > 0 ? 1000 / ms : 0;
+/**
+ * A worker's frames per second on a job before any heartbeat measured it: the planner's cost estimate (0, not
+ * known, for FaceFusion's processors).
+ */
+export function estimatedFps(spec: Pick<JobSpec, 'processors' | 'engine'>): number {
+  const { msPerFrame } = jobCost(spec);
+  return msPerFrame > 0 ? 1000 / msPerFrame : 0;
 }
 
 /** A job's call from its rows (core/fallback.ts decides). */
@@ -23,7 +27,7 @@ export function jobOnDemandCall(
   policy: FallbackPolicy,
   now: number,
 ): OnDemandCall | undefined {
-  return onDemandCall(jobFlow(job, tasks, attempts, estimatedFps(job.spec.processors)), now, policy);
+  return onDemandCall(jobFlow(job, tasks, attempts, estimatedFps(job.spec)), now, policy);
 }
 
 export interface OnDemandFallbackOptions {

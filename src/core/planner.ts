@@ -15,6 +15,8 @@ export interface ChunkSizing {
   chunkFrames?: number;
   chunkSeconds?: number;
   checkpointFrames: number;
+  /** Most frames a task sized by cost may have (an engine that cannot resume inside a task sets it). */
+  maxChunkFrames?: number;
 }
 
 /** What one job may become on a coordinator shared by tenants. */
@@ -43,7 +45,10 @@ export function chooseChunkFrames(s: ChunkSizing, limits?: PlanLimits): number {
 }
 
 function framesByCost(s: ChunkSizing): number {
-  const byCost = Math.round(TARGET_TASK_MS / (s.msPerFrame > 0 ? s.msPerFrame : 1));
+  const byCost = Math.min(
+    Math.round(TARGET_TASK_MS / (s.msPerFrame > 0 ? s.msPerFrame : 1)),
+    s.maxChunkFrames ?? Number.POSITIVE_INFINITY,
+  );
   const byParallelism = Math.ceil(s.frameCount / Math.max(1, s.parallelism));
   // A chunk shorter than a checkpoint wastes encoder start-ups; keep at least one full checkpoint per task.
   return Math.max(s.checkpointFrames, Math.min(byCost, byParallelism));

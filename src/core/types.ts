@@ -51,6 +51,18 @@ export interface EncoderOptions {
  */
 export type ProcessorSettings = Readonly<Record<string, unknown>>;
 
+/**
+ * A job run by the user's own FaceFusion instead of the native processors (the `facefusion` engine): its
+ * `processors` are FaceFusion's, and these are FaceFusion's own options, passed to every `headless-run`.
+ */
+export interface EngineSpec {
+  name: 'facefusion';
+  /** FaceFusion's options as its command line takes them (none of those spotfuse sets itself). */
+  args: string[];
+  /** The text of a `facefusion.ini` to run with (`--config-path`), when one was given. */
+  config?: string;
+}
+
 /** What a user asked for; everything a worker needs to reproduce the job. */
 export interface JobSpec {
   input: string;
@@ -61,6 +73,8 @@ export interface JobSpec {
   face: ProcessorSettings;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  /** Absent: the native engine (spotfuse's processors, in-process). */
+  engine?: EngineSpec;
   /** Who hears about the job, and of what; absent: nobody. */
   notify?: NotifySpec;
 }

@@ -315,6 +315,15 @@ export const SubmitBody = z.strictObject({
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
+  /** Run on the workers' own FaceFusion, with its options (checked against those spotfuse sets itself). */
+  engine: z
+    .strictObject({
+      name: z.literal('facefusion'),
+      args: z.array(Text.max(1000)).max(200).default([]),
+      /** A facefusion.ini's text. */
+      config: Text.max(64 * 1024).optional(),
+    })
+    .optional(),
   // Bounded here; how small a coordinator lets tasks be is its --min-chunk-frames.
   chunkFrames: Count.positive().max(100_000_000).optional(),
   chunkSeconds: z.number().positive().max(1_000_000).optional(),

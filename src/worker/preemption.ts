@@ -38,9 +38,14 @@ export class PreemptionNotice {
     for (const listener of this.listeners) listener(source);
   }
 
-  onNotice(listener: (source: string) => void): void {
+  /** Calls `listener` on the notice (at once if it came already); the returned function unsubscribes it. */
+  onNotice(listener: (source: string) => void): () => void {
     if (this.source !== undefined) listener(this.source);
     else this.listeners.push(listener);
+    return () => {
+      const index = this.listeners.indexOf(listener);
+      if (index >= 0) this.listeners.splice(index, 1);
+    };
   }
 }
 

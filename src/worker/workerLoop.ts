@@ -5,7 +5,9 @@ import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import { type ExecutionOptions, faceOptionsOf } from '../vision/faceOptions.js';
 import { ProcessorChain } from '../vision/processors/chain.js';
-import { startHeartbeat } from './heartbeat.js';
+import { runFacefusionTask } from './engines/facefusion/facefusionTask.js';
+import type { FacefusionInstallation } from './engines/facefusion/installation.js';
+import { type HeartbeatState, startHeartbeat } from './heartbeat.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 import { runMergeTask } from './mergeTask.js';
 import type { PreemptionNotice } from './preemption.js';
@@ -22,6 +24,8 @@ export interface WorkerOptions {
   /** Where this worker's models come from and run. */
   models: ModelSettings;
   execution: ExecutionOptions;
+  /** The FaceFusion this worker runs `facefusion` jobs with; without it, it fails their tasks. */
+  facefusion?: FacefusionInstallation;
   /** Exit after this many tasks (Kubernetes Job style). */
   maxTasks?: number;
   /** Exit after this long without work. */
@@ -173,20 +177,21 @@ async function runClaim(
       );
       return 'completed';
     }
-    const chain = await chains.for(claim);
-    const outcome = await runProcessTask({
-      client,
-      claim: current,
-      chain,
-      workDir: options.workDir,
-      notice: options.notice,
-      progress,
-      signal: controller.signal,
-      checkpointed: (endFrame) => {
-        current = { ...current, task: { ...current.task, nextFrame: endFrame } };
-      },
-      log: taskLog,
-    });
+    const outcome = claim.spec.engine
+      ? await runEngineTask(claim, options, progress, controller.signal, taskLog)
+      : await runProcessTask({
+          client,
+          claim: current,
+          chain: await chains.for(claim),
+          workDir: options.workDir,
+          notice: options.notice,
+          progress,
+          signal: controller.signal,
+          checkpointed: (endFrame) => {
+            current = { ...current, task: { ...current.task, nextFrame: endFrame } };
+          },
+          log: taskLog,
+        });
     taskLog(`task ${outcome}`, { frames: progress.framesDone });
     return outcome;
   };
@@ -215,4 +220,29 @@ async function runClaim(
   } finally {
     stopHeartbeat();
   }
+}
+
+/** A task of a job that runs on another engine than the native one: FaceFusion, the only one so far. */
+function runEngineTask(
+  claim: ClaimResponse,
+  options: WorkerOptions,
+  progress: HeartbeatState,
+  signal: AbortSignal,
+  log: (message: string, fields?: Record<string, unknown>) => void,
+): Promise<'completed' | 'preempted'> {
+  if (!options.facefusion)
+    throw new Error(
+      'this job runs on FaceFusion and this worker has none: start workers for it with --engine facefusion --facefusion-path DIR',
+    );
+  return runFacefusionTask({
+    client: options.client,
+    claim,
+    installation: options.facefusion,
+    execution: options.execution,
+    workDir: options.workDir,
+    notice: options.notice,
+    progress,
+    signal,
+    log,
+  });
 }

@@ -364,4 +364,48 @@ describe('tenant job API', () => {
       await limited.close();
     }
   });
+
+  it("queues a job for the workers' own FaceFusion with its options, and refuses options spotfuse sets itself", async () => {
+    const key = await upload(acme, video);
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['face_debugger', 'age_modifier'],
+      engine: {
+        name: 'facefusion',
+        args: ['--face-debugger-items', 'bounding-box'],
+        config: '[execution]\n',
+      },
+    });
+    expect(submitted.statusCode).toBe(201);
+    const job = await store.getJob((submitted.json() as { id: string }).id);
+    expect(job?.spec).toMatchObject({
+      processors: ['face_debugger', 'age_modifier'],
+      face: {},
+      engine: {
+        name: 'facefusion',
+        args: ['--face-debugger-items', 'bounding-box'],
+        config: '[execution]\n',
+      },
+    });
+    // FaceFusion tasks are sized like checkpoints; this 90-frame video fits one.
+    expect(submitted.json()).toMatchObject({ frames: 90 });
+
+    const refused = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['face_swapper'],
+      engine: { name: 'facefusion', args: ['--trim-frame-end', '10'] },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().error).toBe(
+      '--facefusion-args may not set --trim-frame-end: each task sets its own frame range',
+    );
+    const withFaceOptions = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['face_swapper'],
+      face: { swapper: { model: 'inswapper_128' } },
+      engine: { name: 'facefusion' },
+    });
+    expect(withFaceOptions.statusCode).toBe(400);
+    expect(withFaceOptions.json().error).toMatch(/takes FaceFusion's options \(engine.args\)/);
+  });
 });

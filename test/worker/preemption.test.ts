@@ -167,3 +167,18 @@ describe('watchPreemption', () => {
     expect(gcp.waiting).toBe(0);
   });
 });
+
+describe('PreemptionNotice', () => {
+  it('tells each listener once, at once when the notice came already, and not after it unsubscribed', () => {
+    const notice = new PreemptionNotice();
+    const heard: string[] = [];
+    const stay = notice.onNotice((source) => heard.push(`stay:${source}`));
+    const leave = notice.onNotice((source) => heard.push(`leave:${source}`));
+    leave();
+    notice.trigger('SIGTERM');
+    notice.trigger('aws');
+    notice.onNotice((source) => heard.push(`late:${source}`));
+    stay();
+    expect(heard).toEqual(['stay:SIGTERM', 'late:SIGTERM']);
+  });
+});

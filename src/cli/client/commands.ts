@@ -5,6 +5,7 @@ import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
+import { engineFromFlags } from '../engineFlags.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
@@ -59,6 +60,7 @@ export async function submitJob(
   priority: 'urgent' | 'normal' = 'normal',
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
+  const engine = engineFromFlags(flags);
   const processors = flags.processors
     .split(',')
     .map((p) => p.trim())
@@ -71,7 +73,8 @@ export async function submitJob(
     sources,
     processors,
     // Only the options the chain reads: the coordinator refuses those of processors not in it.
-    face: faceOptionsFor(processors, faceOptionsFromFlags(flags)),
+    face: engine ? {} : faceOptionsFor(processors, faceOptionsFromFlags(flags)),
+    ...(engine ? { engine } : {}),
     encoder: encoderFromFlags(flags),
     checkpointFrames: flags.checkpointFrames,
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
