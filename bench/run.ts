@@ -17,11 +17,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveBinaries } from '../src/media/binaries.js';
+import { ffmpegInfo } from '../src/media/toolInfo.js';
 import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
+import { benchFaceVideo, type FaceVideoOptions, faceVideoTable } from './faceVsFacefusion.js';
 import { benchLeaseCapacity, leaseCapacityTable, type ServerPlacement } from './leaseCapacity.js';
 
 const { values } = parseArgs({
@@ -36,12 +39,13 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '2000' },
     server: { type: 'string', default: 'child' },
     pool: { type: 'string' },
+    'ff-threads': { type: 'string', default: '2' },
   },
 });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const iterations = Number(values.iterations);
-const PARTS = ['video', 'face-cpu', 'lease'];
+const PARTS = ['video', 'face-cpu', 'face-video', 'lease'];
 if (values.only !== undefined && !PARTS.includes(values.only)) {
   throw new Error(`--only takes ${PARTS.join(', ')}, not "${values.only}"`);
 }
@@ -221,8 +225,26 @@ async function benchLease(): Promise<void> {
   console.log(leaseCapacityTable(result).join('\n'));
 }
 
+async function benchFaceVsFacefusion(): Promise<void> {
+  const options: FaceVideoOptions = {
+    ffmpeg,
+    cli,
+    out,
+    seconds,
+    runs,
+    workers: values.workers === undefined ? undefined : Number(values.workers),
+    ffThreads: Number(values['ff-threads']),
+  };
+  console.log(faceVideoTable(await benchFaceVideo(options), options).join('\n'));
+}
+
 async function main(): Promise<void> {
+  const info = await ffmpegInfo();
+  console.log(
+    `ffmpeg ${info.ffmpeg.version} (${ffmpeg}), ${cpus().length} cores, load ${loadavg()[0].toFixed(2)}`,
+  );
   if (values.only === 'lease') return benchLease();
+  if (values.only === 'face-video') return benchFaceVsFacefusion();
   if (values.only !== 'face-cpu') await benchVideo();
   if (values.only !== 'video') {
     if (values.only === undefined) console.log('');
