@@ -8,12 +8,12 @@
  * pair, so a slow spell of a shared machine moves both sides of a ratio together.
  * `npm run bench -- --only face-video [--seconds N] [--runs N] [--workers N] [--ff-threads N]`.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../src/media/ffmpegProcess.js';
 import { type FakeModelName, writeModelSet } from '../test/fixtures/models.js';
 import { oracleUnavailable, setUpOracle } from '../test/helpers/facefusionOracle.js';
+import { median, run, type Timing, timed } from './timing.js';
 
 export interface FaceVideoOptions {
   ffmpeg: string;
@@ -49,47 +49,6 @@ const MODELS: FakeModelName[] = [
   'xseg_1',
 ];
 const CHAINS = [['face_swapper'], ['face_swapper', 'face_enhancer']];
-
-function run(command: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr = (stderr + d).slice(-4000);
-    });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed:\n${stderr}`)),
-    );
-  });
-}
-
-/**
- * CPU seconds (user + system) of this process's finished children and their waited-for descendants
- * (/proc/self/stat's cutime and cstime, in 1/100 s): on a shared machine this moves less than wall time.
- */
-function childrenCpuSeconds(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  // Fields 16 and 17 of the whole line; the split leaves the 3rd (state) at index 0.
-  return (Number(fields[13]) + Number(fields[14])) / 100;
-}
-
-interface Timing {
-  wall: number;
-  cpu: number;
-}
-
-async function timed(work: () => Promise<void>): Promise<Timing> {
-  const start = process.hrtime.bigint();
-  const cpu = childrenCpuSeconds();
-  await work();
-  return { wall: Number(process.hrtime.bigint() - start) / 1e9, cpu: childrenCpuSeconds() - cpu };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /**
  * 1080p30 with AAC: a dim moving test pattern (every pixel ≤ 16, as the stand-in detectors need around a

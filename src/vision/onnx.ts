@@ -58,8 +58,14 @@ export function sessionOptions(execution: ExecutionOptions): InferenceSession.Se
   if (!Number.isInteger(threads) || threads < 0) {
     throw new UserError(`execution thread count must be a whole number ≥ 0 (0 = default), not ${threads}`);
   }
+  const { deviceId } = execution;
+  if (deviceId !== undefined && !(Number.isInteger(deviceId) && deviceId >= 0)) {
+    throw new UserError(`execution device id must be a whole number ≥ 0, not ${deviceId}`);
+  }
   return {
-    executionProviders: [...PROVIDER_CHAINS[provider]],
+    executionProviders: PROVIDER_CHAINS[provider].map((name) =>
+      deviceId !== undefined && (name === 'cuda' || name === 'tensorrt') ? { name, deviceId } : name,
+    ),
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
     extra: NO_SPINNING,
   };

@@ -86,6 +86,23 @@ describe('execution providers', () => {
     ]);
   });
 
+  it('puts the device id on the cuda and tensorrt providers (--execution-device-ids) and rejects bad ones', () => {
+    expect(sessionOptions({ provider: 'cuda', threads: 0, deviceId: 1 }).executionProviders).toEqual([
+      { name: 'cuda', deviceId: 1 },
+      'cpu',
+    ]);
+    expect(sessionOptions({ provider: 'tensorrt', threads: 0, deviceId: 3 }).executionProviders).toEqual([
+      { name: 'tensorrt', deviceId: 3 },
+      { name: 'cuda', deviceId: 3 },
+      'cpu',
+    ]);
+    expect(sessionOptions({ provider: 'webgpu', threads: 0, deviceId: 1 }).executionProviders).toEqual([
+      'webgpu',
+      'cpu',
+    ]);
+    expect(() => sessionOptions({ provider: 'cuda', threads: 0, deviceId: -1 })).toThrow(UserError);
+  });
+
   it('honours the thread count (0 = onnxruntime default) and rejects bad ones', async () => {
     expect(sessionOptions({ provider: 'cpu', threads: 0 })).not.toHaveProperty('intraOpNumThreads');
     expect(sessionOptions({ provider: 'cpu', threads: 3 }).intraOpNumThreads).toBe(3);
