@@ -39,6 +39,8 @@ export interface EmbeddedRunOptions {
   prepare?: (checked: CheckedJob) => Promise<void>;
   /** Command that starts one worker process (the CLI's `worker` command). */
   workerCommand: string[];
+  /** Arguments for the local worker in slot 0 … workers − 1, appended to workerCommand. */
+  workerArgs?: (slot: number) => string[];
   /**
    * Do the job even when this same request already completed and its output is unchanged (by default,
    * such a run only reports the finished job).
@@ -150,6 +152,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         '--pool',
         'spot',
       ],
+      argsFor: options.workerArgs,
       // Not on the command line, which every local user can read in /proc/PID/cmdline.
       env: { SPOTFUSE_TOKEN: token },
       logDir: join(options.stateDir, 'logs'),
@@ -157,7 +160,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         crashes++;
         log('worker exited unexpectedly; its task runs again elsewhere', { workerId, code, signal });
         leases.workerLost(workerId).catch(() => {});
-        if (crashes <= options.workers * 3) pool.spawnOne();
+        if (crashes <= options.workers * 3) pool.spawnOne(workerId);
       },
     });
     workers = pool;

@@ -6,6 +6,11 @@ export interface LocalWorkerOptions {
   count: number;
   /** Command that starts one worker; `--worker-id ID` is appended. */
   command: string[];
+  /**
+   * Arguments for the worker in slot 0 … count − 1 (its GPU, say), appended to the command. A worker
+   * started in place of one that died takes the dead one's slot.
+   */
+  argsFor?: (slot: number) => string[];
   /** Added to this process's environment for each worker: how secrets reach it. */
   env?: Record<string, string>;
   logDir: string;
@@ -28,21 +33,30 @@ export class LocalWorkers {
   private readonly workers = new Map<string, RunningWorker>();
   private stopping = false;
   private started = 0;
+  /** Every worker's slot, kept after it exits for its replacement. */
+  private readonly slots = new Map<string, number>();
 
   constructor(private readonly options: LocalWorkerOptions) {
     mkdirSync(options.logDir, { recursive: true });
   }
 
   start(): void {
-    for (let i = 0; i < this.options.count; i++) this.spawnOne();
+    for (let slot = 0; slot < this.options.count; slot++) this.spawnInSlot(slot);
   }
 
-  /** Starts a replacement for a worker that died. */
-  spawnOne(): string {
+  /** Starts a replacement for a worker that died, in its slot. */
+  spawnOne(replacing?: string): string {
+    const slot = (replacing === undefined ? undefined : this.slots.get(replacing)) ?? 0;
+    return this.spawnInSlot(slot);
+  }
+
+  private spawnInSlot(slot: number): string {
     const id = `local-${process.pid}-${++this.started}`;
+    this.slots.set(id, slot);
     const [command, ...args] = this.options.command;
     const log = createWriteStream(join(this.options.logDir, `${id}.log`));
-    const child = spawn(command, [...args, '--worker-id', id], {
+    const slotArgs = this.options.argsFor?.(slot) ?? [];
+    const child = spawn(command, [...args, ...slotArgs, '--worker-id', id], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

@@ -44,6 +44,7 @@ export interface FaceFlags extends DetectorFlags {
 export interface ExecutionFlags {
   executionProvider: ExecutionProvider;
   executionThreadCount: number;
+  executionDeviceIds?: number[];
 }
 
 /** FaceFusion's padding: 1, 2 or 4 percentages (top right bottom left), as CSS. */
@@ -194,7 +195,16 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
   });
 }
 
-/** `--execution-provider` and `--execution-thread-count`, for commands that run models. */
+/** FaceFusion's `--execution-device-ids 0 1` (space-separated); `0,1` works too. */
+function deviceIds(value: string, previous: number[] | undefined): number[] {
+  const ids = value
+    .split(',')
+    .filter(Boolean)
+    .map((id) => wholeNumber(id));
+  return [...(previous ?? []), ...ids];
+}
+
+/** `--execution-provider`, `--execution-thread-count` and `--execution-device-ids`, for commands that run models. */
 export function addExecutionOptions(command: Command): Command {
   return command
     .addOption(
@@ -210,14 +220,30 @@ export function addExecutionOptions(command: Command): Command {
       'onnxruntime threads per model (0: its default)',
       wholeNumber,
       DEFAULT_EXECUTION.threads,
+    )
+    .option(
+      '--execution-device-ids <ids...>',
+      'GPUs (CUDA device numbers) for cuda/tensorrt; run spreads its local workers over them, one GPU each',
+      deviceIds,
     );
 }
 
 export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {
-  return { provider: flags.executionProvider, threads: flags.executionThreadCount };
+  const deviceId = flags.executionDeviceIds?.[0];
+  return {
+    provider: flags.executionProvider,
+    threads: flags.executionThreadCount,
+    ...(deviceId === undefined ? {} : { deviceId }),
+  };
 }
 
-/** The same execution and model flags, as arguments for a worker process this command starts. */
+/** The same execution flags, as arguments for a worker process this command starts. */
 export function executionArgs(execution: ExecutionOptions): string[] {
-  return ['--execution-provider', execution.provider, '--execution-thread-count', String(execution.threads)];
+  return [
+    '--execution-provider',
+    execution.provider,
+    '--execution-thread-count',
+    String(execution.threads),
+    ...(execution.deviceId === undefined ? [] : ['--execution-device-ids', String(execution.deviceId)]),
+  ];
 }

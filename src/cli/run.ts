@@ -146,7 +146,9 @@ export function registerRun(program: Command): void {
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const workers = flags.workers ?? defaultWorkers();
+      const gpus = flags.executionDeviceIds ?? [];
+      // One worker per GPU unless told otherwise; more workers than GPUs share them in turn.
+      const workers = flags.workers ?? (gpus.length > 1 ? gpus.length : defaultWorkers());
       const prices = priceTableFromFlags(flags);
       const models = await resolveModelSettings(flags);
       const execution = executionFromFlags(flags);
@@ -181,10 +183,12 @@ export function registerRun(program: Command): void {
           process.execPath,
           fileURLToPath(new URL('./main.js', import.meta.url)),
           'worker',
-          ...executionArgs(execution),
+          ...executionArgs({ ...execution, deviceId: undefined }),
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),
         ],
+        workerArgs: (slot) =>
+          gpus.length === 0 ? [] : ['--execution-device-ids', String(gpus[slot % gpus.length])],
         prepare: async ({ spec }) => {
           // FaceFusion loads its own models and analyses its own sources.
           if (spec.engine) return;

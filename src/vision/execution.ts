@@ -6,6 +6,11 @@ export interface ExecutionOptions {
   provider: ExecutionProvider;
   /** `--execution-thread-count`: onnxruntime intra-op threads per session (0 = its default). */
   threads: number;
+  /**
+   * `--execution-device-ids`: the GPU (CUDA device ordinal) the cuda and tensorrt providers run on; their
+   * default, 0, when absent. One worker uses one GPU: `run` gives each local worker one of the ids.
+   */
+  deviceId?: number;
 }
 
 export const DEFAULT_EXECUTION: ExecutionOptions = { provider: 'cpu', threads: 0 };

@@ -66,15 +66,41 @@ function imagePicture(image: RgbImage, detector: FaceDetector): Picture {
 }
 
 /**
+ * The detector's RGB picture of a frame, kept from one frame to the next: a new 1080p-sized array per
+ * frame costs more in page faults and garbage collection than filling it.
+ */
+class Scratch {
+  private kept: Uint8ClampedArray | undefined;
+
+  /** The kept array, now the caller's; undefined when another detection holds it, or before the first. */
+  take(): Uint8ClampedArray | undefined {
+    const taken = this.kept;
+    this.kept = undefined;
+    return taken;
+  }
+
+  /** Keeps the array behind `used` (the picture's data) for the next frame. */
+  give(taken: Uint8ClampedArray | undefined, used: Uint8Array): void {
+    this.kept = taken?.buffer === used.buffer ? taken : new Uint8ClampedArray(used.buffer);
+  }
+}
+
+/**
  * A frame is detected on an RGB copy shrunk to the detector's size (the only full-frame conversion);
  * the landmarker's crop and the aligned faces are sampled at the frame's own resolution, converting
  * only the pixels they cover.
  */
-function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size): Picture {
+function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, scratch: Scratch): Picture {
   return {
     async detect() {
-      const { image, scale } = frameToRgbScaled(frame, detectSize.width, detectSize.height);
-      const faces = await detector.detect(image);
+      const reuse = scratch.take();
+      const { image, scale } = frameToRgbScaled(frame, detectSize.width, detectSize.height, reuse);
+      let faces: DetectedFace[];
+      try {
+        faces = await detector.detect(image);
+      } finally {
+        scratch.give(reuse, image.data);
+      }
       return faces.map(({ box, score, landmarks }) => ({
         box: [box[0] * scale, box[1] * scale, box[2] * scale, box[3] * scale],
         score,
@@ -111,6 +137,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   /** The reference face's embedding, in reference mode. */
   private reference?: Embedding;
   private readonly detectSize: Size;
+  private readonly detectScratch = new Scratch();
 
   constructor(
     private readonly options: ProcessorOptions,
@@ -179,7 +206,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   async selectFaces(frame: Frame): Promise<AnalysedFace[]> {
     if (frame.faces) return frame.faces;
     const { selector } = this.options.face;
-    const picture = framePicture(frame, this.detector, this.detectSize);
+    const picture = framePicture(frame, this.detector, this.detectSize, this.detectScratch);
     let faces: AnalysedFace[] = await picture.detect();
     if (selector.mode === 'reference') {
       faces = await this.embed(picture, await this.refine(picture, faces));

@@ -129,12 +129,14 @@ export function bilinear(
  * The whole frame shrunk (never enlarged) to fit `maxWidth`×`maxHeight`, aspect kept, in RGB: bilinear
  * with pixel-centre alignment, as cv2.resize (FaceFusion's detector input; an odd integer factor, such
  * as 1080p to 640x360, samples pixel centres). `scale` is frame pixels per image pixel on both axes:
- * multiply what is found in the image by it, as FaceFusion does with its detector ratio.
+ * multiply what is found in the image by it, as FaceFusion does with its detector ratio. `reuse`, when it
+ * has the result's length, is overwritten and returned as the image's data instead of a new array.
  */
 export function frameToRgbScaled(
   frame: Frame,
   maxWidth: number,
   maxHeight: number,
+  reuse?: Uint8ClampedArray,
 ): { image: RgbImage; scale: number } {
   if (!(maxWidth >= 1 && maxHeight >= 1))
     throw new RangeError(`cannot shrink a frame to ${maxWidth}x${maxHeight}`);
@@ -164,7 +166,8 @@ export function frameToRgbScaled(
   const { y: Y, u: U, v: V, chromaWidth } = p;
   // An odd integer factor (1080p to 640x360 is 3) puts every output pixel on a frame pixel's centre.
   const columnsExact = colW.every((w) => w === 0);
-  const out = new Uint8ClampedArray(outWidth * outHeight * 3);
+  const size = outWidth * outHeight * 3;
+  const out = reuse?.length === size ? reuse : new Uint8ClampedArray(size);
   let o = 0;
   for (let y = 0; y < outHeight; y++) {
     const sy = Math.min(Math.max((y + 0.5) * scale - 0.5, 0), height - 1);

@@ -143,6 +143,27 @@ export function boxMask(size: number, blur: number, padding: MaskPadding = [0, 0
   return mask;
 }
 
+const scaledMasks = new WeakMap<Float32Array, Map<number, Float32Array>>();
+
+/**
+ * `mask` times `factor`, value by value. For a shared mask the result is shared too (cached per factor, do
+ * not modify it), so paste-back keeps its padded copy instead of redoing it per face; otherwise it is
+ * written to `into` (or a new array) and returned.
+ */
+export function scaledMask(mask: Float32Array, factor: number, into?: Float32Array): Float32Array {
+  const cached = shared.has(mask) ? scaledMasks.get(mask)?.get(factor) : undefined;
+  if (cached) return cached;
+  const out = into?.length === mask.length && !shared.has(mask) ? into : new Float32Array(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = mask[i] * factor;
+  if (shared.has(mask)) {
+    let byFactor = scaledMasks.get(mask);
+    if (!byFactor) scaledMasks.set(mask, (byFactor = new Map()));
+    byFactor.set(factor, out);
+    shared.add(out);
+  }
+  return out;
+}
+
 /** Masks combined as FaceFusion does: elementwise minimum, clipped to 0–1. */
 export function combineMasks(masks: Float32Array[]): Float32Array {
   if (masks.length === 0) throw new RangeError('no mask to combine');

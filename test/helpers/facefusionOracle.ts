@@ -1,9 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository root: the nearest folder above with a package.json (this file also runs compiled, from dist/). */
+function findRepo(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+const REPO = findRepo();
 
 /** The unmodified FaceFusion 3.8.1 beside the repository (see its README), or wherever SPOTFUSE_FACEFUSION_ORACLE points. */
 export const ORACLE = resolve(

@@ -178,6 +178,17 @@ describe('frameToRgbScaled', () => {
     expect(psnr(image.data.subarray(0, 640 * 449 * 3), reference)).toBeGreaterThan(38);
   });
 
+  it('fills a reused array of the right length with the same pixels, and ignores one of another length', () => {
+    const frame = makeFrame('yuv420p', 1920, 1080);
+    const fresh = frameToRgbScaled(frame, 640, 640).image.data;
+    const reuse = new Uint8ClampedArray(640 * 360 * 3).fill(7);
+    const reused = frameToRgbScaled(frame, 640, 640, reuse).image.data;
+    expect(reused.buffer).toBe(reuse.buffer);
+    expect(Buffer.compare(Buffer.from(reused), Buffer.from(fresh))).toBe(0);
+    const other = frameToRgbScaled(frame, 640, 640, new Uint8ClampedArray(12)).image.data;
+    expect(Buffer.compare(Buffer.from(other), Buffer.from(fresh))).toBe(0);
+  });
+
   it('never enlarges: a small frame comes back as yuvToRgb gives it', () => {
     const frame = makeFrame('yuv420p', 321, 241);
     const { image, scale } = frameToRgbScaled(frame, 640, 640);

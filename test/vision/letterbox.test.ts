@@ -57,6 +57,25 @@ describe('letterbox', () => {
     }
   });
 
+  it.each(SPECS)('fills a reused tensor exactly as a new one, whatever it held (%o)', (spec) => {
+    const into = new Float32Array(3 * 640 * 640).fill(Number.NaN);
+    // Each image smaller than the one before in some direction, so stale values lie outside the next.
+    for (const [width, height] of [
+      [640, 640],
+      [640, 360],
+      [360, 640],
+      [321, 241],
+    ]) {
+      const image = picture(width, height);
+      const result = letterbox(image, { width: 640, height: 640 }, spec, into);
+      expect(result.tensor).toBe(into);
+      expectSameBits(result.tensor, expected(image, 640, 640, spec));
+    }
+    expect(() => letterbox(picture(8, 8), { width: 640, height: 640 }, spec, new Float32Array(3))).toThrow(
+      RangeError,
+    );
+  });
+
   it('shrinks a larger image, aspect kept, to the top left of the black canvas', () => {
     // Each pixel of `small` as a 2x2 block: halved with pixel-centre alignment, every output pixel
     // falls between the 4 pixels of one block, so it is that pixel again.

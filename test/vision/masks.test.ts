@@ -4,6 +4,7 @@ import {
   combineMasks,
   gaussianBlur,
   isSharedMask,
+  scaledMask,
   smoothModelMask,
 } from '../../src/vision/masks.js';
 
@@ -197,6 +198,23 @@ describe('gaussianBlur', () => {
     for (let i = 0; i < image.length; i++) expect(ours[i]).toBeCloseTo(reference[i], 4);
     const flat = gaussianBlur(new Float32Array(3 * 2).fill(0.25), 3, 2, 5);
     for (const v of flat) expect(v).toBeCloseTo(0.25, 6);
+  });
+});
+
+describe('scaledMask', () => {
+  it('scales a shared mask once per factor into a shared copy, and any other mask into `into`', () => {
+    const box = boxMask(64, 0.3);
+    const scaled = scaledMask(box, 0.8);
+    expect(scaled).not.toBe(box);
+    expect(Array.from(scaled)).toEqual(Array.from(box, (v) => Math.fround(v * 0.8)));
+    expect(scaledMask(box, 0.8)).toBe(scaled);
+    expect(isSharedMask(scaled)).toBe(true);
+    expect(Array.from(scaledMask(box, 0.5))).toEqual(Array.from(box, (v) => Math.fround(v * 0.5)));
+    const own = Float32Array.of(1, 0.5, 0);
+    const into = new Float32Array(3);
+    expect(scaledMask(own, 0.5, into)).toBe(into);
+    expect(Array.from(into)).toEqual([0.5, 0.25, 0]);
+    expect(isSharedMask(into)).toBe(false);
   });
 });
 

@@ -86,9 +86,30 @@ describe('execution providers', () => {
     ]);
   });
 
+  it('puts the device id on the cuda and tensorrt providers (--execution-device-ids) and rejects bad ones', () => {
+    expect(sessionOptions({ provider: 'cuda', threads: 0, deviceId: 1 }).executionProviders).toEqual([
+      { name: 'cuda', deviceId: 1 },
+      'cpu',
+    ]);
+    expect(sessionOptions({ provider: 'tensorrt', threads: 0, deviceId: 3 }).executionProviders).toEqual([
+      { name: 'tensorrt', deviceId: 3 },
+      { name: 'cuda', deviceId: 3 },
+      'cpu',
+    ]);
+    expect(sessionOptions({ provider: 'webgpu', threads: 0, deviceId: 1 }).executionProviders).toEqual([
+      'webgpu',
+      'cpu',
+    ]);
+    expect(() => sessionOptions({ provider: 'cuda', threads: 0, deviceId: -1 })).toThrow(UserError);
+  });
+
   it('honours the thread count (0 = onnxruntime default) and rejects bad ones', async () => {
     expect(sessionOptions({ provider: 'cpu', threads: 0 })).not.toHaveProperty('intraOpNumThreads');
     expect(sessionOptions({ provider: 'cpu', threads: 3 }).intraOpNumThreads).toBe(3);
+    // Its thread pools wait without spinning: the cores are shared with the worker's ffmpeg processes.
+    expect(sessionOptions({ provider: 'cpu', threads: 3 }).extra).toEqual({
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    });
     expect(() => sessionOptions({ provider: 'cpu', threads: -1 })).toThrow(UserError);
     expect(() => sessionOptions({ provider: 'cpu', threads: 1.5 })).toThrow(UserError);
     expect(() => sessionOptions({ provider: 'rocm' as 'cpu', threads: 0 })).toThrow(
@@ -98,7 +119,11 @@ describe('execution providers', () => {
     const create = vi.spyOn(InferenceSession, 'create');
     const path = await writeDoubler();
     const session = await openSession(path, 'double', { provider: 'cpu', threads: 2 });
-    expect(create).toHaveBeenCalledWith(path, { executionProviders: ['cpu'], intraOpNumThreads: 2 });
+    expect(create).toHaveBeenCalledWith(path, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 2,
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    });
     create.mockRestore();
     expect(await runSession(session, Float32Array.of(1, 2, 3), [1, 3])).toEqual([Float32Array.of(2, 4, 6)]);
     await session.release();

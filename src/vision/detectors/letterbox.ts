@@ -11,12 +11,14 @@ export interface Letterboxed {
 /**
  * FaceFusion's detector input: the image shrunk (never enlarged) to fit `size`, aspect kept,
  * pasted at the top left of a black canvas, then normalised into NCHW float32. Bilinear with
- * pixel-centre alignment, as cv2.resize.
+ * pixel-centre alignment, as cv2.resize. `into` (3 × size's area values), when given, is overwritten
+ * and returned as the tensor instead of a new one: a detector reuses it frame after frame.
  */
 export function letterbox(
   image: RgbImage,
   size: Size,
   { channels, mean, std }: Pick<DetectorSpec, 'channels' | 'mean' | 'std'>,
+  into?: Float32Array,
 ): Letterboxed {
   const scale = Math.min(1, size.width / image.width, size.height / image.height);
   const width = Math.max(1, Math.floor(image.width * scale));
@@ -24,19 +26,26 @@ export function letterbox(
   const scaleX = image.width / width;
   const scaleY = image.height / height;
   const area = size.width * size.height;
-  const tensor = new Float32Array(3 * area);
-  // The black canvas, already there when black normalises to +0 (yolo_face: mean 0).
-  const black = (0 - mean) / std;
-  if (!Object.is(black, 0)) tensor.fill(black);
+  if (into && into.length !== 3 * area) throw new RangeError(`letterbox needs ${3 * area} values`);
+  const tensor = into ?? new Float32Array(3 * area);
   // Plane index of the image's R, G and B in the tensor.
   const planes = channels === 'rgb' ? [0, area, 2 * area] : [2 * area, area, 0];
+  // The black canvas around the image (a new tensor already holds it when black normalises to +0).
+  const black = (0 - mean) / std;
+  if (into || !Object.is(black, 0)) {
+    for (const plane of planes) {
+      for (let y = 0; y < height; y++) {
+        tensor.fill(black, plane + y * size.width + width, plane + (y + 1) * size.width);
+      }
+      tensor.fill(black, plane + height * size.width, plane + area);
+    }
+  }
   const { data } = image;
   if (scale === 1) {
     // Already fits (the face analyser shrinks frames to the detector size first): every tap weight is
     // 0, so the bilinear sample is the pixel itself; copy and normalise, through a table of the 256
     // values (the same float32 values as the division gives).
-    const norm = new Float32Array(256);
-    for (let v = 0; v < 256; v++) norm[v] = (v - mean) / std;
+    const norm = normTable(mean, std);
     const [r, g, b] = planes;
     for (let y = 0, i = 0; y < height; y++) {
       const row = y * size.width;
@@ -72,4 +81,18 @@ export function letterbox(
     }
   }
   return { tensor, scaleX, scaleY };
+}
+
+const normTables = new Map<string, Float32Array>();
+
+/** (v − mean) / std as float32 for the 256 byte values. */
+function normTable(mean: number, std: number): Float32Array {
+  const key = `${mean}/${std}`;
+  let table = normTables.get(key);
+  if (!table) {
+    table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = (v - mean) / std;
+    normTables.set(key, table);
+  }
+  return table;
 }

@@ -18,11 +18,26 @@ export class OnnxFaceDetector implements FaceDetector {
     private readonly minScore: number,
   ) {
     this.name = spec.name;
+    this.input = new Float32Array(3 * size.width * size.height);
   }
 
+  /** The input tensor, reused from one detection to the next (a detection overlapping another gets its own). */
+  private readonly input: Float32Array;
+  private inputInUse = false;
+
   async detect(image: RgbImage): Promise<DetectedFace[]> {
-    const { tensor, scaleX, scaleY } = letterbox(image, this.size, this.spec);
-    const outputs = await runSession(this.session, tensor, [1, 3, this.size.height, this.size.width]);
+    const reuse = !this.inputInUse;
+    this.inputInUse = true;
+    let outputs: Float32Array[];
+    let scaleX: number;
+    let scaleY: number;
+    try {
+      const boxed = letterbox(image, this.size, this.spec, reuse ? this.input : undefined);
+      ({ scaleX, scaleY } = boxed);
+      outputs = await runSession(this.session, boxed.tensor, [1, 3, this.size.height, this.size.width]);
+    } finally {
+      if (reuse) this.inputInUse = false;
+    }
     const faces = nonMaximumSuppression(this.spec.decode(outputs, this.size, this.minScore), NMS_IOU);
     return faces.map(({ box, score, landmarks }) => ({
       box: [box[0] * scaleX, box[1] * scaleY, box[2] * scaleX, box[3] * scaleY],

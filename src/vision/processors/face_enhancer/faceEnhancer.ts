@@ -3,7 +3,7 @@ import { cropMask, maybeOccluder } from '../../cropMask.js';
 import type { FaceAnalyser } from '../../faceAnalyser.js';
 import type { AnalysedFace, Frame } from '../../frame.js';
 import { alignFromFrame, pasteIntoFrame } from '../../frameImage.js';
-import { boxMask } from '../../masks.js';
+import { boxMask, scaledMask } from '../../masks.js';
 import type { FaceOccluder } from '../../occluder.js';
 import { type InferenceSession, type InputTensor, openSession, outputFloat32, runNamed } from '../../onnx.js';
 import type { Processor, SharedModels } from '../../processor.js';
@@ -13,6 +13,9 @@ import type { WarpTemplate } from '../../templates.js';
 import type { LoadedOptions } from '../descriptor.js';
 import { checkFaceEnhancer } from './models.js';
 import type { EnhancerOptions } from './options.js';
+
+/** A byte v as the model's input, v / 127.5 − 1. */
+const TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
 
 /**
  * `face_enhancer` (FaceFusion's face_enhancer/core.py, enhance_face): each selected face warped to
@@ -73,8 +76,10 @@ export class FaceEnhancerProcessor implements Processor<LoadedOptions<'enhancer'
     const { crop, matrix } = alignFromFrame(frame, face.landmarks, this.template, size);
     const mask = await cropMask(crop, this.box, this.occluder);
     const area = size * size;
-    for (let i = 0; i < area; i++) {
-      for (let c = 0; c < 3; c++) input[c * area + i] = crop.data[i * 3 + c] / 127.5 - 1;
+    for (let i = 0, p = 0; i < area; i++, p += 3) {
+      input[i] = TO_UNIT[crop.data[p]];
+      input[area + i] = TO_UNIT[crop.data[p + 1]];
+      input[2 * area + i] = TO_UNIT[crop.data[p + 2]];
     }
     const inputs: Record<string, InputTensor> = {
       [this.imageInput]: { data: input, dims: [1, 3, size, size] },
@@ -88,9 +93,7 @@ export class FaceEnhancerProcessor implements Processor<LoadedOptions<'enhancer'
         enhanced.data[i * 3 + c] = Math.round(((v < -1 ? -1 : Math.min(v, 1)) + 1) * 127.5);
       }
     }
-    const { scaledMask, blend } = this;
-    for (let i = 0; i < area; i++) scaledMask[i] = mask[i] * blend;
-    pasteIntoFrame(frame, enhanced, matrix, scaledMask);
+    pasteIntoFrame(frame, enhanced, matrix, scaledMask(mask, this.blend, this.scaledMask));
   }
 
   async dispose(): Promise<void> {

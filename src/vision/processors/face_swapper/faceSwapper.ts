@@ -56,6 +56,8 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
   /** Side of the crop the faces are warped to: the model's size times the boost factor. */
   private boostSize = 0;
   private box: Float32Array | undefined;
+  /** Per channel, a byte v as the model's input: (v / 255 − mean) / std. */
+  private normalise!: Float32Array[];
   /** Reused per tile and per face. */
   private tile!: Float32Array;
   private swapped!: RgbImage;
@@ -78,6 +80,9 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     this.checkInputs(this.session);
     this.occluder = await maybeOccluder(mask.types, options);
     this.tile = new Float32Array(3 * model.size * model.size);
+    this.normalise = [0, 1, 2].map((c) =>
+      Float32Array.from({ length: 256 }, (_, v) => (v / 255 - model.mean[c]) / model.std[c]),
+    );
     this.swapped = { width: boost, height: boost, data: new Uint8Array(boost * boost * 3) };
   }
 
@@ -127,6 +132,7 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     const { tile, swapped } = this;
     const denormalise = type === 'hyperswap';
     const source = { data: this.source, dims: [1, this.source.length] };
+    const [r, g, bl] = this.normalise;
     for (let a = 0; a < k; a++) {
       for (let b = 0; b < k; b++) {
         for (let i = 0; i < size; i++) {
@@ -134,7 +140,9 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
           for (let j = 0; j < size; j++) {
             const p = (row + j * k + b) * 3;
             const t = i * size + j;
-            for (let c = 0; c < 3; c++) tile[c * area + t] = (crop.data[p + c] / 255 - mean[c]) / std[c];
+            tile[t] = r[crop.data[p]];
+            tile[area + t] = g[crop.data[p + 1]];
+            tile[2 * area + t] = bl[crop.data[p + 2]];
           }
         }
         const outputs = await runNamed(session, {
