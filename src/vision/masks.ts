@@ -157,7 +157,10 @@ export function scaledMask(mask: Float32Array, factor: number, into?: Float32Arr
   for (let i = 0; i < mask.length; i++) out[i] = mask[i] * factor;
   if (shared.has(mask)) {
     let byFactor = scaledMasks.get(mask);
-    if (!byFactor) scaledMasks.set(mask, (byFactor = new Map()));
+    if (!byFactor) {
+      byFactor = new Map();
+      scaledMasks.set(mask, byFactor);
+    }
     byFactor.set(factor, out);
     shared.add(out);
   }
