@@ -20,8 +20,22 @@ from facefusion.face_creator import get_static_faces
 from facefusion.face_selector import select_faces
 from facefusion.program import create_program
 
-# Built once: building it runs `ffmpeg -encoders` several times.
-PROGRAM = create_program()
+def option_value(argv, name):
+	return argv[argv.index(name) + 1] if name in argv else None
+
+
+PROGRAMS = {}
+
+
+def parse(argv):
+	# FaceFusion's parser takes some defaults and choices from sys.argv as it is built (the detector size from
+	# --face-detector-model, the pixel boost from --face-swapper-model), and building it runs `ffmpeg -encoders`
+	# several times: build one per such pair, with sys.argv set as the command line would set it.
+	key = option_value(argv, '--face-detector-model'), option_value(argv, '--face-swapper-model')
+	if key not in PROGRAMS:
+		sys.argv = [ 'facefusion.py' ] + argv
+		PROGRAMS[key] = create_program()
+	return vars(PROGRAMS[key].parse_args(argv))
 from facefusion.vision import read_image
 
 
@@ -56,7 +70,7 @@ def run_case(case):
 	global previous_key
 	sources = [ '-s', *case.get('sources') ] if case.get('sources') else []
 	argv = [ 'headless-run', '-t', case.get('target'), '-o', '/dev/null' ] + sources + case.get('args', [])
-	apply_args(vars(PROGRAM.parse_args(argv)), state_manager.init_item)
+	apply_args(parse(argv), state_manager.init_item)
 	if analysis_key(case) != previous_key:
 		face_store.clear_faces()
 		previous_key = analysis_key(case)
