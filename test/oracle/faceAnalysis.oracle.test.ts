@@ -109,7 +109,6 @@ class SpotfuseAnalysis {
 function expectClose(actual: number[], expected: number[], tolerance: number, what: string) {
   expect(actual.length, what).toBe(expected.length);
   const worst = Math.max(...actual.map((value, i) => Math.abs(value - expected[i])));
-  if (process.env.ORACLE_DEBUG) console.log(what, worst.toFixed(4));
   expect(
     worst,
     `${what}: ${actual.map((v) => v.toFixed(3))} vs ${expected.map((v) => v.toFixed(3))}`,
