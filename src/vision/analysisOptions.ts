@@ -22,7 +22,10 @@ export type FaceAnalysisOptions = {
   detector: DetectorOptions;
   /** `--face-landmarker-model`: `none` keeps the detector's 5 points. */
   landmarker: 'none' | '2dfan4';
-  /** `--face-landmarker-score`: 68-point landmarks replace the 5 only above this score. */
+  /**
+   * `--face-landmarker-score`: 68-point landmarks replace the 5 only above this score; 0 turns the
+   * landmarker off, as in FaceFusion.
+   */
   landmarkerScore: number;
   selector: {
     mode: FaceSelectorMode;
@@ -45,7 +48,7 @@ export type FaceAnalysisOptions = {
 
 export const DEFAULT_ANALYSIS_OPTIONS: FaceAnalysisOptions = {
   detector: { model: 'yolo_face', size: '640x640', minScore: 0.5 },
-  landmarker: 'none',
+  landmarker: '2dfan4',
   landmarkerScore: 0.5,
   selector: {
     mode: 'reference',

@@ -271,7 +271,8 @@ export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceA
   const detector = await loadFaceDetector(face.detector, models, execution);
   let analyser: OnnxFaceAnalyser | undefined;
   try {
-    const landmarker = face.landmarker === '2dfan4' ? await loadFaceLandmarker(models, execution) : undefined;
+    const useLandmarker = face.landmarker === '2dfan4' && face.landmarkerScore > 0;
+    const landmarker = useLandmarker ? await loadFaceLandmarker(models, execution) : undefined;
     analyser = new OnnxFaceAnalyser(options, detector, landmarker);
     if (face.selector.mode === 'reference') await analyser.loadReference();
     return analyser;

@@ -50,7 +50,7 @@ export function requiredModels(
   const names: string[] = [];
   if (usesFaces(processors)) {
     names.push(detectorSpec(face.detector.model).model);
-    if (face.landmarker !== 'none') names.push(face.landmarker);
+    if (face.landmarker !== 'none' && face.landmarkerScore > 0) names.push(face.landmarker);
     if (face.selector.mode === 'reference' || needsSourceFace(processors)) {
       names.push(recognizerEntry(catalog).name);
     }

@@ -401,9 +401,15 @@ function span(u0: number, du: number, v0: number, dv: number, w: number, h: numb
   return [from, to];
 }
 
+/** OpenCV's cvRound: to the nearest integer, ties to even. */
+function roundHalfEven(value: number): number {
+  const rounded = Math.round(value);
+  return rounded - value === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
+}
+
 /**
  * FaceFusion's paste_back straight into the frame's YUV: every frame sample inside the bounding box of
- * the crop's corners mapped back into the frame (floor/ceil, clipped to the frame) samples the crop
+ * the crop's corners mapped back into the frame (rounded, clipped to the frame) samples the crop
  * (bilinear, edges repeated) and the mask (bilinear, zero outside the crop, clipped to 0–1) at its
  * position, and becomes frame·(1−m) + crop·m rounded, with the crop converted by the frame's matrix and
  * range. Y is blended at full resolution, U and V at the chroma samples' positions (the centre of the
@@ -438,10 +444,12 @@ export function pasteIntoFrame(frame: Frame, crop: RgbImage, matrix: Affine, mas
     minY = Math.min(minY, fy);
     maxY = Math.max(maxY, fy);
   }
-  const x1 = Math.min(Math.max(Math.floor(minX), 0), width);
-  const y1 = Math.min(Math.max(Math.floor(minY), 0), height);
-  const x2 = Math.min(Math.max(Math.ceil(maxX), 0), width);
-  const y2 = Math.min(Math.max(Math.ceil(maxY), 0), height);
+  // FaceFusion maps the corners as integers (cv2.transform of an int array rounds them), so its box is
+  // the rounded corners: up to a pixel smaller than floor/ceil on each side, pixels it leaves untouched.
+  const x1 = Math.min(Math.max(roundHalfEven(minX), 0), width);
+  const y1 = Math.min(Math.max(roundHalfEven(minY), 0), height);
+  const x2 = Math.min(Math.max(roundHalfEven(maxX), 0), width);
+  const y2 = Math.min(Math.max(roundHalfEven(maxY), 0), height);
   if (x2 <= x1 || y2 <= y1) return;
 
   const stride = w + 3;

@@ -44,9 +44,9 @@ export function largestFace<T extends Ranked>(faces: readonly T[]): T | undefine
 }
 
 /**
- * The faces the processors should touch, in selector order: `many` all of them, `one` the first,
- * `reference` those whose face distance to `reference` is below `referenceDistance` (none without a
- * reference, or for a face without an embedding).
+ * The faces the processors should touch, as FaceFusion's select_faces: `many` all of them in selector
+ * order, `one` the first in that order, `reference` those whose face distance to `reference` is below
+ * `referenceDistance`, in detection order (none without a reference, or for a face without an embedding).
  */
 export function selectFaces<T extends Ranked & { embedding?: Embedding }>(
   faces: readonly T[],
@@ -61,7 +61,7 @@ export function selectFaces<T extends Ranked & { embedding?: Embedding }>(
       return ordered.slice(0, 1);
     case 'reference':
       if (!reference) return [];
-      return ordered.filter(
+      return faces.filter(
         (face) => face.embedding && faceDistance(face.embedding, reference) < selector.referenceDistance,
       );
   }

@@ -72,10 +72,11 @@ describe('models commands', () => {
     const defaults = (await listModels(builtins)).filter((r) => r.defaultChain);
     expect(defaults.map((r) => [r.name, r.license])).toEqual([
       ['yoloface_8n', 'GPL-3.0'],
+      ['2dfan4', 'MIT'],
       ['arcface_w600k_r50', 'Non-Commercial'],
       ['hyperswap_1a_256', 'ResearchRAIL'],
     ]);
-    expect(formatModelTable(defaults).split('\n')[3]).toMatch(
+    expect(formatModelTable(defaults).split('\n')[4]).toMatch(
       /^hyperswap_1a_256\s+face_swapper\s+yes\s+≈403\.0 MB\s+ResearchRAIL \(non-commercial\)\s+-/,
     );
     await expect(listModels(settings, ['nope'])).rejects.toThrow('unknown model "nope"');

@@ -23,7 +23,7 @@ describe('yolo_face decode', () => {
     expect(spec).toMatchObject({
       model: 'yoloface_8n',
       sizes: ['640x640'],
-      channels: 'rgb',
+      channels: 'bgr',
       mean: 0,
       std: 255,
     });
@@ -76,7 +76,7 @@ describe('retinaface decode (shared with scrfd)', () => {
   }
 
   it('is registered with FaceFusion input settings', () => {
-    expect(spec).toMatchObject({ model: 'retinaface_10g', channels: 'rgb', mean: 127.5, std: 128 });
+    expect(spec).toMatchObject({ model: 'retinaface_10g', channels: 'bgr', mean: 127.5, std: 128 });
     expect(spec.sizes).toContain('640x640');
   });
 

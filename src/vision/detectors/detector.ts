@@ -42,6 +42,10 @@ export interface DetectorSpec {
   model: string;
   /** The `--face-detector-size` values FaceFusion offers for it. */
   sizes: readonly string[];
+  /**
+   * Channel order of the input planes. FaceFusion feeds every detector its BGR frame as it is (OpenCV's
+   * order), whatever the model was trained on; spotfuse feeds the same so that it finds the same faces.
+   */
   channels: 'rgb' | 'bgr';
   /** Input = (pixel − mean) / std, on the 0–255 scale. */
   mean: number;

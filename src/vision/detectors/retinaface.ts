@@ -9,7 +9,7 @@ export const retinaface: DetectorSpec = {
   name: 'retinaface',
   model: 'retinaface_10g',
   sizes: ['160x160', '320x320', '480x480', '512x512', '640x640'],
-  channels: 'rgb',
+  channels: 'bgr',
   mean: 127.5,
   std: 128,
   decode: decodeAnchorDistances('retinaface'),

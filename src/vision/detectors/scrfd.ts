@@ -44,7 +44,7 @@ export const scrfd: DetectorSpec = {
   name: 'scrfd',
   model: 'scrfd_2.5g',
   sizes: ['160x160', '320x320', '480x480', '512x512', '640x640'],
-  channels: 'rgb',
+  channels: 'bgr',
   mean: 127.5,
   std: 128,
   decode: decodeAnchorDistances('scrfd'),

@@ -47,7 +47,7 @@ export const yoloFace: DetectorSpec = {
   name: 'yolo_face',
   model: 'yoloface_8n',
   sizes: ['640x640'],
-  channels: 'rgb',
+  channels: 'bgr',
   mean: 0,
   std: 255,
   decode,

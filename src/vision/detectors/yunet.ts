@@ -4,8 +4,9 @@ const STRIDES = [8, 16, 32];
 
 /**
  * YuNet (2023mar): one anchor per cell; outputs cls, obj, bbox, kps for strides 8/16/32 in that
- * order. Score = sqrt(cls · obj) as OpenCV's FaceDetectorYN; the box centre and landmarks are
- * offsets in cells, the size is exp(wh) cells.
+ * order. Score = cls · obj, as FaceFusion's detect_with_yunet (OpenCV's FaceDetectorYN takes the
+ * square root, so the same threshold keeps fewer faces here than there); the box centre and landmarks
+ * are offsets in cells, the size is exp(wh) cells.
  */
 function decode(outputs: Float32Array[], size: Size, minScore: number): DetectedFace[] {
   if (outputs.length !== 12) throw new Error(`yunet: expected 12 outputs, the model has ${outputs.length}`);
@@ -15,7 +16,7 @@ function decode(outputs: Float32Array[], size: Size, minScore: number): Detected
     const cols = Math.floor(size.width / stride);
     const cells = cols * Math.floor(size.height / stride);
     for (let i = 0; i < cells; i++) {
-      const score = Math.sqrt(Math.min(Math.max(cls[i], 0), 1) * Math.min(Math.max(obj[i], 0), 1));
+      const score = cls[i] * obj[i];
       if (score < minScore) continue;
       const col = i % cols;
       const row = (i - col) / cols;

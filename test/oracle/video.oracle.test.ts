@@ -1,0 +1,197 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resolveBinaries } from '../../src/media/binaries.js';
+import { runTool } from '../../src/media/ffmpegProcess.js';
+import { FACE_SQUARE, writeModelSet } from '../fixtures/models.js';
+import { ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
+import { runCli } from '../helpers/cli.js';
+import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
+import { useTempDir } from '../helpers/tempDir.js';
+import { ORACLE_TIMEOUT, runHeadless } from './oracleCases.js';
+
+/**
+ * Videos: FaceFusion 3.8.1's headless-run and `spotfuse run` on the same clip with the same stand-in models
+ * give the same frames, in the same order, at the same timestamps, with the audio kept; FaceFusion's trim
+ * range [10, 25) gives exactly the frames 10–24 of a whole run.
+ */
+
+const WIDTH = 640;
+const HEIGHT = 360;
+const FRAMES = 60;
+const TRIM = [10, 25] as const;
+/**
+ * Mean absolute difference per channel value allowed between the two engines' frames (measured: 3.3). Both
+ * re-encode with H.264 at their own settings, and FaceFusion turns whole frames into BGR and back (bt709,
+ * limited range), where spotfuse touches only the faces' pixels.
+ */
+const MEAN_DIFFERENCE = 4;
+const dir = useTempDir();
+
+/**
+ * 2 s at 30 fps, each frame different: a white square (the stand-in detectors' face) moving right one grid step
+ * every 8 frames over a dark background that carries the frame's number, with a tone.
+ */
+async function movingSquare(path: string): Promise<string> {
+  const overlay = "[bg][1:v]overlay=x='64+32*floor(n/8)':y=96,format=yuv420p[v]";
+  const bits = 'if(gt(Y,320)*lt(X,240),16*mod(floor(N/pow(2,floor(X/40))),2),8)';
+  await ffmpeg([
+    ...['-f', 'lavfi', '-i', `color=c=0x080808:s=${WIDTH}x${HEIGHT}:r=30:d=2`],
+    ...['-f', 'lavfi', '-i', `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=2`],
+    ...['-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=2'],
+    // Every frame its own: its number in binary, six dark patches of level 0 or 16 along the bottom left.
+    ...['-filter_complex', `[0:v]format=rgb24,geq=r='${bits}':g='${bits}':b='${bits}'[bg];${overlay}`],
+    ...['-map', '[v]', '-map', '2:a'],
+    ...['-c:v', 'libx264', '-crf', '4', '-pix_fmt', 'yuv420p', '-c:a', 'aac', path],
+  ]);
+  return path;
+}
+
+async function stillSource(path: string): Promise<string> {
+  await ffmpeg([
+    ...['-f', 'lavfi', '-i', `color=c=black:s=${WIDTH}x${HEIGHT}`],
+    ...['-f', 'lavfi', '-i', `color=c=0xf0e0ff:s=${FACE_SQUARE}x${FACE_SQUARE}`],
+    ...['-filter_complex', '[0:v][1:v]overlay=256:128', '-frames:v', '1', path],
+  ]);
+  return path;
+}
+
+async function rgbFrames(path: string): Promise<Uint8Array[]> {
+  // Frames as stored: a video that starts late (FaceFusion's) would otherwise get its first frame repeated.
+  const args = ['-v', 'error', '-i', path, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const raw = await runTool(resolveBinaries().ffmpeg, args, { failure: 'decode' });
+  const size = WIDTH * HEIGHT * 3;
+  return Array.from({ length: raw.length / size }, (_, i) => raw.subarray(i * size, (i + 1) * size));
+}
+
+function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return sum / a.length;
+}
+
+/** The frame number a frame carries (see movingSquare), read from the middle of each patch. */
+function frameNumber(frame: Uint8Array): number {
+  let number = 0;
+  for (let bit = 0; bit < 6; bit++) {
+    const at = (340 * WIDTH + bit * 40 + 20) * 3;
+    if (frame[at + 1] > 8) number += 2 ** bit;
+  }
+  return number;
+}
+
+/**
+ * A FaceFusion output's frame times, less the delay its first frame starts at: its audio step (stream-copied
+ * video, re-encoded AAC) starts the video about 21 ms late, where spotfuse keeps the source's times (README,
+ * FaceFusion parity).
+ */
+async function startDelayed(path: string): Promise<number[]> {
+  const pts = await probeFramesPts(path);
+  expect(pts[0]).toBeGreaterThan(0);
+  expect(pts[0]).toBeLessThan(0.05);
+  return pts.map((t) => t - pts[0]);
+}
+
+describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 headless-run', () => {
+  let oracle: Oracle;
+  let target: string;
+  let ours: string;
+  let targetFrames: Uint8Array[];
+  const theirs = { whole: '', trimmed: '' };
+
+  beforeAll(async () => {
+    const models = await writeModelSet(dir());
+    oracle = setUpOracle(join(dir(), 'ff'), join(dir(), 'fake-models'));
+    target = await movingSquare(join(dir(), 'target.mp4'));
+    const source = await stillSource(join(dir(), 'source.png'));
+    theirs.whole = join(dir(), 'ff-whole.mp4');
+    theirs.trimmed = join(dir(), 'ff-trimmed.mp4');
+    const common = [
+      '-s',
+      source,
+      '-t',
+      target,
+      '--execution-providers',
+      'cpu',
+      '--execution-thread-count',
+      '2',
+    ].concat([
+      '--output-audio-encoder',
+      'aac',
+      '--temp-path',
+      join(dir(), 'ff-temp'),
+      '--jobs-path',
+      join(dir(), 'ff-jobs'),
+    ]);
+    const trim = ['--trim-frame-start', String(TRIM[0]), '--trim-frame-end', String(TRIM[1])];
+    await runHeadless(
+      oracle,
+      [
+        [...common, '-o', theirs.whole],
+        [...common, '-o', theirs.trimmed, ...trim],
+      ],
+      dir(),
+    );
+    targetFrames = await rgbFrames(target);
+    expect(targetFrames.map(frameNumber)).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
+    ours = join(dir(), 'ours.mp4');
+    const flags = ['--model-manifest', models.manifest, '--model-dir', join(dir(), 'model-cache')];
+    const run = await runCli(
+      [
+        'run',
+        '-s',
+        source,
+        '-t',
+        target,
+        '-o',
+        ours,
+        '--state-dir',
+        join(dir(), 'state'),
+        '--workers',
+        '1',
+        ...flags,
+      ],
+      dir(),
+    );
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+  }, ORACLE_TIMEOUT);
+
+  it(
+    'whole runs: the same timestamps, the same frames in the same order, audio kept',
+    async () => {
+      const pts = await probeFramesPts(target);
+      expect(pts).toHaveLength(FRAMES);
+      expect(await probeFramesPts(ours)).toEqual(pts);
+      expect(await startDelayed(theirs.whole)).toEqual(pts.map((t) => expect.closeTo(t, 3)));
+      for (const output of [theirs.whole, ours]) {
+        expect((await probeStreams(output)).map((s) => s.codec_type)).toEqual(['video', 'audio']);
+      }
+      const [ffFrames, ourFrames] = [await rgbFrames(theirs.whole), await rgbFrames(ours)];
+      const inOrder = Array.from({ length: FRAMES }, (_, i) => i);
+      expect(ffFrames.map(frameNumber)).toEqual(inOrder);
+      expect(ourFrames.map(frameNumber)).toEqual(inOrder);
+      // Both lossy (H.264 at each engine's settings): the same picture up to the encoders' noise.
+      for (let i = 0; i < FRAMES; i++)
+        expect(meanAbsoluteDifference(ourFrames[i], ffFrames[i])).toBeLessThan(MEAN_DIFFERENCE);
+    },
+    ORACLE_TIMEOUT,
+  );
+
+  it(
+    "FaceFusion's trim range [10, 25) is frames 10–24 of the whole run, from time 0, with the audio of that range",
+    async () => {
+      const pts = await startDelayed(theirs.trimmed);
+      const count = TRIM[1] - TRIM[0];
+      expect(pts).toEqual(Array.from({ length: count }, (_, i) => i / 30).map((t) => expect.closeTo(t, 3)));
+      const ourFrames = await rgbFrames(ours);
+      const trimmed = await rgbFrames(theirs.trimmed);
+      expect(trimmed.map(frameNumber)).toEqual(Array.from({ length: count }, (_, i) => TRIM[0] + i));
+      trimmed.forEach((frame, i) => {
+        expect(meanAbsoluteDifference(frame, ourFrames[TRIM[0] + i])).toBeLessThan(MEAN_DIFFERENCE);
+      });
+      const audio = (await probeStreams(theirs.trimmed)).find((s) => s.codec_type === 'audio');
+      expect(Number(audio?.duration)).toBeCloseTo(count / 30, 1);
+    },
+    ORACLE_TIMEOUT,
+  );
+});
