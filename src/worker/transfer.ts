@@ -97,6 +97,9 @@ function retryable(error: unknown): boolean {
   );
 }
 
+/** The messages of the TypeErrors fetch fails with when the network fails, before or after the headers. */
+const FETCH_NETWORK_FAILURES = new Set(['fetch failed', 'terminated']);
+
 /** How ffmpeg, reading a URL, says that the server went away or failed. */
 const TOOL_NETWORK_FAILURE =
   /Connection (reset by peer|refused|timed out)|Server returned 5\d\d|Network is unreachable|Broken pipe/i;
@@ -107,8 +110,9 @@ const TOOL_NETWORK_FAILURE =
  */
 export function storeUnreachable(error: unknown): boolean {
   if (error instanceof HttpError) return retryable(error);
-  // fetch's own network failure; any other TypeError is a bug, not worth a minute of retries.
-  if (error instanceof TypeError) return error.message === 'fetch failed';
+  // fetch's own network failures (the request failed, or the body was cut off halfway: 'terminated');
+  // any other TypeError is a bug, not worth a minute of retries.
+  if (error instanceof TypeError) return FETCH_NETWORK_FAILURES.has(error.message);
   return error instanceof Error && TOOL_NETWORK_FAILURE.test(error.message);
 }
 

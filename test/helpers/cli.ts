@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { CLI } from './dist.js';
+import { cliPath } from './dist.js';
 
 export interface CliResult {
   code: number | null;
@@ -26,7 +26,7 @@ export function startCli(
   env: Record<string, string> = {},
   options: StartOptions = {},
 ): StartedCli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [cliPath(), ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

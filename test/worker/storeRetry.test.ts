@@ -31,12 +31,14 @@ function failing(errors: Error[]) {
 describe('retryWhileStoreUnreachable', () => {
   it('runs again while the object store is out of reach: network failures, ffmpeg reading a URL, 5xx', async () => {
     const reset = new Error('cannot decode frames 100–200 of http://s3/in.mp4: Connection reset by peer');
-    const task = failing([new TypeError('fetch failed'), reset, new HttpError('upload', 503, 'SlowDown')]);
+    // fetch's failures: before the answer, and a body cut off halfway.
+    const fetchFailures = [new TypeError('fetch failed'), new TypeError('terminated')];
+    const task = failing([...fetchFailures, reset, new HttpError('upload', 503, 'SlowDown')]);
     const { lines, options: o } = options();
     expect(await retryWhileStoreUnreachable(task.run, o)).toBe('done');
-    expect(task.calls()).toBe(4);
-    expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(/^object store unreachable \(cannot decode .*Connection reset by peer\)$/);
+    expect(task.calls()).toBe(5);
+    expect(lines).toHaveLength(4);
+    expect(lines[2]).toMatch(/^object store unreachable \(cannot decode .*Connection reset by peer\)$/);
   });
 
   it("gives up at once on the task's own errors, and when told to stop", async () => {
