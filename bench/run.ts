@@ -15,6 +15,10 @@
  * (faceVsFacefusion.ts; needs the oracle beside the repository): --seconds, --runs, --workers, and
  * --ff-threads N (FaceFusion's --execution-thread-count, default 2).
  *
+ * `--only facefusion-engine` runs FaceFusion 3.8.1 over a small face video against `spotfuse run --engine
+ * facefusion` (one chunk, three on one and two workers) and the native engine (facefusionEngine.ts; needs
+ * the oracle): --seconds (default 20; the README's figures use 10), --ff-threads N.
+ *
  * `--only lease` runs the lease-capacity bench instead (leaseCapacity.ts; needs a PostgreSQL server, not
  * part of the default run): --workers N (default 500), --tasks N (default 10000), --seconds N (measured,
  * default 20), --db URL (a server to create and drop a bench database on; default
@@ -29,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { resolveBinaries } from '../src/media/binaries.js';
 import { ffmpegInfo } from '../src/media/toolInfo.js';
 import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
+import { benchFacefusionEngine, type EngineBenchOptions, facefusionEngineTable } from './facefusionEngine.js';
 import { benchFaceVideo, type FaceVideoOptions, faceVideoTable } from './faceVsFacefusion.js';
 import { benchLeaseCapacity, leaseCapacityTable, type ServerPlacement } from './leaseCapacity.js';
 import { median, run, type Timing, timed } from './timing.js';
@@ -51,7 +56,7 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const iterations = Number(values.iterations);
-const PARTS = ['video', 'face-cpu', 'face-video', 'lease'];
+const PARTS = ['video', 'face-cpu', 'face-video', 'facefusion-engine', 'lease'];
 if (values.only !== undefined && !PARTS.includes(values.only)) {
   throw new Error(`--only takes ${PARTS.join(', ')}, not "${values.only}"`);
 }
@@ -230,6 +235,11 @@ async function benchFaceVsFacefusion(): Promise<void> {
   console.log(faceVideoTable(await benchFaceVideo(options), options).join('\n'));
 }
 
+async function benchEngine(): Promise<void> {
+  const options: EngineBenchOptions = { ffmpeg, cli, out, seconds, ffThreads: Number(values['ff-threads']) };
+  console.log(facefusionEngineTable(await benchFacefusionEngine(options), options).join('\n'));
+}
+
 async function main(): Promise<void> {
   const info = await ffmpegInfo();
   console.log(
@@ -237,6 +247,7 @@ async function main(): Promise<void> {
   );
   if (values.only === 'lease') return benchLease();
   if (values.only === 'face-video') return benchFaceVsFacefusion();
+  if (values.only === 'facefusion-engine') return benchEngine();
   if (values.only !== 'face-cpu') await benchVideo();
   if (values.only !== 'video') {
     if (values.only === undefined) console.log('');

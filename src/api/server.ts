@@ -234,13 +234,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', requireRole('worker', 'admin'));
 
       v1.post('/claim', async (request, reply) => {
-        const { workerId, pool, cloud, instanceType, zone, lifecycle } = ClaimBody.parse(request.body);
-        const claim = await leases.claim(leaseWorkerId(principalOf(request), workerId), pool, {
-          cloud,
-          instanceType,
-          zone,
-          lifecycle,
-        });
+        const { workerId, pool, cloud, instanceType, zone, lifecycle, engines } = ClaimBody.parse(
+          request.body,
+        );
+        const claim = await leases.claim(
+          leaseWorkerId(principalOf(request), workerId),
+          pool,
+          { cloud, instanceType, zone, lifecycle },
+          engines,
+        );
         return claim ? reply.send(claim) : reply.code(204).send();
       });
 

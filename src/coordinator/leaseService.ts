@@ -8,6 +8,7 @@ import type { ProtocolViolation } from '../core/lease.js';
 import { segmentDurationsMicros } from '../core/time.js';
 import type {
   Attempt,
+  EngineName,
   InstanceInfo,
   LeaseResult,
   OnDemandOnly,
@@ -225,9 +226,14 @@ export class LeaseService {
 
   /**
    * Hands `workerId` the next task its pool may take. `instance` is recorded with the attempt; its lifecycle
-   * defaults to the pool the worker claims for.
+   * defaults to the pool the worker claims for. `engines`: those the worker runs.
    */
-  async claim(workerId: string, pool: Pool, instance: InstanceInfo = {}): Promise<ClaimResponse | undefined> {
+  async claim(
+    workerId: string,
+    pool: Pool,
+    instance: InstanceInfo = {},
+    engines: readonly EngineName[] = ['native'],
+  ): Promise<ClaimResponse | undefined> {
     const claimed = await this.store.claim({
       workerId,
       pool,
@@ -236,6 +242,7 @@ export class LeaseService {
       onDemandOnly: this.options.onDemandOnly,
       spotInterruptionCap: this.options.spotInterruptionCap,
       instance: { ...instance, lifecycle: instance.lifecycle ?? pool },
+      engines,
     });
     if (!claimed) return undefined;
     const { task, job } = claimed;

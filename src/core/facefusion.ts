@@ -1,4 +1,4 @@
-import type { EngineSpec } from './types.js';
+import type { EngineName, EngineSpec } from './types.js';
 
 /** Pure rules of the `facefusion` engine: what a job may pass through to FaceFusion, and how it is cut. */
 
@@ -116,5 +116,8 @@ export function frameRateProblem(framePts: readonly number[]): string | undefine
   }
   return undefined;
 }
+
+/** The engine a job runs on: the workers that may claim its tasks are those that announce it. */
+export const engineOf = (spec: { engine?: EngineSpec }): EngineName => spec.engine?.name ?? 'native';
 
 export const isFacefusionJob = (spec: { engine?: EngineSpec }): boolean => spec.engine?.name === 'facefusion';

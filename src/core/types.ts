@@ -51,12 +51,16 @@ export interface EncoderOptions {
  */
 export type ProcessorSettings = Readonly<Record<string, unknown>>;
 
+/** What runs a job's frames: spotfuse's own processors, or the user's FaceFusion. */
+export const ENGINE_NAMES = ['native', 'facefusion'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
 /**
  * A job run by the user's own FaceFusion instead of the native processors (the `facefusion` engine): its
  * `processors` are FaceFusion's, and these are FaceFusion's own options, passed to every `headless-run`.
  */
 export interface EngineSpec {
-  name: 'facefusion';
+  name: Exclude<EngineName, 'native'>;
   /** FaceFusion's options as its command line takes them (none of those spotfuse sets itself). */
   args: string[];
   /** The text of a `facefusion.ini` to run with (`--config-path`), when one was given. */

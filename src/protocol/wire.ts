@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { UploadedPart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3BlobStore.js';
 import {
+  ENGINE_NAMES,
   INSTANCE_FACT,
   type JobSpec,
   MAX_GPU_MEMORY_MIB,
@@ -28,6 +29,8 @@ export const ClaimBody = z.object({
   instanceType: InstanceFact.optional(),
   zone: InstanceFact.optional(),
   lifecycle: z.enum(['spot', 'on-demand']).optional(),
+  /** The engines the worker runs: it is handed no process task of a job on another one. */
+  engines: z.array(z.enum(ENGINE_NAMES)).min(1).max(ENGINE_NAMES.length).default(['native']),
 });
 
 /** Epochs and frame indices are PostgreSQL `integer`s: a bigger number is a 400, not a failed statement. */

@@ -1,3 +1,6 @@
+import { ENGINE_NAMES } from '../core/types.js';
+import { type ClaimExclusions, PRIORITY_RANK } from './store.js';
+
 /**
  * The order claims take jobs in: fair share between tenants. Without it, claims went first come, first
  * served, and one tenant's 10-hour batch starved everyone who submitted after it. Jobs of the tenant with
@@ -34,6 +37,21 @@ export function claimableJobsSql(where: string): string {
       ) c
     ) shared
     WHERE max_running IS NULL OR tenant_running < max_running`;
+}
+
+/**
+ * The `where` fragment (over `j`) for `claimableJobsSql` of the jobs a claim may take tasks of: not the urgent
+ * ones where its pool keeps them for on-demand workers, and only those of the worker's engines, though any
+ * job's merge (ffmpeg's, which every worker runs). The engine is a column of the job row that the claim
+ * reads anyway (its tenant and state), so the filter costs no buffer.
+ */
+export function claimableWhereSql(skip: ClaimExclusions): string {
+  const urgent = skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '';
+  if (!skip.engines) return urgent;
+  const engines = ENGINE_NAMES.filter((name) => skip.engines?.includes(name));
+  const ofEngine =
+    engines.length > 0 ? `j.engine IN (${engines.map((name) => `'${name}'`).join(', ')}) OR ` : '';
+  return `${urgent} AND (${ofEngine}j.state = 'merging')`;
 }
 
 /** Sets a tenant's share and cap (placeholders for tenant, share, max_running); both dialects. */

@@ -202,6 +202,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     max_running integer CHECK (max_running > 0)
   );
   `,
+  // 12: the engine a job runs on, beside its spec (as its priority, and backfilled from the spec's text for
+  // the same reason), so that a claim gives its process tasks only to workers that announce that engine.
+  `
+  ALTER TABLE jobs ADD COLUMN engine text NOT NULL DEFAULT 'native';
+  UPDATE jobs SET engine = 'facefusion' WHERE spec::text ~ '"engine":\\s*\\{[^}]*"name":\\s*"facefusion"';
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

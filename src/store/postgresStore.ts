@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { engineOf } from '../core/facefusion.js';
 import {
   checkpointVerdict,
   completeVerdict,
@@ -24,7 +25,7 @@ import type {
   Task,
   TaskKind,
 } from '../core/types.js';
-import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
+import { claimableJobsSql, claimableWhereSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 import {
   chainView,
   continuesChainSql,
@@ -88,7 +89,6 @@ import {
   newJobId,
   newTokenId,
   type OutputFile,
-  PRIORITY_RANK,
   priorityRank,
   type RejectionResult,
   type Store,
@@ -204,8 +204,8 @@ export class PostgresStore implements Store {
     const id = newJobId();
     return this.tx(async (c) => {
       const { rows } = await c.query<JobRow>(
-        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant, priority)
-         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9) RETURNING ${JOB_COLUMNS}`,
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, tenant, priority, engine)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${JOB_COLUMNS}`,
         [
           id,
           job.key,
@@ -216,6 +216,7 @@ export class PostgresStore implements Store {
           now,
           job.tenant ?? null,
           priorityRank(job.spec),
+          engineOf(job.spec),
         ],
       );
       await c.query(
@@ -389,10 +390,10 @@ export class PostgresStore implements Store {
     const claimed = await this.pool.query<
       TaskRow & { job: JobRow & { probe: Record<string, unknown> }; pts: Buffer | null; pts_from: number }
     >({
-      name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}`,
+      name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}_${skip.engines?.join('_') ?? 'any'}`,
       text: `WITH picked AS (
          SELECT t.id FROM (
-           ${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}
+           ${claimableJobsSql(claimableWhereSql(skip))}
            ORDER BY ${claimOrderSql()}
          ) j
          CROSS JOIN LATERAL (

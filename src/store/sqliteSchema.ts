@@ -184,4 +184,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     max_running INTEGER CHECK (max_running > 0)
   );
   `,
+  // 11: the engine a job runs on, beside its spec (as its priority), so that a claim gives its process
+  // tasks only to workers that announce that engine.
+  `
+  ALTER TABLE jobs ADD COLUMN engine TEXT NOT NULL DEFAULT 'native';
+  UPDATE jobs SET engine = 'facefusion' WHERE json_valid(spec) AND json_extract(spec, '$.engine.name') = 'facefusion';
+  `,
 ];

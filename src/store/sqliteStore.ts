@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { engineOf } from '../core/facefusion.js';
 import {
   checkpointVerdict,
   completeVerdict,
@@ -27,7 +28,7 @@ import type {
   Task,
   TaskKind,
 } from '../core/types.js';
-import { claimableJobsSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
+import { claimableJobsSql, claimableWhereSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 
 import { chainView, type LeaseRow, leaseView } from './leaseSql.js';
 import {
@@ -83,7 +84,6 @@ import {
   newJobId,
   newTokenId,
   type OutputFile,
-  PRIORITY_RANK,
   priorityRank,
   type RejectionResult,
   type Store,
@@ -161,8 +161,8 @@ export class SqliteStore implements Store {
     const frameCount = job.framePts.length;
     this.tx(() => {
       this.sql(
-        `INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at, tenant, priority)
-           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at, tenant, priority, engine)
+           VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         id,
         job.key,
@@ -172,6 +172,7 @@ export class SqliteStore implements Store {
         now,
         job.tenant ?? null,
         priorityRank(job.spec),
+        engineOf(job.spec),
       );
       this.sql('INSERT INTO job_frames (job_id, frame_pts) VALUES (?, ?)').run(id, pts);
       const insert = this.sql(
@@ -325,7 +326,7 @@ export class SqliteStore implements Store {
                      ${skip.interruptionCap !== undefined ? 'AND preemptions < @cap' : ''}
                      ORDER BY seq LIMIT 1) AS task_id,
                     j.priority, j.created_at, j.tenant_load
-             FROM (${claimableJobsSql(skip.urgent ? `AND j.priority < ${PRIORITY_RANK.urgent}` : '')}) j
+             FROM (${claimableJobsSql(claimableWhereSql(skip))}) j
            ) f JOIN tasks t ON t.id = f.task_id
            ORDER BY ${claimOrderSql('f')} LIMIT 1`,
       ).get(...(skip.interruptionCap !== undefined ? [{ cap: skip.interruptionCap }] : [])) as

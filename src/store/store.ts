@@ -1,23 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import type { ProtocolViolation } from '../core/lease.js';
-import type {
-  Attempt,
-  FrameRange,
-  GpuTelemetry,
-  InstanceInfo,
-  Job,
-  JobSpec,
-  LeaseResult,
-  NotifyEvent,
-  NotifySpec,
-  OnDemandOnly,
-  Pool,
-  RejectedSegment,
-  ReleaseReason,
-  Segment,
-  SegmentRejection,
-  Task,
-  TaskKind,
+import {
+  type Attempt,
+  ENGINE_NAMES,
+  type EngineName,
+  type FrameRange,
+  type GpuTelemetry,
+  type InstanceInfo,
+  type Job,
+  type JobSpec,
+  type LeaseResult,
+  type NotifyEvent,
+  type NotifySpec,
+  type OnDemandOnly,
+  type Pool,
+  type RejectedSegment,
+  type ReleaseReason,
+  type Segment,
+  type SegmentRejection,
+  type Task,
+  type TaskKind,
 } from '../core/types.js';
 
 export interface NewJob {
@@ -95,6 +97,11 @@ export interface ClaimRequest {
   spotInterruptionCap?: number;
   /** The worker's machine, recorded with the attempt. */
   instance?: InstanceInfo;
+  /**
+   * The engines the worker runs: it gets no process task of a job on another one (a merge is ffmpeg's,
+   * which every worker runs). Absent: the native engine alone.
+   */
+  engines?: readonly EngineName[];
 }
 
 export interface ClaimedTask {
@@ -362,6 +369,8 @@ export interface ClaimExclusions {
   urgent: boolean;
   /** Skip tasks interrupted at least this many times; undefined: skip none. */
   interruptionCap: number | undefined;
+  /** The only engines whose jobs' process tasks this claim may take; undefined: every engine's. */
+  engines: readonly EngineName[] | undefined;
 }
 
 export type NotificationChannel = 'webhook' | 'email';
@@ -420,10 +429,12 @@ export interface DeliveryAttempt extends DeliveryAttemptResult {
 export function claimExclusions(req: ClaimRequest): ClaimExclusions {
   const spot = req.pool !== 'on-demand';
   const policy = spot ? (req.onDemandOnly ?? []) : [];
+  const engines = req.engines ?? ['native'];
   return {
     merge: policy.includes('merge'),
     urgent: policy.includes('urgent'),
     interruptionCap: spot ? req.spotInterruptionCap : undefined,
+    engines: ENGINE_NAMES.every((name) => engines.includes(name)) ? undefined : engines,
   };
 }
 

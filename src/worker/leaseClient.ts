@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toStorableText } from '../core/text.js';
-import type { GpuTelemetry, InstanceInfo, Pool, ReleaseReason, SegmentRejection } from '../core/types.js';
+import type {
+  EngineName,
+  GpuTelemetry,
+  InstanceInfo,
+  Pool,
+  ReleaseReason,
+  SegmentRejection,
+} from '../core/types.js';
 import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
@@ -68,8 +75,14 @@ export class LeaseClient {
     return response;
   }
 
-  async claim(workerId: string, pool: Pool, instance?: InstanceInfo): Promise<ClaimResponse | undefined> {
-    const response = await this.post('/claim', { ...instance, workerId, pool });
+  /** The next task for `workerId`, of a job on one of `engines` (or any job's merge); undefined: none now. */
+  async claim(
+    workerId: string,
+    pool: Pool,
+    instance?: InstanceInfo,
+    engines: readonly EngineName[] = ['native'],
+  ): Promise<ClaimResponse | undefined> {
+    const response = await this.post('/claim', { ...instance, workerId, pool, engines });
     return response.status === 204 ? undefined : ((await response.json()) as ClaimResponse);
   }
 

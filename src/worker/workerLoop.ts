@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
+import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import { type ExecutionOptions, faceOptionsOf } from '../vision/faceOptions.js';
@@ -95,6 +95,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   let idleSince = Date.now();
   let unreachableSince: number | undefined;
   let instance: InstanceInfo | undefined;
+  // A worker with a FaceFusion (checked at start) takes native jobs too: their processors are its own.
+  const engines: EngineName[] = options.facefusion ? ['native', 'facefusion'] : ['native'];
   const learnt = Promise.resolve(options.instance).then(
     (known) => {
       instance = known;
@@ -113,7 +115,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       if (options.maxTasks !== undefined && summary.completed + summary.failed >= options.maxTasks) break;
       let claim: ClaimResponse | undefined;
       try {
-        claim = await client.claim(workerId, options.pool, instance);
+        claim = await client.claim(workerId, options.pool, instance, engines);
         unreachableSince = undefined;
       } catch (error) {
         if (unreachableSince === undefined)

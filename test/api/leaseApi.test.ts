@@ -216,6 +216,29 @@ describe('lease API over HTTP', () => {
     }
   });
 
+  it("hands a FaceFusion job's tasks only to a claim that names the facefusion engine", async () => {
+    const native = (await post('/v1/claim', { workerId: 'w0' })).json() as ClaimResponse;
+    const job = await store.createJob(
+      {
+        key: 'f',
+        spec: { ...(await store.listJobs())[0].spec, engine: { name: 'facefusion', args: [] } },
+        probe: { video: { timeBase: { num: 1, den: 30 }, lastFrameDurationTicks: 1 } },
+        framePts: [0, 1],
+        chunks: [{ start: 0, end: 2 }],
+      },
+      1,
+    );
+    expect(native.task.jobId).not.toBe(job.id);
+    expect((await post('/v1/claim', { workerId: 'w1' })).statusCode).toBe(204);
+    expect((await post('/v1/claim', { workerId: 'w1', engines: ['native'] })).statusCode).toBe(204);
+    for (const engines of [[], ['native', 'gimp']]) {
+      const bad = await post('/v1/claim', { workerId: 'w1', engines });
+      expect(bad.statusCode).toBe(400);
+    }
+    const taken = await post('/v1/claim', { workerId: 'w2', engines: ['native', 'facefusion'] });
+    expect((taken.json() as ClaimResponse).task.jobId).toBe(job.id);
+  });
+
   it('reads the pool policy flag', () => {
     expect(parseOnDemandFor(undefined)).toEqual([]);
     expect(parseOnDemandFor('')).toEqual([]);

@@ -8,7 +8,7 @@ import { probeFramesPts, probeStreams } from '../fixtures/videos.js';
 import { type StartedCli, startCli } from '../helpers/cli.js';
 import { oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { createTestDatabase } from '../store/postgresTestDb.js';
+import { createTestDatabase, type TestDatabase } from '../store/postgresTestDb.js';
 
 /**
  * The facefusion engine in cluster mode: a tenant submits with `--engine facefusion`, a worker started with
@@ -83,9 +83,16 @@ describe.skipIf(skip !== undefined)(
       for (const name of ['yoloface_8n', 'arcface_w600k_r50', '2dfan4', 'xseg_1'] as const)
         await writeModel(models, name);
       const oracle = setUpOracle(join(dir(), 'oracle'), models);
+      // A native worker polls beside it: it is handed no chunk of the FaceFusion job (at most its merge).
+      start(['worker', '--worker-id', 'native', '--cloud', 'none', '--work-dir', join(dir(), 'work')], {
+        SPOTFUSE_SERVER: address,
+        SPOTFUSE_TOKEN: workerToken,
+      });
       start(
         [
           'worker',
+          '--worker-id',
+          'facefusion',
           '--engine',
           'facefusion',
           '--facefusion-path',
@@ -138,6 +145,18 @@ describe.skipIf(skip !== undefined)(
       // Once for both chunks: FaceFusion reads local files, and the worker keeps the job's video.
       expect(whole).toHaveLength(1);
       expect(s3.requests.filter((r) => r.method === 'PUT' && r.path.includes('/segments/'))).toHaveLength(2);
+      const attempts = await (pgDb as TestDatabase).query<{
+        kind: string;
+        worker_id: string;
+        outcome: string;
+      }>(
+        'SELECT t.kind, a.worker_id, a.outcome FROM attempts a JOIN tasks t ON t.id = a.task_id ORDER BY t.seq',
+      );
+      const chunks = attempts.filter((a) => a.kind === 'process');
+      expect(chunks.map((a) => [a.worker_id.replace(/^tok_[0-9a-f]+:/, ''), a.outcome])).toEqual([
+        ['facefusion', 'completed'],
+        ['facefusion', 'completed'],
+      ]);
     }, 300_000);
   },
 );

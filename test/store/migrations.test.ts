@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { EngineName } from '../../src/core/types.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgresSchema.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqliteSchema.js';
@@ -265,4 +266,78 @@ describe('SQLite migration 8 (frame timestamps out of the job row)', () => {
     db.close();
     expect(columns.map((c) => c.name)).not.toContain('frame_pts');
   });
+});
+
+// Jobs as the schema before the engine column stored them: the engine only in the spec, written by
+// JSON.stringify or as jsonb text (keys sorted, a space after each colon).
+const ENGINE_JOBS = [
+  ['job_native', JSON.stringify({ input: '/a.mp4' }), 0],
+  ['job_ff', JSON.stringify({ input: '/b.mp4', engine: { name: 'facefusion', args: ['--x'] } }), 1],
+  ['job_ff_jsonb', '{"input": "/c.mp4", "engine": {"args": [], "name": "facefusion"}}', 2],
+] as const;
+const engineRows = (jobColumns: string, jobValues: string, extra: (id: string) => string[]) =>
+  ENGINE_JOBS.flatMap(([id, spec, createdAt]) => [
+    `INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at${jobColumns})
+     VALUES ('${id}', 'k', 'running', '${spec}', '{}', 1, ${createdAt}${jobValues})`,
+    ...extra(id),
+    `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+     VALUES ('${id}-t0000', '${id}', 'process', 0, 0, 1, 0, 'pending')`,
+  ]);
+
+async function expectEngineBackfilled(store: Store): Promise<void> {
+  const claim = (workerId: string, engines?: EngineName[]) =>
+    store.claim({ workerId, pool: 'spot', now: 10, leaseTtlMs: 1000, engines });
+  expect((await claim('native1'))?.job.id).toBe('job_native');
+  expect(await claim('native2')).toBeUndefined();
+  expect((await claim('ff1', ['native', 'facefusion']))?.job.id).toBe('job_ff');
+  expect((await claim('ff2', ['native', 'facefusion']))?.job.id).toBe('job_ff_jsonb');
+}
+
+describe('schema migration of the engine column', () => {
+  it('backfills a SQLite file made by the schema before it', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
+    const old = new Database(path);
+    const before = 10; // migration 11 adds the engine column
+    for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    for (const sql of engineRows('', '', (id) => [
+      `INSERT INTO job_frames (job_id, frame_pts) VALUES ('${id}', x'0000000000000000')`,
+    ]))
+      old.exec(sql);
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      await expectEngineBackfilled(store);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.skipIf(skip !== undefined)(
+    `backfills a PostgreSQL database made by the schema before it${skip ? ` (skipped: ${skip})` : ''}`,
+    async () => {
+      const db = pgDb as TestDatabase;
+      const client = new pg.Client(db.url);
+      await client.connect();
+      const before = 11; // migration 12 adds the engine column
+      try {
+        await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+        for (const sql of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(sql);
+        await client.query(
+          'CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+        );
+        for (let v = 1; v <= before; v++)
+          await client.query('INSERT INTO schema_migrations VALUES ($1, 0)', [v]);
+        for (const sql of engineRows(', frame_pts', ", ''", () => [])) await client.query(sql);
+      } finally {
+        await client.end();
+      }
+      const store = await PostgresStore.open(db.url);
+      try {
+        await expectEngineBackfilled(store);
+      } finally {
+        await store.close();
+      }
+    },
+  );
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { OnDemandOnly, Pool } from '../../src/core/types.js';
+import type { EngineName, OnDemandOnly, Pool } from '../../src/core/types.js';
 import type { Store } from '../../src/store/store.js';
 import { passthroughSpec } from '../helpers/jobSpec.js';
 import { backends } from '../helpers/storeBackends.js';
@@ -606,6 +606,29 @@ for (const backend of backends) {
       const second = (await claim('o2', 'on-demand'))!;
       expect([first.job.id, first.task.kind]).toEqual([urgent.id, 'process']);
       expect([second.job.id, second.task.kind]).toEqual([normal.id, 'merge']);
+    });
+
+    it("gives a FaceFusion job's chunks only to workers that run FaceFusion, and its merge to any", async () => {
+      const framePts = [0, 1, 2];
+      const chunks = [{ start: 0, end: 3 }];
+      const facefusionSpec = { ...spec, engine: { name: 'facefusion' as const, args: [] } };
+      const facefusion = await store.createJob(
+        { key: 'f', spec: facefusionSpec, probe: {}, framePts, chunks },
+        1,
+      );
+      const native = await store.createJob({ key: 'n', spec, probe: {}, framePts, chunks }, 2);
+      const claim = (workerId: string, engines?: EngineName[]) =>
+        store.claim({ workerId, pool: 'spot', now: 3, leaseTtlMs: TTL, engines });
+      // A worker that names no engine runs the native one alone: it passes over the older FaceFusion job.
+      expect((await claim('n1'))?.job.id).toBe(native.id);
+      expect(await claim('n2', ['native'])).toBeUndefined();
+      const chunk = (await claim('f1', ['native', 'facefusion']))!;
+      expect(chunk.job.id).toBe(facefusion.id);
+      await store.checkpoint(chunk.task.id, chunk.task.epoch, { range: { start: 0, end: 3 }, key: 'f0' }, 4);
+      expect(await store.complete(chunk.task.id, chunk.task.epoch, 5)).toBe('ok');
+      // The merge is ffmpeg's, which every worker runs.
+      const merge = (await claim('n3', ['native']))!;
+      expect([merge.job.id, merge.task.kind]).toEqual([facefusion.id, 'merge']);
     });
 
     it('keeps a task interrupted as often as the cap for on-demand workers', async () => {
