@@ -9,7 +9,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
  */
 function staleModule(): string | undefined {
   for (const entry of readdirSync(`${root}src`, { recursive: true, encoding: 'utf8' })) {
-    if (!entry.endsWith('.ts')) continue;
+    // The dashboard (src/web) is bundled by Vite into dist/web, not compiled module by module.
+    if (!entry.endsWith('.ts') || entry.startsWith('web/')) continue;
     const built = `${root}dist/src/${entry.replace(/\.ts$/, '.js')}`;
     if (!existsSync(built) || statSync(built).mtimeMs < statSync(`${root}src/${entry}`).mtimeMs)
       return `src/${entry}`;
