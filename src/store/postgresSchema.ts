@@ -202,6 +202,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     max_running integer CHECK (max_running > 0)
   );
   `,
+  // 12: cancellations are told (job.cancelled) from now on; those before it are not.
+  `
+  UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -184,4 +184,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     max_running INTEGER CHECK (max_running > 0)
   );
   `,
+  // 11: cancellations are told (job.cancelled) from now on; those before it are not.
+  `
+  UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
+  `,
 ];
