@@ -92,7 +92,7 @@ describe('spotfuse retry', () => {
     expect(early.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('runs a failed job again from its checkpoint, uploading nothing again', async () => {
+  it('runs a failed job again from its checkpoint, uploading nothing again; logs cost each attempt', async () => {
     // The first attempt checkpoints frames 0-10, then every attempt fails: the job fails.
     for (let attempt = 1; attempt <= 3; attempt++) {
       const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w1' })).json as ClaimResponse;
@@ -139,5 +139,13 @@ describe('spotfuse retry', () => {
     const again = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json as ClaimResponse;
     expect(again.task).toMatchObject({ jobId, startFrame: 0, nextFrame: 10, epoch: 4 });
     expect(fileURLToPath(again.inputUrl).endsWith(inputKey)).toBe(true);
+
+    // `logs` tells each attempt with its GPU time and cost: the three that failed, and the one running now.
+    const logs = await cli(['logs', jobId], acme);
+    expect(logs.code).toBe(0);
+    const attempts = logs.stdout.split('\n').filter((l) => / attempt \d /.test(l));
+    expect(attempts).toHaveLength(4);
+    for (const line of attempts)
+      expect(line).toMatch(/ \[GPU \d+m\d\ds.*, \$[\d.]+ paid, \$[\d.]+ at on-demand prices\]/);
   });
 });
