@@ -11,7 +11,7 @@ import {
   SWEEP_KEYS,
   simParams,
 } from '../sim/params.js';
-import { type SimResult, simulate } from '../sim/simulate.js';
+import { SIM_DEFAULTS, type SimResult, simulate } from '../sim/simulate.js';
 import { priceTableFromFlags } from './cost.js';
 import { nonNegativeNumber, positiveDuration, positiveInt, positiveNumber, wholeNumber } from './options.js';
 
@@ -47,6 +47,7 @@ interface SimulateFlags {
   /** Milliseconds, from the duration flags. */
   deadline?: number;
   spotWaitLimit?: number;
+  smallTenantSeconds?: number;
 }
 
 /** `merge,urgent`, `merge`, `urgent` or `none`, as `spotfuse server --on-demand-for` takes it. */
@@ -81,6 +82,7 @@ export function resultJson(r: SimResult): Record<string, unknown> {
       reclaims: z.reclaims,
     }));
   }
+  if (r.tenants) out.tenants = { ...r.tenants };
   if (r.deadline) {
     out.deadline = Object.fromEntries(
       Object.entries(r.deadline).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]),
@@ -124,6 +126,11 @@ export function resultText(input: SimInput, r: SimResult): string {
     ...(p.deadlineMinutes !== undefined || p.spotWaitLimitSeconds !== undefined
       ? [
           `  fallback        at most ${count(r.fallbackWorkers, 'on-demand worker')} started by the fallback rules`,
+        ]
+      : []),
+    ...(r.tenants
+      ? [
+          `  tenants         small job done at ${min(r.tenants.smallWallMinutes)}, big job at ${min(r.tenants.bigWallMinutes)}`,
         ]
       : []),
     `  cost            ${money(r.spotCost)}`,
@@ -214,6 +221,10 @@ function inputFromFlags(f: SimulateFlags, prices: { spotPrice: number; onDemandP
     zoneOutageSeconds: f.zoneOutageSeconds,
     deadlineMinutes: f.deadline === undefined ? undefined : f.deadline / 60_000,
     spotWaitLimitSeconds: f.spotWaitLimit === undefined ? undefined : f.spotWaitLimit / 1000,
+    smallTenantFrames:
+      f.smallTenantSeconds === undefined
+        ? undefined
+        : Math.max(1, Math.round(f.smallTenantSeconds * (f.fps ?? SIM_DEFAULTS.fps))),
     gpuTypes:
       f.gpuTypes === undefined
         ? undefined
@@ -323,6 +334,11 @@ export function registerSimulate(program: Command): void {
       '--spot-wait-limit <duration>',
       'tasks waiting longer than this for spot go to the on-demand workers (e.g. 10m)',
       positiveDuration,
+    )
+    .option(
+      '--small-tenant-seconds <s>',
+      'fair share: a second tenant submits a job of this much video right after the first; prints when each is done',
+      positiveNumber,
     )
     .option(
       '--sweep <key=values>',

@@ -31,6 +31,7 @@ export interface SimInput {
   gpuTypes?: SimGpuType[];
   deadlineMinutes?: number;
   spotWaitLimitSeconds?: number;
+  smallTenantFrames?: number;
 }
 
 /**
@@ -93,6 +94,7 @@ export function simParams(input: SimInput): SimParams {
     gpuTypes: input.gpuTypes,
     deadlineMinutes: input.deadlineMinutes,
     spotWaitLimitSeconds: input.spotWaitLimitSeconds,
+    smallTenantFrames: input.smallTenantFrames,
   };
 }
 

@@ -78,6 +78,11 @@ export interface SimParams {
   deadlineMinutes?: number;
   /** Tasks waiting longer than this for a spot worker go to on-demand workers (`--spot-wait-limit`). */
   spotWaitLimitSeconds?: number;
+  /**
+   * Fair share: the job above is tenant `big`'s, and tenant `small` submits a job of this many frames right
+   * after it; the store's claim order shares the workers between them.
+   */
+  smallTenantFrames?: number;
 }
 
 /** How often the simulated coordinator asks the fallback rules how many on-demand workers the job wants. */
@@ -139,6 +144,8 @@ export interface RunResult {
   completed: boolean;
   /** Most on-demand workers the fallback rules had running at once (0 without a deadline or spot-wait limit). */
   fallbackWorkers: number;
+  /** With `smallTenantFrames`: when the small tenant's job and the big one's were done. */
+  tenants?: { smallWallMinutes: number; bigWallMinutes: number };
   /** Most times one task went back to the queue because its spot worker was interrupted. */
   maxTaskInterruptions: number;
   zones: ZoneResult[];
@@ -310,16 +317,26 @@ export async function runOnce(p: SimParams, onDemandOnly = false, reserve = fals
     checkpointFrames: p.checkpointFrames,
     ...(p.deadlineMinutes === undefined ? {} : { deadline: p.deadlineMinutes * 60_000 }),
   };
-  const job = await store.createJob(
-    {
-      key: 'sim',
-      spec,
-      probe: { video: { timeBase: { num: 1, den: p.fps }, lastFrameDurationTicks: 1 } },
-      framePts: Array.from({ length: p.frameCount }, (_, i) => i),
-      chunks,
-    },
-    0,
-  );
+  const submit = (key: string, frames: number, jobChunks: FrameRange[], tenant?: string, at = 0) =>
+    store.createJob(
+      {
+        key,
+        spec,
+        probe: { video: { timeBase: { num: 1, den: p.fps }, lastFrameDurationTicks: 1 } },
+        framePts: Array.from({ length: frames }, (_, i) => i),
+        chunks: jobChunks,
+        tenant,
+      },
+      at,
+    );
+  const twoTenants = p.smallTenantFrames !== undefined;
+  const job = await submit('sim', p.frameCount, chunks, twoTenants ? 'big' : undefined);
+  const smallChunks = twoTenants ? planChunks(p.smallTenantFrames!, chunkFrames) : [];
+  const small = twoTenants
+    ? await submit('sim-small', p.smallTenantFrames!, smallChunks, 'small', 1)
+    : undefined;
+  /** When each job's merge completed; the run ends with the last. */
+  const jobEnds = new Map<string, number>();
 
   const queue = new EventQueue<SimEvent>();
   const billed = { spot: 0, 'on-demand': 0 };
@@ -560,7 +577,7 @@ export async function runOnce(p: SimParams, onDemandOnly = false, reserve = fals
   };
 
   // Autoscaling on queue depth: no more instances than tasks waiting, spot ones first.
-  wake(chunks.length);
+  wake(chunks.length + smallChunks.length);
   if (fallback) queue.push(0, { type: 'fallback' });
 
   // Zone reclaims recur forever: the run ends when nothing else is left to happen.
@@ -618,7 +635,10 @@ export async function runOnce(p: SimParams, onDemandOnly = false, reserve = fals
       if (t.kind === 'merge' || t.pos >= t.end) {
         const r = await lease.complete(t.id, t.epoch);
         if (r !== 'ok') throw new Error(`simulated complete refused: ${r}`);
-        if (t.kind === 'merge') finishedAt = nowMs;
+        if (t.kind === 'merge') {
+          jobEnds.set(t.jobId, nowMs);
+          if (jobEnds.size === (small ? 2 : 1)) finishedAt = nowMs;
+        }
         if (w.draining) {
           terminate(w, w.terminateAt);
           wake(1);
@@ -651,13 +671,21 @@ export async function runOnce(p: SimParams, onDemandOnly = false, reserve = fals
     framesRedone,
     interruptions,
     tasksRequeued,
-    tasks: chunks.length,
+    tasks: chunks.length + smallChunks.length,
     cost,
     spotGpuMinutes: minutes(billed.spot),
     onDemandGpuMinutes: minutes(billed['on-demand']),
     events,
     completed: finishedAt !== undefined,
     fallbackWorkers,
+    ...(small
+      ? {
+          tenants: {
+            smallWallMinutes: minutes(jobEnds.get(small.id) ?? nowMs),
+            bigWallMinutes: minutes(jobEnds.get(job.id) ?? nowMs),
+          },
+        }
+      : {}),
     maxTaskInterruptions: Math.max(0, ...taskInterruptions.values()),
     zones: zones.map((z) => ({
       name: z.name,
@@ -710,6 +738,7 @@ export async function simulate(
     maxTaskInterruptions: run.maxTaskInterruptions,
     zones: run.zones,
     fallbackWorkers: run.fallbackWorkers,
+    ...(run.tenants ? { tenants: run.tenants } : {}),
     ...(deadline ? { deadline } : {}),
     run,
     onDemandRun,
