@@ -3,10 +3,17 @@ import { UserError } from '../core/errors.js';
 import { count, noun } from '../core/format.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
 import { instancePrice } from '../cost/prices.js';
-import { parseGpuTypes, parseSweep, parseZones, type SimInput, simParams } from '../sim/params.js';
-import { type SimResult, simulate } from '../sim/simulate.js';
+import {
+  parseGpuTypes,
+  parseSweep,
+  parseZones,
+  type SimInput,
+  SWEEP_KEYS,
+  simParams,
+} from '../sim/params.js';
+import { SIM_DEFAULTS, type SimResult, simulate } from '../sim/simulate.js';
 import { priceTableFromFlags } from './cost.js';
-import { nonNegativeNumber, positiveInt, positiveNumber, wholeNumber } from './options.js';
+import { nonNegativeNumber, positiveDuration, positiveInt, positiveNumber, wholeNumber } from './options.js';
 
 interface SimulateFlags {
   instanceType?: string;
@@ -37,6 +44,10 @@ interface SimulateFlags {
   zoneReclaimRate: number;
   zoneOutageSeconds: number;
   gpuTypes?: string;
+  /** Milliseconds, from the duration flags. */
+  deadline?: number;
+  spotWaitLimit?: number;
+  smallTenantSeconds?: number;
 }
 
 /** `merge,urgent`, `merge`, `urgent` or `none`, as `spotfuse server --on-demand-for` takes it. */
@@ -71,6 +82,12 @@ export function resultJson(r: SimResult): Record<string, unknown> {
       reclaims: z.reclaims,
     }));
   }
+  if (r.tenants) out.tenants = { ...r.tenants };
+  if (r.deadline) {
+    out.deadline = Object.fromEntries(
+      Object.entries(r.deadline).map(([k, v]) => [k, typeof v === 'number' ? round(v) : v]),
+    );
+  }
   return out;
 }
 
@@ -85,6 +102,10 @@ export function resultText(input: SimInput, r: SimResult): string {
   const policy = [
     p.onDemandFor?.length ? `${p.onDemandFor.join(',')} on on-demand` : '',
     p.onDemandAfter !== undefined ? `on-demand after ${count(p.onDemandAfter, 'interruption')}` : '',
+    p.deadlineMinutes !== undefined ? `deadline ${min(p.deadlineMinutes)}` : '',
+    p.spotWaitLimitSeconds !== undefined
+      ? `on-demand for tasks waiting over ${p.spotWaitLimitSeconds} s`
+      : '',
   ].filter((x) => x !== '');
   const rows = [
     `job: ${count(p.frameCount, 'frame')} at ${p.fps} fps, ${count(r.tasks, 'task')} of ${p.chunkSeconds} s, ` +
@@ -102,7 +123,23 @@ export function resultText(input: SimInput, r: SimResult): string {
         `  zone ${z.name.padEnd(10)} ${count(z.interruptions, 'interruption')}, ${count(z.reclaims, 'reclaim')}, ` +
         `${(z.workerSeconds / 60).toFixed(1)} worker-min, at most ${count(z.maxWorkers, 'worker')}`,
     ),
+    ...(p.deadlineMinutes !== undefined || p.spotWaitLimitSeconds !== undefined
+      ? [
+          `  fallback        at most ${count(r.fallbackWorkers, 'on-demand worker')} started by the fallback rules`,
+        ]
+      : []),
+    ...(r.tenants
+      ? [
+          `  tenants         small job done at ${min(r.tenants.smallWallMinutes)}, big job at ${min(r.tenants.bigWallMinutes)}`,
+        ]
+      : []),
     `  cost            ${money(r.spotCost)}`,
+    ...(r.deadline
+      ? [
+          `  deadline        ${r.deadline.met ? 'met' : 'missed'}; without it ${min(r.deadline.withoutWallMinutes)} ` +
+            `for ${money(r.deadline.withoutCost)}: the deadline costs ${money(r.deadline.extraCost)}`,
+        ]
+      : []),
     `on-demand only: ${count(p.workers + p.onDemandWorkers, 'worker')}`,
     `  wall time       ${min(r.onDemandWallMinutes)}`,
     `  cost            ${money(r.onDemandCost)}`,
@@ -182,6 +219,12 @@ function inputFromFlags(f: SimulateFlags, prices: { spotPrice: number; onDemandP
     zones: f.zones === undefined ? undefined : parseZones(f.zones),
     zoneReclaimRate: f.zoneReclaimRate,
     zoneOutageSeconds: f.zoneOutageSeconds,
+    deadlineMinutes: f.deadline === undefined ? undefined : f.deadline / 60_000,
+    spotWaitLimitSeconds: f.spotWaitLimit === undefined ? undefined : f.spotWaitLimit / 1000,
+    smallTenantFrames:
+      f.smallTenantSeconds === undefined
+        ? undefined
+        : Math.max(1, Math.round(f.smallTenantSeconds * (f.fps ?? SIM_DEFAULTS.fps))),
     gpuTypes:
       f.gpuTypes === undefined
         ? undefined
@@ -232,7 +275,12 @@ export function registerSimulate(program: Command): void {
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber, 10)
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 150)
     .option('--workers <n>', 'spot workers', wholeNumber, 20)
-    .option('--on-demand-workers <n>', 'on-demand workers', wholeNumber, 0)
+    .option(
+      '--on-demand-workers <n>',
+      'on-demand workers (with --deadline or --spot-wait-limit: a reserve the fallback rules start)',
+      wholeNumber,
+      0,
+    )
     .option(
       '--startup-seconds <s>',
       'billed boot time of an instance before its first claim',
@@ -277,7 +325,25 @@ export function registerSimulate(program: Command): void {
       nonNegativeNumber,
       600,
     )
-    .option('--sweep <key=values>', 'vary one parameter, e.g. chunk-seconds=5,10,30,60, and print a table')
+    .option(
+      '--deadline <duration>',
+      'the job must be done this long after submission (e.g. 45m): the on-demand workers start when spot alone would miss it',
+      positiveDuration,
+    )
+    .option(
+      '--spot-wait-limit <duration>',
+      'tasks waiting longer than this for spot go to the on-demand workers (e.g. 10m)',
+      positiveDuration,
+    )
+    .option(
+      '--small-tenant-seconds <s>',
+      'fair share: a second tenant submits a job of this much video right after the first; prints when each is done',
+      positiveNumber,
+    )
+    .option(
+      '--sweep <key=values>',
+      `vary one parameter, e.g. chunk-seconds=5,10,30,60, and print a table (${Object.keys(SWEEP_KEYS).join(', ')}; deadline in minutes, spot-wait-limit in seconds)`,
+    )
     .option('--json', 'print JSON')
     .action(async (flags: SimulateFlags) => {
       const input = inputFromFlags(flags, pricesFromFlags(flags));

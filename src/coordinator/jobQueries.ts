@@ -1,6 +1,8 @@
 import type { BlobStore } from '../blob/blobStore.js';
 import type { FallbackPolicy } from '../core/fallback.js';
 import type { Attempt } from '../core/types.js';
+import { attemptCost } from '../cost/accounting.js';
+import { attemptCostText } from '../cost/costText.js';
 import { type ReportOptions, summarizeJob } from '../cost/jobReport.js';
 import type { PriceTable } from '../cost/prices.js';
 import type {
@@ -54,8 +56,11 @@ export function visibleJobsFilter(principal: Principal): JobFilter | undefined {
   return undefined;
 }
 
-/** One line per attempt, and the job's error: what a tenant may know of how its job ran. */
-export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
+/**
+ * One line per attempt with what it cost at `prices` (a running one: so far, at `now`), and the job's
+ * error: what a tenant may know of how its job ran.
+ */
+export function logLines(job: StoredJob, attempts: Attempt[], prices: PriceTable, now: number): string[] {
   const time = (ms: number) => new Date(ms).toISOString();
   const lines = [`${time(job.createdAt)} job ${job.id} submitted: ${job.frameCount} frames`];
   for (const a of attempts) {
@@ -64,7 +69,8 @@ export function logLines(job: StoredJob, attempts: Attempt[]): string[] {
     lines.push(
       `${time(a.startedAt)} task ${a.taskId} attempt ${a.epoch} on ${worker}: ${a.outcome}` +
         `${a.endedAt === null ? '' : ` at ${time(a.endedAt)}`}, ${a.framesDone} frames, ` +
-        `${a.framesCheckpointed} checkpointed${a.error ? `: ${a.error}` : ''}`,
+        `${a.framesCheckpointed} checkpointed [${attemptCostText(attemptCost(a, prices, now))}]` +
+        `${a.error ? `: ${a.error}` : ''}`,
     );
   }
   if (job.finishedAt !== null)
@@ -237,7 +243,7 @@ export class JobQueries {
   async logs(principal: Principal, id: string): Promise<string[] | undefined> {
     const job = await this.job(principal, id);
     if (!job) return undefined;
-    return logLines(job, await this.store.listAttempts(id));
+    return logLines(job, await this.store.listAttempts(id), this.options.prices, this.now());
   }
 
   async deliveries(

@@ -22,6 +22,12 @@ export interface NotificationScheduleOptions {
   now?: () => number;
 }
 
+const END_EVENT: Partial<Record<StoredJob['state'], NotifyEvent>> = {
+  completed: 'job.completed',
+  failed: 'job.failed',
+  canceled: 'job.cancelled',
+};
+
 /** Where a job's result can be fetched: the coordinator's download route, or the output file here. */
 export function resultUrl(
   job: { id: string; spec: { output: string } },
@@ -41,13 +47,15 @@ async function eventData(
   options: NotificationScheduleOptions,
 ): Promise<EventData> {
   const report = await jobReport(store, job.id, { prices: options.prices }, now);
-  return { jobId: job.id, state: report.state, resultUrl: resultUrl(job, options.publicUrl), report };
+  // A cancelled job has no result to fetch.
+  const url = job.state === 'canceled' ? null : resultUrl(job, options.publicUrl);
+  return { jobId: job.id, state: report.state, resultUrl: url, report };
 }
 
 /**
  * Queues every notification that is due, idempotently: each row's dedupe key is (job, event, occurrence,
  * target), so coordinators running this at once, or again after a crash, queue each delivery once.
- * - `job.completed` / `job.failed`: every ended job whose end (its finishedAt) is not yet told; queuing
+ * - `job.completed` / `job.failed` / `job.cancelled`: every ended job whose end (its finishedAt) is not yet told; queuing
  *   the rows and marking the end happen in one transaction, so a crash between the two loses nothing.
  * - `job.progress` (opt-in): one per job per progress window while it runs.
  * - `task.preempted` (opt-in): one per attempt that ended with its worker giving the task back.
@@ -58,7 +66,7 @@ export async function scheduleNotifications(
 ): Promise<void> {
   const now = (options.now ?? Date.now)();
   for (const job of await store.listUnnotifiedEnds(100)) {
-    const event: NotifyEvent = job.state === 'completed' ? 'job.completed' : 'job.failed';
+    const event: NotifyEvent = END_EVENT[job.state] ?? 'job.failed';
     const rows = job.spec.notify
       ? outboxRows(
           job,

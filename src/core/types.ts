@@ -83,8 +83,14 @@ export interface JobSpec {
   notify?: NotifySpec;
 }
 
-/** Events a job's notifications may carry; `job.completed` and `job.failed` are always sent. */
-export const NOTIFY_EVENTS = ['job.completed', 'job.failed', 'job.progress', 'task.preempted'] as const;
+/** Events a job's notifications may carry; its end (`job.completed`, `job.failed`, `job.cancelled`) is always sent. */
+export const NOTIFY_EVENTS = [
+  'job.completed',
+  'job.failed',
+  'job.cancelled',
+  'job.progress',
+  'task.preempted',
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 /** The events a job opts into; the job's end is always told. */
 export type OptionalNotifyEvent = Extract<NotifyEvent, 'job.progress' | 'task.preempted'>;
@@ -92,7 +98,7 @@ export type OptionalNotifyEvent = Extract<NotifyEvent, 'job.progress' | 'task.pr
 export interface NotifySpec {
   webhooks: string[];
   emails: string[];
-  /** Optional events on top of `job.completed` and `job.failed`. */
+  /** Optional events on top of a job's end. */
   events: OptionalNotifyEvent[];
 }
 

@@ -1,5 +1,5 @@
 import { formatDuration, formatMoney } from '../core/format.js';
-import type { JobCost } from './accounting.js';
+import type { AttemptCost, JobCost } from './accounting.js';
 
 /** One line: paid vs on-demand, the saving, GPU time and how much of it was wasted. */
 export function costLine(c: JobCost): string {
@@ -11,6 +11,16 @@ export function costLine(c: JobCost): string {
       `; ${formatDuration(c.unpricedGpuSeconds)} on machines the price table does not know ` +
       `(${c.unpricedInstanceTypes.join(', ')}; add them with --prices)`;
   return line;
+}
+
+/** An attempt's GPU time and what it cost (or which machine the price table lacks). */
+export function attemptCostText(c: AttemptCost): string {
+  const wasted = c.wastedGpuSeconds > 0 ? ` (${formatDuration(c.wastedGpuSeconds)} wasted)` : '';
+  const price =
+    c.paid === null || c.onDemand === null
+      ? `unpriced (${c.unpriced})`
+      : `${formatMoney(c.paid)} paid, ${formatMoney(c.onDemand)} at on-demand prices`;
+  return `GPU ${formatDuration(c.gpuSeconds)}${wasted}, ${price}`;
 }
 
 /** The per-task breakdown as an aligned table. */

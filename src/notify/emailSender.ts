@@ -15,10 +15,16 @@ export interface EmailSenderOptions {
   timeoutMs?: number;
 }
 
+const END_OUTCOME: Partial<Record<EventBody['type'], string>> = {
+  'job.completed': 'completed',
+  'job.failed': 'failed',
+  'job.cancelled': 'was cancelled',
+};
+
 /** Subject and plain-text body of a job's end, for people: what happened, where the result is, what it took. */
 export function formatEmail(body: EventBody): { subject: string; text: string } {
   const { data } = body;
-  const outcome = body.type === 'job.completed' ? 'completed' : 'failed';
+  const outcome = END_OUTCOME[body.type] ?? 'failed';
   const lines = [
     `Job ${data.jobId} ${outcome}.`,
     '',

@@ -37,7 +37,7 @@ export interface EventBody {
 }
 
 /** Email is for a job's end only: progress and preemptions would flood an inbox. */
-const EMAILED: ReadonlySet<NotifyEvent> = new Set(['job.completed', 'job.failed']);
+const EMAILED: ReadonlySet<NotifyEvent> = new Set(['job.completed', 'job.failed', 'job.cancelled']);
 
 /** A Standard Webhooks message id: stable across the retries of one delivery, so receivers can dedupe. */
 export function newMessageId(): string {

@@ -37,7 +37,7 @@ const OPTIONAL_EVENTS: readonly OptionalNotifyEvent[] = ['job.progress', 'task.p
 
 /**
  * A job's notification settings from what a user gave, or undefined when there are no targets; throws a
- * UserError naming the first problem. `job.completed` and `job.failed` may be named but are always on.
+ * UserError naming the first problem. A job's end (`job.completed`, `job.failed`, `job.cancelled`) may be named but is always on.
  */
 export function notifySpec(
   webhooks: readonly string[],

@@ -29,6 +29,9 @@ export interface SimInput {
   zoneOutageSeconds?: number;
   /** A mixed fleet; replaces `gpuFps`, `workers`, `onDemandWorkers` and the single pair of prices. */
   gpuTypes?: SimGpuType[];
+  deadlineMinutes?: number;
+  spotWaitLimitSeconds?: number;
+  smallTenantFrames?: number;
 }
 
 /**
@@ -89,6 +92,9 @@ export function simParams(input: SimInput): SimParams {
     zoneReclaimRate: input.zoneReclaimRate,
     zoneOutageSeconds: input.zoneOutageSeconds,
     gpuTypes: input.gpuTypes,
+    deadlineMinutes: input.deadlineMinutes,
+    spotWaitLimitSeconds: input.spotWaitLimitSeconds,
+    smallTenantFrames: input.smallTenantFrames,
   };
 }
 
@@ -146,7 +152,7 @@ export function parseGpuTypes(text: string, price: (instanceType: string) => Pri
   return types;
 }
 
-/** Parameters `--sweep KEY=V1,V2,…` may vary, by their flag names. */
+/** Parameters `--sweep KEY=V1,V2,…` may vary, by their flag names (`deadline` in minutes, `spot-wait-limit` in seconds). */
 export const SWEEP_KEYS: Record<string, keyof SimInput> = {
   'chunk-seconds': 'chunkSeconds',
   'checkpoint-frames': 'checkpointFrames',
@@ -155,6 +161,11 @@ export const SWEEP_KEYS: Record<string, keyof SimInput> = {
   'interruption-rate': 'interruptionRate',
   notice: 'noticeSeconds',
   seed: 'seed',
+  'on-demand-after': 'onDemandAfter',
+  'zone-reclaim-rate': 'zoneReclaimRate',
+  'zone-outage-seconds': 'zoneOutageSeconds',
+  deadline: 'deadlineMinutes',
+  'spot-wait-limit': 'spotWaitLimitSeconds',
 };
 
 export interface Sweep {

@@ -22,9 +22,13 @@
  *   zone its notice at once and leaves the zone without capacity for `zoneOutageSeconds`.
  * - Pool policy (`onDemandFor`, `onDemandAfter`) goes to the LeaseService as in `spotfuse server`; a spot
  *   worker that finds nothing it may claim wakes a parked on-demand one.
+ * - On-demand fallback (`deadlineMinutes`, `spotWaitLimitSeconds`): the on-demand workers are a reserve
+ *   that starts only when the coordinator's rules (core/fallback.ts, checked every `FALLBACK_CHECK_MS` on
+ *   the job's rows) ask for them: a deadline spot alone would miss, or tasks waiting past the limit.
  */
 import type { BlobStore } from '../blob/blobStore.js';
 import { LeaseService, segmentKey } from '../coordinator/leaseService.js';
+import { jobFlow, onDemandCall } from '../core/fallback.js';
 import { chooseChunkFrames, planChunks } from '../core/planner.js';
 import type { FrameRange, JobSpec, OnDemandOnly, Pool } from '../core/types.js';
 import { SqliteStore } from '../store/sqliteStore.js';
@@ -70,7 +74,19 @@ export interface SimParams {
   zoneOutageSeconds?: number;
   /** A mixed fleet (`--gpu-types`); none: `workers` and `onDemandWorkers` of one type at `gpuFps`. */
   gpuTypes?: SimGpuType[];
+  /** The job's deadline, minutes after submission (`--deadline`): on-demand workers start to meet it. */
+  deadlineMinutes?: number;
+  /** Tasks waiting longer than this for a spot worker go to on-demand workers (`--spot-wait-limit`). */
+  spotWaitLimitSeconds?: number;
+  /**
+   * Fair share: the job above is tenant `big`'s, and tenant `small` submits a job of this many frames right
+   * after it; the store's claim order shares the workers between them.
+   */
+  smallTenantFrames?: number;
 }
+
+/** How often the simulated coordinator asks the fallback rules how many on-demand workers the job wants. */
+export const FALLBACK_CHECK_MS = 15_000;
 
 export interface SimZone {
   name: string;
@@ -126,6 +142,10 @@ export interface RunResult {
   onDemandGpuMinutes: number;
   events: number;
   completed: boolean;
+  /** Most on-demand workers the fallback rules had running at once (0 without a deadline or spot-wait limit). */
+  fallbackWorkers: number;
+  /** With `smallTenantFrames`: when the small tenant's job and the big one's were done. */
+  tenants?: { smallWallMinutes: number; bigWallMinutes: number };
   /** Most times one task went back to the queue because its spot worker was interrupted. */
   maxTaskInterruptions: number;
   zones: ZoneResult[];
@@ -156,6 +176,18 @@ export interface SimResult
   onDemandCost: number;
   onDemandWallMinutes: number;
   savingPercent: number;
+  /** With a deadline: whether it was met, and what meeting it cost over the same run without one. */
+  deadline?: DeadlineResult;
+}
+
+export interface DeadlineResult {
+  minutes: number;
+  met: boolean;
+  /** The run without the deadline (and its on-demand fallback): wall time and cost. */
+  withoutWallMinutes: number;
+  withoutCost: number;
+  /** Cost with the deadline minus cost without it. */
+  extraCost: number;
 }
 
 /** The store with synthetic frame timestamps (frame index in 1/fps ticks), so no claim copies the whole table. */
@@ -218,6 +250,7 @@ type SimEvent =
   | { type: 'interrupt'; worker: SimWorker; gen: number }
   | { type: 'back'; worker: SimWorker }
   | { type: 'expire' }
+  | { type: 'fallback' }
   | { type: 'reclaim'; zone: ZoneState }
   | { type: 'zoneBack'; zone: ZoneState };
 
@@ -243,8 +276,11 @@ export function fleetTypes(p: SimParams): SimGpuType[] {
   );
 }
 
-/** Runs one job to completion on the given pools. Deterministic for a given seed. */
-export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunResult> {
+/**
+ * Runs one job to completion on the given pools. Deterministic for a given seed. With `reserve`, the
+ * on-demand workers wait for the fallback rules even without a deadline or spot-wait limit.
+ */
+export async function runOnce(p: SimParams, onDemandOnly = false, reserve = false): Promise<RunResult> {
   const rand = mulberry32(p.seed);
   const zoneRand = mulberry32(p.seed ^ 0x5a5a5a5a);
   const store = new SimStore(p.frameCount);
@@ -279,17 +315,28 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
     face: {} as JobSpec['face'],
     encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
     checkpointFrames: p.checkpointFrames,
+    ...(p.deadlineMinutes === undefined ? {} : { deadline: p.deadlineMinutes * 60_000 }),
   };
-  await store.createJob(
-    {
-      key: 'sim',
-      spec,
-      probe: { video: { timeBase: { num: 1, den: p.fps }, lastFrameDurationTicks: 1 } },
-      framePts: Array.from({ length: p.frameCount }, (_, i) => i),
-      chunks,
-    },
-    0,
-  );
+  const submit = (key: string, frames: number, jobChunks: FrameRange[], tenant?: string, at = 0) =>
+    store.createJob(
+      {
+        key,
+        spec,
+        probe: { video: { timeBase: { num: 1, den: p.fps }, lastFrameDurationTicks: 1 } },
+        framePts: Array.from({ length: frames }, (_, i) => i),
+        chunks: jobChunks,
+        tenant,
+      },
+      at,
+    );
+  const twoTenants = p.smallTenantFrames !== undefined;
+  const job = await submit('sim', p.frameCount, chunks, twoTenants ? 'big' : undefined);
+  const smallChunks = twoTenants ? planChunks(p.smallTenantFrames!, chunkFrames) : [];
+  const small = twoTenants
+    ? await submit('sim-small', p.smallTenantFrames!, smallChunks, 'small', 1)
+    : undefined;
+  /** When each job's merge completed; the run ends with the last. */
+  const jobEnds = new Map<string, number>();
 
   const queue = new EventQueue<SimEvent>();
   const billed = { spot: 0, 'on-demand': 0 };
@@ -413,8 +460,12 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
       if (w.state === 'waiting') start(w);
     }
   };
+  // The on-demand reserve waits for the fallback rules; without them on-demand workers start with the rest.
+  const fallback =
+    !onDemandOnly && (reserve || p.deadlineMinutes !== undefined || p.spotWaitLimitSeconds !== undefined);
+  let fallbackWorkers = 0;
   /** Scale out: parked instances start again, one per task that went back to the queue. */
-  const wake = (n: number) => wakePool(n);
+  const wake = (n: number) => wakePool(n, fallback ? 'spot' : undefined);
   const wakePool = (n: number, pool?: Pool) => {
     for (const w of workers) {
       if (n <= 0) break;
@@ -508,12 +559,30 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
     }
   };
 
+  /** What the coordinator's fallback rules ask for, from the job's rows; parked on-demand workers start to match. */
+  const checkFallback = async () => {
+    const [tasks, attempts] = await Promise.all([store.listTasks(job.id), store.listAttempts(job.id)]);
+    const meanFps = types.reduce((k, t) => k + t.gpuFps, 0) / types.length;
+    const call = onDemandCall(jobFlow(job, tasks, attempts, meanFps), nowMs, {
+      spotWaitLimitMs: p.spotWaitLimitSeconds === undefined ? undefined : p.spotWaitLimitSeconds * 1000,
+    });
+    const running = workers.filter(
+      (w) => w.pool === 'on-demand' && (w.state === 'booting' || w.state === 'busy'),
+    ).length;
+    if (call && call.workers > running) wakePool(call.workers - running, 'on-demand');
+    fallbackWorkers = Math.max(
+      fallbackWorkers,
+      workers.filter((w) => w.pool === 'on-demand' && (w.state === 'booting' || w.state === 'busy')).length,
+    );
+  };
+
   // Autoscaling on queue depth: no more instances than tasks waiting, spot ones first.
-  wake(chunks.length);
+  wake(chunks.length + smallChunks.length);
+  if (fallback) queue.push(0, { type: 'fallback' });
 
   // Zone reclaims recur forever: the run ends when nothing else is left to happen.
-  const reclaimEvents = zoneReclaimRate > 0 ? zones.length : 0;
-  while (queue.size > reclaimEvents && finishedAt === undefined && !failed) {
+  const recurring = (zoneReclaimRate > 0 ? zones.length : 0) + (fallback ? 1 : 0);
+  while (queue.size > recurring && finishedAt === undefined && !failed) {
     const next = queue.pop()!;
     nowMs = next.at;
     const e = next.value;
@@ -528,6 +597,11 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
       const hit = workers.filter((w) => w.zone === z && !w.draining);
       zoneReclaims.push({ zone: z.name, atMinutes: nowMs / 60_000, workers: hit.length });
       for (const w of hit) await interrupt(w);
+      continue;
+    }
+    if (e.type === 'fallback') {
+      await checkFallback();
+      queue.push(nowMs + FALLBACK_CHECK_MS, { type: 'fallback' });
       continue;
     }
     if (e.type === 'zoneBack') {
@@ -561,7 +635,10 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
       if (t.kind === 'merge' || t.pos >= t.end) {
         const r = await lease.complete(t.id, t.epoch);
         if (r !== 'ok') throw new Error(`simulated complete refused: ${r}`);
-        if (t.kind === 'merge') finishedAt = nowMs;
+        if (t.kind === 'merge') {
+          jobEnds.set(t.jobId, nowMs);
+          if (jobEnds.size === (small ? 2 : 1)) finishedAt = nowMs;
+        }
         if (w.draining) {
           terminate(w, w.terminateAt);
           wake(1);
@@ -594,12 +671,21 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
     framesRedone,
     interruptions,
     tasksRequeued,
-    tasks: chunks.length,
+    tasks: chunks.length + smallChunks.length,
     cost,
     spotGpuMinutes: minutes(billed.spot),
     onDemandGpuMinutes: minutes(billed['on-demand']),
     events,
     completed: finishedAt !== undefined,
+    fallbackWorkers,
+    ...(small
+      ? {
+          tenants: {
+            smallWallMinutes: minutes(jobEnds.get(small.id) ?? nowMs),
+            bigWallMinutes: minutes(jobEnds.get(job.id) ?? nowMs),
+          },
+        }
+      : {}),
     maxTaskInterruptions: Math.max(0, ...taskInterruptions.values()),
     zones: zones.map((z) => ({
       name: z.name,
@@ -613,12 +699,26 @@ export async function runOnce(p: SimParams, onDemandOnly = false): Promise<RunRe
   };
 }
 
-/** The job on the spot plan, and the same job on on-demand workers only. */
+/** What meeting the deadline cost: the run against the same run without the deadline (the reserve kept). */
+async function deadlineResult(p: SimParams, run: RunResult): Promise<DeadlineResult | undefined> {
+  if (p.deadlineMinutes === undefined) return undefined;
+  const without = await runOnce({ ...p, deadlineMinutes: undefined }, false, true);
+  return {
+    minutes: p.deadlineMinutes,
+    met: run.completed && run.wallMinutes <= p.deadlineMinutes,
+    withoutWallMinutes: without.wallMinutes,
+    withoutCost: without.cost,
+    extraCost: run.cost - without.cost,
+  };
+}
+
+/** The job on the spot plan, and the same job on on-demand workers only (and, with a deadline, without it). */
 export async function simulate(
   p: SimParams,
 ): Promise<SimResult & { run: RunResult; onDemandRun: RunResult }> {
   const run = await runOnce(p);
   const onDemandRun = await runOnce({ ...p, interruptionRate: 0 }, true);
+  const deadline = await deadlineResult(p, run);
   return {
     wallMinutes: run.wallMinutes,
     gpuMinutes: run.gpuMinutes,
@@ -637,6 +737,9 @@ export async function simulate(
     completed: run.completed && onDemandRun.completed,
     maxTaskInterruptions: run.maxTaskInterruptions,
     zones: run.zones,
+    fallbackWorkers: run.fallbackWorkers,
+    ...(run.tenants ? { tenants: run.tenants } : {}),
+    ...(deadline ? { deadline } : {}),
     run,
     onDemandRun,
   };

@@ -208,6 +208,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN engine text NOT NULL DEFAULT 'native';
   UPDATE jobs SET engine = 'facefusion' WHERE spec::text ~ '"engine":\\s*\\{[^}]*"name":\\s*"facefusion"';
   `,
+  // 13: cancellations are told (job.cancelled) from now on; those before it are not.
+  `
+  UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -877,7 +877,7 @@ export class PostgresStore implements Store {
   async listUnnotifiedEnds(limit: number): Promise<StoredJob[]> {
     const { rows } = await this.pool.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs
-       WHERE finished_at IS NOT NULL AND notified_end IS DISTINCT FROM finished_at AND state IN ('completed', 'failed')
+       WHERE finished_at IS NOT NULL AND notified_end IS DISTINCT FROM finished_at AND state IN ('completed', 'failed', 'canceled')
        ORDER BY finished_at LIMIT $1`,
       [limit],
     );

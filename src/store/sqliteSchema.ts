@@ -190,4 +190,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN engine TEXT NOT NULL DEFAULT 'native';
   UPDATE jobs SET engine = 'facefusion' WHERE json_valid(spec) AND json_extract(spec, '$.engine.name') = 'facefusion';
   `,
+  // 12: cancellations are told (job.cancelled) from now on; those before it are not.
+  `
+  UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
+  `,
 ];

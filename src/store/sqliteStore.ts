@@ -774,7 +774,7 @@ export class SqliteStore implements Store {
   async listUnnotifiedEnds(limit: number): Promise<StoredJob[]> {
     const rows = this.sql(
       `SELECT ${JOB_COLUMNS} FROM jobs
-         WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at AND state IN ('completed', 'failed')
+         WHERE finished_at IS NOT NULL AND notified_end IS NOT finished_at AND state IN ('completed', 'failed', 'canceled')
          ORDER BY finished_at LIMIT ?`,
     ).all(limit) as JobRow[];
     return rows.map(toJob);

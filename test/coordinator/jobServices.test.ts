@@ -58,6 +58,35 @@ describe('job services', () => {
     });
   });
 
+  it("logs each attempt's GPU time and cost: an ended one's, a running one's so far, an unknown machine's as unpriced", async () => {
+    const HOUR = 3_600_000;
+    const later = jobServices(store, blobs, { prices: loadPriceTable(), now: () => HOUR });
+    const spot = { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' } as const;
+    const first = await store.claim({
+      workerId: 'w1',
+      pool: 'spot',
+      now: 0,
+      leaseTtlMs: HOUR,
+      instance: spot,
+    });
+    await store.release(first!.task.id, first!.task.epoch, 'preempted', null, HOUR / 2, 3);
+    await store.claim({
+      workerId: 'w2',
+      pool: 'spot',
+      now: HOUR / 2,
+      leaseTtlMs: HOUR,
+      instance: { ...spot, instanceType: 'x9.huge' },
+    });
+    const lines = (await later.queries.logs(acme, jobId)) ?? [];
+    // g5.xlarge: $0.40/h spot, $1.006/h on demand; the preempted attempt reported no frame: all of it wasted.
+    expect(lines[1]).toMatch(
+      /attempt 1 on w1: preempted at .*, 0 frames, 0 checkpointed \[GPU 30m00s \(30m00s wasted\), \$0\.2000 paid, \$0\.5030 at on-demand prices\]$/,
+    );
+    expect(lines[2]).toMatch(
+      /attempt 2 on w2: running, 0 frames, 0 checkpointed \[GPU 30m00s, unpriced \(aws\/x9\.huge\)\]$/,
+    );
+  });
+
   it('cancels a job once: the second cancel tells the state it has', async () => {
     expect(await services.control.cancel(other, jobId)).toBeUndefined();
     expect(await services.control.cancel(acme, jobId)).toEqual({ canceled: true });

@@ -114,6 +114,19 @@ describe('email notifications over SMTP', () => {
     expect(attempt).toMatchObject({ channel: 'email', statusCode: 250, delivered: true });
   });
 
+  it('mails the recipient a cancelled job, with no result link', async () => {
+    const { smtp, store, dispatcher } = await setup();
+    const job = await createJob(store, { webhooks: [], emails: ['owner@example.com'], events: [] });
+    expect(await store.cancelJob(job.id, 3000)).toBe(true);
+    await deliverAll(store, job.id, () => dispatcher.runOnce());
+    expect(smtp.mails).toHaveLength(1);
+    const [mail] = smtp.mails;
+    expect(mail.raw).toMatch(new RegExp(`^Subject: spotfuse: job ${job.id} was cancelled\\r$`, 'm'));
+    const body = bodyOf(mail.raw);
+    expect(body).toContain(`Job ${job.id} was cancelled.`);
+    expect(body).not.toContain('Result:');
+  });
+
   it('retries a recipient the server refused for now', async () => {
     const { smtp, store, dispatcher } = await setup({ failFirstRecipient: true });
     const job = await createJob(store, { webhooks: [], emails: ['owner@example.com'], events: [] });

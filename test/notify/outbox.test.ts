@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JobControl } from '../../src/coordinator/jobControl.js';
 import {
   notificationDispatcher,
   ScheduleMemo,
@@ -185,6 +186,36 @@ for (const backend of backends) {
       expect(body.data.report.error).toMatch(/decoder exploded/);
       const email = (await store.listNotifications(job.id)).find((n) => n.channel === 'email');
       expect(email).toMatchObject({ state: 'dead', attempts: 1, lastError: expect.stringMatching(/SMTP/) });
+    });
+
+    it('tells a job cancelled while it ran (job.cancelled, webhook and email), once, with no result link', async () => {
+      const hook = await receiver();
+      const job = await createJob(store, { webhooks: [hook.url], emails: ['ops@example.com'], events: [] });
+      await store.claim({ workerId: 'w', pool: 'spot', now: 2000, leaseTtlMs: 60_000 });
+      const control = new JobControl(store, () => 3000);
+      expect(await control.cancel({ role: 'admin' }, job.id)).toEqual({ canceled: true });
+      const d = dispatcher();
+      await until(
+        async () => hook.accepted().length === 1,
+        () => d.runOnce(),
+      );
+      await scheduleNotifications(store, { prices });
+      const body = hook.accepted()[0].verified as EventBody;
+      expect(body.type).toBe('job.cancelled');
+      expect(body.timestamp).toBe(new Date(3000).toISOString());
+      expect(body.data).toMatchObject({ jobId: job.id, state: 'canceled', resultUrl: null });
+      const rows = await store.listNotifications(job.id);
+      expect(rows.map((n) => [n.event, n.channel]).sort()).toEqual([
+        ['job.cancelled', 'email'],
+        ['job.cancelled', 'webhook'],
+      ]);
+      // A second cancel is refused and tells nothing more.
+      expect(await control.cancel({ role: 'admin' }, job.id)).toEqual({
+        canceled: false,
+        state: 'canceled',
+      });
+      await scheduleNotifications(store, { prices });
+      expect(await store.listNotifications(job.id)).toHaveLength(2);
     });
 
     it('queues each end once however often and however concurrently the scheduler runs', async () => {

@@ -341,3 +341,54 @@ describe('schema migration of the engine column', () => {
     },
   );
 });
+
+describe('migration of cancellations told before job.cancelled', () => {
+  it('leaves the jobs cancelled before it untold, and tells those after', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
+    const old = new Database(path);
+    const before = SQLITE_MIGRATIONS.length - 1;
+    for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
+    old.pragma(`user_version = ${before}`);
+    old.exec(`INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at, finished_at)
+      VALUES ('job_canceled', 'k', 'canceled', '{}', '{}', 0, 7, 9)`);
+    old.close();
+    const store = new SqliteStore(path);
+    try {
+      expect(await store.listUnnotifiedEnds(10)).toEqual([]);
+      const fresh = await store.createJob(
+        { key: 'k2', spec: {} as never, probe: {}, framePts: [0], chunks: [{ start: 0, end: 1 }] },
+        10,
+      );
+      await store.cancelJob(fresh.id, 11);
+      expect((await store.listUnnotifiedEnds(10)).map((j) => j.id)).toEqual([fresh.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.skipIf(skip !== undefined)(`in PostgreSQL too${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+    const db = pgDb as TestDatabase;
+    const client = new pg.Client(db.url);
+    await client.connect();
+    const before = POSTGRES_MIGRATIONS.length - 1;
+    try {
+      await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+      for (const sql of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(sql);
+      await client.query(
+        'CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+      );
+      for (let v = 1; v <= before; v++)
+        await client.query('INSERT INTO schema_migrations VALUES ($1, 0)', [v]);
+      await client.query(`INSERT INTO jobs (id, key, state, spec, probe, frame_pts, frame_count, created_at, finished_at)
+          VALUES ('job_canceled', 'k', 'canceled', '{}', '{}', '', 0, 7, 9)`);
+    } finally {
+      await client.end();
+    }
+    const store = await PostgresStore.open(db.url);
+    try {
+      expect(await store.listUnnotifiedEnds(10)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -179,6 +179,16 @@ function registerCancel(program: Command): void {
   });
 }
 
+function registerRetry(program: Command): void {
+  const command = program
+    .command('retry <id>')
+    .description('run a failed job again: it resumes from its checkpoints, nothing is uploaded again');
+  addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags) => {
+    const { state } = await new ApiClient(flags).request<{ state: string }>('POST', jobPath(id, '/retry'));
+    out(`${id} ${state}`);
+  });
+}
+
 function registerDownload(program: Command): void {
   const command = program
     .command('download <id>')
@@ -267,6 +277,7 @@ export function registerClient(program: Command): void {
   registerStatus(program);
   registerList(program);
   registerCancel(program);
+  registerRetry(program);
   registerDownload(program);
   registerLogs(program);
   registerTokens(program);
