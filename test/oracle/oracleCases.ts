@@ -34,8 +34,17 @@ export async function runHarness<T>(
 /** Runs FaceFusion's headless-run once per argument list, all in one Python process; throws on a failed case. */
 export async function runHeadless(oracle: Oracle, cases: string[][], scratch: string): Promise<void> {
   const input = join(scratch, `headless-${Date.now()}.json`);
-  await writeFile(input, JSON.stringify(cases));
-  const { stdout } = await run(oracle.python, [join(HARNESS, 'process_images.py'), input], {
+  // Each case its own temp and jobs folders: FaceFusion names jobs by the second, so two cases finishing
+  // within one second would collide in a shared jobs folder (and fail).
+  const own = cases.map((c, i) => [
+    ...c,
+    '--temp-path',
+    join(scratch, `ff-case-${i}`, 'temp'),
+    '--jobs-path',
+    join(scratch, `ff-case-${i}`, 'jobs'),
+  ]);
+  await writeFile(input, JSON.stringify(own));
+  const { stdout, stderr } = await run(oracle.python, [join(HARNESS, 'process_images.py'), input], {
     cwd: oracle.facefusionDir,
     env: oracle.env,
     maxBuffer: 64 * 1024 * 1024,
@@ -46,7 +55,13 @@ export async function runHeadless(oracle: Oracle, cases: string[][], scratch: st
     .map((line) => JSON.parse(line) as { ok: boolean });
   const failed = cases.filter((_, i) => !results[i]?.ok);
   if (failed.length > 0)
-    throw new Error(`FaceFusion failed on: ${failed.map((c) => c.join(' ')).join('\n')}`);
+    throw new Error(
+      `FaceFusion failed on: ${failed.map((c) => c.join(' ')).join('\n')}\nIt said: ${`${stdout}${stderr}`
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !line.startsWith('{'))
+        .slice(-20)
+        .join('\n')}`,
+    );
 }
 
 /** Copies a model into the form FaceFusion feeds: input named `input`, optionally without the outputs' batch axis. */

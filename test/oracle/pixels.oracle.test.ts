@@ -238,12 +238,10 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
       '--face-selector-mode',
       'many',
     ];
-    const scratch = ['--temp-path', join(dir(), 'ff-temp'), '--jobs-path', join(dir(), 'ff-jobs')];
     await runHeadless(
       oracle,
       CASES.map((c, i) => [
         ...common,
-        ...scratch,
         '-o',
         join(dir(), `ff-${i}.png`),
         '--processors',

@@ -114,14 +114,7 @@ describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 h
       'cpu',
       '--execution-thread-count',
       '2',
-    ].concat([
-      '--output-audio-encoder',
-      'aac',
-      '--temp-path',
-      join(dir(), 'ff-temp'),
-      '--jobs-path',
-      join(dir(), 'ff-jobs'),
-    ]);
+    ].concat(['--output-audio-encoder', 'aac']);
     const trim = ['--trim-frame-start', String(TRIM[0]), '--trim-frame-end', String(TRIM[1])];
     await runHeadless(
       oracle,
