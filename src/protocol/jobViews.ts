@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import type { AttemptOutcome, FrameRange, JobState, Pool, TaskKind, TaskState } from '../core/types.js';
+import type {
+  Attempt,
+  FrameRange,
+  JobState,
+  Pool,
+  TaskKind,
+  TaskState,
+} from '../core/types.js';
 
 /**
  * Response shapes of the tenant job API that the dashboard (src/web) reads. The coordinator's queries
@@ -47,22 +54,24 @@ export interface JobListResponse {
 }
 
 /** One run of a task by one worker. */
-export interface TimelineAttempt {
-  epoch: number;
+export type TimelineAttempt = Pick<
+  Attempt,
+  | 'epoch'
+  | 'startedAt'
+  | 'endedAt'
+  | 'outcome'
+  | 'framesDone'
+  | 'framesCheckpointed'
+  | 'error'
+  | 'cloud'
+  | 'instanceType'
+  | 'zone'
+  | 'lifecycle'
+  | 'fps'
+> & {
   /** The worker's name (without the id of the token it holds its lease under). */
   worker: string;
-  startedAt: number;
-  endedAt: number | null;
-  outcome: AttemptOutcome;
-  framesDone: number;
-  framesCheckpointed: number;
-  error: string | null;
-  cloud: string | null;
-  instanceType: string | null;
-  zone: string | null;
-  lifecycle: Pool | null;
-  fps: number | null;
-}
+};
 
 export interface TimelineTask {
   id: string;
