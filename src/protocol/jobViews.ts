@@ -1,12 +1,5 @@
 import { z } from 'zod';
-import type {
-  Attempt,
-  FrameRange,
-  JobState,
-  Pool,
-  TaskKind,
-  TaskState,
-} from '../core/types.js';
+import type { Attempt, FrameRange, JobState, Pool, TaskKind, TaskState } from '../core/types.js';
 
 /**
  * Response shapes of the tenant job API that the dashboard (src/web) reads. The coordinator's queries
