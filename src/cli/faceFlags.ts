@@ -1,5 +1,16 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_ANALYSIS_OPTIONS } from '../vision/analysisOptions.js';
+import {
+  DEFAULT_ANALYSIS_OPTIONS,
+  FACE_MASK_AREAS,
+  FACE_MASK_REGIONS,
+  FACE_MASK_TYPES,
+  FACE_PARSER_MODELS,
+  type FaceMaskArea,
+  type FaceMaskRegion,
+  type FaceParserModel,
+  GENDERS,
+  RACES,
+} from '../vision/analysisOptions.js';
 import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import {
   DEFAULT_EXECUTION,
@@ -36,7 +47,14 @@ export interface FaceFlags extends DetectorFlags {
   referenceFaceDistance: number;
   referenceFrameNumber: number;
   referenceFacePosition: number;
+  faceSelectorGender?: FaceOptions['selector']['gender'];
+  faceSelectorRace?: FaceOptions['selector']['race'];
+  faceSelectorAgeStart?: number;
+  faceSelectorAgeEnd?: number;
   faceMaskTypes: FaceMaskType[];
+  faceMaskAreas: FaceMaskArea[];
+  faceMaskRegions: FaceMaskRegion[];
+  faceParserModel: FaceParserModel;
   faceMaskBlur: number;
   faceMaskPadding: [number, number, number, number];
 }
@@ -60,12 +78,24 @@ function padding(value: string): [number, number, number, number] {
   return [top, right, bottom, left];
 }
 
-function maskTypes(value: string): FaceMaskType[] {
-  const types = value.split(/[\s,]+/).filter(Boolean);
-  if (types.length === 0 || types.some((t) => t !== 'box' && t !== 'occlusion')) {
-    throw new InvalidArgumentError('use box, occlusion, or both ("box,occlusion")');
-  }
-  return [...new Set(types)] as FaceMaskType[];
+/** A list of FaceFusion's names, separated by spaces or commas, each one of `choices`, without repeats. */
+function choiceList<T extends string>(choices: readonly T[]): (value: string) => T[] {
+  return (value) => {
+    const names = value.split(/[\s,]+/).filter(Boolean);
+    if (names.length === 0 || names.some((name) => !choices.includes(name as T))) {
+      throw new InvalidArgumentError(
+        `use one or more of ${choices.join(', ')} (e.g. "${choices.slice(0, 2).join(' ')}")`,
+      );
+    }
+    return [...new Set(names)] as T[];
+  };
+}
+
+/** FaceFusion's age bounds: whole years 0 to 100. */
+function age(value: string): number {
+  const years = wholeNumber(value);
+  if (years > 100) throw new InvalidArgumentError('give an age from 0 to 100');
+  return years;
 }
 
 /** The detector options, shared by `run` and `faces`. */
@@ -160,9 +190,38 @@ export function addFaceOptions(command: Command): Command {
     .option('--reference-frame-number <n>', 'frame the reference face is taken from', wholeNumber, 0)
     .option('--reference-face-position <n>', 'which face of that frame, in selector order', wholeNumber, 0)
     .addOption(
-      new Option('--face-mask-types <types>', 'box and/or occlusion (xseg_1)')
-        .argParser(maskTypes)
+      new Option(
+        '--face-selector-gender <gender>',
+        "only faces of this gender (fairface); auto: the source face's",
+      ).choices([...GENDERS, 'auto']),
+    )
+    .addOption(
+      new Option(
+        '--face-selector-race <race>',
+        "only faces of this race (fairface); auto: the source face's",
+      ).choices([...RACES, 'auto']),
+    )
+    .option('--face-selector-age-start <years>', 'only faces whose age bracket reaches this age', age)
+    .option('--face-selector-age-end <years>', 'only faces whose age bracket starts below this age', age)
+    .addOption(
+      new Option('--face-mask-types <types>', `masks to paste through: ${FACE_MASK_TYPES.join(', ')}`)
+        .argParser(choiceList(FACE_MASK_TYPES))
         .default(d.mask.types, 'box'),
+    )
+    .addOption(
+      new Option('--face-mask-areas <areas>', `the area mask's parts: ${FACE_MASK_AREAS.join(', ')}`)
+        .argParser(choiceList(FACE_MASK_AREAS))
+        .default(d.mask.areas, 'all'),
+    )
+    .addOption(
+      new Option('--face-mask-regions <regions>', `the region mask's parts: ${FACE_MASK_REGIONS.join(', ')}`)
+        .argParser(choiceList(FACE_MASK_REGIONS))
+        .default(d.mask.regions, 'all'),
+    )
+    .addOption(
+      new Option('--face-parser-model <name>', 'face parser of the region mask')
+        .choices(FACE_PARSER_MODELS)
+        .default(d.mask.parser),
     )
     .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
     .addOption(
@@ -190,9 +249,27 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       referenceDistance: flags.referenceFaceDistance,
       referenceFrame: flags.referenceFrameNumber,
       referencePosition: flags.referenceFacePosition,
+      ...definedOnly({
+        gender: flags.faceSelectorGender,
+        race: flags.faceSelectorRace,
+        ageStart: flags.faceSelectorAgeStart,
+        ageEnd: flags.faceSelectorAgeEnd,
+      }),
     },
-    mask: { types: flags.faceMaskTypes, blur: flags.faceMaskBlur, padding: flags.faceMaskPadding },
+    mask: {
+      types: flags.faceMaskTypes,
+      blur: flags.faceMaskBlur,
+      padding: flags.faceMaskPadding,
+      areas: flags.faceMaskAreas,
+      regions: flags.faceMaskRegions,
+      parser: flags.faceParserModel,
+    },
   });
+}
+
+/** The entries of `values` that are set: a job spec holds no undefined options. */
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** FaceFusion's `--execution-device-ids 0 1` (space-separated); `0,1` works too. */

@@ -3,6 +3,8 @@ export const MODEL_ROLES = [
   'face_landmarker',
   'face_recognizer',
   'face_occluder',
+  'face_parser',
+  'face_classifier',
   'face_swapper',
   'face_enhancer',
   'frame_enhancer',
@@ -78,6 +80,9 @@ const BUILTINS: BuiltinModel[] = [
     approxSize: 174 * MB,
   },
   { name: 'xseg_1', role: 'face_occluder', version: '3.1.0', license: 'GPL-3.0' },
+  { name: 'bisenet_resnet_18', role: 'face_parser', version: '3.1.0', license: 'MIT' },
+  { name: 'bisenet_resnet_34', role: 'face_parser', version: '3.0.0', license: 'MIT' },
+  { name: 'fairface', role: 'face_classifier', version: '3.0.0', license: 'CC-BY-4.0' },
   {
     name: 'inswapper_128',
     role: 'face_swapper',
