@@ -134,9 +134,10 @@ export function resizeBilinearBytes(
     const b = ys.b[y];
     const target = y * rowLength;
     for (let i = 0; i < rowLength; i++) {
-      const sum = Math.floor(((rows[top + i] >> 4) * a) / 65536) + Math.floor(((rows[bottom + i] >> 4) * b) / 65536);
+      const sum =
+        Math.floor(((rows[top + i] >> 4) * a) / 65536) + Math.floor(((rows[bottom + i] >> 4) * b) / 65536);
       const v = (sum + 2) >> 2;
-      out[target + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      out[target + i] = Math.min(Math.max(v, 0), 255);
     }
   }
 }
