@@ -253,13 +253,18 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     return classified.classification;
   }
 
-  /** Takes the reference face from the target video, as FaceFusion's reference mode does. */
+  /**
+   * Takes the reference face from the target video, as FaceFusion's reference mode does. A frame without
+   * a face is an error; when the selector's filters leave none of its faces, there is no reference and no
+   * face is processed, as in FaceFusion.
+   */
   async loadReference(): Promise<void> {
     const { target, face } = this.options;
     const { referenceFrame, referencePosition, order } = face.selector;
     const picture = imagePicture(await loadVideoFrame(target, referenceFrame), this.detector);
     const faces = await this.classify(picture, await this.refine(picture, await picture.detect()));
     const chosen = faceAt(faces, order, referencePosition, await this.faceFilters());
+    if (!chosen && faces.length > 0) return;
     if (!chosen) {
       throw new UserError(
         `no face found in frame ${referenceFrame} of ${inputName(target)} to take the reference face from: ` +
