@@ -4,9 +4,11 @@ import {
   FACE_MASK_AREAS,
   FACE_MASK_REGIONS,
   FACE_MASK_TYPES,
+  FACE_OCCLUDER_MODELS,
   FACE_PARSER_MODELS,
   type FaceMaskArea,
   type FaceMaskRegion,
+  type FaceOccluderModel,
   type FaceParserModel,
   GENDERS,
   RACES,
@@ -55,6 +57,7 @@ export interface FaceFlags extends DetectorFlags {
   faceMaskAreas: FaceMaskArea[];
   faceMaskRegions: FaceMaskRegion[];
   faceParserModel: FaceParserModel;
+  faceOccluderModel: FaceOccluderModel;
   faceMaskBlur: number;
   faceMaskPadding: [number, number, number, number];
 }
@@ -219,6 +222,14 @@ export function addFaceOptions(command: Command): Command {
         .default(d.mask.regions, 'all'),
     )
     .addOption(
+      new Option(
+        '--face-occluder-model <name>',
+        'occluder of the occlusion mask; many: the minimum of all three',
+      )
+        .choices(FACE_OCCLUDER_MODELS)
+        .default(d.mask.occluder),
+    )
+    .addOption(
       new Option('--face-parser-model <name>', 'face parser of the region mask')
         .choices(FACE_PARSER_MODELS)
         .default(d.mask.parser),
@@ -263,6 +274,7 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       areas: flags.faceMaskAreas,
       regions: flags.faceMaskRegions,
       parser: flags.faceParserModel,
+      occluder: flags.faceOccluderModel,
     },
   });
 }

@@ -80,6 +80,8 @@ const BUILTINS: BuiltinModel[] = [
     approxSize: 174 * MB,
   },
   { name: 'xseg_1', role: 'face_occluder', version: '3.1.0', license: 'GPL-3.0' },
+  { name: 'xseg_2', role: 'face_occluder', version: '3.1.0', license: 'GPL-3.0' },
+  { name: 'xseg_3', role: 'face_occluder', version: '3.2.0', license: 'GPL-3.0' },
   { name: 'bisenet_resnet_18', role: 'face_parser', version: '3.1.0', license: 'MIT' },
   { name: 'bisenet_resnet_34', role: 'face_parser', version: '3.0.0', license: 'MIT' },
   { name: 'fairface', role: 'face_classifier', version: '3.0.0', license: 'CC-BY-4.0' },

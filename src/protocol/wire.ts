@@ -16,6 +16,7 @@ import {
   FACE_MASK_AREAS,
   FACE_MASK_REGIONS,
   FACE_MASK_TYPES,
+  FACE_OCCLUDER_MODELS,
   FACE_PARSER_MODELS,
   FACE_SELECTOR_ORDERS,
   GENDERS,
@@ -296,6 +297,7 @@ const sharedFaceOptionSchemas = {
       areas: z.array(z.enum(FACE_MASK_AREAS)).min(1).max(FACE_MASK_AREAS.length),
       regions: z.array(z.enum(FACE_MASK_REGIONS)).min(1).max(FACE_MASK_REGIONS.length),
       parser: z.enum(FACE_PARSER_MODELS),
+      occluder: z.enum(FACE_OCCLUDER_MODELS),
     })
     .partial()
     .optional(),

@@ -31,6 +31,9 @@ export const FACE_MASK_REGIONS = [
   'lower-lip',
 ] as const;
 export type FaceMaskRegion = (typeof FACE_MASK_REGIONS)[number];
+/** `--face-occluder-model`: the xseg occluders FaceFusion offers; `many` takes the minimum of all three. */
+export const FACE_OCCLUDER_MODELS = ['xseg_1', 'xseg_2', 'xseg_3', 'many'] as const;
+export type FaceOccluderModel = (typeof FACE_OCCLUDER_MODELS)[number];
 /** `--face-parser-model`: the bisenet face parsers FaceFusion offers. */
 export const FACE_PARSER_MODELS = ['bisenet_resnet_18', 'bisenet_resnet_34'] as const;
 export type FaceParserModel = (typeof FACE_PARSER_MODELS)[number];
@@ -81,6 +84,8 @@ export type FaceAnalysisOptions = {
     regions: FaceMaskRegion[];
     /** `--face-parser-model`, for the `region` mask. */
     parser: FaceParserModel;
+    /** `--face-occluder-model`, for the `occlusion` mask. */
+    occluder: FaceOccluderModel;
   };
 };
 
@@ -102,6 +107,7 @@ export const DEFAULT_ANALYSIS_OPTIONS: FaceAnalysisOptions = {
     areas: [...FACE_MASK_AREAS],
     regions: [...FACE_MASK_REGIONS],
     parser: 'bisenet_resnet_34',
+    occluder: 'xseg_1',
   },
 };
 

@@ -24,12 +24,13 @@ export async function cropMask(
   return masks.length === 1 ? masks[0] : combineMasks(masks);
 }
 
-/** Opens the occluder when the mask types ask for it. */
+/** Opens the occluder of `--face-occluder-model` when the mask types ask for it. */
 export async function maybeOccluder(
   types: readonly FaceMaskType[],
   options: ProcessorOptions,
 ): Promise<FaceOccluder | undefined> {
-  return types.includes('occlusion') ? loadFaceOccluder(options.models, options.execution) : undefined;
+  if (!types.includes('occlusion')) return undefined;
+  return loadFaceOccluder(options.models, options.execution, options.face.mask.occluder);
 }
 
 /**

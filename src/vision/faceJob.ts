@@ -10,7 +10,7 @@ import { loadFaceAnalyser, usesLandmarker } from './faceAnalyser.js';
 import { usesFaces } from './faceOptionGroups.js';
 import { type FaceOptions, faceOptionsOf } from './faceOptions.js';
 import { FAN_68_5_MODEL } from './fan68.js';
-import { OCCLUDER_MODEL } from './occluder.js';
+import { occluderModels } from './occluder.js';
 import { checkExecutionProvider } from './onnx.js';
 import type { AnyProcessorDescriptor } from './processors/descriptor.js';
 import { chainMembers } from './processors/registry.js';
@@ -60,7 +60,7 @@ export function requiredModels(
       names.push(recognizerEntry(catalog).name);
     }
     if (filtersFaces(face.selector)) names.push(CLASSIFIER_MODEL);
-    if (types.includes('occlusion')) names.push(OCCLUDER_MODEL);
+    if (types.includes('occlusion')) names.push(...occluderModels(face.mask.occluder));
     if (types.includes('region')) names.push(face.mask.parser);
   }
   for (const p of chainMembers(processors)) names.push(...(p.models?.(ownOptions(p, face)) ?? []));

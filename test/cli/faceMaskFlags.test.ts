@@ -16,6 +16,7 @@ describe('mask and selector filter flags (FaceFusion names)', () => {
       types: ['box'],
       areas: ['upper-face', 'lower-face', 'mouth'],
       parser: 'bisenet_resnet_34',
+      occluder: 'xseg_1',
     });
     expect(face.mask.regions).toHaveLength(10);
     expect(face.selector).not.toHaveProperty('gender');
@@ -33,6 +34,7 @@ describe('mask and selector filter flags (FaceFusion names)', () => {
         'skin nose',
       ]
         .concat(['--face-parser-model', 'bisenet_resnet_18', '--face-selector-gender', 'female'])
+        .concat(['--face-occluder-model', 'many'])
         .concat([
           '--face-selector-race',
           'auto',
@@ -47,6 +49,7 @@ describe('mask and selector filter flags (FaceFusion names)', () => {
       areas: ['mouth'],
       regions: ['skin', 'nose'],
       parser: 'bisenet_resnet_18',
+      occluder: 'many',
     });
     expect(face.selector).toMatchObject({ gender: 'female', race: 'auto', ageStart: 20, ageEnd: 40 });
     expect(FaceOptionsPatch.safeParse({ mask: face.mask, selector: face.selector }).success).toBe(true);

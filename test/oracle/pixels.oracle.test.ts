@@ -96,6 +96,18 @@ const CASES: PixelCase[] = [
     },
   },
   {
+    name: 'face_swapper inswapper_128, box and occlusion masks, every occluder (many)',
+    processors: ['face_swapper'],
+    flags: ['--face-swapper-model', 'inswapper_128', '--face-mask-types', 'box', 'occlusion'].concat([
+      '--face-occluder-model',
+      'many',
+    ]),
+    options: {
+      swapper: { model: 'inswapper_128' },
+      mask: { types: ['box', 'occlusion'], occluder: 'many' },
+    },
+  },
+  {
     name: 'face_swapper hyperswap_1a_256, box and region masks (bisenet_resnet_18)',
     processors: ['face_swapper'],
     flags: ['--face-swapper-model', 'hyperswap_1a_256', '--face-mask-types', 'box', 'region'].concat([

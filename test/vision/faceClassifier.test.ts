@@ -118,5 +118,8 @@ describe('models a job needs for masks and filters', () => {
     expect(needs({ mask: { ...mask, types: ['area'] } })).not.toContain('fan_68_5');
     expect(needs({ mask: { ...mask, types: ['area'] }, landmarkerScore: 0 })).toContain('fan_68_5');
     expect(needs({ landmarkerScore: 0 })).not.toContain('fan_68_5');
+    expect(needs({ mask: { ...mask, types: ['occlusion'], occluder: 'xseg_3' } })).toContain('xseg_3');
+    const many = needs({ mask: { ...mask, types: ['occlusion'], occluder: 'many' } });
+    expect(many.filter((name) => name.startsWith('xseg'))).toEqual(['xseg_1', 'xseg_2', 'xseg_3']);
   });
 });
