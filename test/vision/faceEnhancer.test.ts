@@ -143,7 +143,7 @@ describe('face_enhancer on a YUV frame', () => {
     const run = vi.spyOn(sessionPrototype(), 'run');
     const { frame } = await enhance(model, { blend: 100 });
     expect(run).toHaveBeenCalledTimes(1);
-    const [feeds] = run.mock.calls[0] as [Record<string, Tensor>];
+    const feeds = run.mock.calls[0][0] as Record<string, Tensor>;
     expect(Object.keys(feeds)).toEqual(['input']);
     expect(feeds.input.dims).toEqual([1, 3, size, size]);
     expectNear(frame, negative);
