@@ -16,43 +16,15 @@ import { requiredModels } from '../../src/vision/faceJob.js';
 import { faceOptionsOf } from '../../src/vision/faceOptions.js';
 import { loadImage } from '../../src/vision/image.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { squareFace } from '../fixtures/faceSquares.js';
+import { squareFace, TWO_SQUARES, twoFaceSquares } from '../fixtures/faceSquares.js';
 import { FACE_SQUARE, writeModelSet } from '../fixtures/models.js';
-import { ffmpeg, rotated90 } from '../fixtures/videos.js';
+import { rotated90 } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 const ADMIN = 'preview-test-admin-token-0123456789';
-const WIDTH = 640;
-const HEIGHT = 360;
-/** The stand-in detector's "faces": white squares on the detector's grid; the right one from frame 15 on. */
-const LEFT = { x: 96, y: 96 };
-const RIGHT = { x: 352, y: 160 };
-const FRAMES = 30;
+const { width: WIDTH, height: HEIGHT, frames: FRAMES, left: LEFT, right: RIGHT } = TWO_SQUARES;
 /** The job's face options: one face, the leftmost. */
 const ONE_LEFT = { selector: { mode: 'one', order: 'left-right' } } as const;
-
-/** 1 s at 30 fps of black with the left square throughout and the right one from frame 15. */
-async function twoSquares(dir: string): Promise<string> {
-  const path = join(dir, 'two-squares.mp4');
-  const square = (at: { x: number; y: number }) =>
-    `drawbox=x=${at.x}:y=${at.y}:w=${FACE_SQUARE}:h=${FACE_SQUARE}:color=white:t=fill`;
-  await ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    `color=black:s=${WIDTH}x${HEIGHT}:r=30:d=1,${square(LEFT)},${square(RIGHT)}:enable='gte(n,15)'`,
-    '-c:v',
-    'libx264',
-    '-crf',
-    '4',
-    '-g',
-    '10',
-    '-pix_fmt',
-    'yuv420p',
-    path,
-  ]);
-  return path;
-}
 
 /** A blob store whose `size` waits while `hold` is set: a preview is kept running for as long as a test wants. */
 class HeldBlobStore extends LocalBlobStore {
@@ -150,7 +122,7 @@ describe('POST /v1/previews: one frame through the chain, before paying', () => 
     app = api();
     acme = (await issueToken(store, 'tenant', 'acme')).token;
     globex = (await issueToken(store, 'tenant', 'globex')).token;
-    video = await upload(acme, await twoSquares(dir()));
+    video = await upload(acme, await twoFaceSquares(dir()));
     source = await upload(acme, await squareFace(dir()));
     rotated = await upload(acme, await rotated90(dir()));
   });
