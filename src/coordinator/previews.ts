@@ -85,7 +85,7 @@ async function pngOf(frame: Frame): Promise<PreviewImage> {
  * and stopped between steps (a model already running finishes its step).
  */
 export class Previews {
-  private running: Promise<void> | undefined;
+  private busy = false;
 
   constructor(
     private readonly blobs: BlobStore,
@@ -93,7 +93,7 @@ export class Previews {
   ) {}
 
   async preview(tenant: string, request: PreviewRequest): Promise<PreviewView> {
-    if (this.running)
+    if (this.busy)
       throw new PreviewRefused(
         503,
         'another preview is running on this server: try again in a few seconds',
@@ -101,15 +101,13 @@ export class Previews {
       );
     const timeoutMs = this.settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = AbortSignal.timeout(timeoutMs);
+    this.busy = true;
     const work = this.run(tenant, request, deadline);
     // The slot is held until the work itself ends, even after a time-limit answer has gone out.
-    this.running = work.then(
-      () => {},
-      () => {},
-    );
-    void this.running.then(() => {
-      this.running = undefined;
-    });
+    const free = () => {
+      this.busy = false;
+    };
+    work.then(free, free);
     return Promise.race([work, refusedWhenAborted(deadline, timeoutMs / 1000)]);
   }
 

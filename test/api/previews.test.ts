@@ -224,6 +224,29 @@ describe('POST /v1/previews: one frame through the chain, before paying', () => 
     expect(unknown.statusCode).toBe(400);
   });
 
+  it('refuses frames bigger than the server previews (422)', async () => {
+    const small = api({ maxPixels: 320 * 240 });
+    try {
+      const res = await call(
+        '/v1/previews',
+        acme,
+        { input: video, processors: ['passthrough'], frame: 0 },
+        small,
+      );
+      expect(res.statusCode).toBe(422);
+      expect(res.json().error).toBe('the frames are too big to preview here: 640x360 (at most 76800 pixels)');
+      const rotatedFits = await call(
+        '/v1/previews',
+        acme,
+        { input: rotated, processors: ['passthrough'], frame: 0 },
+        small,
+      );
+      expect(rotatedFits.statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("checks the request as a job's: a swap without a source face is a 400", async () => {
     const res = await call('/v1/previews', acme, { input: video, processors: ['face_swapper'], frame: 0 });
     expect(res.statusCode).toBe(400);
@@ -279,18 +302,25 @@ describe('POST /v1/previews: one frame through the chain, before paying', () => 
     expect((await call('/v1/previews', acme, body)).statusCode).toBe(200);
   });
 
-  it('stops a preview that runs past the time limit (503)', async () => {
-    const strict = api({ timeoutMs: 1 });
+  it('answers a preview that runs past the time limit with a 503, and keeps its slot until it has stopped', async () => {
+    const strict = api({ timeoutMs: 50 });
+    let release = () => {};
+    blobs.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     try {
-      const res = await call(
-        '/v1/previews',
-        acme,
-        { input: video, processors: ['passthrough'], frame: 0 },
-        strict,
-      );
-      expect(res.statusCode).toBe(503);
-      expect(res.json().error).toBe('the preview took longer than 0.001 s and was stopped');
+      const body = { input: video, processors: ['passthrough'], frame: 0 };
+      // Held by the blob store, the preview cannot end before its time is up.
+      const late = await call('/v1/previews', acme, body, strict);
+      expect(late.statusCode).toBe(503);
+      expect(late.json().error).toBe('the preview took longer than 0.05 s and was stopped');
+      expect(late.headers['retry-after']).toBeUndefined();
+      // Its work has not stopped yet: the server's one slot is still taken.
+      const meanwhile = await call('/v1/previews', acme, body, strict);
+      expect(meanwhile.json().error).toMatch(/another preview is running/);
     } finally {
+      blobs.hold = undefined;
+      release();
       await strict.close();
     }
   });
