@@ -178,6 +178,20 @@ describe('POST /v1/previews: one frame through the chain, before paying', () => 
     expect(maxDifference(original, processed, (x, y) => !near(LEFT, x, y, 48))).toBe(0);
   });
 
+  it("picks as the job's default reference mode does: every face like the one of the reference frame", async () => {
+    const res = await call('/v1/previews', acme, {
+      input: video,
+      sources: [source],
+      processors: ['face_swapper'],
+      frame: 20,
+    });
+    expect(res.statusCode).toBe(200);
+    const preview = res.json() as PreviewView;
+    expect(preview.selector?.mode).toBe('reference');
+    // Frame 0's face is a white square, and so are both faces of frame 20: both are picked.
+    expect(preview.faces!.map((f) => f.picked)).toEqual([true, true]);
+  });
+
   it('previews exactly the frame asked for (the right face appears at frame 15)', async () => {
     const res = await call('/v1/previews', acme, {
       input: video,
