@@ -348,6 +348,21 @@ export const SubmitBody = z.strictObject({
 });
 export type SubmitRequest = z.infer<typeof SubmitBody>;
 
+/**
+ * `POST /v1/previews`: one frame of an uploaded video through the chain a job with these fields of its
+ * submit body would run (native engine), checked as the job would be.
+ */
+export const PreviewBody = SubmitBody.pick({
+  input: true,
+  sources: true,
+  processors: true,
+  face: true,
+}).extend({
+  /** The frame to preview, from 0, in presentation order. */
+  frame: Count,
+});
+export type PreviewRequest = z.infer<typeof PreviewBody>;
+
 export const JobIdParams = z.object({ id: Text.min(1).max(100) });
 
 /** `GET /v1/jobs/:id?tasks=true`: the report with each task's cost. */

@@ -30,6 +30,12 @@ export interface SourceFace {
   normed: Float32Array;
 }
 
+/** Every face found in a frame, and those of them the selector picks (the same objects). */
+export interface FrameFaces {
+  detected: AnalysedFace[];
+  selected: ReadonlySet<AnalysedFace>;
+}
+
 /** Detector, optional landmarker, recognizer and selector, loaded once per worker and job. */
 export interface FaceAnalyser {
   /**
@@ -37,6 +43,11 @@ export interface FaceAnalyser {
    * stored in `frame.faces`; later calls return what is stored.
    */
   selectFaces(frame: Frame): Promise<AnalysedFace[]>;
+  /**
+   * What `selectFaces` decides, shown whole (a preview): every face found and the ones picked. Stores
+   * the picked faces in `frame.faces` as `selectFaces` does, so the processors do not look again.
+   */
+  analyseFrame(frame: Frame): Promise<FrameFaces>;
   /** The `-s` images' face, computed once; a clear error when an image has no face. */
   sourceFace(): Promise<SourceFace>;
   /**
@@ -204,18 +215,23 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   async selectFaces(frame: Frame): Promise<AnalysedFace[]> {
-    if (frame.faces) return frame.faces;
+    if (!frame.faces) await this.analyseFrame(frame);
+    return frame.faces ?? [];
+  }
+
+  async analyseFrame(frame: Frame): Promise<FrameFaces> {
     const { selector } = this.options.face;
     const picture = framePicture(frame, this.detector, this.detectSize, this.detectScratch);
-    let faces: AnalysedFace[] = await picture.detect();
+    const detected: AnalysedFace[] = await picture.detect();
     if (selector.mode === 'reference') {
-      faces = await this.embed(picture, await this.refine(picture, faces));
-      frame.faces = selectFaces(faces, selector, this.reference);
-    } else {
-      // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
-      frame.faces = await this.refine(picture, selectFaces(faces, selector));
+      const embedded = await this.embed(picture, await this.refine(picture, detected));
+      frame.faces = selectFaces(embedded, selector, this.reference);
+      return { detected: embedded, selected: new Set(frame.faces) };
     }
-    return frame.faces;
+    // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
+    const chosen = selectFaces(detected, selector);
+    frame.faces = await this.refine(picture, chosen);
+    return { detected, selected: new Set(chosen) };
   }
 
   sourceFace(): Promise<SourceFace> {

@@ -120,6 +120,10 @@ export function fakeShared(source: SourceFace = sourceFace()): SharedModels & { 
           shared.selectCalls++;
           return frame.faces ?? [];
         },
+        analyseFrame: async (frame: Frame) => {
+          const faces = frame.faces ?? [];
+          return { detected: faces, selected: new Set(faces) };
+        },
         sourceFace: async () => source,
         prepare: async () => {},
         dispose: async () => {},

@@ -1,4 +1,4 @@
-import type { FaceAnalyser } from '../faceAnalyser.js';
+import type { FaceAnalyser, FrameFaces } from '../faceAnalyser.js';
 import type { FaceOptions } from '../faceOptions.js';
 import type { Frame } from '../frame.js';
 import type { Processor, SharedModels } from '../processor.js';
@@ -58,9 +58,21 @@ export class ProcessorChain {
     });
   }
 
-  async process(frame: Frame): Promise<Frame> {
+  /**
+   * The faces the chain's face processors will see in `frame` (a preview shows them): every face found and
+   * those the selector picks, which `process` then works on without looking again.
+   */
+  async analyseFaces(frame: Frame): Promise<FrameFaces> {
+    return (await this.shared.faceAnalyser()).analyseFrame(frame);
+  }
+
+  /** `signal` is looked at between processors: a step already running is not interrupted. */
+  async process(frame: Frame, signal?: AbortSignal): Promise<Frame> {
     let current = frame;
-    for (const processor of this.processors) current = await processor.process(current);
+    for (const processor of this.processors) {
+      signal?.throwIfAborted();
+      current = await processor.process(current);
+    }
     return current;
   }
 
