@@ -53,6 +53,10 @@ describe('built-in models', () => {
       'hyperswap_1a_256',
       'hyperswap_1b_256',
       'hyperswap_1c_256',
+      'blendswap_256',
+      'simswap_256',
+      'simswap_unofficial_512',
+      'crossface_simswap',
       'codeformer',
       'span_kendata_x4',
     ]);
