@@ -193,7 +193,7 @@ describe('deploy/kubernetes', () => {
       const job = byName(chunkJobs[provider], 'Job', 'spotfuse-chunk');
       expect(job.spec.backoffLimit).toBeGreaterThan(0);
       expect(job.spec.podFailurePolicy.rules).toEqual([
-        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
         {
           action: 'Ignore',
           onExitCodes: { containerName: 'worker', operator: 'In', values: [PREEMPTED_EXIT_CODE] },

@@ -1,98 +1,24 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { planeLayout } from '../../src/media/pixelFormat.js';
-import type { VideoColour } from '../../src/media/probe.js';
+import { beforeAll, describe, it } from 'vitest';
 import type { ModelSettings } from '../../src/models/settings.js';
-import { rgbToYuvCoefficients } from '../../src/vision/colourMatrix.js';
 import { DEFAULT_EXECUTION, faceOptionsOf } from '../../src/vision/faceOptions.js';
 import type { Frame } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { yuvToRgb } from '../../src/vision/yuvToRgb.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
-import { ffmpeg } from '../fixtures/videos.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { ORACLE_TIMEOUT, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
+import { expectLikeFaceFusion, frameOf, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
 
 /**
  * Final pixels: FaceFusion 3.8.1's headless-run on a PNG target against spotfuse's processor chain on the same
  * picture, with the same stand-in models, for every processor and model spotfuse offers and its mask, boost
- * and blend options. spotfuse works on YUV frames: the picture goes in as full-range 10-bit 4:4:4, whose
- * round trip to RGB is exact to well under one step, so what is compared is the processing itself.
+ * and blend options (the frame enhancers' tilings: frameEnhancer.oracle.test.ts).
  */
 
 const dir = useTempDir();
-/**
- * ±2 per channel: FaceFusion's image code runs on Debian's numpy/OpenCV here, and truncates where spotfuse
- * rounds. A few values may differ by more, never more than WORST: OpenCV's warps put their samples on a
- * 1/32-pixel grid, which shows on the stand-ins' steep edges (the occluder is a hard threshold, gfpgan's
- * stand-in a colour negative that doubles the texture's contrast).
- */
-const TOLERANCE = 2;
-/** Share of channel values allowed beyond ±TOLERANCE. */
-const OUTLIERS = 0.001;
-const WORST = 6;
-const COLOUR: VideoColour = { range: 'pc', space: 'bt709' };
-
-/** A 10-bit full-range 4:4:4 frame of an RGB picture. */
-function frameOf(image: RgbImage): Frame {
-  const { width, height } = image;
-  const planes = planeLayout('yuv444p10le', width, height);
-  const data = Buffer.alloc(planes[2].offset + width * height * 2);
-  const k = rgbToYuvCoefficients(COLOUR, 4);
-  const put = (plane: number, i: number, v: number) =>
-    data.writeUInt16LE(Math.min(1023, Math.max(0, Math.round(v))), planes[plane].offset + i * 2);
-  for (let i = 0; i < width * height; i++) {
-    const [r, g, b] = image.data.subarray(i * 3, i * 3 + 3);
-    const luma = k.kr * r + k.kg * g + k.kb * b;
-    put(0, i, luma * k.yMul + k.yAdd);
-    put(1, i, (b - luma) * k.uMul + k.cAdd);
-    put(2, i, (r - luma) * k.vMul + k.cAdd);
-  }
-  return { index: 0, width, height, pixFmt: 'yuv444p10le', colour: COLOUR, data };
-}
-
-async function writePng(image: RgbImage, name: string): Promise<string> {
-  const raw = join(dir(), `${name}.rgb`);
-  await writeFile(raw, image.data);
-  const png = join(dir(), `${name}.png`);
-  const size = `${image.width}x${image.height}`;
-  await ffmpeg(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size, '-i', raw, '-frames:v', '1', '-y', png]);
-  return png;
-}
-
-/**
- * A dark picture (texture under 16) with textured bright squares where the stand-in detectors see faces: the
- * brightest channel stays ≥ 240, the others vary, so warps, masks and blends show in every channel. The
- * texture changes by at most about 12 levels a pixel, as faces do: OpenCV's warps place their samples on a
- * 1/32-pixel grid, so steeper textures differ by more than ±2 from exact sampling.
- */
-function texturedSquares(
-  width: number,
-  height: number,
-  squares: { x: number; y: number; size?: number; seed: number }[],
-): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++)
-      data.set([(x * 7) % 17, (y * 5) % 13, ((x + y) * 3) % 11], (y * width + x) * 3);
-  }
-  for (const { x, y, size = 96, seed } of squares) {
-    for (let row = y; row < y + size; row++) {
-      for (let col = x; col < x + size; col++) {
-        const u = col - x;
-        const v = row - y;
-        const wave = (a: number) =>
-          Math.round(127 + 120 * Math.sin((u * (a + seed)) / 60 + (v * (a + 2 * seed)) / 80));
-        data.set([244 + ((u + v + seed) % 12), wave(1), wave(3)], (row * width + col) * 3);
-      }
-    }
-  }
-  return { width, height, data };
-}
 
 interface PixelCase {
   name: string;
@@ -157,12 +83,16 @@ const CASES: PixelCase[] = [
       mask: { types: ['occlusion'], blur: 0, padding: [0, 0, 0, 0] },
     },
   },
-  ...(['gfpgan_1.4', 'codeformer'] as const).map((model) => ({
-    name: `face_enhancer ${model}`,
-    processors: ['face_enhancer'],
-    flags: ['--face-enhancer-model', model],
-    options: { enhancer: { model, blend: 80, weight: 0.5 } },
-  })),
+  // One face enhancer of each template and size (gfpgan_1.2/1.3, gpen_bfr_512 and restoreformer_plus_plus are
+  // gfpgan_1.4's: ffhq_512 at 512, the same input and output).
+  ...(['gfpgan_1.4', 'codeformer', 'gpen_bfr_256', 'gpen_bfr_1024', 'gpen_bfr_2048'] as const).map(
+    (model) => ({
+      name: `face_enhancer ${model}`,
+      processors: ['face_enhancer'],
+      flags: ['--face-enhancer-model', model],
+      options: { enhancer: { model, blend: 80, weight: 0.5 } },
+    }),
+  ),
   {
     name: 'face_enhancer codeformer, blend 35, weight 0.9',
     processors: ['face_enhancer'],
@@ -260,14 +190,14 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
     }
     models = await sharedModels(shared, dir(), fakes);
     oracle = setUpOracle(join(dir(), 'ff'), fakes);
-    source = await writePng(texturedSquares(320, 240, [{ x: 96, y: 64, seed: 5 }]), 'source');
+    source = await writePng(texturedSquares(320, 240, [{ x: 96, y: 64, seed: 5 }]), join(dir(), 'source'));
     // Three faces, one of them larger, one touching the top and right edges (its crop reaches past them).
     targetImage = texturedSquares(640, 480, [
       { x: 64, y: 96, seed: 1 },
       { x: 256, y: 224, size: 128, seed: 2 },
       { x: 544, y: 0, seed: 3 },
     ]);
-    target = await writePng(targetImage, 'target');
+    target = await writePng(targetImage, join(dir(), 'target'));
     const common = [
       '-s',
       source,
@@ -308,27 +238,7 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
       } finally {
         await chain.dispose();
       }
-      const ours = yuvToRgb(frame.data, frame.pixFmt, frame.width, frame.height, frame.colour);
-      const theirs = outputs[c.name];
-      expect([ours.width, ours.height]).toEqual([theirs.width, theirs.height]);
-      let worst = 0;
-      let worstAt = 0;
-      let beyond = 0;
-      let changed = 0;
-      for (let i = 0; i < ours.data.length; i++) {
-        const difference = Math.abs(ours.data[i] - theirs.data[i]);
-        if (difference > worst) [worst, worstAt] = [difference, i];
-        if (difference > TOLERANCE) beyond++;
-        if (theirs.data[i] !== (targetImage.data[i] ?? -1)) changed++;
-      }
-      const pixel = Math.floor(worstAt / 3);
-      const where = `(${pixel % ours.width}, ${Math.floor(pixel / ours.width)}) channel ${worstAt % 3}`;
-      expect(changed, 'FaceFusion changed the picture').toBeGreaterThan(1000);
-      expect(beyond / ours.data.length, `share of values beyond ±${TOLERANCE}`).toBeLessThanOrEqual(OUTLIERS);
-      expect(
-        worst,
-        `worst at ${where}: ${ours.data[worstAt]} vs FaceFusion ${theirs.data[worstAt]}`,
-      ).toBeLessThanOrEqual(WORST);
+      expectLikeFaceFusion(frame, outputs[c.name], targetImage);
     });
   }
 });
