@@ -4,6 +4,7 @@ export const MODEL_ROLES = [
   'face_recognizer',
   'face_occluder',
   'face_swapper',
+  'embedding_converter',
   'face_enhancer',
   'frame_enhancer',
 ] as const;
@@ -115,6 +116,24 @@ const BUILTINS: BuiltinModel[] = [
       approxSize: 403 * MB,
     }),
   ),
+  { name: 'blendswap_256', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  ...[1, 2, 3].map(
+    (variant): BuiltinModel => ({
+      name: `ghost_${variant}_256`,
+      role: 'face_swapper',
+      version: '3.0.0',
+      license: 'Apache-2.0',
+    }),
+  ),
+  { name: 'hififace_unofficial_256', role: 'face_swapper', version: '3.1.0', license: 'Unknown' },
+  { name: 'simswap_256', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'simswap_unofficial_512', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'uniface_256', role: 'face_swapper', version: '3.0.0', license: 'Unknown' },
+  // FaceFusion states one licence per swapper model set: each converter carries the licence of the set it
+  // belongs to (crossface_simswap is shared by both simswap models).
+  { name: 'crossface_ghost', role: 'embedding_converter', version: '3.4.0', license: 'Apache-2.0' },
+  { name: 'crossface_hififace', role: 'embedding_converter', version: '3.4.0', license: 'Unknown' },
+  { name: 'crossface_simswap', role: 'embedding_converter', version: '3.4.0', license: 'Non-Commercial' },
   ...enhancers('face_enhancer', [
     ['codeformer', '3.0.0', 'S-Lab-1.0'],
     ['gfpgan_1.2', '3.0.0', 'Apache-2.0'],

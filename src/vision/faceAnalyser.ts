@@ -21,13 +21,16 @@ import { faceAt, largestFace, selectFaces } from './selector.js';
 import type { WarpTemplate } from './templates.js';
 import { warpAffine } from './warp.js';
 
-/** A face of a frame as the processors see it. */
 /** The source identity: averaged over the `-s` images as FaceFusion does. */
 export interface SourceFace {
   /** Mean of the raw (unnormalised) embeddings: inswapper's input before its emap. */
   raw: Float32Array;
   /** Mean of the L2-normalised embeddings: hyperswap's input. */
   normed: Float32Array;
+  /** The first `-s` image: blendswap and uniface take the face's pixels, not its embedding. */
+  image: RgbImage;
+  /** The 5 landmarks of that image's face (the landmarker's when it is confident). */
+  landmarks: Point[];
 }
 
 /** Every face found in a frame, and those of them the selector picks (the same objects). */
@@ -50,6 +53,11 @@ export interface FaceAnalyser {
   analyseFrame(frame: Frame): Promise<FrameFaces>;
   /** The `-s` images' face, computed once; a clear error when an image has no face. */
   sourceFace(): Promise<SourceFace>;
+  /**
+   * Gives each of these faces of `frame` its recognizer embedding where it has none yet (in place), from
+   * the frame as it is now: call it before painting the faces.
+   */
+  embedFaces(frame: Frame, faces: AnalysedFace[]): Promise<void>;
   /**
    * Surfaces what can go wrong before any video work: the reference face is already found when the
    * analyser loads; with `source`, the source face is computed too.
@@ -239,6 +247,16 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     return this.source;
   }
 
+  async embedFaces(frame: Frame, faces: AnalysedFace[]): Promise<void> {
+    const missing = faces.filter((face) => !face.embedding);
+    if (missing.length === 0) return;
+    const picture = framePicture(frame, this.detector, this.detectSize, this.detectScratch);
+    const embedded = await this.embed(picture, missing);
+    missing.forEach((face, i) => {
+      face.embedding = embedded[i].embedding;
+    });
+  }
+
   async prepare(source: boolean): Promise<void> {
     if (source) await this.sourceFace();
   }
@@ -247,14 +265,17 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     const { sources } = this.options;
     if (sources.length === 0) throw new UserError('no source image given (-s): the face to put in is needed');
     const embeddings: Embedding[] = [];
+    let first: Pick<SourceFace, 'image' | 'landmarks'> | undefined;
     for (const path of sources) {
-      const picture = imagePicture(await loadImage(path), this.detector);
+      const image = await loadImage(path);
+      const picture = imagePicture(image, this.detector);
       const largest = largestFace(await picture.detect());
       if (!largest) throw new UserError(`no face found in source image ${inputName(path)}`);
       const [face] = await this.embed(picture, await this.refine(picture, [largest]));
       embeddings.push(face.embedding as Embedding);
+      first ??= { image, landmarks: face.landmarks };
     }
-    return averageEmbeddings(embeddings);
+    return { ...averageEmbeddings(embeddings), ...first! };
   }
 
   async dispose(): Promise<void> {
@@ -264,7 +285,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
 }
 
 /** FaceFusion's average face: the mean of the raw embeddings and the mean of the normalised ones. */
-export function averageEmbeddings(embeddings: readonly Embedding[]): SourceFace {
+export function averageEmbeddings(embeddings: readonly Embedding[]): Pick<SourceFace, 'raw' | 'normed'> {
   const length = embeddings[0].vector.length;
   const raw = new Float32Array(length);
   const normed = new Float32Array(length);

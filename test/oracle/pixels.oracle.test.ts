@@ -128,7 +128,47 @@ const CASES: PixelCase[] = [
     ],
     options: { frameEnhancer: { model: 'real_esrgan_x2', blend: 60 } },
   },
+  ...swapperCases(),
 ];
+
+/**
+ * One case per face swapper family (source as embedding, converted embedding or face image; each template,
+ * normalisation and output range), every model at least once, pixel boosts, and `--face-swapper-weight` on
+ * each kind of embedding it mixes (ghost's raw target embedding, the others' normalised one).
+ */
+function swapperCases(): PixelCase[] {
+  const swap = (model: string, extra: { boost?: string; weight?: number } = {}): PixelCase => {
+    const { boost, weight } = extra;
+    const flags = ['--face-swapper-model', model];
+    if (boost) flags.push('--face-swapper-pixel-boost', boost);
+    if (weight !== undefined) flags.push('--face-swapper-weight', String(weight));
+    const described = [boost && `pixel boost ${boost}`, weight !== undefined && `weight ${weight}`];
+    return {
+      name: [`face_swapper ${model}`, ...described.filter(Boolean)].join(', '),
+      processors: ['face_swapper'],
+      flags,
+      options: {
+        swapper: { model, ...(boost ? { pixelBoost: boost } : {}), weight: weight ?? 0.5 },
+      },
+    };
+  };
+  return [
+    swap('blendswap_256'),
+    swap('blendswap_256', { boost: '512x512', weight: 0.1 }),
+    swap('ghost_1_256'),
+    swap('ghost_2_256', { weight: 0.2 }),
+    swap('ghost_3_256', { boost: '512x512' }),
+    swap('hififace_unofficial_256', { weight: 0.85 }),
+    swap('hyperswap_1b_256', { weight: 0 }),
+    swap('hyperswap_1c_256'),
+    swap('inswapper_128', { weight: 1 }),
+    swap('simswap_256'),
+    swap('simswap_256', { weight: 0.3 }),
+    swap('simswap_unofficial_512'),
+    swap('uniface_256'),
+    swap('uniface_256', { boost: '768x768' }),
+  ];
+}
 
 const MODELS: Record<FakeModelName, true> = Object.fromEntries(
   Object.keys(FAKE_MODELS).map((name) => [name, true]),
