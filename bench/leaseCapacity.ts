@@ -96,10 +96,20 @@ export interface LeaseBenchResult {
     transactionsPerCall: number;
     buffersPerCall: number;
     sequentialScans: number;
+    /** The server's WAL over the same span, per lease call: records, bytes, writes and flushes (fsyncs). */
+    walRecordsPerCall: number;
+    walBytesPerCall: number;
+    walWritesPerCall: number;
+    walSyncsPerCall: number;
+    /** Transactions the server's other databases committed meanwhile; when not 0, the WAL figures include theirs. */
+    otherTransactions: number;
   };
   cpu: {
     cores: number;
+    /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
     postgresSeconds: number;
+    /** The backends connected to the bench's database: the lease calls' statements (and the job top-ups). */
+    postgresBackendSeconds: number;
     /** This process: the load generator (and the server too when in process). */
     generatorSeconds: number;
     server: ServerStats;
@@ -180,7 +190,11 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   };
 }
 
-type ToChild = { type: 'start'; url: string; poolSize?: number } | { type: 'window' } | { type: 'stop' };
+type ToChild =
+  | { type: 'start'; url: string; poolSize?: number }
+  | { type: 'window' }
+  | { type: 'stop' }
+  | { type: 'close' };
 type FromChild =
   | { type: 'ready'; address: string }
   | { type: 'stats'; stats: ServerStats }
@@ -218,11 +232,13 @@ async function startChildServer(url: string, poolSize: number | undefined): Prom
       return (await stats).stats;
     },
     async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill();
-        await exited;
-      }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Asked to exit, so that what runs at exit does (`node --cpu-prof` writes the server's profile then).
+      send({ type: 'close' });
+      const killer = setTimeout(() => child.kill(), 10_000);
+      await exited;
+      clearTimeout(killer);
     },
   };
 }
@@ -237,9 +253,10 @@ async function serveChild(): Promise<void> {
         server = await startServer(m.url, m.poolSize);
         send({ type: 'ready', address: server.address });
       } else if (m.type === 'window') server?.startWindow();
-      else if (m.type === 'stop' && server) {
-        // The parent kills this process once its workers have stopped.
-        send({ type: 'stats', stats: await server.stopWindow() });
+      else if (m.type === 'stop' && server) send({ type: 'stats', stats: await server.stopWindow() });
+      else if (m.type === 'close') {
+        await server?.close().catch(() => {});
+        process.exit(0);
       }
     } catch (error) {
       send({ type: 'error', message: (error as Error).message });
@@ -308,9 +325,22 @@ function opStats(latencies: number[], seconds: number): OpStats {
   };
 }
 
-/** CPU clock ticks used so far by every process named `postgres`, and by the whole machine. */
-function cpuTicks(): { postgres: number; busy: number; total: number } {
+interface CpuTicks {
+  /** Every process named `postgres`: the bench database's backends, other databases' and the background ones. */
+  postgres: number;
+  /** The backends connected to the bench's database, by pid. */
+  backends: Map<number, number>;
+  busy: number;
+  total: number;
+}
+
+/**
+ * CPU clock ticks used so far by every process named `postgres`, by each backend of `database` (its process
+ * title names it: `postgres: 15/main: USER DATABASE HOST(PORT) ACTIVITY`), and by the whole machine.
+ */
+function cpuTicks(database: string): CpuTicks {
   let postgres = 0;
+  const backends = new Map<number, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
@@ -318,7 +348,10 @@ function cpuTicks(): { postgres: number; busy: number; total: number } {
       const close = stat.lastIndexOf(')');
       if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
       const fields = stat.slice(close + 2).split(' ');
-      postgres += Number(fields[11]) + Number(fields[12]); // utime, stime
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+      postgres += ticks;
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\s\0]+/);
+      if (title[3] === database) backends.set(Number(pid), ticks);
     } catch {
       // Gone meanwhile.
     }
@@ -326,7 +359,36 @@ function cpuTicks(): { postgres: number; busy: number; total: number } {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = cpu.reduce((a, b) => a + b, 0);
   const idle = cpu[3] + (cpu[4] ?? 0);
-  return { postgres, busy: total - idle, total };
+  return { postgres, backends, busy: total - idle, total };
+}
+
+/**
+ * Ticks the bench database's backends use from `start()` to `stop()`. Sampled every second, so that a
+ * connection the pool closes meanwhile counts up to its last sample; one opened meanwhile counts from zero.
+ */
+function backendCpu(database: string) {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let timer: NodeJS.Timeout | undefined;
+  const sample = () => {
+    for (const [pid, ticks] of cpuTicks(database).backends) {
+      if (!first.has(pid)) first.set(pid, timer === undefined ? ticks : 0);
+      last.set(pid, ticks);
+    }
+  };
+  return {
+    start() {
+      sample();
+      timer = setInterval(sample, 1000);
+    },
+    stop(): number {
+      sample();
+      clearInterval(timer);
+      let ticks = 0;
+      for (const [pid, end] of last) ticks += end - (first.get(pid) ?? 0);
+      return ticks;
+    },
+  };
 }
 
 function benchSpec(): JobSpec {
@@ -361,25 +423,34 @@ interface DatabaseWork {
   transactions: number;
   buffers: number;
   sequentialScans: number;
+  /** The server's WAL counters (pg_stat_wal; every database's). */
+  walRecords: number;
+  walBytes: number;
+  walWrites: number;
+  walSyncs: number;
+  /** Transactions of the server's other databases: whether someone else's WAL is in the counts above. */
+  otherTransactions: number;
 }
 
 /**
  * The counters of the bench's database so far: committed transactions, buffers hit or read, and sequential
- * scans of the tables the lease calls use.
+ * scans of the tables the lease calls use; and the server's WAL records, bytes, writes and flushes (fsyncs).
  */
 function databaseWork(url: string): Promise<DatabaseWork> {
   return admin(url, async (c) => {
     const { rows } = await c.query<Record<keyof DatabaseWork, string>>(
       `SELECT xact_commit AS transactions, blks_hit + blks_read AS buffers,
               (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables
-               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans"
-       FROM pg_stat_database WHERE datname = current_database()`,
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans",
+              w.wal_records AS "walRecords", w.wal_bytes AS "walBytes", w.wal_write AS "walWrites",
+              w.wal_sync AS "walSyncs",
+              (SELECT COALESCE(SUM(xact_commit + xact_rollback), 0) FROM pg_stat_database o
+               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions"
+       FROM pg_stat_database, pg_stat_wal w WHERE datname = current_database()`,
     );
-    return {
-      transactions: Number(rows[0].transactions),
-      buffers: Number(rows[0].buffers),
-      sequentialScans: Number(rows[0].sequentialScans),
-    };
+    return Object.fromEntries(
+      Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]),
+    ) as unknown as DatabaseWork;
   });
 }
 
@@ -549,7 +620,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
 
     const running = Array.from({ length: o.workers }, (_, i) => worker(i));
     await sleep(o.warmupSeconds * 1000);
-    const ticks0 = cpuTicks();
+    const ticks0 = cpuTicks(name);
+    const backends = backendCpu(name);
+    backends.start();
     const self0 = process.cpuUsage();
     server.startWindow();
     recording = true;
@@ -558,7 +631,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     recording = false;
     const windowSeconds = (performance.now() - t0) / 1000;
     const selfUsed = process.cpuUsage(self0);
-    const ticks1 = cpuTicks();
+    const backendTicks = backends.stop();
+    const ticks1 = cpuTicks(name);
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
@@ -592,10 +666,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         transactionsPerCall: (work1.transactions - work0.transactions) / Math.max(1, calls),
         buffersPerCall: (work1.buffers - work0.buffers) / Math.max(1, calls),
         sequentialScans: work1.sequentialScans - work0.sequentialScans,
+        walRecordsPerCall: (work1.walRecords - work0.walRecords) / Math.max(1, calls),
+        walBytesPerCall: (work1.walBytes - work0.walBytes) / Math.max(1, calls),
+        walWritesPerCall: (work1.walWrites - work0.walWrites) / Math.max(1, calls),
+        walSyncsPerCall: (work1.walSyncs - work0.walSyncs) / Math.max(1, calls),
+        otherTransactions: work1.otherTransactions - work0.otherTransactions,
       },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
+        postgresBackendSeconds: backendTicks / hz,
         generatorSeconds: (selfUsed.user + selfUsed.system) / 1e6,
         server: serverStats,
         machineBusy: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
@@ -619,6 +699,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const pass = r.all.opsPerSecond >= LEASE_GOAL.opsPerSecond && r.all.p99 < LEASE_GOAL.p99Ms;
   const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
   const s = r.cpu.server;
+  const d = r.database;
+  const perCall = (seconds: number) => ((1000 * seconds) / Math.max(1, r.all.count)).toFixed(3);
   return [
     `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
       `${o.heartbeatsPerTask} heartbeats per task`,
@@ -635,8 +717,15 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
         : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
       `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
-    `  database over the whole run (${r.database.calls} calls): ${r.database.transactionsPerCall.toFixed(2)} transactions ` +
-      `and ${r.database.buffersPerCall.toFixed(0)} buffers per call, ${r.database.sequentialScans} sequential scans`,
+    `  CPU per lease call over the window (${r.all.count} calls): server ${perCall(s.cpuSeconds)} ms, ` +
+      `load generator ${perCall(r.cpu.generatorSeconds)} ms, postgres backends of the bench database ${perCall(r.cpu.postgresBackendSeconds)} ms ` +
+      `(all postgres processes ${perCall(r.cpu.postgresSeconds)} ms)`,
+    `  database over the whole run (${d.calls} calls), per call: ${d.transactionsPerCall.toFixed(2)} transactions, ` +
+      `${d.buffersPerCall.toFixed(0)} buffers, ${d.walRecordsPerCall.toFixed(1)} WAL records (${d.walBytesPerCall.toFixed(0)} bytes), ` +
+      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans` +
+      (d.otherTransactions > 0
+        ? ` (WAL: the server's, other databases committed ${d.otherTransactions} transactions meanwhile)`
+        : ''),
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
