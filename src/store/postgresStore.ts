@@ -552,9 +552,11 @@ export class PostgresStore implements Store {
     ended?: (task: CompletedTask) => void,
   ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
-    const { rows } = await this.pool.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
-      name: 'sf_complete',
-      text: `WITH lease AS (
+    // The merge scheduling that follows runs on the same connection: a completion queues for the pool once.
+    return this.withClient(async (c) => {
+      const { rows } = await c.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
+        name: 'sf_complete',
+        text: `WITH lease AS (
          SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
          WHERE id = $1::text FOR UPDATE
        ), allowed AS (
@@ -574,25 +576,32 @@ export class PostgresStore implements Store {
        )
        SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed, (SELECT row_to_json(a) FROM attempt a) AS attempt
        FROM lease`,
-      values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
+        values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
+      });
+      const row = rows[0];
+      const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+      if (verdict !== 'complete') return verdict;
+      if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
+      ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
+      if (row.kind === 'merge') return 'ok';
+      // After the commit, not under a job-row lock that every completion of the job would queue on: of
+      // the last chunks completing at once, the one that commits last sees all of them done. A crash
+      // between the two steps is caught by the lease sweep (expireLeases).
+      await this.scheduleMerges(c, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
+      return 'ok';
     });
-    const row = rows[0];
-    const verdict = completeVerdict(taskId, row && chainView(row), epoch);
-    if (verdict !== 'complete') return verdict;
-    if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
-    ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
-    if (row.kind === 'merge') return 'ok';
-    // After the commit, not under a job-row lock that every completion of the job would queue on: of
-    // the last chunks completing at once, the one that commits last sees all of them done. A crash
-    // between the two steps is caught by the lease sweep (expireLeases).
-    await this.scheduleMerges(this.pool, 'j.id = $1', [row.job_id]);
-    return 'ok';
   }
 
   /** Queues the merge of every matching running job whose chunks are all done; safe to run twice at once. */
-  private async scheduleMerges(db: pg.Pool | pg.PoolClient, where: string, params: unknown[]): Promise<void> {
-    await db.query(
-      `WITH ready AS (
+  private async scheduleMerges(
+    db: pg.Pool | pg.PoolClient,
+    name: string,
+    where: string,
+    values: unknown[],
+  ): Promise<void> {
+    await db.query({
+      name,
+      text: `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
            -- The last unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
@@ -607,8 +616,8 @@ export class PostgresStore implements Store {
          ON CONFLICT (id) DO NOTHING
        )
        UPDATE jobs SET state = 'merging' FROM ready WHERE jobs.id = ready.id AND jobs.state = 'running'`,
-      params,
-    );
+      values,
+    });
   }
 
   async release(
@@ -731,7 +740,7 @@ export class PostgresStore implements Store {
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
     const expired = await this.endLeasesWhere('expired', now, leaseExpiredSql('$3'), [now]);
     // A coordinator that died between a completion's commit and its merge scheduling left the job here.
-    await this.scheduleMerges(this.pool, 'TRUE', []);
+    await this.scheduleMerges(this.pool, 'sf_schedule_merges', 'TRUE', []);
     if (ended && expired.length > 0) ended(expired);
     return expired.length;
   }
