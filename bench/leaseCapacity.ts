@@ -17,7 +17,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -36,6 +35,7 @@ import type { JobSpec } from '../src/core/types.js';
 import { loadPriceTable } from '../src/cost/prices.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
+import { type HttpAnswer, HttpConnection } from './httpConnection.js';
 
 export type ServerPlacement = 'child' | 'inproc';
 
@@ -267,47 +267,6 @@ async function serveChild(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // The load generator.
 
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function poster(address: string, workers: number) {
-  const { hostname, port } = new URL(address);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: workers, maxFreeSockets: workers });
-  return (path: string, body: unknown): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = http.request(
-        {
-          agent,
-          hostname,
-          port,
-          path: `/v1${path}`,
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${TOKEN}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
-          },
-          timeout: 30_000,
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d) => {
-            text += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end(payload);
-    });
-}
-
 function quantile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -509,7 +468,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
       o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
-    const post = poster(server.address, o.workers);
+    const { hostname, port } = new URL(server.address);
+    const connections: HttpConnection[] = [];
 
     const latencies = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
       LeaseOp,
@@ -541,8 +501,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     };
 
     const worker = async (index: number) => {
+      // Each simulated worker on a keep-alive connection of its own, as a worker process would be.
+      const connection = new HttpConnection(hostname, Number(port), { authorization: `Bearer ${TOKEN}` });
+      connections.push(connection);
       let next = performance.now() + Math.random() * intervalMs;
-      const call = async (op: LeaseOp, path: string, body: unknown, ok: number[]): Promise<Reply | null> => {
+      const call = async (
+        op: LeaseOp,
+        path: string,
+        body: unknown,
+        ok: number[],
+      ): Promise<HttpAnswer | null> => {
         if (intervalMs > 0) {
           const now = performance.now();
           if (next > now) await sleep(next - now);
@@ -550,9 +518,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         }
         if (stopping) return null;
         const start = performance.now();
-        let reply: Reply;
+        let reply: HttpAnswer;
         try {
-          reply = await post(path, body);
+          reply = await connection.post(`/v1${path}`, body);
           calls++;
         } catch (error) {
           if (recording)
@@ -636,6 +604,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
+    for (const connection of connections) connection.close();
     await server.close();
     server = undefined;
     while (toppingUp) await sleep(10);
