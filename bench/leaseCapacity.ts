@@ -71,6 +71,8 @@ export interface OpStats {
 export interface ServerStats {
   /** CPU seconds the server process used in the window (in-process: server and load generator together). */
   cpuSeconds: number;
+  /** Of which in the kernel (system time: socket reads and writes above all). */
+  cpuKernelSeconds: number;
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
@@ -175,6 +177,7 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
       clearInterval(sampler);
       return {
         cpuSeconds: (used.user + used.system) / 1e6,
+        cpuKernelSeconds: used.system / 1e6,
         loopDelayP50Ms: Math.max(0, loop.percentile(50) / 1e6 - LOOP_RESOLUTION_MS),
         loopDelayP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
         loopDelayMaxMs: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS),
@@ -669,6 +672,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
   const s = r.cpu.server;
   const d = r.database;
+  const kernelShare = ((100 * s.cpuKernelSeconds) / Math.max(1e-9, s.cpuSeconds)).toFixed(0);
   const perCall = (seconds: number) => ((1000 * seconds) / Math.max(1, r.all.count)).toFixed(3);
   return [
     `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
@@ -686,8 +690,11 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
         : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
       `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
-    `  CPU per lease call over the window (${r.all.count} calls): server ${perCall(s.cpuSeconds)} ms, ` +
-      `load generator ${perCall(r.cpu.generatorSeconds)} ms, postgres backends of the bench database ${perCall(r.cpu.postgresBackendSeconds)} ms ` +
+    `  CPU per lease call over the window (${r.all.count} calls): ` +
+      (o.server === 'child'
+        ? `server ${perCall(s.cpuSeconds)} ms (${kernelShare}% in the kernel), load generator ${perCall(r.cpu.generatorSeconds)} ms`
+        : `server + load generator ${perCall(s.cpuSeconds)} ms (${kernelShare}% in the kernel)`) +
+      `, postgres backends of the bench database ${perCall(r.cpu.postgresBackendSeconds)} ms ` +
       `(all postgres processes ${perCall(r.cpu.postgresSeconds)} ms)`,
     `  database over the whole run (${d.calls} calls), per call: ${d.transactionsPerCall.toFixed(2)} transactions, ` +
       `${d.buffersPerCall.toFixed(0)} buffers, ${d.walRecordsPerCall.toFixed(1)} WAL records (${d.walBytesPerCall.toFixed(0)} bytes), ` +
