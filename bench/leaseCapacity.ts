@@ -2,10 +2,11 @@
  * Lease capacity: how many lease calls per second the coordinator serves, and how fast, with many workers
  * against the PostgreSQL store. The real HTTP lease API (buildApi + LeaseService + PostgresStore) runs
  * on 127.0.0.1 (in this process, or in a child process so that the load generator does not share its
- * event loop); simulated workers talk to it over keep-alive HTTP on loopback, each looping
- * claim → heartbeats → segment-url → checkpoint → complete, and every call's latency is recorded. They
- * authenticate with a stored worker token, so every call pays for authentication and the lease-holder
- * check as in a cluster.
+ * event loop); simulated workers talk to it over keep-alive HTTP on loopback (one connection each, through
+ * the minimal client of httpConnection.ts, so that the load generator takes as little of the machine's CPU
+ * as it can), each looping claim → heartbeats → segment-url → checkpoint → complete, and every call's
+ * latency is recorded. They authenticate with a stored worker token, so every call pays for
+ * authentication and the lease-holder check as in a cluster.
  *
  * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
  * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
