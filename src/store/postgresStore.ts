@@ -127,11 +127,20 @@ function decodePts(buf: Buffer): number[] {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   /**
-   * Heartbeats commit without waiting for the WAL flush: losing the last fraction of a second of lease
-   * extensions and progress readings in a database crash only makes a lease run out sooner (the task is
-   * redone from its last checkpoint, fenced as always), and it saves an fsync on the most frequent call.
+   * Connections for the lease calls that never wait for a WAL flush, so that they do not queue behind the
+   * claims, checkpoints and completions that do: heartbeats, and the task reads (segment-url's).
+   *
+   * Heartbeats commit without waiting for the flush (synchronous_commit off). What a database crash can
+   * lose is the heartbeats of the last fraction of a second (up to three times wal_writer_delay, 200 ms by
+   * default), and only those: WAL is flushed in order, so a claim, checkpoint or completion that commits
+   * after a heartbeat makes it durable too. A lost heartbeat holds a lease extension and progress readings
+   * (frames done, fps, GPU), nothing else: its lease looks older and may run out sooner, and then the task
+   * is redone from its last checkpoint, fenced by epoch as always; the segments and the frames they count
+   * are recorded by checkpoints, which wait for the flush. Claims, checkpoints and completions must not be
+   * lost (a lost claim would hand the same epoch out twice; a lost checkpoint breaks the chain the worker
+   * continues; a lost completion may already have been seen, and notified, by others), so they wait.
    */
-  private readonly heartbeatPool: pg.Pool;
+  private readonly noFlushPool: pg.Pool;
 
   constructor(config: string | pg.PoolConfig) {
     const given = typeof config === 'string' ? { connectionString: config } : config;
@@ -143,9 +152,9 @@ export class PostgresStore implements Store {
     const options = ['-c enable_seqscan=off', given.options].filter(Boolean).join(' ');
     const base = { ...given, options, types };
     this.pool = new pg.Pool(base);
-    this.heartbeatPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
+    this.noFlushPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
     // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
-    for (const pool of [this.pool, this.heartbeatPool]) pool.on('error', () => {});
+    for (const pool of [this.pool, this.noFlushPool]) pool.on('error', () => {});
   }
 
   /** Connects and brings the schema up to date. */
@@ -297,7 +306,7 @@ export class PostgresStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const { rows } = await this.pool.query<TaskRow>({
+    const { rows } = await this.noFlushPool.query<TaskRow>({
       name: 'sf_get_task',
       text: STATEMENTS.getTask,
       values: [taskId],
@@ -466,7 +475,7 @@ export class PostgresStore implements Store {
     leaseTtlMs: number,
   ): Promise<LeaseResult> {
     // The most frequent lease call: lock, check, extend and record progress in one statement.
-    const { rows } = await this.heartbeatPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
+    const { rows } = await this.noFlushPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
       name: 'sf_heartbeat',
       text: `WITH lease AS (
          SELECT epoch, state, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -1002,6 +1011,6 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.end(), this.heartbeatPool.end()]);
+    await Promise.all([this.pool.end(), this.noFlushPool.end()]);
   }
 }
