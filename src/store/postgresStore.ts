@@ -27,6 +27,8 @@ import type {
 } from '../core/types.js';
 import { claimableJobsSql, claimableWhereSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 import {
+  CHAIN_COLUMNS,
+  type ChainRow,
   chainView,
   continuesChainSql,
   type LeaseRow,
@@ -103,6 +105,10 @@ const types: pg.CustomTypesConfig = {
   getTypeParser: (oid, format) =>
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
 };
+
+/** What a checkpoint or completion locks and decides on (the task's chain and its job's state), and no more. */
+const LEASE_CHAIN_COLUMNS =
+  'job_id, kind, epoch, state, next_frame, end_frame, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state';
 
 function encodePts(pts: readonly number[]): Buffer {
   const buf = Buffer.alloc(pts.length * 8);
@@ -514,11 +520,10 @@ export class PostgresStore implements Store {
   ): Promise<LeaseResult | ProtocolViolation> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
-    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean | null }>({
+    const { rows } = await this.pool.query<ChainRow & { recorded: boolean; same: boolean | null }>({
       name: 'sf_checkpoint',
       text: `WITH lease AS (
-         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
-         WHERE id = $1::text FOR UPDATE
+         SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id FROM lease
          WHERE ${leaseHeldSql('$5::int')} AND ${continuesChainSql('$2::int', '$3::int')}
@@ -532,7 +537,7 @@ export class PostgresStore implements Store {
            frames_done = GREATEST(frames_done, frames_checkpointed + ($3::int - $2::int))
          WHERE task_id = $1::text AND epoch = $5::int AND EXISTS (SELECT 1 FROM allowed)
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS recorded,
+       SELECT ${CHAIN_COLUMNS}, EXISTS (SELECT 1 FROM allowed) AS recorded,
          -- Read for a retry only (a segment behind the chain): a generic plan made while segments was small
          -- scans the table, and it grows with every checkpoint.
          CASE WHEN $2::int < next_frame THEN EXISTS (SELECT 1 FROM segments
@@ -563,11 +568,12 @@ export class PostgresStore implements Store {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
     // The merge scheduling that follows runs on the same connection: a completion queues for the pool once.
     return this.withClient(async (c) => {
-      const { rows } = await c.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
+      const { rows } = await c.query<
+        ChainRow & Pick<LeaseRow, 'job_id'> & { completed: boolean; attempt: AttemptRow | null }
+      >({
         name: 'sf_complete',
         text: `WITH lease AS (
-         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
-         WHERE id = $1::text FOR UPDATE
+         SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id, kind FROM lease
          WHERE ${leaseHeldSql('$2::int')} AND ${MAY_COMPLETE_SQL}
@@ -583,7 +589,8 @@ export class PostgresStore implements Store {
            output_sha256 = $5::text
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed, (SELECT row_to_json(a) FROM attempt a) AS attempt
+       SELECT ${CHAIN_COLUMNS}, job_id, EXISTS (SELECT 1 FROM allowed) AS completed,
+         (SELECT row_to_json(a) FROM attempt a) AS attempt
        FROM lease`,
         values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
       });
