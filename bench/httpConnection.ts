@@ -50,20 +50,29 @@ export class HttpConnection {
     });
   }
 
+  /** Closes the connection; a request in flight fails. The next request opens a new one. */
   close(): void {
-    this.socket?.destroy();
+    const socket = this.socket;
     this.socket = undefined;
+    socket?.destroy();
+    this.fail(new Error('connection closed'));
   }
 
   private open(): Socket {
     const socket = connect({ host: this.host, port: this.port, noDelay: true });
     socket.setTimeout(this.timeoutMs, () => socket.destroy(new Error('timeout')));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (error) => this.fail(error));
-    socket.on('close', () => {
-      if (this.socket === socket) this.socket = undefined;
-      this.fail(new Error('connection closed'));
+    // A socket this connection has let go of (closed after an answer) may still report: not to the next request.
+    const current = () => this.socket === socket;
+    socket.on('data', (chunk: Buffer) => {
+      if (current()) this.onData(chunk);
     });
+    const lost = (error: Error) => {
+      if (!current()) return;
+      this.socket = undefined;
+      this.fail(error);
+    };
+    socket.on('error', lost);
+    socket.on('close', () => lost(new Error('connection closed')));
     this.socket = socket;
     this.received = Buffer.alloc(0);
     return socket;
@@ -84,8 +93,8 @@ export class HttpConnection {
     // An answer without a body (204, 304) has no length either.
     const length = status === 204 || status === 304 ? ['', '0'] : /\r\ncontent-length: *(\d+)/i.exec(head);
     if (!length) {
-      this.close();
       this.fail(new Error(`answer ${status} without a content-length`));
+      this.close();
       return;
     }
     const bodyStart = headEnd + HEAD_END.length;
@@ -93,9 +102,9 @@ export class HttpConnection {
     if (this.received.length < bodyEnd) return;
     const body = this.received.toString('utf8', bodyStart, bodyEnd);
     this.received = this.received.subarray(bodyEnd);
-    if (/\r\nconnection: *close/i.test(head)) this.close();
     const pending = this.pending;
     this.pending = undefined;
+    if (/\r\nconnection: *close/i.test(head)) this.close();
     pending?.resolve({ status, body });
   }
 }
