@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { EncoderOptions } from '../core/types.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
-import { addFaceOptions, type FaceFlags } from './faceFlags.js';
+import { addFaceOptions, type FaceFlags, listOption } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
 import { collect, deadline, percent, positiveInt, positiveNumber } from './options.js';
 
@@ -14,7 +14,7 @@ import { collect, deadline, percent, positiveInt, positiveNumber } from './optio
 export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   source: string[];
   target: string;
-  processors: string;
+  processors: string[];
   chunkFrames?: number;
   chunkSeconds?: number;
   checkpointFrames: number;
@@ -25,17 +25,31 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   deadline?: number;
 }
 
-/** The chain `run` and `submit` use without `--processors`. */
-export const DEFAULT_PROCESSORS = 'face_swapper';
+/** The chain `run` and `submit` use without `--processors` (FaceFusion's default). */
+export const DEFAULT_PROCESSORS: readonly string[] = ['face_swapper'];
+
+const processorName = (name: string) => name;
 
 export function addJobOptions(command: Command): Command {
   command
-    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
-    .requiredOption('-t, --target <video>', 'video to process')
     .option(
-      '--processors <list>',
-      `comma-separated chain: ${PROCESSOR_NAMES.join(', ')} (with --engine facefusion: FaceFusion's)`,
-      DEFAULT_PROCESSORS,
+      '-s, --source <images...>',
+      'source face images, one or several (FaceFusion: -s/--source-paths)',
+      collect,
+      [],
+    )
+    .requiredOption('-t, --target <video>', 'video to process (FaceFusion: -t/--target-path)')
+    .addOption(
+      new Option(
+        '--processors <names...>',
+        `the chain, in order: ${PROCESSOR_NAMES.join(', ')} (with --engine facefusion: FaceFusion's)`,
+      )
+        .argParser(listOption(processorName, DEFAULT_PROCESSORS))
+        .default(DEFAULT_PROCESSORS, DEFAULT_PROCESSORS.join(' ')),
+    )
+    .option(
+      '--config-path <facefusion.ini>',
+      "FaceFusion's .ini: the options it sets, unless given on the command line",
     )
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)

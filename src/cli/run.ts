@@ -71,7 +71,10 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 export function registerRun(program: Command): void {
   const command = addFacefusionOptions(addJobOptions(program.command('run')), false)
     .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
-    .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
+    .requiredOption(
+      '-o, --output <video>',
+      'output video (.mp4, .m4v, .mov, .mkv, .webm) (FaceFusion: -o/--output-path)',
+    )
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
     .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
@@ -162,7 +165,7 @@ export function registerRun(program: Command): void {
           input: flags.target,
           sources: flags.source,
           output: flags.output,
-          processors: flags.processors,
+          processors: flags.processors.join(','),
           face: faceOptionsFromFlags(flags),
           encoder: encoderFromFlags(flags),
           checkpointFrames: flags.checkpointFrames,
