@@ -172,8 +172,8 @@ export interface IniSections {
 
 /**
  * Reads an .ini as Python's ConfigParser does with its defaults: `[section]` headers, `key = value` or
- * `key: value`, keys lower-cased, `#` and `;` comment lines, indented lines continuing the value before.
- * A problem is returned as a string.
+ * `key: value`, keys lower-cased, `#` and `;` comment lines, indented lines continuing the value before; a
+ * section or a key of a section given twice is an error, as there. A problem is returned as a string.
  */
 export function parseIni(text: string): IniSections | string {
   const sections: IniSections = {};
@@ -192,8 +192,8 @@ export function parseIni(text: string): IniSections | string {
     }
     const header = /^\[([^\]]+)\]\s*$/.exec(trimmed);
     if (header) {
-      sections[header[1]] ??= {};
-      section = sections[header[1]];
+      if (sections[header[1]]) return `line ${i + 1}: section [${header[1]}] appears twice`;
+      section = sections[header[1]] = {};
       lastKey = undefined;
       continue;
     }
@@ -201,6 +201,7 @@ export function parseIni(text: string): IniSections | string {
     if (!pair) return `line ${i + 1} is neither a [section] nor key = value`;
     if (!section) return `line ${i + 1} comes before any [section]`;
     lastKey = pair[1].toLowerCase();
+    if (lastKey in section) return `line ${i + 1}: ${lastKey} appears twice in its section`;
     section[lastKey] = pair[2];
   }
   return sections;

@@ -167,6 +167,8 @@ describe("FaceFusion's facefusion.ini (--config-path)", () => {
     ]);
     expect(parseIni('key = value')).toBe('line 1 comes before any [section]');
     expect(parseIni('[a]\nnot a pair')).toBe('line 2 is neither a [section] nor key = value');
+    expect(parseIni('[a]\nk = 1\n[b]\n[a]')).toBe('line 4: section [a] appears twice');
+    expect(parseIni('[a]\nk = 1\nK = 2')).toBe('line 3: k appears twice in its section');
   });
 
   it('takes its options as defaults: the command line wins, lists included', () => {

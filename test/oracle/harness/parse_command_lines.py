@@ -1,5 +1,5 @@
 """Parses command lines with FaceFusion 3.8.1's own argument parser, as `facefusion.py headless-run` would,
-one line of JSON per case: the options as FaceFusion's state holds them once its `apply_args` has normalised
+as one JSON list, an entry per case: the options as FaceFusion's state holds them once its `apply_args` has normalised
 them (padding as four sides, ...), or {"error": message} where FaceFusion refuses the line.
 
 usage (cwd = FaceFusion's source tree, PYTHONPATH = the oracle's shim): python3 parse_command_lines.py CASES.json
@@ -20,6 +20,7 @@ from facefusion.program import create_program
 with open(sys.argv[1]) as cases_file:
 	cases = json.load(cases_file)
 
+results = []
 for case in cases:
 	argv = [ 'headless-run' ] + case
 	# The parser reads its defaults from the --config-path file and some choices from sys.argv as it is built.
@@ -31,6 +32,7 @@ for case in cases:
 			args = vars(create_program().parse_args(argv))
 		state = {}
 		apply_args(args, state.__setitem__)
-		print(json.dumps(state), flush = True)
+		results.append(state)
 	except SystemExit:
-		print(json.dumps({ 'error': errors.getvalue().strip().splitlines()[-1] }), flush = True)
+		results.append({ 'error': errors.getvalue().strip().splitlines()[-1] })
+print(json.dumps(results))
