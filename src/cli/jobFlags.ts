@@ -38,7 +38,10 @@ export function addJobOptions(command: Command): Command {
       collect,
       [],
     )
-    .requiredOption('-t, --target <video>', 'video to process (FaceFusion: -t/--target-path)')
+    .requiredOption(
+      '-t, --target <path>',
+      'video, or image (run only), to process (FaceFusion: -t/--target-path)',
+    )
     .addOption(
       new Option(
         '--processors <names...>',

@@ -1,16 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { planeLayout } from '../../src/media/pixelFormat.js';
-import type { VideoColour } from '../../src/media/probe.js';
 import type { ModelSettings } from '../../src/models/settings.js';
-import { rgbToYuvCoefficients } from '../../src/vision/colourMatrix.js';
 import { DEFAULT_EXECUTION, faceOptionsOf } from '../../src/vision/faceOptions.js';
 import type { Frame } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
+import { frameToRgb, rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { yuvToRgb } from '../../src/vision/yuvToRgb.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import { ffmpeg } from '../fixtures/videos.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
@@ -35,26 +32,6 @@ const TOLERANCE = 2;
 /** Share of channel values allowed beyond ±TOLERANCE. */
 const OUTLIERS = 0.001;
 const WORST = 6;
-const COLOUR: VideoColour = { range: 'pc', space: 'bt709' };
-
-/** A 10-bit full-range 4:4:4 frame of an RGB picture. */
-function frameOf(image: RgbImage): Frame {
-  const { width, height } = image;
-  const planes = planeLayout('yuv444p10le', width, height);
-  const data = Buffer.alloc(planes[2].offset + width * height * 2);
-  const k = rgbToYuvCoefficients(COLOUR, 4);
-  const put = (plane: number, i: number, v: number) =>
-    data.writeUInt16LE(Math.min(1023, Math.max(0, Math.round(v))), planes[plane].offset + i * 2);
-  for (let i = 0; i < width * height; i++) {
-    const [r, g, b] = image.data.subarray(i * 3, i * 3 + 3);
-    const luma = k.kr * r + k.kg * g + k.kb * b;
-    put(0, i, luma * k.yMul + k.yAdd);
-    put(1, i, (b - luma) * k.uMul + k.cAdd);
-    put(2, i, (r - luma) * k.vMul + k.cAdd);
-  }
-  return { index: 0, width, height, pixFmt: 'yuv444p10le', colour: COLOUR, data };
-}
-
 async function writePng(image: RgbImage, name: string): Promise<string> {
   const raw = join(dir(), `${name}.rgb`);
   await writeFile(raw, image.data);
@@ -264,11 +241,11 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
       });
       let frame: Frame;
       try {
-        frame = await chain.process(frameOf(targetImage));
+        frame = await chain.process(rgbToFrame(targetImage));
       } finally {
         await chain.dispose();
       }
-      const ours = yuvToRgb(frame.data, frame.pixFmt, frame.width, frame.height, frame.colour);
+      const ours = frameToRgb(frame);
       const theirs = outputs[c.name];
       expect([ours.width, ours.height]).toEqual([theirs.width, theirs.height]);
       let worst = 0;
