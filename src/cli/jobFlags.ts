@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import type { EncoderOptions } from '../core/types.js';
+import { AUDIO_ENCODERS, DEFAULT_AUDIO_QUALITY } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
@@ -21,6 +22,9 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
+  outputAudioEncoder?: string;
+  outputAudioQuality?: number;
+  outputAudioVolume?: number;
   /** When the job must be done (epoch ms); a coordinator asks for on-demand workers when spot is too slow. */
   deadline?: number;
 }
@@ -64,15 +68,38 @@ export function addJobOptions(command: Command): Command {
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
-    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
+    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
+    .addOption(
+      new Option(
+        '--output-audio-encoder <name>',
+        "re-encode the audio with this encoder (default: the source's audio is copied where the container allows)",
+      ).choices(Object.keys(AUDIO_ENCODERS)),
+    )
+    .option(
+      '--output-audio-quality <0-100>',
+      `audio quality when re-encoding (FaceFusion scale; default ${DEFAULT_AUDIO_QUALITY}: aac -q:a 1.6)`,
+      percent,
+    )
+    .option(
+      '--output-audio-volume <0-100>',
+      'audio volume in percent (default 100; other values re-encode)',
+      percent,
+    );
   return addEngineOptions(addJobNotifyOptions(addFaceOptions(command)));
 }
 
-/** The segment encoder the `--output-video-*` flags ask for. */
+/** The encoder the `--output-video-*` and `--output-audio-*` flags ask for. */
 export function encoderFromFlags(flags: JobFlags): EncoderOptions {
+  const audio = {
+    ...(flags.outputAudioEncoder === undefined ? {} : { encoder: flags.outputAudioEncoder }),
+    ...(flags.outputAudioQuality === undefined ? {} : { quality: flags.outputAudioQuality }),
+    ...(flags.outputAudioVolume === undefined ? {} : { volume: flags.outputAudioVolume }),
+  };
   return {
     encoder: flags.outputVideoEncoder,
     quality: flags.outputVideoQuality,
     preset: flags.outputVideoPreset,
+    // Only what was asked for: a job without audio options copies the audio, and keeps its identity.
+    ...(Object.keys(audio).length === 0 ? {} : { audio }),
   };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
 import { withExifOrientation } from '../../src/media/exifOrientation.js';
-import { runTool } from '../../src/media/ffmpegProcess.js';
+import { runTool, spawnTool } from '../../src/media/ffmpegProcess.js';
 import { FACE_SQUARE, type ModelSet, writeModelSet } from '../fixtures/models.js';
 import { ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
 import { runCli } from '../helpers/cli.js';
@@ -167,4 +167,66 @@ describe('spotfuse run on image targets, and with FaceFusion command lines', () 
     const frame = await decode(output);
     expectNear(pixel(frame, 96 + 48, 96 + 48), swapColour, 12);
   });
+
+  it("re-encodes the audio with FaceFusion's --output-audio-encoder and --output-audio-volume", async () => {
+    const video = join(dir(), 'tone.mp4');
+    await ffmpeg([
+      ...[
+        '-f',
+        'lavfi',
+        '-i',
+        'color=c=black:s=160x96:r=25:d=0.4',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=f=440:r=48000:d=0.4',
+      ],
+      ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '192k', video],
+    ]);
+    const output = join(dir(), 'tone.mkv');
+    const result = await run([
+      ...['-t', video, '-o', output, '--processors', 'passthrough'],
+      ...[
+        '--output-audio-encoder',
+        'libopus',
+        '--output-audio-quality',
+        '100',
+        '--output-audio-volume',
+        '50',
+      ],
+    ]);
+    expect(result.stderr).not.toMatch(/error/i);
+    expect(result.code).toBe(0);
+    const audio = (await probeStreams(output)).find((s) => s.codec_type === 'audio');
+    expect(audio?.codec_name).toBe('opus');
+    // Half the amplitude is 6 dB less.
+    const [before, after] = [await meanVolume(video), await meanVolume(output)];
+    expect(before - after).toBeCloseTo(6.02, 0);
+    const refused = join(dir(), 'tone-flac.mp4');
+    const flac = await run([
+      '-t',
+      video,
+      '-o',
+      refused,
+      '--processors',
+      'passthrough',
+      '--output-audio-encoder',
+      'flac',
+    ]);
+    expect(flac.code).toBe(1);
+    expect(flac.stderr.trim()).toBe(
+      'spotfuse: error: .mp4 cannot hold flac audio (--output-audio-encoder flac): use aac, libmp3lame, or another container',
+    );
+    expect(existsSync(refused)).toBe(false);
+  });
 });
+
+/** ffmpeg's volumedetect mean volume of the first audio stream, in dB. */
+async function meanVolume(path: string): Promise<number> {
+  const args = ['-nostdin', '-i', path, '-map', '0:a:0', '-af', 'volumedetect', '-f', 'null', '-'];
+  const tool = spawnTool(resolveBinaries().ffmpeg, args, { failure: 'volumedetect' });
+  await tool.done;
+  const match = /mean_volume: (-?[\d.]+) dB/.exec(tool.stderrTail());
+  if (!match) throw new Error(`no mean volume in: ${tool.stderrTail()}`);
+  return Number(match[1]);
+}
