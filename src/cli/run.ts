@@ -73,7 +73,9 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 
 export function registerRun(program: Command): void {
   const command = addFacefusionOptions(addJobOptions(program.command('run')), false)
-    .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume); or an image')
+    .description(
+      'process a video on this machine: chunked, checkpointed, resumable (run it again to resume); or an image',
+    )
     .requiredOption(
       '-o, --output <path>',
       'output video (.mp4, .m4v, .mov, .mkv, .webm), or image for an image target (.jpg, .png, .webp, .bmp, .tiff) (FaceFusion: -o/--output-path)',
