@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../core/errors.js';
 import { DEFAULT_ANALYSIS_OPTIONS } from '../vision/analysisOptions.js';
 import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import {
@@ -38,34 +39,49 @@ export interface FaceFlags extends DetectorFlags {
   referenceFacePosition: number;
   faceMaskTypes: FaceMaskType[];
   faceMaskBlur: number;
-  faceMaskPadding: [number, number, number, number];
+  /** 1 to 4 percentages, as given; `faceOptionsFromFlags` makes them top, right, bottom, left. */
+  faceMaskPadding: number[];
 }
 
 export interface ExecutionFlags {
-  executionProvider: ExecutionProvider;
+  /** FaceFusion's `--execution-providers` takes a list, tried in order: spotfuse uses the first. */
+  executionProvider: ExecutionProvider | ExecutionProvider[];
   executionThreadCount: number;
   executionDeviceIds?: number[];
 }
 
-/** FaceFusion's padding: 1, 2 or 4 percentages (top right bottom left), as CSS. */
-function padding(value: string): [number, number, number, number] {
-  const parts = value
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map(Number);
-  if (![1, 2, 4].includes(parts.length) || parts.some((p) => !Number.isFinite(p) || p < 0 || p > 100)) {
-    throw new InvalidArgumentError('give 1, 2 or 4 percentages between 0 and 100, e.g. "10" or "10 0 5 0"');
-  }
-  const [top, right = top, bottom = top, left = right] = parts;
+/**
+ * A list option as FaceFusion takes it (`--face-mask-types box occlusion`, argparse's `nargs='+'`), commas
+ * allowed too: each value given is parsed and added, replacing the default `initial` (compared by identity).
+ */
+export function listOption<T>(parse: (item: string) => T, initial: readonly T[]) {
+  return (value: string, previous: readonly T[]): T[] => [
+    ...(previous === initial ? [] : previous),
+    ...value
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(parse),
+  ];
+}
+
+function percentage(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('give 1 to 4 percentages between 0 and 100, e.g. "10" or "10 0 5 0"');
+  return n;
+}
+
+/** FaceFusion's padding: 1 to 4 percentages, as CSS (top, right, bottom, left; missing ones mirror). */
+export function paddingOf(values: readonly number[]): [number, number, number, number] {
+  if (values.length < 1 || values.length > 4)
+    throw new UserError('--face-mask-padding takes 1 to 4 percentages (top right bottom left)');
+  const [top, right = top, bottom = top, left = right] = values;
   return [top, right, bottom, left];
 }
 
-function maskTypes(value: string): FaceMaskType[] {
-  const types = value.split(/[\s,]+/).filter(Boolean);
-  if (types.length === 0 || types.some((t) => t !== 'box' && t !== 'occlusion')) {
-    throw new InvalidArgumentError('use box, occlusion, or both ("box,occlusion")');
-  }
-  return [...new Set(types)] as FaceMaskType[];
+function maskType(value: string): FaceMaskType {
+  if (value !== 'box' && value !== 'occlusion') throw new InvalidArgumentError('use box, occlusion, or both');
+  return value;
 }
 
 /** The detector options, shared by `run` and `faces`. */
@@ -160,14 +176,14 @@ export function addFaceOptions(command: Command): Command {
     .option('--reference-frame-number <n>', 'frame the reference face is taken from', wholeNumber, 0)
     .option('--reference-face-position <n>', 'which face of that frame, in selector order', wholeNumber, 0)
     .addOption(
-      new Option('--face-mask-types <types>', 'box and/or occlusion (xseg_1)')
-        .argParser(maskTypes)
+      new Option('--face-mask-types <types...>', 'box and/or occlusion (xseg_1)')
+        .argParser(listOption(maskType, d.mask.types))
         .default(d.mask.types, 'box'),
     )
     .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
     .addOption(
-      new Option('--face-mask-padding <pct>', 'box mask padding in percent: top [right [bottom left]]')
-        .argParser(padding)
+      new Option('--face-mask-padding <pct...>', 'box mask padding in percent: top [right [bottom [left]]]')
+        .argParser(listOption(percentage, d.mask.padding))
         .default(d.mask.padding, '0'),
     );
   for (const option of processorOptions()) command.addOption(option);
@@ -191,7 +207,11 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       referenceFrame: flags.referenceFrameNumber,
       referencePosition: flags.referenceFacePosition,
     },
-    mask: { types: flags.faceMaskTypes, blur: flags.faceMaskBlur, padding: flags.faceMaskPadding },
+    mask: {
+      types: [...new Set(flags.faceMaskTypes)],
+      blur: flags.faceMaskBlur,
+      padding: paddingOf(flags.faceMaskPadding),
+    },
   });
 }
 
@@ -209,8 +229,8 @@ export function addExecutionOptions(command: Command): Command {
   return command
     .addOption(
       new Option(
-        '--execution-provider <name>',
-        'where models run; webgpu needs a Vulkan driver, cuda/tensorrt onnxruntime-node\'s GPU providers (see "spotfuse doctor")',
+        '--execution-provider <names...>',
+        'where models run (FaceFusion: --execution-providers; of several, the first); webgpu needs a Vulkan driver, cuda/tensorrt onnxruntime-node\'s GPU providers (see "spotfuse doctor")',
       )
         .choices(EXECUTION_PROVIDERS)
         .default(process.env.SPOTFUSE_EXECUTION_PROVIDER ?? DEFAULT_EXECUTION.provider),
@@ -230,8 +250,9 @@ export function addExecutionOptions(command: Command): Command {
 
 export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {
   const deviceId = flags.executionDeviceIds?.[0];
+  const provider = flags.executionProvider;
   return {
-    provider: flags.executionProvider,
+    provider: Array.isArray(provider) ? provider[0] : provider,
     threads: flags.executionThreadCount,
     ...(deviceId === undefined ? {} : { deviceId }),
   };

@@ -146,7 +146,11 @@ export async function submitJob(
     throw new UserError(
       `unknown encoder "${request.encoder.encoder}": the coordinator's ffmpeg has no such encoder`,
     );
-  const formatProblem = outputFormatProblem(`output.${request.outputFormat}`, request.encoder.encoder);
+  const formatProblem = outputFormatProblem(
+    `output.${request.outputFormat}`,
+    request.encoder.encoder,
+    request.encoder.audio,
+  );
   if (formatProblem) throw new UserError(formatProblem);
   for (const key of [request.input, ...request.sources]) {
     await checkUploadSize(deps.blobs, key, deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);

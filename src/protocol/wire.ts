@@ -9,6 +9,7 @@ import {
   NOTIFY_EVENTS,
   type TaskKind,
 } from '../core/types.js';
+import { AUDIO_ENCODERS } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import type { StoredProbe } from '../media/probe.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
@@ -315,6 +316,14 @@ export const SubmitBody = z.strictObject({
       encoder: Text.min(1).max(50).default('libx264'),
       quality: z.number().min(0).max(100).default(80),
       preset: z.enum(ENCODER_PRESETS).default('veryfast'),
+      /** FaceFusion's output audio options; absent: the source's audio is copied where the container allows. */
+      audio: z
+        .strictObject({
+          encoder: z.enum(Object.keys(AUDIO_ENCODERS) as [string, ...string[]]).optional(),
+          quality: z.number().min(0).max(100).optional(),
+          volume: z.number().min(0).max(100).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),

@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import { imageFormatOf } from '../media/imageFiles.js';
 import { inputName } from '../media/inputName.js';
 import { alignFace } from './alignment.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
@@ -205,11 +206,12 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     return embedded;
   }
 
-  /** Takes the reference face from the target video, as FaceFusion's reference mode does. */
+  /** Takes the reference face from the target (an image target is its own reference frame), as FaceFusion does. */
   async loadReference(): Promise<void> {
     const { target, face } = this.options;
     const { referenceFrame, referencePosition, order } = face.selector;
-    const picture = imagePicture(await loadVideoFrame(target, referenceFrame), this.detector);
+    const reference = imageFormatOf(target) ? loadImage(target) : loadVideoFrame(target, referenceFrame);
+    const picture = imagePicture(await reference, this.detector);
     const faces = await this.refine(picture, await picture.detect());
     const chosen = faceAt(faces, order, referencePosition);
     if (!chosen) {

@@ -8,12 +8,13 @@ import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
 import { ENHANCER_MODELS } from '../../src/vision/processors/face_enhancer/models.js';
 import { FRAME_ENHANCER_MODELS } from '../../src/vision/processors/frame_enhancer/models.js';
+import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { ORACLE_TIMEOUT, runHarness, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
-import { expectLikeFaceFusion, frameOf, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
+import { expectLikeFaceFusion, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
 
 /**
  * The enhancers against FaceFusion 3.8.1: spotfuse's catalogue against FaceFusion's own model sets, read from
@@ -135,7 +136,7 @@ describe.skipIf(oracleUnavailable())('enhancers: spotfuse vs FaceFusion 3.8.1', 
       });
       let frame: Frame;
       try {
-        frame = await chain.process(frameOf(targetImage));
+        frame = await chain.process(rgbToFrame(targetImage));
       } finally {
         await chain.dispose();
       }

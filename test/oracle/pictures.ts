@@ -1,17 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { expect } from 'vitest';
-import { planeLayout } from '../../src/media/pixelFormat.js';
-import type { VideoColour } from '../../src/media/probe.js';
-import { rgbToYuvCoefficients } from '../../src/vision/colourMatrix.js';
 import type { Frame } from '../../src/vision/frame.js';
+import { frameToRgb } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { yuvToRgb } from '../../src/vision/yuvToRgb.js';
 import { ffmpeg } from '../fixtures/videos.js';
 
 /**
- * The pictures the pixel oracle tests feed both engines, and how their outputs are compared. spotfuse works on
- * YUV frames: a picture goes in as full-range 10-bit 4:4:4, whose round trip to RGB is exact to well under one
- * step, so what is compared is the processing itself.
+ * The pictures the pixel oracle tests feed both engines, and how their outputs are compared. A picture goes
+ * into spotfuse's chain as an image target does (rgbToFrame), so what is compared is the processing itself.
  */
 
 /**
@@ -24,26 +20,6 @@ export const TOLERANCE = 2;
 /** Share of channel values allowed beyond ±TOLERANCE. */
 export const OUTLIERS = 0.001;
 const WORST = 6;
-const COLOUR: VideoColour = { range: 'pc', space: 'bt709' };
-
-/** A 10-bit full-range 4:4:4 frame of an RGB picture. */
-export function frameOf(image: RgbImage): Frame {
-  const { width, height } = image;
-  const planes = planeLayout('yuv444p10le', width, height);
-  const data = Buffer.alloc(planes[2].offset + width * height * 2);
-  const k = rgbToYuvCoefficients(COLOUR, 4);
-  const put = (plane: number, i: number, v: number) =>
-    data.writeUInt16LE(Math.min(1023, Math.max(0, Math.round(v))), planes[plane].offset + i * 2);
-  for (let i = 0; i < width * height; i++) {
-    const [r, g, b] = image.data.subarray(i * 3, i * 3 + 3);
-    const luma = k.kr * r + k.kg * g + k.kb * b;
-    put(0, i, luma * k.yMul + k.yAdd);
-    put(1, i, (b - luma) * k.uMul + k.cAdd);
-    put(2, i, (r - luma) * k.vMul + k.cAdd);
-  }
-  return { index: 0, width, height, pixFmt: 'yuv444p10le', colour: COLOUR, data };
-}
-
 /** Writes the picture as `<base>.png` (through `<base>.rgb`) and returns the PNG's path. */
 export async function writePng(image: RgbImage, base: string): Promise<string> {
   const raw = `${base}.rgb`;
@@ -90,7 +66,7 @@ export function texturedSquares(
  * `target` (its output the same size as the target) or changed its size.
  */
 export function expectLikeFaceFusion(frame: Frame, theirs: RgbImage, target: RgbImage): void {
-  const ours = yuvToRgb(frame.data, frame.pixFmt, frame.width, frame.height, frame.colour);
+  const ours = frameToRgb(frame);
   expect([ours.width, ours.height]).toEqual([theirs.width, theirs.height]);
   const resized = theirs.width !== target.width || theirs.height !== target.height;
   let worst = 0;

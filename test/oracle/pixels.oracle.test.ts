@@ -5,12 +5,13 @@ import { DEFAULT_EXECUTION, faceOptionsOf } from '../../src/vision/faceOptions.j
 import type { Frame } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
+import { frameToRgb, rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { ORACLE_TIMEOUT, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
-import { expectLikeFaceFusion, frameOf, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
+import { expectLikeFaceFusion, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
 
 /**
  * Final pixels: FaceFusion 3.8.1's headless-run on a PNG target against spotfuse's processor chain on the same
@@ -234,7 +235,7 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
       });
       let frame: Frame;
       try {
-        frame = await chain.process(frameOf(targetImage));
+        frame = await chain.process(rgbToFrame(targetImage));
       } finally {
         await chain.dispose();
       }
