@@ -5,7 +5,7 @@ import { DEFAULT_EXECUTION, faceOptionsOf } from '../../src/vision/faceOptions.j
 import type { Frame } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
-import { frameToRgb, rgbToFrame } from '../../src/vision/rgbFrame.js';
+import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
