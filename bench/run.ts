@@ -252,7 +252,6 @@ async function benchWorker(): Promise<void> {
     });
   const options: WorkerFpsOptions = {
     ffmpeg,
-    cli,
     out,
     seconds,
     runs,

@@ -1,22 +1,29 @@
 /**
  * One worker's frame rate on 1080p with the stand-in models (test/fixtures/models.ts), whose inference
  * costs next to nothing: the ceiling the engine itself puts on a worker whose models run on a GPU. The
- * same generated face video as the FaceFusion comparison (faceVsFacefusion.ts) goes through `spotfuse
- * run --workers 1` as one task, for each chain, `--frames-in-flight` and `--execution-thread-count`
- * given; the settings alternate within each round, so a slow spell of a shared machine hits all alike.
- * Reported: the worker's frames per second over its task (claim to complete, from the job report), the
- * whole run's wall time, and the CPU time of every process per frame.
+ * same generated face video as the FaceFusion comparison (faceVsFacefusion.ts) goes through the worker's
+ * own frame loop (`runProcessTask`: decoder, processor chain, segment encoder, checkpoints to local files)
+ * as one task, for each chain, `--frames-in-flight` and `--execution-thread-count` given; the settings
+ * alternate within each round, so a slow spell of a shared machine hits all of them alike.
+ * Reported per frame: wall time (as fps) and CPU time, split into the worker's main thread (JavaScript:
+ * analysis input, warps, paste-back, pipes), its other threads (onnxruntime's) and its ffmpeg processes.
+ * The main thread's share bounds a worker's fps whatever the cores: 1000 / its ms per frame.
  * `npm run bench -- --only worker-fps [--seconds N] [--runs N] [--frames-in-flight 1,3] [--threads 1,2]`.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { JobSpec } from '../src/core/types.js';
+import { resolveModelSettings } from '../src/models/settings.js';
+import { prepareFaceJob } from '../src/vision/faceJob.js';
+import { DEFAULT_FACE_OPTIONS, faceOptionsOf } from '../src/vision/faceOptions.js';
+import { ProcessorChain } from '../src/vision/processors/chain.js';
 import { writeModelSet } from '../test/fixtures/models.js';
+import { runLocalTask } from '../test/helpers/localTask.js';
 import { faceVideo, MODELS, sourceImage } from './faceVsFacefusion.js';
-import { median, run, type Timing, timed } from './timing.js';
+import { childrenCpuSeconds, median } from './timing.js';
 
 export interface WorkerFpsOptions {
   ffmpeg: string;
-  cli: string;
   out: string;
   seconds: number;
   runs: number;
@@ -24,20 +31,33 @@ export interface WorkerFpsOptions {
   threads: number[];
 }
 
+/** One run's seconds: wall, and CPU of the main thread, of the worker's other threads, of its ffmpegs. */
+interface WorkerRun {
+  wall: number;
+  main: number;
+  otherThreads: number;
+  ffmpeg: number;
+}
+
 export interface WorkerFpsCase {
   processors: string[];
   framesInFlight: number;
   threads: number;
   frames: number;
-  /** Per run: the process task's seconds (claim to complete), as the job report gives them. */
-  taskSeconds: number[];
-  runs: Timing[];
+  runs: WorkerRun[];
 }
 
 const CHAINS = [['face_swapper'], ['face_swapper', 'face_enhancer']];
 
-interface Report {
-  cost: { tasks: { kind: string; gpuSeconds: number }[] };
+/** CPU seconds of this process's main thread (/proc/self/task/PID/stat, utime + stime in 1/100 s). */
+function mainThreadCpuSeconds(): number {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function processCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerFpsCase[]> {
@@ -47,8 +67,33 @@ export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerF
   const source = join(dir, 'source.png');
   await faceVideo(options.ffmpeg, input, options.seconds);
   await sourceImage(options.ffmpeg, source);
-  const models = await writeModelSet(dir, MODELS);
+  const set = await writeModelSet(dir, MODELS);
+  const models = await resolveModelSettings(
+    { modelDir: join(dir, 'model-cache'), modelManifest: set.manifest },
+    {},
+  );
   const frames = options.seconds * 30;
+  const specOf = (processors: string[]): Omit<JobSpec, 'input' | 'output'> => ({
+    sources: [source],
+    processors,
+    face: DEFAULT_FACE_OPTIONS,
+    encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
+    checkpointFrames: 100,
+  });
+  const chains = new Map<string, ProcessorChain>();
+  for (const processors of CHAINS) {
+    await prepareFaceJob({ ...specOf(processors), input }, models, { provider: 'cpu', threads: 0 });
+    for (const threads of options.threads) {
+      const chain = await ProcessorChain.load(processors, {
+        sources: [source],
+        target: input,
+        face: faceOptionsOf(DEFAULT_FACE_OPTIONS),
+        execution: { provider: 'cpu', threads },
+        models,
+      });
+      chains.set(`${processors.join('+')}/${threads}`, chain);
+    }
+  }
   const cases: WorkerFpsCase[] = CHAINS.flatMap((processors) =>
     options.threads.flatMap((threads) =>
       options.framesInFlight.map((framesInFlight) => ({
@@ -56,56 +101,69 @@ export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerF
         framesInFlight,
         threads,
         frames,
-        taskSeconds: [],
         runs: [],
       })),
     ),
   );
-  const state = join(dir, 'sf-state');
-  const report = join(dir, 'sf-report.json');
-  for (let i = 0; i < options.runs; i++) {
-    for (const c of cases) {
-      rmSync(state, { recursive: true, force: true });
-      const timing = await timed(() =>
-        run(process.execPath, [
-          options.cli,
-          ...['run', '-s', source, '-t', input, '-o', join(dir, 'sf.mp4'), '--state-dir', state, '--quiet'],
-          ...['--processors', c.processors.join(','), '--model-manifest', models.manifest],
-          ...['--model-dir', join(dir, 'model-cache'), '--report', report],
-          ...['--output-video-quality', '80', '--output-video-preset', 'veryfast'],
-          ...['--workers', '1', '--chunk-frames', String(frames)],
-          ...['--frames-in-flight', String(c.framesInFlight)],
-          ...['--execution-thread-count', String(c.threads)],
-        ]),
-      );
-      const tasks = (JSON.parse(readFileSync(report, 'utf8')) as Report).cost.tasks;
-      const taskSeconds = tasks.filter((t) => t.kind === 'process').reduce((sum, t) => sum + t.gpuSeconds, 0);
-      c.runs.push(timing);
-      c.taskSeconds.push(taskSeconds);
-      process.stdout.write(
-        `run ${i + 1}/${options.runs} ${c.processors.join('+')} frames-in-flight ${c.framesInFlight} ` +
-          `threads ${c.threads}: worker ${(frames / taskSeconds).toFixed(1)} fps, run ` +
-          `${timing.wall.toFixed(2)} s (${timing.cpu.toFixed(2)} s CPU)\n`,
-      );
+  try {
+    for (let i = 0; i < options.runs; i++) {
+      for (const c of cases) {
+        const taskDir = join(dir, 'worker-task');
+        rmSync(taskDir, { recursive: true, force: true });
+        const chain = chains.get(`${c.processors.join('+')}/${c.threads}`)!;
+        const [main0, process0, children0] = [
+          mainThreadCpuSeconds(),
+          processCpuSeconds(),
+          childrenCpuSeconds(),
+        ];
+        const start = process.hrtime.bigint();
+        const { outcome } = await runLocalTask({
+          input,
+          dir: taskDir,
+          chain,
+          spec: specOf(c.processors),
+          framesInFlight: c.framesInFlight,
+        });
+        if (outcome !== 'completed') throw new Error(`the bench task ended ${outcome}`);
+        const wall = Number(process.hrtime.bigint() - start) / 1e9;
+        const main = mainThreadCpuSeconds() - main0;
+        const run = {
+          wall,
+          main,
+          otherThreads: processCpuSeconds() - process0 - main,
+          ffmpeg: childrenCpuSeconds() - children0,
+        };
+        c.runs.push(run);
+        const ms = (seconds: number) => ((seconds / frames) * 1000).toFixed(1);
+        process.stdout.write(
+          `run ${i + 1}/${options.runs} ${c.processors.join('+')} frames-in-flight ${c.framesInFlight} ` +
+            `threads ${c.threads}: ${(frames / wall).toFixed(1)} fps; CPU ms/frame main ${ms(run.main)}, ` +
+            `other threads ${ms(run.otherThreads)}, ffmpeg ${ms(run.ffmpeg)}\n`,
+        );
+      }
     }
+  } finally {
+    for (const chain of chains.values()) await chain.dispose();
   }
   return cases;
 }
 
 export function workerFpsTable(cases: WorkerFpsCase[], options: WorkerFpsOptions): string[] {
   const col = (text: string, width: number) => text.padStart(width);
+  const perFrame = (c: WorkerFpsCase, key: keyof WorkerRun) =>
+    (median(c.runs.map((run) => run[key])) / c.frames) * 1000;
   return [
-    `${cases[0]?.frames} frames of 1080p30, one face, stand-in models, libx264 quality 80 veryfast, ` +
-      `spotfuse run --workers 1, one task; median of ${options.runs} run(s):`,
-    `  ${'processors'.padEnd(30)} in flight  threads  worker fps   run wall  CPU ms/frame`,
+    `${cases[0]?.frames} frames of 1080p30, one face, stand-in models, libx264 quality 80 veryfast, one ` +
+      `worker's frame loop, one task; median of ${options.runs} run(s):`,
+    `  ${'processors'.padEnd(30)} in flight  threads     fps   CPU ms/frame: main  other threads  ffmpeg` +
+      '   main thread allows',
     ...cases.map((c) => {
-      const task = median(c.taskSeconds);
-      const wall = median(c.runs.map((t) => t.wall));
-      const cpu = median(c.runs.map((t) => t.cpu));
+      const main = perFrame(c, 'main');
       return (
         `  ${c.processors.join(' + ').padEnd(30)}${col(String(c.framesInFlight), 10)}${col(String(c.threads), 9)}` +
-        `${col((c.frames / task).toFixed(1), 12)}${col(`${wall.toFixed(2)} s`, 11)}` +
-        `${col(((cpu / c.frames) * 1000).toFixed(1), 14)}`
+        `${col((1000 / perFrame(c, 'wall')).toFixed(1), 8)}${col(main.toFixed(1), 20)}` +
+        `${col(perFrame(c, 'otherThreads').toFixed(1), 15)}${col(perFrame(c, 'ffmpeg').toFixed(1), 8)}` +
+        `${col(`${(1000 / main).toFixed(0)} fps`, 21)}`
       );
     }),
   ];

@@ -37,8 +37,8 @@ export interface ProcessTaskContext {
   /** Told the end frame of each segment the coordinator has recorded. */
   checkpointed?: (endFrame: number) => void;
   /**
-   * Frames in the processor chain at once (1: one at a time). More let one frame's analysis,
-   * inference and paste-back overlap another's and the encoder's write; each holds one decoded frame.
+   * Frames in the processor chain at once (1: one at a time). More let the chain work on the next frames
+   * while the encoder takes in the previous one; each holds one decoded frame.
    */
   framesInFlight?: number;
   /** Lines about this task (the caller binds its job, task, worker and epoch). */

@@ -16,18 +16,18 @@ import { useTempDir } from '../helpers/tempDir.js';
 
 const WIDTH = 640;
 const HEIGHT = 360;
-const FRAMES = 45;
+const FRAMES = 30;
 const EXECUTION: ExecutionOptions = { provider: 'cpu', threads: 1 };
 
 /**
- * 1.5 s at 30 fps, black with a white square (the stand-in detectors' face) that moves one 32-pixel
+ * 1 s at 30 fps, black with a white square (the stand-in detectors' face) that moves one 32-pixel
  * grid step every frame, so every frame's output differs and a frame out of place shows.
  */
 async function movingSquare(dir: string): Promise<string> {
   const path = join(dir, 'moving.mp4');
   await ffmpeg([
-    ...['-f', 'lavfi', '-i', `color=c=black:s=${WIDTH}x${HEIGHT}:r=30:d=1.5`],
-    ...['-f', 'lavfi', '-i', `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=1.5`],
+    ...['-f', 'lavfi', '-i', `color=c=black:s=${WIDTH}x${HEIGHT}:r=30:d=1`],
+    ...['-f', 'lavfi', '-i', `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=1`],
     ...['-filter_complex', "[0:v][1:v]overlay=x='32*mod(n,16)':y='64+32*mod(n,3)'"],
     ...['-c:v', 'libx264', '-crf', '4', '-pix_fmt', 'yuv420p', path],
   ]);
@@ -119,8 +119,6 @@ describe('a worker with several frames in flight', () => {
       [0, 10],
       [10, 20],
       [20, 30],
-      [30, 40],
-      [40, 45],
     ]);
     expect(serial.hashes).toHaveLength(FRAMES);
     const original = await decodedHashes(input);
@@ -128,37 +126,34 @@ describe('a worker with several frames in flight', () => {
     for (let i = 1; i < FRAMES; i++) expect(serial.hashes[i]).not.toBe(serial.hashes[i - 1]);
   });
 
-  it('writes the same frames, hash for hash, with 2 and 5 frames in the chain at once', async () => {
-    for (const framesInFlight of [2, 5]) {
-      const run = await runLocalTask({
-        input,
-        dir: join(dir(), `in-flight-${framesInFlight}`),
-        chain,
-        spec,
-        framesInFlight,
-      });
-      expect(run.outcome).toBe('completed');
-      expect(await frameHashes(run.segments)).toEqual(serial);
-    }
+  it('writes the same frames, hash for hash, with 4 frames in the chain at once', async () => {
+    const run = await runLocalTask({
+      input,
+      dir: join(dir(), 'in-flight-4'),
+      chain,
+      spec,
+      framesInFlight: 4,
+    });
+    expect(run.outcome).toBe('completed');
+    expect(await frameHashes(run.segments)).toEqual(serial);
   }, 120_000);
 
   it('on a preemption notice, finishes the frames in flight and checkpoints exactly those, then releases', async () => {
-    // The notice comes as frame 23 goes in: 20–23 are in the chain, the rest are never started.
+    // The notice comes as frame 13 goes in: 10–13 are in the chain, the rest are never started.
     const run = await runLocalTask({
       input,
       dir: join(dir(), 'preempted'),
       chain,
       spec,
       framesInFlight: 4,
-      preemptAt: 23,
+      preemptAt: 13,
     });
     expect(run.outcome).toBe('preempted');
     const { ranges, hashes } = await frameHashes(run.segments);
     expect(ranges).toEqual([
       [0, 10],
-      [10, 20],
-      [20, 24],
+      [10, 14],
     ]);
-    expect(hashes).toEqual(serial.hashes.slice(0, 24));
+    expect(hashes).toEqual(serial.hashes.slice(0, 14));
   }, 120_000);
 });

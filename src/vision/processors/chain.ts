@@ -29,10 +29,11 @@ class LazySharedModels implements SharedModels {
  * A loaded chain of processors, run in `--processors` order on every frame.
  *
  * Several frames may be in the chain at once: each stage (the face analysis, then each processor) takes
- * the frames one at a time, in the order `process` was called, so frame N+1's analysis runs while frame
- * N is in the swapper, and their models' inferences overlap on onnxruntime's threads. A stage never sees
- * two frames at once, so the processors' reused buffers and the stateful parts (the reference face) act
- * as in a one-frame-at-a-time loop, and every frame comes out the same.
+ * the frames one at a time, in the order `process` was called, so frame N+1's analysis can run while frame
+ * N waits in a later stage. A stage never sees two frames at once, so the processors' reused buffers and
+ * the stateful parts (the reference face) act as in a one-frame-at-a-time loop, and every frame comes out
+ * the same. (onnxruntime-node runs a session on the calling thread, so inference does not overlap this
+ * thread's other work; what overlaps is whatever a stage awaits outside it.)
  */
 export class ProcessorChain {
   /** The face analysis (ahead of the first face processor), then each processor. */
