@@ -16,7 +16,8 @@ import {
 } from '../vision/faceOptions.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
-import { percent, unitInterval, wholeNumber } from './options.js';
+import { DEFAULT_FRAMES_IN_FLIGHT } from '../worker/processTask.js';
+import { percent, positiveInt, unitInterval, wholeNumber } from './options.js';
 
 export interface DetectorFlags {
   faceDetectorModel: string;
@@ -48,6 +49,10 @@ export interface ExecutionFlags {
   executionProvider: ExecutionProvider | ExecutionProvider[];
   executionThreadCount: number;
   executionDeviceIds?: number[];
+}
+
+export interface FramesInFlightFlags {
+  framesInFlight: number;
 }
 
 /**
@@ -246,6 +251,17 @@ export function addExecutionOptions(command: Command): Command {
       'GPUs (CUDA device numbers) for cuda/tensorrt; run spreads its local workers over them, one GPU each',
       deviceIds,
     );
+}
+
+/** `--frames-in-flight`, for the commands that run workers. */
+export function addFramesInFlightOption(command: Command): Command {
+  return command.option(
+    '--frames-in-flight <n>',
+    "frames a worker has in its processors at once, overlapping one frame's work with the next's " +
+      '(memory: n decoded frames)',
+    positiveInt,
+    DEFAULT_FRAMES_IN_FLIGHT,
+  );
 }
 
 export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {

@@ -21,9 +21,11 @@ import {
 } from './engineFlags.js';
 import {
   addExecutionOptions,
+  addFramesInFlightOption,
   type ExecutionFlags,
   executionArgs,
   executionFromFlags,
+  type FramesInFlightFlags,
   faceOptionsFromFlags,
 } from './faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from './jobFlags.js';
@@ -33,7 +35,14 @@ import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from
 import { mediaScale, percent, positiveInt, positiveNumber } from './options.js';
 import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, FacefusionFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
+interface RunFlags
+  extends JobFlags,
+    FacefusionFlags,
+    ExecutionFlags,
+    FramesInFlightFlags,
+    ModelFlags,
+    PriceFlags,
+    SmtpFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -117,6 +126,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
+  addFramesInFlightOption(command);
   addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
     async (flags: RunFlags) => {
       const notify = jobNotifySpec(flags);
@@ -225,6 +235,7 @@ export function registerRun(program: Command): void {
           fileURLToPath(new URL('./main.js', import.meta.url)),
           'worker',
           ...executionArgs({ ...execution, deviceId: undefined }),
+          ...['--frames-in-flight', String(flags.framesInFlight)],
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),
         ],
