@@ -89,7 +89,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     });
     // Three values are top, sides, bottom, as FaceFusion's normalize_space reads them.
     expect(run.face.mask).toEqual({ types: ['box', 'occlusion'], blur: 0.5, padding: [10, 0, 5, 0] });
-    expect(run.face.swapper).toEqual({ model: 'inswapper_128', pixelBoost: '256x256' });
+    expect(run.face.swapper).toEqual({ model: 'inswapper_128', pixelBoost: '256x256', weight: 0.5 });
     expect(run.face.enhancer).toMatchObject({ model: 'codeformer', blend: 60 });
     expect(run.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'fast' });
   });
