@@ -40,7 +40,7 @@ export interface FaceVideoCase {
 
 /** The face square (the stand-in detectors' "face"): 96 detector pixels at a 32-pixel grid, ×3 at 1080p. */
 const FACE = { x: 864, y: 384, size: 288 };
-const MODELS: FakeModelName[] = [
+export const MODELS: FakeModelName[] = [
   'yoloface_8n',
   'arcface_w600k_r50',
   'hyperswap_1a_256',
@@ -54,7 +54,7 @@ const CHAINS = [['face_swapper'], ['face_swapper', 'face_enhancer']];
  * 1080p30 with AAC: a dim moving test pattern (every pixel ≤ 16, as the stand-in detectors need around a
  * face, yet real work for the codecs) with a white square where a face would be.
  */
-async function faceVideo(ffmpeg: string, path: string, seconds: number): Promise<void> {
+export async function faceVideo(ffmpeg: string, path: string, seconds: number): Promise<void> {
   if (existsSync(path)) return;
   await runTool(
     ffmpeg,
@@ -73,7 +73,7 @@ async function faceVideo(ffmpeg: string, path: string, seconds: number): Promise
 }
 
 /** The source face: one white square on black. */
-async function sourceImage(ffmpeg: string, path: string): Promise<void> {
+export async function sourceImage(ffmpeg: string, path: string): Promise<void> {
   if (existsSync(path)) return;
   await runTool(
     ffmpeg,

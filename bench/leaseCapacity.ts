@@ -2,10 +2,11 @@
  * Lease capacity: how many lease calls per second the coordinator serves, and how fast, with many workers
  * against the PostgreSQL store. The real HTTP lease API (buildApi + LeaseService + PostgresStore) runs
  * on 127.0.0.1 (in this process, or in a child process so that the load generator does not share its
- * event loop); simulated workers talk to it over keep-alive HTTP on loopback, each looping
- * claim → heartbeats → segment-url → checkpoint → complete, and every call's latency is recorded. They
- * authenticate with a stored worker token, so every call pays for authentication and the lease-holder
- * check as in a cluster.
+ * event loop); simulated workers talk to it over keep-alive HTTP on loopback (one connection each, through
+ * the minimal client of httpConnection.ts, so that the load generator takes as little of the machine's CPU
+ * as it can), each looping claim → heartbeats → segment-url → checkpoint → complete, and every call's
+ * latency is recorded. They authenticate with a stored worker token, so every call pays for
+ * authentication and the lease-holder check as in a cluster.
  *
  * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
  * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
@@ -17,7 +18,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -36,6 +36,7 @@ import type { JobSpec } from '../src/core/types.js';
 import { loadPriceTable } from '../src/cost/prices.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
+import { type HttpAnswer, HttpConnection } from './httpConnection.js';
 
 export type ServerPlacement = 'child' | 'inproc';
 
@@ -71,6 +72,8 @@ export interface OpStats {
 export interface ServerStats {
   /** CPU seconds the server process used in the window (in-process: server and load generator together). */
   cpuSeconds: number;
+  /** Of which in the kernel (system time: socket reads and writes above all). */
+  cpuKernelSeconds: number;
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
@@ -96,10 +99,20 @@ export interface LeaseBenchResult {
     transactionsPerCall: number;
     buffersPerCall: number;
     sequentialScans: number;
+    /** The server's WAL over the same span, per lease call: records, bytes, writes and flushes (fsyncs). */
+    walRecordsPerCall: number;
+    walBytesPerCall: number;
+    walWritesPerCall: number;
+    walSyncsPerCall: number;
+    /** Transactions the server's other databases committed meanwhile; when not 0, the WAL figures include theirs. */
+    otherTransactions: number;
   };
   cpu: {
     cores: number;
+    /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
     postgresSeconds: number;
+    /** The backends connected to the bench's database: the lease calls' statements (and the job top-ups). */
+    postgresBackendSeconds: number;
     /** This process: the load generator (and the server too when in process). */
     generatorSeconds: number;
     server: ServerStats;
@@ -165,6 +178,7 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
       clearInterval(sampler);
       return {
         cpuSeconds: (used.user + used.system) / 1e6,
+        cpuKernelSeconds: used.system / 1e6,
         loopDelayP50Ms: Math.max(0, loop.percentile(50) / 1e6 - LOOP_RESOLUTION_MS),
         loopDelayP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
         loopDelayMaxMs: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS),
@@ -180,7 +194,11 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   };
 }
 
-type ToChild = { type: 'start'; url: string; poolSize?: number } | { type: 'window' } | { type: 'stop' };
+type ToChild =
+  | { type: 'start'; url: string; poolSize?: number }
+  | { type: 'window' }
+  | { type: 'stop' }
+  | { type: 'close' };
 type FromChild =
   | { type: 'ready'; address: string }
   | { type: 'stats'; stats: ServerStats }
@@ -218,11 +236,13 @@ async function startChildServer(url: string, poolSize: number | undefined): Prom
       return (await stats).stats;
     },
     async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill();
-        await exited;
-      }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Asked to exit, so that what runs at exit does (`node --cpu-prof` writes the server's profile then).
+      send({ type: 'close' });
+      const killer = setTimeout(() => child.kill(), 10_000);
+      await exited;
+      clearTimeout(killer);
     },
   };
 }
@@ -237,9 +257,10 @@ async function serveChild(): Promise<void> {
         server = await startServer(m.url, m.poolSize);
         send({ type: 'ready', address: server.address });
       } else if (m.type === 'window') server?.startWindow();
-      else if (m.type === 'stop' && server) {
-        // The parent kills this process once its workers have stopped.
-        send({ type: 'stats', stats: await server.stopWindow() });
+      else if (m.type === 'stop' && server) send({ type: 'stats', stats: await server.stopWindow() });
+      else if (m.type === 'close') {
+        await server?.close().catch(() => {});
+        process.exit(0);
       }
     } catch (error) {
       send({ type: 'error', message: (error as Error).message });
@@ -249,47 +270,6 @@ async function serveChild(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------
 // The load generator.
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function poster(address: string, workers: number) {
-  const { hostname, port } = new URL(address);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: workers, maxFreeSockets: workers });
-  return (path: string, body: unknown): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = http.request(
-        {
-          agent,
-          hostname,
-          port,
-          path: `/v1${path}`,
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${TOKEN}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
-          },
-          timeout: 30_000,
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d) => {
-            text += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end(payload);
-    });
-}
 
 function quantile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
@@ -308,9 +288,22 @@ function opStats(latencies: number[], seconds: number): OpStats {
   };
 }
 
-/** CPU clock ticks used so far by every process named `postgres`, and by the whole machine. */
-function cpuTicks(): { postgres: number; busy: number; total: number } {
+interface CpuTicks {
+  /** Every process named `postgres`: the bench database's backends, other databases' and the background ones. */
+  postgres: number;
+  /** The backends connected to the bench's database, by pid. */
+  backends: Map<number, number>;
+  busy: number;
+  total: number;
+}
+
+/**
+ * CPU clock ticks used so far by every process named `postgres`, by each backend of `database` (its process
+ * title names it: `postgres: 15/main: USER DATABASE HOST(PORT) ACTIVITY`), and by the whole machine.
+ */
+function cpuTicks(database: string): CpuTicks {
   let postgres = 0;
+  const backends = new Map<number, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
@@ -318,7 +311,10 @@ function cpuTicks(): { postgres: number; busy: number; total: number } {
       const close = stat.lastIndexOf(')');
       if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
       const fields = stat.slice(close + 2).split(' ');
-      postgres += Number(fields[11]) + Number(fields[12]); // utime, stime
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+      postgres += ticks;
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\s\0]+/);
+      if (title[3] === database) backends.set(Number(pid), ticks);
     } catch {
       // Gone meanwhile.
     }
@@ -326,7 +322,36 @@ function cpuTicks(): { postgres: number; busy: number; total: number } {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = cpu.reduce((a, b) => a + b, 0);
   const idle = cpu[3] + (cpu[4] ?? 0);
-  return { postgres, busy: total - idle, total };
+  return { postgres, backends, busy: total - idle, total };
+}
+
+/**
+ * Ticks the bench database's backends use from `start()` to `stop()`. Sampled every second, so that a
+ * connection the pool closes meanwhile counts up to its last sample; one opened meanwhile counts from zero.
+ */
+function backendCpu(database: string) {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let timer: NodeJS.Timeout | undefined;
+  const sample = () => {
+    for (const [pid, ticks] of cpuTicks(database).backends) {
+      if (!first.has(pid)) first.set(pid, timer === undefined ? ticks : 0);
+      last.set(pid, ticks);
+    }
+  };
+  return {
+    start() {
+      sample();
+      timer = setInterval(sample, 1000);
+    },
+    stop(): number {
+      sample();
+      clearInterval(timer);
+      let ticks = 0;
+      for (const [pid, end] of last) ticks += end - (first.get(pid) ?? 0);
+      return ticks;
+    },
+  };
 }
 
 function benchSpec(): JobSpec {
@@ -361,25 +386,34 @@ interface DatabaseWork {
   transactions: number;
   buffers: number;
   sequentialScans: number;
+  /** The server's WAL counters (pg_stat_wal; every database's). */
+  walRecords: number;
+  walBytes: number;
+  walWrites: number;
+  walSyncs: number;
+  /** Transactions of the server's other databases: whether someone else's WAL is in the counts above. */
+  otherTransactions: number;
 }
 
 /**
  * The counters of the bench's database so far: committed transactions, buffers hit or read, and sequential
- * scans of the tables the lease calls use.
+ * scans of the tables the lease calls use; and the server's WAL records, bytes, writes and flushes (fsyncs).
  */
 function databaseWork(url: string): Promise<DatabaseWork> {
   return admin(url, async (c) => {
     const { rows } = await c.query<Record<keyof DatabaseWork, string>>(
       `SELECT xact_commit AS transactions, blks_hit + blks_read AS buffers,
               (SELECT COALESCE(SUM(seq_scan), 0) FROM pg_stat_user_tables
-               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans"
-       FROM pg_stat_database WHERE datname = current_database()`,
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS "sequentialScans",
+              w.wal_records AS "walRecords", w.wal_bytes AS "walBytes", w.wal_write AS "walWrites",
+              w.wal_sync AS "walSyncs",
+              (SELECT COALESCE(SUM(xact_commit + xact_rollback), 0) FROM pg_stat_database o
+               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions"
+       FROM pg_stat_database, pg_stat_wal w WHERE datname = current_database()`,
     );
-    return {
-      transactions: Number(rows[0].transactions),
-      buffers: Number(rows[0].buffers),
-      sequentialScans: Number(rows[0].sequentialScans),
-    };
+    return Object.fromEntries(
+      Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]),
+    ) as unknown as DatabaseWork;
   });
 }
 
@@ -438,7 +472,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
       o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
-    const post = poster(server.address, o.workers);
+    const { hostname, port } = new URL(server.address);
+    const connections: HttpConnection[] = [];
 
     const latencies = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
       LeaseOp,
@@ -470,8 +505,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     };
 
     const worker = async (index: number) => {
+      // Each simulated worker on a keep-alive connection of its own, as a worker process would be.
+      const connection = new HttpConnection(hostname, Number(port), { authorization: `Bearer ${TOKEN}` });
+      connections.push(connection);
       let next = performance.now() + Math.random() * intervalMs;
-      const call = async (op: LeaseOp, path: string, body: unknown, ok: number[]): Promise<Reply | null> => {
+      const call = async (
+        op: LeaseOp,
+        path: string,
+        body: unknown,
+        ok: number[],
+      ): Promise<HttpAnswer | null> => {
         if (intervalMs > 0) {
           const now = performance.now();
           if (next > now) await sleep(next - now);
@@ -479,9 +522,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         }
         if (stopping) return null;
         const start = performance.now();
-        let reply: Reply;
+        let reply: HttpAnswer;
         try {
-          reply = await post(path, body);
+          reply = await connection.post(`/v1${path}`, body);
           calls++;
         } catch (error) {
           if (recording)
@@ -549,7 +592,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
 
     const running = Array.from({ length: o.workers }, (_, i) => worker(i));
     await sleep(o.warmupSeconds * 1000);
-    const ticks0 = cpuTicks();
+    const ticks0 = cpuTicks(name);
+    const backends = backendCpu(name);
+    backends.start();
     const self0 = process.cpuUsage();
     server.startWindow();
     recording = true;
@@ -558,10 +603,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     recording = false;
     const windowSeconds = (performance.now() - t0) / 1000;
     const selfUsed = process.cpuUsage(self0);
-    const ticks1 = cpuTicks();
+    const backendTicks = backends.stop();
+    const ticks1 = cpuTicks(name);
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
+    for (const connection of connections) connection.close();
     await server.close();
     server = undefined;
     while (toppingUp) await sleep(10);
@@ -592,10 +639,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         transactionsPerCall: (work1.transactions - work0.transactions) / Math.max(1, calls),
         buffersPerCall: (work1.buffers - work0.buffers) / Math.max(1, calls),
         sequentialScans: work1.sequentialScans - work0.sequentialScans,
+        walRecordsPerCall: (work1.walRecords - work0.walRecords) / Math.max(1, calls),
+        walBytesPerCall: (work1.walBytes - work0.walBytes) / Math.max(1, calls),
+        walWritesPerCall: (work1.walWrites - work0.walWrites) / Math.max(1, calls),
+        walSyncsPerCall: (work1.walSyncs - work0.walSyncs) / Math.max(1, calls),
+        otherTransactions: work1.otherTransactions - work0.otherTransactions,
       },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
+        postgresBackendSeconds: backendTicks / hz,
         generatorSeconds: (selfUsed.user + selfUsed.system) / 1e6,
         server: serverStats,
         machineBusy: (ticks1.busy - ticks0.busy) / Math.max(1, ticks1.total - ticks0.total),
@@ -619,6 +672,9 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const pass = r.all.opsPerSecond >= LEASE_GOAL.opsPerSecond && r.all.p99 < LEASE_GOAL.p99Ms;
   const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
   const s = r.cpu.server;
+  const d = r.database;
+  const kernelShare = ((100 * s.cpuKernelSeconds) / Math.max(1e-9, s.cpuSeconds)).toFixed(0);
+  const perCall = (seconds: number) => ((1000 * seconds) / Math.max(1, r.all.count)).toFixed(3);
   return [
     `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
       `${o.heartbeatsPerTask} heartbeats per task`,
@@ -635,8 +691,18 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         ? `server ${share(s.cpuSeconds)}, load generator ${share(r.cpu.generatorSeconds)}`
         : `server + load generator ${share(r.cpu.generatorSeconds)}`) +
       `; machine busy ${(100 * r.cpu.machineBusy).toFixed(0)}% of all cores`,
-    `  database over the whole run (${r.database.calls} calls): ${r.database.transactionsPerCall.toFixed(2)} transactions ` +
-      `and ${r.database.buffersPerCall.toFixed(0)} buffers per call, ${r.database.sequentialScans} sequential scans`,
+    `  CPU per lease call over the window (${r.all.count} calls): ` +
+      (o.server === 'child'
+        ? `server ${perCall(s.cpuSeconds)} ms (${kernelShare}% in the kernel), load generator ${perCall(r.cpu.generatorSeconds)} ms`
+        : `server + load generator ${perCall(s.cpuSeconds)} ms (${kernelShare}% in the kernel)`) +
+      `, postgres backends of the bench database ${perCall(r.cpu.postgresBackendSeconds)} ms ` +
+      `(all postgres processes ${perCall(r.cpu.postgresSeconds)} ms)`,
+    `  database over the whole run (${d.calls} calls), per call: ${d.transactionsPerCall.toFixed(2)} transactions, ` +
+      `${d.buffersPerCall.toFixed(0)} buffers, ${d.walRecordsPerCall.toFixed(1)} WAL records (${d.walBytesPerCall.toFixed(0)} bytes), ` +
+      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans` +
+      (d.otherTransactions > 0
+        ? ` (WAL: the server's, other databases committed ${d.otherTransactions} transactions meanwhile)`
+        : ''),
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,

@@ -15,6 +15,10 @@
  * (faceVsFacefusion.ts; needs the oracle beside the repository): --seconds, --runs, --workers, and
  * --ff-threads N (FaceFusion's --execution-thread-count, default 2).
  *
+ * `--only worker-fps` runs one worker over the same face video with the stand-in models (workerFps.ts), for
+ * each --frames-in-flight N,M (default 1,3) and --threads N,M (onnxruntime intra-op threads, default 1,2),
+ * both chains, alternating: --seconds, --runs.
+ *
  * `--only facefusion-engine` runs FaceFusion 3.8.1 over a small face video against `spotfuse run --engine
  * facefusion` (one chunk, three on one and two workers) and the native engine (facefusionEngine.ts; needs
  * the oracle): --seconds (default 20; the README's figures use 10), --ff-threads N.
@@ -37,6 +41,7 @@ import { benchFacefusionEngine, type EngineBenchOptions, facefusionEngineTable }
 import { benchFaceVideo, type FaceVideoOptions, faceVideoTable } from './faceVsFacefusion.js';
 import { benchLeaseCapacity, leaseCapacityTable, type ServerPlacement } from './leaseCapacity.js';
 import { median, run, type Timing, timed } from './timing.js';
+import { benchWorkerFps, type WorkerFpsOptions, workerFpsTable } from './workerFps.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,12 +56,14 @@ const { values } = parseArgs({
     server: { type: 'string', default: 'child' },
     pool: { type: 'string' },
     'ff-threads': { type: 'string', default: '2' },
+    'frames-in-flight': { type: 'string', default: '1,3' },
+    threads: { type: 'string', default: '1,2' },
   },
 });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const iterations = Number(values.iterations);
-const PARTS = ['video', 'face-cpu', 'face-video', 'facefusion-engine', 'lease'];
+const PARTS = ['video', 'face-cpu', 'face-video', 'worker-fps', 'facefusion-engine', 'lease'];
 if (values.only !== undefined && !PARTS.includes(values.only)) {
   throw new Error(`--only takes ${PARTS.join(', ')}, not "${values.only}"`);
 }
@@ -235,6 +242,30 @@ async function benchFaceVsFacefusion(): Promise<void> {
   console.log(faceVideoTable(await benchFaceVideo(options), options).join('\n'));
 }
 
+async function benchWorker(): Promise<void> {
+  const list = (name: string, text: string, min: number) =>
+    text.split(',').map((item) => {
+      const n = Number(item);
+      if (!(Number.isInteger(n) && n >= min))
+        throw new Error(`--${name} takes whole numbers ≥ ${min}, not "${text}"`);
+      return n;
+    });
+  const options: WorkerFpsOptions = {
+    ffmpeg,
+    out,
+    seconds,
+    runs,
+    framesInFlight: list('frames-in-flight', values['frames-in-flight'], 1),
+    threads: list('threads', values.threads, 0),
+  };
+  console.log(workerFpsTable(await benchWorkerFps(options), options).join('\n'));
+  console.log(
+    `  (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')} at the end)`,
+  );
+}
+
 async function benchEngine(): Promise<void> {
   const options: EngineBenchOptions = { ffmpeg, cli, out, seconds, ffThreads: Number(values['ff-threads']) };
   console.log(facefusionEngineTable(await benchFacefusionEngine(options), options).join('\n'));
@@ -248,6 +279,7 @@ async function main(): Promise<void> {
   if (values.only === 'lease') return benchLease();
   if (values.only === 'face-video') return benchFaceVsFacefusion();
   if (values.only === 'facefusion-engine') return benchEngine();
+  if (values.only === 'worker-fps') return benchWorker();
   if (values.only !== 'face-cpu') await benchVideo();
   if (values.only !== 'video') {
     if (values.only === undefined) console.log('');

@@ -20,7 +20,7 @@ export function run(command: string, args: string[], env?: NodeJS.ProcessEnv): P
  * CPU seconds (user + system) of this process's finished children and their waited-for descendants
  * (/proc/self/stat's cutime and cstime, in 1/100 s): on a shared machine this moves less than wall time.
  */
-function childrenCpuSeconds(): number {
+export function childrenCpuSeconds(): number {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
   // Fields 16 and 17 of the whole line; the split leaves the 3rd (state) at index 0.
   return (Number(fields[13]) + Number(fields[14])) / 100;

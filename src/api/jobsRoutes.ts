@@ -10,6 +10,7 @@ import {
 } from '../coordinator/clusterJobs.js';
 import { type JobsStore, jobServices } from '../coordinator/jobServices.js';
 import type { Metrics } from '../coordinator/metrics.js';
+import { PreviewRefused, type PreviewSettings, Previews } from '../coordinator/previews.js';
 import { AdmissionRefused, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import type { FallbackPolicy } from '../core/fallback.js';
@@ -19,6 +20,7 @@ import {
   CompleteUploadBody,
   JobIdParams,
   JobReportQuery,
+  PreviewBody,
   SubmitBody,
   UploadBody,
   UploadPartsBody,
@@ -65,6 +67,8 @@ export interface JobsRoutesOptions {
   metrics?: Pick<Metrics, 'admissionRefused'>;
   /** The coordinator's on-demand fallback policy, for the reports of running jobs. */
   fallback?: FallbackPolicy;
+  /** `POST /v1/previews` runs a frame through a chain here, with these models; absent: previews are refused. */
+  previews?: PreviewSettings;
   now?: () => number;
 }
 
@@ -86,7 +90,7 @@ const noSuchJob = (reply: FastifyReply) => reply.code(404).send({ error: 'no suc
 /**
  * The tenant job API: uploads (presigned PUT or multipart part URLs under `uploads/<tenant>/`: bytes never
  * pass through the coordinator), submit, list, status, cancel, download (a presigned GET URL of the output)
- * and logs. Tenants see their own jobs only (another tenant's job is a 404); the admin sees all of them.
+ * and logs, and previews of one frame. Tenants see their own jobs only (another tenant's job is a 404); the admin sees all of them.
  * Every route is rate-limited per token.
  */
 export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOptions): Promise<void> {
@@ -196,6 +200,27 @@ export async function jobsRoutes(app: FastifyInstance, options: JobsRoutesOption
       if (error instanceof AdmissionRefused) {
         options.metrics?.admissionRefused(error.limit);
         return reply.code(error.status).send({ error: error.message, limit: error.limit });
+      }
+      if (error instanceof UserError) return reply.code(400).send({ error: error.message });
+      throw error;
+    }
+  });
+
+  const previews =
+    options.previews && new Previews(blobs, { maxUploadBytes: maxUpload, ...options.previews });
+  app.post('/previews', async (request, reply) => {
+    const body = PreviewBody.parse(request.body);
+    const tenant = tenantOf(request, reply);
+    if (tenant === undefined) return reply;
+    if (!previews)
+      return reply.code(409).send({ error: 'this server runs no previews: it was started without models' });
+    try {
+      return await previews.preview(tenant, body);
+    } catch (error) {
+      if (error instanceof PreviewRefused) {
+        if (error.retryAfterSeconds !== undefined)
+          reply.header('retry-after', String(error.retryAfterSeconds));
+        return reply.code(error.status).send({ error: error.message });
       }
       if (error instanceof UserError) return reply.code(400).send({ error: error.message });
       throw error;

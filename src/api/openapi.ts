@@ -7,6 +7,7 @@ import {
   HeartbeatBody,
   OutputCompleteBody,
   OutputUploadBody,
+  PreviewBody,
   RejectSegmentsBody,
   ReleaseBody,
   SegmentUrlBody,
@@ -153,6 +154,15 @@ const ROUTES: Record<string, Record<string, Op>> = {
       ok: '200',
     },
   },
+  '/v1/previews': {
+    post: {
+      summary:
+        "one frame of an uploaded video through a job's chain, here: the faces found, the ones picked, the frame before and after (PNG)",
+      roles: 'tenant',
+      body: 'PreviewBody',
+      ok: '200 (404: not your upload; 409: models missing here; 422: frame too big; 503: another preview running, or too slow)',
+    },
+  },
   '/v1/jobs/{id}/timeline': {
     get: {
       summary: 'each task with its attempts (worker, machine, outcome, times) and checkpoints',
@@ -295,6 +305,7 @@ export function openApiDocument(): Record<string, unknown> {
     UploadPartsBody,
     CompleteUploadBody,
     SubmitBody,
+    PreviewBody,
   };
   const schema = (name: string, body: ZodType) => {
     try {

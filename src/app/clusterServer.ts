@@ -10,6 +10,7 @@ import { LeaseService } from '../coordinator/leaseService.js';
 import { Metrics } from '../coordinator/metrics.js';
 import { type NotificationSettings, notificationDispatcher } from '../coordinator/notifications.js';
 import { OnDemandFallback } from '../coordinator/onDemandFallback.js';
+import type { PreviewSettings } from '../coordinator/previews.js';
 import type { TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
 import { ON_DEMAND_ONLY, type OnDemandOnly } from '../core/types.js';
@@ -57,6 +58,8 @@ export interface ClusterServerOptions {
   fallbackMs?: number;
   /** Prices job reports are costed at (default: the shipped table). */
   prices?: PriceTable;
+  /** Tenants' one-frame previews, run here with these models (`POST /v1/previews`); absent: refused. */
+  previews?: PreviewSettings;
   /** Webhook and email delivery: SMTP server, result links, and (tests) a faster backoff. */
   notify?: NotificationSettings & { backoff?: Partial<BackoffOptions>; pollMs?: number };
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -138,6 +141,7 @@ export async function startClusterServer(options: ClusterServerOptions): Promise
         metrics,
         prices,
         fallback: fallbackPolicy,
+        previews: options.previews,
       },
       fleet: { store, prices },
       dashboard: loadDashboard() ?? null,

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../core/errors.js';
 import {
   DEFAULT_ANALYSIS_OPTIONS,
   FACE_MASK_AREAS,
@@ -28,7 +29,8 @@ import {
 } from '../vision/faceOptions.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
-import { percent, unitInterval, wholeNumber } from './options.js';
+import { DEFAULT_FRAMES_IN_FLIGHT } from '../worker/processTask.js';
+import { percent, positiveInt, unitInterval, wholeNumber } from './options.js';
 
 export interface DetectorFlags {
   faceDetectorModel: string;
@@ -59,38 +61,59 @@ export interface FaceFlags extends DetectorFlags {
   faceParserModel: FaceParserModel;
   faceOccluderModel: FaceOccluderModel;
   faceMaskBlur: number;
-  faceMaskPadding: [number, number, number, number];
+  /** 1 to 4 percentages, as given; `faceOptionsFromFlags` makes them top, right, bottom, left. */
+  faceMaskPadding: number[];
 }
 
 export interface ExecutionFlags {
-  executionProvider: ExecutionProvider;
+  /** FaceFusion's `--execution-providers` takes a list, tried in order: spotfuse uses the first. */
+  executionProvider: ExecutionProvider | ExecutionProvider[];
   executionThreadCount: number;
   executionDeviceIds?: number[];
 }
 
-/** FaceFusion's padding: 1, 2 or 4 percentages (top right bottom left), as CSS. */
-function padding(value: string): [number, number, number, number] {
-  const parts = value
-    .split(/[\s,]+/)
-    .filter(Boolean)
-    .map(Number);
-  if (![1, 2, 4].includes(parts.length) || parts.some((p) => !Number.isFinite(p) || p < 0 || p > 100)) {
-    throw new InvalidArgumentError('give 1, 2 or 4 percentages between 0 and 100, e.g. "10" or "10 0 5 0"');
-  }
-  const [top, right = top, bottom = top, left = right] = parts;
+export interface FramesInFlightFlags {
+  framesInFlight: number;
+}
+
+/**
+ * A list option as FaceFusion takes it (`--face-mask-types box occlusion`, argparse's `nargs='+'`), commas
+ * allowed too: each value given is parsed and added, replacing the default `initial` (compared by identity).
+ */
+export function listOption<T>(parse: (item: string) => T, initial: readonly T[]) {
+  return (value: string, previous: readonly T[]): T[] => [
+    ...(previous === initial ? [] : previous),
+    ...value
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(parse),
+  ];
+}
+
+function percentage(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('give 1 to 4 percentages between 0 and 100, e.g. "10" or "10 0 5 0"');
+  return n;
+}
+
+/** FaceFusion's padding: 1 to 4 percentages, as CSS (top, right, bottom, left; missing ones mirror). */
+export function paddingOf(values: readonly number[]): [number, number, number, number] {
+  if (values.length < 1 || values.length > 4)
+    throw new UserError('--face-mask-padding takes 1 to 4 percentages (top right bottom left)');
+  const [top, right = top, bottom = top, left = right] = values;
   return [top, right, bottom, left];
 }
 
-/** A list of FaceFusion's names, separated by spaces or commas, each one of `choices`, without repeats. */
-function choiceList<T extends string>(choices: readonly T[]): (value: string) => T[] {
+/** One of FaceFusion's names for a list option's item. */
+function choice<T extends string>(choices: readonly T[]): (value: string) => T {
   return (value) => {
-    const names = value.split(/[\s,]+/).filter(Boolean);
-    if (names.length === 0 || names.some((name) => !choices.includes(name as T))) {
+    if (!choices.includes(value as T)) {
       throw new InvalidArgumentError(
         `use one or more of ${choices.join(', ')} (e.g. "${choices.slice(0, 2).join(' ')}")`,
       );
     }
-    return [...new Set(names)] as T[];
+    return value as T;
   };
 }
 
@@ -207,18 +230,21 @@ export function addFaceOptions(command: Command): Command {
     .option('--face-selector-age-start <years>', 'only faces whose age bracket reaches this age', age)
     .option('--face-selector-age-end <years>', 'only faces whose age bracket starts below this age', age)
     .addOption(
-      new Option('--face-mask-types <types>', `masks to paste through: ${FACE_MASK_TYPES.join(', ')}`)
-        .argParser(choiceList(FACE_MASK_TYPES))
+      new Option('--face-mask-types <types...>', `masks to paste through: ${FACE_MASK_TYPES.join(', ')}`)
+        .argParser(listOption(choice(FACE_MASK_TYPES), d.mask.types))
         .default(d.mask.types, 'box'),
     )
     .addOption(
-      new Option('--face-mask-areas <areas>', `the area mask's parts: ${FACE_MASK_AREAS.join(', ')}`)
-        .argParser(choiceList(FACE_MASK_AREAS))
+      new Option('--face-mask-areas <areas...>', `the area mask's parts: ${FACE_MASK_AREAS.join(', ')}`)
+        .argParser(listOption(choice(FACE_MASK_AREAS), d.mask.areas))
         .default(d.mask.areas, 'all'),
     )
     .addOption(
-      new Option('--face-mask-regions <regions>', `the region mask's parts: ${FACE_MASK_REGIONS.join(', ')}`)
-        .argParser(choiceList(FACE_MASK_REGIONS))
+      new Option(
+        '--face-mask-regions <regions...>',
+        `the region mask's parts: ${FACE_MASK_REGIONS.join(', ')}`,
+      )
+        .argParser(listOption(choice(FACE_MASK_REGIONS), d.mask.regions))
         .default(d.mask.regions, 'all'),
     )
     .addOption(
@@ -236,8 +262,8 @@ export function addFaceOptions(command: Command): Command {
     )
     .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
     .addOption(
-      new Option('--face-mask-padding <pct>', 'box mask padding in percent: top [right [bottom left]]')
-        .argParser(padding)
+      new Option('--face-mask-padding <pct...>', 'box mask padding in percent: top [right [bottom [left]]]')
+        .argParser(listOption(percentage, d.mask.padding))
         .default(d.mask.padding, '0'),
     );
   for (const option of processorOptions()) command.addOption(option);
@@ -268,11 +294,11 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       }),
     },
     mask: {
-      types: flags.faceMaskTypes,
+      types: [...new Set(flags.faceMaskTypes)],
       blur: flags.faceMaskBlur,
-      padding: flags.faceMaskPadding,
-      areas: flags.faceMaskAreas,
-      regions: flags.faceMaskRegions,
+      padding: paddingOf(flags.faceMaskPadding),
+      areas: [...new Set(flags.faceMaskAreas)],
+      regions: [...new Set(flags.faceMaskRegions)],
       parser: flags.faceParserModel,
       occluder: flags.faceOccluderModel,
     },
@@ -298,8 +324,8 @@ export function addExecutionOptions(command: Command): Command {
   return command
     .addOption(
       new Option(
-        '--execution-provider <name>',
-        'where models run; webgpu needs a Vulkan driver, cuda/tensorrt onnxruntime-node\'s GPU providers (see "spotfuse doctor")',
+        '--execution-provider <names...>',
+        'where models run (FaceFusion: --execution-providers; of several, the first); webgpu needs a Vulkan driver, cuda/tensorrt onnxruntime-node\'s GPU providers (see "spotfuse doctor")',
       )
         .choices(EXECUTION_PROVIDERS)
         .default(process.env.SPOTFUSE_EXECUTION_PROVIDER ?? DEFAULT_EXECUTION.provider),
@@ -317,10 +343,22 @@ export function addExecutionOptions(command: Command): Command {
     );
 }
 
+/** `--frames-in-flight`, for the commands that run workers. */
+export function addFramesInFlightOption(command: Command): Command {
+  return command.option(
+    '--frames-in-flight <n>',
+    "frames a worker has in its processors at once, overlapping one frame's work with the next's " +
+      '(memory: n decoded frames)',
+    positiveInt,
+    DEFAULT_FRAMES_IN_FLIGHT,
+  );
+}
+
 export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {
   const deviceId = flags.executionDeviceIds?.[0];
+  const provider = flags.executionProvider;
   return {
-    provider: flags.executionProvider,
+    provider: Array.isArray(provider) ? provider[0] : provider,
     threads: flags.executionThreadCount,
     ...(deviceId === undefined ? {} : { deviceId }),
   };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
-import { type InspectedFace, inspectFaces } from '../vision/inspect.js';
+import { type InspectedFace, inspectFaces, roundedFace } from '../vision/inspect.js';
 import {
   addDetectorOptions,
   addExecutionOptions,
@@ -23,12 +23,10 @@ const round = (value: number, digits: number) => Number(value.toFixed(digits));
 /** `{"faces":[{"box","score","landmarks"[,"embeddingNorm"][,"distances"]}]}`, pixels to 0.01. */
 export function facesJson(faces: InspectedFace[]): { faces: object[] } {
   return {
-    faces: faces.map(({ box, score, landmarks, embeddingNorm, distances }) => ({
-      box: box.map((v) => round(v, 2)),
-      score: round(score, 4),
-      landmarks: landmarks.map(([x, y]) => [round(x, 2), round(y, 2)]),
-      ...(embeddingNorm === undefined ? {} : { embeddingNorm: round(embeddingNorm, 4) }),
-      ...(distances === undefined ? {} : { distances: distances.map((d) => round(d, 4)) }),
+    faces: faces.map((face) => ({
+      ...roundedFace(face),
+      ...(face.embeddingNorm === undefined ? {} : { embeddingNorm: round(face.embeddingNorm, 4) }),
+      ...(face.distances === undefined ? {} : { distances: face.distances.map((d) => round(d, 4)) }),
     })),
   };
 }

@@ -1,9 +1,10 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { EncoderOptions } from '../core/types.js';
+import { AUDIO_ENCODERS, DEFAULT_AUDIO_QUALITY } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
-import { addFaceOptions, type FaceFlags } from './faceFlags.js';
+import { addFaceOptions, type FaceFlags, listOption } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
 import { collect, deadline, percent, positiveInt, positiveNumber } from './options.js';
 
@@ -14,28 +15,48 @@ import { collect, deadline, percent, positiveInt, positiveNumber } from './optio
 export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   source: string[];
   target: string;
-  processors: string;
+  processors: string[];
   chunkFrames?: number;
   chunkSeconds?: number;
   checkpointFrames: number;
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
+  outputAudioEncoder?: string;
+  outputAudioQuality?: number;
+  outputAudioVolume?: number;
   /** When the job must be done (epoch ms); a coordinator asks for on-demand workers when spot is too slow. */
   deadline?: number;
 }
 
-/** The chain `run` and `submit` use without `--processors`. */
-export const DEFAULT_PROCESSORS = 'face_swapper';
+/** The chain `run` and `submit` use without `--processors` (FaceFusion's default). */
+export const DEFAULT_PROCESSORS: readonly string[] = ['face_swapper'];
+
+const processorName = (name: string) => name;
 
 export function addJobOptions(command: Command): Command {
   command
-    .option('-s, --source <image>', 'source face image (repeatable)', collect, [])
-    .requiredOption('-t, --target <video>', 'video to process')
     .option(
-      '--processors <list>',
-      `comma-separated chain: ${PROCESSOR_NAMES.join(', ')} (with --engine facefusion: FaceFusion's)`,
-      DEFAULT_PROCESSORS,
+      '-s, --source <images...>',
+      'source face images, one or several (FaceFusion: -s/--source-paths)',
+      collect,
+      [],
+    )
+    .requiredOption(
+      '-t, --target <path>',
+      'video, or image (run only), to process (FaceFusion: -t/--target-path)',
+    )
+    .addOption(
+      new Option(
+        '--processors <names...>',
+        `the chain, in order: ${PROCESSOR_NAMES.join(', ')} (with --engine facefusion: FaceFusion's)`,
+      )
+        .argParser(listOption(processorName, DEFAULT_PROCESSORS))
+        .default(DEFAULT_PROCESSORS, DEFAULT_PROCESSORS.join(' ')),
+    )
+    .option(
+      '--config-path <facefusion.ini>',
+      "FaceFusion's .ini: the options it sets, unless given on the command line",
     )
     .option('--chunk-frames <n>', 'frames per task', positiveInt)
     .option('--chunk-seconds <s>', 'seconds of video per task', positiveNumber)
@@ -47,15 +68,38 @@ export function addJobOptions(command: Command): Command {
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
-    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast');
+    .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
+    .addOption(
+      new Option(
+        '--output-audio-encoder <name>',
+        "re-encode the audio with this encoder (default: the source's audio is copied where the container allows)",
+      ).choices(Object.keys(AUDIO_ENCODERS)),
+    )
+    .option(
+      '--output-audio-quality <0-100>',
+      `audio quality when re-encoding (FaceFusion scale; default ${DEFAULT_AUDIO_QUALITY}: aac -q:a 1.6)`,
+      percent,
+    )
+    .option(
+      '--output-audio-volume <0-100>',
+      'audio volume in percent (default 100; other values re-encode)',
+      percent,
+    );
   return addEngineOptions(addJobNotifyOptions(addFaceOptions(command)));
 }
 
-/** The segment encoder the `--output-video-*` flags ask for. */
+/** The encoder the `--output-video-*` and `--output-audio-*` flags ask for. */
 export function encoderFromFlags(flags: JobFlags): EncoderOptions {
+  const audio = {
+    ...(flags.outputAudioEncoder === undefined ? {} : { encoder: flags.outputAudioEncoder }),
+    ...(flags.outputAudioQuality === undefined ? {} : { quality: flags.outputAudioQuality }),
+    ...(flags.outputAudioVolume === undefined ? {} : { volume: flags.outputAudioVolume }),
+  };
   return {
     encoder: flags.outputVideoEncoder,
     quality: flags.outputVideoQuality,
     preset: flags.outputVideoPreset,
+    // Only what was asked for: a job without audio options copies the audio, and keeps its identity.
+    ...(Object.keys(audio).length === 0 ? {} : { audio }),
   };
 }

@@ -3,6 +3,7 @@ import { UserError } from '../core/errors.js';
 import { MediaError } from '../media/errors.js';
 import { registerClient } from './client/commands.js';
 import { registerDoctor } from './doctor.js';
+import { facefusionStyle } from './facefusionStyle.js';
 import { registerFaces } from './faces.js';
 import { registerK8s } from './k8s.js';
 import { registerModels } from './models.js';
@@ -31,8 +32,20 @@ registerK8s(program);
 registerDoctor(program);
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
+/** The commands that take a FaceFusion headless-run command's options (see facefusionStyle.ts). */
+const FACEFUSION_STYLE = ['run', 'submit'];
 try {
-  await program.parseAsync(process.argv);
+  const [name, ...args] = process.argv.slice(2);
+  const command = program.commands.find((c) => c.name() === name);
+  const quiet = args.includes('-q') || args.includes('--quiet');
+  const argv =
+    command && FACEFUSION_STYLE.includes(name)
+      ? [
+          name,
+          ...facefusionStyle(command, args, (line) => quiet || process.stderr.write(`spotfuse: ${line}\n`)),
+        ]
+      : process.argv.slice(2);
+  await program.parseAsync(argv, { from: 'user' });
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode;

@@ -49,7 +49,11 @@ export async function defaultChainModels(settings: ModelSettings): Promise<strin
   const { requiredModels } = await import('../vision/faceJob.js');
   const { DEFAULT_FACE_OPTIONS } = await import('../vision/faceOptions.js');
   const { parseProcessorList } = await import('../vision/processors/registry.js');
-  return requiredModels(parseProcessorList(DEFAULT_PROCESSORS), DEFAULT_FACE_OPTIONS, settings.catalog);
+  return requiredModels(
+    parseProcessorList(DEFAULT_PROCESSORS.join(',')),
+    DEFAULT_FACE_OPTIONS,
+    settings.catalog,
+  );
 }
 
 export async function listModels(settings: ModelSettings, names: string[] = []): Promise<ModelRow[]> {

@@ -79,3 +79,11 @@ export function deadline(value: string, now = Date.now()): number {
 export function retention(value: string): number {
   return value.trim().toLowerCase() === 'forever' ? Number.POSITIVE_INFINITY : duration(value);
 }
+
+/** FaceFusion's `--output-video-scale` and `--output-image-scale`: 0.25 to 8, in steps of 0.25. */
+export function mediaScale(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.25 || n > 8 || !Number.isInteger(n * 4))
+    throw new InvalidArgumentError('must be 0.25 to 8, in steps of 0.25');
+  return n;
+}

@@ -7,6 +7,7 @@ import { UserError } from '../core/errors.js';
 import { count, formatDuration } from '../core/format.js';
 import { costLine } from '../cost/costText.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
+import { imageFormatOf } from '../media/imageFiles.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { isWebhookSecret } from '../notify/standardWebhooks.js';
 import { checkFacefusion } from '../worker/engines/facefusion/installation.js';
@@ -20,19 +21,28 @@ import {
 } from './engineFlags.js';
 import {
   addExecutionOptions,
+  addFramesInFlightOption,
   type ExecutionFlags,
   executionArgs,
   executionFromFlags,
+  type FramesInFlightFlags,
   faceOptionsFromFlags,
 } from './faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
 import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
-import { positiveInt, positiveNumber } from './options.js';
+import { mediaScale, percent, positiveInt, positiveNumber } from './options.js';
 import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, FacefusionFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
+interface RunFlags
+  extends JobFlags,
+    FacefusionFlags,
+    ExecutionFlags,
+    FramesInFlightFlags,
+    ModelFlags,
+    PriceFlags,
+    SmtpFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -47,6 +57,8 @@ interface RunFlags extends JobFlags, FacefusionFlags, ExecutionFlags, ModelFlags
   verbose?: boolean;
   force?: boolean;
   ui?: boolean;
+  outputImageQuality: number;
+  outputImageScale?: number;
 }
 
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
@@ -70,8 +82,24 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
 
 export function registerRun(program: Command): void {
   const command = addFacefusionOptions(addJobOptions(program.command('run')), false)
-    .description('process a video on this machine: chunked, checkpointed, resumable (run it again to resume)')
-    .requiredOption('-o, --output <video>', 'output video (.mp4, .m4v, .mov, .mkv, .webm)')
+    .description(
+      'process a video on this machine: chunked, checkpointed, resumable (run it again to resume); or an image',
+    )
+    .requiredOption(
+      '-o, --output <path>',
+      'output video (.mp4, .m4v, .mov, .mkv, .webm), or image for an image target (.jpg, .png, .webp, .bmp, .tiff) (FaceFusion: -o/--output-path)',
+    )
+    .option(
+      '--output-image-quality <0-100>',
+      'image targets: output quality (FaceFusion scale; jpg 80 = -q:v 6)',
+      percent,
+      80,
+    )
+    .option(
+      '--output-image-scale <scale>',
+      "image targets: output size, times the target's (0.25 to 8 in steps of 0.25; default: the processors' size)",
+      mediaScale,
+    )
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)
     .option('--state-dir <dir>', 'where jobs, segments and logs are kept', '.spotfuse')
     .option('--lease-ttl <seconds>', 'how long a silent worker keeps its task', positiveNumber, 30)
@@ -98,6 +126,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
+  addFramesInFlightOption(command);
   addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
     async (flags: RunFlags) => {
       const notify = jobNotifySpec(flags);
@@ -129,6 +158,28 @@ export function registerRun(program: Command): void {
       const say = (line: string) => {
         if (!flags.quiet) process.stderr.write(`${line}\n`);
       };
+      if (imageFormatOf(flags.target)) {
+        if (flags.server) throw new UserError('an image target runs on this machine: drop --server');
+        if (engine) throw new UserError('the facefusion engine takes videos: run an image target natively');
+        const started = Date.now();
+        const { runImage } = await import('../app/imageRun.js');
+        const size = await runImage({
+          target: flags.target,
+          sources: flags.source,
+          output: flags.output,
+          processors: flags.processors.join(','),
+          face: faceOptionsFromFlags(flags),
+          execution: executionFromFlags(flags),
+          models: await resolveModelSettings(flags),
+          quality: flags.outputImageQuality,
+          scale: flags.outputImageScale,
+          progressFor: tty ? (name) => terminalDownloadProgress(process.stderr, name) : undefined,
+        });
+        say(
+          `done: ${resolve(flags.output)} — ${size.width}x${size.height} in ${formatDuration((Date.now() - started) / 1000)}`,
+        );
+        return;
+      }
       if (flags.server) {
         const report = await runOnServer(flags, view);
         view?.finish();
@@ -162,7 +213,7 @@ export function registerRun(program: Command): void {
           input: flags.target,
           sources: flags.source,
           output: flags.output,
-          processors: flags.processors,
+          processors: flags.processors.join(','),
           face: faceOptionsFromFlags(flags),
           encoder: encoderFromFlags(flags),
           checkpointFrames: flags.checkpointFrames,
@@ -184,6 +235,7 @@ export function registerRun(program: Command): void {
           fileURLToPath(new URL('./main.js', import.meta.url)),
           'worker',
           ...executionArgs({ ...execution, deviceId: undefined }),
+          ...['--frames-in-flight', String(flags.framesInFlight)],
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),
         ],

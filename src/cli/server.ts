@@ -2,12 +2,16 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { adminTokenFromEnv } from '../api/auth.js';
 import { DEFAULT_TENANT_LIMITS, type TenantLimits } from '../coordinator/tenantLimits.js';
 import { UserError } from '../core/errors.js';
+import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { type PriceFlags, priceTableFromFlags } from './cost.js';
+import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
+import { addModelOptions } from './models.js';
 import { addSmtpOptions, notificationFlags, type SmtpFlags } from './notifyFlags.js';
 import { positiveDuration, positiveInt, positiveNumber, retention, wholeNumber } from './options.js';
 
-interface ServerFlags extends PriceFlags, SmtpFlags {
+interface ServerFlags extends PriceFlags, SmtpFlags, ModelFlags, ExecutionFlags {
+  previewTimeout: number;
   db?: string;
   blob?: string;
   s3Endpoint?: string;
@@ -63,7 +67,7 @@ function limitOption(
 }
 
 export function registerServer(program: Command): void {
-  addSmtpOptions(program.command('server'))
+  addExecutionOptions(addModelOptions(addSmtpOptions(program.command('server'))))
     .description('run the cluster coordinator: lease API, tenant job API, token admin, background sweeps')
     .option('--db <url>', 'PostgreSQL URL (SPOTFUSE_DB)', env.SPOTFUSE_DB)
     .option('--blob <location>', 's3://bucket[/prefix] or a directory (SPOTFUSE_BLOB)', env.SPOTFUSE_BLOB)
@@ -178,6 +182,12 @@ export function registerServer(program: Command): void {
       "let tenants' webhooks reach loopback, private and link-local addresses (SPOTFUSE_WEBHOOK_ALLOW_PRIVATE)",
       envFlag(env.SPOTFUSE_WEBHOOK_ALLOW_PRIVATE) ?? false,
     )
+    .option(
+      '--preview-timeout <seconds>',
+      "stop a tenant's one-frame preview (run here, with the models of --model-dir) after this long",
+      positiveNumber,
+      60,
+    )
     .action(async (flags: ServerFlags) => {
       if (!flags.db) throw new UserError('--db (or SPOTFUSE_DB) is required: postgres://user@host/database');
       if (!flags.blob)
@@ -226,6 +236,11 @@ export function registerServer(program: Command): void {
         segmentRetentionMs: flags.segmentRetention,
         abandonedUploadAgeMs: flags.abandonedUploadAge,
         notify: notificationFlags(flags),
+        previews: {
+          models: await resolveModelSettings(flags),
+          execution: executionFromFlags(flags),
+          timeoutMs: flags.previewTimeout * 1000,
+        },
         log: (msg, fields) => logger.info({ msg, ...fields }),
         logger,
       });

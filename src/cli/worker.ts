@@ -7,12 +7,18 @@ import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
 import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
-import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
+import {
+  addExecutionOptions,
+  addFramesInFlightOption,
+  type ExecutionFlags,
+  executionFromFlags,
+  type FramesInFlightFlags,
+} from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags extends ModelFlags, ExecutionFlags, FacefusionFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags, FramesInFlightFlags, FacefusionFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -59,6 +65,7 @@ export function registerWorker(program: Command): void {
         .choices(['auto', 'none', ...CLOUDS])
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
+  addFramesInFlightOption(command);
   addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
     // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
@@ -102,6 +109,7 @@ export function registerWorker(program: Command): void {
       notice,
       models: await resolveModelSettings(flags),
       execution,
+      framesInFlight: flags.framesInFlight,
       facefusion,
       maxTasks: flags.maxTasks,
       exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,

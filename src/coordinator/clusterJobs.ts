@@ -48,7 +48,7 @@ export function declaredUploadSize(key: string): number | undefined {
  * byte for byte that size (the local store checks nothing while a tenant writes, and a multipart
  * upload may have been completed with parts missing), and a plain file (see BlobStore.size).
  */
-async function checkUploadSize(blobs: BlobStore, key: string, maxBytes: number): Promise<void> {
+export async function checkUploadSize(blobs: BlobStore, key: string, maxBytes: number): Promise<void> {
   const declared = declaredUploadSize(key);
   if (declared === undefined)
     throw new UserError(`not an upload key (no declared size): ${key}: upload the file again`);
@@ -77,7 +77,11 @@ export interface SubmitDeps {
 export type ClusterJobSpec = JobSpec & { priority: 'urgent' | 'normal'; deadline?: number };
 
 /** Probes the blob `key` through a presigned URL; a MediaError becomes a UserError naming the key, not the URL. */
-async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) => Promise<T>): Promise<T> {
+export async function probeBlob<T>(
+  blobs: BlobStore,
+  key: string,
+  probe: (url: string) => Promise<T>,
+): Promise<T> {
   const url = await blobs.readUrl(key);
   try {
     return await probe(url);
@@ -91,7 +95,9 @@ async function probeBlob<T>(blobs: BlobStore, key: string, probe: (url: string) 
 }
 
 /** The request's processors and face options for the native engine, checked against its processors. */
-function nativeChain(request: SubmitRequest): Pick<JobSpec, 'processors' | 'face'> {
+export function nativeChain(
+  request: Pick<SubmitRequest, 'processors' | 'face' | 'sources'>,
+): Pick<JobSpec, 'processors' | 'face'> {
   const processors = parseProcessorList(request.processors.join(','));
   const unused = unusedFaceOptionsProblem(processors, request.face);
   if (unused) throw new UserError(unused);
@@ -140,7 +146,11 @@ export async function submitJob(
     throw new UserError(
       `unknown encoder "${request.encoder.encoder}": the coordinator's ffmpeg has no such encoder`,
     );
-  const formatProblem = outputFormatProblem(`output.${request.outputFormat}`, request.encoder.encoder);
+  const formatProblem = outputFormatProblem(
+    `output.${request.outputFormat}`,
+    request.encoder.encoder,
+    request.encoder.audio,
+  );
   if (formatProblem) throw new UserError(formatProblem);
   for (const key of [request.input, ...request.sources]) {
     await checkUploadSize(deps.blobs, key, deps.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);

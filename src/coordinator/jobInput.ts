@@ -40,8 +40,8 @@ function fileIdentity(path: string): string {
   return `${path}:${s.size}:${s.mtimeMs}`;
 }
 
-function checkOutput(output: string, input: string, videoEncoder: string): void {
-  const problem = outputFormatProblem(output, videoEncoder);
+function checkOutput(output: string, input: string, encoder: EncoderOptions): void {
+  const problem = outputFormatProblem(output, encoder.encoder, encoder.audio);
   if (problem) throw new UserError(problem);
   if (output === input) throw new UserError(`output would overwrite the input: ${output}`);
   if (existsSync(output) && statSync(output).isDirectory())
@@ -74,7 +74,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
   if (request.encoder.quality < 0 || request.encoder.quality > 100 || Number.isNaN(request.encoder.quality)) {
     throw new UserError(`--output-video-quality must be between 0 and 100, got ${request.encoder.quality}`);
   }
-  checkOutput(output, input, request.encoder.encoder);
+  checkOutput(output, input, request.encoder);
   if (!(await videoEncoders()).has(request.encoder.encoder)) {
     throw new UserError(
       `unknown --output-video-encoder "${request.encoder.encoder}": this ffmpeg has no such encoder`,

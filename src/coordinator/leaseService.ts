@@ -179,6 +179,14 @@ export class LeaseService {
   }
 
   /**
+   * A debug line about a task: the child logger is made only when debug lines are kept, as the most
+   * frequent calls (heartbeats, checkpoints) log at that level.
+   */
+  private taskDebug(fields: LeaseFields, details: object, message: string): void {
+    if (this.logger?.isLevelEnabled('debug')) this.taskLog(fields)?.debug(details, message);
+  }
+
+  /**
    * A lease call refused: the caller lost its lease or the job was canceled. The line names the caller:
    * `caller` (a token id, or `admin`) unless the worker that held `fields.epoch` holds it under that token;
    * without a `caller` (the embedded worker token, shared by the local workers), the epoch's holder.
@@ -352,7 +360,7 @@ export class LeaseService {
       }
       // By worker name only: /metrics is served without a token, and token ids are not for everyone to see.
       this.metrics?.workerHeartbeat(workerName(fields.workerId), progress);
-      this.taskLog(fields)?.debug({ framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
+      this.taskDebug(fields, { framesDone: progress.framesDone, fps: progress.fps }, 'heartbeat');
     });
     return result;
   }
@@ -457,7 +465,7 @@ export class LeaseService {
       }
       // A retried checkpoint of a segment already recorded answers ok too; its frames count once.
       if (recorded) this.metrics?.framesCheckpointed(endFrame - startFrame);
-      this.taskLog(fields)?.debug({ startFrame, endFrame }, 'checkpoint recorded');
+      this.taskDebug(fields, { startFrame, endFrame }, 'checkpoint recorded');
     });
     return result;
   }

@@ -32,9 +32,9 @@ const OWNED_OPTIONS: Record<string, string> = {
   '--output-video-quality': 'use --output-video-quality of spotfuse',
   '--output-video-preset': 'use --output-video-preset of spotfuse',
   '--output-video-fps': 'the output keeps the input frame timestamps',
-  '--output-audio-encoder': 'segments carry no audio; the source audio is muxed at the merge',
-  '--output-audio-quality': 'segments carry no audio; the source audio is muxed at the merge',
-  '--output-audio-volume': 'segments carry no audio; the source audio is muxed at the merge',
+  '--output-audio-encoder': 'the audio is muxed at the merge: use --output-audio-encoder of spotfuse',
+  '--output-audio-quality': 'the audio is muxed at the merge: use --output-audio-quality of spotfuse',
+  '--output-audio-volume': 'the audio is muxed at the merge: use --output-audio-volume of spotfuse',
 };
 
 /** Why FaceFusion's options `args` cannot be passed through, in one line; undefined when they can. */

@@ -42,6 +42,15 @@ export interface EncoderOptions {
   encoder: string;
   quality: number;
   preset: string;
+  /** FaceFusion's output audio options; absent: the source's audio is copied (or, where the container needs it, re-encoded). */
+  audio?: AudioOptions;
+}
+
+/** `--output-audio-encoder`, `--output-audio-quality` (0–100), `--output-audio-volume` (percent, 0–100). */
+export interface AudioOptions {
+  encoder?: string;
+  quality?: number;
+  volume?: number;
 }
 
 /**

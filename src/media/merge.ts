@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
+import type { AudioOptions } from '../core/types.js';
+import { audioEncodeArgs, audioEncoderProblem } from './audioOptions.js';
 import { resolveBinaries } from './binaries.js';
 import { containerProblem } from './containers.js';
 import { MediaError } from './errors.js';
@@ -22,6 +24,8 @@ export interface MergeOptions {
   source: string;
   probe: StoredProbe;
   outputPath: string;
+  /** FaceFusion's output audio options: the audio is then re-encoded; absent: copied where the container allows. */
+  audio?: AudioOptions;
   signal?: AbortSignal;
 }
 
@@ -45,11 +49,15 @@ const CONTAINERS: Record<string, Container> = {
   '.webm': { muxer: 'webm', audio: new Set(['opus', 'vorbis']), audioEncoder: 'libopus', mp4Family: false },
 };
 
-/** Why `outputPath` cannot hold a video from `videoEncoder`, or undefined when it can. */
-export function outputFormatProblem(outputPath: string, videoEncoder: string): string | undefined {
+/** Why `outputPath` cannot hold a video from `videoEncoder` with `audio`, or undefined when it can. */
+export function outputFormatProblem(
+  outputPath: string,
+  videoEncoder: string,
+  audio?: AudioOptions,
+): string | undefined {
   const ext = extname(outputPath).toLowerCase();
   if (!CONTAINERS[ext]) return `output must end in ${Object.keys(CONTAINERS).join(', ')}: ${outputPath}`;
-  return containerProblem(ext, videoEncoder);
+  return containerProblem(ext, videoEncoder) ?? audioEncoderProblem(audio, ext, CONTAINERS[ext].audio);
 }
 
 /**
@@ -94,7 +102,9 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
       '1',
       '-c:v',
       'copy',
-      ...audioArgs(probe, container),
+      ...(options.audio
+        ? audioEncodeArgs(options.audio, probe.audio.length, container.audioEncoder)
+        : audioArgs(probe, container)),
       ...(container.mp4Family
         ? ['-video_track_timescale', String(probe.video.timeBase.den), '-movflags', '+faststart']
         : []),

@@ -1,5 +1,7 @@
 import { count, formatBytes } from '../core/format.js';
 import type { ModelEntry } from './registry.js';
+import { findModel, type ModelSettings } from './settings.js';
+import { verifyModel } from './verify.js';
 
 /** `554.3 MB`, `≈403.0 MB` (a published approximate size) or `size unknown`. */
 export function modelSize(entry: { size?: number | null; approxSize?: number | null }): string {
@@ -40,4 +42,20 @@ export function missingModelsMessage(entries: readonly ModelEntry[], dir: string
     `  spotfuse models download ${names}: on a machine that can reach them, then copy the files into ` +
       `${dir} (--model-dir, SPOTFUSE_MODELS)`,
   ].join('\n');
+}
+
+/**
+ * The named models that are not in the model directory as verified files, as `missing` or `corrupt`;
+ * nothing is downloaded (a server that must not fetch models on a request's behalf asks this first).
+ */
+export async function modelsNotAtHand(
+  names: readonly string[],
+  settings: ModelSettings,
+): Promise<{ name: string; state: 'missing' | 'corrupt' }[]> {
+  const absent: { name: string; state: 'missing' | 'corrupt' }[] = [];
+  for (const name of new Set(names)) {
+    const status = await verifyModel(findModel(settings.catalog, name), settings.dir, true);
+    if (status.state !== 'ok') absent.push({ name, state: status.state });
+  }
+  return absent;
 }

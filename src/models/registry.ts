@@ -6,6 +6,7 @@ export const MODEL_ROLES = [
   'face_parser',
   'face_classifier',
   'face_swapper',
+  'embedding_converter',
   'face_enhancer',
   'frame_enhancer',
 ] as const;
@@ -63,6 +64,20 @@ interface BuiltinModel {
 
 const MB = 1_000_000;
 
+/** Built-in entries of one enhancer role: name, release, licence and an approximate size where published. */
+function enhancers(
+  role: 'face_enhancer' | 'frame_enhancer',
+  models: [name: string, version: string, license: string, approxSize?: number][],
+): BuiltinModel[] {
+  return models.map(([name, version, license, approxSize]) => ({
+    name,
+    role,
+    version,
+    license,
+    ...(approxSize ? { approxSize } : {}),
+  }));
+}
+
 // Sizes: facefusion.md ("Sizes", public listings); the others are not known here.
 const BUILTINS: BuiltinModel[] = [
   { name: 'yoloface_8n', role: 'face_detector', version: '3.0.0', license: 'GPL-3.0' },
@@ -108,16 +123,56 @@ const BUILTINS: BuiltinModel[] = [
       approxSize: 403 * MB,
     }),
   ),
-  {
-    name: 'gfpgan_1.4',
-    role: 'face_enhancer',
-    version: '3.0.0',
-    license: 'Apache-2.0',
-    approxSize: 340 * MB,
-  },
-  { name: 'codeformer', role: 'face_enhancer', version: '3.0.0', license: 'S-Lab-1.0' },
-  { name: 'real_esrgan_x2', role: 'frame_enhancer', version: '3.0.0', license: 'BSD-3-Clause' },
-  { name: 'span_kendata_x4', role: 'frame_enhancer', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'blendswap_256', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  ...[1, 2, 3].map(
+    (variant): BuiltinModel => ({
+      name: `ghost_${variant}_256`,
+      role: 'face_swapper',
+      version: '3.0.0',
+      license: 'Apache-2.0',
+    }),
+  ),
+  { name: 'hififace_unofficial_256', role: 'face_swapper', version: '3.1.0', license: 'Unknown' },
+  { name: 'simswap_256', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'simswap_unofficial_512', role: 'face_swapper', version: '3.0.0', license: 'Non-Commercial' },
+  { name: 'uniface_256', role: 'face_swapper', version: '3.0.0', license: 'Unknown' },
+  // FaceFusion states one licence per swapper model set: each converter carries the licence of the set it
+  // belongs to (crossface_simswap is shared by both simswap models).
+  { name: 'crossface_ghost', role: 'embedding_converter', version: '3.4.0', license: 'Apache-2.0' },
+  { name: 'crossface_hififace', role: 'embedding_converter', version: '3.4.0', license: 'Unknown' },
+  { name: 'crossface_simswap', role: 'embedding_converter', version: '3.4.0', license: 'Non-Commercial' },
+  ...enhancers('face_enhancer', [
+    ['codeformer', '3.0.0', 'S-Lab-1.0'],
+    ['gfpgan_1.2', '3.0.0', 'Apache-2.0'],
+    ['gfpgan_1.3', '3.0.0', 'Apache-2.0'],
+    ['gfpgan_1.4', '3.0.0', 'Apache-2.0', 340 * MB],
+    ['gpen_bfr_256', '3.0.0', 'Non-Commercial'],
+    ['gpen_bfr_512', '3.0.0', 'Non-Commercial'],
+    ['gpen_bfr_1024', '3.0.0', 'Non-Commercial'],
+    ['gpen_bfr_2048', '3.0.0', 'Non-Commercial'],
+    ['restoreformer_plus_plus', '3.0.0', 'Apache-2.0'],
+  ]),
+  ...enhancers('frame_enhancer', [
+    ['clear_reality_x4', '3.0.0', 'Non-Commercial'],
+    ['face_dat_x4', '3.5.0', 'CC-BY-4.0'],
+    ['nomos8k_sc_x4', '3.0.0', 'CC-BY-4.0'],
+    ['real_esrgan_x2', '3.0.0', 'BSD-3-Clause'],
+    ['real_esrgan_x2_fp16', '3.0.0', 'BSD-3-Clause'],
+    ['real_esrgan_x4', '3.0.0', 'BSD-3-Clause'],
+    ['real_esrgan_x4_fp16', '3.0.0', 'BSD-3-Clause'],
+    ['real_esrgan_x8', '3.0.0', 'BSD-3-Clause'],
+    ['real_esrgan_x8_fp16', '3.0.0', 'BSD-3-Clause'],
+    ['real_hatgan_x4', '3.0.0', 'Apache-2.0'],
+    ['real_web_photo_x4', '3.1.0', 'CC-BY-4.0'],
+    ['realistic_rescaler_x4', '3.1.0', 'WTFPL'],
+    ['remacri_x4', '3.1.0', 'Non-Commercial'],
+    ['siax_x4', '3.1.0', 'WTFPL'],
+    ['span_kendata_x4', '3.0.0', 'Non-Commercial'],
+    ['swin2_sr_x4', '3.1.0', 'Apache-2.0'],
+    ['tghq_face_x8', '3.5.0', 'GPL-3.0'],
+    ['ultra_sharp_x4', '3.0.0', 'Non-Commercial'],
+    ['ultra_sharp_2_x4', '3.3.0', 'Non-Commercial'],
+  ]),
 ];
 
 function modelUrl(baseUrl: string, version: string, file: string): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Attempt, FrameRange, JobState, Pool, TaskKind, TaskState } from '../core/types.js';
+import type { FaceSelectorMode, FaceSelectorOrder } from '../vision/analysisOptions.js';
 
 /**
  * Response shapes of the tenant job API that the dashboard (src/web) reads. The coordinator's queries
@@ -211,3 +212,36 @@ export interface SavingsView {
 export const SavingsQuery = z.object({
   days: z.coerce.number().int().min(1).max(366).default(14),
 });
+
+/** A face found in a previewed frame, in frame pixels (the frame as shown, upright). */
+export interface PreviewFace {
+  /** Corners [x1, y1, x2, y2]; may reach past the frame's edge. */
+  box: [number, number, number, number];
+  score: number;
+  /** Left eye, right eye, nose tip, left and right mouth corner. */
+  landmarks: [number, number][];
+  /** Whether the face selector picks it: the processors change the picked faces only. */
+  picked: boolean;
+}
+
+/** A frame as a PNG image, `data:image/png;base64,…`, with its size. */
+export interface PreviewImage {
+  width: number;
+  height: number;
+  png: string;
+}
+
+/** `POST /v1/previews`: the frame before and after the chain, and the faces the chain sees in it. */
+export interface PreviewView {
+  frame: number;
+  /** Frames of the video: frames 0 to frames - 1 can be previewed. */
+  frames: number;
+  /** Every face found, best first; null when no processor of the chain looks for faces. */
+  faces: PreviewFace[] | null;
+  /** How faces are picked (`face.selector`): null as `faces` is. */
+  selector: { mode: FaceSelectorMode; order: FaceSelectorOrder } | null;
+  original: PreviewImage;
+  processed: PreviewImage;
+  /** How long the server took (decoding, loading models, analysing, processing, encoding). */
+  seconds: number;
+}

@@ -9,6 +9,7 @@ import {
   NOTIFY_EVENTS,
   type TaskKind,
 } from '../core/types.js';
+import { AUDIO_ENCODERS } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import type { StoredProbe } from '../media/probe.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
@@ -329,6 +330,14 @@ export const SubmitBody = z.strictObject({
       encoder: Text.min(1).max(50).default('libx264'),
       quality: z.number().min(0).max(100).default(80),
       preset: z.enum(ENCODER_PRESETS).default('veryfast'),
+      /** FaceFusion's output audio options; absent: the source's audio is copied where the container allows. */
+      audio: z
+        .strictObject({
+          encoder: z.enum(Object.keys(AUDIO_ENCODERS) as [string, ...string[]]).optional(),
+          quality: z.number().min(0).max(100).optional(),
+          volume: z.number().min(0).max(100).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
@@ -361,6 +370,21 @@ export const SubmitBody = z.strictObject({
   events: z.array(z.enum(NOTIFY_EVENTS)).max(NOTIFY_EVENTS.length).default([]),
 });
 export type SubmitRequest = z.infer<typeof SubmitBody>;
+
+/**
+ * `POST /v1/previews`: one frame of an uploaded video through the chain a job with these fields of its
+ * submit body would run (native engine), checked as the job would be.
+ */
+export const PreviewBody = SubmitBody.pick({
+  input: true,
+  sources: true,
+  processors: true,
+  face: true,
+}).extend({
+  /** The frame to preview, from 0, in presentation order. */
+  frame: Count,
+});
+export type PreviewRequest = z.infer<typeof PreviewBody>;
 
 export const JobIdParams = z.object({ id: Text.min(1).max(100) });
 

@@ -39,8 +39,12 @@ export function leaseView(row: Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>):
   return { epoch: row.epoch, state: row.state as TaskState, jobState: row.job_state as JobState };
 }
 
+/** The columns of a lease row that the checkpoint and completion verdicts read. */
+export const CHAIN_COLUMNS = 'epoch, state, job_state, next_frame, end_frame, kind';
+export type ChainRow = Pick<LeaseRow, 'epoch' | 'state' | 'job_state' | 'next_frame' | 'end_frame' | 'kind'>;
+
 /** What the checkpoint and completion verdicts take of a lease row. */
-export function chainView(row: LeaseRow): LeaseView & ChainView & { kind: TaskKind } {
+export function chainView(row: ChainRow): LeaseView & ChainView & { kind: TaskKind } {
   return {
     ...leaseView(row),
     nextFrame: row.next_frame,

@@ -27,6 +27,8 @@ import type {
 } from '../core/types.js';
 import { claimableJobsSql, claimableWhereSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
 import {
+  CHAIN_COLUMNS,
+  type ChainRow,
   chainView,
   continuesChainSql,
   type LeaseRow,
@@ -104,6 +106,10 @@ const types: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
 };
 
+/** What a checkpoint or completion locks and decides on (the task's chain and its job's state), and no more. */
+const LEASE_CHAIN_COLUMNS =
+  'job_id, kind, epoch, state, next_frame, end_frame, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state';
+
 function encodePts(pts: readonly number[]): Buffer {
   const buf = Buffer.alloc(pts.length * 8);
   for (const [i, v] of pts.entries()) buf.writeDoubleLE(v, i * 8);
@@ -127,11 +133,20 @@ function decodePts(buf: Buffer): number[] {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   /**
-   * Heartbeats commit without waiting for the WAL flush: losing the last fraction of a second of lease
-   * extensions and progress readings in a database crash only makes a lease run out sooner (the task is
-   * redone from its last checkpoint, fenced as always), and it saves an fsync on the most frequent call.
+   * Connections for the lease calls that never wait for a WAL flush, so that they do not queue behind the
+   * claims, checkpoints and completions that do: heartbeats, and the task reads (segment-url's).
+   *
+   * Heartbeats commit without waiting for the flush (synchronous_commit off). What a database crash can
+   * lose is the heartbeats of the last fraction of a second (up to three times wal_writer_delay, 200 ms by
+   * default), and only those: WAL is flushed in order, so a claim, checkpoint or completion that commits
+   * after a heartbeat makes it durable too. A lost heartbeat holds a lease extension and progress readings
+   * (frames done, fps, GPU), nothing else: its lease looks older and may run out sooner, and then the task
+   * is redone from its last checkpoint, fenced by epoch as always; the segments and the frames they count
+   * are recorded by checkpoints, which wait for the flush. Claims, checkpoints and completions must not be
+   * lost (a lost claim would hand the same epoch out twice; a lost checkpoint breaks the chain the worker
+   * continues; a lost completion may already have been seen, and notified, by others), so they wait.
    */
-  private readonly heartbeatPool: pg.Pool;
+  private readonly noFlushPool: pg.Pool;
 
   constructor(config: string | pg.PoolConfig) {
     const given = typeof config === 'string' ? { connectionString: config } : config;
@@ -143,9 +158,9 @@ export class PostgresStore implements Store {
     const options = ['-c enable_seqscan=off', given.options].filter(Boolean).join(' ');
     const base = { ...given, options, types };
     this.pool = new pg.Pool(base);
-    this.heartbeatPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
+    this.noFlushPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
     // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
-    for (const pool of [this.pool, this.heartbeatPool]) pool.on('error', () => {});
+    for (const pool of [this.pool, this.noFlushPool]) pool.on('error', () => {});
   }
 
   /** Connects and brings the schema up to date. */
@@ -297,7 +312,7 @@ export class PostgresStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const { rows } = await this.pool.query<TaskRow>({
+    const { rows } = await this.noFlushPool.query<TaskRow>({
       name: 'sf_get_task',
       text: STATEMENTS.getTask,
       values: [taskId],
@@ -466,7 +481,7 @@ export class PostgresStore implements Store {
     leaseTtlMs: number,
   ): Promise<LeaseResult> {
     // The most frequent lease call: lock, check, extend and record progress in one statement.
-    const { rows } = await this.heartbeatPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
+    const { rows } = await this.noFlushPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
       name: 'sf_heartbeat',
       text: `WITH lease AS (
          SELECT epoch, state, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -505,11 +520,10 @@ export class PostgresStore implements Store {
   ): Promise<LeaseResult | ProtocolViolation> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
-    const { rows } = await this.pool.query<LeaseRow & { recorded: boolean; same: boolean | null }>({
+    const { rows } = await this.pool.query<ChainRow & { recorded: boolean; same: boolean | null }>({
       name: 'sf_checkpoint',
       text: `WITH lease AS (
-         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
-         WHERE id = $1::text FOR UPDATE
+         SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id FROM lease
          WHERE ${leaseHeldSql('$5::int')} AND ${continuesChainSql('$2::int', '$3::int')}
@@ -523,7 +537,7 @@ export class PostgresStore implements Store {
            frames_done = GREATEST(frames_done, frames_checkpointed + ($3::int - $2::int))
          WHERE task_id = $1::text AND epoch = $5::int AND EXISTS (SELECT 1 FROM allowed)
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS recorded,
+       SELECT ${CHAIN_COLUMNS}, EXISTS (SELECT 1 FROM allowed) AS recorded,
          -- Read for a retry only (a segment behind the chain): a generic plan made while segments was small
          -- scans the table, and it grows with every checkpoint.
          CASE WHEN $2::int < next_frame THEN EXISTS (SELECT 1 FROM segments
@@ -552,11 +566,14 @@ export class PostgresStore implements Store {
     ended?: (task: CompletedTask) => void,
   ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
-    const { rows } = await this.pool.query<LeaseRow & { completed: boolean; attempt: AttemptRow | null }>({
-      name: 'sf_complete',
-      text: `WITH lease AS (
-         SELECT ${TASK_COLUMNS}, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
-         WHERE id = $1::text FOR UPDATE
+    // The merge scheduling that follows runs on the same connection: a completion queues for the pool once.
+    return this.withClient(async (c) => {
+      const { rows } = await c.query<
+        ChainRow & Pick<LeaseRow, 'job_id'> & { completed: boolean; attempt: AttemptRow | null }
+      >({
+        name: 'sf_complete',
+        text: `WITH lease AS (
+         SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id, kind FROM lease
          WHERE ${leaseHeldSql('$2::int')} AND ${MAY_COMPLETE_SQL}
@@ -572,27 +589,35 @@ export class PostgresStore implements Store {
            output_sha256 = $5::text
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
-       SELECT *, EXISTS (SELECT 1 FROM allowed) AS completed, (SELECT row_to_json(a) FROM attempt a) AS attempt
+       SELECT ${CHAIN_COLUMNS}, job_id, EXISTS (SELECT 1 FROM allowed) AS completed,
+         (SELECT row_to_json(a) FROM attempt a) AS attempt
        FROM lease`,
-      values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
+        values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
+      });
+      const row = rows[0];
+      const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+      if (verdict !== 'complete') return verdict;
+      if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
+      ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
+      if (row.kind === 'merge') return 'ok';
+      // After the commit, not under a job-row lock that every completion of the job would queue on: of
+      // the last chunks completing at once, the one that commits last sees all of them done. A crash
+      // between the two steps is caught by the lease sweep (expireLeases).
+      await this.scheduleMerges(c, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
+      return 'ok';
     });
-    const row = rows[0];
-    const verdict = completeVerdict(taskId, row && chainView(row), epoch);
-    if (verdict !== 'complete') return verdict;
-    if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
-    ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
-    if (row.kind === 'merge') return 'ok';
-    // After the commit, not under a job-row lock that every completion of the job would queue on: of
-    // the last chunks completing at once, the one that commits last sees all of them done. A crash
-    // between the two steps is caught by the lease sweep (expireLeases).
-    await this.scheduleMerges(this.pool, 'j.id = $1', [row.job_id]);
-    return 'ok';
   }
 
   /** Queues the merge of every matching running job whose chunks are all done; safe to run twice at once. */
-  private async scheduleMerges(db: pg.Pool | pg.PoolClient, where: string, params: unknown[]): Promise<void> {
-    await db.query(
-      `WITH ready AS (
+  private async scheduleMerges(
+    db: pg.Pool | pg.PoolClient,
+    name: string,
+    where: string,
+    values: unknown[],
+  ): Promise<void> {
+    await db.query({
+      name,
+      text: `WITH ready AS (
          SELECT j.id, j.frame_count FROM jobs j
          WHERE ${where} AND j.state = 'running'
            -- The last unfinished task by seq: the planner answers it from tasks_unfinished, whatever its
@@ -607,8 +632,8 @@ export class PostgresStore implements Store {
          ON CONFLICT (id) DO NOTHING
        )
        UPDATE jobs SET state = 'merging' FROM ready WHERE jobs.id = ready.id AND jobs.state = 'running'`,
-      params,
-    );
+      values,
+    });
   }
 
   async release(
@@ -731,7 +756,7 @@ export class PostgresStore implements Store {
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
     const expired = await this.endLeasesWhere('expired', now, leaseExpiredSql('$3'), [now]);
     // A coordinator that died between a completion's commit and its merge scheduling left the job here.
-    await this.scheduleMerges(this.pool, 'TRUE', []);
+    await this.scheduleMerges(this.pool, 'sf_schedule_merges', 'TRUE', []);
     if (ended && expired.length > 0) ended(expired);
     return expired.length;
   }
@@ -993,6 +1018,6 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.end(), this.heartbeatPool.end()]);
+    await Promise.all([this.pool.end(), this.noFlushPool.end()]);
   }
 }

@@ -1,4 +1,5 @@
 import { UserError } from '../core/errors.js';
+import { imageFormatOf } from '../media/imageFiles.js';
 import { inputName } from '../media/inputName.js';
 import { alignFace } from './alignment.js';
 import { CLASSIFIER_CROP, type FaceClass, type FaceClassifier, loadFaceClassifier } from './classifier.js';
@@ -31,13 +32,22 @@ import {
 import type { WarpTemplate } from './templates.js';
 import { warpAffine } from './warp.js';
 
-/** A face of a frame as the processors see it. */
 /** The source identity: averaged over the `-s` images as FaceFusion does. */
 export interface SourceFace {
   /** Mean of the raw (unnormalised) embeddings: inswapper's input before its emap. */
   raw: Float32Array;
   /** Mean of the L2-normalised embeddings: hyperswap's input. */
   normed: Float32Array;
+  /** The first `-s` image: blendswap and uniface take the face's pixels, not its embedding. */
+  image: RgbImage;
+  /** The 5 landmarks of that image's face (the landmarker's when it is confident). */
+  landmarks: Point[];
+}
+
+/** Every face found in a frame, and those of them the selector picks (the same objects). */
+export interface FrameFaces {
+  detected: AnalysedFace[];
+  selected: ReadonlySet<AnalysedFace>;
 }
 
 /** Detector, optional landmarker, recognizer and selector, loaded once per worker and job. */
@@ -47,8 +57,18 @@ export interface FaceAnalyser {
    * stored in `frame.faces`; later calls return what is stored.
    */
   selectFaces(frame: Frame): Promise<AnalysedFace[]>;
+  /**
+   * What `selectFaces` decides, shown whole (a preview): every face found and the ones picked. Stores
+   * the picked faces in `frame.faces` as `selectFaces` does, so the processors do not look again.
+   */
+  analyseFrame(frame: Frame): Promise<FrameFaces>;
   /** The `-s` images' face, computed once; a clear error when an image has no face. */
   sourceFace(): Promise<SourceFace>;
+  /**
+   * Gives each of these faces of `frame` its recognizer embedding where it has none yet (in place), from
+   * the frame as it is now: call it before painting the faces.
+   */
+  embedFaces(frame: Frame, faces: AnalysedFace[]): Promise<void>;
   /**
    * Surfaces what can go wrong before any video work: the reference face is already found when the
    * analyser loads; with `source`, the source face is computed too.
@@ -254,14 +274,15 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   /**
-   * Takes the reference face from the target video, as FaceFusion's reference mode does. A frame without
-   * a face is an error; when the selector's filters leave none of its faces, there is no reference and no
-   * face is processed, as in FaceFusion.
+   * Takes the reference face from the target (an image target is its own reference frame), as FaceFusion
+   * does. A picture without a face is an error; when the selector's filters leave none of its faces, there
+   * is no reference and no face is processed, as in FaceFusion.
    */
   async loadReference(): Promise<void> {
     const { target, face } = this.options;
     const { referenceFrame, referencePosition, order } = face.selector;
-    const picture = imagePicture(await loadVideoFrame(target, referenceFrame), this.detector);
+    const reference = imageFormatOf(target) ? loadImage(target) : loadVideoFrame(target, referenceFrame);
+    const picture = imagePicture(await reference, this.detector);
     const faces = await this.classify(picture, await this.refine(picture, await picture.detect()));
     const chosen = faceAt(faces, order, referencePosition, await this.faceFilters());
     if (!chosen && faces.length > 0) return;
@@ -276,26 +297,43 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   async selectFaces(frame: Frame): Promise<AnalysedFace[]> {
-    if (frame.faces) return frame.faces;
+    if (!frame.faces) await this.analyseFrame(frame);
+    return frame.faces ?? [];
+  }
+
+  async analyseFrame(frame: Frame): Promise<FrameFaces> {
     const { selector } = this.options.face;
     const picture = framePicture(frame, this.detector, this.detectSize, this.detectScratch);
-    let faces: AnalysedFace[] = await picture.detect();
+    const detected: AnalysedFace[] = await picture.detect();
     if (selector.mode === 'reference') {
-      faces = await this.embed(picture, await this.refine(picture, faces));
-      frame.faces = selectFaces(faces, selector, this.reference);
-    } else if (this.models.classifier) {
-      const classified = await this.classify(picture, await this.refine(picture, faces));
-      frame.faces = selectFaces(classified, selector, undefined, await this.faceFilters());
-    } else {
-      // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
-      frame.faces = await this.refine(picture, selectFaces(faces, selector));
+      const embedded = await this.embed(picture, await this.refine(picture, detected));
+      frame.faces = selectFaces(embedded, selector, this.reference);
+      return { detected: embedded, selected: new Set(frame.faces) };
     }
-    return frame.faces;
+    if (this.models.classifier) {
+      const classified = await this.classify(picture, await this.refine(picture, detected));
+      frame.faces = selectFaces(classified, selector, undefined, await this.faceFilters());
+      return { detected: classified, selected: new Set(frame.faces) };
+    }
+    // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
+    const chosen = selectFaces(detected, selector);
+    frame.faces = await this.refine(picture, chosen);
+    return { detected, selected: new Set(chosen) };
   }
 
   sourceFace(): Promise<SourceFace> {
     this.source ??= this.averageSources();
     return this.source;
+  }
+
+  async embedFaces(frame: Frame, faces: AnalysedFace[]): Promise<void> {
+    const missing = faces.filter((face) => !face.embedding);
+    if (missing.length === 0) return;
+    const picture = framePicture(frame, this.detector, this.detectSize, this.detectScratch);
+    const embedded = await this.embed(picture, missing);
+    missing.forEach((face, i) => {
+      face.embedding = embedded[i].embedding;
+    });
   }
 
   async prepare(source: boolean): Promise<void> {
@@ -306,14 +344,17 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     const { sources } = this.options;
     if (sources.length === 0) throw new UserError('no source image given (-s): the face to put in is needed');
     const embeddings: Embedding[] = [];
+    let first: Pick<SourceFace, 'image' | 'landmarks'> | undefined;
     for (const path of sources) {
-      const picture = imagePicture(await loadImage(path), this.detector);
+      const image = await loadImage(path);
+      const picture = imagePicture(image, this.detector);
       const largest = largestFace(await picture.detect());
       if (!largest) throw new UserError(`no face found in source image ${inputName(path)}`);
       const [face] = await this.embed(picture, await this.refine(picture, [largest]));
       embeddings.push(face.embedding as Embedding);
+      first ??= { image, landmarks: face.landmarks };
     }
-    return averageEmbeddings(embeddings);
+    return { ...averageEmbeddings(embeddings), ...first! };
   }
 
   async dispose(): Promise<void> {
@@ -330,7 +371,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
 }
 
 /** FaceFusion's average face: the mean of the raw embeddings and the mean of the normalised ones. */
-export function averageEmbeddings(embeddings: readonly Embedding[]): SourceFace {
+export function averageEmbeddings(embeddings: readonly Embedding[]): Pick<SourceFace, 'raw' | 'normed'> {
   const length = embeddings[0].vector.length;
   const raw = new Float32Array(length);
   const normed = new Float32Array(length);

@@ -33,6 +33,21 @@ export interface InspectedFace extends DetectedFace {
   distances?: number[];
 }
 
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+/** A face's box, score and landmarks as spotfuse prints them: pixels to 0.01, the score to 0.0001. */
+export function roundedFace({ box, score, landmarks }: DetectedFace): {
+  box: [number, number, number, number];
+  score: number;
+  landmarks: [number, number][];
+} {
+  return {
+    box: [round(box[0], 2), round(box[1], 2), round(box[2], 2), round(box[3], 2)],
+    score: round(score, 4),
+    landmarks: landmarks.map(([x, y]) => [round(x, 2), round(y, 2)]),
+  };
+}
+
 /** The largest face of each source image, as FaceFusion's default `large-small` order picks it. */
 async function sourceEmbeddings(
   sources: string[],

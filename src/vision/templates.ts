@@ -33,6 +33,13 @@ export const WARP_TEMPLATES = {
     [0.39308822, 0.725411],
     [0.61150205, 0.72490465],
   ],
+  mtcnn_512: [
+    [0.36562865, 0.46733799],
+    [0.63305391, 0.46585885],
+    [0.50019127, 0.61942959],
+    [0.39032951, 0.77598822],
+    [0.61178945, 0.77476328],
+  ],
 } as const satisfies Record<string, readonly (readonly [number, number])[]>;
 
 export type WarpTemplate = keyof typeof WARP_TEMPLATES;

@@ -49,10 +49,16 @@ export function describeFailure(status: number, body: Partial<ApiErrorBody> | un
   if (status === 401)
     return 'The server did not accept this token: it is wrong or has been revoked. Sign in again.';
   if (status === 403) return `This token may not do that${said ? `: it ${said}` : ''}.`;
-  if (status === 404)
-    return said === 'no such job' ? 'There is no such job (or it is not yours).' : 'Not found.';
+  if (status === 404) {
+    if (said === 'no such job') return 'There is no such job (or it is not yours).';
+    if (said?.startsWith('no such upload'))
+      return 'That upload is not there (or not yours): choose the file again.';
+    return 'Not found.';
+  }
   if (status === 413) return `Too big: ${said ?? 'the server refused the size'}.`;
   if (status === 429) return 'Too many requests in a short time: wait a few seconds and try again.';
+  // A busy or slow server says why (another preview running, a time limit): its words are meant for people.
+  if (status === 503 && said) return `The server is busy: ${said}.`;
   if (status >= 500)
     return `The server failed to answer${body?.requestId ? ` (request ${body.requestId})` : ''}. Try again; if it keeps failing, tell whoever runs it.`;
   if (said) {

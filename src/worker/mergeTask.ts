@@ -73,6 +73,7 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
       source: readableLocation(claim.inputUrl),
       probe: claim.probe,
       outputPath,
+      audio: claim.spec.encoder.audio,
       signal,
     });
     const problem = await outputProblem(outputPath, {

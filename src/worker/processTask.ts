@@ -22,6 +22,8 @@ const DECODE_AHEAD = 8;
  * segments per task.
  */
 const SEGMENTS_IN_FLIGHT = 2;
+/** `--frames-in-flight`'s default: see README, Performance. */
+export const DEFAULT_FRAMES_IN_FLIGHT = 3;
 
 export interface ProcessTaskContext {
   client: LeaseClient;
@@ -34,6 +36,11 @@ export interface ProcessTaskContext {
   signal: AbortSignal;
   /** Told the end frame of each segment the coordinator has recorded. */
   checkpointed?: (endFrame: number) => void;
+  /**
+   * Frames in the processor chain at once (1: one at a time). More let the chain work on the next frames
+   * while the encoder takes in the previous one; each holds one decoded frame.
+   */
+  framesInFlight?: number;
   /** Lines about this task (the caller binds its job, task, worker and epoch). */
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -114,7 +121,26 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     finalizing.catch(() => {});
   };
 
+  const framesInFlight = ctx.framesInFlight ?? DEFAULT_FRAMES_IN_FLIGHT;
+  /** Frames handed to the chain and not yet written, oldest first. */
+  const processing: Promise<Frame>[] = [];
   let frameIndex = task.nextFrame;
+  /** The next frame to hand to the chain (frameIndex is the next to write). */
+  let handedIndex = task.nextFrame;
+
+  const writeOldest = async (): Promise<void> => {
+    const frame = await processing.shift()!;
+    open ??= await openSegment(frameIndex);
+    await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
+    open.frames++;
+    frameIndex++;
+    ctx.progress.framesDone++;
+    if (open.frames === spec.checkpointFrames || frameIndex === task.endFrame) {
+      closeSegment(open);
+      open = undefined;
+    }
+  };
+
   try {
     const decoded = decodeFrames({
       input: readableLocation(claim.inputUrl),
@@ -123,29 +149,26 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       startFrame: task.nextFrame,
       endFrame: task.endFrame,
       signal,
-      // The read-ahead, the frame in the processors, and the one the encoder may still be writing.
-      reuseBuffers: DECODE_AHEAD + 2,
+      // The read-ahead, the frames in the chain, and the one the encoder may still be writing.
+      reuseBuffers: DECODE_AHEAD + framesInFlight + 1,
     });
     for await (const data of prefetch(decoded, DECODE_AHEAD)) {
       if (ctx.notice.requested) break;
-      open ??= await openSegment(frameIndex);
-      const frame: Frame = await ctx.chain.process({
-        index: frameIndex,
+      const processed = ctx.chain.process({
+        index: handedIndex++,
         width: video.width,
         height: video.height,
         pixFmt: video.pipePixFmt,
         colour: video.colour,
         data,
       });
-      await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
-      open.frames++;
-      frameIndex++;
-      ctx.progress.framesDone++;
-      if (open.frames === spec.checkpointFrames || frameIndex === task.endFrame) {
-        closeSegment(open);
-        open = undefined;
-      }
+      // Awaited in turn by writeOldest; a failure before then must not count as unhandled.
+      processed.catch(() => {});
+      processing.push(processed);
+      if (processing.length >= framesInFlight) await writeOldest();
     }
+    // Also on a preemption notice: the frames already in the chain are finished and written.
+    while (processing.length > 0) await writeOldest();
     if (open) {
       closeSegment(open);
       open = undefined;
@@ -153,6 +176,8 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     await finalizing;
   } catch (error) {
     open?.encoder.abort();
+    // Nothing of this task may still be running in the chain when the next task uses it.
+    await Promise.allSettled(processing);
     await finalizing.catch(() => {});
     throw signal.aborted ? signal.reason : error;
   } finally {

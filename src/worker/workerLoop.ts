@@ -24,6 +24,8 @@ export interface WorkerOptions {
   /** Where this worker's models come from and run. */
   models: ModelSettings;
   execution: ExecutionOptions;
+  /** `--frames-in-flight`: frames in the processor chain at once (see runProcessTask). */
+  framesInFlight?: number;
   /** The FaceFusion this worker runs `facefusion` jobs with; without it, it fails their tasks. */
   facefusion?: FacefusionInstallation;
   /** Exit after this many tasks (Kubernetes Job style). */
@@ -189,6 +191,7 @@ async function runClaim(
           notice: options.notice,
           progress,
           signal: controller.signal,
+          framesInFlight: options.framesInFlight,
           checkpointed: (endFrame) => {
             current = { ...current, task: { ...current.task, nextFrame: endFrame } };
           },

@@ -53,6 +53,17 @@ describe('mask and selector filter flags (FaceFusion names)', () => {
     });
     expect(face.selector).toMatchObject({ gender: 'female', race: 'auto', ageStart: 20, ageEnd: 40 });
     expect(FaceOptionsPatch.safeParse({ mask: face.mask, selector: face.selector }).success).toBe(true);
+    // FaceFusion's own form: one value per argument.
+    const spaced = parse([
+      '--face-mask-types',
+      'box',
+      'region',
+      '--face-mask-regions',
+      'skin',
+      'nose',
+      'skin',
+    ]);
+    expect(spaced.mask).toMatchObject({ types: ['box', 'region'], regions: ['skin', 'nose'] });
   });
 
   it('refuses names FaceFusion does not have, and ages past 100', () => {

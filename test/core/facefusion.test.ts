@@ -40,7 +40,9 @@ describe('FaceFusion options passed through', () => {
     );
     expect(facefusionArgsProblem(['--temp-path=/tmp/x'])).toMatch(/--temp-path/);
     expect(facefusionArgsProblem(['--trim-frame-e', '5'])).toMatch(/--trim-frame-end/);
-    expect(facefusionArgsProblem(['--output-audio-volume', '50'])).toMatch(/segments carry no audio/);
+    expect(facefusionArgsProblem(['--output-audio-volume', '50'])).toMatch(
+      /use --output-audio-volume of spotfuse/,
+    );
   });
 
   it("takes FaceFusion's processor names without knowing them", () => {

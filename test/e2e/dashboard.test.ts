@@ -3,10 +3,15 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEmbedded } from '../../src/app/embeddedRun.js';
+import { ensureModels } from '../../src/models/download.js';
+import { resolveModelSettings } from '../../src/models/settings.js';
 import type { FleetView, JobListResponse } from '../../src/protocol/jobViews.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { requiredModels } from '../../src/vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
+import { squareFace, TWO_SQUARES, twoFaceSquares } from '../fixtures/faceSquares.js';
+import { writeModelSet } from '../fixtures/models.js';
 import { cfrWithAudio, probeFramesPts } from '../fixtures/videos.js';
 import { type StartedCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -74,6 +79,15 @@ describe.skipIf(skip !== undefined)(
 
     beforeAll(async () => {
       s3 = await startS3(join(dir(), 's3'), 'spotfuse-web', { cors: true });
+      // The server previews frames with the stand-in models of a face swap, already in its model directory.
+      const modelFlags = [
+        '--model-dir',
+        join(dir(), 'models'),
+        '--model-manifest',
+        (await writeModelSet(dir())).manifest,
+      ];
+      const models = await resolveModelSettings({ modelDir: modelFlags[1], modelManifest: modelFlags[3] });
+      await ensureModels(requiredModels(['face_swapper'], DEFAULT_FACE_OPTIONS, models.catalog), models);
       server = startCli(
         [
           'server',
@@ -82,6 +96,7 @@ describe.skipIf(skip !== undefined)(
           ...['--listen', '127.0.0.1:0', '--lease-ttl', '600', '--parallelism', '3'],
           // Uploads over 100 kB go in parts: the page's multipart path (part URLs, ETags over CORS) runs.
           ...['--multipart-threshold', '100000'],
+          ...modelFlags,
         ],
         dir(),
         { SPOTFUSE_ADMIN_TOKEN: ADMIN, AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: ACCESS_KEY },
@@ -139,6 +154,66 @@ describe.skipIf(skip !== undefined)(
       expect(await heading()).toBe('Jobs');
       expect(await page.evaluate(() => sessionStorage.getItem('spotfuse.token'))).toBe(tenant);
       expect(await page.evaluate(() => document.cookie)).toBe('');
+    });
+
+    it('previews a frame: the faces found, the one picked, and the swapped frame beside the original', async () => {
+      await page.click('text=Submit');
+      await page.locator('#target').setInputFiles(await twoFaceSquares(dir()));
+      await page.locator('#sources').setInputFiles(await squareFace(dir()));
+      await page.selectOption('#selector', 'one');
+      // By keyboard: the frame number, then Enter, which previews (and does not send the job).
+      await page.locator('#preview-frame').focus();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type('15');
+      await page.keyboard.press('Enter');
+      const result = page.locator('.preview-result[data-frame="15"]');
+      await result.waitFor(WAIT);
+      expect(await result.locator('[role=status]').textContent()).toBe(
+        'Frame 15: 2 faces found, 1 picked by the selector (one, large-small).',
+      );
+      expect(page.url()).toMatch(/#\/submit$/);
+      // Both pictures decoded at the frame's size; a box on each face, the picked one solid.
+      for (const which of ['original', 'processed'])
+        expect(
+          await result
+            .locator(`img.${which}`)
+            .evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight]),
+        ).toEqual([TWO_SQUARES.width, TWO_SQUARES.height]);
+      expect(await result.locator('.face-boxes rect').count()).toBe(2);
+      expect(await result.locator('.face-boxes .picked rect').count()).toBe(1);
+      expect(await result.locator('.preview-faces li[data-picked="true"]').count()).toBe(1);
+      // Once previewed, the video's frame count bounds the slider.
+      expect(await page.locator('input[type=range][aria-label=Frame]').getAttribute('max')).toBe(
+        String(TWO_SQUARES.frames - 1),
+      );
+      // The picked face was swapped: at its centre the two pictures differ; the box sits on a face square.
+      const picked = await result
+        .locator('.face-boxes .picked rect')
+        .evaluate((r) => Number(r.getAttribute('x')));
+      const centre = await page.evaluate(async (x) => {
+        const read = (img: HTMLImageElement) => {
+          const canvas = document.createElement('canvas');
+          canvas.width = img.naturalWidth;
+          canvas.height = img.naturalHeight;
+          const context = canvas.getContext('2d')!;
+          context.drawImage(img, 0, 0);
+          return [...context.getImageData(Math.round(x) + 48, 0, 1, img.naturalHeight).data];
+        };
+        return {
+          original: read(document.querySelector('img.original')!),
+          processed: read(document.querySelector('img.processed')!),
+        };
+      }, picked);
+      expect(centre.processed).not.toEqual(centre.original);
+      expect([TWO_SQUARES.left.x, TWO_SQUARES.right.x]).toContain(Math.round(picked));
+      await screenshot(page, 'preview');
+      // At phone width the two frames stack, and nothing is wider than the screen.
+      await page.setViewportSize({ width: 375, height: 740 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+      await page.setViewportSize({ width: 1200, height: 900 });
+      // Leaving the page clears the form for the tests that follow.
+      await page.click('nav >> text=Jobs');
+      await page.getByText('No jobs yet.').waitFor(WAIT);
     });
 
     it("says in plain words why the server refused a submission (a model it doesn't know)", async () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,9 +6,11 @@ import { resolveBinaries } from '../../src/media/binaries.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
 import {
   arcfaceEmbedding,
+  converterOutput,
   FACE_SQUARE,
   inswapperSource,
   type ModelSet,
+  standInSwap,
   swapperColour,
   writeModelSet,
 } from '../fixtures/models.js';
@@ -266,6 +268,36 @@ describe('spotfuse run with the face processors (generated models with the real 
       expectColour(pixel(none[i], x + 48, y + 48), [255, 255, 255], 8);
       // The centre lies deep inside the upper-face area of the stand-in's 68 points.
       expectColour(pixel(kept[i], x + 48, y + 48), colour, 8);
+    }
+  });
+
+  it('swaps with ghost_1_256 through its crossface_ghost converter, at --face-swapper-weight 0.2', async () => {
+    const output = await run('ghost', [
+      '-s',
+      source,
+      '--face-swapper-model',
+      'ghost_1_256',
+      '--face-swapper-weight',
+      '0.2',
+      '--face-selector-mode',
+      'many',
+    ]);
+    const frames = await rgbFrames(output);
+    expect(frames).toHaveLength(FRAMES);
+    expect(readdirSync(join(dir(), 'model-cache'))).toContain('crossface_ghost.onnx');
+    // Source and target faces are the same white square: the same raw embedding. ghost takes the converted
+    // source embedding, 21 % of the target's raw one mixed in at weight 0.2, and a white target crop (1).
+    const raw = arcfaceEmbedding(new Float32Array(3 * 112 * 112).fill(1));
+    const converted = converterOutput('crossface_ghost', raw);
+    const colourOf = (embedding: ArrayLike<number>) =>
+      standInSwap('ghost_1_256', embedding, [1, 1, 1]).map((v) => Math.round((v * 0.5 + 0.5) * 255)) as Rgb;
+    const share = 0.35 - 0.7 * 0.2;
+    const colour = colourOf(converted.map((v, i) => v * (1 - share) + raw[i] * share));
+    const unweighted = colourOf(converted);
+    expect(Math.max(...colour.map((v, c) => Math.abs(v - unweighted[c])))).toBeGreaterThan(16);
+    for (const i of [0, 29, 30, FRAMES - 1]) {
+      const { x, y } = positionAt(i);
+      expectColour(pixel(frames[i], x + 48, y + 48), colour, 8);
     }
   });
 

@@ -53,8 +53,20 @@ describe('built-in models', () => {
       'hyperswap_1a_256',
       'hyperswap_1b_256',
       'hyperswap_1c_256',
+      'blendswap_256',
+      'simswap_256',
+      'simswap_unofficial_512',
+      'crossface_simswap',
       'codeformer',
+      'gpen_bfr_256',
+      'gpen_bfr_512',
+      'gpen_bfr_1024',
+      'gpen_bfr_2048',
+      'clear_reality_x4',
+      'remacri_x4',
       'span_kendata_x4',
+      'ultra_sharp_x4',
+      'ultra_sharp_2_x4',
     ]);
     const byName = new Map(models.map((e) => [e.name, e]));
     expect(byName.get('codeformer')?.license).toBe('S-Lab-1.0');

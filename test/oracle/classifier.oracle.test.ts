@@ -6,13 +6,13 @@ import { loadFaceAnalyser } from '../../src/vision/faceAnalyser.js';
 import { DEFAULT_EXECUTION, faceOptionsOf } from '../../src/vision/faceOptions.js';
 import type { AnalysedFace } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
+import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
 import { drawSquares, FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
-import { ffmpeg } from '../fixtures/videos.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { ORACLE_TIMEOUT, runHarness, type SharedModel, sharedModels } from './oracleCases.js';
-import { frameOf, writePng } from './pictures.js';
+import { writePng } from './pictures.js';
 
 /**
  * The face classifier and the selector's filters: FaceFusion 3.8.1's gender, age and race of each face
@@ -51,8 +51,6 @@ describe.skipIf(oracleUnavailable())(
     let oracle: Oracle;
     let models: ModelSettings;
     let target: string;
-    /** The same picture as a one-frame lossless video: spotfuse takes the reference face from a video. */
-    let video: string;
     let image: RgbImage;
     let sources: Record<'female' | 'male', string>;
 
@@ -64,17 +62,17 @@ describe.skipIf(oracleUnavailable())(
       }
       models = await sharedModels(shared, dir(), fakes);
       oracle = setUpOracle(join(dir(), 'ff'), fakes);
-      target = await writePng(drawSquares(640, 480, FACES), dir(), 'faces');
+      target = await writePng(drawSquares(640, 480, FACES), join(dir(), 'faces'));
       image = await loadImage(target);
-      video = join(dir(), 'faces.mkv');
-      await ffmpeg(['-i', target, '-c:v', 'ffv1', '-pix_fmt', 'bgr0', '-y', video]);
       sources = {
         female: await writePng(
           drawSquares(320, 240, [{ x: 96, y: 64, colour: [90, 40, 250] }]),
-          dir(),
-          'female',
+          join(dir(), 'female'),
         ),
-        male: await writePng(drawSquares(320, 240, [{ x: 96, y: 64, colour: [40, 255, 90] }]), dir(), 'male'),
+        male: await writePng(
+          drawSquares(320, 240, [{ x: 96, y: 64, colour: [40, 255, 90] }]),
+          join(dir(), 'male'),
+        ),
       };
     }, ORACLE_TIMEOUT);
 
@@ -86,13 +84,13 @@ describe.skipIf(oracleUnavailable())(
     ): Promise<{ index: number; face: AnalysedFace }[]> {
       const analyser = await loadFaceAnalyser({
         sources: source ? [source] : [],
-        target: video,
+        target,
         face: faceOptionsOf({ selector }),
         execution: DEFAULT_EXECUTION,
         models,
       });
       try {
-        const faces = await analyser.selectFaces(frameOf(image));
+        const faces = await analyser.selectFaces(rgbToFrame(image));
         return faces.map((face) => ({
           index: theirs.findIndex((their) => their.box.every((v, i) => Math.abs(v - face.box[i]) < 0.5)),
           face,

@@ -107,7 +107,7 @@ describe.skipIf(oracleUnavailable())('crop masks: spotfuse vs FaceFusion 3.8.1',
         const image = texturedSquares(size, size, [
           { x: Math.round(size * 0.2), y: Math.round(size * 0.15), size: side, seed: i + 1 },
         ]);
-        crops.push({ size, image, png: await writePng(image, dir(), `crop-${size}`) });
+        crops.push({ size, image, png: await writePng(image, join(dir(), `crop-${size}`)) });
       }
       const regionSets: FaceMaskRegion[][] = [['skin'], ['nose', 'lower-lip'], ['skin', 'nose', 'mouth']];
       const cases = crops.flatMap(({ png }) =>

@@ -203,6 +203,27 @@ describe.skipIf(testdataMissing)(
       }
       // Two different people: the mean of their unit vectors is shorter than 1.
       expect(Math.hypot(...source.normed)).toBeLessThan(0.95);
+      // blendswap and uniface take the first image's face itself.
+      const obama = images['obama.jpg'];
+      expect([source.image.width, source.image.height]).toEqual([obama.width, obama.height]);
+      expect(Buffer.from(source.image.data).equals(Buffer.from(obama.data))).toBe(true);
+      expect(source.landmarks).toEqual(largestFace(await detector.detect(images['obama.jpg']))!.landmarks);
+    });
+
+    it("embeds the faces of a frame on demand (the swapper's weight), keeping those already embedded", async () => {
+      const many = await analyser(options(faceOptions({ mode: 'many' })));
+      const image = images['two_people.jpg'];
+      const frame = await yuvFrame([image]);
+      const faces = await many.selectFaces(frame);
+      expect(faces.every((f) => f.embedding === undefined)).toBe(true);
+      const kept = { vector: new Float32Array(128), norm: 1 };
+      faces[1].embedding = kept;
+      await many.embedFaces(frame, faces);
+      expect(faces[1].embedding).toBe(kept);
+      expect(frame.faces?.[0].embedding).toBe(faces[0].embedding);
+      // The same person as the RGB photo's face at those landmarks (the frame went through YUV 4:2:0).
+      const direct = await recognizer.embed(image, faces[0].landmarks);
+      expect(faceDistance(faces[0].embedding!, direct)).toBeLessThan(0.05);
     });
 
     it('says which source image has no face', async () => {

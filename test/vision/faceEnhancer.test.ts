@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Frame } from '../../src/vision/frame.js';
 import type { Processor } from '../../src/vision/processor.js';
 import { FaceEnhancerProcessor } from '../../src/vision/processors/face_enhancer/faceEnhancer.js';
-import { codeformerFactor } from '../fixtures/models.js';
+import { codeformerFactor, type FakeModelName } from '../fixtures/models.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import {
   fakeShared,
@@ -15,8 +16,12 @@ import {
 } from './processorHarness.js';
 
 const dir = useTempDir();
+
+/** The prototype every onnxruntime session's `run` comes from, to see what the model is fed. */
+const sessionPrototype = () => (InferenceSession as unknown as { prototype: InferenceSession }).prototype;
 let loaded: Processor[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(loaded.map((p) => p.dispose()));
   loaded = [];
 });
@@ -34,9 +39,9 @@ function frameWithFace(colours = paint): Frame {
 }
 
 async function enhance(
-  model: 'gfpgan_1.4' | 'codeformer',
+  model: FakeModelName,
   enhancer: { blend?: number; weight?: number },
-  mask: { padding?: [number, number, number, number]; types?: ('box' | 'occlusion')[] } = {},
+  mask: { padding?: [number, number, number, number]; types?: ('box' | 'occlusion')[]; blur?: number } = {},
   { colours = paint, name = model as string } = {},
 ): Promise<{ frame: Frame; before: Frame }> {
   const options = await processorOptions(dir(), [model, 'xseg_1'], {
@@ -122,6 +127,42 @@ describe('face_enhancer on a YUV frame', () => {
       { colours: () => [100, 60, 30] },
     );
     expect(dark.frame.data.equals(dark.before.data)).toBe(true);
+  });
+
+  // FaceFusion 3.8.1's model set: the crop each model is fed (codeformer is covered above).
+  it.each([
+    ['gfpgan_1.2', 512],
+    ['gfpgan_1.3', 512],
+    ['gfpgan_1.4', 512],
+    ['gpen_bfr_256', 256],
+    ['gpen_bfr_512', 512],
+    ['gpen_bfr_1024', 1024],
+    ['gpen_bfr_2048', 2048],
+    ['restoreformer_plus_plus', 512],
+  ] as const)('%s is fed a %i-pixel crop and its output is pasted back', async (model, size) => {
+    const run = vi.spyOn(sessionPrototype(), 'run');
+    const { frame } = await enhance(model, { blend: 100 });
+    expect(run).toHaveBeenCalledTimes(1);
+    const feeds = run.mock.calls[0][0] as Record<string, Tensor>;
+    expect(Object.keys(feeds)).toEqual(['input']);
+    expect(feeds.input.dims).toEqual([1, 3, size, size]);
+    expectNear(frame, negative);
+  });
+
+  it('warps gpen_bfr_256 to arcface_128, whose crop holds less around the face than ffhq_512', async () => {
+    // With no feathering the pasted area is the crop's footprint. On the eyes' row the face square spans
+    // x 110–210; ffhq_512's crop reaches about 14 px past it on each side, arcface_128's about 7.
+    const row = Math.round(squareFace(FACE.x, FACE.y, FACE.size).landmarks[0][1]);
+    const changed = (frame: Frame, before: Frame, x: number) =>
+      yuvAt(frame, x, row).some((v, c) => v !== yuvAt(before, x, row)[c]);
+    const ffhq = await enhance('gfpgan_1.4', { blend: 100 }, { blur: 0 });
+    const arcface = await enhance('gpen_bfr_256', { blend: 100 }, { blur: 0 });
+    for (const x of [99, 221]) {
+      expect(changed(ffhq.frame, ffhq.before, x), `ffhq_512 at x ${x}`).toBe(true);
+      expect(changed(arcface.frame, arcface.before, x), `arcface_128 at x ${x}`).toBe(false);
+    }
+    for (const x of [106, 214]) expect(changed(arcface.frame, arcface.before, x), `x ${x}`).toBe(true);
+    for (const x of [92, 228]) expect(changed(ffhq.frame, ffhq.before, x), `x ${x}`).toBe(false);
   });
 
   it('rejects an unknown model and an out-of-range blend', async () => {

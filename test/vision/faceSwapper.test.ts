@@ -1,18 +1,24 @@
 import { InferenceSession } from 'onnxruntime-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
+import { builtinModels } from '../../src/models/registry.js';
 import type { Frame } from '../../src/vision/frame.js';
 import { applyAffine, invertAffine, similarityTransform } from '../../src/vision/geometry.js';
 import type { Processor } from '../../src/vision/processor.js';
-import {
-  FaceSwapperProcessor,
-  inswapperSource,
-} from '../../src/vision/processors/face_swapper/faceSwapper.js';
+import { FaceSwapperProcessor } from '../../src/vision/processors/face_swapper/faceSwapper.js';
+import { SWAPPER_MODELS, swapperFiles } from '../../src/vision/processors/face_swapper/swapperModels.js';
+import { inswapperSource, targetShare } from '../../src/vision/processors/face_swapper/swapperSource.js';
 import { templatePoints } from '../../src/vision/templates.js';
 import {
+  type ConverterName,
+  converterOutput,
   inswapperSource as expectedInswapperSource,
+  FAKE_MODELS,
+  type FakeModelName,
   inswapperEmap,
+  type StandInSwapperName,
   type SwapperName,
+  standInSwap,
   swapperColour,
   swapperWeights,
 } from '../fixtures/models.js';
@@ -151,9 +157,10 @@ async function loadSwapper(
   source = sourceFace(),
   graph?: OnnxGraph,
 ) {
-  const names = model.startsWith('hyperswap')
-    ? (['hyperswap_1a_256', 'xseg_1'] as const)
-    : (['xseg_1'] as const);
+  const names: FakeModelName[] = ['xseg_1'];
+  if (model in FAKE_MODELS && !model.startsWith('inswapper')) names.push(model as FakeModelName);
+  const converter = CONVERTERS[model];
+  if (converter) names.push(converter);
   const extra = model.startsWith('inswapper')
     ? {
         [model]: { role: 'face_swapper' as const, graph: graph ?? inswapperEmapLast(model.endsWith('fp16')) },
@@ -161,7 +168,7 @@ async function loadSwapper(
     : {};
   const options = await processorOptions(
     dir(),
-    [...names],
+    names,
     { ...face, swapper: { model, ...face.swapper } },
     extra,
   );
@@ -327,12 +334,213 @@ describe('face_swapper on a YUV frame', () => {
   });
 
   it('rejects unknown models, pixel boosts the model does not offer, and embeddings of the wrong size', async () => {
-    await expect(loadSwapper('simswap_256')).rejects.toThrow(/unknown face swapper model "simswap_256"/);
+    await expect(loadSwapper('simswap_1024')).rejects.toThrow(/unknown face swapper model "simswap_1024"/);
     await expect(loadSwapper('hyperswap_1a_256', { swapper: { pixelBoost: '128x128' } })).rejects.toThrow(
       /takes pixel boosts 256x256, 512x512, 768x768, 1024x1024, not "128x128"/,
     );
     await expect(loadSwapper('hyperswap_1a_256', {}, sourceFace(7, 128))).rejects.toThrow(
       /takes a 512-value source embedding, the recognizer gives 128/,
     );
+  });
+});
+
+const CONVERTERS: Record<string, ConverterName> = {
+  ghost_1_256: 'crossface_ghost',
+  ghost_2_256: 'crossface_ghost',
+  ghost_3_256: 'crossface_ghost',
+  hififace_unofficial_256: 'crossface_hififace',
+  simswap_256: 'crossface_simswap',
+  simswap_unofficial_512: 'crossface_simswap',
+};
+
+const HALF: Rgb = [0.5, 0.5, 0.5];
+/** FaceFusion's target normalisation and whether it de-normalises the output (face_swapper/core.py). */
+const SPACES: Record<StandInSwapperName, { mean: Rgb; std: Rgb; denormalise: boolean }> = {
+  blendswap_256: { mean: [0, 0, 0], std: [1, 1, 1], denormalise: false },
+  ghost_1_256: { mean: HALF, std: HALF, denormalise: true },
+  ghost_2_256: { mean: HALF, std: HALF, denormalise: true },
+  ghost_3_256: { mean: HALF, std: HALF, denormalise: true },
+  hififace_unofficial_256: { mean: HALF, std: HALF, denormalise: true },
+  simswap_256: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], denormalise: false },
+  simswap_unofficial_512: { mean: [0, 0, 0], std: [1, 1, 1], denormalise: false },
+  uniface_256: { mean: HALF, std: HALF, denormalise: true },
+};
+
+/** The stand-in's pixel, as 0–255 RGB, for a target pixel of `pixel` and this `source` input. */
+function expectedSwap(model: StandInSwapperName, source: ArrayLike<number>, pixel: Rgb): Rgb {
+  const { mean, std, denormalise } = SPACES[model];
+  const target = pixel.map((v, c) => (v / 255 - mean[c]) / std[c]) as Rgb;
+  const out = standInSwap(model, source, target);
+  return out.map((v, c) => {
+    const value = denormalise ? v * std[c] + mean[c] : v;
+    return Math.round(Math.min(1, Math.max(0, value)) * 255);
+  }) as Rgb;
+}
+
+const normalised = (vector: Float32Array) => {
+  const norm = Math.hypot(...vector);
+  return vector.map((v) => v / norm);
+};
+
+/** What stands at the face centre before the swap: the target pixel the model saw there. */
+const centrePixel = (): Rgb => background(...centre());
+
+describe('face_swapper: the families with an embedding converter', () => {
+  it.each([
+    ['ghost_1_256', false],
+    ['ghost_2_256', false],
+    ['ghost_3_256', false],
+    ['hififace_unofficial_256', true],
+    ['simswap_256', true],
+    ['simswap_unofficial_512', true],
+  ] as const)('%s takes the raw embedding through its converter (normalised: %s)', async (model, norm) => {
+    const source = sourceFace();
+    const { swapper, shared } = await loadSwapper(model, {}, source);
+    const frame = frameWithFace();
+    await swapper.process(frame);
+    const converted = converterOutput(CONVERTERS[model], source.raw);
+    const input = norm ? normalised(converted) : converted;
+    const want = expectedSwap(model, input, centrePixel());
+    expectColourNear(frame, want, 2.5);
+    // Fed the other way (normalised or not), or without the converter, the colour is another one.
+    for (const wrong of [norm ? converted : normalised(converted), source.normed]) {
+      const other = expectedSwap(model, wrong, centrePixel());
+      expect(Math.max(...other.map((v, c) => Math.abs(v - want[c])))).toBeGreaterThan(5);
+    }
+    // At the default weight the target faces' embeddings are not needed.
+    expect(shared.embedCalls).toBe(0);
+  });
+});
+
+describe('face_swapper: the families that take the source face image', () => {
+  it('blendswap_256 takes the source face aligned to arcface_112_v2 at 112 px, RGB / 255', async () => {
+    const paint = (x: number, y: number): Rgb => [40 + x, 200 - y, 120];
+    const source = sourceFace(7, 512, paint);
+    const { swapper } = await loadSwapper('blendswap_256', { swapper: { weight: 0 } }, source);
+    const frame = frameWithFace();
+    await swapper.process(frame);
+    // The source landmarks are the arcface_112_v2 points of the 96 px square at (32, 32): crop pixel
+    // (u, v) samples the linear paint at (32, 32) + (u, v) · 96 / 112.
+    const crop = new Float32Array(3 * 112 * 112);
+    for (let v = 0; v < 112; v++) {
+      for (let u = 0; u < 112; u++) {
+        const rgb = paint(32 + (u * 96) / 112, 32 + (v * 96) / 112);
+        for (let c = 0; c < 3; c++) crop[c * 112 * 112 + v * 112 + u] = Math.round(rgb[c]) / 255;
+      }
+    }
+    expectColourNear(frame, expectedSwap('blendswap_256', crop, centrePixel()), 2.5);
+  });
+
+  it('uniface_256 takes the source face at 256 px and de-normalises its output', async () => {
+    const flat: Rgb = [180, 90, 30];
+    const source = sourceFace(7, 512, () => flat);
+    const { swapper } = await loadSwapper('uniface_256', {}, source);
+    const frame = frameWithFace();
+    await swapper.process(frame);
+    const crop = new Float32Array(3 * 256 * 256).map((_, i) => flat[Math.floor(i / (256 * 256))] / 255);
+    expectColourNear(frame, expectedSwap('uniface_256', crop, centrePixel()), 2.5);
+  });
+
+  it('refuses blendswap_256 at pixel boost 384x384, which cannot be cut into 256 px tiles', async () => {
+    await expect(loadSwapper('blendswap_256', { swapper: { pixelBoost: '384x384' } })).rejects.toThrow(
+      /cannot use pixel boost 384x384: it is not a whole multiple of the model's 256x256/,
+    );
+  });
+});
+
+describe('--face-swapper-weight', () => {
+  /** The face of frameWithFace() with an embedding of its own. */
+  function frameWithEmbeddedFace(seed: number) {
+    const frame = frameWithFace();
+    const { raw, normed } = sourceFace(seed);
+    frame.faces = [
+      { ...squareFace(FACE.x, FACE.y, FACE.size), embedding: { vector: normed, norm: Math.hypot(...raw) } },
+    ];
+    return { frame, raw, normed };
+  }
+
+  it('weight 0 mixes 35 % of the target face’s raw embedding into ghost’s converted one', async () => {
+    const source = sourceFace();
+    const { swapper, shared } = await loadSwapper('ghost_1_256', { swapper: { weight: 0 } }, source);
+    const { frame, raw } = frameWithEmbeddedFace(19);
+    await swapper.process(frame);
+    expect(shared.embedCalls).toBe(1);
+    const converted = converterOutput('crossface_ghost', source.raw);
+    const mixed = converted.map((v, i) => v * 0.65 + raw[i] * 0.35);
+    const want = expectedSwap('ghost_1_256', mixed, centrePixel());
+    expectColourNear(frame, want, 2.5);
+    const unmixed = expectedSwap('ghost_1_256', converted, centrePixel());
+    expect(Math.max(...unmixed.map((v, c) => Math.abs(v - want[c])))).toBeGreaterThan(8);
+  });
+
+  it('weight 1 pushes simswap’s normalised source 35 % away from the normalised target embedding', async () => {
+    const source = sourceFace();
+    const { swapper } = await loadSwapper('simswap_256', { swapper: { weight: 1 } }, source);
+    const { frame, normed } = frameWithEmbeddedFace(23);
+    await swapper.process(frame);
+    const converted = normalised(converterOutput('crossface_simswap', source.raw));
+    const mixed = converted.map((v, i) => v * 1.35 - normed[i] * 0.35);
+    expectColourNear(frame, expectedSwap('simswap_256', mixed, centrePixel()), 2.5);
+  });
+
+  it('leaves blendswap alone: it takes no embedding', async () => {
+    const { swapper, shared } = await loadSwapper('blendswap_256', { swapper: { weight: 1 } });
+    await swapper.process(frameWithFace());
+    expect(shared.embedCalls).toBe(0);
+  });
+});
+
+describe('the face swapper catalogue', () => {
+  it('has every face_swapper model of FaceFusion 3.8.1, each with its files in the model catalogue', () => {
+    expect(Object.keys(SWAPPER_MODELS).sort()).toEqual(
+      [
+        'blendswap_256',
+        'ghost_1_256',
+        'ghost_2_256',
+        'ghost_3_256',
+        'hififace_unofficial_256',
+        'hyperswap_1a_256',
+        'hyperswap_1b_256',
+        'hyperswap_1c_256',
+        'inswapper_128',
+        'inswapper_128_fp16',
+        'simswap_256',
+        'simswap_unofficial_512',
+        'uniface_256',
+      ].sort(),
+    );
+    const catalogue = new Map(builtinModels().map((entry) => [entry.name, entry]));
+    // FaceFusion's release of each file (resolve_download_url in face_swapper/core.py).
+    const release: Record<string, string> = {
+      ghost_1_256: '3.0.0',
+      hififace_unofficial_256: '3.1.0',
+      hyperswap_1b_256: '3.3.0',
+      uniface_256: '3.0.0',
+      crossface_ghost: '3.4.0',
+      crossface_hififace: '3.4.0',
+      crossface_simswap: '3.4.0',
+    };
+    for (const model of Object.values(SWAPPER_MODELS)) {
+      for (const file of swapperFiles(model)) {
+        const entry = catalogue.get(file);
+        expect(entry, file).toBeDefined();
+        expect(entry?.license, file).toBeDefined();
+        if (release[file]) expect(entry?.url).toContain(`/models-${release[file]}/${file}.onnx`);
+      }
+    }
+    expect(swapperFiles(SWAPPER_MODELS.ghost_2_256)).toEqual(['ghost_2_256', 'crossface_ghost']);
+    expect(swapperFiles(SWAPPER_MODELS.simswap_unofficial_512)).toEqual([
+      'simswap_unofficial_512',
+      'crossface_simswap',
+    ]);
+    expect(swapperFiles(SWAPPER_MODELS.uniface_256)).toEqual(['uniface_256']);
+    expect(catalogue.get('crossface_ghost')?.role).toBe('embedding_converter');
+  });
+
+  it('maps --face-swapper-weight as FaceFusion does: 0 → 0.35, 0.5 → 0, 1 → −0.35', () => {
+    expect(targetShare(0)).toBeCloseTo(0.35, 7);
+    expect(targetShare(0.5)).toBe(0);
+    expect(targetShare(0.75)).toBeCloseTo(-0.175, 7);
+    expect(targetShare(1)).toBeCloseTo(-0.35, 7);
   });
 });

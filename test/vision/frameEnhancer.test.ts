@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type PipePixelFormat, planeLayout } from '../../src/media/pixelFormat.js';
 import type { Frame } from '../../src/vision/frame.js';
 import { FrameEnhancerProcessor } from '../../src/vision/processors/frame_enhancer/frameEnhancer.js';
+import type { FakeModelName } from '../fixtures/models.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { makeFrame, processorOptions, psnr, type Rgb, sample, squareFace } from './processorHarness.js';
 
@@ -24,9 +25,12 @@ const smooth = (x: number, y: number): Rgb => [
   100 + 40 * Math.sin((x + y) / 60),
 ];
 
-async function enhancer(blend: number): Promise<FrameEnhancerProcessor> {
-  const options = await processorOptions(dir(), ['real_esrgan_x2'], {
-    frameEnhancer: { model: 'real_esrgan_x2', blend },
+async function enhancer(
+  blend: number,
+  model: FakeModelName = 'real_esrgan_x2',
+): Promise<FrameEnhancerProcessor> {
+  const options = await processorOptions(dir(), [model], {
+    frameEnhancer: { model, blend },
   });
   const processor = new FrameEnhancerProcessor();
   loaded.push(processor);
@@ -43,15 +47,46 @@ function planeValues(frame: Frame, plane: number): number[] {
   return values;
 }
 
+/** Where FaceFusion 3.8.1 tiles a model's input (frame_enhancer/core.py's `size`) and how much it upscales. */
+interface Tiling {
+  tile: number;
+  pad: number;
+  overlap: number;
+  scale: number;
+}
+
+const REAL_ESRGAN_X2: Tiling = { tile: 256, pad: 16, overlap: 8, scale: 2 };
+
 /**
- * The frame doubled by repeating each sample (what the nearest-neighbour fake gives): output sample
- * (x, y) of a plane is input sample (x >> 1, y >> 1) of the same plane, chroma included.
+ * Whether input column (or row) `i` of the frame lies under a stand-in's cross: a tile keeps its centre
+ * `tile − 2·overlap` and the first tile's centre starts `pad` pixels before the frame, so a tile's middle
+ * falls on every i ≡ core/2 − pad (mod core).
  */
-function nearestDoubled(frame: Frame, plane: number): number[] {
-  const out = planeLayout(frame.pixFmt, frame.width * 2, frame.height * 2)[plane];
+function underCross(i: number, { tile, pad, overlap }: Tiling): boolean {
+  const core = tile - 2 * overlap;
+  return (((i + pad - core / 2) % core) + core) % core === 0;
+}
+
+/**
+ * The frame as the stand-in upscales it: output sample (x, y) of a plane is input sample (x / s, y / s) of
+ * the same plane, and the cross (16 levels added to R, G and B) adds 16·219/255 to Y once per line of it
+ * through the pixel; U and V do not change, R, G and B moving alike.
+ */
+function standInUpscaled(frame: Frame, plane: number, tiling: Tiling): number[] {
+  const { scale } = tiling;
+  const out = planeLayout(frame.pixFmt, frame.width * scale, frame.height * scale)[plane];
   const values: number[] = [];
   for (let y = 0; y < out.height; y++) {
-    for (let x = 0; x < out.width; x++) values.push(sample(frame, plane, x >> 1, y >> 1));
+    for (let x = 0; x < out.width; x++) {
+      let value = sample(frame, plane, Math.floor(x / scale), Math.floor(y / scale));
+      if (plane === 0) {
+        const lines =
+          Number(underCross(Math.floor(x / scale), tiling)) +
+          Number(underCross(Math.floor(y / scale), tiling));
+        value += (lines * 16 * 219) / 255;
+      }
+      values.push(value);
+    }
   }
   return values;
 }
@@ -91,7 +126,7 @@ describe('frame_enhancer (real_esrgan_x2, tiled)', () => {
     expect(processor.outputSize(1920, 1080)).toEqual({ width: 3840, height: 2160 });
   });
 
-  it('runs only 256×256 tiles and stitches them without seams', async () => {
+  it("runs only 256×256 tiles and stitches them in FaceFusion's places", async () => {
     const run = vi.spyOn(sessionPrototype(), 'run');
     const processor = await enhancer(100);
     const frame = makeFrame(600, 500, smooth);
@@ -106,7 +141,7 @@ describe('frame_enhancer (real_esrgan_x2, tiled)', () => {
     }
     for (let plane = 0; plane < 3; plane++) {
       const got = planeValues(out, plane);
-      const want = nearestDoubled(frame, plane);
+      const want = standInUpscaled(frame, plane, REAL_ESRGAN_X2);
       expect(got.length).toBe(want.length);
       // Only the RGB round trip separates them.
       expect(maxDifference(got, want), `plane ${plane}`).toBeLessThanOrEqual(3);
@@ -155,7 +190,7 @@ describe('frame_enhancer (real_esrgan_x2, tiled)', () => {
       );
       for (let plane = 0; plane < 3; plane++) {
         const got = planeValues(out, plane);
-        const want = nearestDoubled(frame, plane);
+        const want = standInUpscaled(frame, plane, REAL_ESRGAN_X2);
         expect(psnr(got, want), `plane ${plane}`).toBeGreaterThan(45);
       }
     },
@@ -171,6 +206,42 @@ describe('frame_enhancer (real_esrgan_x2, tiled)', () => {
     expect(face.landmarks[0][0]).toBeCloseTo((frame.faces[0].landmarks[0][0] + 0.5) * 2 - 0.5, 9);
     expect(frame.faces[0].box).toEqual([40, 30, 100, 90]);
   });
+
+  // One model of each tiling and scale of FaceFusion 3.8.1's set (the oracle tests compare the whole
+  // catalogue with FaceFusion's own); each on a frame that takes several tiles across and down.
+  it.each([
+    ['span_kendata_x4', { tile: 128, pad: 8, overlap: 4, scale: 4 }, 250, 130],
+    ['tghq_face_x8', { tile: 128, pad: 8, overlap: 4, scale: 8 }, 120, 60],
+    ['real_esrgan_x4', { tile: 256, pad: 16, overlap: 8, scale: 4 }, 230, 230],
+    ['real_esrgan_x8_fp16', { tile: 256, pad: 16, overlap: 8, scale: 8 }, 230, 100],
+    ['real_web_photo_x4', { tile: 64, pad: 4, overlap: 2, scale: 4 }, 130, 70],
+    ['ultra_sharp_2_x4', { tile: 1024, pad: 64, overlap: 32, scale: 4 }, 1000, 60],
+  ] as [FakeModelName, Tiling, number, number][])(
+    '%s: tiles of %o, placed as FaceFusion places them',
+    async (model, tiling, width, height) => {
+      const run = vi.spyOn(sessionPrototype(), 'run');
+      const processor = await enhancer(100, model);
+      const { tile, pad, overlap, scale } = tiling;
+      expect(processor.outputSize(width, height)).toEqual({ width: width * scale, height: height * scale });
+      const frame = makeFrame(width, height, smooth);
+      const out = await processor.process(frame);
+      expect(out).toMatchObject({ width: width * scale, height: height * scale });
+      // The tiles' centres cover the frame from `pad` pixels before it.
+      const core = tile - 2 * overlap;
+      const tiles = Math.ceil((width + pad) / core) * Math.ceil((height + pad) / core);
+      expect(tiles).toBeGreaterThan(1);
+      expect(run).toHaveBeenCalledTimes(tiles);
+      for (const [feeds] of run.mock.calls) {
+        for (const tensor of Object.values(feeds as Record<string, Tensor>))
+          expect(tensor.dims).toEqual([1, 3, tile, tile]);
+      }
+      for (let plane = 0; plane < 3; plane++) {
+        const got = planeValues(out, plane);
+        const want = standInUpscaled(frame, plane, tiling);
+        expect(maxDifference(got, want), `plane ${plane}`).toBeLessThanOrEqual(3);
+      }
+    },
+  );
 
   it('rejects an unknown model', async () => {
     const options = await processorOptions(dir(), ['real_esrgan_x2'], {

@@ -98,8 +98,15 @@ export function squareFace(x: number, y: number, size: number): AnalysedFace {
   return { box: [x, y, x + size, y + size], score: 1, landmarks: squareLandmarks(x, y, size) };
 }
 
-/** A seeded raw embedding and its normalised copy. */
-export function sourceFace(seed = 7, length = 512): SourceFace {
+/**
+ * A seeded raw embedding and its normalised copy; the source image is a 160×160 picture of a square
+ * face (top-left (32, 32), side 96) painted by `paint`, with that face's landmarks.
+ */
+export function sourceFace(
+  seed = 7,
+  length = 512,
+  paint: (x: number, y: number) => Rgb = (x, y) => [40 + x, 200 - y, 120],
+): SourceFace {
   let state = seed;
   const raw = new Float32Array(length);
   for (let i = 0; i < length; i++) {
@@ -107,20 +114,39 @@ export function sourceFace(seed = 7, length = 512): SourceFace {
     raw[i] = (state / 2147483648) * 6 - 3;
   }
   const norm = Math.hypot(...raw);
-  return { raw, normed: raw.map((v) => v / norm) };
+  const side = 160;
+  const data = new Uint8Array(side * side * 3);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) data.set(paint(x, y), (y * side + x) * 3);
+  }
+  const image = { width: side, height: side, data };
+  return { raw, normed: raw.map((v) => v / norm), image, landmarks: squareLandmarks(32, 32, 96) };
 }
 
-/** Shared models whose analyser returns the faces the test stored in `frame.faces`. */
-export function fakeShared(source: SourceFace = sourceFace()): SharedModels & { selectCalls: number } {
+/**
+ * Shared models whose analyser returns the faces the test stored in `frame.faces` (with the embeddings the
+ * test gave them: `embedFaces` only counts its calls).
+ */
+export function fakeShared(
+  source: SourceFace = sourceFace(),
+): SharedModels & { selectCalls: number; embedCalls: number } {
   const shared = {
     selectCalls: 0,
+    embedCalls: 0,
     async faceAnalyser(): Promise<FaceAnalyser> {
       return {
         selectFaces: async (frame: Frame) => {
           shared.selectCalls++;
           return frame.faces ?? [];
         },
+        analyseFrame: async (frame: Frame) => {
+          const faces = frame.faces ?? [];
+          return { detected: faces, selected: new Set(faces) };
+        },
         sourceFace: async () => source,
+        embedFaces: async () => {
+          shared.embedCalls++;
+        },
         prepare: async () => {},
         dispose: async () => {},
       };

@@ -83,6 +83,7 @@ describe('the registered processors', () => {
     expect(defaults).toMatchObject({
       '--face-swapper-model': 'hyperswap_1a_256',
       '--face-swapper-pixel-boost': undefined,
+      '--face-swapper-weight': 0.5,
       '--face-enhancer-model': 'gfpgan_1.4',
       '--face-enhancer-blend': 80,
       '--face-enhancer-weight': 0.5,
@@ -93,7 +94,7 @@ describe('the registered processors', () => {
     });
     expect(Object.keys(defaults)).toContain('--face-swapper-pixel-boost');
     expect(DEFAULT_FACE_OPTIONS).toMatchObject({
-      swapper: { model: 'hyperswap_1a_256' },
+      swapper: { model: 'hyperswap_1a_256', weight: 0.5 },
       enhancer: { model: 'gfpgan_1.4', blend: 80, weight: 0.5 },
       frameEnhancer: { model: 'real_esrgan_x2', blend: 80 },
     });

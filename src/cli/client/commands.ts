@@ -61,10 +61,7 @@ export async function submitJob(
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const engine = engineFromFlags(flags);
-  const processors = flags.processors
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
+  const processors = flags.processors;
   const input = await client.upload(flags.target);
   const sources: string[] = [];
   for (const source of flags.source) sources.push(await client.upload(source));

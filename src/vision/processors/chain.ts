@@ -1,9 +1,10 @@
-import type { FaceAnalyser } from '../faceAnalyser.js';
+import type { FaceAnalyser, FrameFaces } from '../faceAnalyser.js';
 import type { FaceOptions } from '../faceOptions.js';
 import type { Frame } from '../frame.js';
 import type { Processor, SharedModels } from '../processor.js';
 import type { ProcessorOptions } from '../processorOptions.js';
 import { descriptorsOf } from './registry.js';
+import { StagePipeline } from './stagePipeline.js';
 
 /** Models the processors share, loaded on first request and released with the chain. */
 class LazySharedModels implements SharedModels {
@@ -24,8 +25,20 @@ class LazySharedModels implements SharedModels {
   }
 }
 
-/** A loaded chain of processors, run in `--processors` order on every frame. */
+/**
+ * A loaded chain of processors, run in `--processors` order on every frame.
+ *
+ * Several frames may be in the chain at once: each stage (the face analysis, then each processor) takes
+ * the frames one at a time, in the order `process` was called, so frame N+1's analysis can run while frame
+ * N waits in a later stage. A stage never sees two frames at once, so the processors' reused buffers and
+ * the stateful parts (the reference face) act as in a one-frame-at-a-time loop, and every frame comes out
+ * the same. (onnxruntime-node runs a session on the calling thread, so inference does not overlap this
+ * thread's other work; what overlaps is whatever a stage awaits outside it.)
+ */
 export class ProcessorChain {
+  /** The face analysis (ahead of the first face processor), then each processor. */
+  private readonly stages = new StagePipeline<Frame>();
+
   private constructor(
     private readonly processors: Processor<FaceOptions>[],
     private readonly shared: LazySharedModels,
@@ -38,10 +51,22 @@ export class ProcessorChain {
   ): Promise<ProcessorChain> {
     const chain = new ProcessorChain([], new LazySharedModels(options));
     try {
+      let analysed = false;
       for (const descriptor of descriptorsOf(names)) {
         const processor: Processor<FaceOptions> = await descriptor.create();
         await processor.load(options, chain.shared);
         chain.processors.push(processor);
+        if (descriptor.analysesFaces && !analysed) {
+          // The faces are found where the first face processor would find them: after any processor
+          // before it (frame_enhancer) has changed the frame.
+          analysed = true;
+          const analyser = await chain.shared.faceAnalyser();
+          chain.stages.add(async (frame) => {
+            await analyser.selectFaces(frame);
+            return frame;
+          });
+        }
+        chain.stages.add((frame) => processor.process(frame));
       }
       return chain;
     } catch (error) {
@@ -58,10 +83,21 @@ export class ProcessorChain {
     });
   }
 
-  async process(frame: Frame): Promise<Frame> {
-    let current = frame;
-    for (const processor of this.processors) current = await processor.process(current);
-    return current;
+  /**
+   * The faces the chain's face processors will see in `frame` (a preview shows them): every face found and
+   * those the selector picks, which `process` then works on without looking again.
+   */
+  async analyseFaces(frame: Frame): Promise<FrameFaces> {
+    return (await this.shared.faceAnalyser()).analyseFrame(frame);
+  }
+
+  /**
+   * The frame through every stage. Frames may be handed in before the previous ones are out; they pass
+   * each stage in the order they were handed in, so they also come out in that order. `signal` is looked
+   * at between stages: a stage already running is not interrupted.
+   */
+  process(frame: Frame, signal?: AbortSignal): Promise<Frame> {
+    return this.stages.run(frame, signal);
   }
 
   async dispose(): Promise<void> {

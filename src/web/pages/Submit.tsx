@@ -1,11 +1,14 @@
 import { Fragment } from 'preact';
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { z } from 'zod';
-import type { OUTPUT_FORMATS, SubmitBody } from '../../protocol/wire.js';
+import type { PreviewView } from '../../protocol/jobViews.js';
+import type { OUTPUT_FORMATS, PreviewBody, SubmitBody } from '../../protocol/wire.js';
 import { ApiError, api, type Session } from '../api.js';
+import { FramePreview } from '../components/FramePreview.js';
 import { uploadFile } from '../upload.js';
 
 type SubmitRequest = z.input<typeof SubmitBody>;
+type PreviewRequest = z.input<typeof PreviewBody>;
 type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 const PROCESSORS = ['face_swapper', 'face_enhancer', 'frame_enhancer', 'passthrough'] as const;
@@ -54,7 +57,12 @@ interface FileProgress {
   total: number;
 }
 
-/** Upload a target video (and source faces) straight to the blob store, then submit the job. */
+const failureText = (failure: unknown) => (failure instanceof ApiError ? failure.message : String(failure));
+
+/**
+ * Upload a target video (and source faces) straight to the blob store, preview a frame of it through the
+ * chosen processors if wished, then submit the job. Each file is uploaded once, for the preview and the job.
+ */
 export function Submit({ session }: { session: Session }) {
   const [target, setTarget] = useState<File>();
   const [sources, setSources] = useState<File[]>([]);
@@ -68,6 +76,13 @@ export function Submit({ session }: { session: Session }) {
   const [progress, setProgress] = useState<FileProgress[]>([]);
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const uploaded = useRef(new Map<File, string>());
+  const [frame, setFrame] = useState('0');
+  const [preview, setPreview] = useState<PreviewView>();
+  const [previewError, setPreviewError] = useState<string>();
+  const [previewing, setPreviewing] = useState(false);
+  /** Frames of the target, known once a frame of it has been previewed. */
+  const frames = preview?.frames;
 
   const toggle = (name: string, on: boolean) =>
     setProcessors((list) =>
@@ -90,25 +105,69 @@ export function Submit({ session }: { session: Session }) {
     return { ...face, ...(faces && selectorMode ? { selector: { mode: selectorMode } } : {}) };
   };
 
+  /** Why the form cannot be sent as it is, in words; undefined when it can. */
+  const problem = (): string | undefined => {
+    if (!target) return 'Choose the target video first.';
+    if (processors.length === 0) return 'Choose at least one processor.';
+    if (processors.includes('face_swapper') && sources.length === 0)
+      return 'face_swapper needs at least one source image (the face to put in).';
+    return undefined;
+  };
+
+  /** Uploads the target and sources not uploaded yet, showing their progress; answers their keys in order. */
+  const uploadAll = async (files: File[]): Promise<string[]> => {
+    setProgress(
+      files.map((f) => ({ name: f.name, sent: uploaded.current.has(f) ? f.size : 0, total: f.size })),
+    );
+    const keys: string[] = [];
+    for (const [i, file] of files.entries()) {
+      let key = uploaded.current.get(file);
+      if (key === undefined) {
+        key = await uploadFile(session, file, (sent, total) =>
+          setProgress((list) => list.map((p, j) => (j === i ? { ...p, sent, total } : p))),
+        );
+        uploaded.current.set(file, key);
+      }
+      keys.push(key);
+    }
+    return keys;
+  };
+
+  const runPreview = async () => {
+    const wrong = problem();
+    if (wrong || !target) return setPreviewError(wrong);
+    const index = Number(frame);
+    if (frame.trim() === '' || !Number.isInteger(index) || index < 0)
+      return setPreviewError('The frame number is a whole number, 0 for the first frame.');
+    if (frames !== undefined && index >= frames)
+      return setPreviewError(`The video has ${frames} frames: pick one from 0 to ${frames - 1}.`);
+    setPreviewing(true);
+    setPreviewError(undefined);
+    try {
+      const [input, ...sourceKeys] = await uploadAll([target, ...sources]);
+      const body: PreviewRequest = {
+        input,
+        sources: sourceKeys,
+        processors,
+        face: faceOptions(),
+        frame: index,
+      };
+      setPreview(await api<PreviewView>(session, '/v1/previews', { method: 'POST', body }));
+    } catch (failure) {
+      setPreviewError(failureText(failure));
+    } finally {
+      setPreviewing(false);
+    }
+  };
+
   const submit = async (event: Event) => {
     event.preventDefault();
-    if (!target) return setError('Choose the target video first.');
-    if (processors.length === 0) return setError('Choose at least one processor.');
-    if (processors.includes('face_swapper') && sources.length === 0)
-      return setError('face_swapper needs at least one source image (the face to put in).');
+    const wrong = problem();
+    if (wrong || !target) return setError(wrong);
     setBusy(true);
     setError(undefined);
-    const files = [target, ...sources];
-    setProgress(files.map((f) => ({ name: f.name, sent: 0, total: f.size })));
     try {
-      const keys: string[] = [];
-      for (const [i, file] of files.entries()) {
-        keys.push(
-          await uploadFile(session, file, (sent, total) =>
-            setProgress((list) => list.map((p, j) => (j === i ? { ...p, sent, total } : p))),
-          ),
-        );
-      }
+      const keys = await uploadAll([target, ...sources]);
       const body: SubmitRequest = {
         input: keys[0],
         sources: keys.slice(1),
@@ -122,7 +181,7 @@ export function Submit({ session }: { session: Session }) {
       const job = await api<{ id: string }>(session, '/v1/jobs', { method: 'POST', body });
       location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
     } catch (failure) {
-      setError(failure instanceof ApiError ? failure.message : String(failure));
+      setError(failureText(failure));
     } finally {
       setBusy(false);
     }
@@ -138,7 +197,10 @@ export function Submit({ session }: { session: Session }) {
           type="file"
           accept="video/*"
           required
-          onChange={(e) => setTarget((e.target as HTMLInputElement).files?.[0])}
+          onChange={(e) => {
+            setTarget((e.target as HTMLInputElement).files?.[0]);
+            setPreview(undefined);
+          }}
         />
         <label for="sources">Source face image(s)</label>
         <input
@@ -231,6 +293,52 @@ export function Submit({ session }: { session: Session }) {
           value={emails}
           onInput={(e) => setEmails((e.target as HTMLTextAreaElement).value)}
         />
+        <fieldset class="preview-controls">
+          <legend>Preview a frame before paying</legend>
+          <p class="hint">
+            One frame through these processors, on the server: the faces found, the ones the selector picks,
+            and the result beside the original.
+          </p>
+          <label for="preview-frame">
+            Frame number {frames === undefined ? '(0 is the first)' : `(0 to ${frames - 1})`}
+          </label>
+          <input
+            id="preview-frame"
+            type="number"
+            inputMode="numeric"
+            min={0}
+            max={frames === undefined ? undefined : frames - 1}
+            step={1}
+            value={frame}
+            onInput={(e) => setFrame((e.target as HTMLInputElement).value)}
+            onKeyDown={(e) => {
+              // Enter here previews the frame; it must not send the job.
+              if (e.key !== 'Enter') return;
+              e.preventDefault();
+              void runPreview();
+            }}
+          />
+          {frames !== undefined && frames > 1 && (
+            <input
+              type="range"
+              aria-label="Frame"
+              min={0}
+              max={frames - 1}
+              step={1}
+              value={frame}
+              onInput={(e) => setFrame((e.target as HTMLInputElement).value)}
+            />
+          )}
+          <button type="button" id="preview" onClick={runPreview} disabled={busy || previewing}>
+            {previewing ? 'Previewing…' : 'Preview frame'}
+          </button>
+          {previewError && (
+            <p class="error" role="alert">
+              {previewError}
+            </p>
+          )}
+        </fieldset>
+        {preview && <FramePreview preview={preview} />}
         {progress.map((p) => (
           <div class="upload">
             <label>
@@ -244,7 +352,7 @@ export function Submit({ session }: { session: Session }) {
             {error}
           </p>
         )}
-        <button type="submit" disabled={busy}>
+        <button type="submit" disabled={busy || previewing}>
           {busy ? 'Uploading…' : 'Upload and submit'}
         </button>
       </form>

@@ -2,7 +2,7 @@ import { defineProcessor } from '../descriptor.js';
 import { checkFaceEnhancer } from './models.js';
 import type { EnhancerOptions } from './options.js';
 
-/** `face_enhancer`: every selected face restored (GFPGAN, CodeFormer) and blended back. */
+/** `face_enhancer`: every selected face restored (GFPGAN, CodeFormer, GPEN, RestoreFormer++) and blended back. */
 export const faceEnhancer = defineProcessor<'enhancer', EnhancerOptions>({
   name: 'face_enhancer',
   analysesFaces: true,

@@ -18,8 +18,9 @@ import type { EnhancerOptions } from './options.js';
 const TO_UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
 
 /**
- * `face_enhancer` (FaceFusion's face_enhancer/core.py, enhance_face): each selected face warped to
- * ffhq_512 at 512×512, fed NCHW RGB on [−1, 1] (plus codeformer's `weight`, a float64 [1] tensor of
+ * `face_enhancer` (FaceFusion's face_enhancer/core.py, enhance_face): each selected face warped to the
+ * model's template and size (ffhq_512 at 512 to 2048 pixels; gpen_bfr_256: arcface_128 at 256), fed NCHW
+ * RGB on [−1, 1] (plus codeformer's `weight`, a float64 [1] tensor of
  * `--face-enhancer-weight`), the output clipped to [−1, 1] and mapped back to 0–255, pasted through a
  * box mask without padding (plus the occlusion mask when asked), and blended with the frame at
  * `--face-enhancer-blend` percent of enhanced (FaceFusion pastes, then mixes the whole frame; here the

@@ -1,42 +1,25 @@
 import { UserError } from '../../../core/errors.js';
 import { ensureModel } from '../../../models/download.js';
 import { cropMask, maybeOccluder, SwappedFaceMasks } from '../../cropMask.js';
-import type { FaceAnalyser, SourceFace } from '../../faceAnalyser.js';
+import type { FaceAnalyser } from '../../faceAnalyser.js';
 import type { AnalysedFace, Frame } from '../../frame.js';
 import { alignFromFrame, pasteIntoFrame } from '../../frameImage.js';
 import { boxMask } from '../../masks.js';
 import type { FaceOccluder } from '../../occluder.js';
 import { type InferenceSession, openSession, outputFloat32, runNamed } from '../../onnx.js';
-import { type Initializer, readLastInitializer } from '../../onnxInitializer.js';
 import type { Processor, SharedModels } from '../../processor.js';
 import type { ProcessorOptions } from '../../processorOptions.js';
 import type { RgbImage } from '../../rgbImage.js';
 import type { LoadedOptions } from '../descriptor.js';
 import type { SwapperOptions } from './options.js';
-import { pixelBoostSize, type SwapperModel, swapperModel } from './swapperModels.js';
-
-/**
- * inswapper's source input: the raw (unnormalised) embedding times the model's emap matrix, divided by
- * the raw embedding's norm (face_swapper/core.py, prepare_source_embedding).
- */
-export function inswapperSource(raw: Float32Array, emap: Initializer): Float32Array {
-  const n = raw.length;
-  if (emap.dims.length !== 2 || emap.dims[0] !== n || emap.dims[1] !== n) {
-    throw new UserError(
-      `inswapper's emap is ${emap.dims.join('x')}, it cannot take a ${n}-value embedding ` +
-        '(use the arcface_w600k_r50 recognizer)',
-    );
-  }
-  const norm = Math.hypot(...raw);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const value = raw[i] / norm;
-    if (value === 0) continue;
-    const row = i * n;
-    for (let j = 0; j < n; j++) out[j] += value * emap.data[row + j];
-  }
-  return out;
-}
+import {
+  denormalisesOutput,
+  pixelBoostSize,
+  type SwapperModel,
+  swapperModel,
+  takesEmbedding,
+} from './swapperModels.js';
+import { balanceEmbedding, type SwapperSource, swapperSource, targetShare } from './swapperSource.js';
 
 /**
  * `face_swapper`: every selected face of the frame is replaced by the source face (FaceFusion's
@@ -51,7 +34,9 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
   private analyser!: FaceAnalyser;
   private occluder: FaceOccluder | undefined;
   private swappedMasks: SwappedFaceMasks | undefined;
-  private source!: Float32Array;
+  private source!: SwapperSource;
+  /** `--face-swapper-weight` as the target embedding's share of the mix; 0 leaves the source as it is. */
+  private targetShare = 0;
   private sourceInput = 'source';
   private targetInput = 'target';
   /** Side of the crop the faces are warped to: the model's size times the boost factor. */
@@ -67,16 +52,17 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     options: ProcessorOptions<LoadedOptions<'swapper', SwapperOptions>>,
     shared: SharedModels,
   ): Promise<void> {
-    const model = swapperModel(options.face.swapper.model);
-    const boost = pixelBoostSize(model, options.face.swapper.pixelBoost);
-    const { mask } = options.face;
+    const { swapper, mask } = options.face;
+    const model = swapperModel(swapper.model);
+    const boost = pixelBoostSize(model, swapper.pixelBoost);
     this.model = model;
     this.boostSize = boost;
+    this.targetShare = takesEmbedding(model) ? targetShare(swapper.weight) : 0;
     this.box = mask.types.includes('box') ? boxMask(boost, mask.blur, mask.padding) : undefined;
     this.analyser = await shared.faceAnalyser();
     const face = await this.analyser.sourceFace();
     const path = await ensureModel(model.name, options.models);
-    this.source = await sourceEmbedding(model, face, path);
+    this.source = await swapperSource(model, face, path, options);
     this.session = await openSession(path, model.name, options.execution);
     this.checkInputs(this.session);
     this.occluder = await maybeOccluder(mask.types, options);
@@ -88,7 +74,10 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     this.swapped = { width: boost, height: boost, data: new Uint8Array(boost * boost * 3) };
   }
 
-  /** The model's inputs are named `source` and `target` (FaceFusion feeds them by name). */
+  /**
+   * The model's inputs are named `source` and `target` (FaceFusion feeds them by name), and the source's
+   * last axis is what is prepared for it.
+   */
   private checkInputs(session: InferenceSession): void {
     const names = session.inputNames;
     if (!names.includes(this.sourceInput) || !names.includes(this.targetInput)) {
@@ -98,16 +87,21 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     }
     const meta = session.inputMetadata.find((m) => m.name === this.sourceInput);
     const width = meta?.isTensor ? meta.shape.at(-1) : undefined;
-    if (typeof width === 'number' && width !== this.source.length) {
+    const given = this.source.dims.at(-1);
+    if (typeof width === 'number' && width !== given) {
       throw new UserError(
-        `face swapper ${this.model.name} takes a ${width}-value source embedding, the recognizer gives ` +
-          `${this.source.length} (use the arcface_w600k_r50 recognizer)`,
+        takesEmbedding(this.model)
+          ? `face swapper ${this.model.name} takes a ${width}-value source embedding, the recognizer gives ` +
+              `${given} (use the arcface_w600k_r50 recognizer)`
+          : `face swapper ${this.model.name} takes a ${width}-pixel source face, not ${given}`,
       );
     }
   }
 
   async process(frame: Frame): Promise<Frame> {
     const faces = await this.analyser.selectFaces(frame);
+    // The weight mixes in each target face's embedding, taken before any face of the frame is painted.
+    if (this.targetShare !== 0 && faces.length > 0) await this.analyser.embedFaces(frame, faces);
     for (const face of faces) await this.swapFace(frame, face);
     return frame;
   }
@@ -116,9 +110,16 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     const { template } = this.model;
     const { crop, matrix } = alignFromFrame(frame, face.landmarks, template, this.boostSize);
     const before = await cropMask(crop, this.box, this.occluder);
-    await this.swapCrop(crop);
+    await this.swapCrop(crop, this.sourceFor(face));
     const mask = await this.swappedMasks!.combine(before, this.swapped, matrix, face.landmarks68);
     pasteIntoFrame(frame, this.swapped, matrix, mask);
+  }
+
+  /** The `source` input for this face: the prepared source, weighed against the face's own embedding. */
+  private sourceFor(face: AnalysedFace): SwapperSource {
+    if (this.targetShare === 0 || !face.embedding) return this.source;
+    const data = balanceEmbedding(this.model, this.source.data, face.embedding, this.targetShare);
+    return { data, dims: this.source.dims };
   }
 
   /**
@@ -126,15 +127,14 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
    * (i·k + a, j·k + b), FaceFusion's implode_pixel_boost; the results go back to the same pixels
    * (explode_pixel_boost). Fills `this.swapped`.
    */
-  private async swapCrop(crop: RgbImage): Promise<void> {
-    const { size, mean, std, type } = this.model;
+  private async swapCrop(crop: RgbImage, source: SwapperSource): Promise<void> {
+    const { size, mean, std } = this.model;
     const session = this.session!;
     const boost = this.boostSize;
     const k = boost / size;
     const area = size * size;
     const { tile, swapped } = this;
-    const denormalise = type === 'hyperswap';
-    const source = { data: this.source, dims: [1, this.source.length] };
+    const denormalise = denormalisesOutput(this.model);
     const [r, g, bl] = this.normalise;
     for (let a = 0; a < k; a++) {
       for (let b = 0; b < k; b++) {
@@ -177,10 +177,4 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     this.occluder = undefined;
     this.swappedMasks = undefined;
   }
-}
-
-/** The `source` input for the model: emap-projected for inswapper, the normed embedding for hyperswap. */
-async function sourceEmbedding(model: SwapperModel, face: SourceFace, path: string): Promise<Float32Array> {
-  if (model.type === 'hyperswap') return face.normed;
-  return inswapperSource(face.raw, await readLastInitializer(path));
 }

@@ -2,7 +2,7 @@ import { defineProcessor } from '../descriptor.js';
 import { checkFrameEnhancer } from './models.js';
 import type { FrameEnhancerOptions } from './options.js';
 
-/** `frame_enhancer`: the whole frame upscaled (Real-ESRGAN, SPAN) and blended with the resized original. */
+/** `frame_enhancer`: the whole frame upscaled (Real-ESRGAN, SPAN, UltraSharp, …: ×2, ×4 or ×8) and blended with the resized original. */
 export const frameEnhancer = defineProcessor<'frameEnhancer', FrameEnhancerOptions>({
   name: 'frame_enhancer',
   analysesFaces: false,
