@@ -12,6 +12,12 @@ import { isWebhookSecret } from '../notify/standardWebhooks.js';
 import { checkFacefusion } from '../worker/engines/facefusion/installation.js';
 import { addPriceOptions, type PriceFlags, priceTableFromFlags } from './cost.js';
 import {
+  addDecoderOptions,
+  type DecoderFlags,
+  decoderArgs,
+  decoderHwaccelFromFlags,
+} from './decoderFlags.js';
+import {
   addFacefusionOptions,
   engineFromFlags,
   type FacefusionFlags,
@@ -32,7 +38,14 @@ import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from
 import { positiveInt, positiveNumber } from './options.js';
 import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
-interface RunFlags extends JobFlags, FacefusionFlags, ExecutionFlags, ModelFlags, PriceFlags, SmtpFlags {
+interface RunFlags
+  extends JobFlags,
+    FacefusionFlags,
+    ExecutionFlags,
+    ModelFlags,
+    PriceFlags,
+    SmtpFlags,
+    DecoderFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -98,12 +111,16 @@ export function registerRun(program: Command): void {
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
+  addDecoderOptions(addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command))))).action(
     async (flags: RunFlags) => {
       const notify = jobNotifySpec(flags);
       const notifySettings = notificationFlags(flags);
       if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
         throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+      if (flags.server && flags.decoderHwaccel !== undefined)
+        throw new UserError(
+          "--decoder-hwaccel sets this machine's workers: give it to the cluster's workers instead",
+        );
       if (!flags.server && flags.deadline !== undefined)
         throw new UserError('--deadline needs --server: only a cluster has on-demand workers to call on');
       if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
@@ -152,6 +169,7 @@ export function registerRun(program: Command): void {
       const prices = priceTableFromFlags(flags);
       const models = await resolveModelSettings(flags);
       const execution = executionFromFlags(flags);
+      const decoderHwaccel = await decoderHwaccelFromFlags(flags);
       // The workers check it too; here a wrong path or version is one line before anything starts.
       const location = flags.server ? undefined : facefusionLocation(flags, execution.provider);
       const facefusion = location && (await checkFacefusion(location.path, location.python));
@@ -184,6 +202,7 @@ export function registerRun(program: Command): void {
           fileURLToPath(new URL('./main.js', import.meta.url)),
           'worker',
           ...executionArgs({ ...execution, deviceId: undefined }),
+          ...decoderArgs(decoderHwaccel),
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),
         ],

@@ -6,13 +6,14 @@ import type { ExecutionProvider } from '../vision/execution.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
+import { addDecoderOptions, type DecoderFlags, decoderHwaccelFromFlags } from './decoderFlags.js';
 import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
 import { addExecutionOptions, type ExecutionFlags, executionFromFlags } from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags extends ModelFlags, ExecutionFlags, FacefusionFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags, FacefusionFlags, DecoderFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -59,13 +60,14 @@ export function registerWorker(program: Command): void {
         .choices(['auto', 'none', ...CLOUDS])
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
-  addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
+  addDecoderOptions(addExecutionOptions(addModelOptions(command))).action(async (flags: WorkerFlags) => {
     // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
     // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
     delete process.env.SPOTFUSE_TOKEN;
     const execution = executionFromFlags(flags);
     const facefusion = await startFacefusion(flags, execution.provider);
+    const decoderHwaccel = await decoderHwaccelFromFlags(flags);
     const logger = createLogger();
     if (facefusion) logger.info({ msg: 'FaceFusion', version: facefusion.version, path: facefusion.path });
     const notice = new PreemptionNotice();
@@ -102,6 +104,7 @@ export function registerWorker(program: Command): void {
       notice,
       models: await resolveModelSettings(flags),
       execution,
+      decoderHwaccel,
       facefusion,
       maxTasks: flags.maxTasks,
       exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,

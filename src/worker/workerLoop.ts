@@ -24,6 +24,8 @@ export interface WorkerOptions {
   /** Where this worker's models come from and run. */
   models: ModelSettings;
   execution: ExecutionOptions;
+  /** ffmpeg's `-hwaccel` method for decoding input video (e.g. cuda), checked at start; default software. */
+  decoderHwaccel?: string;
   /** The FaceFusion this worker runs `facefusion` jobs with; without it, it fails their tasks. */
   facefusion?: FacefusionInstallation;
   /** Exit after this many tasks (Kubernetes Job style). */
@@ -186,6 +188,7 @@ async function runClaim(
           claim: current,
           chain: await chains.for(claim),
           workDir: options.workDir,
+          decoderHwaccel: options.decoderHwaccel,
           notice: options.notice,
           progress,
           signal: controller.signal,
