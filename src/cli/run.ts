@@ -13,6 +13,12 @@ import { isWebhookSecret } from '../notify/standardWebhooks.js';
 import { checkFacefusion } from '../worker/engines/facefusion/installation.js';
 import { addPriceOptions, type PriceFlags, priceTableFromFlags } from './cost.js';
 import {
+  addDecoderOptions,
+  type DecoderFlags,
+  decoderArgs,
+  decoderHwaccelFromFlags,
+} from './decoderFlags.js';
+import {
   addFacefusionOptions,
   engineFromFlags,
   type FacefusionFlags,
@@ -42,7 +48,8 @@ interface RunFlags
     FramesInFlightFlags,
     ModelFlags,
     PriceFlags,
-    SmtpFlags {
+    SmtpFlags,
+    DecoderFlags {
   output: string;
   workers?: number;
   stateDir: string;
@@ -127,12 +134,16 @@ export function registerRun(program: Command): void {
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
   addFramesInFlightOption(command);
-  addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command)))).action(
+  addDecoderOptions(addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command))))).action(
     async (flags: RunFlags) => {
       const notify = jobNotifySpec(flags);
       const notifySettings = notificationFlags(flags);
       if (flags.webhookSecret !== undefined && !isWebhookSecret(flags.webhookSecret))
         throw new UserError('--webhook-secret must be whsec_ followed by base64 (24 to 64 bytes)');
+      if (flags.server && flags.decoderHwaccel !== undefined)
+        throw new UserError(
+          "--decoder-hwaccel sets this machine's workers: give it to the cluster's workers instead",
+        );
       if (!flags.server && flags.deadline !== undefined)
         throw new UserError('--deadline needs --server: only a cluster has on-demand workers to call on');
       if (!flags.server && notify?.emails.length && !notifySettings.smtpUrl)
@@ -203,6 +214,7 @@ export function registerRun(program: Command): void {
       const prices = priceTableFromFlags(flags);
       const models = await resolveModelSettings(flags);
       const execution = executionFromFlags(flags);
+      const decoderHwaccel = await decoderHwaccelFromFlags(flags);
       // The workers check it too; here a wrong path or version is one line before anything starts.
       const location = flags.server ? undefined : facefusionLocation(flags, execution.provider);
       const facefusion = location && (await checkFacefusion(location.path, location.python));
@@ -236,6 +248,7 @@ export function registerRun(program: Command): void {
           'worker',
           ...executionArgs({ ...execution, deviceId: undefined }),
           ...['--frames-in-flight', String(flags.framesInFlight)],
+          ...decoderArgs(decoderHwaccel),
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),
         ],

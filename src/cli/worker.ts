@@ -6,6 +6,7 @@ import type { ExecutionProvider } from '../vision/execution.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
+import { addDecoderOptions, type DecoderFlags, decoderHwaccelFromFlags } from './decoderFlags.js';
 import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
 import {
   addExecutionOptions,
@@ -18,7 +19,7 @@ import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags extends ModelFlags, ExecutionFlags, FramesInFlightFlags, FacefusionFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags, FramesInFlightFlags, FacefusionFlags, DecoderFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -66,13 +67,14 @@ export function registerWorker(program: Command): void {
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
   addFramesInFlightOption(command);
-  addExecutionOptions(addModelOptions(command)).action(async (flags: WorkerFlags) => {
+  addDecoderOptions(addExecutionOptions(addModelOptions(command))).action(async (flags: WorkerFlags) => {
     // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
     // Read once into flags: the ffmpeg and FaceFusion processes this worker starts have no use for it.
     delete process.env.SPOTFUSE_TOKEN;
     const execution = executionFromFlags(flags);
     const facefusion = await startFacefusion(flags, execution.provider);
+    const decoderHwaccel = await decoderHwaccelFromFlags(flags);
     const logger = createLogger();
     if (facefusion) logger.info({ msg: 'FaceFusion', version: facefusion.version, path: facefusion.path });
     const notice = new PreemptionNotice();
@@ -110,6 +112,7 @@ export function registerWorker(program: Command): void {
       models: await resolveModelSettings(flags),
       execution,
       framesInFlight: flags.framesInFlight,
+      decoderHwaccel,
       facefusion,
       maxTasks: flags.maxTasks,
       exitWhenIdleMs: flags.exitWhenIdle === undefined ? undefined : flags.exitWhenIdle * 1000,

@@ -8,8 +8,13 @@ const STDERR_TAIL_BYTES = 4096;
 export interface ToolOptions {
   /** Give the child a writable stdin; otherwise stdin is closed. */
   stdin?: boolean;
-  /** Keep stdout for the caller to read; otherwise it is discarded. */
-  stdout?: boolean;
+  /**
+   * Keep stdout for the caller to read; or a file descriptor to write it to (a pipe the caller reads, see
+   * FramePipe); otherwise it is discarded.
+   */
+  stdout?: boolean | number;
+  /** For a stdout given as a descriptor: true while the caller is not reading it, so a full pipe is no stall. */
+  callerIdle?: () => boolean;
   /** Aborting kills the child with SIGKILL; `done` then rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Start of the error message when the tool fails, e.g. `cannot encode out.mp4`. */
@@ -58,7 +63,7 @@ function track(child: ChildProcess): void {
  */
 export function spawnTool(binary: string, args: string[], options: ToolOptions): ToolProcess {
   const child = spawn(binary, args, {
-    stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', stdoutOf(options.stdout), 'pipe'],
     detached: true,
   });
   track(child);
@@ -88,6 +93,7 @@ export function spawnTool(binary: string, args: string[], options: ToolOptions):
     child,
     stdin: child.stdin,
     stdout: child.stdout,
+    callerIdle: options.callerIdle,
     limitMs,
     onStall: () => {
       stalled = true;
@@ -116,6 +122,11 @@ export function spawnTool(binary: string, args: string[], options: ToolOptions):
   done.catch(() => {});
 
   return { child, stdin: child.stdin, stdout: child.stdout, done, stderrTail: () => tail, kill };
+}
+
+function stdoutOf(stdout: ToolOptions['stdout']): 'pipe' | 'ignore' | number {
+  if (typeof stdout === 'number') return stdout;
+  return stdout ? 'pipe' : 'ignore';
 }
 
 /** Runs a tool to completion and returns everything it wrote to stdout. */

@@ -1,6 +1,7 @@
 import { passthroughTimingArgs, resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
-import { spawnTool } from './ffmpegProcess.js';
+import { spawnTool, type ToolProcess } from './ffmpegProcess.js';
+import { FramePipe } from './framePipe.js';
 import { inputName } from './inputName.js';
 import { confinedInputArgs } from './inputSafety.js';
 import { frameByteLength } from './pixelFormat.js';
@@ -21,6 +22,11 @@ interface DecodeRange {
    * page fault per 4 KB on first touch, which on virtual machines costs more than the copy itself.
    */
   reuseBuffers?: number;
+  /**
+   * ffmpeg's `-hwaccel` method to decode with (cuda: NVDEC; see checkDecoderHwaccel). Frames come back to
+   * memory in the same layout; hardware decoders of H.264/HEVC/VP9/AV1 are bit-exact, so are the frames.
+   */
+  hwaccel?: string;
 }
 
 /**
@@ -42,13 +48,13 @@ function timestampsOf(options: DecodeOptions): (frame: number) => number {
 
 /**
  * Yields exactly frames [startFrame, endFrame) of the video stream, in presentation order, as tightly
- * packed planar frames of `probe.video.pipePixFmt` at the display size. ffmpeg only runs ahead of the
- * consumer by what the pipe buffers; it is killed when the consumer stops early or the signal aborts.
+ * packed planar frames of `probe.video.pipePixFmt` at the display size, read straight into their buffers
+ * (FramePipe). ffmpeg only runs ahead of the consumer by what the pipe buffers; it is killed when the
+ * consumer stops early or the signal aborts.
  */
 export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buffer> {
   const { input, probe, startFrame, endFrame, signal } = options;
   const { video } = probe;
-  const ptsAt = timestampsOf(options);
   if (
     !Number.isInteger(startFrame) ||
     !Number.isInteger(endFrame) ||
@@ -59,19 +65,64 @@ export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buff
   }
   const expected = endFrame - startFrame;
   const frameSize = frameByteLength(video.pipePixFmt, video.width, video.height);
+  const args = decoderArgs(options);
+  const range = `frames ${startFrame}–${endFrame} of ${inputName(input)}`;
+  signal?.throwIfAborted();
+  const { ffmpeg } = resolveBinaries();
+  const pipe = await FramePipe.open();
+  let tool: ToolProcess;
+  try {
+    tool = spawnTool(ffmpeg, args, {
+      stdout: pipe.childEnd,
+      callerIdle: () => pipe.idle,
+      signal,
+      failure: `cannot decode ${range}`,
+    });
+  } catch (error) {
+    pipe.close();
+    throw error;
+  } finally {
+    pipe.closeWriteEnd();
+  }
+  const ring = Array.from({ length: options.reuseBuffers ?? 0 }, () => Buffer.allocUnsafeSlow(frameSize));
+  const nextBuffer = () => (ring.length > 0 ? ring[produced % ring.length] : Buffer.allocUnsafe(frameSize));
+  let produced = 0;
+  try {
+    while (produced < expected) {
+      const frame = nextBuffer();
+      // Short only where ffmpeg stopped: its exit status says why.
+      if ((await pipe.read(frame)) < frameSize) break;
+      produced++;
+      yield frame;
+    }
+    await tool.done;
+  } finally {
+    tool.kill();
+    pipe.close();
+  }
+  if (produced < expected) {
+    throw new MediaError(`decoder produced ${produced} frames, expected ${expected} for ${range}`);
+  }
+}
+
+/** The decoding ffmpeg's arguments: frames [startFrame, endFrame) as raw frames on its stdout. */
+export function decoderArgs(options: DecodeOptions): string[] {
+  const { input, probe, startFrame, endFrame, hwaccel } = options;
+  const ptsAt = timestampsOf(options);
   const seek = startFrame > 0 ? ['-ss', seekSeconds(probe, ptsAt(startFrame - 1), ptsAt(startFrame))] : [];
-  const args = [
+  return [
     '-nostdin',
     '-v',
     'error',
+    ...(hwaccel === undefined ? [] : ['-hwaccel', hwaccel]),
     ...seek,
     ...confinedInputArgs(input, 'video'),
     '-i',
     input,
     '-map',
-    `0:${video.streamIndex}`,
+    `0:${probe.video.streamIndex}`,
     '-frames:v',
-    String(expected),
+    String(endFrame - startFrame),
     ...passthroughTimingArgs(),
     '-an',
     '-sn',
@@ -82,46 +133,6 @@ export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buff
     decoderPixFmt(probe),
     'pipe:1',
   ];
-  const range = `frames ${startFrame}–${endFrame} of ${inputName(input)}`;
-  signal?.throwIfAborted();
-  const { ffmpeg } = resolveBinaries();
-  const tool = spawnTool(ffmpeg, args, { stdout: true, signal, failure: `cannot decode ${range}` });
-  const ring = Array.from({ length: options.reuseBuffers ?? 0 }, () => Buffer.allocUnsafeSlow(frameSize));
-  const nextBuffer = () => (ring.length > 0 ? ring[produced % ring.length] : Buffer.allocUnsafe(frameSize));
-  let produced = 0;
-  try {
-    let frame: Buffer | undefined;
-    let filled = 0;
-    for await (const chunk of tool.stdout! as AsyncIterable<Buffer>) {
-      let offset = 0;
-      while (offset < chunk.length && produced < expected) {
-        if (filled === 0 && chunk.length - offset >= frameSize) {
-          // A whole frame inside one chunk is handed out as a view: no copy at all.
-          produced++;
-          yield chunk.subarray(offset, offset + frameSize);
-          offset += frameSize;
-          continue;
-        }
-        frame ??= nextBuffer();
-        const copied = chunk.copy(frame, filled, offset, Math.min(chunk.length, offset + frameSize - filled));
-        filled += copied;
-        offset += copied;
-        if (filled === frameSize) {
-          const complete = frame;
-          frame = undefined;
-          filled = 0;
-          produced++;
-          yield complete;
-        }
-      }
-    }
-    await tool.done;
-  } finally {
-    tool.kill();
-  }
-  if (produced < expected) {
-    throw new MediaError(`decoder produced ${produced} frames, expected ${expected} for ${range}`);
-  }
 }
 
 /**

@@ -103,7 +103,8 @@ const NO_EDIT_LIST = ['-use_editlist', '0'];
 
 const isX26x = (encoder: string) => encoder === 'libx264' || encoder === 'libx265';
 
-function encoderArgs(options: SegmentEncoderOptions): string[] {
+/** The encoding ffmpeg's arguments: raw frames as live Matroska on stdin, one closed segment out. */
+export function encoderArgs(options: SegmentEncoderOptions): string[] {
   const encoder = options.encoder ?? 'libx264';
   const quality = options.quality ?? 80;
   const preset = options.preset ?? 'veryfast';

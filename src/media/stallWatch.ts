@@ -36,6 +36,8 @@ export interface StallWatchOptions {
   child: ChildProcess;
   stdin: Writable | null;
   stdout: Readable | null;
+  /** True while this process is not reading what the child writes elsewhere (a pipe given as its stdout). */
+  callerIdle?: () => boolean;
   limitMs: number;
   /** Called once when the child made no progress for `limitMs`. */
   onStall: () => void;
@@ -60,7 +62,8 @@ export function watchForStall(options: StallWatchOptions): () => void {
       const now = moved();
       const waitingOnUs =
         (stdout !== null && stdout.readableLength > 0) ||
-        (stdin !== null && !stdin.writableEnded && stdin.writableLength === 0);
+        (stdin !== null && !stdin.writableEnded && stdin.writableLength === 0) ||
+        options.callerIdle?.() === true;
       if (now !== last || waitingOnUs) lastProgress = Date.now();
       last = now;
       if (Date.now() - lastProgress >= limitMs) {

@@ -1,6 +1,7 @@
 import { resolveBinaries } from './binaries.js';
 import { videoEncoders } from './encoders.js';
 import { runTool } from './ffmpegProcess.js';
+import { hwaccels } from './hwaccel.js';
 
 /** Encoders worth naming in a report: software x264/x265 and the hardware ones of each vendor. */
 export const NOTABLE_ENCODERS = [
@@ -44,26 +45,19 @@ async function version(path: string, tool: string): Promise<ToolInfo> {
   return { path, version: version ?? '' };
 }
 
-/** The lines of `ffmpeg -hwaccels` after its heading. */
-export function parseHwaccels(output: string): string[] {
-  const lines = output.split('\n').map((line) => line.trim());
-  const start = lines.findIndex((line) => /^hardware acceleration methods:?$/i.test(line));
-  return lines.slice(start + 1).filter(Boolean);
-}
-
 /** Which ffmpeg and ffprobe this process uses and what they can do; rejects when either does not run. */
 export async function ffmpegInfo(): Promise<FfmpegInfo> {
   const { ffmpeg, ffprobe } = resolveBinaries();
-  const [ffmpegVersion, ffprobeVersion, encoders, hwaccels] = await Promise.all([
+  const [ffmpegVersion, ffprobeVersion, encoders, methods] = await Promise.all([
     version(ffmpeg, 'ffmpeg'),
     version(ffprobe, 'ffprobe'),
     videoEncoders(),
-    runTool(ffmpeg, ['-hide_banner', '-hwaccels'], { failure: 'cannot list the hwaccels of ffmpeg' }),
+    hwaccels(),
   ]);
   return {
     ffmpeg: ffmpegVersion,
     ffprobe: ffprobeVersion,
     encoders: [...encoders].sort(),
-    hwaccels: parseHwaccels(hwaccels.toString()),
+    hwaccels: methods,
   };
 }

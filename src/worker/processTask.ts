@@ -30,6 +30,8 @@ export interface ProcessTaskContext {
   claim: ClaimResponse;
   chain: ProcessorChain;
   workDir: string;
+  /** ffmpeg's `-hwaccel` method for the decoder (e.g. cuda); default software decoding. */
+  decoderHwaccel?: string;
   notice: PreemptionNotice;
   progress: HeartbeatState;
   /** Aborted when the lease is lost: everything stops, nothing is released. */
@@ -149,6 +151,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       startFrame: task.nextFrame,
       endFrame: task.endFrame,
       signal,
+      hwaccel: ctx.decoderHwaccel,
       // The read-ahead, the frames in the chain, and the one the encoder may still be writing.
       reuseBuffers: DECODE_AHEAD + framesInFlight + 1,
     });

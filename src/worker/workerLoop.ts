@@ -26,6 +26,8 @@ export interface WorkerOptions {
   execution: ExecutionOptions;
   /** `--frames-in-flight`: frames in the processor chain at once (see runProcessTask). */
   framesInFlight?: number;
+  /** ffmpeg's `-hwaccel` method for decoding input video (e.g. cuda), checked at start; default software. */
+  decoderHwaccel?: string;
   /** The FaceFusion this worker runs `facefusion` jobs with; without it, it fails their tasks. */
   facefusion?: FacefusionInstallation;
   /** Exit after this many tasks (Kubernetes Job style). */
@@ -188,6 +190,7 @@ async function runClaim(
           claim: current,
           chain: await chains.for(claim),
           workDir: options.workDir,
+          decoderHwaccel: options.decoderHwaccel,
           notice: options.notice,
           progress,
           signal: controller.signal,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNvidiaGpus, parseVulkaninfo } from '../../src/app/doctor/gpus.js';
 import type { DoctorReport } from '../../src/app/doctor/report.js';
 import { resolveBinaries } from '../../src/media/binaries.js';
-import { parseHwaccels } from '../../src/media/toolInfo.js';
+import { parseHwaccels } from '../../src/media/hwaccel.js';
 import { providerInstalled } from '../../src/vision/onnx.js';
 import { runCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
 import { MediaError } from '../../src/media/errors.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
-import { decodeFrames } from '../../src/media/frameDecoder.js';
+import { decodeFrames, decoderArgs } from '../../src/media/frameDecoder.js';
 import { frameByteLength } from '../../src/media/pixelFormat.js';
 import { probeVideo, type VideoProbe } from '../../src/media/probe.js';
 import {
@@ -214,6 +214,17 @@ describe('decodeFrames', () => {
     const direct = await collect(decodeFrames({ input: path, probe, startFrame: 31, endFrame: 33 }));
     expect(viaCallback).toHaveLength(2);
     expect(viaCallback.every((frame, i) => frame.equals(direct[i]))).toBe(true);
+  });
+
+  it('asks ffmpeg for a hardware decoder only when told (argv only: no GPU here)', async () => {
+    const path = await cfrWithAudio(dir());
+    const probe = await probeVideo(path);
+    const range = { input: path, probe, startFrame: 30, endFrame: 40 };
+    expect(decoderArgs(range)).not.toContain('-hwaccel');
+    const args = decoderArgs({ ...range, hwaccel: 'cuda' });
+    expect(args[args.indexOf('-hwaccel') + 1]).toBe('cuda');
+    // An input option: before the input, or ffmpeg would apply it to the output.
+    expect(args.indexOf('-hwaccel')).toBeLessThan(args.indexOf('-i'));
   });
 
   it('fails when ffmpeg delivers fewer frames than asked for', async () => {

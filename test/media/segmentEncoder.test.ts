@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
 import { MediaError } from '../../src/media/errors.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
-import { SegmentEncoder, type SegmentEncoderOptions } from '../../src/media/segmentEncoder.js';
+import { encoderArgs, SegmentEncoder, type SegmentEncoderOptions } from '../../src/media/segmentEncoder.js';
 import { probeFramesPts, probeStreams, rawFrames } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -179,6 +179,34 @@ describe('SegmentEncoder', () => {
     })().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MediaError);
     expect((error as Error).message).toBe(`cannot encode ${path}: Unknown encoder 'no-such-encoder'`);
+  });
+
+  it('drives NVENC with its own quality scale and preset names, no x264 options (argv only: no GPU here)', () => {
+    const args = encoderArgs({
+      ...base,
+      outputPath: 'out.mp4',
+      encoder: 'h264_nvenc',
+      quality: 80,
+      preset: 'veryfast',
+    });
+    const flagValue = (flag: string) => args[args.lastIndexOf(flag) + 1];
+    expect([
+      flagValue('-c:v'),
+      flagValue('-cq'),
+      flagValue('-preset'),
+      flagValue('-pix_fmt'),
+      flagValue('-f'),
+    ]).toEqual(['h264_nvenc', '10', 'fast', 'yuv420p', 'mp4']);
+    expect(args).not.toContain('-crf');
+    expect(args).not.toContain('-x264-params');
+    const hevc = encoderArgs({
+      ...base,
+      outputPath: 'out.mp4',
+      encoder: 'hevc_nvenc',
+      quality: 0,
+      preset: 'slow',
+    });
+    expect([hevc[hevc.indexOf('-cq') + 1], hevc[hevc.indexOf('-preset') + 1]]).toEqual(['51', 'slow']);
   });
 
   it('refuses frames of the wrong size and empty segments', async () => {
