@@ -1,6 +1,19 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../core/errors.js';
-import { DEFAULT_ANALYSIS_OPTIONS } from '../vision/analysisOptions.js';
+import {
+  DEFAULT_ANALYSIS_OPTIONS,
+  FACE_MASK_AREAS,
+  FACE_MASK_REGIONS,
+  FACE_MASK_TYPES,
+  FACE_OCCLUDER_MODELS,
+  FACE_PARSER_MODELS,
+  type FaceMaskArea,
+  type FaceMaskRegion,
+  type FaceOccluderModel,
+  type FaceParserModel,
+  GENDERS,
+  RACES,
+} from '../vision/analysisOptions.js';
 import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import {
   DEFAULT_EXECUTION,
@@ -38,7 +51,15 @@ export interface FaceFlags extends DetectorFlags {
   referenceFaceDistance: number;
   referenceFrameNumber: number;
   referenceFacePosition: number;
+  faceSelectorGender?: FaceOptions['selector']['gender'];
+  faceSelectorRace?: FaceOptions['selector']['race'];
+  faceSelectorAgeStart?: number;
+  faceSelectorAgeEnd?: number;
   faceMaskTypes: FaceMaskType[];
+  faceMaskAreas: FaceMaskArea[];
+  faceMaskRegions: FaceMaskRegion[];
+  faceParserModel: FaceParserModel;
+  faceOccluderModel: FaceOccluderModel;
   faceMaskBlur: number;
   /** 1 to 4 percentages, as given; `faceOptionsFromFlags` makes them top, right, bottom, left. */
   faceMaskPadding: number[];
@@ -84,9 +105,23 @@ export function paddingOf(values: readonly number[]): [number, number, number, n
   return [top, right, bottom, left];
 }
 
-function maskType(value: string): FaceMaskType {
-  if (value !== 'box' && value !== 'occlusion') throw new InvalidArgumentError('use box, occlusion, or both');
-  return value;
+/** One of FaceFusion's names for a list option's item. */
+function choice<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!choices.includes(value as T)) {
+      throw new InvalidArgumentError(
+        `use one or more of ${choices.join(', ')} (e.g. "${choices.slice(0, 2).join(' ')}")`,
+      );
+    }
+    return value as T;
+  };
+}
+
+/** FaceFusion's age bounds: whole years 0 to 100. */
+function age(value: string): number {
+  const years = wholeNumber(value);
+  if (years > 100) throw new InvalidArgumentError('give an age from 0 to 100');
+  return years;
 }
 
 /** The detector options, shared by `run` and `faces`. */
@@ -181,9 +216,49 @@ export function addFaceOptions(command: Command): Command {
     .option('--reference-frame-number <n>', 'frame the reference face is taken from', wholeNumber, 0)
     .option('--reference-face-position <n>', 'which face of that frame, in selector order', wholeNumber, 0)
     .addOption(
-      new Option('--face-mask-types <types...>', 'box and/or occlusion (xseg_1)')
-        .argParser(listOption(maskType, d.mask.types))
+      new Option(
+        '--face-selector-gender <gender>',
+        "only faces of this gender (fairface); auto: the source face's",
+      ).choices([...GENDERS, 'auto']),
+    )
+    .addOption(
+      new Option(
+        '--face-selector-race <race>',
+        "only faces of this race (fairface); auto: the source face's",
+      ).choices([...RACES, 'auto']),
+    )
+    .option('--face-selector-age-start <years>', 'only faces whose age bracket reaches this age', age)
+    .option('--face-selector-age-end <years>', 'only faces whose age bracket starts below this age', age)
+    .addOption(
+      new Option('--face-mask-types <types...>', `masks to paste through: ${FACE_MASK_TYPES.join(', ')}`)
+        .argParser(listOption(choice(FACE_MASK_TYPES), d.mask.types))
         .default(d.mask.types, 'box'),
+    )
+    .addOption(
+      new Option('--face-mask-areas <areas...>', `the area mask's parts: ${FACE_MASK_AREAS.join(', ')}`)
+        .argParser(listOption(choice(FACE_MASK_AREAS), d.mask.areas))
+        .default(d.mask.areas, 'all'),
+    )
+    .addOption(
+      new Option(
+        '--face-mask-regions <regions...>',
+        `the region mask's parts: ${FACE_MASK_REGIONS.join(', ')}`,
+      )
+        .argParser(listOption(choice(FACE_MASK_REGIONS), d.mask.regions))
+        .default(d.mask.regions, 'all'),
+    )
+    .addOption(
+      new Option(
+        '--face-occluder-model <name>',
+        'occluder of the occlusion mask; many: the minimum of all three',
+      )
+        .choices(FACE_OCCLUDER_MODELS)
+        .default(d.mask.occluder),
+    )
+    .addOption(
+      new Option('--face-parser-model <name>', 'face parser of the region mask')
+        .choices(FACE_PARSER_MODELS)
+        .default(d.mask.parser),
     )
     .option('--face-mask-blur <blur>', 'feathering of the box mask, 0 to 1', unitInterval, d.mask.blur)
     .addOption(
@@ -211,13 +286,28 @@ export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {
       referenceDistance: flags.referenceFaceDistance,
       referenceFrame: flags.referenceFrameNumber,
       referencePosition: flags.referenceFacePosition,
+      ...definedOnly({
+        gender: flags.faceSelectorGender,
+        race: flags.faceSelectorRace,
+        ageStart: flags.faceSelectorAgeStart,
+        ageEnd: flags.faceSelectorAgeEnd,
+      }),
     },
     mask: {
       types: [...new Set(flags.faceMaskTypes)],
       blur: flags.faceMaskBlur,
       padding: paddingOf(flags.faceMaskPadding),
+      areas: [...new Set(flags.faceMaskAreas)],
+      regions: [...new Set(flags.faceMaskRegions)],
+      parser: flags.faceParserModel,
+      occluder: flags.faceOccluderModel,
     },
   });
+}
+
+/** The entries of `values` that are set: a job spec holds no undefined options. */
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** FaceFusion's `--execution-device-ids 0 1` (space-separated); `0,1` works too. */

@@ -13,7 +13,16 @@ import { AUDIO_ENCODERS } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import type { StoredProbe } from '../media/probe.js';
 import { emailProblem, MAX_EMAILS, MAX_WEBHOOKS, webhookUrlProblem } from '../notify/targets.js';
-import { FACE_SELECTOR_ORDERS } from '../vision/analysisOptions.js';
+import {
+  FACE_MASK_AREAS,
+  FACE_MASK_REGIONS,
+  FACE_MASK_TYPES,
+  FACE_OCCLUDER_MODELS,
+  FACE_PARSER_MODELS,
+  FACE_SELECTOR_ORDERS,
+  GENDERS,
+  RACES,
+} from '../vision/analysisOptions.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
 import { Text } from './textSchema.js';
@@ -269,15 +278,16 @@ const sharedFaceOptionSchemas = {
       /** A frame of the video (checked against its frame count at submit). */
       referenceFrame: Count,
       referencePosition: z.number().int().nonnegative().max(1000),
+      gender: z.enum([...GENDERS, 'auto']),
+      race: z.enum([...RACES, 'auto']),
+      ageStart: z.number().int().min(0).max(100),
+      ageEnd: z.number().int().min(0).max(100),
     })
     .partial()
     .optional(),
   mask: z
     .strictObject({
-      types: z
-        .array(z.enum(['box', 'occlusion']))
-        .min(1)
-        .max(2),
+      types: z.array(z.enum(FACE_MASK_TYPES)).min(1).max(FACE_MASK_TYPES.length),
       blur: Score,
       padding: z.tuple([
         z.number().min(0).max(100),
@@ -285,6 +295,10 @@ const sharedFaceOptionSchemas = {
         z.number().min(0).max(100),
         z.number().min(0).max(100),
       ]),
+      areas: z.array(z.enum(FACE_MASK_AREAS)).min(1).max(FACE_MASK_AREAS.length),
+      regions: z.array(z.enum(FACE_MASK_REGIONS)).min(1).max(FACE_MASK_REGIONS.length),
+      parser: z.enum(FACE_PARSER_MODELS),
+      occluder: z.enum(FACE_OCCLUDER_MODELS),
     })
     .partial()
     .optional(),

@@ -2,8 +2,10 @@ import { UserError } from '../core/errors.js';
 import { imageFormatOf } from '../media/imageFiles.js';
 import { inputName } from '../media/inputName.js';
 import { alignFace } from './alignment.js';
+import { CLASSIFIER_CROP, type FaceClass, type FaceClassifier, loadFaceClassifier } from './classifier.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
 import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
+import { type Fan68From5, loadFan68From5 } from './fan68.js';
 import type { AnalysedFace, Frame } from './frame.js';
 import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
 import { type Affine, applyAffine, invertAffine } from './geometry.js';
@@ -18,7 +20,15 @@ import {
 import type { ProcessorOptions } from './processorOptions.js';
 import { type Embedding, type FaceRecognizer, loadFaceRecognizer } from './recognizer.js';
 import type { RgbImage } from './rgbImage.js';
-import { faceAt, largestFace, selectFaces } from './selector.js';
+import {
+  type FaceFilters,
+  faceAt,
+  faceFilters,
+  filtersFaces,
+  largestFace,
+  orderFaces,
+  selectFaces,
+} from './selector.js';
 import type { WarpTemplate } from './templates.js';
 import { warpAffine } from './warp.js';
 
@@ -151,8 +161,18 @@ function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, sc
   };
 }
 
+/** The models an analyser uses besides the detector, each only where the options need it. */
+interface AnalysisModels {
+  landmarker?: FaceLandmarker;
+  /** fan_68_5, when a mask needs 68 points and the landmarker is off. */
+  fan68?: Fan68From5;
+  /** fairface, when the selector filters faces. */
+  classifier?: FaceClassifier;
+}
+
 class OnnxFaceAnalyser implements FaceAnalyser {
   private recognizer?: Promise<FaceRecognizer>;
+  private filters?: Promise<FaceFilters>;
   private source?: Promise<SourceFace>;
   /** The reference face's embedding, in reference mode. */
   private reference?: Embedding;
@@ -162,7 +182,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   constructor(
     private readonly options: ProcessorOptions,
     private readonly detector: FaceDetector,
-    private readonly landmarker: FaceLandmarker | undefined,
+    private readonly models: AnalysisModels,
   ) {
     const { model, size } = options.face.detector;
     this.detectSize = parseDetectorSize(detectorSpec(model), size);
@@ -178,8 +198,14 @@ class OnnxFaceAnalyser implements FaceAnalyser {
    * (FaceFusion's `--face-landmarker-score`).
    */
   private async refine(picture: Picture, faces: DetectedFace[]): Promise<AnalysedFace[]> {
-    const { landmarker } = this;
-    if (!landmarker) return faces;
+    const { landmarker, fan68 } = this.models;
+    if (!landmarker) {
+      if (!fan68) return faces;
+      const estimated: AnalysedFace[] = [];
+      for (const face of faces)
+        estimated.push({ ...face, landmarks68: await fan68.estimate(face.landmarks) });
+      return estimated;
+    }
     const refined: AnalysedFace[] = [];
     for (const face of faces) {
       const matrix = landmarkerMatrix(face.box);
@@ -206,14 +232,60 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     return embedded;
   }
 
-  /** Takes the reference face from the target (an image target is its own reference frame), as FaceFusion does. */
+  /** Each face with its gender, age and race, when the selector filters faces; as they are otherwise. */
+  private async classify(picture: Picture, faces: AnalysedFace[]): Promise<AnalysedFace[]> {
+    const { classifier } = this.models;
+    if (!classifier) return faces;
+    const { template, size } = CLASSIFIER_CROP;
+    const classified: AnalysedFace[] = [];
+    for (const face of faces) {
+      const classification = await classifier.classifyCrop(picture.align(face.landmarks, template, size));
+      classified.push({ ...face, classification });
+    }
+    return classified;
+  }
+
+  /** The selector's filters, `auto` resolved against the source images' largest face. */
+  private faceFilters(): Promise<FaceFilters> {
+    this.filters ??= (async () => {
+      const { selector } = this.options.face;
+      const auto = selector.gender === 'auto' || selector.race === 'auto';
+      return faceFilters(selector, auto ? await this.sourceClass() : undefined);
+    })();
+    return this.filters;
+  }
+
+  /** FaceFusion's source face for `auto` filters: the largest face of all the `-s` images, classified. */
+  private async sourceClass(): Promise<FaceClass | undefined> {
+    let largest: { picture: Picture; face: DetectedFace } | undefined;
+    for (const path of this.options.sources) {
+      const picture = imagePicture(await loadImage(path), this.detector);
+      const face = largestFace(await picture.detect());
+      if (face && (!largest || orderFaces([largest.face, face], 'large-small')[0] === face)) {
+        largest = { picture, face };
+      }
+    }
+    if (!largest) return undefined;
+    const [classified] = await this.classify(
+      largest.picture,
+      await this.refine(largest.picture, [largest.face]),
+    );
+    return classified.classification;
+  }
+
+  /**
+   * Takes the reference face from the target (an image target is its own reference frame), as FaceFusion
+   * does. A picture without a face is an error; when the selector's filters leave none of its faces, there
+   * is no reference and no face is processed, as in FaceFusion.
+   */
   async loadReference(): Promise<void> {
     const { target, face } = this.options;
     const { referenceFrame, referencePosition, order } = face.selector;
     const reference = imageFormatOf(target) ? loadImage(target) : loadVideoFrame(target, referenceFrame);
     const picture = imagePicture(await reference, this.detector);
-    const faces = await this.refine(picture, await picture.detect());
-    const chosen = faceAt(faces, order, referencePosition);
+    const faces = await this.classify(picture, await this.refine(picture, await picture.detect()));
+    const chosen = faceAt(faces, order, referencePosition, await this.faceFilters());
+    if (!chosen && faces.length > 0) return;
     if (!chosen) {
       throw new UserError(
         `no face found in frame ${referenceFrame} of ${inputName(target)} to take the reference face from: ` +
@@ -237,6 +309,11 @@ class OnnxFaceAnalyser implements FaceAnalyser {
       const embedded = await this.embed(picture, await this.refine(picture, detected));
       frame.faces = selectFaces(embedded, selector, this.reference);
       return { detected: embedded, selected: new Set(frame.faces) };
+    }
+    if (this.models.classifier) {
+      const classified = await this.classify(picture, await this.refine(picture, detected));
+      frame.faces = selectFaces(classified, selector, undefined, await this.faceFilters());
+      return { detected: classified, selected: new Set(frame.faces) };
     }
     // The order needs only boxes and scores, so the landmarker runs on the chosen faces alone.
     const chosen = selectFaces(detected, selector);
@@ -282,7 +359,14 @@ class OnnxFaceAnalyser implements FaceAnalyser {
 
   async dispose(): Promise<void> {
     const recognizer = await this.recognizer?.catch(() => undefined);
-    await Promise.all([this.detector.dispose(), this.landmarker?.dispose(), recognizer?.dispose()]);
+    const { landmarker, fan68, classifier } = this.models;
+    await Promise.all([
+      this.detector.dispose(),
+      landmarker?.dispose(),
+      fan68?.dispose(),
+      classifier?.dispose(),
+      recognizer?.dispose(),
+    ]);
   }
 }
 
@@ -300,8 +384,13 @@ export function averageEmbeddings(embeddings: readonly Embedding[]): Pick<Source
   return { raw, normed };
 }
 
+/** Whether the 68-point landmarker runs (FaceFusion: `--face-landmarker-score 0` turns it off). */
+export const usesLandmarker = (face: Pick<ProcessorOptions['face'], 'landmarker' | 'landmarkerScore'>) =>
+  face.landmarker === '2dfan4' && face.landmarkerScore > 0;
+
 /**
- * Loads the detector, the landmarker when `face.landmarker` asks for one, and, in reference mode, the
+ * Loads the detector, the landmarker when `face.landmarker` asks for one (else fan_68_5 when the area
+ * mask needs 68 points), the classifier when the selector filters faces, and, in reference mode, the
  * recognizer with the reference face (so a reference frame without a face fails here, before any
  * work). Otherwise the recognizer loads on the first `sourceFace()`.
  */
@@ -310,9 +399,11 @@ export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceA
   const detector = await loadFaceDetector(face.detector, models, execution);
   let analyser: OnnxFaceAnalyser | undefined;
   try {
-    const useLandmarker = face.landmarker === '2dfan4' && face.landmarkerScore > 0;
-    const landmarker = useLandmarker ? await loadFaceLandmarker(models, execution) : undefined;
-    analyser = new OnnxFaceAnalyser(options, detector, landmarker);
+    const loaded: AnalysisModels = {};
+    analyser = new OnnxFaceAnalyser(options, detector, loaded);
+    if (usesLandmarker(face)) loaded.landmarker = await loadFaceLandmarker(models, execution);
+    else if (face.mask.types.includes('area')) loaded.fan68 = await loadFan68From5(models, execution);
+    if (filtersFaces(face.selector)) loaded.classifier = await loadFaceClassifier(models, execution);
     if (face.selector.mode === 'reference') await analyser.loadReference();
     return analyser;
   } catch (error) {

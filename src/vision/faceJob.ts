@@ -3,16 +3,19 @@ import type { ProcessorSettings } from '../core/types.js';
 import { type DownloadView, ensureModels } from '../models/download.js';
 import type { ModelEntry } from '../models/registry.js';
 import type { ModelSettings } from '../models/settings.js';
+import { CLASSIFIER_MODEL } from './classifier.js';
 import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
 import type { ExecutionOptions } from './execution.js';
-import { loadFaceAnalyser } from './faceAnalyser.js';
+import { loadFaceAnalyser, usesLandmarker } from './faceAnalyser.js';
 import { usesFaces } from './faceOptionGroups.js';
 import { type FaceOptions, faceOptionsOf } from './faceOptions.js';
-import { OCCLUDER_MODEL } from './occluder.js';
+import { FAN_68_5_MODEL } from './fan68.js';
+import { occluderModels } from './occluder.js';
 import { checkExecutionProvider } from './onnx.js';
 import type { AnyProcessorDescriptor } from './processors/descriptor.js';
 import { chainMembers } from './processors/registry.js';
 import { recognizerEntry } from './recognizer.js';
+import { filtersFaces } from './selector.js';
 
 /** A processor's own group of `face` (none for one without options). */
 function ownOptions(p: AnyProcessorDescriptor, face: FaceOptions): unknown {
@@ -50,11 +53,15 @@ export function requiredModels(
   const names: string[] = [];
   if (usesFaces(processors)) {
     names.push(detectorSpec(face.detector.model).model);
-    if (face.landmarker !== 'none' && face.landmarkerScore > 0) names.push(face.landmarker);
+    const { types } = face.mask;
+    if (usesLandmarker(face)) names.push(face.landmarker);
+    else if (types.includes('area')) names.push(FAN_68_5_MODEL);
     if (face.selector.mode === 'reference' || needsSourceFace(processors)) {
       names.push(recognizerEntry(catalog).name);
     }
-    if (face.mask.types.includes('occlusion')) names.push(OCCLUDER_MODEL);
+    if (filtersFaces(face.selector)) names.push(CLASSIFIER_MODEL);
+    if (types.includes('occlusion')) names.push(...occluderModels(face.mask.occluder));
+    if (types.includes('region')) names.push(face.mask.parser);
   }
   for (const p of chainMembers(processors)) names.push(...(p.models?.(ownOptions(p, face)) ?? []));
   return names;

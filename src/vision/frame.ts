@@ -1,5 +1,6 @@
 import type { PipePixelFormat } from '../media/pixelFormat.js';
 import type { VideoColour } from '../media/probe.js';
+import type { FaceClass } from './classifier.js';
 import type { DetectedFace, Point } from './detectors/detector.js';
 import type { Embedding } from './recognizer.js';
 
@@ -20,8 +21,13 @@ export interface Frame {
 }
 
 export interface AnalysedFace extends DetectedFace {
-  /** 68 points, when the landmarker ran; `landmarks` then holds the 5 derived from them if confident. */
+  /**
+   * 68 points, when the landmarker ran (`landmarks` then holds the 5 derived from them if confident), or
+   * fan_68_5's estimate from the 5 when the landmarker is off and a mask needs them.
+   */
   landmarks68?: Point[];
+  /** Gender, age and race, when the selector's filters needed them. */
+  classification?: FaceClass;
   /** Present when the selector needed it (reference mode). */
   embedding?: Embedding;
 }

@@ -68,3 +68,76 @@ export function resizeBilinear(
     }
   }
 }
+
+/** One axis of cv2.resize's 8-bit bilinear path: source indices and 11-bit fixed-point weights. */
+function fixedAxis(from: number, to: number, zeroAtEdges: boolean) {
+  const lo = new Int32Array(to);
+  const hi = new Int32Array(to);
+  const a = new Int32Array(to);
+  const b = new Int32Array(to);
+  const scale = from / to;
+  for (let i = 0; i < to; i++) {
+    const s = Math.fround((i + 0.5) * scale - 0.5);
+    const base = Math.floor(s);
+    let w = Math.fround(s - base);
+    const edge = base < 0 || base >= from - 1;
+    if (edge && zeroAtEdges) w = 0;
+    lo[i] = Math.min(Math.max(base, 0), from - 1);
+    hi[i] = Math.min(Math.max(base + 1, 0), from - 1);
+    a[i] = roundHalfEven(Math.fround(Math.fround(1 - w) * 2048));
+    b[i] = roundHalfEven(Math.fround(w * 2048));
+  }
+  return { lo, hi, a, b };
+}
+
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff !== 0.5) return Math.round(value);
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/**
+ * cv2.resize(INTER_LINEAR) of a packed 8-bit image, bit for bit as OpenCV's vectorised path computes it:
+ * weights in 11-bit fixed point (computed in float32, the row weights of edge rows left as they fall),
+ * the horizontal sums shifted down 4 bits before the vertical step's high-half multiplies, then rounded.
+ * A face parser's classes flip on one step of input, so its resize must match OpenCV's exactly.
+ */
+export function resizeBilinearBytes(
+  src: Uint8Array,
+  srcWidth: number,
+  srcHeight: number,
+  channels: number,
+  dstWidth: number,
+  dstHeight: number,
+  out: Uint8Array,
+): void {
+  const xs = fixedAxis(srcWidth, dstWidth, true);
+  const ys = fixedAxis(srcHeight, dstHeight, false);
+  const rowLength = dstWidth * channels;
+  const rows = new Int32Array(srcHeight * rowLength);
+  for (let y = 0; y < srcHeight; y++) {
+    const source = y * srcWidth * channels;
+    const target = y * rowLength;
+    for (let x = 0; x < dstWidth; x++) {
+      const left = source + xs.lo[x] * channels;
+      const right = source + xs.hi[x] * channels;
+      for (let c = 0; c < channels; c++) {
+        rows[target + x * channels + c] = src[left + c] * xs.a[x] + src[right + c] * xs.b[x];
+      }
+    }
+  }
+  for (let y = 0; y < dstHeight; y++) {
+    const top = ys.lo[y] * rowLength;
+    const bottom = ys.hi[y] * rowLength;
+    const a = ys.a[y];
+    const b = ys.b[y];
+    const target = y * rowLength;
+    for (let i = 0; i < rowLength; i++) {
+      const sum =
+        Math.floor(((rows[top + i] >> 4) * a) / 65536) + Math.floor(((rows[bottom + i] >> 4) * b) / 65536);
+      const v = (sum + 2) >> 2;
+      out[target + i] = Math.min(Math.max(v, 0), 255);
+    }
+  }
+}

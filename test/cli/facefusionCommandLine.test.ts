@@ -88,7 +88,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       referencePosition: 1,
     });
     // Three values are top, sides, bottom, as FaceFusion's normalize_space reads them.
-    expect(run.face.mask).toEqual({ types: ['box', 'occlusion'], blur: 0.5, padding: [10, 0, 5, 0] });
+    expect(run.face.mask).toMatchObject({ types: ['box', 'occlusion'], blur: 0.5, padding: [10, 0, 5, 0] });
     expect(run.face.swapper).toEqual({ model: 'inswapper_128', pixelBoost: '256x256', weight: 0.5 });
     expect(run.face.enhancer).toMatchObject({ model: 'codeformer', blend: 60 });
     expect(run.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'fast' });
@@ -98,12 +98,20 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     const refuse = () =>
       parseRun([
         ...IO,
-        ...['--face-detector-angles', '0', '90', '--face-selector-gender', 'female'],
+        ...[
+          '--face-detector-angles',
+          '0',
+          '90',
+          '--face-selector-gender',
+          'female',
+          '--face-mask-regions',
+          'skin',
+        ],
         ...['--face-tracker-score', '0.5', '--face-detector-angles', '180'],
       ]);
     expect(refuse).toThrow(UserError);
     expect(refuse).toThrow(
-      "spotfuse does not support FaceFusion's --face-detector-angles, --face-selector-gender, --face-tracker-score yet",
+      "spotfuse does not support FaceFusion's --face-detector-angles, --face-tracker-score yet",
     );
     const run = parseRun([...IO, '--temp-path', '/tmp/ff', '--jobs-path=/tmp/jobs', '--log-level', 'debug']);
     expect(run.said).toEqual([
@@ -217,9 +225,9 @@ describe("FaceFusion's facefusion.ini (--config-path)", () => {
 
   it('names unsupported options set in the .ini, and a missing or broken file, in one line', () => {
     const ini = join(dir(), 'unsupported.ini');
-    writeFileSync(ini, '[face_selector]\nface_selector_race = asian\n');
+    writeFileSync(ini, '[face_tracker]\nface_tracker_score = 0.5\n');
     expect(() => parseRun([...IO, '--config-path', ini])).toThrow(
-      `spotfuse does not support FaceFusion's --face-selector-race yet (command line or ${ini})`,
+      `spotfuse does not support FaceFusion's --face-tracker-score yet (command line or ${ini})`,
     );
     expect(() => parseRun([...IO, '--config-path', join(dir(), 'none.ini')])).toThrow(
       `cannot read --config-path ${join(dir(), 'none.ini')}`,

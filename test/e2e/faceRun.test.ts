@@ -241,6 +241,36 @@ describe('spotfuse run with the face processors (generated models with the real 
     }
   });
 
+  it('passes the selector filters and the area mask to the workers (fairface, 2dfan4 stand-ins)', async () => {
+    // The stand-in fairface puts every face in the 20–29, 40–49 or 60–69 bracket, so 0–10 keeps none.
+    const common = ['-s', source, '--face-selector-mode', 'many', '--face-mask-types', 'box,area'];
+    const none = await rgbFrames(
+      await run('filter-none', [
+        ...common,
+        '--face-selector-age-start',
+        '0',
+        '--face-selector-age-end',
+        '10',
+      ]),
+    );
+    const kept = await rgbFrames(
+      await run('filter-kept', [
+        ...common,
+        '--face-selector-age-start',
+        '20',
+        '--face-selector-age-end',
+        '70',
+      ]),
+    );
+    const colour = expectedSwapColour('hyperswap_1a_256');
+    for (const i of [0, FRAMES - 1]) {
+      const { x, y } = positionAt(i);
+      expectColour(pixel(none[i], x + 48, y + 48), [255, 255, 255], 8);
+      // The centre lies deep inside the upper-face area of the stand-in's 68 points.
+      expectColour(pixel(kept[i], x + 48, y + 48), colour, 8);
+    }
+  });
+
   it('swaps with ghost_1_256 through its crossface_ghost converter, at --face-swapper-weight 0.2', async () => {
     const output = await run('ghost', [
       '-s',

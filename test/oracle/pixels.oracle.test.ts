@@ -26,7 +26,7 @@ interface PixelCase {
   processors: string[];
   /** FaceFusion's flags beyond the common ones; spotfuse's options are derived from the same values. */
   flags: string[];
-  options: Record<string, object>;
+  options: Record<string, unknown>;
 }
 
 const SELECT_MANY = { selector: { mode: 'many' } };
@@ -82,6 +82,64 @@ const CASES: PixelCase[] = [
     options: {
       swapper: { model: 'inswapper_128' },
       mask: { types: ['occlusion'], blur: 0, padding: [0, 0, 0, 0] },
+    },
+  },
+  {
+    name: 'face_swapper inswapper_128, box and occlusion masks, every occluder (many)',
+    processors: ['face_swapper'],
+    flags: ['--face-swapper-model', 'inswapper_128', '--face-mask-types', 'box', 'occlusion'].concat([
+      '--face-occluder-model',
+      'many',
+    ]),
+    options: {
+      swapper: { model: 'inswapper_128' },
+      mask: { types: ['box', 'occlusion'], occluder: 'many' },
+    },
+  },
+  {
+    name: 'face_swapper hyperswap_1a_256, box and region masks (bisenet_resnet_18)',
+    processors: ['face_swapper'],
+    flags: ['--face-swapper-model', 'hyperswap_1a_256', '--face-mask-types', 'box', 'region'].concat([
+      '--face-parser-model',
+      'bisenet_resnet_18',
+    ]),
+    options: {
+      swapper: { model: 'hyperswap_1a_256' },
+      mask: { types: ['box', 'region'], parser: 'bisenet_resnet_18' },
+    },
+  },
+  {
+    name: 'face_swapper hyperswap_1a_256, area mask (upper-face, lower-face) and region mask (three classes)',
+    processors: ['face_swapper'],
+    flags: ['--face-swapper-model', 'hyperswap_1a_256', '--face-mask-types', 'area', 'region'].concat([
+      '--face-mask-areas',
+      'upper-face',
+      'lower-face',
+      '--face-mask-regions',
+      'skin',
+      'nose',
+      'lower-lip',
+    ]),
+    options: {
+      swapper: { model: 'hyperswap_1a_256' },
+      mask: {
+        types: ['area', 'region'],
+        areas: ['upper-face', 'lower-face'],
+        regions: ['skin', 'nose', 'lower-lip'],
+      },
+    },
+  },
+  {
+    name: 'face_swapper hyperswap_1a_256, box and area masks, landmarker off (fan_68_5)',
+    processors: ['face_swapper'],
+    flags: ['--face-swapper-model', 'hyperswap_1a_256', '--face-mask-types', 'box', 'area'].concat([
+      '--face-landmarker-score',
+      '0',
+    ]),
+    options: {
+      swapper: { model: 'hyperswap_1a_256' },
+      landmarkerScore: 0,
+      mask: { types: ['box', 'area'] },
     },
   },
   // One face enhancer of each template and size (gfpgan_1.2/1.3, gpen_bfr_512 and restoreformer_plus_plus are

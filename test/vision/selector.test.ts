@@ -1,12 +1,24 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ANALYSIS_OPTIONS, type Gender, type Race } from '../../src/vision/analysisOptions.js';
+import type { FaceClass } from '../../src/vision/classifier.js';
 import type { DetectedFace } from '../../src/vision/detectors/detector.js';
 import { FACE_SELECTOR_ORDERS, type FaceSelectorOrder } from '../../src/vision/faceOptions.js';
 import type { Embedding } from '../../src/vision/recognizer.js';
-import { faceAt, largestFace, orderFaces, selectFaces } from '../../src/vision/selector.js';
+import {
+  type FaceFilters,
+  faceAt,
+  faceFilters,
+  filterFaces,
+  filtersFaces,
+  largestFace,
+  orderFaces,
+  selectFaces,
+} from '../../src/vision/selector.js';
 
 interface Face extends Pick<DetectedFace, 'box' | 'score'> {
   name: string;
   embedding?: Embedding;
+  classification?: FaceClass;
 }
 
 const face = (
@@ -95,5 +107,60 @@ describe('face selector', () => {
       names(selectFaces(people, { ...selector, mode: 'reference', referenceDistance: 0.34 }, reference)),
     ).toBe('pqr');
     expect(selectFaces(people, { ...selector, mode: 'reference' })).toEqual([]);
+  });
+});
+
+describe('face selector filters (fairface)', () => {
+  const classified = (name: string, x: number, gender: Gender, race: Race, age: [number, number]) => ({
+    ...face(name, x, 0, 50, 0.9),
+    classification: { gender, race, age } as FaceClass,
+  });
+  // Left to right: w (white woman, 20–29), k (black man, 40–49), l (latino woman, 60–69), y (white boy, 3–9).
+  const people = [
+    classified('l', 300, 'female', 'latino', [60, 69]),
+    classified('w', 0, 'female', 'white', [20, 29]),
+    classified('y', 400, 'male', 'white', [3, 9]),
+    classified('k', 100, 'male', 'black', [40, 49]),
+  ];
+  const pick = (filters: FaceFilters, mode: 'many' | 'one' = 'many') =>
+    names(selectFaces(people, { mode, order: 'left-right', referenceDistance: 0.3 }, undefined, filters));
+
+  it('keeps the faces of the gender, the race, and an age bracket that meets [start, end)', () => {
+    expect(pick({})).toBe('wkly');
+    expect(pick({ gender: 'female' })).toBe('wl');
+    expect(pick({ race: 'white' })).toBe('wy');
+    expect(pick({ gender: 'male', race: 'white' })).toBe('y');
+    expect(pick({ race: 'asian' })).toBe('');
+    // FaceFusion's brackets are range(from, to): 29 is in none of them, 20–29 ends at 28.
+    expect(pick({ age: [29, 40] })).toBe('');
+    expect(pick({ age: [28, 41] })).toBe('wk');
+    expect(pick({ age: [0, 100] })).toBe('wkly');
+    expect(pick({ gender: 'female' }, 'one')).toBe('w');
+  });
+
+  it('takes auto from the source face, sets the age filter when either end is given, none by default', () => {
+    const selector = { ...DEFAULT_ANALYSIS_OPTIONS.selector };
+    expect(faceFilters(selector)).toEqual({});
+    expect(filtersFaces(selector)).toBe(false);
+    const source: FaceClass = { gender: 'female', race: 'latino', age: [60, 69] };
+    expect(faceFilters({ ...selector, gender: 'auto', race: 'auto' }, source)).toEqual({
+      gender: 'female',
+      race: 'latino',
+    });
+    // No source face: auto filters nothing, as in FaceFusion.
+    expect(faceFilters({ ...selector, gender: 'auto' })).toEqual({});
+    expect(faceFilters({ ...selector, ageStart: 30 })).toEqual({ age: [30, 100] });
+    expect(faceFilters({ ...selector, ageEnd: 30 })).toEqual({ age: [0, 30] });
+    // FaceFusion tests `start or end`: 0 and 0 is no filter.
+    expect(faceFilters({ ...selector, ageStart: 0, ageEnd: 0 })).toEqual({});
+    expect(filtersFaces({ ...selector, race: 'auto' })).toBe(true);
+  });
+
+  it('picks the reference position among the filtered faces; a face without a class fails any filter', () => {
+    expect(faceAt(people, 'left-right', 1, { gender: 'female' })?.name).toBe('l');
+    expect(faceAt(people, 'left-right', 5, { gender: 'female' })?.name).toBe('l');
+    expect(faceAt(people, 'left-right', 0, { race: 'asian' })).toBeUndefined();
+    expect(filterFaces([face('n', 0, 0, 10, 1)], { gender: 'male' })).toEqual([]);
+    expect(filterFaces([face('n', 0, 0, 10, 1)], {})).toHaveLength(1);
   });
 });

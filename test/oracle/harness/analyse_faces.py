@@ -49,7 +49,10 @@ def face_json(face):
 		'landmarks68': numpy.asarray(face.landmark_set.get('68')).tolist(),
 		'angle': int(face.angle),
 		'embedding': numpy.asarray(face.embedding, numpy.float64).tolist(),
-		'embeddingNorm': numpy.asarray(face.embedding_norm, numpy.float64).tolist()
+		'embeddingNorm': numpy.asarray(face.embedding_norm, numpy.float64).tolist(),
+		'gender': face.gender,
+		'age': [ face.age.start, face.age.stop ],
+		'race': face.race
 	}
 
 

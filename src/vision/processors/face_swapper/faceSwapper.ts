@@ -1,6 +1,6 @@
 import { UserError } from '../../../core/errors.js';
 import { ensureModel } from '../../../models/download.js';
-import { cropMask, maybeOccluder } from '../../cropMask.js';
+import { cropMask, maybeOccluder, SwappedFaceMasks } from '../../cropMask.js';
 import type { FaceAnalyser } from '../../faceAnalyser.js';
 import type { AnalysedFace, Frame } from '../../frame.js';
 import { alignFromFrame, pasteIntoFrame } from '../../frameImage.js';
@@ -25,7 +25,7 @@ import { balanceEmbedding, type SwapperSource, swapperSource, targetShare } from
  * `face_swapper`: every selected face of the frame is replaced by the source face (FaceFusion's
  * face_swapper/core.py, swap_face). The face is warped to the model's template at the pixel-boost size,
  * split into k² strided model-size tiles (pixel_boost.py), each run through the model, reassembled,
- * and pasted back into the frame's YUV through the box (and occlusion) mask.
+ * and pasted back into the frame's YUV through the masks of `--face-mask-types`.
  */
 export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', SwapperOptions>> {
   readonly name = 'face_swapper';
@@ -33,6 +33,7 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
   private session: InferenceSession | undefined;
   private analyser!: FaceAnalyser;
   private occluder: FaceOccluder | undefined;
+  private swappedMasks: SwappedFaceMasks | undefined;
   private source!: SwapperSource;
   /** `--face-swapper-weight` as the target embedding's share of the mix; 0 leaves the source as it is. */
   private targetShare = 0;
@@ -65,6 +66,7 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
     this.session = await openSession(path, model.name, options.execution);
     this.checkInputs(this.session);
     this.occluder = await maybeOccluder(mask.types, options);
+    this.swappedMasks = await SwappedFaceMasks.load(options);
     this.tile = new Float32Array(3 * model.size * model.size);
     this.normalise = [0, 1, 2].map((c) =>
       Float32Array.from({ length: 256 }, (_, v) => (v / 255 - model.mean[c]) / model.std[c]),
@@ -107,8 +109,9 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
   private async swapFace(frame: Frame, face: AnalysedFace): Promise<void> {
     const { template } = this.model;
     const { crop, matrix } = alignFromFrame(frame, face.landmarks, template, this.boostSize);
-    const mask = await cropMask(crop, this.box, this.occluder);
+    const before = await cropMask(crop, this.box, this.occluder);
     await this.swapCrop(crop, this.sourceFor(face));
+    const mask = await this.swappedMasks!.combine(before, this.swapped, matrix, face.landmarks68);
     pasteIntoFrame(frame, this.swapped, matrix, mask);
   }
 
@@ -169,7 +172,9 @@ export class FaceSwapperProcessor implements Processor<LoadedOptions<'swapper', 
   async dispose(): Promise<void> {
     await this.session?.release();
     await this.occluder?.dispose();
+    await this.swappedMasks?.dispose();
     this.session = undefined;
     this.occluder = undefined;
+    this.swappedMasks = undefined;
   }
 }
