@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import type { ProcessorSettings } from '../core/types.js';
-import { IMAGE_EXTENSIONS, imageFormatOf, scaledSize, writeImage } from '../media/imageFiles.js';
+import { IMAGE_EXTENSIONS, imageFormatOf, outputScaleSize, writeImage } from '../media/imageFiles.js';
 import { inputName } from '../media/inputName.js';
 import type { DownloadView } from '../models/download.js';
 import type { ModelSettings } from '../models/settings.js';
@@ -25,7 +25,7 @@ export interface ImageRun {
   models: ModelSettings;
   /** FaceFusion's `--output-image-quality`, 0–100. */
   quality: number;
-  /** FaceFusion's `--output-image-scale`: the output is the target's size times this; absent: the chain's size. */
+  /** FaceFusion's `--output-image-scale`: the output is the target's size times this (default 1, whatever the chain's size). */
   scale?: number;
   progressFor?: (name: string) => DownloadView;
 }
@@ -39,8 +39,8 @@ export function imageOutputProblem(output: string): string | undefined {
 /**
  * An image target (`-t photo.jpg -o out.jpg`), as FaceFusion's image workflow does it: the picture, upright
  * by its EXIF orientation, through the processor chain once, written in the output's format at
- * `quality`, at the size the chain makes (frame_enhancer enlarges it, as it does videos) or, with `scale`,
- * the target's size times `scale` (FaceFusion's `--output-image-scale`). One picture is one frame: it runs here, in this
+ * `quality`, at the target's size times `scale` (FaceFusion's `--output-image-scale`, default 1: a frame_enhancer's
+ * enlarged picture is resized back unless `scale` asks for more). One picture is one frame: it runs here, in this
  * process, with no job, lease or chunk.
  */
 export async function runImage(run: ImageRun): Promise<{ width: number; height: number }> {
@@ -73,10 +73,7 @@ export async function runImage(run: ImageRun): Promise<{ width: number; height: 
   } finally {
     await chain.dispose();
   }
-  const size =
-    run.scale === undefined
-      ? { width: processed.width, height: processed.height }
-      : scaledSize(picture.width, picture.height, run.scale);
+  const size = outputScaleSize(picture.width, picture.height, run.scale);
   await writeImage(run.output, {
     rgb: processed.data,
     width: processed.width,

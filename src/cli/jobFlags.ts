@@ -6,7 +6,7 @@ import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
 import { addFaceOptions, type FaceFlags, listOption } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
-import { collect, deadline, percent, positiveInt, positiveNumber } from './options.js';
+import { collect, deadline, mediaScale, percent, positiveInt, positiveNumber } from './options.js';
 
 /**
  * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
@@ -22,6 +22,7 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
+  outputVideoScale?: number;
   outputAudioEncoder?: string;
   outputAudioQuality?: number;
   outputAudioVolume?: number;
@@ -69,6 +70,11 @@ export function addJobOptions(command: Command): Command {
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
     .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
+    .option(
+      '--output-video-scale <scale>',
+      "output size, times the target's, whatever the processors make (0.25 to 8 in steps of 0.25; default 1)",
+      mediaScale,
+    )
     .addOption(
       new Option(
         '--output-audio-encoder <name>',
@@ -99,6 +105,10 @@ export function encoderFromFlags(flags: JobFlags): EncoderOptions {
     encoder: flags.outputVideoEncoder,
     quality: flags.outputVideoQuality,
     preset: flags.outputVideoPreset,
+    // Scale 1 is the default: left out, a job keeps the identity it had before the option existed.
+    ...(flags.outputVideoScale === undefined || flags.outputVideoScale === 1
+      ? {}
+      : { scale: flags.outputVideoScale }),
     // Only what was asked for: a job without audio options copies the audio, and keeps its identity.
     ...(Object.keys(audio).length === 0 ? {} : { audio }),
   };

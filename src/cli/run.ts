@@ -104,7 +104,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       '--output-image-scale <scale>',
-      "image targets: output size, times the target's (0.25 to 8 in steps of 0.25; default: the processors' size)",
+      "image targets: output size, times the target's (0.25 to 8 in steps of 0.25; default 1)",
       mediaScale,
     )
     .option('--workers <n>', 'local worker processes (default: half the cores)', positiveInt)

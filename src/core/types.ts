@@ -42,6 +42,11 @@ export interface EncoderOptions {
   encoder: string;
   quality: number;
   preset: string;
+  /**
+   * FaceFusion's `--output-video-scale`: the output is the target's size times this (0.25 to 8, steps of 0.25),
+   * whatever size the processors make; absent: 1.
+   */
+  scale?: number;
   /** FaceFusion's output audio options; absent: the source's audio is copied (or, where the container needs it, re-encoded). */
   audio?: AudioOptions;
 }

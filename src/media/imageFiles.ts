@@ -37,6 +37,15 @@ export function scaledSize(width: number, height: number, scale: number): { widt
   return { width: even(width), height: even(height) };
 }
 
+/**
+ * The output size FaceFusion's `--output-video-scale` / `--output-image-scale` ask for: the target's size times
+ * `scale`, as `scaledSize` rounds it; at scale 1 the target's own size, odd sides included (FaceFusion would round
+ * them to even and resize; spotfuse's encoders take odd sides as they are).
+ */
+export function outputScaleSize(width: number, height: number, scale = 1): { width: number; height: number } {
+  return scale === 1 ? { width, height } : scaledSize(width, height, scale);
+}
+
 /** Python's round(): halves go to the even neighbour. */
 function roundHalfEven(x: number): number {
   const floor = Math.floor(x);

@@ -13,6 +13,8 @@ export interface SegmentEncoderOptions {
   width: number;
   height: number;
   pixFmt: PipePixelFormat;
+  /** The encoded size, when not the frames' (`width` × `height`): resized as FaceFusion's `-s` does, ffmpeg's bicubic. */
+  outputSize?: { width: number; height: number };
   /** ffmpeg encoder name, e.g. libx264 (the default), libx265, libvpx-vp9, h264_nvenc. */
   encoder?: string;
   /** 0–100 as FaceFusion's --output-video-quality; default 80. */
@@ -109,6 +111,8 @@ export function encoderArgs(options: SegmentEncoderOptions): string[] {
   const quality = options.quality ?? 80;
   const preset = options.preset ?? 'veryfast';
   const { muxer } = segmentContainer(encoder);
+  const size = options.outputSize ?? options;
+  const resized = size.width !== options.width || size.height !== options.height;
   return [
     '-v',
     'error',
@@ -123,8 +127,9 @@ export function encoderArgs(options: SegmentEncoderOptions): string[] {
     ...qualityArgs(encoder, quality),
     ...presetArgs(encoder, preset),
     ...frameRateArgs(encoder, options.fps),
+    ...(resized ? ['-s', `${size.width}x${size.height}`] : []),
     '-pix_fmt',
-    outputPixFmt(encoder, options.pixFmt, options.width, options.height),
+    outputPixFmt(encoder, options.pixFmt, size.width, size.height),
     ...colourArgs(options.colour),
     ...passthroughTimingArgs(),
     '-enc_time_base',

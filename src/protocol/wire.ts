@@ -330,6 +330,8 @@ export const SubmitBody = z.strictObject({
       encoder: Text.min(1).max(50).default('libx264'),
       quality: z.number().min(0).max(100).default(80),
       preset: z.enum(ENCODER_PRESETS).default('veryfast'),
+      /** FaceFusion's `--output-video-scale`: the output is the input's size times this; absent: 1. */
+      scale: z.number().min(0.25).max(8).multipleOf(0.25).optional(),
       /** FaceFusion's output audio options; absent: the source's audio is copied where the container allows. */
       audio: z
         .strictObject({

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ticksToMicros } from '../core/time.js';
 import { segmentContainer } from '../media/containers.js';
 import { decodeFrames } from '../media/frameDecoder.js';
+import { outputScaleSize } from '../media/imageFiles.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
@@ -74,7 +75,8 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
   const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
-  const output = ctx.chain.outputSize(video.width, video.height);
+  const processed = ctx.chain.outputSize(video.width, video.height);
+  const output = outputScaleSize(video.width, video.height, spec.encoder.scale);
   const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
   await mkdir(segmentDir, { recursive: true });
 
@@ -88,8 +90,9 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     const localPath = join(segmentDir, `f${startFrame}${segmentContainer(spec.encoder.encoder).extension}`);
     const encoder = SegmentEncoder.start({
       outputPath: localPath,
-      width: output.width,
-      height: output.height,
+      width: processed.width,
+      height: processed.height,
+      outputSize: output,
       pixFmt: video.pipePixFmt,
       encoder: spec.encoder.encoder,
       quality: spec.encoder.quality,

@@ -305,12 +305,20 @@ describe('tenant job API', () => {
       processors: ['face_swapper'],
     });
     expect(notImage.statusCode).toBe(400);
+    // FaceFusion's --output-video-scale: 0.25 to 8 in steps of 0.25.
+    const offScale = await call('POST', '/v1/jobs', acme, {
+      input,
+      sources: [source],
+      processors: ['face_swapper'],
+      encoder: { scale: 0.3 },
+    });
+    expect(offScale.statusCode).toBe(400);
     const res = await call('POST', '/v1/jobs', acme, {
       input,
       sources: [source],
       processors: ['face_swapper'],
       face: { selector: { mode: 'many' }, mask: { blur: 0.5 } },
-      encoder: { quality: 60 },
+      encoder: { quality: 60, scale: 1.5 },
     });
     expect(res.statusCode).toBe(201);
     const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json() as ClaimResponse;
@@ -318,7 +326,7 @@ describe('tenant job API', () => {
     expect(claim.spec.sources).toEqual([await blobs.readUrl(source)]);
     expect(claim.spec.face.selector).toMatchObject({ mode: 'many', order: 'large-small' });
     expect(claim.spec.face.mask).toMatchObject({ blur: 0.5, types: ['box'] });
-    expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast' });
+    expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast', scale: 1.5 });
   });
 
   it('rate-limits each tenant token (429 with Retry-After)', async () => {

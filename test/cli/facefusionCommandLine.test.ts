@@ -76,7 +76,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       ],
       ...['--face-swapper-model', 'inswapper_128', '--face-swapper-pixel-boost', '256x256'],
       ...['--face-enhancer-model', 'codeformer', '--face-enhancer-blend', '60'],
-      ...['--output-video-preset', 'fast', '--output-video-quality', '60'],
+      ...['--output-video-preset', 'fast', '--output-video-quality', '60', '--output-video-scale', '1.5'],
     ]);
     expect(run.face.detector).toEqual({ model: 'scrfd', size: '320x320', minScore: 0.6 });
     expect([run.face.landmarker, run.face.landmarkerScore]).toEqual(['2dfan4', 0.4]);
@@ -91,7 +91,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     expect(run.face.mask).toMatchObject({ types: ['box', 'occlusion'], blur: 0.5, padding: [10, 0, 5, 0] });
     expect(run.face.swapper).toEqual({ model: 'inswapper_128', pixelBoost: '256x256', weight: 0.5 });
     expect(run.face.enhancer).toMatchObject({ model: 'codeformer', blend: 60 });
-    expect(run.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'fast' });
+    expect(run.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'fast', scale: 1.5 });
   });
 
   it('names every FaceFusion option spotfuse does not support yet in one error, and ignores its housekeeping', () => {

@@ -301,8 +301,8 @@ describe('spotfuse run with the face processors (generated models with the real 
     }
   });
 
-  it('frame_enhancer (real_esrgan_x2) doubles the size of every frame and keeps the timeline', async () => {
-    const output = await run('upscale', ['--processors', 'frame_enhancer']);
+  it('frame_enhancer (real_esrgan_x2) with --output-video-scale 2 doubles the size of every frame and keeps the timeline', async () => {
+    const output = await run('upscale', ['--processors', 'frame_enhancer', '--output-video-scale', '2']);
     const [video] = (await probeStreams(output)).filter((s) => s.codec_type === 'video');
     expect([video.width, video.height]).toEqual([2 * WIDTH, 2 * HEIGHT]);
     expect(await probeFramesPts(output)).toEqual(await probeFramesPts(target));
@@ -318,6 +318,18 @@ describe('spotfuse run with the face processors (generated models with the real 
       enlarged,
     ]);
     expect(await psnr(output, enlarged)).toBeGreaterThan(30);
+  });
+
+  it("frame_enhancer without --output-video-scale keeps the target's size, as FaceFusion does; 0.5 halves it", async () => {
+    const same = await run('upscale-same', ['--processors', 'frame_enhancer']);
+    const [video] = (await probeStreams(same)).filter((s) => s.codec_type === 'video');
+    expect([video.width, video.height]).toEqual([WIDTH, HEIGHT]);
+    expect(await probeFramesPts(same)).toEqual(await probeFramesPts(target));
+    // Enlarged ×2 by nearest neighbour, then resized back: close to the input itself.
+    expect(await psnr(same, target)).toBeGreaterThan(30);
+    const half = await run('upscale-half', ['--processors', 'frame_enhancer', '--output-video-scale', '0.5']);
+    const [small] = (await probeStreams(half)).filter((s) => s.codec_type === 'video');
+    expect([small.width, small.height]).toEqual([WIDTH / 2, HEIGHT / 2]);
   });
 
   it('stops before any video work when the source image has no face', async () => {

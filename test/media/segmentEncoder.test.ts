@@ -77,6 +77,22 @@ describe('SegmentEncoder', () => {
     expect(Number(video.level)).toBeLessThanOrEqual(40);
   });
 
+  it('encodes at outputSize when it differs from the frames, odd sides as 4:4:4, with every timestamp', async () => {
+    const pts = [0, 33333, 66667, 100000];
+    const frames = await rawFrames('yuv420p', 64, 48, pts.length);
+    for (const [size, pixFmt] of [
+      [{ width: 128, height: 96 }, 'yuv420p'],
+      [{ width: 33, height: 25 }, 'yuv444p'],
+    ] as const) {
+      const path = join(dir(), `resized-${size.width}.mp4`);
+      await encode(path, frames, pts, { outputSize: size });
+      const [video] = await probeStreams(path);
+      expect(video).toMatchObject({ width: size.width, height: size.height, pix_fmt: pixFmt });
+      const out = await packets(path);
+      expect(out.map((p) => p.pts - out[0].pts)).toEqual(pts);
+    }
+  });
+
   it('keeps the last frame when the segment is decoded on its own', async () => {
     const path = join(dir(), 'whole.mp4');
     const frames = await rawFrames('yuv420p', 64, 48, 50);

@@ -43,6 +43,7 @@ const SPOTFUSE: Record<string, (run: ParsedRun) => unknown> = {
   output_video_encoder: (r) => r.encoder.encoder,
   output_video_preset: (r) => r.encoder.preset,
   output_video_quality: (r) => r.encoder.quality,
+  output_video_scale: (r) => r.encoder.scale ?? 1,
   ...Object.fromEntries(
     PROCESSORS.flatMap((p) =>
       Object.entries((p.options?.fields ?? {}) as Record<string, { flag: string }>).map(
@@ -104,6 +105,7 @@ const LINES: string[][] = [
     ...['--processors', 'frame_enhancer', '--frame-enhancer-model', 'real_esrgan_x2'],
     ...['--frame-enhancer-blend', '90', '--output-video-encoder', 'libx264', '--output-video-preset', 'slow'],
     ...['--output-video-quality', '90', '--face-detector-model', 'yunet', '--face-detector-score=0.7'],
+    ...['--output-video-scale', '1.5'],
   ],
   [...IO, '--face-selector-mode', 'many', '--face-selector-order', 'best-worst'],
 ];

@@ -65,6 +65,8 @@ export function headlessArgs(run: HeadlessRun): string[] {
     String(Math.round(run.encoder.quality)),
     '--output-video-preset',
     run.encoder.preset,
+    '--output-video-scale',
+    String(run.encoder.scale ?? 1),
   ];
 }
 
