@@ -1,12 +1,12 @@
 import { type Command, Option } from 'commander';
-import type { EncoderOptions } from '../core/types.js';
+import type { EncoderOptions, TrimFrames } from '../core/types.js';
 import { AUDIO_ENCODERS, DEFAULT_AUDIO_QUALITY } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
 import { addFaceOptions, type FaceFlags, listOption } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
-import { collect, deadline, mediaScale, percent, positiveInt, positiveNumber } from './options.js';
+import { collect, deadline, integer, mediaScale, percent, positiveInt, positiveNumber } from './options.js';
 
 /**
  * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
@@ -19,6 +19,8 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   chunkFrames?: number;
   chunkSeconds?: number;
   checkpointFrames: number;
+  trimFrameStart?: number;
+  trimFrameEnd?: number;
   outputVideoEncoder: string;
   outputVideoQuality: number;
   outputVideoPreset: string;
@@ -67,6 +69,12 @@ export function addJobOptions(command: Command): Command {
       (value: string) => deadline(value),
     )
     .option('--checkpoint-frames <n>', 'frames per checkpointed segment', positiveInt, 100)
+    .option(
+      '--trim-frame-start <frame>',
+      'first frame to process; the output starts there, at time 0 (clamped to the video, as FaceFusion)',
+      integer,
+    )
+    .option('--trim-frame-end <frame>', 'frame to stop before (default: the end of the video)', integer)
     .option('--output-video-encoder <name>', 'video encoder', 'libx264')
     .option('--output-video-quality <0-100>', 'output quality (FaceFusion scale: 80 = crf 10)', percent, 80)
     .option('--output-video-preset <preset>', `encoder preset (${ENCODER_PRESETS.join(', ')})`, 'veryfast')
@@ -111,5 +119,14 @@ export function encoderFromFlags(flags: JobFlags): EncoderOptions {
       : { scale: flags.outputVideoScale }),
     // Only what was asked for: a job without audio options copies the audio, and keeps its identity.
     ...(Object.keys(audio).length === 0 ? {} : { audio }),
+  };
+}
+
+/** The trim range `--trim-frame-start`/`--trim-frame-end` ask for; undefined when neither is given. */
+export function trimFromFlags(flags: JobFlags): TrimFrames | undefined {
+  if (flags.trimFrameStart === undefined && flags.trimFrameEnd === undefined) return undefined;
+  return {
+    ...(flags.trimFrameStart === undefined ? {} : { start: flags.trimFrameStart }),
+    ...(flags.trimFrameEnd === undefined ? {} : { end: flags.trimFrameEnd }),
   };
 }

@@ -35,6 +35,13 @@ export function unitInterval(value: string): number {
   return n;
 }
 
+/** A whole number of either sign (FaceFusion's `type = int`). */
+export function integer(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
 export function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');

@@ -34,7 +34,7 @@ import {
   type FramesInFlightFlags,
   faceOptionsFromFlags,
 } from './faceFlags.js';
-import { addJobOptions, encoderFromFlags, type JobFlags } from './jobFlags.js';
+import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
 import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
@@ -229,6 +229,7 @@ export function registerRun(program: Command): void {
           face: faceOptionsFromFlags(flags),
           encoder: encoderFromFlags(flags),
           checkpointFrames: flags.checkpointFrames,
+          trim: trimFromFlags(flags),
           engine,
           notify,
         },

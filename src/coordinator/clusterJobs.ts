@@ -159,7 +159,7 @@ export async function submitJob(
     await probeBlob(deps.blobs, key, probeImage);
   }
   const probe = await probeBlob(deps.blobs, request.input, probeVideo);
-  checkProbedJob({ processors, face, engine }, probe);
+  checkProbedJob({ processors, face, engine, trim: request.trim }, probe);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),
@@ -168,6 +168,7 @@ export async function submitJob(
     face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
+    ...(request.trim ? { trim: request.trim } : {}),
     ...(engine ? { engine } : {}),
     priority: request.priority,
     ...(deadline === undefined ? {} : { deadline }),

@@ -1,6 +1,12 @@
 import { UserError } from '../core/errors.js';
 import { FACEFUSION_TASK_FRAMES, frameRateProblem, isFacefusionJob } from '../core/facefusion.js';
-import { type ChunkSizing, chooseChunkFrames, chunkingProblem, planChunks } from '../core/planner.js';
+import {
+  type ChunkSizing,
+  chooseChunkFrames,
+  chunkingProblem,
+  planChunks,
+  trimmedRange,
+} from '../core/planner.js';
 import type { JobSpec } from '../core/types.js';
 import { splitProbe, type VideoProbe } from '../media/probe.js';
 import type { JobStore, OutboxStore, StoredJob } from '../store/store.js';
@@ -61,13 +67,20 @@ export function jobCost(
 }
 
 /**
- * What a probe tells against the job's options: a reference frame past the video's end, or a variable frame
- * rate for FaceFusion, is a UserError.
+ * What a probe tells against the job's options: a trim range with no frame of the video, a reference frame
+ * past the video's end, or a variable frame rate for FaceFusion, is a UserError.
  */
 export function checkProbedJob(
-  spec: Pick<JobSpec, 'processors' | 'face' | 'engine'>,
+  spec: Pick<JobSpec, 'processors' | 'face' | 'engine' | 'trim'>,
   probe: VideoProbe,
 ): void {
+  const frameCount = probe.video.framePts.length;
+  const range = trimmedRange(spec.trim, frameCount);
+  if (range.end <= range.start)
+    throw new UserError(
+      `--trim-frame-start ${spec.trim?.start ?? 0} and --trim-frame-end ${spec.trim?.end ?? frameCount} ` +
+        `leave no frame of the video's ${frameCount} (frames 0-${frameCount - 1})`,
+    );
   if (isFacefusionJob(spec)) {
     const problem = frameRateProblem(probe.video.framePts);
     if (problem) throw new UserError(problem);
@@ -104,19 +117,21 @@ export class JobAdmission {
     }
     const { limits } = this.options;
     const { probe, framePts } = splitProbe(admission.probe);
+    const range = trimmedRange(admission.spec.trim, framePts.length);
+    const frameCount = range.end - range.start;
     const sizing: ChunkSizing = {
-      frameCount: framePts.length,
+      frameCount,
       fps: probe.video.fps,
       checkpointFrames: admission.spec.checkpointFrames,
       ...jobCost(admission.spec),
       ...admission.chunking,
     };
     if (limits) {
-      checkJobPixels(probe.video.width, probe.video.height, framePts.length, limits);
+      checkJobPixels(probe.video.width, probe.video.height, frameCount, limits);
       const problem = chunkingProblem(sizing, limits);
       if (problem) throw new AdmissionRefused(problem.limit, problem.message, 400);
     }
-    const chunks = planChunks(framePts.length, chooseChunkFrames(sizing, limits));
+    const chunks = planChunks(range.end, chooseChunkFrames(sizing, limits), range.start);
     const { tenant } = admission;
     const create = async () => {
       if (limits && tenant !== undefined)

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { facefusionArgsProblem, parseFacefusionProcessors } from '../core/facefusion.js';
-import type { EncoderOptions, EngineSpec, JobSpec, NotifySpec } from '../core/types.js';
+import type { EncoderOptions, EngineSpec, JobSpec, NotifySpec, TrimFrames } from '../core/types.js';
 import { videoEncoders } from '../media/encoders.js';
 import { MediaError } from '../media/errors.js';
 import { outputFormatProblem } from '../media/merge.js';
@@ -21,6 +21,7 @@ export interface JobRequest {
   face: FaceOptions;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  trim?: TrimFrames;
   /** Absent: the native engine. */
   engine?: EngineSpec;
   notify?: NotifySpec;
@@ -89,7 +90,7 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     await asUserError(() => probeImage(source));
   }
   const probe = await asUserError(() => probeVideo(input));
-  checkProbedJob({ processors, face: request.face, engine: request.engine }, probe);
+  checkProbedJob({ processors, face: request.face, engine: request.engine, trim: request.trim }, probe);
   const spec = specOf(request);
   const key = keyOf(spec);
   return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };
@@ -114,6 +115,7 @@ function specOf(request: JobRequest): JobSpec {
     face: request.engine ? {} : request.face,
     encoder: request.encoder,
     checkpointFrames: request.checkpointFrames,
+    ...(request.trim ? { trim: request.trim } : {}),
     ...(request.engine ? { engine: request.engine } : {}),
   };
 }

@@ -306,6 +306,7 @@ export class LeaseService {
       (frame) => starts[frame],
       probe.video.timeBase,
       probe.video.lastFrameDurationTicks,
+      starts.length,
     );
     // Signing thousands of URLs is CPU work: in batches, letting other lease calls through between them.
     const urls: string[] = [];

@@ -1,4 +1,4 @@
-import type { FrameRange } from './types.js';
+import type { FrameRange, TrimFrames } from './types.js';
 
 const TARGET_TASK_MS = 7.5 * 60 * 1000;
 
@@ -78,14 +78,29 @@ export function chunkingProblem(
   return undefined;
 }
 
-/** Splits [0, frameCount) into consecutive ranges of `chunkFrames` frames; the last one takes the rest. */
-export function planChunks(frameCount: number, chunkFrames: number): FrameRange[] {
-  if (!Number.isInteger(frameCount) || frameCount <= 0)
-    throw new RangeError(`frame count must be positive, got ${frameCount}`);
+/**
+ * Splits [from, frameCount) into consecutive ranges of `chunkFrames` frames; the last one takes the rest.
+ * `from` is a trimmed job's first frame: tasks keep the source's frame numbers.
+ */
+export function planChunks(frameCount: number, chunkFrames: number, from = 0): FrameRange[] {
+  if (!Number.isInteger(frameCount) || !Number.isInteger(from) || from < 0 || frameCount <= from)
+    throw new RangeError(`frames [${from}, ${frameCount}) are none to plan`);
   const size = Math.max(1, Math.floor(chunkFrames));
   const ranges: FrameRange[] = [];
-  for (let start = 0; start < frameCount; start += size) {
+  for (let start = from; start < frameCount; start += size) {
     ranges.push({ start, end: Math.min(frameCount, start + size) });
   }
   return ranges;
+}
+
+/**
+ * The frames a job processes, as FaceFusion 3.8.1 restricts `--trim-frame-start`/`--trim-frame-end`: each
+ * given end clamped to [0, frameCount], an absent one the video's own. The range may come out empty.
+ */
+export function trimmedRange(trim: TrimFrames | undefined, frameCount: number): FrameRange {
+  const clamp = (frame: number) => Math.max(0, Math.min(frame, frameCount));
+  return {
+    start: trim?.start === undefined ? 0 : clamp(trim.start),
+    end: trim?.end === undefined ? frameCount : clamp(trim.end),
+  };
 }

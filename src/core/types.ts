@@ -38,6 +38,12 @@ export interface FrameRange {
   end: number;
 }
 
+/** FaceFusion's `--trim-frame-start`/`--trim-frame-end` as given: whole frame numbers, either may be absent. */
+export interface TrimFrames {
+  start?: number;
+  end?: number;
+}
+
 export interface EncoderOptions {
   encoder: string;
   quality: number;
@@ -91,6 +97,8 @@ export interface JobSpec {
   face: ProcessorSettings;
   encoder: EncoderOptions;
   checkpointFrames: number;
+  /** Only these frames of the input, the output starting at the first of them; absent: every frame. */
+  trim?: TrimFrames;
   /** Absent: the native engine (spotfuse's processors, in-process). */
   engine?: EngineSpec;
   /** Who hears about the job, and of what; absent: nobody. */
@@ -121,6 +129,7 @@ export interface Job {
   key: string;
   state: JobState;
   spec: JobSpec;
+  /** The frames the job processes: the video's, or those of its trim range. */
   frameCount: number;
   createdAt: number;
   finishedAt: number | null;

@@ -26,6 +26,11 @@ export interface MergeOptions {
   outputPath: string;
   /** FaceFusion's output audio options: the audio is then re-encoded; absent: copied where the container allows. */
   audio?: AudioOptions;
+  /**
+   * A trimmed job's first frame (stream ticks): the audio is cut to the segments' span from that frame on,
+   * and the output starts at 0 (as FaceFusion's trimmed output).
+   */
+  trimStartPts?: number;
   signal?: AbortSignal;
 }
 
@@ -80,11 +85,12 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
   const partialPath = `${outputPath}.partial-${randomBytes(4).toString('hex')}`;
   try {
     await writeFile(listPath, concatList(segments));
+    const trimmed = options.trimStartPts !== undefined;
     const args = [
       '-nostdin',
       '-v',
       'error',
-      ...videoOffsetArgs(probe),
+      ...(trimmed ? [] : videoOffsetArgs(probe)),
       '-f',
       'concat',
       '-safe',
@@ -92,6 +98,7 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
       '-i',
       listPath,
       ...confinedInputArgs(options.source, 'video'),
+      ...(options.trimStartPts === undefined ? [] : audioCutArgs(probe, options.trimStartPts, segments)),
       '-i',
       options.source,
       '-map',
@@ -104,7 +111,7 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
       'copy',
       ...(options.audio
         ? audioEncodeArgs(options.audio, probe.audio.length, container.audioEncoder)
-        : audioArgs(probe, container)),
+        : audioArgs(probe, container, trimmed)),
       ...(container.mp4Family
         ? ['-video_track_timescale', String(probe.video.timeBase.den), '-movflags', '+faststart']
         : []),
@@ -151,9 +158,21 @@ function videoOffsetArgs(probe: StoredProbe): string[] {
   return Math.abs(offset) >= 1e-6 ? ['-itsoffset', offset.toFixed(6)] : [];
 }
 
-function audioArgs(probe: StoredProbe, container: Container): string[] {
+/**
+ * Reads the source from the trimmed first frame's time after the file start, for as long as the segments
+ * last: ffmpeg starts what it reads there at 0, as the segments start.
+ */
+function audioCutArgs(probe: StoredProbe, trimStartPts: number, segments: MergeSegment[]): string[] {
+  const { timeBase } = probe.video;
+  const from = (trimStartPts * timeBase.num) / timeBase.den - probe.startTimeSeconds;
+  const micros = segments.reduce((sum, segment) => sum + segment.durationMicros, 0);
+  return ['-ss', Math.max(0, from).toFixed(6), '-t', (micros / 1e6).toFixed(6)];
+}
+
+/** Copied where the container allows; a cut (`trimmed`) is re-encoded, as copied audio cuts only between packets. */
+function audioArgs(probe: StoredProbe, container: Container, trimmed: boolean): string[] {
   return probe.audio.flatMap((stream, i) =>
-    container.audio === null || container.audio.has(stream.codec)
+    !trimmed && (container.audio === null || container.audio.has(stream.codec))
       ? [`-c:a:${i}`, 'copy']
       : [`-c:a:${i}`, container.audioEncoder],
   );

@@ -343,6 +343,8 @@ export const SubmitBody = z.strictObject({
     })
     .prefault({}),
   checkpointFrames: z.number().int().min(1).max(100_000).default(100),
+  /** FaceFusion's --trim-frame-start/--trim-frame-end: only these frames, clamped to the video. */
+  trim: z.strictObject({ start: z.number().int().optional(), end: z.number().int().optional() }).optional(),
   /** Run on the workers' own FaceFusion, with its options (checked against those spotfuse sets itself). */
   engine: z
     .strictObject({

@@ -1,3 +1,4 @@
+import { trimmedRange } from '../core/planner.js';
 import type {
   Attempt,
   AttemptOutcome,
@@ -140,12 +141,15 @@ export function toCompletedJob(r: CompletedJobRow): CompletedJob {
 }
 
 export function toJob(r: JobRow): StoredJob {
+  const spec: JobSpec = typeof r.spec === 'string' ? JSON.parse(r.spec) : r.spec;
+  // The row counts the video's frames (their timestamps are stored); the job, those it processes.
+  const { start, end } = trimmedRange(spec.trim, r.frame_count);
   return {
     id: r.id,
     key: r.key,
     state: r.state as JobState,
-    spec: typeof r.spec === 'string' ? JSON.parse(r.spec) : r.spec,
-    frameCount: r.frame_count,
+    spec,
+    frameCount: end - start,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
     error: r.error,

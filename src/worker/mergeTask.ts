@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { trimmedRange } from '../core/planner.js';
 import { MediaError } from '../media/errors.js';
 import { outputProblem } from '../media/integrityCheck.js';
 import { mergeSegments } from '../media/merge.js';
@@ -64,6 +65,8 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
       await ctx.client.rejectSegments(claim.task.id, claim.task.epoch, damaged);
       return 'requeued';
     }
+    const { video } = claim.probe;
+    const range = trimmedRange(claim.spec.trim, video.frameCount);
     const local = merge.outputUrl.startsWith('file:');
     const outputPath = local
       ? fileURLToPath(merge.outputUrl)
@@ -74,11 +77,14 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
       probe: claim.probe,
       outputPath,
       audio: claim.spec.encoder.audio,
+      ...(range.start > 0 || range.end < video.frameCount
+        ? { trimStartPts: claim.framePts[range.start] }
+        : {}),
       signal,
     });
     const problem = await outputProblem(outputPath, {
-      planned: plannedMicros(claim, 0, claim.probe.video.frameCount),
-      timeBase: claim.probe.video.timeBase,
+      planned: plannedMicros(claim, range.start, range.end),
+      timeBase: video.timeBase,
       audioStreams: claim.probe.audio.length,
     });
     if (problem !== undefined) {

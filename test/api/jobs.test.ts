@@ -100,6 +100,42 @@ describe('tenant job API', () => {
     expect((await call('POST', '/v1/uploads', acme, { name: 'a.mp4', size: -1 })).statusCode).toBe(400);
   });
 
+  it('takes a trim range: the job is its frames, its tasks start at the range, an empty range is a 400', async () => {
+    const key = await upload(acme, video);
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      chunkFrames: 30,
+      trim: { start: 20, end: 1000 },
+    });
+    expect(submitted.statusCode).toBe(201);
+    const { id } = submitted.json() as { id: string };
+    // Clamped as FaceFusion clamps it: frames [20, 90) of the 90.
+    expect(submitted.json()).toMatchObject({ frames: 70 });
+    expect((await call('GET', `/v1/jobs/${id}`, acme)).json()).toMatchObject({ frames: 70, tasks: 3 });
+    expect((await store.listTasks(id)).map((t) => [t.range.start, t.range.end])).toEqual([
+      [20, 50],
+      [50, 80],
+      [80, 90],
+    ]);
+    const empty = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      trim: { start: 90 },
+    });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().error).toBe(
+      "--trim-frame-start 90 and --trim-frame-end 90 leave no frame of the video's 90 (frames 0-89)",
+    );
+    const fraction = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      trim: { end: 2.5 },
+    });
+    expect(fraction.statusCode).toBe(400);
+    await call('POST', `/v1/jobs/${id}/cancel`, acme);
+  });
+
   it('submits, lists and reports a job; workers get presigned URLs of its blobs; other tenants get 404', async () => {
     const key = await upload(acme, video);
     const submitted = await call('POST', '/v1/jobs', acme, {

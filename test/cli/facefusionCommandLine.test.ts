@@ -122,6 +122,18 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     expect(() => parseRun([...IO, '--no-such-option'])).toThrow(/unknown option '--no-such-option'/);
   });
 
+  it('takes --trim-frame-start/--trim-frame-end as FaceFusion does, from the command line or the .ini', () => {
+    const run = parseRun([...IO, '--trim-frame-start', '10', '--trim-frame-end=25']);
+    expect([run.flags.trimFrameStart, run.flags.trimFrameEnd]).toEqual([10, 25]);
+    // FaceFusion's `type = int`: a negative start is a value (clamped to 0 against the video later).
+    expect(parseRun([...IO, '--trim-frame-start', '-3']).flags.trimFrameStart).toBe(-3);
+    expect(() => parseRun([...IO, '--trim-frame-end', '2.5'])).toThrow(/must be a whole number/);
+    const ini = join(dir(), 'trim.ini');
+    writeFileSync(ini, ['[frame_extraction]', 'trim_frame_start = 5', 'trim_frame_end ='].join('\n'));
+    const fromIni = parseRun([...IO, '--config-path', ini]);
+    expect([fromIni.flags.trimFrameStart, fromIni.flags.trimFrameEnd]).toEqual([5, undefined]);
+  });
+
   it('refuses a padding of more than four sides in one line', () => {
     expect(() => parseRun([...IO, '--face-mask-padding', '1', '2', '3', '4', '5'])).toThrow(
       '--face-mask-padding takes 1 to 4 percentages (top right bottom left)',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseChunkFrames, chunkingProblem, planChunks } from '../../src/core/planner.js';
+import { chooseChunkFrames, chunkingProblem, planChunks, trimmedRange } from '../../src/core/planner.js';
 import { segmentDurationsMicros, ticksToMicros } from '../../src/core/time.js';
 
 describe('planner', () => {
@@ -90,9 +90,42 @@ describe('segment timing', () => {
       (f) => pts[f],
       tb,
       512,
+      pts.length,
     );
     expect(durations[0]).toBe(ticksToMicros(pts[4], tb));
     expect(durations[0] + durations[1]).toBe(ticksToMicros(pts[7], tb));
     expect(durations.reduce((a, b) => a + b)).toBe(ticksToMicros(pts[9] + 512, tb));
+  });
+
+  it("ends a trimmed job's last segment where the frame after it starts, not with the video's last frame", () => {
+    const tb = { num: 1, den: 15360 };
+    const pts = Array.from({ length: 10 }, (_, i) => i * 512 + (i > 5 ? 100 : 0));
+    const segments = [
+      { startFrame: 2, endFrame: 5 },
+      { startFrame: 5, endFrame: 7 },
+    ];
+    const durations = segmentDurationsMicros(segments, (f) => pts[f], tb, 512, pts.length);
+    expect(durations.reduce((a, b) => a + b)).toBe(ticksToMicros(pts[7], tb) - ticksToMicros(pts[2], tb));
+  });
+});
+
+describe('trim ranges (FaceFusion 3.8.1 restrict_trim_frame)', () => {
+  it('clamps each given end to [0, frames] and takes the video’s own for an absent one', () => {
+    expect(trimmedRange(undefined, 60)).toEqual({ start: 0, end: 60 });
+    expect(trimmedRange({ start: 10, end: 25 }, 60)).toEqual({ start: 10, end: 25 });
+    expect(trimmedRange({ start: 10 }, 60)).toEqual({ start: 10, end: 60 });
+    expect(trimmedRange({ end: 25 }, 60)).toEqual({ start: 0, end: 25 });
+    expect(trimmedRange({ start: -5, end: 500 }, 60)).toEqual({ start: 0, end: 60 });
+    // Empty, as FaceFusion leaves it: admission refuses such a job.
+    expect(trimmedRange({ start: 70, end: 80 }, 60)).toEqual({ start: 60, end: 60 });
+  });
+
+  it('plans a trimmed range into tasks that keep the source frame numbers', () => {
+    expect(planChunks(25, 6, 10)).toEqual([
+      { start: 10, end: 16 },
+      { start: 16, end: 22 },
+      { start: 22, end: 25 },
+    ]);
+    expect(() => planChunks(10, 6, 10)).toThrow(RangeError);
   });
 });

@@ -217,6 +217,23 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
     expect(await psnr(output, video)).toBeLessThan(35);
   }, 180_000);
 
+  it("trims with spotfuse's --trim-frame-start/--trim-frame-end: each FaceFusion task runs its part of the range", async () => {
+    const output = join(dir(), 'trimmed.mp4');
+    const result = await runCli(
+      ['run', '-t', video, '-o', output, '--processors', 'face_debugger', '--facefusion-args']
+        .concat(['--face-debugger-items bounding-box', ...engineArgs(), '--workers', '1'])
+        .concat(['--chunk-frames', '10', '--trim-frame-start', '15', '--trim-frame-end', '37'])
+        .concat(['--state-dir', join(dir(), 'trim-state')]),
+      dir(),
+      env,
+    );
+    expect(result.stderr).toMatch(/done: .* 22 frames/);
+    const source = await probeFramesPts(video);
+    expect(await probeFramesPts(output)).toEqual(
+      source.slice(15, 37).map((t) => expect.closeTo(t - source[15], 3)),
+    );
+  }, 180_000);
+
   it('says in one line what is wrong: the path, the version, an option spotfuse sets, the Python', async () => {
     const fake = join(dir(), 'old-facefusion');
     await mkdir(fake, { recursive: true });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { probeVideo } from '../../src/media/probe.js';
 import {
   cfrWithAudio,
+  ffmpeg,
   noAudio,
   oddSize,
   probeFramesPts,
@@ -110,6 +111,70 @@ describe('spotfuse run (embedded, end to end)', () => {
     ]);
     await expectSameTimeline(input, output);
     expect(await psnr(output, input)).toBeGreaterThan(35);
+  });
+
+  it('processes only the trim range: its frames from time 0, the audio cut to match, as FaceFusion', async () => {
+    const input = await cfrWithAudio(dir());
+    const { output, report } = await run(input, 'trim', [
+      '--workers',
+      '2',
+      '--chunk-frames',
+      '20',
+      '--checkpoint-frames',
+      '10',
+      '--trim-frame-start',
+      '20',
+      '--trim-frame-end',
+      '65',
+    ]);
+    // Tasks [20,40) [40,60) [60,65), segments of at most 10 frames.
+    expect(report).toMatchObject({ state: 'completed', frames: 45, tasks: 3, segments: 5 });
+    const inPts = await probeFramesPts(input);
+    const outPts = await probeFramesPts(output);
+    expect(outPts).toEqual(inPts.slice(20, 65).map((t) => expect.closeTo(t - inPts[20], 3)));
+    // The same pictures as the source's frames 20–64.
+    const reference = join(dir(), 'trim-reference.mkv');
+    await ffmpeg([
+      ...['-i', input, '-vf', 'trim=start_frame=20:end_frame=65,setpts=PTS-STARTPTS'],
+      ...['-an', '-c:v', 'ffv1', reference],
+    ]);
+    expect(await psnr(output, reference)).toBeGreaterThan(35);
+    const audio = streamDuration(await probeStreams(output), 'audio');
+    expect(audio).toHaveLength(2);
+    for (const d of audio) expect(Math.abs(d - 45 / 30)).toBeLessThan(1 / 30);
+  });
+
+  it('trims a variable frame rate video at its own frame times, and refuses a range with no frame', async () => {
+    const input = await variableFrameRate(dir());
+    const { output } = await run(input, 'vfr-trim', [
+      '--chunk-frames',
+      '9',
+      '--checkpoint-frames',
+      '4',
+      '--trim-frame-start',
+      '7',
+      '--trim-frame-end',
+      '30',
+    ]);
+    const inPts = await probeFramesPts(input);
+    expect(await probeFramesPts(output)).toEqual(
+      inPts.slice(7, 30).map((t) => expect.closeTo(t - inPts[7], 3)),
+    );
+    const refused = await runCli(
+      ['run', '-t', input, '-o', join(dir(), 'none.mp4'), '--state-dir', join(dir(), 'state-none')].concat([
+        '--processors',
+        'passthrough',
+        '--trim-frame-start',
+        '5000',
+      ]),
+      dir(),
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /--trim-frame-start 5000 and --trim-frame-end \d+ leave no frame of the video's \d+/,
+      ),
+    ]);
   });
 
   it('stores a rotated phone video upright with the same display size', async () => {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveBinaries } from '../../src/media/binaries.js';
 import { runTool } from '../../src/media/ffmpegProcess.js';
@@ -95,6 +95,7 @@ describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 h
   let oracle: Oracle;
   let target: string;
   let ours: string;
+  let ourTrimmed: string;
   let targetFrames: Uint8Array[];
   const theirs = { whole: '', trimmed: '' };
 
@@ -127,26 +128,31 @@ describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 h
     targetFrames = await rgbFrames(target);
     expect(targetFrames.map(frameNumber)).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
     ours = join(dir(), 'ours.mp4');
+    ourTrimmed = join(dir(), 'ours-trimmed.mp4');
     const flags = ['--model-manifest', models.manifest, '--model-dir', join(dir(), 'model-cache')];
-    const run = await runCli(
-      [
-        'run',
-        '-s',
-        source,
-        '-t',
-        target,
-        '-o',
-        ours,
-        '--state-dir',
-        join(dir(), 'state'),
-        '--workers',
-        '1',
-        ...flags,
-      ],
-      dir(),
-    );
-    expect(run.stderr).not.toMatch(/error/i);
-    expect(run.code).toBe(0);
+    // The trimmed run with FaceFusion's own flags, cut into tasks that do not start at its range's start.
+    const runs: [string, string[]][] = [
+      [ours, []],
+      [ourTrimmed, [...trim, '--chunk-frames', '6', '--checkpoint-frames', '4']],
+    ];
+    for (const [output, extra] of runs) {
+      const run = await runCli(
+        [
+          'run',
+          '-s',
+          source,
+          '-t',
+          target,
+          '-o',
+          output,
+          '--state-dir',
+          join(dir(), `state-${basename(output)}`),
+        ].concat(['--workers', '1', '--output-audio-encoder', 'aac', ...flags, ...extra]),
+        dir(),
+      );
+      expect(run.stderr).not.toMatch(/error/i);
+      expect(run.code).toBe(0);
+    }
   }, ORACLE_TIMEOUT);
 
   it(
@@ -184,6 +190,29 @@ describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 h
       });
       const audio = (await probeStreams(theirs.trimmed)).find((s) => s.codec_type === 'audio');
       expect(Number(audio?.duration)).toBeCloseTo(count / 30, 1);
+    },
+    ORACLE_TIMEOUT,
+  );
+
+  it(
+    "spotfuse run --trim-frame-start 10 --trim-frame-end 25: FaceFusion's frames in its order, from time 0, audio cut",
+    async () => {
+      const count = TRIM[1] - TRIM[0];
+      const theirPts = await startDelayed(theirs.trimmed);
+      // Ours starts at 0 itself (no audio-step delay), at the source's times less the range's first.
+      expect(await probeFramesPts(ourTrimmed)).toEqual(theirPts.map((t) => expect.closeTo(t, 3)));
+      const [ffFrames, ourFrames] = [await rgbFrames(theirs.trimmed), await rgbFrames(ourTrimmed)];
+      expect(ourFrames.map(frameNumber)).toEqual(ffFrames.map(frameNumber));
+      expect(ourFrames).toHaveLength(count);
+      for (let i = 0; i < count; i++)
+        expect(meanAbsoluteDifference(ourFrames[i], ffFrames[i])).toBeLessThan(MEAN_DIFFERENCE);
+      const audioOf = async (path: string) =>
+        (await probeStreams(path)).filter((s) => s.codec_type === 'audio').map((s) => Number(s.duration));
+      const [ourAudio, theirAudio] = [await audioOf(ourTrimmed), await audioOf(theirs.trimmed)];
+      expect(ourAudio).toHaveLength(1);
+      // Both cut to the range: [10/30 s, 25/30 s) of the tone, within an AAC frame (1024 samples at 48 kHz).
+      expect(Math.abs(ourAudio[0] - count / 30)).toBeLessThan(1024 / 48000);
+      expect(Math.abs(ourAudio[0] - theirAudio[0])).toBeLessThan(1024 / 48000);
     },
     ORACLE_TIMEOUT,
   );

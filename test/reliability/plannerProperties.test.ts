@@ -94,6 +94,7 @@ describe('planner properties', () => {
           (frame) => pts[frame],
           tb,
           lastDuration,
+          pts.length,
         );
         for (const d of durations) expect(d).toBeGreaterThanOrEqual(0);
         const total = durations.reduce((a, b) => a + b, 0);

@@ -7,7 +7,7 @@ import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { engineFromFlags } from '../engineFlags.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
-import { addJobOptions, encoderFromFlags, type JobFlags } from '../jobFlags.js';
+import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
 import { positiveInt, positiveNumber } from '../options.js';
 import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
@@ -61,6 +61,7 @@ export async function submitJob(
 ): Promise<string> {
   jobNotifySpec(flags); // bad URLs and addresses fail here, before anything is uploaded
   const engine = engineFromFlags(flags);
+  const trim = trimFromFlags(flags);
   const processors = flags.processors;
   const input = await client.upload(flags.target);
   const sources: string[] = [];
@@ -74,6 +75,7 @@ export async function submitJob(
     ...(engine ? { engine } : {}),
     encoder: encoderFromFlags(flags),
     checkpointFrames: flags.checkpointFrames,
+    ...(trim ? { trim } : {}),
     ...(flags.chunkFrames === undefined ? {} : { chunkFrames: flags.chunkFrames }),
     ...(flags.chunkSeconds === undefined ? {} : { chunkSeconds: flags.chunkSeconds }),
     priority,
