@@ -31,9 +31,9 @@ export interface ImageRun {
 }
 
 /** Why an image target cannot give `output`, or undefined when it can. */
-export function imageOutputProblem(output: string): string | undefined {
+export function imageOutputProblem(target: string, output: string): string | undefined {
   if (imageFormatOf(output)) return undefined;
-  return `an image target needs an image output (${IMAGE_EXTENSIONS.join(', ')}): ${output}`;
+  return `the target ${inputName(target)} is an image: give an image output (${IMAGE_EXTENSIONS.join(', ')}), not ${output}`;
 }
 
 /**
@@ -44,7 +44,7 @@ export function imageOutputProblem(output: string): string | undefined {
  * process, with no job, lease or chunk.
  */
 export async function runImage(run: ImageRun): Promise<{ width: number; height: number }> {
-  const problem = imageOutputProblem(run.output);
+  const problem = imageOutputProblem(run.target, run.output);
   if (problem) throw new UserError(problem);
   const outputDir = dirname(resolve(run.output));
   if (!existsSync(outputDir)) throw new UserError(`output directory does not exist: ${outputDir}`);

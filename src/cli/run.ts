@@ -169,7 +169,8 @@ export function registerRun(program: Command): void {
       const say = (line: string) => {
         if (!flags.quiet) process.stderr.write(`${line}\n`);
       };
-      if (imageFormatOf(flags.target)) {
+      // A pattern such as frame%04d.png names no file: the video checks refuse it as an image sequence.
+      if (imageFormatOf(flags.target) && existsSync(flags.target)) {
         if (flags.server) throw new UserError('an image target runs on this machine: drop --server');
         if (engine) throw new UserError('the facefusion engine takes videos: run an image target natively');
         const started = Date.now();

@@ -117,7 +117,7 @@ describe('deploy/compose.yaml', () => {
       server: 'http://coordinator:8080',
       pool: 'spot',
       token: 'sf_w_0123456789abcdef',
-      executionProvider: 'cuda',
+      executionProvider: ['cuda'],
     });
   });
 

@@ -131,7 +131,7 @@ describe('spotfuse run on image targets, and with FaceFusion command lines', () 
     const result = await run(['-s', source, '-t', target, '-o', output]);
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      `spotfuse: error: an image target needs an image output (.bmp, .jpg, .jpeg, .png, .tif, .tiff, .webp): ${output}`,
+      `spotfuse: error: the target ${target} is an image: give an image output (.bmp, .jpg, .jpeg, .png, .tif, .tiff, .webp), not ${output}`,
     );
     expect(existsSync(output)).toBe(false);
   });
