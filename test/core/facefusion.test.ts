@@ -31,7 +31,9 @@ describe('FaceFusion options passed through', () => {
     expect(
       facefusionArgsProblem(['--face-swapper-model', 'inswapper_128', '--execution-providers', 'cuda']),
     ).toBe(undefined);
-    expect(facefusionArgsProblem(['--output-video-scale', '2'])).toBe(undefined);
+    expect(facefusionArgsProblem(['--output-video-scale', '2'])).toBe(
+      '--facefusion-args may not set --output-video-scale: use --output-video-scale of spotfuse',
+    );
     expect(facefusionArgsProblem(['--trim-frame-start', '5'])).toBe(
       '--facefusion-args may not set --trim-frame-start: each task sets its own frame range',
     );
