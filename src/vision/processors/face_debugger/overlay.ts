@@ -1,0 +1,144 @@
+import type { Point } from '../../detectors/detector.js';
+import type { Frame } from '../../frame.js';
+import { pasteIntoFrame } from '../../frameImage.js';
+
+export type Rgb = readonly [number, number, number];
+
+/**
+ * Solid drawings over a frame, as FaceFusion's debugger makes them with OpenCV (cv2.rectangle, line,
+ * circle, drawContours), kept as colour and coverage at frame size and painted into the frame's YUV in
+ * one paste over the drawn rectangle. Pixels match OpenCV's for filled circles (its midpoint algorithm)
+ * and 1-pixel lines; thicker lines and contours cover the pixels within half the thickness of the
+ * line, which can differ from OpenCV's polygon fill by a pixel at their edges.
+ */
+export class Overlay {
+  private rgb = new Uint8Array(0);
+  private cover = new Float32Array(0);
+  private width = 0;
+  private height = 0;
+  private left = 0;
+  private top = 0;
+  private right = -1;
+  private bottom = -1;
+
+  /** Starts an empty overlay over a frame of this size. */
+  reset(width: number, height: number): void {
+    if (width * height !== this.cover.length) {
+      this.rgb = new Uint8Array(width * height * 3);
+      this.cover = new Float32Array(width * height);
+    } else {
+      this.cover.fill(0);
+    }
+    Object.assign(this, { width, height, left: width, top: height, right: -1, bottom: -1 });
+  }
+
+  /** Colours the pixel (x, y) when it is inside the frame. */
+  plot(x: number, y: number, colour: Rgb): void {
+    if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
+    const i = y * this.width + x;
+    this.rgb.set(colour, i * 3);
+    this.cover[i] = 1;
+    this.left = Math.min(this.left, x);
+    this.right = Math.max(this.right, x);
+    this.top = Math.min(this.top, y);
+    this.bottom = Math.max(this.bottom, y);
+  }
+
+  /** A horizontal run of pixels, x1 to x2 included. */
+  private span(x1: number, x2: number, y: number, colour: Rgb): void {
+    for (let x = x1; x <= x2; x++) this.plot(x, y, colour);
+  }
+
+  /** cv2.circle filled (thickness −1), 8-connected: OpenCV's midpoint circle, spans filled. */
+  disc([cx, cy]: Point, radius: number, colour: Rgb): void {
+    let err = 0;
+    let dx = radius;
+    let dy = 0;
+    let plus = 1;
+    let minus = (radius << 1) - 1;
+    while (dx >= dy) {
+      this.span(cx - dx, cx + dx, cy + dy, colour);
+      this.span(cx - dx, cx + dx, cy - dy, colour);
+      this.span(cx - dy, cx + dy, cy + dx, colour);
+      this.span(cx - dy, cx + dy, cy - dx, colour);
+      dy++;
+      err += plus;
+      plus += 2;
+      const mask = (err <= 0 ? 1 : 0) - 1;
+      err -= minus & mask;
+      dx += mask;
+      minus -= mask & 2;
+    }
+  }
+
+  /**
+   * An axis-aligned line between integer points, `thickness` pixels: the pixels themselves at 1, else
+   * every pixel within thickness/2 of the segment (OpenCV's thick lines have round caps).
+   */
+  line([x1, y1]: Point, [x2, y2]: Point, thickness: number, colour: Rgb): void {
+    const half = thickness > 1 ? thickness / 2 : 0;
+    const reach = Math.floor(half);
+    const [ax, bx] = x1 <= x2 ? [x1, x2] : [x2, x1];
+    const [ay, by] = y1 <= y2 ? [y1, y2] : [y2, y1];
+    for (let y = ay - reach; y <= by + reach; y++) {
+      for (let x = ax - reach; x <= bx + reach; x++) {
+        const ox = x < ax ? ax - x : x > bx ? x - bx : 0;
+        const oy = y < ay ? ay - y : y > by ? y - by : 0;
+        if (ox * ox + oy * oy <= half * half) this.plot(x, y, colour);
+      }
+    }
+  }
+
+  /** cv2.rectangle's outline between corners (x1, y1) and (x2, y2). */
+  rectangle(x1: number, y1: number, x2: number, y2: number, thickness: number, colour: Rgb): void {
+    this.line([x1, y1], [x2, y1], thickness, colour);
+    this.line([x2, y1], [x2, y2], thickness, colour);
+    this.line([x2, y2], [x1, y2], thickness, colour);
+    this.line([x1, y2], [x1, y1], thickness, colour);
+  }
+
+  /**
+   * The outlines of a binary picture (1 = inside) placed at (x0, y0), as cv2.findContours +
+   * drawContours draw them: every inside pixel with an outside 4-neighbour (or on the picture's edge),
+   * widened to `thickness` as a line would be.
+   */
+  outline(
+    inside: Uint8Array,
+    width: number,
+    height: number,
+    x0: number,
+    y0: number,
+    thickness: number,
+    colour: Rgb,
+  ): void {
+    const radius = thickness > 1 ? thickness / 2 : 0;
+    const reach = Math.floor(radius);
+    const at = (x: number, y: number) =>
+      x >= 0 && y >= 0 && x < width && y < height && inside[y * width + x] === 1;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (!at(x, y) || (at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1))) continue;
+        for (let dy = -reach; dy <= reach; dy++) {
+          for (let dx = -reach; dx <= reach; dx++) {
+            if (dx * dx + dy * dy <= radius * radius) this.plot(x0 + x + dx, y0 + y + dy, colour);
+          }
+        }
+      }
+    }
+  }
+
+  /** Paints what was drawn into the frame (Y at full resolution, U and V at their own). */
+  paint(frame: Frame): void {
+    if (this.right < this.left) return;
+    const w = this.right - this.left + 1;
+    const h = this.bottom - this.top + 1;
+    const crop = { width: w, height: h, data: new Uint8Array(w * h * 3) };
+    const mask = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) {
+      const from = (this.top + y) * this.width + this.left;
+      crop.data.set(this.rgb.subarray(from * 3, (from + w) * 3), y * w * 3);
+      mask.set(this.cover.subarray(from, from + w), y * w);
+    }
+    pasteIntoFrame(frame, crop, [1, 0, -this.left, 0, 1, -this.top], mask);
+  }
+}
