@@ -120,6 +120,24 @@ describe('face_debugger drawing', () => {
     expect(pixelsOf(frame, RED).size + pixelsOf(frame, LIGHT_RED).size).toBeLessThan(4 * 103 + 2 * 103);
   });
 
+  it("draws OpenCV's thick lines at 405 lines: ⌈t/2⌉ either side, round caps at the ends", async () => {
+    const frame = await debug(['bounding-box'], { frame: frameWithFace(undefined, 405) });
+    const { x, y, size } = FACE;
+    const column = (xx: number, rgb: Rgb) =>
+      [-4, -3, -2, -1, 0, 1, 2, 3, 4].map((d) => (holds(frame, xx, y + d, rgb) ? '#' : '.')).join('');
+    // The red box at thickness 2 (one row either side) lies under the light red top at thickness 3 (two).
+    expect(column(x + 50, LIGHT_RED)).toBe('..#####..');
+    const side = [-2, -1, 0, 1, 2].map((d) => (holds(frame, x + d, y + 50, RED) ? '#' : '.')).join('');
+    expect(side).toBe('.###.');
+    // The top's caps: OpenCV's filled circle of radius 2 at each end reaches 2 pixels past the corner.
+    expect([x - 3, x - 2, x + size + 2, x + size + 3].map((xx) => holds(frame, xx, y, LIGHT_RED))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
   it('draws the 5 landmarks as filled points at their truncated positions, plus-shaped at radius 1', async () => {
     const face = squareFace(FACE.x, FACE.y, FACE.size);
     const frame = await debug(['face-landmark-5'], { frame: frameWithFace(face) });

@@ -4,12 +4,15 @@ import { pasteIntoFrame } from '../../frameImage.js';
 
 export type Rgb = readonly [number, number, number];
 
+/** How far OpenCV's line of this thickness reaches either side of its centre: ⌈t/2⌉ pixels, none at 1. */
+const halfWidth = (thickness: number) => (thickness > 1 ? Math.ceil(thickness / 2) : 0);
+
 /**
  * Solid drawings over a frame, as FaceFusion's debugger makes them with OpenCV (cv2.rectangle, line,
  * circle, drawContours), kept as colour and coverage at frame size and painted into the frame's YUV in
  * one paste over the drawn rectangle. Pixels match OpenCV's for filled circles (its midpoint algorithm)
- * and 1-pixel lines; thicker lines and contours cover the pixels within half the thickness of the
- * line, which can differ from OpenCV's polygon fill by a pixel at their edges.
+ * and for lines along a row or column; a contour's diagonal steps are drawn as circles at its pixels,
+ * where OpenCV also fills the band between them, so a thick outline can lack a pixel there.
  */
 export class Overlay {
   private rgb = new Uint8Array(0);
@@ -72,21 +75,28 @@ export class Overlay {
   }
 
   /**
-   * An axis-aligned line between integer points, `thickness` pixels: the pixels themselves at 1, else
-   * every pixel within thickness/2 of the segment (OpenCV's thick lines have round caps).
+   * cv2.line between integer points on one row or column, `thickness` pixels: the pixels themselves at
+   * 1; thicker, OpenCV's band of half-width ⌈thickness/2⌉ across the segment plus a filled circle of that
+   * radius at each end.
    */
   line([x1, y1]: Point, [x2, y2]: Point, thickness: number, colour: Rgb): void {
-    const half = thickness > 1 ? thickness / 2 : 0;
-    const reach = Math.floor(half);
-    const [ax, bx] = x1 <= x2 ? [x1, x2] : [x2, x1];
-    const [ay, by] = y1 <= y2 ? [y1, y2] : [y2, y1];
-    for (let y = ay - reach; y <= by + reach; y++) {
-      for (let x = ax - reach; x <= bx + reach; x++) {
-        const ox = x < ax ? ax - x : x > bx ? x - bx : 0;
-        const oy = y < ay ? ay - y : y > by ? y - by : 0;
-        if (ox * ox + oy * oy <= half * half) this.plot(x, y, colour);
-      }
+    const half = halfWidth(thickness);
+    const horizontal = y1 === y2;
+    for (
+      let x = Math.min(x1, x2) - (horizontal ? 0 : half);
+      x <= Math.max(x1, x2) + (horizontal ? 0 : half);
+      x++
+    ) {
+      for (
+        let y = Math.min(y1, y2) - (horizontal ? half : 0);
+        y <= Math.max(y1, y2) + (horizontal ? half : 0);
+        y++
+      )
+        this.plot(x, y, colour);
     }
+    if (half === 0) return;
+    this.disc([x1, y1], half, colour);
+    this.disc([x2, y2], half, colour);
   }
 
   /** cv2.rectangle's outline between corners (x1, y1) and (x2, y2). */
@@ -100,7 +110,7 @@ export class Overlay {
   /**
    * The outlines of a binary picture (1 = inside) placed at (x0, y0), as cv2.findContours +
    * drawContours draw them: every inside pixel with an outside 4-neighbour (or on the picture's edge),
-   * widened to `thickness` as a line would be.
+   * with OpenCV's filled circle of a thick line's half-width around it.
    */
   outline(
     inside: Uint8Array,
@@ -111,18 +121,13 @@ export class Overlay {
     thickness: number,
     colour: Rgb,
   ): void {
-    const radius = thickness > 1 ? thickness / 2 : 0;
-    const reach = Math.floor(radius);
+    const half = halfWidth(thickness);
     const at = (x: number, y: number) =>
       x >= 0 && y >= 0 && x < width && y < height && inside[y * width + x] === 1;
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
         if (!at(x, y) || (at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1))) continue;
-        for (let dy = -reach; dy <= reach; dy++) {
-          for (let dx = -reach; dx <= reach; dx++) {
-            if (dx * dx + dy * dy <= radius * radius) this.plot(x0 + x + dx, y0 + y + dy, colour);
-          }
-        }
+        this.disc([x0 + x, y0 + y], half, colour);
       }
     }
   }
