@@ -106,6 +106,11 @@ const LINES: string[][] = [
     ...['--output-video-quality', '90', '--face-detector-model', 'yunet', '--face-detector-score=0.7'],
   ],
   [...IO, '--face-selector-mode', 'many', '--face-selector-order', 'best-worst'],
+  [
+    ...IO,
+    ...['--processors', 'face_swapper', 'face_debugger'],
+    ...['--face-debugger-items', 'bounding-box', 'face-landmark-68/5', 'face-mask'],
+  ],
 ];
 
 /** State keys of FaceFusion's subcommands and of its job commands' positional arguments, none an option. */
