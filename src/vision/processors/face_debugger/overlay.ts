@@ -30,7 +30,9 @@ export class Overlay {
       this.rgb = new Uint8Array(width * height * 3);
       this.cover = new Float32Array(width * height);
     } else {
-      this.cover.fill(0);
+      // Only the rectangle drawn on last holds any cover.
+      for (let y = this.top; y <= this.bottom; y++)
+        this.cover.fill(0, y * this.width + this.left, y * this.width + this.right + 1);
     }
     Object.assign(this, { width, height, left: width, top: height, right: -1, bottom: -1 });
   }
