@@ -95,14 +95,14 @@ export class FaceDebuggerProcessor implements Processor<LoadedOptions<'debugger'
     const scale = debugScale(frame.height);
     const overlay = this.overlay;
     overlay.reset(frame.width, frame.height);
+    const fiveIsDetectors = !face.detectorLandmarks;
     if (this.items.has('bounding-box')) this.drawBox(face, set, scale);
     // The mask is taken from the frame as drawn so far, as FaceFusion's is.
     if (this.items.has('face-mask')) {
       overlay.paint(frame);
       overlay.reset(frame.width, frame.height);
-      await this.drawMask(frame, set, scale);
+      await this.drawMask(frame, set, scale, fiveIsDetectors ? CYAN : GREEN);
     }
-    const fiveIsDetectors = !face.detectorLandmarks;
     const sixtyEightIsEstimated = !this.landmarker;
     const points = (item: FaceDebuggerItem, landmarks: Point[] | undefined, colour: Rgb) => {
       if (!this.items.has(item) || !landmarks) return;
@@ -140,13 +140,12 @@ export class FaceDebuggerProcessor implements Processor<LoadedOptions<'debugger'
     this.overlay.line(from, to, scale + 1, LIGHT_RED);
   }
 
-  private async drawMask(frame: Frame, set: LandmarkSet, scale: number): Promise<void> {
+  private async drawMask(frame: Frame, set: LandmarkSet, scale: number, colour: Rgb): Promise<void> {
     const { crop, matrix } = alignFromFrame(frame, set.fiveFrom68, 'arcface_128', MASK_CROP);
     const before = await cropMask(crop, this.box, this.occluder);
     const mask = await this.masks!.combine(before, crop, matrix, set.sixtyEight);
     const outline = faceMaskOutline(mask, MASK_CROP, matrix, frame.width, frame.height);
     if (!outline) return;
-    const colour = set.fiveFrom68 === set.five ? CYAN : GREEN;
     this.overlay.outline(outline.inside, outline.width, outline.height, outline.x, outline.y, scale, colour);
   }
 
