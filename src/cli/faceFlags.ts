@@ -138,12 +138,20 @@ export function addDetectorOptions(command: Command): Command {
     );
 }
 
-/** How the CLI reads each kind of processor option (src/vision/processors/descriptor.ts). */
-const PARSERS: Record<OptionKind, ((value: string) => unknown) | undefined> = {
+/**
+ * How the CLI reads each kind of processor option (src/vision/processors/descriptor.ts): the argument
+ * parser for an option with this default (a list's first value replaces its default).
+ */
+const PARSERS: Record<
+  OptionKind,
+  // biome-ignore lint/suspicious/noExplicitAny: a list parser takes the previous values, a scalar one none.
+  ((initial: unknown) => (value: string, previous: any) => unknown) | undefined
+> = {
   model: undefined,
   size: undefined,
-  unit: unitInterval,
-  percent,
+  unit: () => unitInterval,
+  percent: () => percent,
+  names: (initial) => listOption(String, initial as string[]),
 };
 
 /** The flags of the processors' own options, from their descriptors, with FaceFusion's defaults. */
@@ -155,9 +163,9 @@ export function processorOptions(descriptors: readonly AnyProcessorDescriptor[] 
       fields as Record<string, { flag: string; description: string; kind: OptionKind }>,
     ).map(([field, { flag, description, kind }]) => {
       const option = new Option(flag, description);
-      const parse = PARSERS[kind];
-      if (parse) option.argParser(parse);
       const value = (defaults as Record<string, unknown>)[field];
+      const parse = PARSERS[kind]?.(value);
+      if (parse) option.argParser(parse);
       return value === undefined ? option : option.default(value);
     });
   });

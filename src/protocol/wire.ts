@@ -244,6 +244,7 @@ const OPTION_SCHEMAS: Record<OptionKind, z.ZodType> = {
   size: Text.max(20),
   unit: Score,
   percent: z.number().min(0).max(100),
+  names: z.array(Text.min(1).max(40)).min(1).max(20),
 };
 
 /** Each processor's own group of face options, as a client may send any subset of it, from its descriptor. */

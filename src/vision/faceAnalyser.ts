@@ -216,6 +216,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
         ...face,
         landmarks: confident ? landmarks68to5(points) : face.landmarks,
         landmarks68: points,
+        ...(confident ? { detectorLandmarks: face.landmarks } : {}),
       });
     }
     return refined;

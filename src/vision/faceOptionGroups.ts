@@ -41,13 +41,17 @@ export function faceOptionsFor(processors: readonly string[], face: FaceOptions)
   return Object.fromEntries(groups.map((g) => [g, face[g]]));
 }
 
+/** "a", "a or b", "a, b or c". */
+const eitherOf = (names: readonly string[]) =>
+  names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : (names[0] ?? '');
+
 /** One line naming every group of face options given (`face`, any subset) that no processor of the chain reads. */
 export function unusedFaceOptionsProblem(
   processors: readonly string[],
   face: Readonly<Partial<Record<string, unknown>>>,
 ): string | undefined {
   const unused = GROUPS.filter((group) => face[group] !== undefined && !readBy(group, processors)).map(
-    (group) => `face.${group} (${OPTION_READERS[group].join(' or ')})`,
+    (group) => `face.${group} (${eitherOf(OPTION_READERS[group])})`,
   );
   if (unused.length === 0) return undefined;
   return `options for processors not in the chain (${processors.join(', ')}): ${unused.join(', ')}`;

@@ -26,6 +26,8 @@ export interface AnalysedFace extends DetectedFace {
    * fan_68_5's estimate from the 5 when the landmarker is off and a mask needs them.
    */
   landmarks68?: Point[];
+  /** The detector's own 5 points, kept when the landmarker's replaced them in `landmarks` (the debugger draws both). */
+  detectorLandmarks?: Point[];
   /** Gender, age and race, when the selector's filters needed them. */
   classification?: FaceClass;
   /** Present when the selector needed it (reference mode). */

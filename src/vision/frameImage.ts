@@ -402,7 +402,7 @@ function span(u0: number, du: number, v0: number, dv: number, w: number, h: numb
 }
 
 /** OpenCV's cvRound: to the nearest integer, ties to even. */
-function roundHalfEven(value: number): number {
+export function roundHalfEven(value: number): number {
   const rounded = Math.round(value);
   return rounded - value === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
 }

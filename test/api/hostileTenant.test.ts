@@ -309,9 +309,12 @@ for (const backend of backends) {
       });
       expect(unused.statusCode).toBe(400);
       expect(unused.json().error).toBe(
-        'options for processors not in the chain (passthrough): face.mask (face_swapper or face_enhancer), ' +
+        'options for processors not in the chain (passthrough): face.mask (face_swapper, face_enhancer or face_debugger), ' +
           'face.swapper (face_swapper)',
       );
+      const badItem = await submit({ processors: ['face_debugger'], face: { debugger: { items: ['age'] } } });
+      expect(badItem.statusCode).toBe(400);
+      expect(badItem.json().error).toMatch(/^unknown face debugger item "age" \(available: bounding-box, /);
       const enhancerOnly = await submit({
         processors: ['face_enhancer'],
         face: { frameEnhancer: { blend: 50 } },

@@ -134,6 +134,25 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     expect([fromIni.flags.trimFrameStart, fromIni.flags.trimFrameEnd]).toEqual([5, undefined]);
   });
 
+  it('takes --face-debugger-items as a supported option, from the command line and the .ini', () => {
+    const run = parseRun([
+      ...IO,
+      ...['--processors', 'face_debugger', '--face-debugger-items', 'bounding-box', 'face-landmark-68'],
+    ]);
+    expect(run.flags.processors).toEqual(['face_debugger']);
+    expect(run.face.debugger).toEqual({ items: ['bounding-box', 'face-landmark-68'] });
+    expect(run.said).toEqual([]);
+    const ini = join(dir(), 'debugger.ini');
+    writeFileSync(
+      ini,
+      '[processors]\nprocessors = face_debugger\nface_debugger_items = face-mask face-landmark-5\n',
+    );
+    expect(parseRun([...IO, '--config-path', ini]).face.debugger).toEqual({
+      items: ['face-mask', 'face-landmark-5'],
+    });
+    expect(parseRun(IO).face.debugger).toEqual({ items: ['face-landmark-5/68', 'face-mask'] });
+  });
+
   it('refuses a padding of more than four sides in one line', () => {
     expect(() => parseRun([...IO, '--face-mask-padding', '1', '2', '3', '4', '5'])).toThrow(
       '--face-mask-padding takes 1 to 4 percentages (top right bottom left)',

@@ -332,6 +332,36 @@ describe('spotfuse run with the face processors (generated models with the real 
     expect([small.width, small.height]).toEqual([WIDTH / 2, HEIGHT / 2]);
   });
 
+  it("face_debugger draws each frame's bounding box where the face is, and leaves the rest of the frame", async () => {
+    const output = await run('debugger', [
+      '--processors',
+      'face_debugger',
+      '--face-debugger-items',
+      'bounding-box',
+      'face-landmark-5',
+    ]);
+    expect(await probeFramesPts(output)).toEqual(await probeFramesPts(target));
+    const frames = await rgbFrames(output);
+    expect(frames).toHaveLength(FRAMES);
+    const red = ([r, g, b]: Rgb) => r - g > 40 && r - b > 40;
+    for (const i of [0, 29, 30, FRAMES - 1]) {
+      const { x, y } = positionAt(i);
+      const far = POSITIONS.find((p) => p !== positionAt(i))!;
+      // The box's sides (1 pixel at 360 lines) on the square's edges turn red; where the square is
+      // not this frame, nothing is drawn.
+      for (const [px, py] of [
+        [x, y + 30],
+        [x + FACE_SQUARE, y + 60],
+        [x + 40, y + FACE_SQUARE],
+        [x + 60, y],
+      ])
+        expect(red(pixel(frames[i], px, py)), `frame ${i} at ${px},${py}`).toBe(true);
+      expect(red(pixel(frames[i], far.x, far.y + 30))).toBe(false);
+      expect(red(pixel(frames[i], x + 20, y + 80))).toBe(false);
+      expect(psnrOutsideFace(frames[i], input[i], i, 4)).toBeGreaterThan(40);
+    }
+  });
+
   it('stops before any video work when the source image has no face', async () => {
     const blank = join(dir(), 'blank.png');
     await ffmpeg(['-f', 'lavfi', '-i', 'color=c=gray:s=320x240', '-frames:v', '1', blank]);

@@ -188,7 +188,7 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
     await waitFor(() => (facefusionProcesses(join(dir(), 'state')).length === 0 ? true : undefined), 60_000);
   }, 300_000);
 
-  it('runs a FaceFusion processor spotfuse has no native version of, with FaceFusion options passed through', async () => {
+  it('runs a processor in FaceFusion itself, with FaceFusion options passed through', async () => {
     const output = join(dir(), 'debugged.mp4');
     const result = await runCli(
       [

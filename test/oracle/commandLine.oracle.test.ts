@@ -108,6 +108,11 @@ const LINES: string[][] = [
     ...['--output-video-scale', '1.5'],
   ],
   [...IO, '--face-selector-mode', 'many', '--face-selector-order', 'best-worst'],
+  [
+    ...IO,
+    ...['--processors', 'face_swapper', 'face_debugger'],
+    ...['--face-debugger-items', 'bounding-box', 'face-landmark-68/5', 'face-mask'],
+  ],
 ];
 
 /** State keys of FaceFusion's subcommands and of its job commands' positional arguments, none an option. */

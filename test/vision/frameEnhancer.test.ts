@@ -199,11 +199,13 @@ describe('frame_enhancer (real_esrgan_x2, tiled)', () => {
   it('carries the faces over, scaled with the frame', async () => {
     const processor = await enhancer(100);
     const frame = makeFrame(200, 150, smooth);
-    frame.faces = [squareFace(40, 30, 60)];
+    // The detector's own 5 points too, kept where the landmarker's replaced them (face_debugger draws both).
+    frame.faces = [{ ...squareFace(40, 30, 60), detectorLandmarks: [[50, 40]] }];
     const out = await processor.process(frame);
     const [face] = out.faces ?? [];
     expect(face.box).toEqual([80.5, 60.5, 200.5, 180.5]);
     expect(face.landmarks[0][0]).toBeCloseTo((frame.faces[0].landmarks[0][0] + 0.5) * 2 - 0.5, 9);
+    expect(face.detectorLandmarks).toEqual([[100.5, 80.5]]);
     expect(frame.faces[0].box).toEqual([40, 30, 100, 90]);
   });
 

@@ -72,7 +72,7 @@ describe('a processor registered by its descriptor alone', () => {
   it('gets an option group read by itself only', () => {
     const readers = optionReaders(withTint);
     expect(readers.tint).toEqual(['tint']);
-    expect(readers.selector).toEqual(['face_swapper', 'face_enhancer']);
+    expect(readers.selector).toEqual(['face_swapper', 'face_enhancer', 'face_debugger']);
   });
 });
 
@@ -91,12 +91,14 @@ describe('the registered processors', () => {
       '--frame-enhancer-blend': 80,
       '--face-detector-model': 'yolo_face',
       '--face-mask-blur': 0.3,
+      '--face-debugger-items': ['face-landmark-5/68', 'face-mask'],
     });
     expect(Object.keys(defaults)).toContain('--face-swapper-pixel-boost');
     expect(DEFAULT_FACE_OPTIONS).toMatchObject({
       swapper: { model: 'hyperswap_1a_256', weight: 0.5 },
       enhancer: { model: 'gfpgan_1.4', blend: 80, weight: 0.5 },
       frameEnhancer: { model: 'real_esrgan_x2', blend: 80 },
+      debugger: { items: ['face-landmark-5/68', 'face-mask'] },
     });
     expect(Object.keys(DEFAULT_FACE_OPTIONS)).toEqual([
       'detector',
@@ -107,7 +109,26 @@ describe('the registered processors', () => {
       'swapper',
       'enhancer',
       'frameEnhancer',
+      'debugger',
     ]);
+  });
+
+  it("take a list option as FaceFusion's nargs='+' does: several words or commas, replacing the default", () => {
+    const parse = (args: string[]) =>
+      processorOptionsFromFlags(commandWith(withTint).parse(args, { from: 'user' }).opts()).debugger;
+    expect(parse([])).toEqual({ items: ['face-landmark-5/68', 'face-mask'] });
+    expect(parse(['--face-debugger-items', 'bounding-box', 'face-landmark-68'])).toEqual({
+      items: ['bounding-box', 'face-landmark-68'],
+    });
+    expect(parse(['--face-debugger-items', 'bounding-box,face-mask'])).toEqual({
+      items: ['bounding-box', 'face-mask'],
+    });
+    const schema = faceOptionsPatch(PROCESSORS);
+    expect(schema.parse({ debugger: { items: ['bounding-box'] } })).toEqual({
+      debugger: { items: ['bounding-box'] },
+    });
+    expect(schema.safeParse({ debugger: { items: [] } }).success).toBe(false);
+    expect(schema.safeParse({ debugger: { items: 'bounding-box' } }).success).toBe(false);
   });
 
   it('size tasks by the cost their descriptors give', () => {

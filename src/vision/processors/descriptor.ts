@@ -5,9 +5,10 @@ import type { Processor } from '../processor.js';
  * The kinds of values a processor option takes; each has one CLI parser (src/cli/faceFlags.ts) and one
  * wire schema (src/protocol/wire.ts), so a processor's flags and API fields follow from its descriptor:
  * `model` a model name (1–100 characters), `size` a `WxH` size (up to 20 characters), `unit` a number
- * from 0 to 1, `percent` a number from 0 to 100.
+ * from 0 to 1, `percent` a number from 0 to 100, `names` a list of 1–20 names (FaceFusion's `nargs='+'`:
+ * space- or comma-separated on the command line), each checked by the descriptor's `check`.
  */
-export type OptionKind = 'model' | 'size' | 'unit' | 'percent';
+export type OptionKind = 'model' | 'size' | 'unit' | 'percent' | 'names';
 
 /** One option of a processor: its FaceFusion flag, as `--name <value>`, and the kind of value it takes. */
 export interface OptionField {

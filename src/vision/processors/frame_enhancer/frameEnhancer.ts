@@ -34,6 +34,9 @@ export function scaleFaces(faces: AnalysedFace[], s: number): AnalysedFace[] {
       box: [a, b, c, d],
       landmarks: face.landmarks.map((p) => scalePoint(p, s)),
       ...(face.landmarks68 ? { landmarks68: face.landmarks68.map((p) => scalePoint(p, s)) } : {}),
+      ...(face.detectorLandmarks
+        ? { detectorLandmarks: face.detectorLandmarks.map((p) => scalePoint(p, s)) }
+        : {}),
     };
   });
 }
