@@ -8,10 +8,10 @@ import type { AnalysedFace } from '../../src/vision/frame.js';
 import { loadImage } from '../../src/vision/image.js';
 import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { drawSquares, FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
+import { drawSquares, type FakeModelName } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { ORACLE_TIMEOUT, runHarness, type SharedModel, sharedModels } from './oracleCases.js';
+import { ORACLE_TIMEOUT, runHarness, sharedStandIns } from './oracleCases.js';
 import { writePng } from './pictures.js';
 
 /**
@@ -55,12 +55,9 @@ describe.skipIf(oracleUnavailable())(
     let sources: Record<'female' | 'male', string>;
 
     beforeAll(async () => {
-      const fakes = join(dir(), 'fakes');
-      const shared: SharedModel[] = [];
-      for (const name of MODELS) {
-        shared.push({ name, role: FAKE_MODELS[name].role, path: await writeModel(fakes, name) });
-      }
-      models = await sharedModels(shared, dir(), fakes);
+      const standIns = await sharedStandIns(MODELS, dir());
+      const fakes = standIns.fakes;
+      models = standIns.models;
       oracle = setUpOracle(join(dir(), 'ff'), fakes);
       target = await writePng(drawSquares(640, 480, FACES), join(dir(), 'faces'));
       image = await loadImage(target);

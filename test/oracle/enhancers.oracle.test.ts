@@ -10,10 +10,10 @@ import { ENHANCER_MODELS } from '../../src/vision/processors/face_enhancer/model
 import { FRAME_ENHANCER_MODELS } from '../../src/vision/processors/frame_enhancer/models.js';
 import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
+import { FAKE_MODELS, type FakeModelName } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { ORACLE_TIMEOUT, runHarness, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
+import { ORACLE_TIMEOUT, runHarness, runHeadless, sharedStandIns } from './oracleCases.js';
 import { expectLikeFaceFusion, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
 
 /**
@@ -64,12 +64,9 @@ describe.skipIf(oracleUnavailable())('enhancers: spotfuse vs FaceFusion 3.8.1', 
   const outputs: Record<string, RgbImage> = {};
 
   beforeAll(async () => {
-    const fakes = join(dir(), 'fakes');
-    const shared: SharedModel[] = [];
-    for (const name of Object.keys(FAKE_MODELS) as FakeModelName[]) {
-      shared.push({ name, role: FAKE_MODELS[name].role, path: await writeModel(fakes, name) });
-    }
-    models = await sharedModels(shared, dir(), fakes);
+    const standIns = await sharedStandIns(Object.keys(FAKE_MODELS) as FakeModelName[], dir());
+    const fakes = standIns.fakes;
+    models = standIns.models;
     oracle = setUpOracle(join(dir(), 'ff'), fakes);
     sets = await runHarness<ModelSets>(oracle, 'model_sets.py', ['face_enhancer', 'frame_enhancer'], dir());
     // Small, so the ×8 outputs stay small, yet several 64- and 128-pixel tiles across and down, two of 256.

@@ -6,10 +6,10 @@ import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
 import { frameToRgb, rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
+import type { FakeModelName } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { ORACLE_TIMEOUT, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
+import { ORACLE_TIMEOUT, runHeadless, sharedStandIns } from './oracleCases.js';
 import { texturedSquares, writePng } from './pictures.js';
 
 /**
@@ -147,11 +147,9 @@ describe.skipIf(oracleUnavailable())('face_debugger: spotfuse vs FaceFusion 3.8.
   const theirs: RgbImage[] = [];
 
   beforeAll(async () => {
-    const fakes = join(dir(), 'fakes');
-    const shared: SharedModel[] = [];
-    for (const name of MODELS)
-      shared.push({ name, role: FAKE_MODELS[name].role, path: await writeModel(fakes, name) });
-    models = await sharedModels(shared, dir(), fakes);
+    const standIns = await sharedStandIns(MODELS, dir());
+    const fakes = standIns.fakes;
+    models = standIns.models;
     const oracle: Oracle = setUpOracle(join(dir(), 'ff'), fakes);
     // Two faces at 480 lines (lines 2 pixels wide, points of radius 2), one touching the top edge.
     targetImage = texturedSquares(640, 480, [

@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { ModelRole } from '../../src/models/registry.js';
 import { type ModelSettings, resolveModelSettings } from '../../src/models/settings.js';
+import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import type { Oracle } from '../helpers/facefusionOracle.js';
 
 const run = promisify(execFile);
@@ -104,4 +105,16 @@ export async function sharedModels(
   const manifest = join(dir, 'oracle-models.json');
   await writeFile(manifest, JSON.stringify({ models: entries }));
   return resolveModelSettings({ modelDir: join(dir, 'spotfuse-models'), modelManifest: manifest }, {});
+}
+
+/** The named stand-in models written into `dir`/fakes, served to both engines as `sharedModels` does. */
+export async function sharedStandIns(
+  names: readonly FakeModelName[],
+  dir: string,
+): Promise<{ fakes: string; models: ModelSettings }> {
+  const fakes = join(dir, 'fakes');
+  const shared: SharedModel[] = [];
+  for (const name of names)
+    shared.push({ name, role: FAKE_MODELS[name].role, path: await writeModel(fakes, name) });
+  return { fakes, models: await sharedModels(shared, dir, fakes) };
 }

@@ -7,10 +7,10 @@ import { loadImage } from '../../src/vision/image.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
 import { rgbToFrame } from '../../src/vision/rgbFrame.js';
 import type { RgbImage } from '../../src/vision/rgbImage.js';
-import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
+import { FAKE_MODELS, type FakeModelName } from '../fixtures/models.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
-import { ORACLE_TIMEOUT, runHeadless, type SharedModel, sharedModels } from './oracleCases.js';
+import { ORACLE_TIMEOUT, runHeadless, sharedStandIns } from './oracleCases.js';
 import { expectLikeFaceFusion, OUTLIERS, TOLERANCE, texturedSquares, writePng } from './pictures.js';
 
 /**
@@ -229,10 +229,6 @@ function swapperCases(): PixelCase[] {
   ];
 }
 
-const MODELS: Record<FakeModelName, true> = Object.fromEntries(
-  Object.keys(FAKE_MODELS).map((name) => [name, true]),
-) as Record<FakeModelName, true>;
-
 describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1 on PNG targets', () => {
   let oracle: Oracle;
   let models: ModelSettings;
@@ -242,12 +238,9 @@ describe.skipIf(oracleUnavailable())('final pixels: spotfuse vs FaceFusion 3.8.1
   const outputs: Record<string, RgbImage> = {};
 
   beforeAll(async () => {
-    const fakes = join(dir(), 'fakes');
-    const shared: SharedModel[] = [];
-    for (const name of Object.keys(MODELS) as FakeModelName[]) {
-      shared.push({ name, role: FAKE_MODELS[name].role, path: await writeModel(fakes, name) });
-    }
-    models = await sharedModels(shared, dir(), fakes);
+    const standIns = await sharedStandIns(Object.keys(FAKE_MODELS) as FakeModelName[], dir());
+    const fakes = standIns.fakes;
+    models = standIns.models;
     oracle = setUpOracle(join(dir(), 'ff'), fakes);
     source = await writePng(texturedSquares(320, 240, [{ x: 96, y: 64, seed: 5 }]), join(dir(), 'source'));
     // Three faces, one of them larger, one touching the top and right edges (its crop reaches past them).
