@@ -54,7 +54,7 @@ const CHAINS = [['face_swapper'], ['face_swapper', 'face_enhancer']];
  * 1080p30 with AAC: a dim moving test pattern (every pixel ≤ 16, as the stand-in detectors need around a
  * face, yet real work for the codecs) with a white square where a face would be.
  */
-export async function faceVideo(ffmpeg: string, path: string, seconds: number): Promise<void> {
+async function faceVideo(ffmpeg: string, path: string, seconds: number): Promise<void> {
   if (existsSync(path)) return;
   await runTool(
     ffmpeg,
@@ -73,7 +73,7 @@ export async function faceVideo(ffmpeg: string, path: string, seconds: number): 
 }
 
 /** The source face: one white square on black. */
-export async function sourceImage(ffmpeg: string, path: string): Promise<void> {
+async function sourceImage(ffmpeg: string, path: string): Promise<void> {
   if (existsSync(path)) return;
   await runTool(
     ffmpeg,
@@ -86,16 +86,24 @@ export async function sourceImage(ffmpeg: string, path: string): Promise<void> {
   );
 }
 
+/**
+ * What the face benches run on, made once per folder and length: the 1080p30 video with one face, the source
+ * face and the stand-in models (`models.manifest` serves them).
+ */
+export async function faceBenchInputs(ffmpeg: string, out: string, seconds: number) {
+  const dir = join(out, 'face-video');
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, `face-1080p30-${seconds}s.mp4`);
+  const source = join(dir, 'source.png');
+  await faceVideo(ffmpeg, input, seconds);
+  await sourceImage(ffmpeg, source);
+  return { dir, input, source, models: await writeModelSet(dir, MODELS) };
+}
+
 export async function benchFaceVideo(options: FaceVideoOptions): Promise<FaceVideoCase[]> {
   const unavailable = oracleUnavailable();
   if (unavailable) throw new Error(`FaceFusion cannot run here: ${unavailable}`);
-  const dir = join(options.out, 'face-video');
-  mkdirSync(dir, { recursive: true });
-  const input = join(dir, `face-1080p30-${options.seconds}s.mp4`);
-  const source = join(dir, 'source.png');
-  await faceVideo(options.ffmpeg, input, options.seconds);
-  await sourceImage(options.ffmpeg, source);
-  const models = await writeModelSet(dir, MODELS);
+  const { dir, input, source, models } = await faceBenchInputs(options.ffmpeg, options.out, options.seconds);
   const ff = setUpOracle(join(dir, 'facefusion'), join(dir, 'fake-models')).ff;
   const frames = options.seconds * 30;
 

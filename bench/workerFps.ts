@@ -10,16 +10,15 @@
  * The main thread's share bounds a worker's fps whatever the cores: 1000 / its ms per frame.
  * `npm run bench -- --only worker-fps [--seconds N] [--runs N] [--frames-in-flight 1,3] [--threads 1,2]`.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobSpec } from '../src/core/types.js';
 import { resolveModelSettings } from '../src/models/settings.js';
 import { prepareFaceJob } from '../src/vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS, faceOptionsOf } from '../src/vision/faceOptions.js';
 import { ProcessorChain } from '../src/vision/processors/chain.js';
-import { writeModelSet } from '../test/fixtures/models.js';
 import { runLocalTask } from '../test/helpers/localTask.js';
-import { faceVideo, MODELS, sourceImage } from './faceVsFacefusion.js';
+import { faceBenchInputs } from './faceVsFacefusion.js';
 import { childrenCpuSeconds, median } from './timing.js';
 
 export interface WorkerFpsOptions {
@@ -61,13 +60,12 @@ function processCpuSeconds(): number {
 }
 
 export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerFpsCase[]> {
-  const dir = join(options.out, 'face-video');
-  mkdirSync(dir, { recursive: true });
-  const input = join(dir, `face-1080p30-${options.seconds}s.mp4`);
-  const source = join(dir, 'source.png');
-  await faceVideo(options.ffmpeg, input, options.seconds);
-  await sourceImage(options.ffmpeg, source);
-  const set = await writeModelSet(dir, MODELS);
+  const {
+    dir,
+    input,
+    source,
+    models: set,
+  } = await faceBenchInputs(options.ffmpeg, options.out, options.seconds);
   const models = await resolveModelSettings(
     { modelDir: join(dir, 'model-cache'), modelManifest: set.manifest },
     {},
