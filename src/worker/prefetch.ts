@@ -7,7 +7,13 @@ export async function* prefetch<T>(source: AsyncIterable<T>, depth: number): Asy
   const ahead: Promise<IteratorResult<T>>[] = [];
   try {
     for (;;) {
-      while (ahead.length < depth) ahead.push(iterator.next());
+      while (ahead.length < depth) {
+        const next = iterator.next();
+        // A read-ahead can fail (the decoder killed when the lease is lost) while the consumer is busy;
+        // it is awaited in turn, and must not count as unhandled before then: that ends a worker process.
+        next.catch(() => {});
+        ahead.push(next);
+      }
       const next = await ahead.shift()!;
       if (next.done) return;
       yield next.value;

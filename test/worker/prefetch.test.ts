@@ -46,4 +46,23 @@ describe('prefetch', () => {
     };
     await expect(run()).rejects.toThrow('decoder died');
   });
+
+  it('leaves no rejection unhandled when the source fails while the consumer is busy', async () => {
+    async function* source() {
+      yield 1;
+      throw new Error('decoder killed');
+    }
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const run = async () => {
+        for await (const _ of prefetch(source(), 3)) await new Promise((r) => setTimeout(r, 20));
+      };
+      await expect(run()).rejects.toThrow('decoder killed');
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
 });
