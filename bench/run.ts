@@ -16,8 +16,9 @@
  * --ff-threads N (FaceFusion's --execution-thread-count, default 2).
  *
  * `--only worker-fps` runs one worker over the same face video with the stand-in models (workerFps.ts), for
- * each --frames-in-flight N,M (default 1,3) and --threads N,M (onnxruntime intra-op threads, default 1,2),
- * both chains, alternating: --seconds, --runs.
+ * each --frames-in-flight N,M (default 1,3; 0: the default for the processor threads), --threads N,M
+ * (onnxruntime intra-op threads, default 1,2) and --processor-threads N,M (default 1), both chains,
+ * alternating: --seconds, --runs.
  *
  * `--only facefusion-engine` runs FaceFusion 3.8.1 over a small face video against `spotfuse run --engine
  * facefusion` (one chunk, three on one and two workers) and the native engine (facefusionEngine.ts; needs
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     'ff-threads': { type: 'string', default: '2' },
     'frames-in-flight': { type: 'string', default: '1,3' },
     threads: { type: 'string', default: '1,2' },
+    'processor-threads': { type: 'string', default: '1' },
   },
 });
 const seconds = Number(values.seconds);
@@ -255,8 +257,9 @@ async function benchWorker(): Promise<void> {
     out,
     seconds,
     runs,
-    framesInFlight: list('frames-in-flight', values['frames-in-flight'], 1),
+    framesInFlight: list('frames-in-flight', values['frames-in-flight'], 0),
     threads: list('threads', values.threads, 0),
+    processorThreads: list('processor-threads', values['processor-threads'], 1),
   };
   console.log(workerFpsTable(await benchWorkerFps(options), options).join('\n'));
   console.log(

@@ -3,12 +3,14 @@
  * costs next to nothing: the ceiling the engine itself puts on a worker whose models run on a GPU. The
  * same generated face video as the FaceFusion comparison (faceVsFacefusion.ts) goes through the worker's
  * own frame loop (`runProcessTask`: decoder, processor chain, segment encoder, checkpoints to local files)
- * as one task, for each chain, `--frames-in-flight` and `--execution-thread-count` given; the settings
- * alternate within each round, so a slow spell of a shared machine hits all of them alike.
- * Reported per frame: wall time (as fps) and CPU time, split into the worker's main thread (JavaScript:
- * analysis input, warps, paste-back, pipes), its other threads (onnxruntime's) and its ffmpeg processes.
- * The main thread's share bounds a worker's fps whatever the cores: 1000 / its ms per frame.
- * `npm run bench -- --only worker-fps [--seconds N] [--runs N] [--frames-in-flight 1,3] [--threads 1,2]`.
+ * as one task, for each chain, `--frames-in-flight`, `--execution-thread-count` and `--processor-threads`
+ * given; the settings alternate within each round, so a slow spell of a shared machine hits all of them
+ * alike. Reported per frame: wall time (as fps) and CPU time, split into the worker's main thread
+ * (JavaScript: analysis input, warps, paste-back, pipes; with processor threads, the pipes and hand-overs),
+ * its other threads (onnxruntime's, and the processor threads) and its ffmpeg processes. With the chain in
+ * the main thread, its share bounds a worker's fps whatever the cores: 1000 / its ms per frame.
+ * `npm run bench -- --only worker-fps [--seconds N] [--runs N] [--frames-in-flight 1,3] [--threads 1,2]
+ * [--processor-threads 1,2]`; frames in flight 0: the worker's default for the processor threads.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +18,9 @@ import type { JobSpec } from '../src/core/types.js';
 import { resolveModelSettings } from '../src/models/settings.js';
 import { prepareFaceJob } from '../src/vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS, faceOptionsOf } from '../src/vision/faceOptions.js';
-import { ProcessorChain } from '../src/vision/processors/chain.js';
+import type { FrameChain } from '../src/vision/processors/chain.js';
+import { loadFrameChain } from '../src/vision/processors/threadedChain.js';
+import { defaultFramesInFlight } from '../src/worker/processTask.js';
 import { runLocalTask } from '../test/helpers/localTask.js';
 import { faceBenchInputs } from './faceVsFacefusion.js';
 import { childrenCpuSeconds, median } from './timing.js';
@@ -28,6 +32,7 @@ export interface WorkerFpsOptions {
   runs: number;
   framesInFlight: number[];
   threads: number[];
+  processorThreads: number[];
 }
 
 /** One run's seconds: wall, and CPU of the main thread, of the worker's other threads, of its ffmpegs. */
@@ -42,6 +47,7 @@ export interface WorkerFpsCase {
   processors: string[];
   framesInFlight: number;
   threads: number;
+  processorThreads: number;
   frames: number;
   runs: WorkerRun[];
 }
@@ -78,29 +84,37 @@ export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerF
     encoder: { encoder: 'libx264', quality: 80, preset: 'veryfast' },
     checkpointFrames: 100,
   });
-  const chains = new Map<string, ProcessorChain>();
+  const chains = new Map<string, FrameChain>();
+  const chainKey = (c: Pick<WorkerFpsCase, 'processors' | 'threads' | 'processorThreads'>) =>
+    `${c.processors.join('+')}/${c.threads}/${c.processorThreads}`;
   for (const processors of CHAINS) {
     await prepareFaceJob({ ...specOf(processors), input }, models, { provider: 'cpu', threads: 0 });
     for (const threads of options.threads) {
-      const chain = await ProcessorChain.load(processors, {
-        sources: [source],
-        target: input,
-        face: faceOptionsOf(DEFAULT_FACE_OPTIONS),
-        execution: { provider: 'cpu', threads },
-        models,
-      });
-      chains.set(`${processors.join('+')}/${threads}`, chain);
+      for (const processorThreads of options.processorThreads) {
+        const loadOptions = {
+          sources: [source],
+          target: input,
+          face: faceOptionsOf(DEFAULT_FACE_OPTIONS),
+          execution: { provider: 'cpu' as const, threads },
+          models,
+        };
+        const chain = await loadFrameChain(processors, loadOptions, processorThreads);
+        chains.set(chainKey({ processors, threads, processorThreads }), chain);
+      }
     }
   }
   const cases: WorkerFpsCase[] = CHAINS.flatMap((processors) =>
     options.threads.flatMap((threads) =>
-      options.framesInFlight.map((framesInFlight) => ({
-        processors,
-        framesInFlight,
-        threads,
-        frames,
-        runs: [],
-      })),
+      options.processorThreads.flatMap((processorThreads) =>
+        options.framesInFlight.map((framesInFlight) => ({
+          processors,
+          framesInFlight: framesInFlight || defaultFramesInFlight(processorThreads),
+          threads,
+          processorThreads,
+          frames,
+          runs: [],
+        })),
+      ),
     ),
   );
   try {
@@ -108,7 +122,7 @@ export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerF
       for (const c of cases) {
         const taskDir = join(dir, 'worker-task');
         rmSync(taskDir, { recursive: true, force: true });
-        const chain = chains.get(`${c.processors.join('+')}/${c.threads}`)!;
+        const chain = chains.get(chainKey(c))!;
         const [main0, process0, children0] = [
           mainThreadCpuSeconds(),
           processCpuSeconds(),
@@ -135,7 +149,8 @@ export async function benchWorkerFps(options: WorkerFpsOptions): Promise<WorkerF
         const ms = (seconds: number) => ((seconds / frames) * 1000).toFixed(1);
         process.stdout.write(
           `run ${i + 1}/${options.runs} ${c.processors.join('+')} frames-in-flight ${c.framesInFlight} ` +
-            `threads ${c.threads}: ${(frames / wall).toFixed(1)} fps; CPU ms/frame main ${ms(run.main)}, ` +
+            `threads ${c.threads} processor threads ${c.processorThreads}: ${(frames / wall).toFixed(1)} fps; ` +
+            `CPU ms/frame main ${ms(run.main)}, ` +
             `other threads ${ms(run.otherThreads)}, ffmpeg ${ms(run.ffmpeg)}\n`,
         );
       }
@@ -153,15 +168,18 @@ export function workerFpsTable(cases: WorkerFpsCase[], options: WorkerFpsOptions
   return [
     `${cases[0]?.frames} frames of 1080p30, one face, stand-in models, libx264 quality 80 veryfast, one ` +
       `worker's frame loop, one task; median of ${options.runs} run(s):`,
-    `  ${'processors'.padEnd(30)} in flight  threads     fps   CPU ms/frame: main  other threads  ffmpeg` +
-      '   main thread allows',
+    `  ${'processors'.padEnd(30)} in flight  threads  processor threads     fps   CPU ms/frame: main` +
+      '  other threads  worker  ffmpeg   main thread allows',
     ...cases.map((c) => {
       const main = perFrame(c, 'main');
+      const other = perFrame(c, 'otherThreads');
+      // With processor threads, the chain's work is not on the main thread: it bounds nothing alone.
+      const allows = c.processorThreads === 1 ? `${(1000 / main).toFixed(0)} fps` : '-';
       return (
         `  ${c.processors.join(' + ').padEnd(30)}${col(String(c.framesInFlight), 10)}${col(String(c.threads), 9)}` +
-        `${col((1000 / perFrame(c, 'wall')).toFixed(1), 8)}${col(main.toFixed(1), 20)}` +
-        `${col(perFrame(c, 'otherThreads').toFixed(1), 15)}${col(perFrame(c, 'ffmpeg').toFixed(1), 8)}` +
-        `${col(`${(1000 / main).toFixed(0)} fps`, 21)}`
+        `${col(String(c.processorThreads), 19)}${col((1000 / perFrame(c, 'wall')).toFixed(1), 8)}` +
+        `${col(main.toFixed(1), 20)}${col(other.toFixed(1), 15)}${col((main + other).toFixed(1), 8)}` +
+        `${col(perFrame(c, 'ffmpeg').toFixed(1), 8)}${col(allows, 21)}`
       );
     }),
   ];

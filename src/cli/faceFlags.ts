@@ -29,7 +29,8 @@ import {
 } from '../vision/faceOptions.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
-import { DEFAULT_FRAMES_IN_FLIGHT } from '../worker/processTask.js';
+import { DEFAULT_PROCESSOR_THREADS } from '../vision/processors/threadedChain.js';
+import { defaultFramesInFlight } from '../worker/processTask.js';
 import { percent, positiveInt, unitInterval, wholeNumber } from './options.js';
 
 export interface DetectorFlags {
@@ -72,8 +73,10 @@ export interface ExecutionFlags {
   executionDeviceIds?: number[];
 }
 
-export interface FramesInFlightFlags {
-  framesInFlight: number;
+export interface FrameLoopFlags {
+  /** Absent: by the processor threads (`defaultFramesInFlight`). */
+  framesInFlight?: number;
+  processorThreads: number;
 }
 
 /**
@@ -351,15 +354,31 @@ export function addExecutionOptions(command: Command): Command {
     );
 }
 
-/** `--frames-in-flight`, for the commands that run workers. */
-export function addFramesInFlightOption(command: Command): Command {
-  return command.option(
-    '--frames-in-flight <n>',
-    "frames a worker has in its processors at once, overlapping one frame's work with the next's " +
-      '(memory: n decoded frames)',
-    positiveInt,
-    DEFAULT_FRAMES_IN_FLIGHT,
-  );
+/** `--frames-in-flight` and `--processor-threads`, for the commands that run workers. */
+export function addFrameLoopOptions(command: Command): Command {
+  return command
+    .option(
+      '--frames-in-flight <n>',
+      "frames a worker has in its processors at once, overlapping one frame's work with the next's " +
+        `(memory: n decoded frames; default ${defaultFramesInFlight(1)}, plus 2 per further processor thread)`,
+      positiveInt,
+    )
+    .option(
+      '--processor-threads <n>',
+      'threads a worker runs its processors in, each with its own copy of the models (memory, GPU memory ' +
+        "too: n times the models'), so that several frames' face analysis, warps, paste-back and " +
+        'inference run at once',
+      positiveInt,
+      DEFAULT_PROCESSOR_THREADS,
+    );
+}
+
+/** The same options, as arguments for a worker process this command starts. */
+export function frameLoopArgs(flags: FrameLoopFlags): string[] {
+  return [
+    ...(flags.framesInFlight === undefined ? [] : ['--frames-in-flight', String(flags.framesInFlight)]),
+    ...['--processor-threads', String(flags.processorThreads)],
+  ];
 }
 
 export function executionFromFlags(flags: ExecutionFlags): ExecutionOptions {

@@ -27,12 +27,13 @@ import {
 } from './engineFlags.js';
 import {
   addExecutionOptions,
-  addFramesInFlightOption,
+  addFrameLoopOptions,
   type ExecutionFlags,
   executionArgs,
   executionFromFlags,
-  type FramesInFlightFlags,
+  type FrameLoopFlags,
   faceOptionsFromFlags,
+  frameLoopArgs,
 } from './faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from './jobFlags.js';
 import { createLogger } from './logger.js';
@@ -45,7 +46,7 @@ interface RunFlags
   extends JobFlags,
     FacefusionFlags,
     ExecutionFlags,
-    FramesInFlightFlags,
+    FrameLoopFlags,
     ModelFlags,
     PriceFlags,
     SmtpFlags,
@@ -133,7 +134,7 @@ export function registerRun(program: Command): void {
     .option('--force', 'do the job again even if this same command already completed it')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print stack traces and debug logs');
-  addFramesInFlightOption(command);
+  addFrameLoopOptions(command);
   addDecoderOptions(addSmtpOptions(addModelOptions(addExecutionOptions(addPriceOptions(command))))).action(
     async (flags: RunFlags) => {
       const notify = jobNotifySpec(flags);
@@ -249,7 +250,7 @@ export function registerRun(program: Command): void {
           fileURLToPath(new URL('./main.js', import.meta.url)),
           'worker',
           ...executionArgs({ ...execution, deviceId: undefined }),
-          ...['--frames-in-flight', String(flags.framesInFlight)],
+          ...frameLoopArgs(flags),
           ...decoderArgs(decoderHwaccel),
           ...modelArgs(flags),
           ...facefusionWorkerArgs(facefusion),

@@ -10,16 +10,16 @@ import { addDecoderOptions, type DecoderFlags, decoderHwaccelFromFlags } from '.
 import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
 import {
   addExecutionOptions,
-  addFramesInFlightOption,
+  addFrameLoopOptions,
   type ExecutionFlags,
   executionFromFlags,
-  type FramesInFlightFlags,
+  type FrameLoopFlags,
 } from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
 import { positiveInt, positiveNumber } from './options.js';
 
-interface WorkerFlags extends ModelFlags, ExecutionFlags, FramesInFlightFlags, FacefusionFlags, DecoderFlags {
+interface WorkerFlags extends ModelFlags, ExecutionFlags, FrameLoopFlags, FacefusionFlags, DecoderFlags {
   server: string;
   token: string;
   pool: 'spot' | 'on-demand';
@@ -66,7 +66,7 @@ export function registerWorker(program: Command): void {
         .choices(['auto', 'none', ...CLOUDS])
         .default(process.env.SPOTFUSE_CLOUD ?? 'auto'),
     );
-  addFramesInFlightOption(command);
+  addFrameLoopOptions(command);
   addDecoderOptions(addExecutionOptions(addModelOptions(command))).action(async (flags: WorkerFlags) => {
     // Before onnxruntime loads (on the first model): CUDA reads it once, at start-up.
     if (flags.gpus !== undefined) process.env.CUDA_VISIBLE_DEVICES = flags.gpus;
@@ -112,6 +112,7 @@ export function registerWorker(program: Command): void {
       models: await resolveModelSettings(flags),
       execution,
       framesInFlight: flags.framesInFlight,
+      processorThreads: flags.processorThreads,
       decoderHwaccel,
       facefusion,
       maxTasks: flags.maxTasks,

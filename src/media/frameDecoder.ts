@@ -20,6 +20,7 @@ interface DecodeRange {
    * Reuse this many frame buffers in turn instead of allocating one per frame: a yielded frame then stays
    * valid only until `reuseBuffers` more frames have been yielded. Fresh multi-megabyte buffers cost a
    * page fault per 4 KB on first touch, which on virtual machines costs more than the copy itself.
+   * They are SharedArrayBuffers, so a processor thread works on a frame where it lies, without a copy.
    */
   reuseBuffers?: number;
   /**
@@ -84,7 +85,9 @@ export async function* decodeFrames(options: DecodeOptions): AsyncGenerator<Buff
   } finally {
     pipe.closeWriteEnd();
   }
-  const ring = Array.from({ length: options.reuseBuffers ?? 0 }, () => Buffer.allocUnsafeSlow(frameSize));
+  const ring = Array.from({ length: options.reuseBuffers ?? 0 }, () =>
+    Buffer.from(new SharedArrayBuffer(frameSize)),
+  );
   const nextBuffer = () => (ring.length > 0 ? ring[produced % ring.length] : Buffer.allocUnsafe(frameSize));
   let produced = 0;
   try {

@@ -8,7 +8,7 @@ import { SegmentEncoder } from '../media/segmentEncoder.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import type { Frame } from '../vision/frame.js';
-import type { ProcessorChain } from '../vision/processors/chain.js';
+import type { FrameChain } from '../vision/processors/chain.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
 import type { PreemptionNotice } from './preemption.js';
@@ -23,13 +23,19 @@ const DECODE_AHEAD = 8;
  * segments per task.
  */
 const SEGMENTS_IN_FLIGHT = 2;
-/** `--frames-in-flight`'s default: see README, Performance. */
+/** `--frames-in-flight`'s default for a chain in one thread: see README, Performance. */
 export const DEFAULT_FRAMES_IN_FLIGHT = 3;
+
+/**
+ * `--frames-in-flight`'s default for a chain in `threads` threads: two more per further thread, so each
+ * thread has a frame waiting while it works on one (the reply and the next hand-over cost it nothing).
+ */
+export const defaultFramesInFlight = (threads: number) => DEFAULT_FRAMES_IN_FLIGHT + 2 * (threads - 1);
 
 export interface ProcessTaskContext {
   client: LeaseClient;
   claim: ClaimResponse;
-  chain: ProcessorChain;
+  chain: FrameChain;
   workDir: string;
   /** ffmpeg's `-hwaccel` method for the decoder (e.g. cuda); default software decoding. */
   decoderHwaccel?: string;
@@ -41,7 +47,8 @@ export interface ProcessTaskContext {
   checkpointed?: (endFrame: number) => void;
   /**
    * Frames in the processor chain at once (1: one at a time). More let the chain work on the next frames
-   * while the encoder takes in the previous one; each holds one decoded frame.
+   * while the encoder takes in the previous one; each holds one decoded frame. Default: by the chain's
+   * threads (`defaultFramesInFlight`).
    */
   framesInFlight?: number;
   /** Lines about this task (the caller binds its job, task, worker and epoch). */
@@ -75,7 +82,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
   const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
-  const processed = ctx.chain.outputSize(video.width, video.height);
+  const processed = await ctx.chain.outputSize(video.width, video.height);
   const output = outputScaleSize(video.width, video.height, spec.encoder.scale);
   const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
   await mkdir(segmentDir, { recursive: true });
@@ -126,7 +133,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     finalizing.catch(() => {});
   };
 
-  const framesInFlight = ctx.framesInFlight ?? DEFAULT_FRAMES_IN_FLIGHT;
+  const framesInFlight = ctx.framesInFlight ?? defaultFramesInFlight(ctx.chain.threads);
   /** Frames handed to the chain and not yet written, oldest first. */
   const processing: Promise<Frame>[] = [];
   let frameIndex = task.nextFrame;

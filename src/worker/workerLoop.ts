@@ -4,7 +4,8 @@ import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import { type ExecutionOptions, faceOptionsOf } from '../vision/faceOptions.js';
-import { ProcessorChain } from '../vision/processors/chain.js';
+import type { FrameChain } from '../vision/processors/chain.js';
+import { DEFAULT_PROCESSOR_THREADS, loadFrameChain } from '../vision/processors/threadedChain.js';
 import { runFacefusionTask } from './engines/facefusion/facefusionTask.js';
 import type { FacefusionInstallation } from './engines/facefusion/installation.js';
 import { type HeartbeatState, startHeartbeat } from './heartbeat.js';
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   execution: ExecutionOptions;
   /** `--frames-in-flight`: frames in the processor chain at once (see runProcessTask). */
   framesInFlight?: number;
+  /** `--processor-threads`: threads the processor chain runs in (default 1: this thread). */
+  processorThreads?: number;
   /** ffmpeg's `-hwaccel` method for decoding input video (e.g. cuda), checked at start; default software. */
   decoderHwaccel?: string;
   /** The FaceFusion this worker runs `facefusion` jobs with; without it, it fails their tasks. */
@@ -59,21 +62,26 @@ const IDLE_POLL_MS = 250;
 /** One loaded processor chain, reused while consecutive tasks belong to the same job. */
 class ChainCache {
   private jobId: string | undefined;
-  private chain: ProcessorChain | undefined;
+  private chain: FrameChain | undefined;
 
-  constructor(private readonly options: Pick<WorkerOptions, 'models' | 'execution'>) {}
+  constructor(private readonly options: Pick<WorkerOptions, 'models' | 'execution' | 'processorThreads'>) {}
 
-  async for(claim: ClaimResponse): Promise<ProcessorChain> {
+  async for(claim: ClaimResponse): Promise<FrameChain> {
     if (this.jobId !== claim.task.jobId || !this.chain) {
       await this.dispose();
       const { spec } = claim;
-      this.chain = await ProcessorChain.load(spec.processors, {
+      const options = {
         sources: spec.sources,
         target: readableLocation(claim.inputUrl),
         face: faceOptionsOf(spec.face),
         execution: this.options.execution,
         models: this.options.models,
-      });
+      };
+      this.chain = await loadFrameChain(
+        spec.processors,
+        options,
+        this.options.processorThreads ?? DEFAULT_PROCESSOR_THREADS,
+      );
       this.jobId = claim.task.jobId;
     }
     return this.chain;

@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { JobSpec } from '../../src/core/types.js';
 import { probeVideo, splitProbe } from '../../src/media/probe.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
-import type { ProcessorChain } from '../../src/vision/processors/chain.js';
+import type { FrameChain } from '../../src/vision/processors/chain.js';
 import type { LeaseClient } from '../../src/worker/leaseClient.js';
 import { PreemptionNotice } from '../../src/worker/preemption.js';
 import { runProcessTask } from '../../src/worker/processTask.js';
@@ -25,14 +25,16 @@ export interface LocalTaskRun {
  * One process task over a whole local video, run by the worker's real frame loop (`runProcessTask`) with
  * `chain`; the lease calls are answered here, segments go to `dir` as `file:` blobs.
  * `preemptAt`: a preemption notice arrives as that frame goes into the chain (so it is the task's last).
+ * `abortAt`: the lease is lost as that frame goes into the chain (the task's signal is aborted).
  */
 export async function runLocalTask(options: {
   input: string;
   dir: string;
-  chain: ProcessorChain;
+  chain: FrameChain;
   spec: Omit<JobSpec, 'input' | 'output'>;
   framesInFlight: number;
   preemptAt?: number;
+  abortAt?: number;
 }): Promise<LocalTaskRun> {
   const { dir } = options;
   const { probe, framePts } = splitProbe(await probeVideo(options.input));
@@ -68,9 +70,11 @@ export async function runLocalTask(options: {
     release: async () => {},
   } as unknown as LeaseClient;
   const notice = new PreemptionNotice();
-  const chain: ProcessorChain = Object.create(options.chain);
+  const lease = new AbortController();
+  const chain: FrameChain = Object.create(options.chain);
   chain.process = (frame) => {
     if (frame.index === options.preemptAt) notice.trigger('test');
+    if (frame.index === options.abortAt) lease.abort(new Error('lease lost'));
     return options.chain.process(frame);
   };
   const outcome = await runProcessTask({
@@ -80,7 +84,7 @@ export async function runLocalTask(options: {
     workDir: join(dir, 'work'),
     notice,
     progress: { framesDone: 0 },
-    signal: new AbortController().signal,
+    signal: lease.signal,
     framesInFlight: options.framesInFlight,
   });
   return { outcome, segments };

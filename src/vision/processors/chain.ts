@@ -25,6 +25,18 @@ class LazySharedModels implements SharedModels {
   }
 }
 
+/** What a worker's frame loop needs of a loaded chain, run in this thread or in processor threads. */
+export interface FrameChain {
+  /** Threads the chain's frames are processed on at once. */
+  readonly threads: number;
+  outputSize(
+    width: number,
+    height: number,
+  ): { width: number; height: number } | Promise<{ width: number; height: number }>;
+  process(frame: Frame, signal?: AbortSignal): Promise<Frame>;
+  dispose(): Promise<void>;
+}
+
 /**
  * A loaded chain of processors, run in `--processors` order on every frame.
  *
@@ -35,7 +47,8 @@ class LazySharedModels implements SharedModels {
  * the same. (onnxruntime-node runs a session on the calling thread, so inference does not overlap this
  * thread's other work; what overlaps is whatever a stage awaits outside it.)
  */
-export class ProcessorChain {
+export class ProcessorChain implements FrameChain {
+  readonly threads = 1;
   /** The face analysis (ahead of the first face processor), then each processor. */
   private readonly stages = new StagePipeline<Frame>();
 

@@ -1,0 +1,67 @@
+/**
+ * A processor thread's entry: loads its own ProcessorChain (its own models and onnxruntime sessions) and
+ * processes the frames it is sent, in the order they come, replying to each.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Frame } from '../frame.js';
+import { ProcessorChain } from './chain.js';
+import {
+  type ChainThreadData,
+  type FromChainThread,
+  postableFrame,
+  receivedFrame,
+  type ToChainThread,
+  threadError,
+} from './threadMessages.js';
+
+const port = parentPort!;
+const reply = (message: FromChainThread, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+/** Replies to one frame: processed, or failed (and whether because its caller gave it up). */
+async function processFrame(
+  chain: ProcessorChain,
+  { id, frame }: { id: number; frame: Frame },
+  running: Map<number, AbortController>,
+): Promise<void> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  try {
+    const processed = postableFrame(await chain.process(receivedFrame(frame), controller.signal));
+    reply({ kind: 'frame', id, frame: processed.frame }, processed.transfer);
+  } catch (error) {
+    reply({ kind: 'frameFailed', id, error: threadError(error), aborted: controller.signal.aborted });
+  } finally {
+    running.delete(id);
+  }
+}
+
+/**
+ * Loads the chain and answers requests until the dispose; the thread then waits for the caller to end it
+ * (ThreadedChain ends its threads only once every one has disposed its chain). A chain that fails to load
+ * is reported, and the thread still waits for its dispose and its end.
+ */
+async function serve({ names, options }: ChainThreadData): Promise<void> {
+  let chain: ProcessorChain | undefined;
+  /** The frames in the chain, to abort one when its caller gives it up. */
+  const running = new Map<number, AbortController>();
+  port.on('message', async (message: ToChainThread) => {
+    if (message.kind === 'dispose') {
+      await chain?.dispose();
+      reply({ kind: 'disposed' });
+      return;
+    }
+    // Only a thread that has loaded its chain is sent anything else.
+    if (!chain) return;
+    if (message.kind === 'frame') void processFrame(chain, message, running);
+    else if (message.kind === 'abort') running.get(message.id)?.abort();
+    else reply({ kind: 'outputSize', id: message.id, size: chain.outputSize(message.width, message.height) });
+  });
+  try {
+    chain = await ProcessorChain.load(names, options);
+    reply({ kind: 'ready' });
+  } catch (error) {
+    reply({ kind: 'loadFailed', error: threadError(error) });
+  }
+}
+
+await serve(workerData as ChainThreadData);
