@@ -185,7 +185,7 @@ describe('a worker with its processors in several threads', () => {
     });
   });
 
-  it("fails to load with the chain in this thread's one-line error, and ends its threads", async () => {
+  it("fails to load with the chain in this thread's one-line error", async () => {
     const faceless = join(dir(), 'faceless.png');
     await ffmpeg(['-f', 'lavfi', '-i', 'color=c=black:s=64x64', '-frames:v', '1', faceless]);
     const expected = await ProcessorChain.load(['face_swapper'], optionsOf([faceless])).then(
@@ -193,7 +193,8 @@ describe('a worker with its processors in several threads', () => {
       (error: Error) => error,
     );
     expect(expected).toBeInstanceOf(Error);
-    // Again and again: a thread that ended while another was still loading once hung that one.
+    // Again and again, on the same threads (kept for the next chain): a thread that ended while another was
+    // still loading once hung that one.
     for (let i = 0; i < 4; i++) {
       const failed = threaded.ThreadedChain.load(['face_swapper'], optionsOf([faceless]), 2);
       await expect(failed).rejects.toThrow((expected as Error).message);
@@ -201,7 +202,7 @@ describe('a worker with its processors in several threads', () => {
     }
   }, 120_000);
 
-  /** Runs a process that loads a 2-thread chain and processes a frame; it must exit by itself. */
+  /** Runs a process that loads a 2-thread chain and processes a frame; it must end by itself. */
   function childRun(ending: 'dispose' | 'forget' | 'load fails'): { status: number | null; stdout: string } {
     const script = `
       const { ThreadedChain } = await import(${JSON.stringify(pathToFileURL(distPath('src/vision/processors/threadedChain.js')).href)});
@@ -230,7 +231,7 @@ describe('a worker with its processors in several threads', () => {
     return { status: child.status, stdout: child.stdout };
   }
 
-  it('ends its threads: a process exits by itself after dispose, without it, and after a failed load', async () => {
+  it('holds up no exit: a process ends by itself after dispose, without it, and after a failed load', async () => {
     await ffmpeg(['-f', 'lavfi', '-i', 'color=c=black:s=64x64', '-frames:v', '1', join(dir(), 'black.png')]);
     expect(childRun('dispose')).toEqual({ status: 0, stdout: `processed ${64 * 64 * 1.5}\n` });
     expect(childRun('forget')).toEqual({ status: 0, stdout: `processed ${64 * 64 * 1.5}\n` });

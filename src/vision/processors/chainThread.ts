@@ -1,8 +1,9 @@
 /**
- * A processor thread's entry: loads its own ProcessorChain (its own models and onnxruntime sessions) and
- * processes the frames it is sent, in the order they come, replying to each.
+ * A processor thread's entry: loads its own ProcessorChain (its own models and onnxruntime sessions) when
+ * told, processes the frames it is sent, in the order they come, replying to each, and disposes the chain
+ * when told, then waits for the next one.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { Frame } from '../frame.js';
 import { ProcessorChain } from './chain.js';
 import {
@@ -35,27 +36,12 @@ async function processFrame(
   }
 }
 
-/**
- * Loads the chain and answers requests until the dispose; the thread then waits for the caller to end it
- * (ThreadedChain ends its threads only once every one has disposed its chain). A chain that fails to load
- * is reported, and the thread still waits for its dispose and its end.
- */
-async function serve({ names, options }: ChainThreadData): Promise<void> {
-  let chain: ProcessorChain | undefined;
-  /** The frames in the chain, to abort one when its caller gives it up. */
-  const running = new Map<number, AbortController>();
-  port.on('message', async (message: ToChainThread) => {
-    if (message.kind === 'dispose') {
-      await chain?.dispose();
-      reply({ kind: 'disposed' });
-      return;
-    }
-    // Only a thread that has loaded its chain is sent anything else.
-    if (!chain) return;
-    if (message.kind === 'frame') void processFrame(chain, message, running);
-    else if (message.kind === 'abort') running.get(message.id)?.abort();
-    else reply({ kind: 'outputSize', id: message.id, size: chain.outputSize(message.width, message.height) });
-  });
+/** The loaded chain; none before the first load, after a dispose, or when the load failed. */
+let chain: ProcessorChain | undefined;
+/** The frames in the chain, to abort one when its caller gives it up. */
+const running = new Map<number, AbortController>();
+
+async function load({ names, options }: ChainThreadData): Promise<void> {
   try {
     chain = await ProcessorChain.load(names, options);
     reply({ kind: 'ready' });
@@ -64,4 +50,15 @@ async function serve({ names, options }: ChainThreadData): Promise<void> {
   }
 }
 
-await serve(workerData as ChainThreadData);
+port.on('message', async (message: ToChainThread) => {
+  if (message.kind === 'load') await load(message.data);
+  else if (message.kind === 'dispose') {
+    await chain?.dispose();
+    chain = undefined;
+    reply({ kind: 'disposed' });
+  } else if (!chain) {
+    // Only a thread with a loaded chain is sent frames and size questions.
+  } else if (message.kind === 'frame') void processFrame(chain, message, running);
+  else if (message.kind === 'abort') running.get(message.id)?.abort();
+  else reply({ kind: 'outputSize', id: message.id, size: chain.outputSize(message.width, message.height) });
+});

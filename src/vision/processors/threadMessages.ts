@@ -3,7 +3,7 @@ import type { FaceOptions } from '../faceOptions.js';
 import type { Frame } from '../frame.js';
 import type { ProcessorOptions } from '../processorOptions.js';
 
-/** What a processor thread is started with: the chain to load, as `ProcessorChain.load` takes it. */
+/** The chain a processor thread is to load, as `ProcessorChain.load` takes it. */
 export interface ChainThreadData {
   names: readonly string[];
   options: ProcessorOptions<FaceOptions>;
@@ -19,10 +19,12 @@ export interface ThreadError {
 }
 
 /**
- * To a processor thread: a frame to process, a frame to give up (its caller's signal was aborted), the
- * chain's output size for an input size, or dispose the chain and end.
+ * To a processor thread: a chain to load, a frame to process, a frame to give up (its caller's signal was
+ * aborted), the chain's output size for an input size, or dispose the chain (the thread then waits for the
+ * next chain to load).
  */
 export type ToChainThread =
+  | { kind: 'load'; data: ChainThreadData }
   | { kind: 'frame'; id: number; frame: Frame }
   | { kind: 'abort'; id: number }
   | { kind: 'outputSize'; id: number; width: number; height: number }

@@ -34,19 +34,31 @@ interface Pending {
 }
 
 /**
- * One processor thread (chainThread.ts) and its requests not yet answered. It keeps the process alive
- * only while it owes an answer, so a chain nobody disposed never holds up an exit.
+ * Processor threads whose chain is disposed, kept for the next chain. A processor thread is never ended
+ * while the process runs: a Worker's end closes the files its thread opened as far as Node keeps count, and
+ * with several threads opening and closing files that count goes wrong (Node warns: "File descriptor N
+ * opened in unmanaged mode twice"); seen here, ending the threads of one chain while another chain's
+ * threads were loading or disposing hung a thread or aborted the process. Idle threads hold up no exit.
+ */
+const idleWorkers: Worker[] = [];
+
+function takeWorker(): Worker {
+  return idleWorkers.pop() ?? new Worker(new URL('./chainThread.js', import.meta.url));
+}
+
+/**
+ * One processor thread (chainThread.ts), loading a chain, and its requests not yet answered. It keeps the
+ * process alive only while it owes an answer, so a chain nobody disposed never holds up an exit.
  */
 class ChainThread {
-  private readonly worker: Worker;
+  private readonly worker = takeWorker();
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   /** Why the thread can take no more frames; set at the first failure, its load's included. */
   private failure: Error | undefined;
   readonly ready: Promise<void>;
-  /** The thread has ended; `ending`: because `end` ended it. */
+  /** The thread has ended (by itself: only a crash ends one). */
   private gone = false;
-  private ending = false;
   /** A thread of the chain stopped by itself: the others may be stuck in onnxruntime, and are only ended. */
   private broken = false;
   private readonly exited: Promise<void>;
@@ -54,23 +66,27 @@ class ChainThread {
   private readonly disposed = new Promise<void>((resolve) => {
     this.chainDisposed = resolve;
   });
+  private readonly onMessage = (message: FromChainThread) => this.receive(message);
+  private crash: Error | undefined;
+  private readonly onError = (error: Error) => {
+    this.crash = error;
+  };
+  private onExit!: (code: number) => void;
 
   /** `stopped`: told when the thread ends by itself (an uncaught error, a crash), with why. */
   constructor(data: ChainThreadData, stopped: (error: Error) => void) {
-    this.worker = new Worker(new URL('./chainThread.js', import.meta.url), { workerData: data });
     this.ready = this.expect<void>(READY);
-    this.worker.on('message', (message: FromChainThread) => this.receive(message));
-    let crash: Error | undefined;
-    this.worker.on('error', (error) => {
-      crash = error;
-    });
+    this.worker.on('message', this.onMessage);
+    this.worker.on('error', this.onError);
     this.exited = new Promise((resolve) => {
-      this.worker.once('exit', (code) => {
+      this.onExit = (code) => {
         this.gone = true;
-        if (!this.ending) stopped(crash ?? new Error(`a processor thread stopped (exit code ${code})`));
+        stopped(this.crash ?? new Error(`a processor thread stopped (exit code ${code})`));
         resolve();
-      });
+      };
+      this.worker.once('exit', this.onExit);
     });
+    this.post({ kind: 'load', data });
   }
 
   /** Frames and other requests the thread has not answered. */
@@ -100,19 +116,24 @@ class ChainThread {
   }
 
   /**
-   * Disposes the thread's chain (nothing where it failed to load); the thread waits to be ended. Skipped
-   * once a thread of the chain has stopped by itself: the others may be stuck.
+   * Disposes the thread's chain (nothing where it failed to load) and keeps the thread for the next chain;
+   * a thread of a chain that lost one is ended instead, as it may be stuck.
    */
-  async disposeChain(): Promise<void> {
-    if (this.gone || this.broken) return;
+  async release(): Promise<void> {
+    if (this.gone) return;
+    if (this.broken) {
+      await this.worker.terminate();
+      return;
+    }
     this.worker.ref();
     this.worker.postMessage({ kind: 'dispose' } satisfies ToChainThread);
     await Promise.race([this.disposed, this.exited]);
-  }
-
-  async end(): Promise<void> {
-    this.ending = true;
-    await this.worker.terminate();
+    if (this.gone) return;
+    this.worker.off('message', this.onMessage);
+    this.worker.off('error', this.onError);
+    this.worker.off('exit', this.onExit);
+    this.worker.unref();
+    idleWorkers.push(this.worker);
   }
 
   private expect<T>(id: number, signal?: AbortSignal): Promise<T> {
@@ -201,7 +222,7 @@ export class ThreadedChain implements FrameChain {
     const loaded = await Promise.allSettled(chainThreads.map((thread) => thread.ready));
     const failed = loaded.find((result) => result.status === 'rejected');
     if (failed) {
-      await endAll(chainThreads);
+      await releaseAll(chainThreads);
       throw failed.reason;
     }
     return new ThreadedChain(chainThreads);
@@ -218,19 +239,12 @@ export class ThreadedChain implements FrameChain {
   }
 
   async dispose(): Promise<void> {
-    await endAll(this.chainThreads);
+    await releaseAll(this.chainThreads);
   }
 }
 
-/**
- * Disposes every thread's chain, and only then ends the threads: onnxruntime-node's native state is the
- * process's, and a thread ending while another still loads or runs a model has hung that other thread
- * (seen here: a thread that had failed to load ended while the next was loading, and that one never
- * answered).
- */
-async function endAll(chainThreads: ChainThread[]): Promise<void> {
-  await Promise.all(chainThreads.map((thread) => thread.disposeChain()));
-  await Promise.all(chainThreads.map((thread) => thread.end()));
+async function releaseAll(chainThreads: ChainThread[]): Promise<void> {
+  await Promise.all(chainThreads.map((thread) => thread.release()));
 }
 
 /**
