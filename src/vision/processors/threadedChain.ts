@@ -43,7 +43,14 @@ interface Pending {
 const idleWorkers: Worker[] = [];
 
 function takeWorker(): Worker {
-  return idleWorkers.pop() ?? new Worker(new URL('./chainThread.js', import.meta.url));
+  const idle = idleWorkers.pop();
+  if (idle) return idle;
+  const worker = new Worker(new URL('./chainThread.js', import.meta.url));
+  // One that stopped while idle is not handed out again.
+  worker.once('exit', () => {
+    if (idleWorkers.includes(worker)) idleWorkers.splice(idleWorkers.indexOf(worker), 1);
+  });
+  return worker;
 }
 
 /**
@@ -207,7 +214,10 @@ export class ThreadedChain implements FrameChain {
     return this.chainThreads.length;
   }
 
-  /** Starts `threads` threads and loads the chain in each; on any failure, ends them all and throws it. */
+  /**
+   * Loads the chain in each of `threads` threads (idle ones first, then new ones); on any failure, releases
+   * them all and throws it.
+   */
   static async load(
     names: readonly string[],
     options: ProcessorOptions<FaceOptions>,
