@@ -202,8 +202,14 @@ describe('a worker with its processors in several threads', () => {
     }
   }, 120_000);
 
-  /** Runs a process that loads a 2-thread chain and processes a frame; it must end by itself. */
-  function childRun(ending: 'dispose' | 'forget' | 'load fails'): { status: number | null; stdout: string } {
+  /**
+   * Runs a process that loads a 2-thread chain and processes a frame; it must end by itself. `crash`: one
+   * thread then stops (ended from outside, as a crash would end it) and two more frames are handed in.
+   */
+  function childRun(ending: 'dispose' | 'forget' | 'load fails' | 'crash'): {
+    status: number | null;
+    stdout: string;
+  } {
     const script = `
       const { ThreadedChain } = await import(${JSON.stringify(pathToFileURL(distPath('src/vision/processors/threadedChain.js')).href)});
       const { resolveModelSettings } = await import(${JSON.stringify(pathToFileURL(distPath('src/models/settings.js')).href)});
@@ -217,6 +223,14 @@ describe('a worker with its processors in several threads', () => {
         const out = await chain.process(frame);
         console.log('processed', out.data.length);
         if (ending === 'dispose') await chain.dispose();
+        if (ending === 'crash') {
+          // Ended while idle: one ended in the middle of an onnxruntime run takes the process down with it.
+          await chain.chainThreads[0].worker.terminate();
+          const later = [1, 2].map((index) => chain.process({ ...frame, index, data: Buffer.alloc(64 * 64 * 1.5, 16) }));
+          for (const result of await Promise.allSettled(later)) console.log('later:', result.reason?.message ?? 'ok');
+          await chain.dispose();
+          console.log('disposed');
+        }
       } catch (error) {
         console.log('failed:', error.message);
       }
@@ -239,4 +253,12 @@ describe('a worker with its processors in several threads', () => {
     expect(failed.status).toBe(0);
     expect(failed.stdout).toMatch(/^failed: no face found in source image \S*black\.png\n$/);
   }, 300_000);
+
+  it('fails every later frame, on every thread, once a thread has stopped by itself; still ends', async () => {
+    const stopped = 'a processor thread stopped (exit code 1)';
+    expect(childRun('crash')).toEqual({
+      status: 0,
+      stdout: `processed ${64 * 64 * 1.5}\nlater: ${stopped}\nlater: ${stopped}\ndisposed\n`,
+    });
+  }, 120_000);
 });

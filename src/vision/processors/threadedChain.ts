@@ -38,7 +38,10 @@ interface Pending {
  * while the process runs: a Worker's end closes the files its thread opened as far as Node keeps count, and
  * with several threads opening and closing files that count goes wrong (Node warns: "File descriptor N
  * opened in unmanaged mode twice"); seen here, ending the threads of one chain while another chain's
- * threads were loading or disposing hung a thread or aborted the process. Idle threads hold up no exit.
+ * threads were loading or disposing hung a thread or aborted the process. And a thread that ends in the
+ * middle of an onnxruntime run aborts the process (onnxruntime-node 1.30 throws from native code:
+ * "terminate called after throwing an instance of 'Napi::Error'"), so a thread that crashes can take the
+ * worker with it; its lease then runs out and the task runs again. Idle threads hold up no exit.
  */
 const idleWorkers: Worker[] = [];
 
@@ -66,8 +69,6 @@ class ChainThread {
   readonly ready: Promise<void>;
   /** The thread has ended (by itself: only a crash ends one). */
   private gone = false;
-  /** A thread of the chain stopped by itself: the others may be stuck in onnxruntime, and are only ended. */
-  private broken = false;
   private readonly exited: Promise<void>;
   private chainDisposed!: () => void;
   private readonly disposed = new Promise<void>((resolve) => {
@@ -122,16 +123,9 @@ class ChainThread {
     return size;
   }
 
-  /**
-   * Disposes the thread's chain (nothing where it failed to load) and keeps the thread for the next chain;
-   * a thread of a chain that lost one is ended instead, as it may be stuck.
-   */
+  /** Disposes the thread's chain (nothing where it failed to load) and keeps the thread for the next chain. */
   async release(): Promise<void> {
     if (this.gone) return;
-    if (this.broken) {
-      await this.worker.terminate();
-      return;
-    }
     this.worker.ref();
     this.worker.postMessage({ kind: 'dispose' } satisfies ToChainThread);
     await Promise.race([this.disposed, this.exited]);
@@ -186,14 +180,8 @@ class ChainThread {
     this.settle(answer.id)?.resolve(answer.value);
   }
 
-  /** A thread of this one's chain (this one or another) stopped by itself, for `error`. */
-  chainStopped(error: Error): void {
-    this.broken = true;
-    this.fail(error);
-  }
-
   /** Fails every request not yet answered, and every later one, with `error`. */
-  private fail(error: Error): void {
+  fail(error: Error): void {
     this.failure ??= error;
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(this.failure);
   }
@@ -224,9 +212,9 @@ export class ThreadedChain implements FrameChain {
     threads: number,
   ): Promise<ThreadedChain> {
     const data: ChainThreadData = { names, options: threadOptions(options, threads) };
-    // A thread that ends by itself fails the chain: the others' frames too, as they may never come back.
+    // A thread that ends by itself fails the chain: the others' frames too, so no task runs on half of it.
     const stopped = (error: Error) => {
-      for (const thread of chainThreads) thread.chainStopped(error);
+      for (const thread of chainThreads) thread.fail(error);
     };
     const chainThreads = Array.from({ length: threads }, () => new ChainThread(data, stopped));
     const loaded = await Promise.allSettled(chainThreads.map((thread) => thread.ready));
