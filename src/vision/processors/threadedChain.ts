@@ -34,21 +34,21 @@ interface Pending {
 }
 
 /**
- * Processor threads whose chain is disposed, kept for the next chain. A processor thread is never ended
- * while the process runs: a Worker's end closes the files its thread opened as far as Node keeps count, and
- * with several threads opening and closing files that count goes wrong (Node warns: "File descriptor N
- * opened in unmanaged mode twice"); seen here, ending the threads of one chain while another chain's
- * threads were loading or disposing hung a thread or aborted the process. And a thread that ends in the
- * middle of an onnxruntime run aborts the process (onnxruntime-node 1.30 throws from native code:
- * "terminate called after throwing an instance of 'Napi::Error'"), so a thread that crashes can take the
- * worker with it; its lease then runs out and the task runs again. Idle threads hold up no exit.
+ * Processor threads whose chain is disposed, kept for the next chain: a processor thread is never ended
+ * while the process runs. Seen here: ending the threads of one chain while another chain's threads were
+ * loading or disposing hung a thread or aborted the process, with Node warning "File descriptor N opened in
+ * unmanaged mode twice" (a Worker counts the files its thread opens, to close them when it ends; with
+ * several threads the count went wrong, so the threads do not count: `trackUnmanagedFds: false`). And a
+ * thread that ends in the middle of an onnxruntime run aborts the process (onnxruntime-node 1.30 throws from
+ * native code: "terminate called after throwing an instance of 'Napi::Error'"), so a thread that crashes
+ * can take the worker with it; its lease then runs out and the task runs again. Idle threads hold up no exit.
  */
 const idleWorkers: Worker[] = [];
 
 function takeWorker(): Worker {
   const idle = idleWorkers.pop();
   if (idle) return idle;
-  const worker = new Worker(new URL('./chainThread.js', import.meta.url));
+  const worker = new Worker(new URL('./chainThread.js', import.meta.url), { trackUnmanagedFds: false });
   // One that stopped while idle is not handed out again.
   worker.once('exit', () => {
     if (idleWorkers.includes(worker)) idleWorkers.splice(idleWorkers.indexOf(worker), 1);
