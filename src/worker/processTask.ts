@@ -24,7 +24,7 @@ const DECODE_AHEAD = 8;
  */
 const SEGMENTS_IN_FLIGHT = 2;
 /** `--frames-in-flight`'s default for a chain in one thread: see README, Performance. */
-export const DEFAULT_FRAMES_IN_FLIGHT = 3;
+const DEFAULT_FRAMES_IN_FLIGHT = 3;
 
 /**
  * `--frames-in-flight`'s default for a chain in `threads` threads: two more per further thread, so each
