@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import {
+  chunksOnKeptFrames,
+  frameRateFraction,
+  type OutputFrameRate,
+  outputSlots,
+  outputVideoFpsProblem,
+  slotMicros,
+} from '../../src/core/outputFrameRate.js';
+import type { FrameRange } from '../../src/core/types.js';
+
+/** Which source frame each output frame shows, from the first output slot of each source frame. */
+function framesShown(slots: readonly number[], from: number): number[] {
+  const shown: number[] = [];
+  for (let i = 0; i + 1 < slots.length; i++)
+    for (let slot = slots[i]; slot < slots[i + 1]; slot++) shown.push(from + i);
+  return shown;
+}
+
+/** A constant-rate video of `count` frames at `fps` in a 1/(fps*512) time base, as ffmpeg writes MP4s. */
+function constantRate(fps: number, count: number, outputFps: number, range: FrameRange = { start: 0, end: count }) {
+  const timeBase = { num: 1, den: fps * 512 };
+  const pts = (frame: number) => frame * 512;
+  const rate: OutputFrameRate = {
+    outputFps,
+    sourceFps: fps,
+    timeBase,
+    originPts: 0,
+    firstPts: pts(range.start),
+    endPts: pts(range.end),
+  };
+  return framesShown(outputSlots(rate, range, pts), range.start);
+}
+
+describe('output frame rate (FaceFusion 3.8.1 disk workflow, as its ffmpeg makes it)', () => {
+  // Each list is what FaceFusion's extract and merge commands (ffmpeg 5.1) gave for the same input.
+  it('30 → 24 drops one frame in five, where ffmpeg rounds', () => {
+    expect(constantRate(30, 30, 24)).toEqual([
+      0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 23, 24, 25, 26, 28, 29,
+    ]);
+  });
+
+  it('30 → 15 keeps every other frame, the even ones', () => {
+    expect(constantRate(30, 30, 15)).toEqual(Array.from({ length: 15 }, (_, i) => 2 * i));
+  });
+
+  it('25 → 30 repeats one frame in five', () => {
+    expect(constantRate(25, 25, 30)).toEqual([
+      0, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 12, 13, 14, 15, 16, 17, 17, 18, 19, 20, 21, 22, 22, 23, 24,
+    ]);
+  });
+
+  it('a trim range is resampled from its own first frame', () => {
+    expect(constantRate(30, 30, 24, { start: 5, end: 25 })).toEqual([
+      5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19, 20, 21, 23, 24,
+    ]);
+  });
+
+  // ffprobe's frame times (1/15360 s) of a variable-rate video: 30 fps with a 1/30 s gap after every 7th frame.
+  const VFR_PTS = [
+    0, 512, 1024, 1536, 2048, 2560, 3072, 4096, 4608, 5120, 5632, 6144, 6656, 7168, 7680, 8192, 8704, 9216, 9728,
+    10240, 10752, 11264, 12288, 12800, 13312, 13824, 14336, 14848, 15360, 15872,
+  ];
+  const variableRate = (outputFps: number, range: FrameRange = { start: 0, end: VFR_PTS.length }) => {
+    const rate: OutputFrameRate = {
+      outputFps,
+      // FaceFusion's rate is ffprobe's r_frame_rate (30), not the average (28.125).
+      sourceFps: 30,
+      timeBase: { num: 1, den: 15360 },
+      originPts: 0,
+      firstPts: VFR_PTS[range.start],
+      endPts: VFR_PTS[range.end] ?? VFR_PTS[VFR_PTS.length - 1] + 512,
+    };
+    const ptsOf = (frame: number) => (frame === range.end ? rate.endPts : VFR_PTS[frame]);
+    return framesShown(outputSlots(rate, range, ptsOf), range.start);
+  };
+
+  it('a variable-rate video: 24 fps keeps the frames nearest each 1/24 s, and fills its gaps', () => {
+    expect(variableRate(24)).toEqual([
+      0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22, 23, 24, 26, 27, 28, 29,
+    ]);
+  });
+
+  it('a variable-rate video at a higher rate: first made constant at its own, then repeated', () => {
+    expect(variableRate(40)).toEqual([
+      0, 1, 1, 2, 3, 4, 4, 5, 6, 6, 6, 7, 8, 9, 9, 10, 11, 12, 12, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20, 21, 21,
+      21, 22, 23, 23, 24, 25, 26, 26, 27, 28, 29, 29,
+    ]);
+  });
+
+  it('a variable-rate trim range', () => {
+    expect(variableRate(20, { start: 3, end: 22 })).toEqual([3, 5, 6, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 21]);
+  });
+
+  it('the same rate changes nothing', () => {
+    expect(constantRate(30, 30, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+});
