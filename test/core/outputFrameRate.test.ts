@@ -3,6 +3,7 @@ import {
   chunksOnKeptFrames,
   frameRateFraction,
   type OutputFrameRate,
+  outputSegmentDurationsMicros,
   outputSlots,
   outputVideoFpsProblem,
   slotMicros,
@@ -94,5 +95,81 @@ describe('output frame rate (FaceFusion 3.8.1 disk workflow, as its ffmpeg makes
 
   it('the same rate changes nothing', () => {
     expect(constantRate(30, 30, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+
+  it("counts from the file's start, as ffmpeg's filters do: a video 41 ms after it rounds otherwise", () => {
+    // Frames at 0.319 s + n/30 in a file that starts at 0.278 s (its audio's start).
+    const timeBase = { num: 1, den: 15360 };
+    const pts = (frame: number) => 4900 + frame * 512;
+    const rate = (originPts: number): OutputFrameRate => ({
+      outputFps: 24,
+      sourceFps: 30,
+      timeBase,
+      originPts,
+      firstPts: pts(0),
+      endPts: pts(30),
+    });
+    const shown = (originPts: number) =>
+      framesShown(outputSlots(rate(originPts), { start: 0, end: 30 }, pts), 0).slice(0, 6);
+    // What FaceFusion's ffmpeg gave for that file.
+    expect(shown(4270)).toEqual([0, 1, 3, 4, 5, 6]);
+    expect(shown(0)).toEqual([1, 2, 3, 4, 6, 7]);
+  });
+});
+
+describe('output clock', () => {
+  it('plays slot n at n / fps, in whole microseconds, for decimal and NTSC rates', () => {
+    expect([0, 1, 2, 24].map((slot) => slotMicros(24, slot))).toEqual([0, 41_667, 83_333, 1_000_000]);
+    expect(slotMicros(30000 / 1001, 30)).toBe(1_001_000);
+    expect(frameRateFraction(30000 / 1001)).toEqual({ num: 30000, den: 1001 });
+    expect(frameRateFraction(29.97)).toEqual({ num: 2997, den: 100 });
+    expect(frameRateFraction(12.5)).toEqual({ num: 25, den: 2 });
+  });
+
+  it("gives each segment its span of the output's clock, the last to the output's end", () => {
+    const frames = { fps: 24, startFrame: 10, slots: [0, 1, 2, 2, 3, 4, 5] };
+    const segments = [
+      { startFrame: 10, endFrame: 13 },
+      { startFrame: 13, endFrame: 16 },
+    ];
+    expect(outputSegmentDurationsMicros(segments, frames)).toEqual([83_333, 125_000]);
+  });
+
+  it("takes FaceFusion's range, 1 to 60 frames a second, and says what it takes", () => {
+    for (const fps of [1, 23.976, 60]) expect(outputVideoFpsProblem(fps)).toBeUndefined();
+    for (const fps of [0, 0.5, 61, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(outputVideoFpsProblem(fps)).toMatch(/^--output-video-fps must be a number from 1 to 60: /);
+  });
+});
+
+describe('tasks of a resampled job', () => {
+  // 60 → 24 over [0, 20): frames 1, 3, 6, 8, 11, 13, 16, 18 are kept (2 in 5), the others dropped.
+  const timeBase = { num: 1, den: 60 };
+  const rate: OutputFrameRate = { outputFps: 24, sourceFps: 60, timeBase, originPts: 0, firstPts: 0, endPts: 20 };
+  const slots = outputSlots(rate, { start: 0, end: 20 }, (frame) => frame);
+  const kept = (frame: number) => slots[frame + 1] > slots[frame];
+
+  it('start on a frame the output keeps, so that every task writes one', () => {
+    expect(framesShown(slots, 0)).toEqual([1, 3, 6, 8, 11, 13, 16, 18]);
+    const planned = [0, 4, 8, 12, 16].map((start) => ({ start, end: Math.min(20, start + 4) }));
+    const chunks = chunksOnKeptFrames(planned, slots);
+    expect(chunks).toEqual([
+      { start: 0, end: 6 },
+      { start: 6, end: 8 },
+      { start: 8, end: 13 },
+      { start: 13, end: 16 },
+      { start: 16, end: 20 },
+    ]);
+    for (const chunk of chunks) {
+      const frames = Array.from({ length: chunk.end - chunk.start }, (_, i) => chunk.start + i);
+      expect(frames.some(kept)).toBe(true);
+    }
+  });
+
+  it('merge tasks that would start on the same kept frame, and keep a lone task', () => {
+    const planned = Array.from({ length: 20 }, (_, start) => ({ start, end: start + 1 }));
+    const chunks = chunksOnKeptFrames(planned, slots);
+    expect(chunks.map((c) => c.start)).toEqual([0, 3, 6, 8, 11, 13, 16, 18]);
+    expect(chunksOnKeptFrames([{ start: 0, end: 20 }], slots)).toEqual([{ start: 0, end: 20 }]);
   });
 });
