@@ -93,7 +93,9 @@ export function retention(value: string): number {
 export function outputVideoFps(value: string): number {
   const fps = value.trim() === '' ? Number.NaN : Number(value);
   if (outputVideoFpsProblem(fps) !== undefined)
-    throw new InvalidArgumentError(`must be a number from ${OUTPUT_VIDEO_FPS.min} to ${OUTPUT_VIDEO_FPS.max}`);
+    throw new InvalidArgumentError(
+      `must be a number from ${OUTPUT_VIDEO_FPS.min} to ${OUTPUT_VIDEO_FPS.max}`,
+    );
   return fps;
 }
 

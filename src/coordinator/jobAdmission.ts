@@ -1,5 +1,6 @@
 import { UserError } from '../core/errors.js';
 import { FACEFUSION_TASK_FRAMES, frameRateProblem, isFacefusionJob } from '../core/facefusion.js';
+import { chunksOnKeptFrames } from '../core/outputFrameRate.js';
 import {
   type ChunkSizing,
   chooseChunkFrames,
@@ -7,14 +8,13 @@ import {
   planChunks,
   trimmedRange,
 } from '../core/planner.js';
-import { chunksOnKeptFrames } from '../core/outputFrameRate.js';
 import type { EncoderOptions, FrameRange, JobSpec } from '../core/types.js';
-import { jobOutputFrameRate, outputFramesOf } from './outputFrames.js';
 import { splitProbe, type VideoProbe } from '../media/probe.js';
 import type { JobStore, OutboxStore, StoredJob } from '../store/store.js';
 import { referenceFrameProblem } from '../vision/faceOptionGroups.js';
 import { faceOptionsOf } from '../vision/faceOptions.js';
 import { chainCostMsPerFrame } from '../vision/processors/registry.js';
+import { jobOutputFrameRate, outputFramesOf } from './outputFrames.js';
 import {
   AdmissionRefused,
   checkJobPixels,
@@ -88,7 +88,9 @@ export function checkProbedJob(
     if (isFacefusionJob(spec)) throw new UserError('--output-video-fps needs the native engine');
     const slots = outputSlotsOf(fps, probe, range);
     if (slots[slots.length - 1] === 0)
-      throw new UserError(`--output-video-fps ${fps} leaves no frame of the ${range.end - range.start} given`);
+      throw new UserError(
+        `--output-video-fps ${fps} leaves no frame of the ${range.end - range.start} given`,
+      );
   }
   if (isFacefusionJob(spec)) {
     const problem = frameRateProblem(probe.video.framePts);

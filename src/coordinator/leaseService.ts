@@ -33,8 +33,8 @@ import {
   workerName,
 } from '../store/store.js';
 import { deleteJobSegments, segmentsPrefix } from './blobSweeps.js';
-import { jobOutputFrameRate, outputFrameRateFrames, outputFramesOf } from './outputFrames.js';
 import type { Metrics } from './metrics.js';
+import { jobOutputFrameRate, outputFrameRateFrames, outputFramesOf } from './outputFrames.js';
 
 export interface LeaseOptions {
   leaseTtlMs: number;
@@ -295,9 +295,16 @@ export class LeaseService {
       response.framePtsFrom = 0;
     }
     const { fps } = job.spec.encoder;
-    if (fps !== undefined) response.outputFrames = await this.outputFrames(job.id, job.spec, fps, probe, response);
+    if (fps !== undefined)
+      response.outputFrames = await this.outputFrames(job.id, job.spec, fps, probe, response);
     if (task.kind === 'merge')
-      response.merge = await this.mergeInput(job.id, job.spec.output, probe, response.framePts, response.outputFrames);
+      response.merge = await this.mergeInput(
+        job.id,
+        job.spec.output,
+        probe,
+        response.framePts,
+        response.outputFrames,
+      );
     return response;
   }
 
@@ -319,10 +326,7 @@ export class LeaseService {
     for (const frame of [...outputFrameRateFrames(probe, range), frames.end]) {
       const carried = claim.framePts[frame - claim.framePtsFrom];
       if (frame >= probe.video.frameCount || known.has(frame)) continue;
-      known.set(
-        frame,
-        carried ?? (await this.store.getFramePts(jobId, { start: frame, end: frame + 1 }))[0],
-      );
+      known.set(frame, carried ?? (await this.store.getFramePts(jobId, { start: frame, end: frame + 1 }))[0]);
     }
     const ptsOf = (frame: number) => known.get(frame) ?? claim.framePts[frame - claim.framePtsFrom];
     const rate = jobOutputFrameRate(fps, probe, range, ptsOf);

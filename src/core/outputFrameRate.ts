@@ -1,5 +1,5 @@
-import type { FrameRange } from './types.js';
 import type { TimeBase } from './time.js';
+import type { FrameRange } from './types.js';
 
 /**
  * FaceFusion 3.8.1's `--output-video-fps`, as its disk workflow makes it: the frames of the range go through

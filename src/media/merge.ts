@@ -115,7 +115,12 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
         ? audioEncodeArgs(options.audio, probe.audio.length, container.audioEncoder)
         : audioArgs(probe, container, trimmed)),
       ...(container.mp4Family
-        ? ['-video_track_timescale', String(options.timescale ?? probe.video.timeBase.den), '-movflags', '+faststart']
+        ? [
+            '-video_track_timescale',
+            String(options.timescale ?? probe.video.timeBase.den),
+            '-movflags',
+            '+faststart',
+          ]
         : []),
       '-f',
       container.muxer,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { UploadedPart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3BlobStore.js';
+import { OUTPUT_VIDEO_FPS, type OutputFrames } from '../core/outputFrameRate.js';
 import {
   ENGINE_NAMES,
   INSTANCE_FACT,
@@ -9,7 +10,6 @@ import {
   NOTIFY_EVENTS,
   type TaskKind,
 } from '../core/types.js';
-import { OUTPUT_VIDEO_FPS, type OutputFrames } from '../core/outputFrameRate.js';
 import { AUDIO_ENCODERS } from '../media/audioOptions.js';
 import { ENCODER_PRESETS } from '../media/encoders.js';
 import type { StoredProbe } from '../media/probe.js';

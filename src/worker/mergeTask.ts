@@ -9,8 +9,8 @@ import { mergeSegments } from '../media/merge.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
-import { uploadOutput } from './outputUpload.js';
 import { plannedMicros } from './outputTimeline.js';
+import { uploadOutput } from './outputUpload.js';
 import { type DownloadedSegment, damagedSegments } from './segmentVerification.js';
 import { downloadFile, HttpError, readableLocation } from './transfer.js';
 

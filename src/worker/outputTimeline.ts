@@ -33,6 +33,7 @@ export function plannedMicros(claim: ClaimResponse, from: number, to: number): n
   const base = timeline.micros(from);
   const planned: number[] = [];
   for (let frame = from; frame < to; frame++)
-    for (let copy = 0; copy < timeline.copies(frame); copy++) planned.push(timeline.micros(frame, copy) - base);
+    for (let copy = 0; copy < timeline.copies(frame); copy++)
+      planned.push(timeline.micros(frame, copy) - base);
   return planned;
 }

@@ -161,7 +161,9 @@ describe('tenant job API', () => {
     ]);
     const claims: ClaimResponse[] = [];
     for (let i = 0; i < 4; i++)
-      claims.push((await call('POST', '/v1/claim', worker, { workerId: `fps-${i}` })).json() as ClaimResponse);
+      claims.push(
+        (await call('POST', '/v1/claim', worker, { workerId: `fps-${i}` })).json() as ClaimResponse,
+      );
     const frames = claims
       .filter((c) => c.task.jobId === id)
       .map((c) => c.outputFrames!)

@@ -135,7 +135,9 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
   });
 
   it('takes --output-video-fps as FaceFusion does, from the command line or the .ini, in its range 1-60', () => {
-    expect(parseRun([...IO, '--output-video-fps', '24']).flags.outputVideoFps).toBe(24);
+    // Into the job's encoder, which run and submit (the API's encoder.fps) both send.
+    expect(parseRun([...IO, '--output-video-fps', '24']).encoder).toMatchObject({ fps: 24 });
+    expect(parseRun(IO).encoder).not.toHaveProperty('fps');
     expect(parseRun([...IO, '--output-video-fps=29.97']).flags.outputVideoFps).toBe(29.97);
     for (const bad of ['0', '60.5', 'abc', ''])
       expect(() => parseRun([...IO, '--output-video-fps', bad])).toThrow(/must be a number from 1 to 60/);

@@ -19,7 +19,12 @@ function framesShown(slots: readonly number[], from: number): number[] {
 }
 
 /** A constant-rate video of `count` frames at `fps` in a 1/(fps*512) time base, as ffmpeg writes MP4s. */
-function constantRate(fps: number, count: number, outputFps: number, range: FrameRange = { start: 0, end: count }) {
+function constantRate(
+  fps: number,
+  count: number,
+  outputFps: number,
+  range: FrameRange = { start: 0, end: count },
+) {
   const timeBase = { num: 1, den: fps * 512 };
   const pts = (frame: number) => frame * 512;
   const rate: OutputFrameRate = {
@@ -47,7 +52,8 @@ describe('output frame rate (FaceFusion 3.8.1 disk workflow, as its ffmpeg makes
 
   it('25 → 30 repeats one frame in five', () => {
     expect(constantRate(25, 25, 30)).toEqual([
-      0, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 12, 13, 14, 15, 16, 17, 17, 18, 19, 20, 21, 22, 22, 23, 24,
+      0, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 12, 13, 14, 15, 16, 17, 17, 18, 19, 20, 21, 22, 22, 23,
+      24,
     ]);
   });
 
@@ -59,8 +65,8 @@ describe('output frame rate (FaceFusion 3.8.1 disk workflow, as its ffmpeg makes
 
   // ffprobe's frame times (1/15360 s) of a variable-rate video: 30 fps with a 1/30 s gap after every 7th frame.
   const VFR_PTS = [
-    0, 512, 1024, 1536, 2048, 2560, 3072, 4096, 4608, 5120, 5632, 6144, 6656, 7168, 7680, 8192, 8704, 9216, 9728,
-    10240, 10752, 11264, 12288, 12800, 13312, 13824, 14336, 14848, 15360, 15872,
+    0, 512, 1024, 1536, 2048, 2560, 3072, 4096, 4608, 5120, 5632, 6144, 6656, 7168, 7680, 8192, 8704, 9216,
+    9728, 10240, 10752, 11264, 12288, 12800, 13312, 13824, 14336, 14848, 15360, 15872,
   ];
   const variableRate = (outputFps: number, range: FrameRange = { start: 0, end: VFR_PTS.length }) => {
     const rate: OutputFrameRate = {
@@ -84,13 +90,15 @@ describe('output frame rate (FaceFusion 3.8.1 disk workflow, as its ffmpeg makes
 
   it('a variable-rate video at a higher rate: first made constant at its own, then repeated', () => {
     expect(variableRate(40)).toEqual([
-      0, 1, 1, 2, 3, 4, 4, 5, 6, 6, 6, 7, 8, 9, 9, 10, 11, 12, 12, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20, 21, 21,
-      21, 22, 23, 23, 24, 25, 26, 26, 27, 28, 29, 29,
+      0, 1, 1, 2, 3, 4, 4, 5, 6, 6, 6, 7, 8, 9, 9, 10, 11, 12, 12, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20, 21,
+      21, 21, 22, 23, 23, 24, 25, 26, 26, 27, 28, 29, 29,
     ]);
   });
 
   it('a variable-rate trim range', () => {
-    expect(variableRate(20, { start: 3, end: 22 })).toEqual([3, 5, 6, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 21]);
+    expect(variableRate(20, { start: 3, end: 22 })).toEqual([
+      3, 5, 6, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 21,
+    ]);
   });
 
   it('the same rate changes nothing', () => {
@@ -145,7 +153,14 @@ describe('output clock', () => {
 describe('tasks of a resampled job', () => {
   // 60 → 24 over [0, 20): frames 1, 3, 6, 8, 11, 13, 16, 18 are kept (2 in 5), the others dropped.
   const timeBase = { num: 1, den: 60 };
-  const rate: OutputFrameRate = { outputFps: 24, sourceFps: 60, timeBase, originPts: 0, firstPts: 0, endPts: 20 };
+  const rate: OutputFrameRate = {
+    outputFps: 24,
+    sourceFps: 60,
+    timeBase,
+    originPts: 0,
+    firstPts: 0,
+    endPts: 20,
+  };
   const slots = outputSlots(rate, { start: 0, end: 20 }, (frame) => frame);
   const kept = (frame: number) => slots[frame + 1] > slots[frame];
 

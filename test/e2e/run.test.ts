@@ -227,12 +227,9 @@ describe('spotfuse run (embedded, end to end)', () => {
       Array.from({ length: 60 }, (_, n) => expect.closeTo(n / 20, 4)),
     );
     const refused = await runCli(
-      ['run', '-t', input, '-o', join(dir(), 'none.mp4'), '--state-dir', join(dir(), 'state-bad-fps')].concat([
-        '--processors',
-        'passthrough',
-        '--output-video-fps',
-        '75',
-      ]),
+      ['run', '-t', input, '-o', join(dir(), 'none.mp4'), '--state-dir', join(dir(), 'state-bad-fps')].concat(
+        ['--processors', 'passthrough', '--output-video-fps', '75'],
+      ),
       dir(),
     );
     expect(refused.code).not.toBe(0);

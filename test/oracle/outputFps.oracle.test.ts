@@ -90,8 +90,25 @@ describe.skipIf(oracleUnavailable())('--output-video-fps: spotfuse run vs FaceFu
     for (const c of CASES) {
       const run = await runCli(
         [
-          ...['run', '-t', targets.get(c.rate)!, '-o', ours(c), '--state-dir', join(dir(), `state-${c.name}`)],
-          ...['--processors', 'passthrough', '--workers', '2', '--chunk-frames', '7', '--checkpoint-frames', '3'],
+          ...[
+            'run',
+            '-t',
+            targets.get(c.rate)!,
+            '-o',
+            ours(c),
+            '--state-dir',
+            join(dir(), `state-${c.name}`),
+          ],
+          ...[
+            '--processors',
+            'passthrough',
+            '--workers',
+            '2',
+            '--chunk-frames',
+            '7',
+            '--checkpoint-frames',
+            '3',
+          ],
           ...['--output-audio-encoder', 'aac', ...options(c)],
         ],
         dir(),

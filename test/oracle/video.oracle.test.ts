@@ -6,8 +6,8 @@ import { runCli } from '../helpers/cli.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import {
-  frameNumber as numberedFrame,
   numberedBackground,
+  frameNumber as numberedFrame,
   rgbFrames as numberedRgbFrames,
   startDelayed,
 } from './numberedFrames.js';
