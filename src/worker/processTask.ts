@@ -180,19 +180,24 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       if (ctx.notice.requested) break;
       const index = decodedIndex++;
       // A frame the output drops is decoded (the decoder reads every frame) but never processed.
-      if (timeline.copies(index) === 0) continue;
-      const processed = ctx.chain.process({
-        index,
-        width: video.width,
-        height: video.height,
-        pixFmt: video.pipePixFmt,
-        colour: video.colour,
-        data,
-      });
-      // Awaited in turn by writeOldest; a failure before then must not count as unhandled.
-      processed.catch(() => {});
-      processing.push({ index, frame: processed });
-      if (processing.length >= framesInFlight) await writeOldest();
+      if (timeline.copies(index) > 0) {
+        const processed = ctx.chain.process({
+          index,
+          width: video.width,
+          height: video.height,
+          pixFmt: video.pipePixFmt,
+          colour: video.colour,
+          data,
+        });
+        // Awaited in turn by writeOldest; a failure before then must not count as unhandled.
+        processed.catch(() => {});
+        processing.push({ index, frame: processed });
+        if (processing.length >= framesInFlight) await writeOldest();
+      }
+      // Dropped frames take their turns in the decoder's reused buffers too: a frame in the chain is written
+      // before its buffer comes round again, as it is when every frame goes through the chain.
+      while (processing.length > 0 && decodedIndex - processing[0].index >= framesInFlight)
+        await writeOldest();
     }
     // Also on a preemption notice: the frames already in the chain are finished and written.
     while (processing.length > 0) await writeOldest();

@@ -219,6 +219,18 @@ describe('spotfuse run (embedded, end to end)', () => {
     expect(Math.min(...each)).toBeGreaterThan(35);
   });
 
+  it('--output-video-fps 2 of a 30 fps video: one frame in 15 kept, each the right picture', async () => {
+    const input = await cfrWithAudio(dir());
+    // More dropped frames in a row than the decoder has buffers for the frames in the chain.
+    const { output } = await run(input, 'fps2', ['--output-video-fps', '2', '--frames-in-flight', '3']);
+    expect(await probeFramesPts(output)).toEqual([0, 0.5, 1, 1.5, 2, 2.5].map((t) => expect.closeTo(t, 4)));
+    const reference = join(dir(), 'fps2-reference.mkv');
+    await ffmpeg([...['-i', input, '-vf', 'fps=2', '-an', '-c:v', 'ffv1', reference]]);
+    const each = await framePsnr(output, reference);
+    expect(each).toHaveLength(6);
+    expect(Math.min(...each)).toBeGreaterThan(35);
+  });
+
   it('--output-video-fps of a variable-rate video: one frame every 1/20 s, and a bad rate is one line', async () => {
     const input = await variableFrameRate(dir());
     const { output } = await run(input, 'vfr-fps', ['--chunk-frames', '10', '--output-video-fps', '20']);
