@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { OUTPUT_VIDEO_FPS, outputVideoFpsProblem } from '../core/outputFrameRate.js';
+import { isOutputVideoFps, OUTPUT_VIDEO_FPS } from '../core/outputFrameRate.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -92,7 +92,7 @@ export function retention(value: string): number {
 /** FaceFusion's `--output-video-fps`: a frame rate in its range. */
 export function outputVideoFps(value: string): number {
   const fps = value.trim() === '' ? Number.NaN : Number(value);
-  if (outputVideoFpsProblem(fps) !== undefined)
+  if (!isOutputVideoFps(fps))
     throw new InvalidArgumentError(
       `must be a number from ${OUTPUT_VIDEO_FPS.min} to ${OUTPUT_VIDEO_FPS.max}`,
     );

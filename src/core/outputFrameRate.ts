@@ -12,10 +12,9 @@ import type { FrameRange } from './types.js';
 /** FaceFusion's range for `--output-video-fps` (it clamps to it; spotfuse refuses what lies outside). */
 export const OUTPUT_VIDEO_FPS = { min: 1, max: 60 } as const;
 
-/** Why `fps` cannot be an output frame rate, in one line; undefined when it can. */
-export function outputVideoFpsProblem(fps: number): string | undefined {
-  if (Number.isFinite(fps) && fps >= OUTPUT_VIDEO_FPS.min && fps <= OUTPUT_VIDEO_FPS.max) return undefined;
-  return `--output-video-fps must be a number from ${OUTPUT_VIDEO_FPS.min} to ${OUTPUT_VIDEO_FPS.max}: ${fps}`;
+/** Whether `fps` is in FaceFusion's range for an output frame rate. */
+export function isOutputVideoFps(fps: number): boolean {
+  return Number.isFinite(fps) && fps >= OUTPUT_VIDEO_FPS.min && fps <= OUTPUT_VIDEO_FPS.max;
 }
 
 /** Where each source frame of a job's range starts in the output, as a claim carries it. */
@@ -81,7 +80,7 @@ function ticksInFrames(rate: OutputFrameRate, pts: number, fps: TimeBase): numbe
 }
 
 /** The output slot where a source frame at `pts` (or the range's end, at `endPts`) starts. */
-export function slotAt(rate: OutputFrameRate, pts: number): number {
+function slotAt(rate: OutputFrameRate, pts: number): number {
   const output = frameRateFraction(rate.outputFps);
   const source = frameRateFraction(rate.sourceFps);
   // FaceFusion extracts at the video's rate when the output's is higher, else at the output's.
