@@ -134,6 +134,20 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     expect([fromIni.flags.trimFrameStart, fromIni.flags.trimFrameEnd]).toEqual([5, undefined]);
   });
 
+  it('takes --output-video-fps as FaceFusion does, from the command line or the .ini, in its range 1-60', () => {
+    // Into the job's encoder, which run and submit (the API's encoder.fps) both send.
+    expect(parseRun([...IO, '--output-video-fps', '24']).encoder).toMatchObject({ fps: 24 });
+    expect(parseRun(IO).encoder).not.toHaveProperty('fps');
+    expect(parseRun([...IO, '--output-video-fps=29.97']).flags.outputVideoFps).toBe(29.97);
+    for (const bad of ['0', '60.5', 'abc', ''])
+      expect(() => parseRun([...IO, '--output-video-fps', bad])).toThrow(/must be a number from 1 to 60/);
+    const ini = join(dir(), 'fps.ini');
+    writeFileSync(ini, ['[output_creation]', 'output_video_fps = 15'].join('\n'));
+    const fromIni = parseRun([...IO, '--config-path', ini]);
+    expect(fromIni.flags.outputVideoFps).toBe(15);
+    expect(fromIni.said).toEqual([]);
+  });
+
   it('takes --face-debugger-items as a supported option, from the command line and the .ini', () => {
     const run = parseRun([
       ...IO,
