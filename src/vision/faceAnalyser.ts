@@ -5,6 +5,7 @@ import { alignFace } from './alignment.js';
 import { CLASSIFIER_CROP, type FaceClass, type FaceClassifier, loadFaceClassifier } from './classifier.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
 import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
+import { faceAngle } from './faceAngle.js';
 import { type Fan68From5, loadFan68From5 } from './fan68.js';
 import type { AnalysedFace, Frame } from './frame.js';
 import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
@@ -164,7 +165,10 @@ function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, sc
 /** The models an analyser uses besides the detector, each only where the options need it. */
 interface AnalysisModels {
   landmarker?: FaceLandmarker;
-  /** fan_68_5, when a mask needs 68 points and the landmarker is off. */
+  /**
+   * fan_68_5: with the landmarker, for each face's angle, which turns the landmarker's crop; without it,
+   * for the 68 points a mask needs.
+   */
   fan68?: Fan68From5;
   /** fairface, when the selector filters faces. */
   classifier?: FaceClassifier;
@@ -194,8 +198,8 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   /**
-   * The landmarker's 68 points on each face; a confident result replaces the detector's 5 points
-   * (FaceFusion's `--face-landmarker-score`).
+   * The landmarker's 68 points on each face, its crop turned by the face's angle when fan_68_5 is loaded
+   * for it; a confident result replaces the detector's 5 points (FaceFusion's `--face-landmarker-score`).
    */
   private async refine(picture: Picture, faces: DetectedFace[]): Promise<AnalysedFace[]> {
     const { landmarker, fan68 } = this.models;
@@ -208,7 +212,8 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     }
     const refined: AnalysedFace[] = [];
     for (const face of faces) {
-      const matrix = landmarkerMatrix(face.box);
+      const angle = fan68 ? faceAngle(await fan68.estimate(face.landmarks)) : 0;
+      const matrix = landmarkerMatrix(face.box, angle);
       const crop = picture.warp(matrix, LANDMARKER_SIZE, LANDMARKER_SIZE);
       const { points, score } = await landmarker.detectCrop(crop, matrix);
       const confident = score > this.options.face.landmarkerScore;
@@ -390,8 +395,17 @@ export const usesLandmarker = (face: Pick<ProcessorOptions['face'], 'landmarker'
   face.landmarker === '2dfan4' && face.landmarkerScore > 0;
 
 /**
- * Loads the detector, the landmarker when `face.landmarker` asks for one (else fan_68_5 when the area
- * mask needs 68 points), the classifier when the selector filters faces, and, in reference mode, the
+ * Whether the landmarker's crop is turned by each face's angle (from fan_68_5's points, as FaceFusion's
+ * is): when the detector searches turned frames too. With angle 0 alone, faces are taken as upright and
+ * fan_68_5 is not needed (README: FaceFusion parity).
+ */
+export const turnsLandmarkerCrop = (
+  face: Pick<ProcessorOptions['face'], 'landmarker' | 'landmarkerScore' | 'detector'>,
+) => usesLandmarker(face) && face.detector.angles.some((angle) => angle !== 0);
+
+/**
+ * Loads the detector, the landmarker when `face.landmarker` asks for one (with fan_68_5 when its crop
+ * turns; else fan_68_5 when the area mask needs 68 points), the classifier when the selector filters faces, and, in reference mode, the
  * recognizer with the reference face (so a reference frame without a face fails here, before any
  * work). Otherwise the recognizer loads on the first `sourceFace()`.
  */
@@ -403,7 +417,8 @@ export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceA
     const loaded: AnalysisModels = {};
     analyser = new OnnxFaceAnalyser(options, detector, loaded);
     if (usesLandmarker(face)) loaded.landmarker = await loadFaceLandmarker(models, execution);
-    else if (face.mask.types.includes('area')) loaded.fan68 = await loadFan68From5(models, execution);
+    if (usesLandmarker(face) ? turnsLandmarkerCrop(face) : face.mask.types.includes('area'))
+      loaded.fan68 = await loadFan68From5(models, execution);
     if (filtersFaces(face.selector)) loaded.classifier = await loadFaceClassifier(models, execution);
     if (face.selector.mode === 'reference') await analyser.loadReference();
     return analyser;
