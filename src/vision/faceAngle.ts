@@ -9,5 +9,5 @@ export function faceAngle(landmarks68: readonly Point[]): FaceDetectorAngle {
   const [x1, y1] = landmarks68[0];
   const [x2, y2] = landmarks68[16];
   const degrees = ((((Math.atan2(y2 - y1, x2 - x1) * 180) / Math.PI) % 360) + 360) % 360;
-  return ((Math.ceil(degrees / 90 - 0.5) * 90) % 360) as FaceDetectorAngle;
+  return Math.abs((Math.ceil(degrees / 90 - 0.5) * 90) % 360) as FaceDetectorAngle;
 }
