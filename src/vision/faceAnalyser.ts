@@ -165,10 +165,7 @@ function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, sc
 /** The models an analyser uses besides the detector, each only where the options need it. */
 interface AnalysisModels {
   landmarker?: FaceLandmarker;
-  /**
-   * fan_68_5: with the landmarker, for each face's angle, which turns the landmarker's crop; without it,
-   * for the 68 points a mask needs.
-   */
+  /** fan_68_5: with the landmarker, for each face's angle, which turns its crop; else for the area mask. */
   fan68?: Fan68From5;
   /** fairface, when the selector filters faces. */
   classifier?: FaceClassifier;
@@ -198,22 +195,21 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   /**
-   * The landmarker's 68 points on each face, its crop turned by the face's angle when fan_68_5 is loaded
-   * for it; a confident result replaces the detector's 5 points (FaceFusion's `--face-landmarker-score`).
+   * fan_68_5's 68 points estimated from the detector's 5, or, with the landmarker, its 68 points from a crop
+   * turned by the face's angle (from fan_68_5's points, as FaceFusion's); a confident result replaces the
+   * detector's 5 points (FaceFusion's `--face-landmarker-score`).
    */
   private async refine(picture: Picture, faces: DetectedFace[]): Promise<AnalysedFace[]> {
     const { landmarker, fan68 } = this.models;
-    if (!landmarker) {
-      if (!fan68) return faces;
-      const estimated: AnalysedFace[] = [];
-      for (const face of faces)
-        estimated.push({ ...face, landmarks68: await fan68.estimate(face.landmarks) });
-      return estimated;
-    }
+    if (!fan68) return faces;
     const refined: AnalysedFace[] = [];
     for (const face of faces) {
-      const angle = fan68 ? faceAngle(await fan68.estimate(face.landmarks)) : 0;
-      const matrix = landmarkerMatrix(face.box, angle);
+      const estimated = await fan68.estimate(face.landmarks);
+      if (!landmarker) {
+        refined.push({ ...face, landmarks68: estimated });
+        continue;
+      }
+      const matrix = landmarkerMatrix(face.box, faceAngle(estimated));
       const crop = picture.warp(matrix, LANDMARKER_SIZE, LANDMARKER_SIZE);
       const { points, score } = await landmarker.detectCrop(crop, matrix);
       const confident = score > this.options.face.landmarkerScore;
@@ -395,17 +391,15 @@ export const usesLandmarker = (face: Pick<ProcessorOptions['face'], 'landmarker'
   face.landmarker === '2dfan4' && face.landmarkerScore > 0;
 
 /**
- * Whether the landmarker's crop is turned by each face's angle (from fan_68_5's points, as FaceFusion's
- * is): when the detector searches turned frames too. With angle 0 alone, faces are taken as upright and
- * fan_68_5 is not needed (README: FaceFusion parity).
+ * Whether fan_68_5 runs: with the landmarker, for each face's angle, which turns the landmarker's crop (as
+ * FaceFusion's does: a detector finds lying faces even at angle 0); without it, for the area mask's 68 points.
  */
-export const turnsLandmarkerCrop = (
-  face: Pick<ProcessorOptions['face'], 'landmarker' | 'landmarkerScore' | 'detector'>,
-) => usesLandmarker(face) && face.detector.angles.some((angle) => angle !== 0);
+export const usesFan68 = (face: Pick<ProcessorOptions['face'], 'landmarker' | 'landmarkerScore' | 'mask'>) =>
+  usesLandmarker(face) || face.mask.types.includes('area');
 
 /**
- * Loads the detector, the landmarker when `face.landmarker` asks for one (with fan_68_5 when its crop
- * turns; else fan_68_5 when the area mask needs 68 points), the classifier when the selector filters faces, and, in reference mode, the
+ * Loads the detector, the landmarker when `face.landmarker` asks for one, fan_68_5 for the landmarker's
+ * turn or the area mask's 68 points, the classifier when the selector filters faces, and, in reference mode, the
  * recognizer with the reference face (so a reference frame without a face fails here, before any
  * work). Otherwise the recognizer loads on the first `sourceFace()`.
  */
@@ -417,8 +411,7 @@ export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceA
     const loaded: AnalysisModels = {};
     analyser = new OnnxFaceAnalyser(options, detector, loaded);
     if (usesLandmarker(face)) loaded.landmarker = await loadFaceLandmarker(models, execution);
-    if (usesLandmarker(face) ? turnsLandmarkerCrop(face) : face.mask.types.includes('area'))
-      loaded.fan68 = await loadFan68From5(models, execution);
+    if (usesFan68(face)) loaded.fan68 = await loadFan68From5(models, execution);
     if (filtersFaces(face.selector)) loaded.classifier = await loadFaceClassifier(models, execution);
     if (face.selector.mode === 'reference') await analyser.loadReference();
     return analyser;
