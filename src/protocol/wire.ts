@@ -24,6 +24,7 @@ import {
   GENDERS,
   RACES,
 } from '../vision/analysisOptions.js';
+import { FACE_DETECTOR_ANGLES } from '../vision/detectors/detector.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
 import { Text } from './textSchema.js';
@@ -272,7 +273,12 @@ export function processorOptionSchemas(
 /** The shared face analysis groups (src/vision/analysisOptions.ts). */
 const sharedFaceOptionSchemas = {
   detector: z
-    .strictObject({ model: ModelName, size: Text.max(20), minScore: Score })
+    .strictObject({
+      model: ModelName,
+      size: Text.max(20),
+      minScore: Score,
+      angles: z.array(z.literal(FACE_DETECTOR_ANGLES)).min(1).max(FACE_DETECTOR_ANGLES.length),
+    })
     .partial()
     .optional(),
   landmarker: z.enum(['none', '2dfan4']).optional(),

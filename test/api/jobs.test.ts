@@ -405,7 +405,7 @@ describe('tenant job API', () => {
       input,
       sources: [source],
       processors: ['face_swapper'],
-      face: { selector: { mode: 'many' }, mask: { blur: 0.5 } },
+      face: { selector: { mode: 'many' }, mask: { blur: 0.5 }, detector: { angles: [0, 180] } },
       encoder: { quality: 60, scale: 1.5 },
     });
     expect(res.statusCode).toBe(201);
@@ -414,6 +414,12 @@ describe('tenant job API', () => {
     expect(claim.spec.sources).toEqual([await blobs.readUrl(source)]);
     expect(claim.spec.face.selector).toMatchObject({ mode: 'many', order: 'large-small' });
     expect(claim.spec.face.mask).toMatchObject({ blur: 0.5, types: ['box'] });
+    expect(claim.spec.face.detector).toEqual({
+      model: 'yolo_face',
+      size: '640x640',
+      minScore: 0.5,
+      angles: [0, 180],
+    });
     expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast', scale: 1.5 });
   });
 
