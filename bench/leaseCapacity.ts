@@ -124,7 +124,14 @@ export interface LeaseBenchResult {
      * (`Lock:…` a row or table lock, `LWLock:WALWrite` and `IO:WALSync` the WAL flush, `CPU` none), most first.
      */
     waits: Array<{ event: string; share: number }>;
+    checkpoints: number;
+    autovacuums: number;
   };
+  /**
+   * Calls of the window that took the goal's p99 or longer, and the seconds of the window (from its start)
+   * with most of them: a tail made in a few stalls shows as a few seconds holding most of it.
+   */
+  slowCalls: { total: number; worstSeconds: Array<{ second: number; calls: number }> };
   cpu: {
     cores: number;
     /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
@@ -477,6 +484,9 @@ interface DatabaseWork {
   walSyncs: number;
   /** Transactions of the server's other databases: whether someone else's WAL is in the counts above. */
   otherTransactions: number;
+  /** The server's checkpoints, and the autovacuum and autoanalyze runs on the lease tables. */
+  checkpoints: number;
+  autovacuums: number;
 }
 
 /**
@@ -492,7 +502,12 @@ function databaseWork(url: string): Promise<DatabaseWork> {
               w.wal_records AS "walRecords", w.wal_bytes AS "walBytes", w.wal_write AS "walWrites",
               w.wal_sync AS "walSyncs",
               (SELECT COALESCE(SUM(xact_commit + xact_rollback), 0) FROM pg_stat_database o
-               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions"
+               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions",
+              -- PostgreSQL 17 counts checkpoints elsewhere (pg_stat_checkpointer): 0 there.
+              (SELECT COALESCE((to_jsonb(b) ->> 'checkpoints_timed')::bigint + (to_jsonb(b) ->> 'checkpoints_req')::bigint, 0)
+               FROM pg_stat_bgwriter b) AS checkpoints,
+              (SELECT COALESCE(SUM(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_user_tables
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS autovacuums
        FROM pg_stat_database, pg_stat_wal w WHERE datname = current_database()`,
     );
     return Object.fromEntries(
@@ -610,6 +625,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     >;
     const errors: Record<string, number> = {};
     let recording = false;
+    let windowStart = 0;
+    const slowBySecond = new Map<number, number>();
     let stopping = false;
     let calls = 0;
     let emptyClaims = 0;
@@ -664,7 +681,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
           return null;
         }
         if (counted) {
-          latencies[op].push(performance.now() - start);
+          const ms = performance.now() - start;
+          latencies[op].push(ms);
+          if (ms >= LEASE_GOAL.p99Ms) {
+            const second = Math.floor((start - windowStart) / 1000);
+            slowBySecond.set(second, (slowBySecond.get(second) ?? 0) + 1);
+          }
           if (reply.status === 409) conflicts++;
           else if (!ok.includes(reply.status)) {
             const key = `${op} ${reply.status} ${reply.body.slice(0, 80)}`;
@@ -730,11 +752,11 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const waits = waitEvents(o.db, name);
     await waits.start();
     server.startWindow();
+    windowStart = performance.now();
     recording = true;
-    const t0 = performance.now();
     await sleep(o.seconds * 1000);
     recording = false;
-    const windowSeconds = (performance.now() - t0) / 1000;
+    const windowSeconds = (performance.now() - windowStart) / 1000;
     const selfUsed = process.cpuUsage(self0);
     const backendTicks = backends.stop();
     const ticks1 = cpuTicks(name);
@@ -779,6 +801,15 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         walSyncsPerCall: (work1.walSyncs - work0.walSyncs) / Math.max(1, calls),
         otherTransactions: work1.otherTransactions - work0.otherTransactions - waitSamples.samples,
         waits: waitSamples.shares,
+        checkpoints: work1.checkpoints - work0.checkpoints,
+        autovacuums: work1.autovacuums - work0.autovacuums,
+      },
+      slowCalls: {
+        total: [...slowBySecond.values()].reduce((a, b) => a + b, 0),
+        worstSeconds: [...slowBySecond]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 5)
+          .map(([second, calls]) => ({ second, calls })),
       },
       cpu: {
         cores: availableParallelism(),
@@ -834,10 +865,13 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
       `(all postgres processes ${perCall(r.cpu.postgresSeconds)} ms)`,
     `  database over the whole run (${d.calls} calls), per call: ${d.transactionsPerCall.toFixed(2)} transactions, ` +
       `${d.buffersPerCall.toFixed(0)} buffers, ${d.walRecordsPerCall.toFixed(1)} WAL records (${d.walBytesPerCall.toFixed(0)} bytes), ` +
-      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans` +
+      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans, ` +
+      `${d.checkpoints} checkpoints, ${d.autovacuums} autovacuum and autoanalyze runs on the lease tables` +
       (d.otherTransactions > 0
         ? ` (WAL: the server's, other databases committed ${d.otherTransactions} transactions meanwhile)`
         : ''),
+    `  calls of ${LEASE_GOAL.p99Ms} ms or more: ${r.slowCalls.total}; the seconds of the window with most (second: calls): ` +
+      r.slowCalls.worstSeconds.map((w) => `${w.second}: ${w.calls}`).join(', '),
     `  the bench database's busy backends, sampled every 50 ms: ${d.waits
       .slice(0, 6)
       .map((w) => `${w.event} ${(100 * w.share).toFixed(0)}%`)
