@@ -80,6 +80,19 @@ export interface ServerStats {
   /** Requests waiting for a pg connection, sampled every 50 ms. */
   poolWaitingMean: number;
   poolWaitingMax: number;
+  /** Each lease call's time in the server, from its request read to its answer written (ms). */
+  handled: Record<LeaseOp, OpStats>;
+  /** Each of the store's pg pools: a query's wait for a connection, and how long it then held it (ms). */
+  pools: Record<StorePool, PoolTimes>;
+}
+
+/** The store's pool whose commits wait for the WAL flush (claims, checkpoints, completions), and the other one. */
+type StorePool = 'flushing' | 'noFlush';
+
+interface PoolTimes {
+  wait: OpStats;
+  /** From the connection's hand-out to its return: the statements, their commits and the server's work between them. */
+  hold: OpStats;
 }
 
 export interface LeaseBenchResult {
@@ -106,7 +119,19 @@ export interface LeaseBenchResult {
     walSyncsPerCall: number;
     /** Transactions the server's other databases committed meanwhile; when not 0, the WAL figures include theirs. */
     otherTransactions: number;
+    /**
+     * What the bench database's busy backends were doing, sampled over the window: each wait event's share
+     * (`Lock:…` a row or table lock, `LWLock:WALWrite` and `IO:WALSync` the WAL flush, `CPU` none), most first.
+     */
+    waits: Array<{ event: string; share: number }>;
+    checkpoints: number;
+    autovacuums: number;
   };
+  /**
+   * Calls of the window that took the goal's p99 or longer, and the seconds of the window (from its start)
+   * with most of them: a tail made in a few stalls shows as a few seconds holding most of it.
+   */
+  slowCalls: { total: number; worstSeconds: Array<{ second: number; calls: number }> };
   cpu: {
     cores: number;
     /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
@@ -154,9 +179,20 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   // the lease holder as in production.
   await store.createToken({ role: 'worker' }, hashToken(TOKEN), Date.now());
   const api: FastifyInstance = buildApi({ leases, store, metrics });
+  const handled = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
+    LeaseOp,
+    number[]
+  >;
+  let windowStart = 0;
+  api.addHook('onResponse', async (request, reply) => {
+    const op = request.routeOptions.url?.split('/').pop() as LeaseOp;
+    if (windowStart > 0) handled[op]?.push(reply.elapsedTime);
+  });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });
-  // Diagnostics only: how many queries wait for one of the pool's connections.
-  const pool = (store as unknown as { pool: pg.Pool }).pool;
+  // Diagnostics only: how many queries wait for one of the pool's connections, how long, and for what.
+  const pools = store as unknown as Record<'pool' | 'noFlushPool', pg.Pool>;
+  const pool = pools.pool;
+  const timed = { flushing: timePool(pools.pool), noFlush: timePool(pools.noFlushPool) };
   // The histogram counts the sampling interval in every delay; it is taken off below.
   const LOOP_RESOLUTION_MS = 2;
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -171,11 +207,16 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
       loop.enable();
       samples = [];
       sampler = setInterval(() => samples.push(pool.waitingCount), 50);
+      for (const times of Object.values(handled)) times.length = 0;
+      for (const t of Object.values(timed)) t.start();
+      windowStart = performance.now();
     },
     async stopWindow() {
       const used = process.cpuUsage(cpu);
       loop.disable();
       clearInterval(sampler);
+      const seconds = (performance.now() - windowStart) / 1000;
+      windowStart = 0;
       return {
         cpuSeconds: (used.user + used.system) / 1e6,
         cpuKernelSeconds: used.system / 1e6,
@@ -184,12 +225,62 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
         loopDelayMaxMs: Math.max(0, loop.max / 1e6 - LOOP_RESOLUTION_MS),
         poolWaitingMean: samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length),
         poolWaitingMax: Math.max(0, ...samples),
+        handled: Object.fromEntries(LEASE_OPS.map((op) => [op, opStats(handled[op], seconds)])) as Record<
+          LeaseOp,
+          OpStats
+        >,
+        pools: {
+          flushing: timed.flushing.stop(seconds),
+          noFlush: timed.noFlush.stop(seconds),
+        },
       };
     },
     async close() {
       await api.close();
       await store.close();
       rmSync(blobDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Times `pool`'s connections from `start()` to `stop()`: how long each request for one waited (pool.query
+ * asks through connect too), and how long each was then held until released.
+ */
+function timePool(pool: pg.Pool) {
+  const waits: number[] = [];
+  const holds: number[] = [];
+  const lent = new Map<pg.PoolClient, number>();
+  let on = false;
+  type Done = (err: Error | undefined, client: pg.PoolClient | undefined, release: () => void) => void;
+  const connect = pool.connect.bind(pool) as (done?: Done) => Promise<pg.PoolClient> | undefined;
+  const waited = (since: number) => on && waits.push(performance.now() - since);
+  (pool as unknown as { connect(done?: Done): unknown }).connect = (done?: Done) => {
+    const since = performance.now();
+    if (done)
+      return connect((err, client, release) => {
+        waited(since);
+        done(err, client, release);
+      });
+    return connect()?.then((client) => {
+      waited(since);
+      return client;
+    });
+  };
+  pool.on('acquire', (client) => lent.set(client, performance.now()));
+  pool.on('release', (_err, client) => {
+    const since = lent.get(client);
+    if (on && since !== undefined) holds.push(performance.now() - since);
+  });
+  return {
+    start() {
+      waits.length = 0;
+      holds.length = 0;
+      on = true;
+    },
+    stop(seconds: number): PoolTimes {
+      on = false;
+      return { wait: opStats(waits, seconds), hold: opStats(holds, seconds) };
     },
   };
 }
@@ -393,6 +484,9 @@ interface DatabaseWork {
   walSyncs: number;
   /** Transactions of the server's other databases: whether someone else's WAL is in the counts above. */
   otherTransactions: number;
+  /** The server's checkpoints, and the autovacuum and autoanalyze runs on the lease tables. */
+  checkpoints: number;
+  autovacuums: number;
 }
 
 /**
@@ -408,13 +502,63 @@ function databaseWork(url: string): Promise<DatabaseWork> {
               w.wal_records AS "walRecords", w.wal_bytes AS "walBytes", w.wal_write AS "walWrites",
               w.wal_sync AS "walSyncs",
               (SELECT COALESCE(SUM(xact_commit + xact_rollback), 0) FROM pg_stat_database o
-               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions"
+               WHERE o.datname IS DISTINCT FROM current_database()) AS "otherTransactions",
+              -- PostgreSQL 17 counts checkpoints elsewhere (pg_stat_checkpointer): 0 there.
+              (SELECT COALESCE((to_jsonb(b) ->> 'checkpoints_timed')::bigint + (to_jsonb(b) ->> 'checkpoints_req')::bigint, 0)
+               FROM pg_stat_bgwriter b) AS checkpoints,
+              (SELECT COALESCE(SUM(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_user_tables
+               WHERE relname IN ('jobs', 'tasks', 'segments', 'attempts', 'tokens')) AS autovacuums
        FROM pg_stat_database, pg_stat_wal w WHERE datname = current_database()`,
     );
     return Object.fromEntries(
       Object.entries(rows[0]).map(([k, v]) => [k, Number(v)]),
     ) as unknown as DatabaseWork;
   });
+}
+
+/**
+ * Samples what the busy backends of `database` wait for, every 50 ms from `start()` to `stop()`, through a
+ * connection to `url` (another database, so that the bench database's counters do not count the samples).
+ */
+function waitEvents(url: string, database: string) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let sampling = false;
+  const sample = async () => {
+    if (sampling) return;
+    sampling = true;
+    try {
+      const { rows } = await client.query<{ event: string; n: number }>(
+        `SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU') AS event, count(*)::int AS n
+         FROM pg_stat_activity
+         WHERE datname = $1 AND state = 'active' GROUP BY 1`,
+        [database],
+      );
+      samples++;
+      for (const { event, n } of rows) counts.set(event, (counts.get(event) ?? 0) + n);
+    } finally {
+      sampling = false;
+    }
+  };
+  return {
+    async start() {
+      await client.connect();
+      timer = setInterval(() => void sample().catch(() => {}), 50);
+    },
+    /** The wait events' shares, and how many samples (each one transaction of the other database) were taken. */
+    async stop(): Promise<{ shares: Array<{ event: string; share: number }>; samples: number }> {
+      clearInterval(timer);
+      while (sampling) await sleep(5);
+      await client.end();
+      const total = [...counts.values()].reduce((a, b) => a + b, 0);
+      const shares = [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .map(([event, n]) => ({ event, share: n / Math.max(1, total) }));
+      return { shares, samples };
+    },
+  };
 }
 
 /** Waits until no other connection is open on the database at `url`: each has reported its counts then. */
@@ -481,6 +625,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     >;
     const errors: Record<string, number> = {};
     let recording = false;
+    let windowStart = 0;
+    const slowBySecond = new Map<number, number>();
     let stopping = false;
     let calls = 0;
     let emptyClaims = 0;
@@ -521,19 +667,26 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
           next = Math.max(next, performance.now()) + intervalMs;
         }
         if (stopping) return null;
+        // A call counts if it starts in the window: not the warm-up's, which the first claims' backlog slows.
+        const counted = recording;
         const start = performance.now();
         let reply: HttpAnswer;
         try {
           reply = await connection.post(`/v1${path}`, body);
           calls++;
         } catch (error) {
-          if (recording)
+          if (counted)
             errors[`${op} ${(error as Error).message}`] =
               (errors[`${op} ${(error as Error).message}`] ?? 0) + 1;
           return null;
         }
-        if (recording) {
-          latencies[op].push(performance.now() - start);
+        if (counted) {
+          const ms = performance.now() - start;
+          latencies[op].push(ms);
+          if (ms >= LEASE_GOAL.p99Ms) {
+            const second = Math.floor((start - windowStart) / 1000);
+            slowBySecond.set(second, (slowBySecond.get(second) ?? 0) + 1);
+          }
           if (reply.status === 409) conflicts++;
           else if (!ok.includes(reply.status)) {
             const key = `${op} ${reply.status} ${reply.body.slice(0, 80)}`;
@@ -596,15 +749,18 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const backends = backendCpu(name);
     backends.start();
     const self0 = process.cpuUsage();
+    const waits = waitEvents(o.db, name);
+    await waits.start();
     server.startWindow();
+    windowStart = performance.now();
     recording = true;
-    const t0 = performance.now();
     await sleep(o.seconds * 1000);
     recording = false;
-    const windowSeconds = (performance.now() - t0) / 1000;
+    const windowSeconds = (performance.now() - windowStart) / 1000;
     const selfUsed = process.cpuUsage(self0);
     const backendTicks = backends.stop();
     const ticks1 = cpuTicks(name);
+    const waitSamples = await waits.stop();
     const serverStats = await server.stopWindow();
     stopping = true;
     await Promise.all(running);
@@ -643,7 +799,17 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         walBytesPerCall: (work1.walBytes - work0.walBytes) / Math.max(1, calls),
         walWritesPerCall: (work1.walWrites - work0.walWrites) / Math.max(1, calls),
         walSyncsPerCall: (work1.walSyncs - work0.walSyncs) / Math.max(1, calls),
-        otherTransactions: work1.otherTransactions - work0.otherTransactions,
+        otherTransactions: work1.otherTransactions - work0.otherTransactions - waitSamples.samples,
+        waits: waitSamples.shares,
+        checkpoints: work1.checkpoints - work0.checkpoints,
+        autovacuums: work1.autovacuums - work0.autovacuums,
+      },
+      slowCalls: {
+        total: [...slowBySecond.values()].reduce((a, b) => a + b, 0),
+        worstSeconds: [...slowBySecond]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 5)
+          .map(([second, calls]) => ({ second, calls })),
       },
       cpu: {
         cores: availableParallelism(),
@@ -699,12 +865,26 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
       `(all postgres processes ${perCall(r.cpu.postgresSeconds)} ms)`,
     `  database over the whole run (${d.calls} calls), per call: ${d.transactionsPerCall.toFixed(2)} transactions, ` +
       `${d.buffersPerCall.toFixed(0)} buffers, ${d.walRecordsPerCall.toFixed(1)} WAL records (${d.walBytesPerCall.toFixed(0)} bytes), ` +
-      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans` +
+      `${d.walWritesPerCall.toFixed(2)} WAL writes, ${d.walSyncsPerCall.toFixed(2)} WAL flushes; ${d.sequentialScans} sequential scans, ` +
+      `${d.checkpoints} checkpoints, ${d.autovacuums} autovacuum and autoanalyze runs on the lease tables` +
       (d.otherTransactions > 0
         ? ` (WAL: the server's, other databases committed ${d.otherTransactions} transactions meanwhile)`
         : ''),
+    `  calls of ${LEASE_GOAL.p99Ms} ms or more: ${r.slowCalls.total}; the seconds of the window with most (second: calls): ` +
+      r.slowCalls.worstSeconds.map((w) => `${w.second}: ${w.calls}`).join(', '),
+    `  the bench database's busy backends, sampled every 50 ms: ${d.waits
+      .slice(0, 6)
+      .map((w) => `${w.event} ${(100 * w.share).toFixed(0)}%`)
+      .join(', ')}`,
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
+    `  in the server, p99 (ms): ${LEASE_OPS.map((op) => `${op} ${s.handled[op].p99.toFixed(1)}`).join(', ')}`,
+    ...(['flushing', 'noFlush'] as const).map((name) => {
+      const { wait, hold } = s.pools[name];
+      const times = (t: OpStats) =>
+        `p50 ${t.p50.toFixed(1)}, p99 ${t.p99.toFixed(1)}, max ${t.max.toFixed(1)}`;
+      return `  pg pool ${name === 'flushing' ? 'of the commits that wait for the WAL flush' : 'of those that do not'} (${wait.count} uses): waited ${times(wait)} ms; held ${times(hold)} ms`;
+    }),
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
   ];
 }

@@ -14,6 +14,7 @@ import {
   GENDERS,
   RACES,
 } from '../vision/analysisOptions.js';
+import { FACE_DETECTOR_ANGLES, type FaceDetectorAngle } from '../vision/detectors/detector.js';
 import { DETECTOR_NAMES } from '../vision/detectors/registry.js';
 import {
   DEFAULT_EXECUTION,
@@ -37,6 +38,7 @@ export interface DetectorFlags {
   faceDetectorModel: string;
   faceDetectorSize: string;
   faceDetectorScore: number;
+  faceDetectorAngles: FaceDetectorAngle[];
 }
 
 /**
@@ -138,7 +140,22 @@ export function addDetectorOptions(command: Command): Command {
       'minimum detection score, 0 to 1',
       unitInterval,
       detector.minScore,
+    )
+    .addOption(
+      new Option(
+        '--face-detector-angles <degrees...>',
+        `also search the frame turned by these angles (counter-clockwise): ${FACE_DETECTOR_ANGLES.join(', ')}`,
+      )
+        .argParser(listOption(detectorAngle, detector.angles))
+        .default(detector.angles, '0'),
     );
+}
+
+function detectorAngle(value: string): FaceDetectorAngle {
+  const angle = FACE_DETECTOR_ANGLES.find((degrees) => String(degrees) === value);
+  if (angle === undefined)
+    throw new InvalidArgumentError(`use one or more of ${FACE_DETECTOR_ANGLES.join(', ')} (e.g. "0 90")`);
+  return angle;
 }
 
 /**
@@ -282,7 +299,12 @@ export function addFaceOptions(command: Command): Command {
 }
 
 export function detectorOptionsFromFlags(flags: DetectorFlags): FaceOptions['detector'] {
-  return { model: flags.faceDetectorModel, size: flags.faceDetectorSize, minScore: flags.faceDetectorScore };
+  return {
+    model: flags.faceDetectorModel,
+    size: flags.faceDetectorSize,
+    minScore: flags.faceDetectorScore,
+    angles: flags.faceDetectorAngles,
+  };
 }
 
 export function faceOptionsFromFlags(flags: FaceFlags): FaceOptions {

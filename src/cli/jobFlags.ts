@@ -6,7 +6,16 @@ import { PROCESSOR_NAMES } from '../vision/processors/registry.js';
 import { addEngineOptions, type EngineFlags } from './engineFlags.js';
 import { addFaceOptions, type FaceFlags, listOption } from './faceFlags.js';
 import { addJobNotifyOptions, type JobNotifyFlags } from './notifyFlags.js';
-import { collect, deadline, integer, mediaScale, percent, positiveInt, positiveNumber } from './options.js';
+import {
+  collect,
+  deadline,
+  integer,
+  mediaScale,
+  outputVideoFps,
+  percent,
+  positiveInt,
+  positiveNumber,
+} from './options.js';
 
 /**
  * What a job is, as `run` and `submit` both take it: inputs, processors, chunking, encoder, face options,
@@ -25,6 +34,7 @@ export interface JobFlags extends FaceFlags, JobNotifyFlags, EngineFlags {
   outputVideoQuality: number;
   outputVideoPreset: string;
   outputVideoScale?: number;
+  outputVideoFps?: number;
   outputAudioEncoder?: string;
   outputAudioQuality?: number;
   outputAudioVolume?: number;
@@ -83,6 +93,11 @@ export function addJobOptions(command: Command): Command {
       "output size, times the target's, whatever the processors make (0.25 to 8 in steps of 0.25; default 1)",
       mediaScale,
     )
+    .option(
+      '--output-video-fps <fps>',
+      "output frame rate, 1 to 60: frames dropped or repeated as FaceFusion does (default: the target's frames and times)",
+      outputVideoFps,
+    )
     .addOption(
       new Option(
         '--output-audio-encoder <name>',
@@ -117,6 +132,7 @@ export function encoderFromFlags(flags: JobFlags): EncoderOptions {
     ...(flags.outputVideoScale === undefined || flags.outputVideoScale === 1
       ? {}
       : { scale: flags.outputVideoScale }),
+    ...(flags.outputVideoFps === undefined ? {} : { fps: flags.outputVideoFps }),
     // Only what was asked for: a job without audio options copies the audio, and keeps its identity.
     ...(Object.keys(audio).length === 0 ? {} : { audio }),
   };

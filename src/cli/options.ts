@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { isOutputVideoFps, OUTPUT_VIDEO_FPS } from '../core/outputFrameRate.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -88,6 +89,16 @@ export function retention(value: string): number {
 }
 
 /** FaceFusion's `--output-video-scale` and `--output-image-scale`: 0.25 to 8, in steps of 0.25. */
+/** FaceFusion's `--output-video-fps`: a frame rate in its range. */
+export function outputVideoFps(value: string): number {
+  const fps = value.trim() === '' ? Number.NaN : Number(value);
+  if (!isOutputVideoFps(fps))
+    throw new InvalidArgumentError(
+      `must be a number from ${OUTPUT_VIDEO_FPS.min} to ${OUTPUT_VIDEO_FPS.max}`,
+    );
+  return fps;
+}
+
 export function mediaScale(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0.25 || n > 8 || !Number.isInteger(n * 4))

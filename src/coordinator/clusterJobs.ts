@@ -159,7 +159,7 @@ export async function submitJob(
     await probeBlob(deps.blobs, key, probeImage);
   }
   const probe = await probeBlob(deps.blobs, request.input, probeVideo);
-  checkProbedJob({ processors, face, engine, trim: request.trim }, probe);
+  checkProbedJob({ processors, face, engine, trim: request.trim, encoder: request.encoder }, probe);
   const spec: ClusterJobSpec = {
     input: blobRef(request.input),
     sources: request.sources.map(blobRef),

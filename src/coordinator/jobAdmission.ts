@@ -1,5 +1,6 @@
 import { UserError } from '../core/errors.js';
 import { FACEFUSION_TASK_FRAMES, frameRateProblem, isFacefusionJob } from '../core/facefusion.js';
+import { chunksOnKeptFrames } from '../core/outputFrameRate.js';
 import {
   type ChunkSizing,
   chooseChunkFrames,
@@ -7,12 +8,13 @@ import {
   planChunks,
   trimmedRange,
 } from '../core/planner.js';
-import type { JobSpec } from '../core/types.js';
+import type { EncoderOptions, FrameRange, JobSpec } from '../core/types.js';
 import { splitProbe, type VideoProbe } from '../media/probe.js';
 import type { JobStore, OutboxStore, StoredJob } from '../store/store.js';
 import { referenceFrameProblem } from '../vision/faceOptionGroups.js';
 import { faceOptionsOf } from '../vision/faceOptions.js';
 import { chainCostMsPerFrame } from '../vision/processors/registry.js';
+import { jobOutputFrameRate, outputFramesOf } from './outputFrames.js';
 import {
   AdmissionRefused,
   checkJobPixels,
@@ -71,7 +73,7 @@ export function jobCost(
  * past the video's end, or a variable frame rate for FaceFusion, is a UserError.
  */
 export function checkProbedJob(
-  spec: Pick<JobSpec, 'processors' | 'face' | 'engine' | 'trim'>,
+  spec: Pick<JobSpec, 'processors' | 'face' | 'engine' | 'trim'> & { encoder?: Pick<EncoderOptions, 'fps'> },
   probe: VideoProbe,
 ): void {
   const frameCount = probe.video.framePts.length;
@@ -81,6 +83,15 @@ export function checkProbedJob(
       `--trim-frame-start ${spec.trim?.start ?? 0} and --trim-frame-end ${spec.trim?.end ?? frameCount} ` +
         `leave no frame of the video's ${frameCount} (frames 0-${frameCount - 1})`,
     );
+  const fps = spec.encoder?.fps;
+  if (fps !== undefined) {
+    if (isFacefusionJob(spec)) throw new UserError('--output-video-fps needs the native engine');
+    const slots = outputSlotsOf(fps, probe, range);
+    if (slots[slots.length - 1] === 0)
+      throw new UserError(
+        `--output-video-fps ${fps} leaves no frame of the ${range.end - range.start} given`,
+      );
+  }
   if (isFacefusionJob(spec)) {
     const problem = frameRateProblem(probe.video.framePts);
     if (problem) throw new UserError(problem);
@@ -92,6 +103,13 @@ export function checkProbedJob(
     probe.video.framePts.length,
   );
   if (problem) throw new UserError(problem);
+}
+
+/** Where each frame of `range` starts in a job's output at `fps` (see outputSlots). */
+function outputSlotsOf(fps: number, probe: VideoProbe, range: FrameRange): number[] {
+  const { framePts } = probe.video;
+  const rate = jobOutputFrameRate(fps, splitProbe(probe).probe, range, (frame) => framePts[frame]);
+  return outputFramesOf(rate, range.end, range, (frame) => framePts[frame]).slots;
 }
 
 /**
@@ -131,7 +149,11 @@ export class JobAdmission {
       const problem = chunkingProblem(sizing, limits);
       if (problem) throw new AdmissionRefused(problem.limit, problem.message, 400);
     }
-    const chunks = planChunks(range.end, chooseChunkFrames(sizing, limits), range.start);
+    const planned = planChunks(range.end, chooseChunkFrames(sizing, limits), range.start);
+    const { fps } = admission.spec.encoder;
+    // Every task starts on a frame the output keeps, so that each has a frame to write.
+    const chunks =
+      fps === undefined ? planned : chunksOnKeptFrames(planned, outputSlotsOf(fps, admission.probe, range));
     const { tenant } = admission;
     const create = async () => {
       if (limits && tenant !== undefined)

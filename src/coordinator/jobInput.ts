@@ -90,7 +90,10 @@ export async function checkJobRequest(request: JobRequest): Promise<CheckedJob> 
     await asUserError(() => probeImage(source));
   }
   const probe = await asUserError(() => probeVideo(input));
-  checkProbedJob({ processors, face: request.face, engine: request.engine, trim: request.trim }, probe);
+  checkProbedJob(
+    { processors, face: request.face, engine: request.engine, trim: request.trim, encoder: request.encoder },
+    probe,
+  );
   const spec = specOf(request);
   const key = keyOf(spec);
   return { spec: request.notify ? { ...spec, notify: request.notify } : spec, probe, key };

@@ -5,11 +5,14 @@ import { locationUrl } from '../blob/location.js';
 import { planMultipart } from '../blob/s3BlobStore.js';
 import { ProtocolError } from '../core/errors.js';
 import type { ProtocolViolation } from '../core/lease.js';
+import { type OutputFrames, outputSegmentDurationsMicros } from '../core/outputFrameRate.js';
+import { trimmedRange } from '../core/planner.js';
 import { segmentDurationsMicros } from '../core/time.js';
 import type {
   Attempt,
   EngineName,
   InstanceInfo,
+  JobSpec,
   LeaseResult,
   OnDemandOnly,
   Pool,
@@ -31,6 +34,7 @@ import {
 } from '../store/store.js';
 import { deleteJobSegments, segmentsPrefix } from './blobSweeps.js';
 import type { Metrics } from './metrics.js';
+import { jobOutputFrameRate, outputFrameRateFrames, outputFramesOf } from './outputFrames.js';
 
 export interface LeaseOptions {
   leaseTtlMs: number;
@@ -289,9 +293,44 @@ export class LeaseService {
     if (task.kind === 'merge') {
       response.framePts = await this.store.getFramePts(job.id, { start: 0, end: Number.MAX_SAFE_INTEGER });
       response.framePtsFrom = 0;
-      response.merge = await this.mergeInput(job.id, job.spec.output, probe, response.framePts);
     }
+    const { fps } = job.spec.encoder;
+    if (fps !== undefined)
+      response.outputFrames = await this.outputFrames(job.id, job.spec, fps, probe, response);
+    if (task.kind === 'merge')
+      response.merge = await this.mergeInput(
+        job.id,
+        job.spec.output,
+        probe,
+        response.framePts,
+        response.outputFrames,
+      );
     return response;
+  }
+
+  /**
+   * Where the claimed frames go in a job's output at `fps`: a process task's from its next frame, a merge's
+   * all. The few timestamps the claim does not carry are read from the store.
+   */
+  private async outputFrames(
+    jobId: string,
+    spec: JobSpec,
+    fps: number,
+    probe: StoredProbe,
+    claim: ClaimResponse,
+  ): Promise<OutputFrames> {
+    const range = trimmedRange(spec.trim, probe.video.frameCount);
+    const frames =
+      claim.task.kind === 'merge' ? range : { start: claim.task.nextFrame, end: claim.task.endFrame };
+    const known = new Map<number, number>();
+    for (const frame of [...outputFrameRateFrames(probe, range), frames.end]) {
+      const carried = claim.framePts[frame - claim.framePtsFrom];
+      if (frame >= probe.video.frameCount || known.has(frame)) continue;
+      known.set(frame, carried ?? (await this.store.getFramePts(jobId, { start: frame, end: frame + 1 }))[0]);
+    }
+    const ptsOf = (frame: number) => known.get(frame) ?? claim.framePts[frame - claim.framePtsFrom];
+    const rate = jobOutputFrameRate(fps, probe, range, ptsOf);
+    return outputFramesOf(rate, range.end, frames, ptsOf);
   }
 
   private async mergeInput(
@@ -299,15 +338,19 @@ export class LeaseService {
     output: string,
     probe: StoredProbe,
     starts: readonly number[],
+    outputFrames: OutputFrames | undefined,
   ): Promise<ClaimResponse['merge']> {
     const segments = await this.store.listSegments(jobId);
-    const durations = segmentDurationsMicros(
-      segments.map((s) => ({ startFrame: s.range.start, endFrame: s.range.end })),
-      (frame) => starts[frame],
-      probe.video.timeBase,
-      probe.video.lastFrameDurationTicks,
-      starts.length,
-    );
+    const timings = segments.map((s) => ({ startFrame: s.range.start, endFrame: s.range.end }));
+    const durations = outputFrames
+      ? outputSegmentDurationsMicros(timings, outputFrames)
+      : segmentDurationsMicros(
+          timings,
+          (frame) => starts[frame],
+          probe.video.timeBase,
+          probe.video.lastFrameDurationTicks,
+          starts.length,
+        );
     // Signing thousands of URLs is CPU work: in batches, letting other lease calls through between them.
     const urls: string[] = [];
     for (let i = 0; i < segments.length; i += URL_BATCH) {

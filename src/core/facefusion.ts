@@ -32,7 +32,7 @@ const OWNED_OPTIONS: Record<string, string> = {
   '--output-video-quality': 'use --output-video-quality of spotfuse',
   '--output-video-preset': 'use --output-video-preset of spotfuse',
   '--output-video-scale': 'use --output-video-scale of spotfuse',
-  '--output-video-fps': 'the output keeps the input frame timestamps',
+  '--output-video-fps': 'spotfuse offers it with the native engine only',
   '--output-audio-encoder': 'the audio is muxed at the merge: use --output-audio-encoder of spotfuse',
   '--output-audio-quality': 'the audio is muxed at the merge: use --output-audio-quality of spotfuse',
   '--output-audio-volume': 'the audio is muxed at the merge: use --output-audio-volume of spotfuse',

@@ -53,6 +53,11 @@ export interface EncoderOptions {
    * whatever size the processors make; absent: 1.
    */
   scale?: number;
+  /**
+   * FaceFusion's `--output-video-fps` (1 to 60): frames are dropped or repeated to this rate (see
+   * outputFrameRate), the output starting at 0; absent: the output keeps the source's frames and timestamps.
+   */
+  fps?: number;
   /** FaceFusion's output audio options; absent: the source's audio is copied (or, where the container needs it, re-encoded). */
   audio?: AudioOptions;
 }

@@ -27,10 +27,12 @@ export interface MergeOptions {
   /** FaceFusion's output audio options: the audio is then re-encoded; absent: copied where the container allows. */
   audio?: AudioOptions;
   /**
-   * A trimmed job's first frame (stream ticks): the audio is cut to the segments' span from that frame on,
-   * and the output starts at 0 (as FaceFusion's trimmed output).
+   * A trimmed or resampled (`--output-video-fps`) job's first frame (stream ticks): the audio is cut to the
+   * segments' span from that frame on, and the output starts at 0 (as FaceFusion's output).
    */
   trimStartPts?: number;
+  /** The video's MP4 time scale, ticks per second; default the source's. */
+  timescale?: number;
   signal?: AbortSignal;
 }
 
@@ -113,7 +115,12 @@ export async function mergeSegments(options: MergeOptions): Promise<void> {
         ? audioEncodeArgs(options.audio, probe.audio.length, container.audioEncoder)
         : audioArgs(probe, container, trimmed)),
       ...(container.mp4Family
-        ? ['-video_track_timescale', String(probe.video.timeBase.den), '-movflags', '+faststart']
+        ? [
+            '-video_track_timescale',
+            String(options.timescale ?? probe.video.timeBase.den),
+            '-movflags',
+            '+faststart',
+          ]
         : []),
       '-f',
       container.muxer,

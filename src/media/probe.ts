@@ -42,6 +42,8 @@ export interface VideoProbe {
     pipePixFmt: PipePixelFormat;
     timeBase: Rational;
     fps: number;
+    /** ffprobe's r_frame_rate, the rate FaceFusion reads; absent in probes stored before it was kept. */
+    nominalFps?: number;
     /** Colour of the frames as they come out of the decoder pipe. */
     colour: VideoColour;
     frameCount: number;
@@ -179,6 +181,7 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
   const format = container.format ?? {};
   const durationSeconds = Number(format.duration ?? stream.duration ?? 0) || 0;
   const fps = frameRate(stream, framePts.length, durationSeconds);
+  const nominal = parseRational(stream.r_frame_rate);
   const rotation = rotationOf(stream);
   const sourcePixFmt = stream.pix_fmt ?? 'unknown';
   const pipePixFmt = pipeFormatFor(sourcePixFmt);
@@ -199,6 +202,7 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
       pipePixFmt,
       timeBase,
       fps,
+      ...(nominal ? { nominalFps: nominal.num / nominal.den } : {}),
       colour: pipeColour(stream, sourcePixFmt),
       frameCount: framePts.length,
       firstFramePts: framePts[0],

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { UploadedPart } from '../blob/blobStore.js';
 import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3BlobStore.js';
+import { OUTPUT_VIDEO_FPS, type OutputFrames } from '../core/outputFrameRate.js';
 import {
   ENGINE_NAMES,
   INSTANCE_FACT,
@@ -23,6 +24,7 @@ import {
   GENDERS,
   RACES,
 } from '../vision/analysisOptions.js';
+import { FACE_DETECTOR_ANGLES } from '../vision/detectors/detector.js';
 import type { AnyProcessorDescriptor, OptionKind } from '../vision/processors/descriptor.js';
 import { PROCESSORS } from '../vision/processors/list.js';
 import { Text } from './textSchema.js';
@@ -170,6 +172,11 @@ export interface ClaimResponse {
    */
   framePts: number[];
   framePtsFrom: number;
+  /**
+   * A job with `--output-video-fps`: where each frame from `nextFrame` (a merge: from the job's first) goes in
+   * the output, and which the output drops.
+   */
+  outputFrames?: OutputFrames;
   merge?: MergeInput;
 }
 
@@ -266,7 +273,12 @@ export function processorOptionSchemas(
 /** The shared face analysis groups (src/vision/analysisOptions.ts). */
 const sharedFaceOptionSchemas = {
   detector: z
-    .strictObject({ model: ModelName, size: Text.max(20), minScore: Score })
+    .strictObject({
+      model: ModelName,
+      size: Text.max(20),
+      minScore: Score,
+      angles: z.array(z.literal(FACE_DETECTOR_ANGLES)).min(1).max(FACE_DETECTOR_ANGLES.length),
+    })
     .partial()
     .optional(),
   landmarker: z.enum(['none', '2dfan4']).optional(),
@@ -333,6 +345,8 @@ export const SubmitBody = z.strictObject({
       preset: z.enum(ENCODER_PRESETS).default('veryfast'),
       /** FaceFusion's `--output-video-scale`: the output is the input's size times this; absent: 1. */
       scale: z.number().min(0.25).max(8).multipleOf(0.25).optional(),
+      /** FaceFusion's `--output-video-fps`: frames dropped or repeated to this rate; absent: the input's frames. */
+      fps: z.number().min(OUTPUT_VIDEO_FPS.min).max(OUTPUT_VIDEO_FPS.max).optional(),
       /** FaceFusion's output audio options; absent: the source's audio is copied where the container allows. */
       audio: z
         .strictObject({

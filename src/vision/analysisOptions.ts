@@ -47,7 +47,7 @@ export type Race = (typeof RACES)[number];
  * works on, and through which mask it pastes. A processor's own options live in its folder.
  */
 export type FaceAnalysisOptions = {
-  detector: DetectorOptions;
+  detector: Required<DetectorOptions>;
   /** `--face-landmarker-model`: `none` keeps the detector's 5 points. */
   landmarker: 'none' | '2dfan4';
   /**
@@ -90,7 +90,7 @@ export type FaceAnalysisOptions = {
 };
 
 export const DEFAULT_ANALYSIS_OPTIONS: FaceAnalysisOptions = {
-  detector: { model: 'yolo_face', size: '640x640', minScore: 0.5 },
+  detector: { model: 'yolo_face', size: '640x640', minScore: 0.5, angles: [0] },
   landmarker: '2dfan4',
   landmarkerScore: 0.5,
   selector: {

@@ -5,6 +5,7 @@ import { alignFace } from './alignment.js';
 import { CLASSIFIER_CROP, type FaceClass, type FaceClassifier, loadFaceClassifier } from './classifier.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
 import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
+import { faceAngle } from './faceAngle.js';
 import { type Fan68From5, loadFan68From5 } from './fan68.js';
 import type { AnalysedFace, Frame } from './frame.js';
 import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
@@ -164,7 +165,7 @@ function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, sc
 /** The models an analyser uses besides the detector, each only where the options need it. */
 interface AnalysisModels {
   landmarker?: FaceLandmarker;
-  /** fan_68_5, when a mask needs 68 points and the landmarker is off. */
+  /** fan_68_5: with the landmarker, for each face's angle, which turns its crop; else for the area mask. */
   fan68?: Fan68From5;
   /** fairface, when the selector filters faces. */
   classifier?: FaceClassifier;
@@ -194,21 +195,21 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   }
 
   /**
-   * The landmarker's 68 points on each face; a confident result replaces the detector's 5 points
-   * (FaceFusion's `--face-landmarker-score`).
+   * fan_68_5's 68 points estimated from the detector's 5, or, with the landmarker, its 68 points from a crop
+   * turned by the face's angle (from fan_68_5's points, as FaceFusion's); a confident result replaces the
+   * detector's 5 points (FaceFusion's `--face-landmarker-score`).
    */
   private async refine(picture: Picture, faces: DetectedFace[]): Promise<AnalysedFace[]> {
     const { landmarker, fan68 } = this.models;
-    if (!landmarker) {
-      if (!fan68) return faces;
-      const estimated: AnalysedFace[] = [];
-      for (const face of faces)
-        estimated.push({ ...face, landmarks68: await fan68.estimate(face.landmarks) });
-      return estimated;
-    }
+    if (!fan68) return faces;
     const refined: AnalysedFace[] = [];
     for (const face of faces) {
-      const matrix = landmarkerMatrix(face.box);
+      const estimated = await fan68.estimate(face.landmarks);
+      if (!landmarker) {
+        refined.push({ ...face, landmarks68: estimated });
+        continue;
+      }
+      const matrix = landmarkerMatrix(face.box, faceAngle(estimated));
       const crop = picture.warp(matrix, LANDMARKER_SIZE, LANDMARKER_SIZE);
       const { points, score } = await landmarker.detectCrop(crop, matrix);
       const confident = score > this.options.face.landmarkerScore;
@@ -390,8 +391,15 @@ export const usesLandmarker = (face: Pick<ProcessorOptions['face'], 'landmarker'
   face.landmarker === '2dfan4' && face.landmarkerScore > 0;
 
 /**
- * Loads the detector, the landmarker when `face.landmarker` asks for one (else fan_68_5 when the area
- * mask needs 68 points), the classifier when the selector filters faces, and, in reference mode, the
+ * Whether fan_68_5 runs: with the landmarker, for each face's angle, which turns the landmarker's crop (as
+ * FaceFusion's does: a detector finds lying faces even at angle 0); without it, for the area mask's 68 points.
+ */
+export const usesFan68 = (face: Pick<ProcessorOptions['face'], 'landmarker' | 'landmarkerScore' | 'mask'>) =>
+  usesLandmarker(face) || face.mask.types.includes('area');
+
+/**
+ * Loads the detector, the landmarker when `face.landmarker` asks for one, fan_68_5 for the landmarker's
+ * turn or the area mask's 68 points, the classifier when the selector filters faces, and, in reference mode, the
  * recognizer with the reference face (so a reference frame without a face fails here, before any
  * work). Otherwise the recognizer loads on the first `sourceFace()`.
  */
@@ -403,7 +411,7 @@ export async function loadFaceAnalyser(options: ProcessorOptions): Promise<FaceA
     const loaded: AnalysisModels = {};
     analyser = new OnnxFaceAnalyser(options, detector, loaded);
     if (usesLandmarker(face)) loaded.landmarker = await loadFaceLandmarker(models, execution);
-    else if (face.mask.types.includes('area')) loaded.fan68 = await loadFan68From5(models, execution);
+    if (usesFan68(face)) loaded.fan68 = await loadFan68From5(models, execution);
     if (filtersFaces(face.selector)) loaded.classifier = await loadFaceClassifier(models, execution);
     if (face.selector.mode === 'reference') await analyser.loadReference();
     return analyser;

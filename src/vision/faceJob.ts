@@ -6,7 +6,7 @@ import type { ModelSettings } from '../models/settings.js';
 import { CLASSIFIER_MODEL } from './classifier.js';
 import { detectorSpec, parseDetectorSize } from './detectors/registry.js';
 import type { ExecutionOptions } from './execution.js';
-import { loadFaceAnalyser, usesLandmarker } from './faceAnalyser.js';
+import { loadFaceAnalyser, usesFan68, usesLandmarker } from './faceAnalyser.js';
 import { usesFaces } from './faceOptionGroups.js';
 import { type FaceOptions, faceOptionsOf } from './faceOptions.js';
 import { FAN_68_5_MODEL } from './fan68.js';
@@ -55,7 +55,7 @@ export function requiredModels(
     names.push(detectorSpec(face.detector.model).model);
     const { types } = face.mask;
     if (usesLandmarker(face)) names.push(face.landmarker);
-    else if (types.includes('area')) names.push(FAN_68_5_MODEL);
+    if (usesFan68(face)) names.push(FAN_68_5_MODEL);
     if (face.selector.mode === 'reference' || needsSourceFace(processors)) {
       names.push(recognizerEntry(catalog).name);
     }

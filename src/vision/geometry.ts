@@ -44,6 +44,41 @@ export function invertAffine([a, b, c, d, e, f]: Affine): Affine {
   return [e / det, -b / det, (b * f - c * e) / det, -d / det, a / det, (c * d - a * f) / det];
 }
 
+/** The affine map that applies `second` after `first`. */
+export function multiplyAffine(second: Affine, first: Affine): Affine {
+  const [a, b, c, d, e, f] = second;
+  const [p, q, r, s, t, u] = first;
+  return [a * p + b * s, a * q + b * t, a * r + b * u + c, d * p + e * s, d * q + e * t, d * r + e * u + f];
+}
+
 export function applyAffine([a, b, c, d, e, f]: Affine, [x, y]: Point): Point {
   return [a * x + b * y + c, d * x + e * y + f];
+}
+
+/**
+ * FaceFusion's create_rotation_matrix_and_size (cv2.getRotationMatrix2D about the centre, then moved so
+ * that the turned picture fits whole): the matrix that turns a `width`×`height` picture by `degrees`
+ * counter-clockwise, and the turned picture's size (truncated to whole pixels, as there).
+ */
+export function rotationMatrixAndSize(
+  degrees: number,
+  width: number,
+  height: number,
+): { matrix: Affine; width: number; height: number } {
+  const radians = (degrees * Math.PI) / 180;
+  const cos = Math.cos(radians);
+  const sin = Math.sin(radians);
+  const cx = width / 2;
+  const cy = height / 2;
+  const turnedWidth = Math.abs(cos) * width + Math.abs(sin) * height;
+  const turnedHeight = Math.abs(sin) * width + Math.abs(cos) * height;
+  const matrix: Affine = [
+    cos,
+    sin,
+    (1 - cos) * cx - sin * cy + (turnedWidth - width) / 2,
+    -sin,
+    cos,
+    sin * cx + (1 - cos) * cy + (turnedHeight - height) / 2,
+  ];
+  return { matrix, width: Math.trunc(turnedWidth), height: Math.trunc(turnedHeight) };
 }

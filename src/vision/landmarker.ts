@@ -1,7 +1,7 @@
 import { type EnsureOptions, ensureModel } from '../models/download.js';
 import type { DetectedFace, Point } from './detectors/detector.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './execution.js';
-import { type Affine, applyAffine, invertAffine } from './geometry.js';
+import { type Affine, applyAffine, invertAffine, multiplyAffine, rotationMatrixAndSize } from './geometry.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import type { RgbImage } from './rgbImage.js';
 import { warpAffine } from './warp.js';
@@ -21,14 +21,19 @@ export interface Landmarks68 {
 }
 
 /**
- * Image → crop matrix of FaceFusion's landmarker crop: scaled so the box's longer side is 195 px
- * (sides under 1 px count as 1), box centre moved to the crop centre, no rotation.
+ * Image → crop matrix of FaceFusion's landmarker crop (detect_with_2dfan4): scaled so the box's longer side
+ * is 195 px (sides under 1 px count as 1), box centre moved to the crop centre, then turned by the face's
+ * `angle` (counter-clockwise, about the crop's centre) so that a face lying on its side stands upright.
+ * FaceFusion turns the crop in a second warp; one warp through the product samples the same points, except
+ * that FaceFusion's turn leaves one black row or column at the crop's edge (its centre is half a pixel off).
  */
-export function landmarkerMatrix(box: DetectedFace['box']): Affine {
+export function landmarkerMatrix(box: DetectedFace['box'], angle = 0): Affine {
   const scale = FACE_SIDE / Math.max(box[2] - box[0], box[3] - box[1], 1);
   const tx = (LANDMARKER_SIZE - (box[0] + box[2]) * scale) / 2;
   const ty = (LANDMARKER_SIZE - (box[1] + box[3]) * scale) / 2;
-  return [scale, 0, tx, 0, scale, ty];
+  const crop: Affine = [scale, 0, tx, 0, scale, ty];
+  if (angle === 0) return crop;
+  return multiplyAffine(rotationMatrixAndSize(angle, LANDMARKER_SIZE, LANDMARKER_SIZE).matrix, crop);
 }
 
 /**
@@ -90,9 +95,9 @@ export class FaceLandmarker {
     private readonly session: InferenceSession,
   ) {}
 
-  /** The 68 points of the face in `box` of `image`. */
-  detect(image: RgbImage, box: DetectedFace['box']): Promise<Landmarks68> {
-    const matrix = landmarkerMatrix(box);
+  /** The 68 points of the face in `box` of `image`, its crop turned by the face's `angle`. */
+  detect(image: RgbImage, box: DetectedFace['box'], angle = 0): Promise<Landmarks68> {
+    const matrix = landmarkerMatrix(box, angle);
     return this.detectCrop(warpAffine(image, matrix, LANDMARKER_SIZE, LANDMARKER_SIZE), matrix);
   }
 

@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { frameRateFraction } from '../core/outputFrameRate.js';
 import { trimmedRange } from '../core/planner.js';
 import { MediaError } from '../media/errors.js';
 import { outputProblem } from '../media/integrityCheck.js';
@@ -8,8 +9,9 @@ import { mergeSegments } from '../media/merge.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
+import { plannedMicros } from './outputTimeline.js';
 import { uploadOutput } from './outputUpload.js';
-import { type DownloadedSegment, damagedSegments, plannedMicros } from './segmentVerification.js';
+import { type DownloadedSegment, damagedSegments } from './segmentVerification.js';
 import { downloadFile, HttpError, readableLocation } from './transfer.js';
 
 /**
@@ -67,6 +69,7 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
     }
     const { video } = claim.probe;
     const range = trimmedRange(claim.spec.trim, video.frameCount);
+    const { fps } = claim.spec.encoder;
     const local = merge.outputUrl.startsWith('file:');
     const outputPath = local
       ? fileURLToPath(merge.outputUrl)
@@ -77,9 +80,11 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
       probe: claim.probe,
       outputPath,
       audio: claim.spec.encoder.audio,
-      ...(range.start > 0 || range.end < video.frameCount
+      ...(fps !== undefined || range.start > 0 || range.end < video.frameCount
         ? { trimStartPts: claim.framePts[range.start] }
         : {}),
+      // 512 ticks a frame, as ffmpeg's MP4 muxer picks for a constant rate.
+      ...(fps === undefined ? {} : { timescale: frameRateFraction(fps).num * 512 }),
       signal,
     });
     const problem = await outputProblem(outputPath, {

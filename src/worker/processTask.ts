@@ -1,6 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ticksToMicros } from '../core/time.js';
 import { segmentContainer } from '../media/containers.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { outputScaleSize } from '../media/imageFiles.js';
@@ -11,6 +10,7 @@ import type { Frame } from '../vision/frame.js';
 import type { FrameChain } from '../vision/processors/chain.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
+import { outputTimeline } from './outputTimeline.js';
 import type { PreemptionNotice } from './preemption.js';
 import { prefetch } from './prefetch.js';
 import { readableLocation, uploadFile } from './transfer.js';
@@ -57,6 +57,9 @@ export interface ProcessTaskContext {
 
 interface OpenSegment {
   startFrame: number;
+  /** The source frame after its last (those the output drops included), once it is closed. */
+  endFrame: number;
+  /** Output frames written. */
   frames: number;
   basePtsMicros: number;
   localPath: string;
@@ -81,7 +84,13 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   const probe = claim.probe;
   const { video } = probe;
   const ptsOf = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
-  const micros = (frame: number) => ticksToMicros(ptsOf(frame), video.timeBase);
+  const timeline = outputTimeline(claim);
+  /** The first frame from `frame` on that the output keeps, or the task's end. */
+  const keptFrom = (frame: number) => {
+    let kept = frame;
+    while (kept < task.endFrame && timeline.copies(kept) === 0) kept++;
+    return kept;
+  };
   const processed = await ctx.chain.outputSize(video.width, video.height);
   const output = outputScaleSize(video.width, video.height, spec.encoder.scale);
   const segmentDir = join(ctx.workDir, `${task.id}-e${task.epoch}`);
@@ -105,9 +114,10 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       quality: spec.encoder.quality,
       preset: spec.encoder.preset,
       colour: video.colour,
-      fps: video.fps,
+      fps: spec.encoder.fps ?? video.fps,
     });
-    return { startFrame, frames: 0, basePtsMicros: micros(startFrame), localPath, encoder, target };
+    const basePtsMicros = timeline.micros(startFrame);
+    return { startFrame, endFrame: startFrame, frames: 0, basePtsMicros, localPath, encoder, target };
   };
 
   const closeSegment = (segment: OpenSegment): void => {
@@ -122,11 +132,12 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         task.id,
         task.epoch,
         segment.startFrame,
-        segment.startFrame + segment.frames,
+        segment.endFrame,
         segment.target.key,
-        { sha256, bytes: size, frames: segment.frames },
+        // The source frames it stands for: with --output-video-fps, not the frames written.
+        { sha256, bytes: size, frames: segment.endFrame - segment.startFrame },
       );
-      ctx.checkpointed?.(segment.startFrame + segment.frames);
+      ctx.checkpointed?.(segment.endFrame);
     })();
     inFlight.push(finalizing);
     // Surfaced by the final await; this keeps an early failure from being reported as unhandled.
@@ -134,20 +145,27 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   };
 
   const framesInFlight = ctx.framesInFlight ?? defaultFramesInFlight(ctx.chain.threads);
-  /** Frames handed to the chain and not yet written, oldest first. */
-  const processing: Promise<Frame>[] = [];
+  /** Frames handed to the chain and not yet written, oldest first, with their frame numbers. */
+  const processing: { index: number; frame: Promise<Frame> }[] = [];
+  /** The first frame no segment covers yet. */
   let frameIndex = task.nextFrame;
-  /** The next frame to hand to the chain (frameIndex is the next to write). */
-  let handedIndex = task.nextFrame;
+  /** The next frame the decoder gives. */
+  let decodedIndex = task.nextFrame;
 
   const writeOldest = async (): Promise<void> => {
-    const frame = await processing.shift()!;
+    const { index, frame: processed } = processing.shift()!;
+    const frame = await processed;
     open ??= await openSegment(frameIndex);
-    await open.encoder.write(frame.data, micros(frameIndex) - open.basePtsMicros);
-    open.frames++;
-    frameIndex++;
-    ctx.progress.framesDone++;
-    if (open.frames === spec.checkpointFrames || frameIndex === task.endFrame) {
+    for (let copy = 0; copy < timeline.copies(index); copy++) {
+      await open.encoder.write(frame.data, timeline.micros(index, copy) - open.basePtsMicros);
+      open.frames++;
+    }
+    // The frames the output drops after this one belong to its segment.
+    const next = keptFrom(index + 1);
+    ctx.progress.framesDone += next - frameIndex;
+    frameIndex = next;
+    open.endFrame = next;
+    if (open.frames >= spec.checkpointFrames || frameIndex === task.endFrame) {
       closeSegment(open);
       open = undefined;
     }
@@ -167,18 +185,26 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     });
     for await (const data of prefetch(decoded, DECODE_AHEAD)) {
       if (ctx.notice.requested) break;
-      const processed = ctx.chain.process({
-        index: handedIndex++,
-        width: video.width,
-        height: video.height,
-        pixFmt: video.pipePixFmt,
-        colour: video.colour,
-        data,
-      });
-      // Awaited in turn by writeOldest; a failure before then must not count as unhandled.
-      processed.catch(() => {});
-      processing.push(processed);
-      if (processing.length >= framesInFlight) await writeOldest();
+      const index = decodedIndex++;
+      // A frame the output drops is decoded (the decoder reads every frame) but never processed.
+      if (timeline.copies(index) > 0) {
+        const processed = ctx.chain.process({
+          index,
+          width: video.width,
+          height: video.height,
+          pixFmt: video.pipePixFmt,
+          colour: video.colour,
+          data,
+        });
+        // Awaited in turn by writeOldest; a failure before then must not count as unhandled.
+        processed.catch(() => {});
+        processing.push({ index, frame: processed });
+        if (processing.length >= framesInFlight) await writeOldest();
+      }
+      // Dropped frames take their turns in the decoder's reused buffers too: a frame in the chain is written
+      // before its buffer comes round again, as it is when every frame goes through the chain.
+      while (processing.length > 0 && decodedIndex - processing[0].index >= framesInFlight)
+        await writeOldest();
     }
     // Also on a preemption notice: the frames already in the chain are finished and written.
     while (processing.length > 0) await writeOldest();
@@ -190,7 +216,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
   } catch (error) {
     open?.encoder.abort();
     // Nothing of this task may still be running in the chain when the next task uses it.
-    await Promise.allSettled(processing);
+    await Promise.allSettled(processing.map((p) => p.frame));
     await finalizing.catch(() => {});
     throw signal.aborted ? signal.reason : error;
   } finally {

@@ -1,21 +1,14 @@
-import { ticksToMicros } from '../core/time.js';
 import type { SegmentRejection } from '../core/types.js';
 import { segmentProblem } from '../media/integrityCheck.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
+import { plannedMicros } from './outputTimeline.js';
 
 /** Segments checked at once: each check is an ffprobe and a decode, on the CPU. */
 const CONCURRENCY = 4;
 
 /** A segment of the merge as downloaded; `missing` says why the store had no blob for it. */
 export type DownloadedSegment = MergeSegmentInput & { path: string; missing?: string };
-
-/** Frames [from, to) of a merge claim, in microseconds from frame `from`. */
-export function plannedMicros(claim: ClaimResponse, from: number, to: number): number[] {
-  const { timeBase } = claim.probe.video;
-  const at = (frame: number) => claim.framePts[frame - claim.framePtsFrom];
-  return Array.from({ length: to - from }, (_, i) => ticksToMicros(at(from + i) - at(from), timeBase));
-}
 
 /** Why one segment must not be merged: not the bytes its worker uploaded, or not the frames planned. */
 async function damage(segment: DownloadedSegment, claim: ClaimResponse, signal: AbortSignal) {

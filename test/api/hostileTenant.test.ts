@@ -320,6 +320,9 @@ for (const backend of backends) {
         face: { frameEnhancer: { blend: 50 } },
       });
       expect(enhancerOnly.json().error).toMatch(/: face\.frameEnhancer \(frame_enhancer\)$/);
+      const tilted = await submit({ processors: ['face_enhancer'], face: { detector: { angles: [0, 45] } } });
+      expect(tilted.statusCode).toBe(400);
+      expect(tilted.json().issues).toEqual([expect.stringMatching(/^face\.detector\.angles\.1: /)]);
 
       const huge = await submit({
         processors: ['face_enhancer'],

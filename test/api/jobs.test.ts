@@ -136,6 +136,58 @@ describe('tenant job API', () => {
     await call('POST', `/v1/jobs/${id}/cancel`, acme);
   });
 
+  it('takes encoder.fps (--output-video-fps): tasks start on kept frames, claims say where each frame goes', async () => {
+    const key = await upload(acme, video);
+    for (const fps of [0.5, 61])
+      expect(
+        (await call('POST', '/v1/jobs', acme, { input: key, processors: ['passthrough'], encoder: { fps } }))
+          .statusCode,
+      ).toBe(400);
+    // 30 → 12 fps keeps frames 1, 3, 6, 8, 11, … (2 in 5): chunks of 25 move on to frames 26, 51 and 76.
+    const submitted = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['passthrough'],
+      chunkFrames: 25,
+      encoder: { fps: 12 },
+    });
+    expect(submitted.statusCode).toBe(201);
+    const { id } = submitted.json() as { id: string };
+    const ranges = (await store.listTasks(id)).map((t) => [t.range.start, t.range.end]);
+    expect(ranges).toEqual([
+      [0, 26],
+      [26, 51],
+      [51, 76],
+      [76, 90],
+    ]);
+    const claims: ClaimResponse[] = [];
+    for (let i = 0; i < 4; i++)
+      claims.push(
+        (await call('POST', '/v1/claim', worker, { workerId: `fps-${i}` })).json() as ClaimResponse,
+      );
+    const frames = claims
+      .filter((c) => c.task.jobId === id)
+      .map((c) => c.outputFrames!)
+      .sort((a, b) => a.startFrame - b.startFrame);
+    expect(frames.map((f) => [f.fps, f.startFrame, f.slots.length - 1])).toEqual(
+      ranges.map(([start, end]) => [12, start, end - start]),
+    );
+    expect(frames[0].slots.slice(0, 9)).toEqual([0, 0, 1, 1, 2, 2, 2, 3, 3]);
+    // Each task's frames end where the next task's begin; the last at 3 s × 12.
+    for (let i = 1; i < frames.length; i++) expect(frames[i].slots[0]).toBe(frames[i - 1].slots.at(-1));
+    expect(frames.at(-1)!.slots.at(-1)).toBe(36);
+    const facefusion = await call('POST', '/v1/jobs', acme, {
+      input: key,
+      processors: ['face_swapper'],
+      encoder: { fps: 12 },
+      engine: { name: 'facefusion' },
+    });
+    expect([facefusion.statusCode, facefusion.json().error]).toEqual([
+      400,
+      '--output-video-fps needs the native engine',
+    ]);
+    await call('POST', `/v1/jobs/${id}/cancel`, acme);
+  });
+
   it('submits, lists and reports a job; workers get presigned URLs of its blobs; other tenants get 404', async () => {
     const key = await upload(acme, video);
     const submitted = await call('POST', '/v1/jobs', acme, {
@@ -353,7 +405,7 @@ describe('tenant job API', () => {
       input,
       sources: [source],
       processors: ['face_swapper'],
-      face: { selector: { mode: 'many' }, mask: { blur: 0.5 } },
+      face: { selector: { mode: 'many' }, mask: { blur: 0.5 }, detector: { angles: [0, 180] } },
       encoder: { quality: 60, scale: 1.5 },
     });
     expect(res.statusCode).toBe(201);
@@ -362,6 +414,12 @@ describe('tenant job API', () => {
     expect(claim.spec.sources).toEqual([await blobs.readUrl(source)]);
     expect(claim.spec.face.selector).toMatchObject({ mode: 'many', order: 'large-small' });
     expect(claim.spec.face.mask).toMatchObject({ blur: 0.5, types: ['box'] });
+    expect(claim.spec.face.detector).toEqual({
+      model: 'yolo_face',
+      size: '640x640',
+      minScore: 0.5,
+      angles: [0, 180],
+    });
     expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast', scale: 1.5 });
   });
 

@@ -53,6 +53,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     const run = parseRun([
       ...IO,
       ...['--face-detector-model', 'scrfd', '--face-detector-size=320x320', '--face-detector-score', '0.6'],
+      ...['--face-detector-angles', '0', '90', '270'],
       ...['--face-landmarker-model', '2dfan4', '--face-landmarker-score', '0.4'],
       ...['--face-selector-mode', 'one', '--face-selector-order', 'left-right'],
       ...[
@@ -78,7 +79,16 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       ...['--face-enhancer-model', 'codeformer', '--face-enhancer-blend', '60'],
       ...['--output-video-preset', 'fast', '--output-video-quality', '60', '--output-video-scale', '1.5'],
     ]);
-    expect(run.face.detector).toEqual({ model: 'scrfd', size: '320x320', minScore: 0.6 });
+    expect(run.face.detector).toEqual({
+      model: 'scrfd',
+      size: '320x320',
+      minScore: 0.6,
+      angles: [0, 90, 270],
+    });
+    expect(parseRun(IO).face.detector.angles).toEqual([0]);
+    expect(() => parseRun([...IO, '--face-detector-angles', '45'])).toThrow(
+      'use one or more of 0, 90, 180, 270',
+    );
     expect([run.face.landmarker, run.face.landmarkerScore]).toEqual(['2dfan4', 0.4]);
     expect(run.face.selector).toEqual({
       mode: 'one',
@@ -99,19 +109,19 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       parseRun([
         ...IO,
         ...[
-          '--face-detector-angles',
+          '--face-detector-margin',
           '0',
-          '90',
+          '10',
           '--face-selector-gender',
           'female',
           '--face-mask-regions',
           'skin',
         ],
-        ...['--face-tracker-score', '0.5', '--face-detector-angles', '180'],
+        ...['--face-tracker-score', '0.5', '--face-detector-margin', '5'],
       ]);
     expect(refuse).toThrow(UserError);
     expect(refuse).toThrow(
-      "spotfuse does not support FaceFusion's --face-detector-angles, --face-tracker-score yet",
+      "spotfuse does not support FaceFusion's --face-detector-margin, --face-tracker-score yet",
     );
     const run = parseRun([...IO, '--temp-path', '/tmp/ff', '--jobs-path=/tmp/jobs', '--log-level', 'debug']);
     expect(run.said).toEqual([
@@ -132,6 +142,20 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     writeFileSync(ini, ['[frame_extraction]', 'trim_frame_start = 5', 'trim_frame_end ='].join('\n'));
     const fromIni = parseRun([...IO, '--config-path', ini]);
     expect([fromIni.flags.trimFrameStart, fromIni.flags.trimFrameEnd]).toEqual([5, undefined]);
+  });
+
+  it('takes --output-video-fps as FaceFusion does, from the command line or the .ini, in its range 1-60', () => {
+    // Into the job's encoder, which run and submit (the API's encoder.fps) both send.
+    expect(parseRun([...IO, '--output-video-fps', '24']).encoder).toMatchObject({ fps: 24 });
+    expect(parseRun(IO).encoder).not.toHaveProperty('fps');
+    expect(parseRun([...IO, '--output-video-fps=29.97']).flags.outputVideoFps).toBe(29.97);
+    for (const bad of ['0', '60.5', 'abc', ''])
+      expect(() => parseRun([...IO, '--output-video-fps', bad])).toThrow(/must be a number from 1 to 60/);
+    const ini = join(dir(), 'fps.ini');
+    writeFileSync(ini, ['[output_creation]', 'output_video_fps = 15'].join('\n'));
+    const fromIni = parseRun([...IO, '--config-path', ini]);
+    expect(fromIni.flags.outputVideoFps).toBe(15);
+    expect(fromIni.said).toEqual([]);
   });
 
   it('takes --face-debugger-items as a supported option, from the command line and the .ini', () => {

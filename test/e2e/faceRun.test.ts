@@ -217,6 +217,22 @@ describe('spotfuse run with the face processors (generated models with the real 
     expect(between.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('searches the frame at four angles (--face-detector-angles) and swaps the face found at each once', async () => {
+    // The stand-in detector sees the square at every angle: one NMS over the four keeps one face per frame.
+    const output = await run('angles', [
+      ...['-s', source, '--face-selector-mode', 'many'],
+      ...['--face-detector-angles', '0', '90', '180', '270'],
+    ]);
+    const frames = await rgbFrames(output);
+    expect(frames).toHaveLength(FRAMES);
+    const colour = expectedSwapColour('hyperswap_1a_256');
+    for (const i of [0, 29, 30, FRAMES - 1]) {
+      const { x, y } = positionAt(i);
+      expectColour(pixel(frames[i], x + 48, y + 48), colour, 8);
+      expect(psnrOutsideFace(frames[i], input[i], i, FACE_SQUARE / 6)).toBeGreaterThan(40);
+    }
+  });
+
   it('chains face_swapper (inswapper_128, scrfd, many) and face_enhancer (gfpgan_1.4 at blend 80)', async () => {
     const output = await run('swap-enhance', [
       '-s',

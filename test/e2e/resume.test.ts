@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { ffmpeg, probeFramesPts } from '../fixtures/videos.js';
+import { ffmpeg, framePsnr, probeFramesPts } from '../fixtures/videos.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -192,6 +192,29 @@ describe('resume and worker loss', () => {
     expect(report.framesRedone).toBe(0);
     expect(report.interruptions).toBeGreaterThanOrEqual(1);
     expect(await probeFramesPts(join(dir(), 'ctrl-c.mp4'))).toHaveLength(FRAMES);
+  });
+
+  it('--output-video-fps: a run stopped by Ctrl-C resumes into the output an unbroken run makes', async () => {
+    const input = await longVideo(dir());
+    const fps = ['--output-video-fps', '24'];
+    const whole = await runCli([...args('fps-whole', input), ...fps], dir());
+    expect(whole.code).toBe(0);
+    const stateDir = join(dir(), 'fps-resumed');
+    const run = startCli([...args('fps-resumed', input), ...fps], dir());
+    await waitFor(() => (segmentKeys(stateDir).length >= 4 ? true : undefined));
+    for (const pid of [run.child.pid!, ...children(run.child.pid!)]) process.kill(pid, 'SIGINT');
+    expect((await run.result).code).toBe(130);
+    const second = await runCli([...args('fps-resumed', input), ...fps], dir());
+    expect(second.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir(), 'fps-resumed.json'), 'utf8'));
+    expect(report).toMatchObject({ state: 'completed', framesRedone: 0 });
+    expect(report.interruptions).toBeGreaterThanOrEqual(1);
+    const [resumed, unbroken] = [join(dir(), 'fps-resumed.mp4'), join(dir(), 'fps-whole.mp4')];
+    const pts = await probeFramesPts(resumed);
+    expect(pts).toEqual(Array.from({ length: (FRAMES * 24) / 30 }, (_, n) => expect.closeTo(n / 24, 4)));
+    expect(await probeFramesPts(unbroken)).toEqual(pts);
+    // The same source frames in the same places: only the segments' cuts (and so the encoder's) differ.
+    expect(Math.min(...(await framePsnr(resumed, unbroken)))).toBeGreaterThan(40);
   });
 
   it("takes a terminal's Ctrl-C, which signals the whole process group, as a preemption", async () => {

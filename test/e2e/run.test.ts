@@ -5,6 +5,7 @@ import { probeVideo } from '../../src/media/probe.js';
 import {
   cfrWithAudio,
   ffmpeg,
+  framePsnr,
   noAudio,
   oddSize,
   probeFramesPts,
@@ -174,6 +175,78 @@ describe('spotfuse run (embedded, end to end)', () => {
       expect.stringMatching(
         /--trim-frame-start 5000 and --trim-frame-end \d+ leave no frame of the video's \d+/,
       ),
+    ]);
+  });
+
+  it('--output-video-fps 24 of a 30 fps video: the frames FaceFusion keeps, at n/24 s, the audio as long', async () => {
+    const input = await cfrWithAudio(dir());
+    const { output, report } = await run(input, 'fps24', [
+      ...['--workers', '2', '--chunk-frames', '20', '--checkpoint-frames', '7'],
+      ...['--output-video-fps', '24'],
+    ]);
+    // Tasks start on kept frames; the report counts source frames, each once.
+    expect(report).toMatchObject({ state: 'completed', frames: 90, framesRedone: 0 });
+    const pts = await probeFramesPts(output);
+    expect(pts).toEqual(Array.from({ length: 72 }, (_, n) => expect.closeTo(n / 24, 4)));
+    const video = (await probeStreams(output)).find((s) => s.codec_type === 'video');
+    expect(video?.r_frame_rate).toBe('24/1');
+    // Frame by frame, the pictures of ffmpeg's fps filter, which FaceFusion extracts with.
+    const reference = join(dir(), 'fps24-reference.mkv');
+    await ffmpeg([...['-i', input, '-vf', 'fps=24', '-an', '-c:v', 'ffv1', reference]]);
+    const each = await framePsnr(output, reference);
+    expect(each).toHaveLength(72);
+    expect(Math.min(...each)).toBeGreaterThan(35);
+    const audio = streamDuration(await probeStreams(output), 'audio');
+    expect(audio).toHaveLength(2);
+    for (const d of audio) expect(Math.abs(d - 3)).toBeLessThan(1 / 24);
+  });
+
+  it('--output-video-fps 30 of a 25 fps video repeats one frame in five; with a trim range, from its start', async () => {
+    const input = await noAudio(dir());
+    const { output } = await run(input, 'fps30', [
+      ...['--chunk-frames', '9', '--checkpoint-frames', '4', '--output-video-fps', '30'],
+      ...['--trim-frame-start', '10', '--trim-frame-end', '35'],
+    ]);
+    const pts = await probeFramesPts(output);
+    expect(pts).toEqual(Array.from({ length: 30 }, (_, n) => expect.closeTo(n / 30, 4)));
+    const reference = join(dir(), 'fps30-reference.mkv');
+    await ffmpeg([
+      ...['-i', input, '-vf', 'trim=start_frame=10:end_frame=35,setpts=PTS-STARTPTS,fps=30'],
+      ...['-c:v', 'ffv1', reference],
+    ]);
+    const each = await framePsnr(output, reference);
+    expect(each).toHaveLength(30);
+    expect(Math.min(...each)).toBeGreaterThan(35);
+  });
+
+  it('--output-video-fps 2 of a 30 fps video: one frame in 15 kept, each the right picture', async () => {
+    const input = await cfrWithAudio(dir());
+    // More dropped frames in a row than the decoder has buffers for the frames in the chain.
+    const { output } = await run(input, 'fps2', ['--output-video-fps', '2', '--frames-in-flight', '3']);
+    expect(await probeFramesPts(output)).toEqual([0, 0.5, 1, 1.5, 2, 2.5].map((t) => expect.closeTo(t, 4)));
+    const reference = join(dir(), 'fps2-reference.mkv');
+    await ffmpeg([...['-i', input, '-vf', 'fps=2', '-an', '-c:v', 'ffv1', reference]]);
+    const each = await framePsnr(output, reference);
+    expect(each).toHaveLength(6);
+    expect(Math.min(...each)).toBeGreaterThan(35);
+  });
+
+  it('--output-video-fps of a variable-rate video: one frame every 1/20 s, and a bad rate is one line', async () => {
+    const input = await variableFrameRate(dir());
+    const { output } = await run(input, 'vfr-fps', ['--chunk-frames', '10', '--output-video-fps', '20']);
+    // 3 s: 30 fps, 15 fps, 24 fps, each second resampled to 20 frames.
+    expect(await probeFramesPts(output)).toEqual(
+      Array.from({ length: 60 }, (_, n) => expect.closeTo(n / 20, 4)),
+    );
+    const refused = await runCli(
+      ['run', '-t', input, '-o', join(dir(), 'none.mp4'), '--state-dir', join(dir(), 'state-bad-fps')].concat(
+        ['--processors', 'passthrough', '--output-video-fps', '75'],
+      ),
+      dir(),
+    );
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/--output-video-fps.*must be a number from 1 to 60/),
     ]);
   });
 

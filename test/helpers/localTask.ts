@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { OutputFrames } from '../../src/core/outputFrameRate.js';
 import type { JobSpec } from '../../src/core/types.js';
 import { probeVideo, splitProbe } from '../../src/media/probe.js';
 import type { ClaimResponse } from '../../src/protocol/wire.js';
@@ -35,6 +36,8 @@ export async function runLocalTask(options: {
   framesInFlight: number;
   preemptAt?: number;
   abortAt?: number;
+  /** Where each frame goes in the output, as a claim of a job with `--output-video-fps` carries it. */
+  outputFrames?: OutputFrames;
 }): Promise<LocalTaskRun> {
   const { dir } = options;
   const { probe, framePts } = splitProbe(await probeVideo(options.input));
@@ -54,6 +57,7 @@ export async function runLocalTask(options: {
     inputUrl: pathToFileURL(options.input).href,
     framePts,
     framePtsFrom: 0,
+    ...(options.outputFrames ? { outputFrames: options.outputFrames } : {}),
   };
   const blobs = join(dir, 'blobs');
   await mkdir(blobs, { recursive: true });

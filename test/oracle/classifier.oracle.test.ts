@@ -43,7 +43,7 @@ const FACES = [
   { x: 160, y: 320, colour: [250, 60, 200] }, // red: white, 20–29, female (blue > green)
 ] as const;
 
-const MODELS: FakeModelName[] = ['yoloface_8n', '2dfan4', 'arcface_w600k_r50', 'fairface'];
+const MODELS: FakeModelName[] = ['yoloface_8n', '2dfan4', 'fan_68_5', 'arcface_w600k_r50', 'fairface'];
 
 describe.skipIf(oracleUnavailable())(
   'face classifier and selector filters: spotfuse vs FaceFusion 3.8.1',

@@ -30,6 +30,7 @@ const SPOTFUSE: Record<string, (run: ParsedRun) => unknown> = {
   face_detector_model: (r) => r.face.detector.model,
   face_detector_size: (r) => r.face.detector.size,
   face_detector_score: (r) => r.face.detector.minScore,
+  face_detector_angles: (r) => r.face.detector.angles,
   face_landmarker_model: (r) => r.face.landmarker,
   face_landmarker_score: (r) => r.face.landmarkerScore,
   face_selector_mode: (r) => r.face.selector.mode,
@@ -69,6 +70,7 @@ const LINES: string[][] = [
   [
     ...IO,
     ...['--face-detector-model', 'scrfd', '--face-detector-size', '320x320', '--face-detector-score', '0.65'],
+    ...['--face-detector-angles', '0', '180', '270'],
     ...['--face-landmarker-model', '2dfan4', '--face-landmarker-score', '0.3'],
     ...['--face-selector-mode', 'one', '--face-selector-order', 'small-large'],
   ],

@@ -1,12 +1,16 @@
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resolveBinaries } from '../../src/media/binaries.js';
-import { runTool } from '../../src/media/ffmpegProcess.js';
 import { FACE_SQUARE, writeModelSet } from '../fixtures/models.js';
 import { ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
 import { runCli } from '../helpers/cli.js';
 import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusionOracle.js';
 import { useTempDir } from '../helpers/tempDir.js';
+import {
+  numberedBackground,
+  frameNumber as numberedFrame,
+  rgbFrames as numberedRgbFrames,
+  startDelayed,
+} from './numberedFrames.js';
 import { ORACLE_TIMEOUT, runHeadless } from './oracleCases.js';
 
 /**
@@ -33,13 +37,12 @@ const dir = useTempDir();
  */
 async function movingSquare(path: string): Promise<string> {
   const overlay = "[bg][1:v]overlay=x='64+32*floor(n/8)':y=96,format=yuv420p[v]";
-  const bits = 'if(gt(Y,320)*lt(X,240),16*mod(floor(N/pow(2,floor(X/40))),2),8)';
   await ffmpeg([
     ...['-f', 'lavfi', '-i', `color=c=0x080808:s=${WIDTH}x${HEIGHT}:r=30:d=2`],
     ...['-f', 'lavfi', '-i', `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=2`],
     ...['-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=2'],
     // Every frame its own: its number in binary, six dark patches of level 0 or 16 along the bottom left.
-    ...['-filter_complex', `[0:v]format=rgb24,geq=r='${bits}':g='${bits}':b='${bits}'[bg];${overlay}`],
+    ...['-filter_complex', `[0:v]${numberedBackground(HEIGHT)}[bg];${overlay}`],
     ...['-map', '[v]', '-map', '2:a'],
     ...['-c:v', 'libx264', '-crf', '4', '-pix_fmt', 'yuv420p', '-c:a', 'aac', path],
   ]);
@@ -55,13 +58,7 @@ async function stillSource(path: string): Promise<string> {
   return path;
 }
 
-async function rgbFrames(path: string): Promise<Uint8Array[]> {
-  // Frames as stored: a video that starts late (FaceFusion's) would otherwise get its first frame repeated.
-  const args = ['-v', 'error', '-i', path, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const raw = await runTool(resolveBinaries().ffmpeg, args, { failure: 'decode' });
-  const size = WIDTH * HEIGHT * 3;
-  return Array.from({ length: raw.length / size }, (_, i) => raw.subarray(i * size, (i + 1) * size));
-}
+const rgbFrames = (path: string) => numberedRgbFrames(path, WIDTH, HEIGHT);
 
 function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;
@@ -69,27 +66,7 @@ function meanAbsoluteDifference(a: Uint8Array, b: Uint8Array): number {
   return sum / a.length;
 }
 
-/** The frame number a frame carries (see movingSquare), read from the middle of each patch. */
-function frameNumber(frame: Uint8Array): number {
-  let number = 0;
-  for (let bit = 0; bit < 6; bit++) {
-    const at = (340 * WIDTH + bit * 40 + 20) * 3;
-    if (frame[at + 1] > 8) number += 2 ** bit;
-  }
-  return number;
-}
-
-/**
- * A FaceFusion output's frame times, less the delay its first frame starts at: its audio step (stream-copied
- * video, re-encoded AAC) starts the video about 21 ms late, where spotfuse keeps the source's times (README,
- * FaceFusion parity).
- */
-async function startDelayed(path: string): Promise<number[]> {
-  const pts = await probeFramesPts(path);
-  expect(pts[0]).toBeGreaterThan(0);
-  expect(pts[0]).toBeLessThan(0.05);
-  return pts.map((t) => t - pts[0]);
-}
+const frameNumber = (frame: Uint8Array) => numberedFrame(frame, WIDTH, HEIGHT);
 
 describe.skipIf(oracleUnavailable())('videos: spotfuse run vs FaceFusion 3.8.1 headless-run', () => {
   let oracle: Oracle;

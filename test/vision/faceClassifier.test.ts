@@ -104,7 +104,7 @@ describe('classifier, parser and fan_68_5 on their stand-ins', () => {
 });
 
 describe('models a job needs for masks and filters', () => {
-  it('adds fairface for a filter, the face parser for the region mask, fan_68_5 for the area mask without 2dfan4', async () => {
+  it('adds fairface for a filter, the face parser for the region mask, fan_68_5 for the area mask without 2dfan4 (and with it, for the angle)', async () => {
     const { catalog } = await resolveModelSettings({ modelDir: join(dir(), 'catalog') }, {});
     const face = (patch: object) => ({ ...DEFAULT_FACE_OPTIONS, ...patch });
     const needs = (patch: object) => requiredModels(['face_swapper'], face(patch), catalog);
@@ -115,7 +115,7 @@ describe('models a job needs for masks and filters', () => {
     expect(needs({ mask: { ...mask, types: ['box', 'region'], parser: 'bisenet_resnet_18' } })).toContain(
       'bisenet_resnet_18',
     );
-    expect(needs({ mask: { ...mask, types: ['area'] } })).not.toContain('fan_68_5');
+    expect(needs({ mask: { ...mask, types: ['area'] } })).toContain('fan_68_5');
     expect(needs({ mask: { ...mask, types: ['area'] }, landmarkerScore: 0 })).toContain('fan_68_5');
     expect(needs({ landmarkerScore: 0 })).not.toContain('fan_68_5');
     expect(needs({ mask: { ...mask, types: ['occlusion'], occluder: 'xseg_3' } })).toContain('xseg_3');

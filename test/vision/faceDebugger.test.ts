@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
+import { faceAngle } from '../../src/vision/faceAngle.js';
 import type { AnalysedFace, Frame } from '../../src/vision/frame.js';
 import { faceDebugger } from '../../src/vision/processors/face_debugger/descriptor.js';
-import { faceAngle } from '../../src/vision/processors/face_debugger/faceAngle.js';
 import { debugScale, FaceDebuggerProcessor } from '../../src/vision/processors/face_debugger/faceDebugger.js';
 import { LANDMARK_68_FRACTIONS } from '../fixtures/models.js';
 import { useTempDir } from '../helpers/tempDir.js';

@@ -82,7 +82,13 @@ describe("face analysis through generated models with FaceFusion's signatures", 
   afterAll(() => Promise.all(analysers.map((analyser) => analyser.dispose())));
 
   beforeAll(async () => {
-    const set = await writeModelSet(dir(), ['yoloface_8n', 'retinaface_10g', '2dfan4', 'arcface_w600k_r50']);
+    const set = await writeModelSet(dir(), [
+      'yoloface_8n',
+      'retinaface_10g',
+      '2dfan4',
+      'fan_68_5',
+      'arcface_w600k_r50',
+    ]);
     models = await resolveModelSettings({ modelDir: join(dir(), 'models'), modelManifest: set.manifest }, {});
   });
 

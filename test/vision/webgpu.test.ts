@@ -132,6 +132,7 @@ describe.skipIf(!icd)('webgpu execution provider', () => {
     const models = await writeModelSet(dir(), [
       'yoloface_8n',
       '2dfan4',
+      'fan_68_5',
       'arcface_w600k_r50',
       'hyperswap_1a_256',
       'gfpgan_1.4',

@@ -2,6 +2,10 @@ import type { RgbImage } from '../rgbImage.js';
 
 export type Point = [x: number, y: number];
 
+/** The angles FaceFusion's `--face-detector-angles` offers, in degrees counter-clockwise. */
+export const FACE_DETECTOR_ANGLES = [0, 90, 180, 270] as const;
+export type FaceDetectorAngle = (typeof FACE_DETECTOR_ANGLES)[number];
+
 export interface DetectorOptions {
   /** FaceFusion's name (`--face-detector-model`). */
   model: string;
@@ -9,6 +13,11 @@ export interface DetectorOptions {
   size: string;
   /** `--face-detector-score`, 0–1. */
   minScore: number;
+  /**
+   * `--face-detector-angles`: the frame is searched turned by each of these, and what is found at every
+   * angle goes through one NMS (FaceFusion's get_many_faces). Absent: 0 alone.
+   */
+  angles?: readonly FaceDetectorAngle[];
 }
 
 export interface DetectedFace {
@@ -26,7 +35,7 @@ export interface Size {
 
 export interface FaceDetector {
   readonly name: string;
-  /** Faces above the score threshold after NMS, best first. */
+  /** Faces above the score threshold at every angle after NMS, best first. */
   detect(image: RgbImage): Promise<DetectedFace[]>;
   dispose(): Promise<void>;
 }

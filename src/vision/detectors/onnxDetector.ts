@@ -1,13 +1,14 @@
 import { type InferenceSession, runSession } from '../onnx.js';
 import type { RgbImage } from '../rgbImage.js';
-import type { DetectedFace, DetectorSpec, FaceDetector, Size } from './detector.js';
+import type { DetectedFace, DetectorSpec, FaceDetector, FaceDetectorAngle, Size } from './detector.js';
 import { letterbox } from './letterbox.js';
-import { nonMaximumSuppression } from './nms.js';
+import { nmsThreshold, nonMaximumSuppression } from './nms.js';
+import { faceThrough, turnImage } from './rotation.js';
 
-/** FaceFusion's NMS threshold with a single detector angle. */
-const NMS_IOU = 0.4;
-
-/** Runs one detector model: letterbox, inference, decode, NMS, then back to image pixels. */
+/**
+ * Runs one detector model at each angle: letterbox, inference, decode, back to image pixels (through the
+ * turn), then one NMS over every angle's faces.
+ */
 export class OnnxFaceDetector implements FaceDetector {
   readonly name: string;
 
@@ -16,6 +17,7 @@ export class OnnxFaceDetector implements FaceDetector {
     private readonly session: InferenceSession,
     private readonly size: Size,
     private readonly minScore: number,
+    private readonly angles: readonly FaceDetectorAngle[] = [0],
   ) {
     this.name = spec.name;
     this.input = new Float32Array(3 * size.width * size.height);
@@ -26,6 +28,20 @@ export class OnnxFaceDetector implements FaceDetector {
   private inputInUse = false;
 
   async detect(image: RgbImage): Promise<DetectedFace[]> {
+    const faces: DetectedFace[] = [];
+    for (const angle of this.angles) {
+      if (angle === 0) faces.push(...(await this.detectUpright(image)));
+      else {
+        const turned = turnImage(image, angle);
+        const found = await this.detectUpright(turned.image);
+        faces.push(...found.map((face) => faceThrough(face, turned.back)));
+      }
+    }
+    return nonMaximumSuppression(faces, nmsThreshold(this.angles.length));
+  }
+
+  /** The faces the model finds in `image` as it is, in its pixels, before NMS. */
+  private async detectUpright(image: RgbImage): Promise<DetectedFace[]> {
     const reuse = !this.inputInUse;
     this.inputInUse = true;
     let outputs: Float32Array[];
@@ -38,8 +54,7 @@ export class OnnxFaceDetector implements FaceDetector {
     } finally {
       if (reuse) this.inputInUse = false;
     }
-    const faces = nonMaximumSuppression(this.spec.decode(outputs, this.size, this.minScore), NMS_IOU);
-    return faces.map(({ box, score, landmarks }) => ({
+    return this.spec.decode(outputs, this.size, this.minScore).map(({ box, score, landmarks }) => ({
       box: [box[0] * scaleX, box[1] * scaleY, box[2] * scaleX, box[3] * scaleY],
       score,
       landmarks: landmarks.map(([x, y]) => [x * scaleX, y * scaleY]),

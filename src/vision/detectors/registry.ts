@@ -2,7 +2,13 @@ import { UserError } from '../../core/errors.js';
 import { type EnsureOptions, ensureModel } from '../../models/download.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from '../execution.js';
 import { openSession } from '../onnx.js';
-import type { DetectorOptions, DetectorSpec, FaceDetector, Size } from './detector.js';
+import {
+  type DetectorOptions,
+  type DetectorSpec,
+  FACE_DETECTOR_ANGLES,
+  type FaceDetector,
+  type Size,
+} from './detector.js';
 import { OnnxFaceDetector } from './onnxDetector.js';
 import { retinaface } from './retinaface.js';
 import { scrfd } from './scrfd.js';
@@ -46,6 +52,13 @@ export async function loadFaceDetector(
   if (!(options.minScore >= 0 && options.minScore <= 1)) {
     throw new UserError(`face detector score must be between 0 and 1, not ${options.minScore}`);
   }
+  const angles = options.angles ?? [0];
+  if (angles.length === 0 || angles.some((angle) => !FACE_DETECTOR_ANGLES.includes(angle))) {
+    throw new UserError(
+      `face detector angles are one or more of ${FACE_DETECTOR_ANGLES.join(', ')}, not "${angles.join(' ')}"`,
+    );
+  }
   const path = await ensureModel(spec.model, models);
-  return new OnnxFaceDetector(spec, await openSession(path, spec.model, execution), size, options.minScore);
+  const session = await openSession(path, spec.model, execution);
+  return new OnnxFaceDetector(spec, session, size, options.minScore, angles);
 }

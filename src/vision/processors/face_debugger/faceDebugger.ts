@@ -1,6 +1,7 @@
 import { cropMask, maybeOccluder, SwappedFaceMasks } from '../../cropMask.js';
 import type { Point } from '../../detectors/detector.js';
 import { type FaceAnalyser, usesLandmarker } from '../../faceAnalyser.js';
+import { faceAngle } from '../../faceAngle.js';
 import { type Fan68From5, loadFan68From5 } from '../../fan68.js';
 import type { AnalysedFace, Frame } from '../../frame.js';
 import { alignFromFrame, roundHalfEven } from '../../frameImage.js';
@@ -9,7 +10,6 @@ import type { FaceOccluder } from '../../occluder.js';
 import type { Processor, SharedModels } from '../../processor.js';
 import type { ProcessorOptions } from '../../processorOptions.js';
 import type { LoadedOptions } from '../descriptor.js';
-import { faceAngle } from './faceAngle.js';
 import { faceMaskOutline } from './faceMaskOutline.js';
 import { checkDebuggerItems, type DebuggerOptions, type FaceDebuggerItem, needsFan68 } from './options.js';
 import { Overlay, type Rgb } from './overlay.js';
