@@ -46,6 +46,7 @@ export const MODELS: FakeModelName[] = [
   'hyperswap_1a_256',
   'gfpgan_1.4',
   '2dfan4',
+  'fan_68_5',
   'xseg_1',
 ];
 const CHAINS = [['face_swapper'], ['face_swapper', 'face_enhancer']];
