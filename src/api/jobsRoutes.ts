@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
-import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3BlobStore.js';
+import { MAX_OBJECT_SIZE, planMultipart } from '../blob/s3Limits.js';
 import {
   DEFAULT_MAX_UPLOAD_BYTES,
   declaredUploadSize,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Check, doctorReport, type Verdict } from '../app/doctor/report.js';
+import type { Check, Verdict } from '../app/doctor/report.js';
 import { type ModelFlags, resolveModelSettings } from '../models/settings.js';
 import { addModelOptions, listModels } from './models.js';
 
@@ -40,6 +40,8 @@ export function registerDoctor(program: Command): void {
       .option('--s3-force-path-style', 'path-style S3 URLs: MinIO, Ceph'),
   ).action(async (flags: DoctorFlags) => {
     const settings = await resolveModelSettings(flags);
+    // Loaded here: its database and object-store clients are no part of the other commands' start-up.
+    const { doctorReport } = await import('../app/doctor/report.js');
     const report = await doctorReport({
       db: flags.db,
       blob: flags.blob,

@@ -2,7 +2,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
-import { planMultipart } from '../blob/s3BlobStore.js';
+import { planMultipart } from '../blob/s3Limits.js';
 import { ProtocolError } from '../core/errors.js';
 import type { ProtocolViolation } from '../core/lease.js';
 import { type OutputFrames, outputSegmentDurationsMicros } from '../core/outputFrameRate.js';

@@ -2,7 +2,7 @@ import { resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool, stderrLines } from './ffmpegProcess.js';
 import { confinedInputArgs } from './inputSafety.js';
-import { probeVideo, type Rational, type VideoProbe } from './probe.js';
+import { ensureFile, probeVideo, type Rational, type VideoProbe } from './probe.js';
 
 /**
  * Checks of what workers wrote, before it is trusted: a segment before the merge concatenates it, the merged
@@ -17,13 +17,18 @@ function toleranceMicros(...timeBases: Rational[]): number {
   return 1000 + Math.max(...timeBases.map((tb) => (1e6 * tb.num) / tb.den));
 }
 
-/** Why `probe`'s frames do not match `planned`, or undefined. */
+/** A video stream's frames as timestamps in its time base, in presentation order. */
+interface FrameTimes {
+  framePts: readonly number[];
+  timeBase: Rational;
+}
+
+/** Why `frames` do not match `planned`, or undefined. */
 function timingProblem(
-  probe: VideoProbe,
+  { framePts, timeBase }: FrameTimes,
   planned: PlannedMicros,
   plannedTimeBase: Rational,
 ): string | undefined {
-  const { framePts, timeBase } = probe.video;
   if (framePts.length !== planned.length) return `${framePts.length} frames, expected ${planned.length}`;
   const tolerance = toleranceMicros(timeBase, plannedTimeBase);
   for (let i = 0; i < framePts.length; i++) {
@@ -35,12 +40,27 @@ function timingProblem(
   return undefined;
 }
 
-/** Decodes every frame of the video stream; why it cannot, or undefined. Decoders' complaints count as damage. */
-async function decodeProblem(path: string, signal?: AbortSignal): Promise<string | undefined> {
-  const { ffmpeg } = resolveBinaries();
-  const args = ['-nostdin', '-v', 'error', ...confinedInputArgs(path, 'video'), '-i', path];
-  args.push('-map', '0:v:0', '-f', 'null', '-');
-  const tool = spawnTool(ffmpeg, args, { signal, failure: 'cannot decode' });
+// ffprobe before 5.0 names a decoded frame's timestamp pkt_pts.
+const FRAME_PTS = /^(?:pkt_)?pts=([^|]*)/;
+const TIME_BASE = /^time_base=(\d+)\/(\d+)/;
+
+/**
+ * Decodes every frame of the video stream in one ffprobe run that also lists each decoded frame's timestamp:
+ * the frames as the decoder gave them out, or why it could not. Decoders' complaints count as damage.
+ */
+async function decodedFrames(path: string, signal?: AbortSignal): Promise<FrameTimes | string> {
+  try {
+    await ensureFile(path, 'video');
+  } catch (error) {
+    if (!(error instanceof MediaError)) throw error;
+    return error.message;
+  }
+  const { ffprobe } = resolveBinaries();
+  const args = ['-v', 'error', ...confinedInputArgs(path, 'video'), '-select_streams', 'v:0'];
+  args.push('-show_entries', 'frame=pts,pkt_pts:stream=time_base', '-of', 'compact=p=0', path);
+  const tool = spawnTool(ffprobe, args, { stdout: true, signal, failure: 'cannot decode' });
+  const chunks: Buffer[] = [];
+  for await (const chunk of tool.stdout!) chunks.push(chunk as Buffer);
   try {
     await tool.done;
   } catch (error) {
@@ -48,7 +68,20 @@ async function decodeProblem(path: string, signal?: AbortSignal): Promise<string
     return error.message;
   }
   const complaint = stderrLines(tool.stderrTail()).at(-1);
-  return complaint === undefined ? undefined : `cannot decode: ${complaint}`;
+  if (complaint !== undefined) return `cannot decode: ${complaint}`;
+  const framePts: number[] = [];
+  let timeBase: Rational | undefined;
+  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+    const pts = FRAME_PTS.exec(line);
+    if (pts) {
+      if (!/^-?\d+$/.test(pts[1])) return `frame ${framePts.length} has no timestamp`;
+      framePts.push(Number(pts[1]));
+    }
+    const base = TIME_BASE.exec(line);
+    if (base) timeBase = { num: Number(base[1]), den: Number(base[2]) };
+  }
+  if (!timeBase) return 'no video stream';
+  return { framePts: framePts.sort((a, b) => a - b), timeBase };
 }
 
 async function probed(path: string): Promise<VideoProbe | string> {
@@ -70,9 +103,9 @@ export async function segmentProblem(
   plannedTimeBase: Rational,
   signal?: AbortSignal,
 ): Promise<string | undefined> {
-  const probe = await probed(path);
-  if (typeof probe === 'string') return probe;
-  return timingProblem(probe, planned, plannedTimeBase) ?? (await decodeProblem(path, signal));
+  const frames = await decodedFrames(path, signal);
+  if (typeof frames === 'string') return frames;
+  return timingProblem(frames, planned, plannedTimeBase);
 }
 
 /** What a merged output must hold: the planned frames, and as many audio streams as the source. */
@@ -86,7 +119,7 @@ export interface PlannedOutput {
 export async function outputProblem(path: string, plan: PlannedOutput): Promise<string | undefined> {
   const probe = await probed(path);
   if (typeof probe === 'string') return probe;
-  const timing = timingProblem(probe, plan.planned, plan.timeBase);
+  const timing = timingProblem(probe.video, plan.planned, plan.timeBase);
   if (timing) return timing;
   if (probe.audio.length !== plan.audioStreams) {
     return `${probe.audio.length} audio streams, expected ${plan.audioStreams}`;

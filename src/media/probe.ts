@@ -105,7 +105,8 @@ interface Packet {
 
 const isUrl = (input: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 
-async function ensureExists(path: string, kind: 'video' | 'image'): Promise<void> {
+/** Rejects, saying why, unless `path` is a URL or a regular file. */
+export async function ensureFile(path: string, kind: 'video' | 'image'): Promise<void> {
   if (isUrl(path)) return;
   let file: Awaited<ReturnType<typeof stat>>;
   try {
@@ -153,7 +154,7 @@ async function readContainer(
 
 /** Streams, timing, rotation and colour of a video, plus the timestamp of every frame. */
 export async function probeVideo(path: string): Promise<VideoProbe> {
-  await ensureExists(path, 'video');
+  await ensureFile(path, 'video');
   const name = inputName(path);
   const container = await readContainer(
     path,
@@ -222,7 +223,7 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
 
 /** Size and codec of a still image (e.g. the source face). */
 export async function probeImage(path: string): Promise<{ width: number; height: number; codec: string }> {
-  await ensureExists(path, 'image');
+  await ensureFile(path, 'image');
   const notAnImage = () => new MediaError(`not an image: ${inputName(path)}`);
   const container = await readContainer(path, 'image', notAnImage, notAnImage);
   const stream = container.streams?.find((s) => s.codec_type === 'video');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { UploadedPart } from '../blob/blobStore.js';
-import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3BlobStore.js';
+import { MAX_OBJECT_SIZE, MAX_PARTS } from '../blob/s3Limits.js';
 import { OUTPUT_VIDEO_FPS, type OutputFrames } from '../core/outputFrameRate.js';
 import {
   ENGINE_NAMES,

@@ -4,7 +4,7 @@ import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
 import { plannedMicros } from './outputTimeline.js';
 
-/** Segments checked at once: each check is an ffprobe and a decode, on the CPU. */
+/** Segments checked at once: each check decodes its segment, on the CPU. */
 const CONCURRENCY = 4;
 
 /** A segment of the merge as downloaded; `missing` says why the store had no blob for it. */

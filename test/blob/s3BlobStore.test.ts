@@ -7,14 +7,8 @@ import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBlobStore, parseBlobLocation } from '../../src/blob/blobLocation.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
-import {
-  DEFAULT_URL_TTL_SECONDS,
-  MIN_PART_SIZE,
-  parseS3Location,
-  partLength,
-  planMultipart,
-  S3BlobStore,
-} from '../../src/blob/s3BlobStore.js';
+import { DEFAULT_URL_TTL_SECONDS, parseS3Location, S3BlobStore } from '../../src/blob/s3BlobStore.js';
+import { MIN_PART_SIZE, partLength, planMultipart } from '../../src/blob/s3Limits.js';
 import { UserError } from '../../src/core/errors.js';
 import { probeVideo } from '../../src/media/probe.js';
 import { downloadFile, uploadFile, uploadFileMultipart } from '../../src/worker/transfer.js';

@@ -63,6 +63,12 @@ describe('segment check', () => {
     const missing = await segmentProblem(join(dir(), 'gone.mp4'), planned(30), MICROS);
     expect(missing).toMatch(/not found/);
   });
+
+  it('wants a video stream', async () => {
+    const audioOnly = join(dir(), 'audio-only.mp4');
+    await ffmpeg(['-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=1', '-c:a', 'aac', audioOnly]);
+    expect(await segmentProblem(audioOnly, planned(30), MICROS)).toBe('no video stream');
+  });
 });
 
 describe('output check', () => {
