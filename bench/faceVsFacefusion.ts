@@ -23,6 +23,8 @@ export interface FaceVideoOptions {
   runs: number;
   /** spotfuse's local workers (default: its own default, half the cores). */
   workers?: number;
+  /** spotfuse's `--processor-threads` (default: its own, 1). */
+  processorThreads?: number;
   /** FaceFusion's `--execution-thread-count` (frames processed at once); its default is 8. */
   ffThreads: number;
 }
@@ -136,6 +138,7 @@ export async function benchFaceVideo(options: FaceVideoOptions): Promise<FaceVid
       ...['--model-dir', join(dir, 'model-cache')],
       ...['--output-video-quality', '80', '--output-video-preset', 'veryfast'],
       ...(options.workers ? ['--workers', String(options.workers)] : []),
+      ...(options.processorThreads ? ['--processor-threads', String(options.processorThreads)] : []),
     ]);
   };
 
@@ -173,7 +176,7 @@ export function faceVideoTable(cases: FaceVideoCase[], options: FaceVideoOptions
   return [
     `${cases[0]?.frames} frames of 1080p30, one face, stand-in models, libx264 quality 80 veryfast, ` +
       `median of ${options.runs} pair(s); FaceFusion 3.8.1 --execution-thread-count ${options.ffThreads}, ` +
-      `spotfuse --workers ${options.workers ?? 'default'}:`,
+      `spotfuse --workers ${options.workers ?? 'default'} --processor-threads ${options.processorThreads ?? 1}:`,
     `  ${'processors'.padEnd(30)}      fps (FaceFusion, spotfuse)   CPU ms/frame (FaceFusion, spotfuse)`,
     ...cases.map(
       (c) =>

@@ -12,7 +12,8 @@
  * moves less. The ffmpeg used (the system's when there is one), the cores and the load come first.
  *
  * `--only face-video` runs FaceFusion 3.8.1 against spotfuse on a 1080p face video instead
- * (faceVsFacefusion.ts; needs the oracle beside the repository): --seconds, --runs, --workers, and
+ * (faceVsFacefusion.ts; needs the oracle beside the repository): --seconds, --runs, --workers,
+ * --processor-threads N (spotfuse's, default 1) and
  * --ff-threads N (FaceFusion's --execution-thread-count, default 2).
  *
  * `--only worker-fps` runs one worker over the same face video with the stand-in models (workerFps.ts), for
@@ -209,13 +210,14 @@ async function benchVideo(): Promise<void> {
   for (const f of readdirSync(out)) if (f.endsWith('.mp4') && !f.startsWith('input')) rmSync(join(out, f));
 }
 
+function whole(name: string, text: string | undefined, min: number): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= min))
+    throw new Error(`--${name} takes a whole number ≥ ${min}, not "${text}"`);
+  return n;
+}
+
 async function benchLease(): Promise<void> {
-  const whole = (name: string, text: string | undefined, min: number) => {
-    const n = Number(text);
-    if (!(Number.isInteger(n) && n >= min))
-      throw new Error(`--${name} takes a whole number ≥ ${min}, not "${text}"`);
-    return n;
-  };
   if (values.server !== 'child' && values.server !== 'inproc') {
     throw new Error(`--server takes child or inproc, not "${values.server}"`);
   }
@@ -239,6 +241,7 @@ async function benchFaceVsFacefusion(): Promise<void> {
     seconds,
     runs,
     workers: values.workers === undefined ? undefined : Number(values.workers),
+    processorThreads: whole('processor-threads', values['processor-threads'], 1),
     ffThreads: Number(values['ff-threads']),
   };
   console.log(faceVideoTable(await benchFaceVideo(options), options).join('\n'));
