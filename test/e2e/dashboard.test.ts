@@ -335,6 +335,8 @@ describe.skipIf(skip !== undefined)(
         const today = admin.locator(`tr[data-day="${new Date().toISOString().slice(0, 10)}"]`);
         await today.waitFor(WAIT);
         expect(await today.locator('td').last().textContent()).toBe('1');
+        // The charts draw once their data has come, which may be after the table's.
+        await admin.locator('.chart canvas').nth(2).waitFor(WAIT);
         expect(await admin.locator('.chart canvas').count()).toBe(3);
         await screenshot(admin, 'savings');
       } finally {

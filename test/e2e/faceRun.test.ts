@@ -425,19 +425,20 @@ describe('spotfuse run with the face processors (generated models with the real 
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines[0]).toBe(
-      `spotfuse: error: 4 models needed are missing from ${modelDir} (≈577.0 MB plus 2 of unknown size in all); ` +
+      `spotfuse: error: 5 models needed are missing from ${modelDir} (≈577.0 MB plus 3 of unknown size in all); ` +
         `cannot reach 127.0.0.1:${port} (ECONNREFUSED) for ${base}/models-3.0.0/yoloface_8n.onnx`,
     );
-    expect(lines.slice(1, 5)).toEqual([
+    expect(lines.slice(1, 6)).toEqual([
       `  yoloface_8n        size unknown  ${base}/models-3.0.0/yoloface_8n.onnx`,
       `  2dfan4             size unknown  ${base}/models-3.0.0/2dfan4.onnx`,
+      `  fan_68_5           size unknown  ${base}/models-3.0.0/fan_68_5.onnx`,
       `  arcface_w600k_r50  ≈174.0 MB     ${base}/models-3.0.0/arcface_w600k_r50.onnx`,
       `  hyperswap_1a_256   ≈403.0 MB     ${base}/models-3.3.0/hyperswap_1a_256.onnx`,
     ]);
     expect(result.stderr).toContain('--model-base-url URL');
     expect(result.stderr).toContain('--model-manifest FILE');
     expect(result.stderr).toContain(
-      `spotfuse models download yoloface_8n 2dfan4 arcface_w600k_r50 hyperswap_1a_256: on a machine that can reach them, then copy the files into ${modelDir}`,
+      `spotfuse models download yoloface_8n 2dfan4 fan_68_5 arcface_w600k_r50 hyperswap_1a_256: on a machine that can reach them, then copy the files into ${modelDir}`,
     );
     expect(existsSync(output)).toBe(false);
   });

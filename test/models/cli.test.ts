@@ -73,10 +73,11 @@ describe('models commands', () => {
     expect(defaults.map((r) => [r.name, r.license])).toEqual([
       ['yoloface_8n', 'GPL-3.0'],
       ['2dfan4', 'MIT'],
+      ['fan_68_5', 'OpenRAIL-M'],
       ['arcface_w600k_r50', 'Non-Commercial'],
       ['hyperswap_1a_256', 'ResearchRAIL'],
     ]);
-    expect(formatModelTable(defaults).split('\n')[4]).toMatch(
+    expect(formatModelTable(defaults).split('\n')[5]).toMatch(
       /^hyperswap_1a_256\s+face_swapper\s+yes\s+≈403\.0 MB\s+ResearchRAIL \(non-commercial\)\s+-/,
     );
     await expect(listModels(settings, ['nope'])).rejects.toThrow('unknown model "nope"');
