@@ -241,7 +241,7 @@ describe.skipIf(skip)(
     it(
       'the same faces, angles and 68 points on photos turned by a quarter, half and three quarters, with detector angles 0, 0 90, and all four',
       async () => {
-        const photos = ['two_people.jpg', 'dlib_2008_001322.jpg', 'obama.jpg', 'dlib_2007_007763.jpg'];
+        const photos = ['two_people.jpg', 'obama.jpg'];
         // Above the default 0.5: faces scored 0.50–0.55 (most of them upside down) are kept by one engine and not
         // the other, whose scores differ by up to 0.011 there.
         const MIN_SCORE = 0.6;
@@ -292,9 +292,9 @@ describe.skipIf(skip)(
             turnedCrops += ours.filter((face) => face.angle !== 0).length;
           }
         }
-        // 205 faces, 119 of them lying (SCRFD finds some at angle 0 alone, and FaceFusion turns their crop too).
-        expect(faces).toBeGreaterThan(180);
-        expect(turnedCrops).toBeGreaterThan(100);
+        // 54 faces, 32 of them lying (SCRFD finds some at angle 0 alone, and FaceFusion turns their crop too).
+        expect(faces).toBeGreaterThan(48);
+        expect(turnedCrops).toBeGreaterThan(28);
       },
       ORACLE_TIMEOUT,
     );
