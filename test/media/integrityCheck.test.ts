@@ -3,7 +3,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { outputProblem, segmentProblem } from '../../src/media/integrityCheck.js';
-import { cfrWithAudio, ffmpeg, probeFramesPts } from '../fixtures/videos.js';
+import { cfrWithAudio, ffmpeg, probeFramesPts, testClip } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 /** The checks a merge runs on segments and on its output, on real files that ffmpeg wrote and that were damaged. */
@@ -17,17 +17,7 @@ const planned = (frames: number, fps = 30) =>
 let segment: string;
 beforeAll(async () => {
   segment = join(dir(), 'segment.mp4');
-  await ffmpeg([
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=s=160x120:r=30:d=1',
-    '-c:v',
-    'libx264',
-    '-pix_fmt',
-    'yuv420p',
-    segment,
-  ]);
+  await testClip(segment);
 });
 
 async function damaged(name: string, damage: (path: string) => void): Promise<string> {

@@ -5,7 +5,7 @@ import type { JobSpec } from '../../src/core/types.js';
 import { probeVideo } from '../../src/media/probe.js';
 import type { Frame } from '../../src/vision/frame.js';
 import type { ProcessorChain } from '../../src/vision/processors/chain.js';
-import { ffmpeg, probeFramesPts } from '../fixtures/videos.js';
+import { probeFramesPts, testClip } from '../fixtures/videos.js';
 import { runLocalTask } from '../helpers/localTask.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
@@ -33,17 +33,7 @@ function recordingChain(seen: number[]): ProcessorChain {
 describe('the frame loop of a job with --output-video-fps', () => {
   it('processes only the frames the output keeps, at n / 12 s, and stops before a kept frame', async () => {
     const input = join(dir(), 'clip.mp4');
-    await ffmpeg([
-      '-f',
-      'lavfi',
-      '-i',
-      'testsrc2=s=160x120:r=30:d=1',
-      '-c:v',
-      'libx264',
-      '-pix_fmt',
-      'yuv420p',
-      input,
-    ]);
+    await testClip(input);
     const { video } = await probeVideo(input);
     const rate = {
       outputFps: 12,
