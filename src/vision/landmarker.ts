@@ -2,6 +2,7 @@ import { type EnsureOptions, ensureModel } from '../models/download.js';
 import type { DetectedFace, Point } from './detectors/detector.js';
 import { DEFAULT_EXECUTION, type ExecutionOptions } from './execution.js';
 import { type Affine, applyAffine, invertAffine, multiplyAffine, rotationMatrixAndSize } from './geometry.js';
+import { optimizeContrast } from './landmarkerContrast.js';
 import { type InferenceSession, openSession, runSession } from './onnx.js';
 import type { RgbImage } from './rgbImage.js';
 import { warpAffine } from './warp.js';
@@ -84,10 +85,9 @@ export function decodeLandmarks(outputs: Float32Array[], matrix: Affine): Landma
 }
 
 /**
- * FaceFusion's `2dfan4` landmarker. Its contrast step (CLAHE on the crop's lightness when the mean
- * lightness is under 30 of 255, i.e. on nearly black faces) is not done: a face that dark gets a lower
- * score and keeps the detector's 5 points. Outside the image the crop repeats the edge pixels where
- * FaceFusion's is black, which only matters for faces cut off by the frame edge.
+ * FaceFusion's `2dfan4` landmarker, fed as FaceFusion feeds it: the crop in BGR order after its contrast step
+ * (OpenCV's Lab and back, with CLAHE on the lightness of nearly black faces). Outside the image the crop
+ * repeats the edge pixels where FaceFusion's is black, which only matters for faces cut off by the frame edge.
  */
 export class FaceLandmarker {
   constructor(
@@ -110,9 +110,16 @@ export class FaceLandmarker {
     if (crop.width !== LANDMARKER_SIZE || crop.height !== LANDMARKER_SIZE) {
       throw new RangeError(`landmarker crop must be ${LANDMARKER_SIZE}x${LANDMARKER_SIZE}`);
     }
+    const bgr = new Uint8Array(3 * area);
+    for (let i = 0; i < 3 * area; i += 3) {
+      bgr[i] = crop.data[i + 2];
+      bgr[i + 1] = crop.data[i + 1];
+      bgr[i + 2] = crop.data[i];
+    }
+    optimizeContrast({ width: LANDMARKER_SIZE, height: LANDMARKER_SIZE, data: bgr });
     const input = new Float32Array(3 * area);
     for (let i = 0; i < area; i++) {
-      for (let ch = 0; ch < 3; ch++) input[ch * area + i] = crop.data[i * 3 + ch] / 255;
+      for (let ch = 0; ch < 3; ch++) input[ch * area + i] = bgr[i * 3 + ch] / 255;
     }
     const outputs = await runSession(this.session, input, [1, 3, LANDMARKER_SIZE, LANDMARKER_SIZE]);
     return decodeLandmarks(outputs, matrix);
