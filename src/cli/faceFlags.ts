@@ -39,6 +39,7 @@ export interface DetectorFlags {
   faceDetectorSize: string;
   faceDetectorScore: number;
   faceDetectorAngles: FaceDetectorAngle[];
+  faceDetectorMargin: number[];
 }
 
 /**
@@ -102,10 +103,16 @@ function percentage(value: string): number {
   return n;
 }
 
-/** FaceFusion's padding: 1 to 4 percentages, as CSS (top, right, bottom, left; missing ones mirror). */
-export function paddingOf(values: readonly number[]): [number, number, number, number] {
+/**
+ * FaceFusion's normalize_space for `option` (a padding or margin): 1 to 4 percentages, as CSS (top, right,
+ * bottom, left; missing ones mirror).
+ */
+export function paddingOf(
+  values: readonly number[],
+  option = '--face-mask-padding',
+): [number, number, number, number] {
   if (values.length < 1 || values.length > 4)
-    throw new UserError('--face-mask-padding takes 1 to 4 percentages (top right bottom left)');
+    throw new UserError(`${option} takes 1 to 4 percentages (top right bottom left)`);
   const [top, right = top, bottom = top, left = right] = values;
   return [top, right, bottom, left];
 }
@@ -148,7 +155,23 @@ export function addDetectorOptions(command: Command): Command {
       )
         .argParser(listOption(detectorAngle, detector.angles))
         .default(detector.angles, '0'),
+    )
+    .addOption(
+      new Option(
+        '--face-detector-margin <pct...>',
+        'black margin around the frame before detection, whole percent of half its side: top [right [bottom [left]]]',
+      )
+        .argParser(listOption(wholePercentage, detector.margin))
+        .default(detector.margin, '0'),
     );
+}
+
+/** FaceFusion's margin percentage: a whole number 0 to 100. */
+function wholePercentage(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError('give 1 to 4 whole percentages from 0 to 100, e.g. "10" or "10 0 5 0"');
+  return n;
 }
 
 function detectorAngle(value: string): FaceDetectorAngle {
@@ -304,6 +327,7 @@ export function detectorOptionsFromFlags(flags: DetectorFlags): FaceOptions['det
     size: flags.faceDetectorSize,
     minScore: flags.faceDetectorScore,
     angles: flags.faceDetectorAngles,
+    margin: paddingOf(flags.faceDetectorMargin, '--face-detector-margin'),
   };
 }
 

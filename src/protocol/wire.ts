@@ -270,6 +270,8 @@ export function processorOptionSchemas(
   );
 }
 
+const MarginPercent = z.number().int().min(0).max(100);
+
 /** The shared face analysis groups (src/vision/analysisOptions.ts). */
 const sharedFaceOptionSchemas = {
   detector: z
@@ -278,6 +280,8 @@ const sharedFaceOptionSchemas = {
       size: Text.max(20),
       minScore: Score,
       angles: z.array(z.literal(FACE_DETECTOR_ANGLES)).min(1).max(FACE_DETECTOR_ANGLES.length),
+      /** Top, right, bottom, left. */
+      margin: z.tuple([MarginPercent, MarginPercent, MarginPercent, MarginPercent]),
     })
     .partial()
     .optional(),

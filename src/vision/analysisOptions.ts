@@ -90,7 +90,7 @@ export type FaceAnalysisOptions = {
 };
 
 export const DEFAULT_ANALYSIS_OPTIONS: FaceAnalysisOptions = {
-  detector: { model: 'yolo_face', size: '640x640', minScore: 0.5, angles: [0] },
+  detector: { model: 'yolo_face', size: '640x640', minScore: 0.5, angles: [0], margin: [0, 0, 0, 0] },
   landmarker: '2dfan4',
   landmarkerScore: 0.5,
   selector: {

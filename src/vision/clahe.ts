@@ -7,7 +7,13 @@ import { roundHalfEven } from './frameImage.js';
  * evenly and its remainder one by one at even steps from 0, the cumulative histogram as the tile's lookup table,
  * and each pixel bilinearly between the four nearest tiles' tables in float, rounded halves to even.
  */
-export function clahe(plane: Uint8Array, width: number, height: number, clipLimit: number, tiles = 8): Uint8Array {
+export function clahe(
+  plane: Uint8Array,
+  width: number,
+  height: number,
+  clipLimit: number,
+  tiles = 8,
+): Uint8Array {
   const padded = width % tiles !== 0 || height % tiles !== 0;
   const tileWidth = padded ? Math.floor((width + tiles - (width % tiles)) / tiles) : width / tiles;
   const tileHeight = padded ? Math.floor((height + tiles - (height % tiles)) / tiles) : height / tiles;
@@ -21,7 +27,8 @@ export function clahe(plane: Uint8Array, width: number, height: number, clipLimi
       histogram.fill(0);
       for (let y = ty * tileHeight; y < (ty + 1) * tileHeight; y++) {
         const row = reflect101(y, height) * width;
-        for (let x = tx * tileWidth; x < (tx + 1) * tileWidth; x++) histogram[plane[row + reflect101(x, width)]]++;
+        for (let x = tx * tileWidth; x < (tx + 1) * tileWidth; x++)
+          histogram[plane[row + reflect101(x, width)]]++;
       }
       if (limit > 0) clip(histogram, limit);
       const lut = (ty * tiles + tx) * 256;
@@ -102,4 +109,3 @@ function reflect101(at: number, size: number): number {
   if (size === 1) return 0;
   return at < size ? at : 2 * size - 2 - at;
 }
-

@@ -4,6 +4,7 @@ import { inputName } from '../media/inputName.js';
 import { alignFace } from './alignment.js';
 import { CLASSIFIER_CROP, type FaceClass, type FaceClassifier, loadFaceClassifier } from './classifier.js';
 import type { DetectedFace, FaceDetector, Point, Size } from './detectors/detector.js';
+import { sizeInsideMargin } from './detectors/margin.js';
 import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/registry.js';
 import { faceAngle } from './faceAngle.js';
 import { type Fan68From5, loadFan68From5 } from './fan68.js';
@@ -177,6 +178,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   private source?: Promise<SourceFace>;
   /** The reference face's embedding, in reference mode. */
   private reference?: Embedding;
+  /** The box frames are shrunk into to be detected (the detector size, less the margin added around them). */
   private readonly detectSize: Size;
   private readonly detectScratch = new Scratch();
 
@@ -185,8 +187,8 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     private readonly detector: FaceDetector,
     private readonly models: AnalysisModels,
   ) {
-    const { model, size } = options.face.detector;
-    this.detectSize = parseDetectorSize(detectorSpec(model), size);
+    const { model, size, margin } = options.face.detector;
+    this.detectSize = sizeInsideMargin(parseDetectorSize(detectorSpec(model), size), margin);
   }
 
   private loadRecognizer(): Promise<FaceRecognizer> {

@@ -70,15 +70,18 @@ function labTables(): LabTables {
   const lthresh = f(f(216) / f(24389));
   const lscale = f(f(841) / f(108));
   const lbias = f(f(16) / f(116));
-  const applyGamma = (x: number) => f(x <= 809 / 20000 ? x / (323 / 25) : ((x + 11 / 200) / (1 + 11 / 200)) ** (12 / 5));
+  const applyGamma = (x: number) =>
+    f(x <= 809 / 20000 ? x / (323 / 25) : ((x + 11 / 200) / (1 + 11 / 200)) ** (12 / 5));
   const applyInvGamma = (x: number) =>
     f(x <= 7827 / 2500000 ? x * (323 / 25) : x ** (1 / (12 / 5)) * (1 + 11 / 200) - 11 / 200);
 
   const gamma = new Uint16Array(256);
-  for (let i = 0; i < 256; i++) gamma[i] = roundHalfEven(f(f(255 * (1 << GAMMA_SHIFT)) * applyGamma(f(f(i) / f(255)))));
+  for (let i = 0; i < 256; i++)
+    gamma[i] = roundHalfEven(f(f(255 * (1 << GAMMA_SHIFT)) * applyGamma(f(f(i) / f(255)))));
   const invGamma = new Uint16Array(INV_GAMMA_TABLE_SIZE);
   const invScale = f(1 / INV_GAMMA_TABLE_SIZE);
-  for (let i = 0; i < INV_GAMMA_TABLE_SIZE; i++) invGamma[i] = roundHalfEven(f(f(255) * applyInvGamma(f(invScale * i))));
+  for (let i = 0; i < INV_GAMMA_TABLE_SIZE; i++)
+    invGamma[i] = roundHalfEven(f(f(255) * applyInvGamma(f(invScale * i))));
   const cbrt = new Uint16Array(CBRT_TABLE_SIZE);
   const cbrtScale = f(1 / f(255 * (1 << GAMMA_SHIFT)));
   for (let i = 0; i < CBRT_TABLE_SIZE; i++) {
@@ -173,19 +176,15 @@ function cubeRoot(x: number): number {
   exponent = (exponent - shift) / 3;
   view.setUint32(0, (bits & 0x7fffff) | ((shift + 127) << 23));
   const fr = view.getFloat32(0);
-  const root =
-    ((((45.2548339756803022511987494 * fr + 192.2798368355061050458134625) * fr + 119.1654824285581628956914143) *
-      fr +
-      13.43250139086239872172837314) *
-      fr +
-      0.1636161226585754240958355063) /
-    ((((14.80884093219134573786480845 * fr + 151.9714051044435648658557668) * fr + 168.5254414101568283957668343) *
-      fr +
-      33.9905941350215598754191872) *
-      fr +
-      1.0);
+  // Turkowski's coefficients, as the doubles OpenCV's decimal constants round to.
+  const numerator =
+    (((45.2548339756803 * fr + 192.2798368355061) * fr + 119.16548242855816) * fr + 13.432501390862399) * fr;
+  const denominator =
+    (((14.808840932191346 * fr + 151.97140510444356) * fr + 168.52544141015682) * fr + 33.99059413502156) *
+    fr;
+  const root = (numerator + 0.16361612265857542) / (denominator + 1);
   // The root (in [0.5, 1)) keeps the first 24 bits of its double: truncated, not rounded.
   return (Math.floor(root * 2 ** 24) / 2 ** 24) * 2 ** exponent;
 }
 
-const clampByte = (value: number) => (value < 0 ? 0 : value > 255 ? 255 : value);
+const clampByte = (value: number) => Math.min(255, Math.max(0, value));

@@ -323,6 +323,12 @@ for (const backend of backends) {
       const tilted = await submit({ processors: ['face_enhancer'], face: { detector: { angles: [0, 45] } } });
       expect(tilted.statusCode).toBe(400);
       expect(tilted.json().issues).toEqual([expect.stringMatching(/^face\.detector\.angles\.1: /)]);
+      const wideMargin = await submit({
+        processors: ['face_enhancer'],
+        face: { detector: { margin: [0, 0, 0, 101] } },
+      });
+      expect(wideMargin.statusCode).toBe(400);
+      expect(wideMargin.json().issues).toEqual([expect.stringMatching(/^face\.detector\.margin\.3: /)]);
 
       const huge = await submit({
         processors: ['face_enhancer'],

@@ -405,7 +405,11 @@ describe('tenant job API', () => {
       input,
       sources: [source],
       processors: ['face_swapper'],
-      face: { selector: { mode: 'many' }, mask: { blur: 0.5 }, detector: { angles: [0, 180] } },
+      face: {
+        selector: { mode: 'many' },
+        mask: { blur: 0.5 },
+        detector: { angles: [0, 180], margin: [0, 0, 0, 25] },
+      },
       encoder: { quality: 60, scale: 1.5 },
     });
     expect(res.statusCode).toBe(201);
@@ -419,6 +423,7 @@ describe('tenant job API', () => {
       size: '640x640',
       minScore: 0.5,
       angles: [0, 180],
+      margin: [0, 0, 0, 25],
     });
     expect(claim.spec.encoder).toEqual({ encoder: 'libx264', quality: 60, preset: 'veryfast', scale: 1.5 });
   });

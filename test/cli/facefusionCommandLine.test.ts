@@ -53,7 +53,7 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
     const run = parseRun([
       ...IO,
       ...['--face-detector-model', 'scrfd', '--face-detector-size=320x320', '--face-detector-score', '0.6'],
-      ...['--face-detector-angles', '0', '90', '270'],
+      ...['--face-detector-angles', '0', '90', '270', '--face-detector-margin', '10', '0', '5'],
       ...['--face-landmarker-model', '2dfan4', '--face-landmarker-score', '0.4'],
       ...['--face-selector-mode', 'one', '--face-selector-order', 'left-right'],
       ...[
@@ -84,11 +84,20 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       size: '320x320',
       minScore: 0.6,
       angles: [0, 90, 270],
+      // Three values are top, sides, bottom, as FaceFusion's normalize_space reads them.
+      margin: [10, 0, 5, 0],
     });
-    expect(parseRun(IO).face.detector.angles).toEqual([0]);
+    expect(parseRun(IO).face.detector).toMatchObject({ angles: [0], margin: [0, 0, 0, 0] });
+    expect(parseRun([...IO, '--face-detector-margin', '20']).face.detector.margin).toEqual([20, 20, 20, 20]);
+    expect(parseRun([...IO, '--face-detector-margin', '5', '7']).face.detector.margin).toEqual([5, 7, 5, 7]);
     expect(() => parseRun([...IO, '--face-detector-angles', '45'])).toThrow(
       'use one or more of 0, 90, 180, 270',
     );
+    for (const wrong of [['101'], ['2.5'], ['1', '2', '3', '4', '5']]) {
+      expect(() => parseRun([...IO, '--face-detector-margin', ...wrong]), wrong.join(' ')).toThrow(
+        /whole percentages from 0 to 100|takes 1 to 4 percentages/,
+      );
+    }
     expect([run.face.landmarker, run.face.landmarkerScore]).toEqual(['2dfan4', 0.4]);
     expect(run.face.selector).toEqual({
       mode: 'one',
@@ -109,19 +118,18 @@ describe("FaceFusion's command line, as spotfuse run takes it", () => {
       parseRun([
         ...IO,
         ...[
-          '--face-detector-margin',
-          '0',
-          '10',
+          '--voice-extractor-model',
+          'kim_vocal_2',
           '--face-selector-gender',
           'female',
           '--face-mask-regions',
           'skin',
         ],
-        ...['--face-tracker-score', '0.5', '--face-detector-margin', '5'],
+        ...['--face-tracker-score', '0.5', '--voice-extractor-model', 'kim_vocal_1'],
       ]);
     expect(refuse).toThrow(UserError);
     expect(refuse).toThrow(
-      "spotfuse does not support FaceFusion's --face-detector-margin, --face-tracker-score yet",
+      "spotfuse does not support FaceFusion's --voice-extractor-model, --face-tracker-score yet",
     );
     const run = parseRun([...IO, '--temp-path', '/tmp/ff', '--jobs-path=/tmp/jobs', '--log-level', 'debug']);
     expect(run.said).toEqual([

@@ -31,6 +31,7 @@ const SPOTFUSE: Record<string, (run: ParsedRun) => unknown> = {
   face_detector_size: (r) => r.face.detector.size,
   face_detector_score: (r) => r.face.detector.minScore,
   face_detector_angles: (r) => r.face.detector.angles,
+  face_detector_margin: (r) => r.face.detector.margin,
   face_landmarker_model: (r) => r.face.landmarker,
   face_landmarker_score: (r) => r.face.landmarkerScore,
   face_selector_mode: (r) => r.face.selector.mode,
@@ -70,7 +71,7 @@ const LINES: string[][] = [
   [
     ...IO,
     ...['--face-detector-model', 'scrfd', '--face-detector-size', '320x320', '--face-detector-score', '0.65'],
-    ...['--face-detector-angles', '0', '180', '270'],
+    ...['--face-detector-angles', '0', '180', '270', '--face-detector-margin', '10', '0', '5'],
     ...['--face-landmarker-model', '2dfan4', '--face-landmarker-score', '0.3'],
     ...['--face-selector-mode', 'one', '--face-selector-order', 'small-large'],
   ],
@@ -109,7 +110,15 @@ const LINES: string[][] = [
     ...['--output-video-quality', '90', '--face-detector-model', 'yunet', '--face-detector-score=0.7'],
     ...['--output-video-scale', '1.5'],
   ],
-  [...IO, '--face-selector-mode', 'many', '--face-selector-order', 'best-worst'],
+  [
+    ...IO,
+    '--face-selector-mode',
+    'many',
+    '--face-selector-order',
+    'best-worst',
+    '--face-detector-margin',
+    '25',
+  ],
   [
     ...IO,
     ...['--processors', 'face_swapper', 'face_debugger'],
@@ -177,6 +186,7 @@ describe.skipIf(oracleUnavailable())(
           face_swapper_model: 'inswapper_128',
           execution_thread_count: '3',
           face_detector_score: '0.55',
+          face_detector_margin: '15 5',
         };
         writeFileSync(
           ini,
@@ -205,6 +215,7 @@ describe.skipIf(oracleUnavailable())(
           expect(SPOTFUSE[key](ours), key).toEqual(state[key]);
         expect(ours.flags.processors).toEqual(['face_swapper']);
         expect(ours.face.mask.padding).toEqual([6, 3, 6, 3]);
+        expect(ours.face.detector.margin).toEqual([15, 5, 15, 5]);
       },
       ORACLE_TIMEOUT,
     );

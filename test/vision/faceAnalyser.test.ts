@@ -22,7 +22,13 @@ import { face, testdataMissing, testdataModels } from './testdata.js';
 const dir = useTempDir();
 
 /** The detector the testdata has (FaceFusion's default yolo_face is not among it). */
-const DETECTOR = { model: 'scrfd', size: '640x640', minScore: 0.5, angles: [0] as const };
+const DETECTOR = {
+  model: 'scrfd',
+  size: '640x640',
+  minScore: 0.5,
+  angles: [0] as const,
+  margin: [0, 0, 0, 0] as const,
+};
 
 function faceOptions(selector: Partial<FaceOptions['selector']> = {}): FaceOptions {
   return {

@@ -150,7 +150,11 @@ describe.skipIf(skip)('OpenCV 8-bit Lab and CLAHE, against cv2', () => {
       const theirs = cv2('contrast', 256, 256, crop);
       const ours = { width: 256, height: 256, data: crop.slice() };
       optimizeContrast(ours);
-      expect(differences(ours.data, theirs), `pixels up to ${top}`).toEqual({ count: 0, largest: 0, first: -1 });
+      expect(differences(ours.data, theirs), `pixels up to ${top}`).toEqual({
+        count: 0,
+        largest: 0,
+        first: -1,
+      });
       const mean = (data: Uint8Array) => data.reduce((sum, v) => sum + v, 0) / data.length;
       if (top === 30) expect(mean(ours.data)).toBeGreaterThan(mean(crop) + 10);
       else expect(Math.abs(mean(ours.data) - mean(crop))).toBeLessThan(1);

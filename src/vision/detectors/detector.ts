@@ -6,6 +6,9 @@ export type Point = [x: number, y: number];
 export const FACE_DETECTOR_ANGLES = [0, 90, 180, 270] as const;
 export type FaceDetectorAngle = (typeof FACE_DETECTOR_ANGLES)[number];
 
+/** `--face-detector-margin`: top, right, bottom and left, each 0–100 (100: half the frame's side). */
+export type FaceDetectorMargin = readonly [top: number, right: number, bottom: number, left: number];
+
 export interface DetectorOptions {
   /** FaceFusion's name (`--face-detector-model`). */
   model: string;
@@ -18,6 +21,12 @@ export interface DetectorOptions {
    * angle goes through one NMS (FaceFusion's get_many_faces). Absent: 0 alone.
    */
   angles?: readonly FaceDetectorAngle[];
+  /**
+   * `--face-detector-margin`: black added around the frame (after its turn, at every angle) before it is
+   * shrunk to the detector's size, so that a face cut off by the frame edge is seen with room around it.
+   * Absent: none.
+   */
+  margin?: FaceDetectorMargin;
 }
 
 export interface DetectedFace {

@@ -58,7 +58,16 @@ export async function loadFaceDetector(
       `face detector angles are one or more of ${FACE_DETECTOR_ANGLES.join(', ')}, not "${angles.join(' ')}"`,
     );
   }
+  const { margin } = options;
+  if (
+    margin &&
+    (margin.length !== 4 || margin.some((side) => !Number.isInteger(side) || side < 0 || side > 100))
+  ) {
+    throw new UserError(
+      `face detector margin is 4 whole percentages from 0 to 100 (top right bottom left), not "${margin.join(' ')}"`,
+    );
+  }
   const path = await ensureModel(spec.model, models);
   const session = await openSession(path, spec.model, execution);
-  return new OnnxFaceDetector(spec, session, size, options.minScore, angles);
+  return new OnnxFaceDetector(spec, session, size, options.minScore, angles, margin);
 }
