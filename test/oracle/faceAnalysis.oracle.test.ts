@@ -23,7 +23,15 @@ import { type Oracle, oracleUnavailable, setUpOracle } from '../helpers/facefusi
 import { useTempDir } from '../helpers/tempDir.js';
 import { turnedClockwise } from '../helpers/turnedImage.js';
 import { PHOTOS, face as photo, TESTDATA, testdataMissing } from '../vision/testdata.js';
-import { forFaceFusion, ORACLE_TIMEOUT, runHarness, type SharedModel, sharedModels } from './oracleCases.js';
+import {
+  expectClose,
+  type FaceFusionFace,
+  forFaceFusion,
+  ORACLE_TIMEOUT,
+  runHarness,
+  type SharedModel,
+  sharedModels,
+} from './oracleCases.js';
 
 /**
  * FaceFusion 3.8.1's face analysis (test/oracle/harness/analyse_faces.py: get_many_faces and select_faces)
@@ -31,18 +39,6 @@ import { forFaceFusion, ORACLE_TIMEOUT, runHarness, type SharedModel, sharedMode
  * files: the real YuNet and SCRFD and MobileFaceNet (as the recognizer) on the ten real photos, and the
  * stand-ins on generated pictures.
  */
-
-interface FaceFusionFace {
-  box: number[];
-  score: number;
-  landmarkerScore: number;
-  landmarks5: Point[];
-  landmarks5from68: Point[];
-  landmarks68: Point[];
-  angle: number;
-  embedding: number[];
-  embeddingNorm: number[];
-}
 
 interface FaceFusionCase {
   faces: FaceFusionFace[];
@@ -126,15 +122,6 @@ class SpotfuseAnalysis {
       await detector.dispose();
     }
   }
-}
-
-function expectClose(actual: number[], expected: number[], tolerance: number, what: string) {
-  expect(actual.length, what).toBe(expected.length);
-  const worst = Math.max(...actual.map((value, i) => Math.abs(value - expected[i])));
-  expect(
-    worst,
-    `${what}: ${actual.map((v) => v.toFixed(3))} vs ${expected.map((v) => v.toFixed(3))}`,
-  ).toBeLessThan(tolerance);
 }
 
 /**

@@ -28,7 +28,15 @@ import { OnnxGraph } from '../helpers/onnx/graph.js';
 import { useTempDir } from '../helpers/tempDir.js';
 import { turnedClockwise } from '../helpers/turnedImage.js';
 import { face as photo, TESTDATA, testdataMissing } from '../vision/testdata.js';
-import { forFaceFusion, ORACLE_TIMEOUT, runHarness, type SharedModel, sharedModels } from './oracleCases.js';
+import {
+  expectClose,
+  type FaceFusionFace,
+  forFaceFusion,
+  ORACLE_TIMEOUT,
+  runHarness,
+  type SharedModel,
+  sharedModels,
+} from './oracleCases.js';
 import { writePng } from './pictures.js';
 
 /**
@@ -38,16 +46,6 @@ import { writePng } from './pictures.js';
  * crop's lightness is under 30, read by a stand-in 2dfan4 whose 68 points are the mean colours of patches of its
  * input (so they move with every level the contrast step and the channel order change).
  */
-
-interface FaceFusionFace {
-  box: number[];
-  score: number;
-  landmarkerScore: number;
-  landmarks5: Point[];
-  landmarks5from68: Point[];
-  landmarks68: Point[];
-  angle: number;
-}
 
 interface SpotfuseFace extends DetectedFace {
   angle: number;
@@ -76,15 +74,6 @@ function patchMeans2dfan4(): OnnxGraph {
   g.output('landmarks', 'float32', [1, 68, 3]);
   g.output('heatmaps', 'float32', [1, 68, 64, 64]);
   return g;
-}
-
-function expectClose(actual: number[], expected: number[], tolerance: number, what: string) {
-  expect(actual.length, what).toBe(expected.length);
-  const worst = Math.max(...actual.map((value, i) => Math.abs(value - expected[i])));
-  expect(
-    worst,
-    `${what}: ${actual.map((v) => v.toFixed(2))} vs ${expected.map((v) => v.toFixed(2))}`,
-  ).toBeLessThan(tolerance);
 }
 
 /**

@@ -4,12 +4,36 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
 import type { ModelRole } from '../../src/models/registry.js';
 import { type ModelSettings, resolveModelSettings } from '../../src/models/settings.js';
 import { FAKE_MODELS, type FakeModelName, writeModel } from '../fixtures/models.js';
 import type { Oracle } from '../helpers/facefusionOracle.js';
 
 const run = promisify(execFile);
+
+/** One face of test/oracle/harness/analyse_faces.py's output: what FaceFusion's face analysis found. */
+export interface FaceFusionFace {
+  box: number[];
+  score: number;
+  landmarkerScore: number;
+  landmarks5: [number, number][];
+  landmarks5from68: [number, number][];
+  landmarks68: [number, number][];
+  angle: number;
+  embedding: number[];
+  embeddingNorm: number[];
+}
+
+/** The values agree within `tolerance`: the worst difference is below it (both lists shown when it is not). */
+export function expectClose(actual: number[], expected: number[], tolerance: number, what: string) {
+  expect(actual.length, what).toBe(expected.length);
+  const worst = Math.max(...actual.map((value, i) => Math.abs(value - expected[i])));
+  expect(
+    worst,
+    `${what}: ${actual.map((v) => v.toFixed(3))} vs ${expected.map((v) => v.toFixed(3))}`,
+  ).toBeLessThan(tolerance);
+}
 
 /** A test that runs FaceFusion on CPU: minutes on a busy 2-core machine. */
 export const ORACLE_TIMEOUT = 600_000;
