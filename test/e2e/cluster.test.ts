@@ -263,7 +263,8 @@ describe.skipIf(skip !== undefined)(
       expect(bad.stderr).toMatch(/^spotfuse: error: invalid token \(HTTP 401\)\n$/);
     });
 
-    // Long enough for the kills to land mid-task: ~30 s on 2 idle cores, so room for a busy machine.
+    // Six tasks: long enough for the kills to land mid-task and for the server's restart to meet a running job,
+    // with room for a busy machine.
     it('completes a job through kill -9 of one worker, SIGTERM of another and a server restart, every frame once', {
       timeout: 300_000,
     }, async () => {
@@ -273,8 +274,8 @@ describe.skipIf(skip !== undefined)(
       const fleet = ['c1', 'c2', 'c3'].map((name) => startWorker(name));
       const input = join(dir(), 'long.mp4');
       await ffmpeg([
-        ...['-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=30:d=40'],
-        ...['-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=40'],
+        ...['-f', 'lavfi', '-i', 'testsrc2=s=640x360:r=30:d=20'],
+        ...['-f', 'lavfi', '-i', 'sine=f=440:r=48000:d=20'],
         ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
         input,
       ]);
@@ -286,7 +287,7 @@ describe.skipIf(skip !== undefined)(
           '--processors',
           'passthrough',
           '--chunk-frames',
-          '200',
+          '100',
           '--checkpoint-frames',
           '20',
           '--output-video-preset',
@@ -327,7 +328,7 @@ describe.skipIf(skip !== undefined)(
       const final = JSON.parse(status.stdout);
       expect(final).toMatchObject({
         state: 'completed',
-        frames: 1200,
+        frames: 600,
         tasks: 6,
         tasksDone: 6,
       });

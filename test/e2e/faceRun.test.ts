@@ -20,17 +20,19 @@ import { useTempDir } from '../helpers/tempDir.js';
 
 const WIDTH = 640;
 const HEIGHT = 360;
-const FRAMES = 60;
-/** Where the bright square (the fake detectors' "face") is: before and after t = 1 s. */
+const FRAMES = 30;
+/** The frame at t = 0.5 s, where the square jumps. */
+const JUMP = 15;
+/** Where the bright square (the fake detectors' "face") is: before and after t = 0.5 s. */
 const POSITIONS = [
   { x: 96, y: 96 },
   { x: 352, y: 160 },
 ] as const;
-const positionAt = (frame: number) => POSITIONS[frame < 30 ? 0 : 1];
+const positionAt = (frame: number) => POSITIONS[frame < JUMP ? 0 : 1];
 
 type Rgb = [number, number, number];
 
-/** 2 s at 30 fps, black with a white 96x96 square that jumps at 1 s (grid-aligned for the fakes), plus AAC. */
+/** 1 s at 30 fps, black with a white 96x96 square that jumps at 0.5 s (grid-aligned for the fakes), plus AAC. */
 async function squareVideo(dir: string): Promise<string> {
   const path = join(dir, 'target.mp4');
   const [a, b] = POSITIONS;
@@ -38,17 +40,17 @@ async function squareVideo(dir: string): Promise<string> {
     '-f',
     'lavfi',
     '-i',
-    `color=c=black:s=${WIDTH}x${HEIGHT}:r=30:d=2`,
+    `color=c=black:s=${WIDTH}x${HEIGHT}:r=30:d=1`,
     '-f',
     'lavfi',
     '-i',
-    `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=2`,
+    `color=c=white:s=${FACE_SQUARE}x${FACE_SQUARE}:r=30:d=1`,
     '-f',
     'lavfi',
     '-i',
-    'sine=f=440:r=48000:d=2',
+    'sine=f=440:r=48000:d=1',
     '-filter_complex',
-    `[0:v][1:v]overlay=x='if(lt(t,1),${a.x},${b.x})':y='if(lt(t,1),${a.y},${b.y})'[v]`,
+    `[0:v][1:v]overlay=x='if(lt(t,0.5),${a.x},${b.x})':y='if(lt(t,0.5),${a.y},${b.y})'[v]`,
     '-map',
     '[v]',
     '-map',
@@ -176,9 +178,9 @@ describe('spotfuse run with the face processors (generated models with the real 
         '--workers',
         '2',
         '--chunk-frames',
-        '20',
-        '--checkpoint-frames',
         '10',
+        '--checkpoint-frames',
+        '5',
         ...extra,
       ],
       dir(),
@@ -226,7 +228,7 @@ describe('spotfuse run with the face processors (generated models with the real 
     const frames = await rgbFrames(output);
     expect(frames).toHaveLength(FRAMES);
     const colour = expectedSwapColour('hyperswap_1a_256');
-    for (const i of [0, 29, 30, FRAMES - 1]) {
+    for (const i of [0, JUMP - 1, JUMP, FRAMES - 1]) {
       const { x, y } = positionAt(i);
       expectColour(pixel(frames[i], x + 48, y + 48), colour, 8);
       expect(psnrOutsideFace(frames[i], input[i], i, FACE_SQUARE / 6)).toBeGreaterThan(40);
@@ -251,7 +253,7 @@ describe('spotfuse run with the face processors (generated models with the real 
     // The fake gfpgan inverts colours; 80% of the inverted swap, 20% of the swap.
     const swapped = expectedSwapColour('inswapper_128');
     const enhanced = swapped.map((v) => Math.round(0.8 * (255 - v) + 0.2 * v)) as Rgb;
-    for (const i of [0, 29, 30, FRAMES - 1]) {
+    for (const i of [0, JUMP - 1, JUMP, FRAMES - 1]) {
       const { x, y } = positionAt(i);
       expectColour(pixel(frames[i], x + 48, y + 48), enhanced, 10);
     }
@@ -311,7 +313,7 @@ describe('spotfuse run with the face processors (generated models with the real 
     const colour = colourOf(converted.map((v, i) => v * (1 - share) + raw[i] * share));
     const unweighted = colourOf(converted);
     expect(Math.max(...colour.map((v, c) => Math.abs(v - unweighted[c])))).toBeGreaterThan(16);
-    for (const i of [0, 29, 30, FRAMES - 1]) {
+    for (const i of [0, JUMP - 1, JUMP, FRAMES - 1]) {
       const { x, y } = positionAt(i);
       expectColour(pixel(frames[i], x + 48, y + 48), colour, 8);
     }
@@ -360,7 +362,7 @@ describe('spotfuse run with the face processors (generated models with the real 
     const frames = await rgbFrames(output);
     expect(frames).toHaveLength(FRAMES);
     const red = ([r, g, b]: Rgb) => r - g > 40 && r - b > 40;
-    for (const i of [0, 29, 30, FRAMES - 1]) {
+    for (const i of [0, JUMP - 1, JUMP, FRAMES - 1]) {
       const { x, y } = positionAt(i);
       const far = POSITIONS.find((p) => p !== positionAt(i))!;
       // The box's sides (1 pixel at 360 lines) on the square's edges turn red; where the square is

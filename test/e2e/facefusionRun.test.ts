@@ -222,7 +222,7 @@ describe.skipIf(skip !== undefined)('spotfuse run --engine facefusion (FaceFusio
     const result = await runCli(
       ['run', '-t', video, '-o', output, '--processors', 'face_debugger', '--facefusion-args']
         .concat(['--face-debugger-items bounding-box', ...engineArgs(), '--workers', '1'])
-        .concat(['--chunk-frames', '10', '--trim-frame-start', '15', '--trim-frame-end', '37'])
+        .concat(['--chunk-frames', '12', '--trim-frame-start', '15', '--trim-frame-end', '37'])
         .concat(['--state-dir', join(dir(), 'trim-state')]),
       dir(),
       env,

@@ -15,7 +15,8 @@ import { useTempDir } from '../helpers/tempDir.js';
  * counts the redone frames and carries the output's SHA-256.
  */
 
-const FRAMES = 450;
+const FRAMES = 300;
+const CHUNK = 100;
 const CHECKPOINT = 10;
 
 async function video(dir: string): Promise<string> {
@@ -25,11 +26,11 @@ async function video(dir: string): Promise<string> {
       '-f',
       'lavfi',
       '-i',
-      'testsrc2=s=320x240:r=30:d=15',
+      'testsrc2=s=320x240:r=30:d=10',
       '-f',
       'lavfi',
       '-i',
-      'sine=f=440:r=48000:d=15',
+      'sine=f=440:r=48000:d=10',
       '-c:v',
       'libx264',
       '-preset',
@@ -87,7 +88,7 @@ describe('segment integrity', () => {
       '--workers',
       '2',
       '--chunk-frames',
-      '150',
+      String(CHUNK),
       '--checkpoint-frames',
       String(CHECKPOINT),
       '--output-video-preset',

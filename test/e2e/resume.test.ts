@@ -8,11 +8,12 @@ import { ffmpeg, framePsnr, probeFramesPts } from '../fixtures/videos.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
-const FRAMES = 450;
+const FRAMES = 300;
+const CHUNK = 100;
 const CHECKPOINT = 10;
 const WORKERS = 2;
 
-/** 15 s of 480x360 at 30 fps with audio: long enough to be killed in the middle. */
+/** 10 s of 480x360 at 30 fps with audio, 3 tasks of 10 segments: long enough to be killed in the middle. */
 async function longVideo(dir: string): Promise<string> {
   const path = join(dir, 'long.mp4');
   if (!existsSync(path)) {
@@ -20,11 +21,11 @@ async function longVideo(dir: string): Promise<string> {
       '-f',
       'lavfi',
       '-i',
-      'testsrc2=s=480x360:r=30:d=15',
+      'testsrc2=s=480x360:r=30:d=10',
       '-f',
       'lavfi',
       '-i',
-      'sine=f=440:r=48000:d=15',
+      'sine=f=440:r=48000:d=10',
       '-c:v',
       'libx264',
       '-preset',
@@ -107,7 +108,7 @@ describe('resume and worker loss', () => {
       '--workers',
       String(WORKERS),
       '--chunk-frames',
-      '150',
+      String(CHUNK),
       '--checkpoint-frames',
       String(CHECKPOINT),
       '--output-video-preset',

@@ -81,12 +81,12 @@ describe('ffmpeg children without progress', () => {
         'rawvideo',
         'pipe:1',
       ],
-      { stdout: true, failure: 'decode', noProgressMs: 500 },
+      { stdout: true, failure: 'decode', noProgressMs: 250 },
     );
     let read = 0;
     for await (const chunk of decoder.stdout! as AsyncIterable<Buffer>) {
       // The reader (a slow processor) takes six times the limit over its first chunk.
-      if (read === 0) await sleep(3000);
+      if (read === 0) await sleep(1500);
       read += chunk.length;
     }
     await decoder.done;
@@ -95,10 +95,10 @@ describe('ffmpeg children without progress', () => {
     const encoder = spawnTool(
       ffmpeg,
       ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', '16x16', '-i', 'pipe:0', '-f', 'null', '-'],
-      { stdin: true, failure: 'encode', noProgressMs: 500 },
+      { stdin: true, failure: 'encode', noProgressMs: 250 },
     );
     encoder.stdin!.write(Buffer.alloc(256));
-    await sleep(3000);
+    await sleep(1500);
     encoder.stdin!.end(Buffer.alloc(256));
     await encoder.done;
   }, 30_000);
