@@ -47,19 +47,21 @@ describe.skipIf(skip !== undefined)(`GroupCommit${skip ? ` (skipped: ${skip})` :
     const lsn = await commitUnflushed();
     await Promise.all(Array.from({ length: 50 }, () => groupCommit.durable(session)));
     expect(await flushedPast(lsn)).toBe(true);
-    // The first call's flush, and one for the 49 that came while it ran.
-    expect(groupCommit.flushes - before).toBeLessThanOrEqual(2);
+    // The first two calls' flushes (one per flush connection), and one for the 48 that came while they ran.
+    expect(groupCommit.flushes - before).toBeLessThanOrEqual(3);
     expect(groupCommit.flushes - before).toBeGreaterThanOrEqual(1);
   });
 
-  it('fails the calls whose flush connection was lost, even once a new one is open', async () => {
+  it('fails the calls whose flush connections were lost, even once new ones are open', async () => {
     const session = await groupCommit.session();
     await commitUnflushed();
+    // As a database restart ends them.
     const { rows } = await writer.query<{ ended: boolean }>(
       `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
        WHERE datname = current_database() AND application_name = 'spotfuse group commit'`,
     );
-    expect(rows).toEqual([{ ended: true }]);
+    // Ending one makes the store close the other, which may then be gone before the query reaches it.
+    expect(rows.some((row) => row.ended)).toBe(true);
     await expect(groupCommit.durable(session)).rejects.toThrow(/may not be/);
     const next = await groupCommit.session();
     expect(next).not.toBe(session);
