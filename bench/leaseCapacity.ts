@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 import { generateToken, hashToken } from '../src/api/auth.js';
@@ -53,6 +53,8 @@ export interface LeaseBenchOptions {
   server?: ServerPlacement;
   /** The coordinator's pg pool size; undefined: pg's default (10), as `spotfuse server` runs it. */
   poolSize?: number;
+  /** Serve every call after one `SELECT 1` instead (`floorApi`): the latency the machine itself adds. */
+  floor?: boolean;
   framesPerTask?: number;
   heartbeatsPerTask?: number;
   warmupSeconds?: number;
@@ -84,13 +86,10 @@ export interface ServerStats {
   /** Each lease call's time in the server, from its request read to its answer written (ms). */
   handled: Record<LeaseOp, OpStats>;
   /** Each of the store's pg pools: a query's wait for a connection, and how long it then held it (ms). */
-  pools: Record<StorePool, PoolTimes>;
+  pools: { lease: PoolTimes; other?: PoolTimes };
   /** A claim's, checkpoint's or completion's wait, after its commit, for the group commit's flush (ms). */
-  flushWaits: OpStats;
+  flushWaits?: OpStats;
 }
-
-/** The store's pool of the lease calls (their commits do not wait for the WAL flush), and the other one. */
-type StorePool = 'lease' | 'other';
 
 interface PoolTimes {
   wait: OpStats;
@@ -164,7 +163,16 @@ interface RunningServer {
   close(): Promise<void>;
 }
 
-async function startServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+/** What `startServer` serves and measures: the API, the pool of the lease calls, the store's other pool. */
+interface ServedApi {
+  api: FastifyInstance;
+  leasePool: pg.Pool;
+  otherPool?: pg.Pool;
+  groupCommit?: GroupCommit;
+  close(): Promise<void>;
+}
+
+async function leaseApi(url: string, poolSize: number | undefined): Promise<ServedApi> {
   const store = await PostgresStore.open(
     poolSize === undefined ? url : { connectionString: url, max: poolSize },
   );
@@ -181,7 +189,67 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   // A stored worker token, as a cluster's workers have: each call is authenticated and checked against
   // the lease holder as in production.
   await store.createToken({ role: 'worker' }, hashToken(TOKEN), Date.now());
-  const api: FastifyInstance = buildApi({ leases, store, metrics });
+  const api = buildApi({ leases, store, metrics });
+  // Diagnostics only: the store's pools and group commit, to time them.
+  const internals = store as unknown as Record<'pool' | 'leasePool', pg.Pool> & { groupCommit: GroupCommit };
+  return {
+    api,
+    leasePool: internals.leasePool,
+    otherPool: internals.pool,
+    groupCommit: internals.groupCommit,
+    async close() {
+      await api.close();
+      await store.close();
+      rmSync(blobDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The floor: the lease routes answered after one `SELECT 1` each on a pool of the same size, with no
+ * authentication, lease service or commit. What HTTP, the event loops and a PostgreSQL round trip cost at
+ * the same rate on the same cores, whatever the lease calls do.
+ */
+async function floorApi(url: string, poolSize: number | undefined): Promise<ServedApi> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const api = Fastify({ logger: false });
+  let claims = 0;
+  const answer = (body: () => unknown) => async () => {
+    await pool.query('SELECT 1');
+    return body();
+  };
+  api.post(
+    '/v1/claim',
+    answer(() => ({
+      task: { id: `floor-${++claims}`, kind: 'process', nextFrame: 0, endFrame: 10, epoch: 1 },
+    })),
+  );
+  api.post(
+    '/v1/tasks/:id/segment-url',
+    answer(() => ({ key: 'floor' })),
+  );
+  for (const op of ['heartbeat', 'checkpoint', 'complete'])
+    api.post(
+      `/v1/tasks/:id/${op}`,
+      answer(() => ({})),
+    );
+  return {
+    api,
+    leasePool: pool,
+    async close() {
+      await api.close();
+      await pool.end();
+    },
+  };
+}
+
+async function startServer(
+  url: string,
+  poolSize: number | undefined,
+  floor: boolean,
+): Promise<RunningServer> {
+  const served = floor ? await floorApi(url, poolSize) : await leaseApi(url, poolSize);
+  const { api } = served;
   const handled = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
     LeaseOp,
     number[]
@@ -193,10 +261,9 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });
   // Diagnostics only: how many queries wait for one of the pool's connections, how long, and for what.
-  const internals = store as unknown as Record<'pool' | 'leasePool', pg.Pool> & { groupCommit: GroupCommit };
-  const pool = internals.leasePool;
-  const timed = { lease: timePool(internals.leasePool), other: timePool(internals.pool) };
-  const flushWaits = timeFlushWaits(internals.groupCommit);
+  const pool = served.leasePool;
+  const timed = { lease: timePool(served.leasePool), other: served.otherPool && timePool(served.otherPool) };
+  const flushWaits = served.groupCommit && timeFlushWaits(served.groupCommit);
   // The histogram counts the sampling interval in every delay; it is taken off below.
   const LOOP_RESOLUTION_MS = 2;
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
@@ -212,8 +279,9 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
       samples = [];
       sampler = setInterval(() => samples.push(pool.waitingCount), 50);
       for (const times of Object.values(handled)) times.length = 0;
-      for (const t of Object.values(timed)) t.start();
-      flushWaits.start();
+      timed.lease.start();
+      timed.other?.start();
+      flushWaits?.start();
       windowStart = performance.now();
     },
     async stopWindow() {
@@ -236,16 +304,12 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
         >,
         pools: {
           lease: timed.lease.stop(seconds),
-          other: timed.other.stop(seconds),
+          other: timed.other?.stop(seconds),
         },
-        flushWaits: flushWaits.stop(seconds),
+        flushWaits: flushWaits?.stop(seconds),
       };
     },
-    async close() {
-      await api.close();
-      await store.close();
-      rmSync(blobDir, { recursive: true, force: true });
-    },
+    close: () => served.close(),
   };
 }
 
@@ -314,7 +378,7 @@ function timeFlushWaits(groupCommit: GroupCommit) {
 }
 
 type ToChild =
-  | { type: 'start'; url: string; poolSize?: number }
+  | { type: 'start'; url: string; poolSize?: number; floor: boolean }
   | { type: 'window' }
   | { type: 'stop' }
   | { type: 'close' };
@@ -324,7 +388,11 @@ type FromChild =
   | { type: 'error'; message: string };
 
 /** The server in a child process of its own (this same file, started with SERVER_ENV set). */
-async function startChildServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+async function startChildServer(
+  url: string,
+  poolSize: number | undefined,
+  floor: boolean,
+): Promise<RunningServer> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, [SERVER_ENV]: '1', SPOTFUSE_LEASE_BENCH_TOKEN: TOKEN },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -344,7 +412,7 @@ async function startChildServer(url: string, poolSize: number | undefined): Prom
     });
   const send = (m: ToChild) => child.send(m);
   const ready = next('ready');
-  send({ type: 'start', url, poolSize });
+  send({ type: 'start', url, poolSize, floor });
   const { address } = await ready;
   return {
     address,
@@ -373,7 +441,7 @@ async function serveChild(): Promise<void> {
   process.on('message', async (m: ToChild) => {
     try {
       if (m.type === 'start') {
-        server = await startServer(m.url, m.poolSize);
+        server = await startServer(m.url, m.poolSize, m.floor);
         send({ type: 'ready', address: server.address });
       } else if (m.type === 'window') server?.startWindow();
       else if (m.type === 'stop' && server) send({ type: 'stats', stats: await server.stopWindow() });
@@ -619,6 +687,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     framesPerTask: 10,
     heartbeatsPerTask: 3,
     warmupSeconds: 2,
+    floor: false,
     ...options,
     poolSize: options.poolSize,
   };
@@ -643,7 +712,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const work0 = await databaseWork(url);
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
-      o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
+      o.server === 'child'
+        ? await startChildServer(url, o.poolSize, o.floor)
+        : await startServer(url, o.poolSize, o.floor);
     const { hostname, port } = new URL(server.address);
     const connections: HttpConnection[] = [];
 
@@ -873,6 +944,11 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   return [
     `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
       `${o.heartbeatsPerTask} heartbeats per task`,
+    ...(o.floor
+      ? [
+          '  FLOOR: every call answered after one SELECT 1 (no authentication, lease service or commit): the latency of HTTP, the event loops and a round trip on these cores',
+        ]
+      : []),
     `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ` +
       `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${o.warmupSeconds} s warm-up`,
     `  ${'call'.padEnd(12)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
@@ -908,11 +984,16 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  in the server, p99 (ms): ${LEASE_OPS.map((op) => `${op} ${s.handled[op].p99.toFixed(1)}`).join(', ')}`,
-    ...(['lease', 'other'] as const).map((name) => {
-      const { wait, hold } = s.pools[name];
-      return `  pg pool ${name === 'lease' ? 'of the lease calls' : 'of the other statements'} (${wait.count} uses): waited ${times(wait)} ms; held ${times(hold)} ms`;
+    ...(['lease', 'other'] as const).flatMap((name) => {
+      const pool = s.pools[name];
+      if (!pool) return [];
+      return `  pg pool ${name === 'lease' ? 'of the lease calls' : 'of the other statements'} (${pool.wait.count} uses): waited ${times(pool.wait)} ms; held ${times(pool.hold)} ms`;
     }),
-    `  claims, checkpoints and completions waiting for the group commit's WAL flush (${s.flushWaits.count}): ${times(s.flushWaits)} ms`,
+    ...(s.flushWaits
+      ? [
+          `  claims, checkpoints and completions waiting for the group commit's WAL flush (${s.flushWaits.count}): ${times(s.flushWaits)} ms`,
+        ]
+      : []),
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
   ];
 }
