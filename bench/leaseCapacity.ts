@@ -134,6 +134,13 @@ export interface LeaseBenchResult {
    * with most of them: a tail made in a few stalls shows as a few seconds holding most of it.
    */
   slowCalls: { total: number; worstSeconds: Array<{ second: number; calls: number }> };
+  /**
+   * Calls the load generator started in each 10 ms of the window: a paced load with random phases keeps the
+   * p99 and max near the mean (Poisson-like), where bursts of its own making would show as a max far above.
+   */
+  startsPer10ms: { mean: number; p99: number; max: number };
+  /** The load generator's event-loop delay (ms): while it is late, the calls due meanwhile start together. */
+  generatorLoop: { p99Ms: number; maxMs: number };
   cpu: {
     cores: number;
     /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
@@ -152,6 +159,8 @@ export interface LeaseBenchResult {
 const TOKEN = process.env.SPOTFUSE_LEASE_BENCH_TOKEN ?? generateToken('worker');
 const LEASE_TTL_MS = 120_000;
 const SERVER_ENV = 'SPOTFUSE_LEASE_BENCH_SERVER';
+// Event-loop delay histograms count their sampling interval in every delay; it is taken off their figures.
+const LOOP_RESOLUTION_MS = 2;
 
 // ---------------------------------------------------------------------------------------------------------
 // The coordinator side.
@@ -264,8 +273,6 @@ async function startServer(
   const pool = served.leasePool;
   const timed = { lease: timePool(served.leasePool), other: served.otherPool && timePool(served.otherPool) };
   const flushWaits = served.groupCommit && timeFlushWaits(served.groupCommit);
-  // The histogram counts the sampling interval in every delay; it is taken off below.
-  const LOOP_RESOLUTION_MS = 2;
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   let cpu = process.cpuUsage();
   let samples: number[] = [];
@@ -726,6 +733,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     let recording = false;
     let windowStart = 0;
     const slowBySecond = new Map<number, number>();
+    const startsBy10ms = new Map<number, number>();
     let stopping = false;
     let calls = 0;
     let emptyClaims = 0;
@@ -782,6 +790,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         if (counted) {
           const ms = performance.now() - start;
           latencies[op].push(ms);
+          const slot = Math.floor((start - windowStart) / 10);
+          startsBy10ms.set(slot, (startsBy10ms.get(slot) ?? 0) + 1);
           if (ms >= LEASE_GOAL.p99Ms) {
             const second = Math.floor((start - windowStart) / 1000);
             slowBySecond.set(second, (slowBySecond.get(second) ?? 0) + 1);
@@ -848,6 +858,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const backends = backendCpu(name);
     backends.start();
     const self0 = process.cpuUsage();
+    const generatorLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    generatorLoop.enable();
     const waits = waitEvents(o.db, name);
     await waits.start();
     server.startWindow();
@@ -857,6 +869,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     recording = false;
     const windowSeconds = (performance.now() - windowStart) / 1000;
     const selfUsed = process.cpuUsage(self0);
+    generatorLoop.disable();
     const backendTicks = backends.stop();
     const ticks1 = cpuTicks(name);
     const waitSamples = await waits.stop();
@@ -910,6 +923,11 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
           .slice(0, 5)
           .map(([second, calls]) => ({ second, calls })),
       },
+      startsPer10ms: startsPerSlot(startsBy10ms, Math.floor(windowSeconds * 100)),
+      generatorLoop: {
+        p99Ms: Math.max(0, generatorLoop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
+        maxMs: Math.max(0, generatorLoop.max / 1e6 - LOOP_RESOLUTION_MS),
+      },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
@@ -924,6 +942,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     await submitter?.close().catch(() => {});
     await admin(o.db, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
   }
+}
+
+/** The mean, p99 and max of the calls started per slot, over `slots` slots (those with none count as 0). */
+function startsPerSlot(starts: Map<number, number>, slots: number) {
+  const counts = Float64Array.from({ length: Math.max(1, slots) }, (_, i) => starts.get(i) ?? 0).sort();
+  return {
+    mean: counts.reduce((a, b) => a + b, 0) / counts.length,
+    p99: quantile(counts, 0.99),
+    max: counts[counts.length - 1],
+  };
 }
 
 export const LEASE_GOAL = { opsPerSecond: 2000, p99Ms: 20 };
@@ -977,6 +1005,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         : ''),
     `  calls of ${LEASE_GOAL.p99Ms} ms or more: ${r.slowCalls.total}; the seconds of the window with most (second: calls): ` +
       r.slowCalls.worstSeconds.map((w) => `${w.second}: ${w.calls}`).join(', '),
+    `  calls the load generator started per 10 ms: mean ${r.startsPer10ms.mean.toFixed(1)}, p99 ${r.startsPer10ms.p99}, max ${r.startsPer10ms.max}; ` +
+      `its event-loop delay p99 ${r.generatorLoop.p99Ms.toFixed(1)} ms, max ${r.generatorLoop.maxMs.toFixed(1)} ms`,
     `  the bench database's busy backends, sampled every 50 ms: ${d.waits
       .slice(0, 6)
       .map((w) => `${w.event} ${(100 * w.share).toFixed(0)}%`)
