@@ -8,8 +8,9 @@
  * latency is recorded. They authenticate with a stored worker token, so every call pays for
  * authentication and the lease-holder check as in a cluster.
  *
- * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
- * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
+ * Load is paced: each worker calls once every `workers / rate` seconds, on slots of its own with a random
+ * phase, and one that falls behind skips the slots it missed (no catch-up bursts), so `rate` is the offered
+ * load and the achieved rate says whether the server kept up.
  * `rate: 0` lets every worker call back to back (closed loop) to find the saturation point.
  *
  * The queue is kept at about `tasks` pending tasks: a job of `tasks` tasks is created up front, and a
@@ -771,7 +772,10 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         if (intervalMs > 0) {
           const now = performance.now();
           if (next > now) await sleep(next - now);
-          next = Math.max(next, performance.now()) + intervalMs;
+          // The next slot on this worker's own grid (its random phase kept): one that fell behind skips the
+          // slots it missed. Starting the grid afresh from a late call lined up every worker that a stall (or
+          // the warm-up's first claims) had held up, and they kept calling together.
+          next += intervalMs * Math.max(1, Math.ceil((performance.now() - next) / intervalMs));
         }
         if (stopping) return null;
         // A call counts if it starts in the window: not the warm-up's, which the first claims' backlog slows.
