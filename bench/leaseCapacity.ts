@@ -8,8 +8,9 @@
  * latency is recorded. They authenticate with a stored worker token, so every call pays for
  * authentication and the lease-holder check as in a cluster.
  *
- * Load is paced: each worker makes at most `workers / rate` calls per second (no catch-up bursts when it
- * falls behind), so `rate` is the offered load and the achieved rate says whether the server kept up.
+ * Load is paced: each worker calls once every `workers / rate` seconds, on slots of its own with a random
+ * phase, and one that falls behind skips the slots it missed (no catch-up bursts), so `rate` is the offered
+ * load and the achieved rate says whether the server kept up.
  * `rate: 0` lets every worker call back to back (closed loop) to find the saturation point.
  *
  * The queue is kept at about `tasks` pending tasks: a job of `tasks` tasks is created up front, and a
@@ -23,7 +24,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
 import { generateToken, hashToken } from '../src/api/auth.js';
@@ -34,6 +35,7 @@ import { Metrics } from '../src/coordinator/metrics.js';
 import { planChunks } from '../src/core/planner.js';
 import type { JobSpec } from '../src/core/types.js';
 import { loadPriceTable } from '../src/cost/prices.js';
+import type { GroupCommit } from '../src/store/groupCommit.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
 import { type HttpAnswer, HttpConnection } from './httpConnection.js';
@@ -52,6 +54,8 @@ export interface LeaseBenchOptions {
   server?: ServerPlacement;
   /** The coordinator's pg pool size; undefined: pg's default (10), as `spotfuse server` runs it. */
   poolSize?: number;
+  /** Serve every call after one `SELECT 1` instead (`floorApi`): the latency the machine itself adds. */
+  floor?: boolean;
   framesPerTask?: number;
   heartbeatsPerTask?: number;
   warmupSeconds?: number;
@@ -83,11 +87,10 @@ export interface ServerStats {
   /** Each lease call's time in the server, from its request read to its answer written (ms). */
   handled: Record<LeaseOp, OpStats>;
   /** Each of the store's pg pools: a query's wait for a connection, and how long it then held it (ms). */
-  pools: Record<StorePool, PoolTimes>;
+  pools: { lease: PoolTimes; other?: PoolTimes };
+  /** A claim's, checkpoint's or completion's wait, after its commit, for the group commit's flush (ms). */
+  flushWaits?: OpStats;
 }
-
-/** The store's pool whose commits wait for the WAL flush (claims, checkpoints, completions), and the other one. */
-type StorePool = 'flushing' | 'noFlush';
 
 interface PoolTimes {
   wait: OpStats;
@@ -132,6 +135,13 @@ export interface LeaseBenchResult {
    * with most of them: a tail made in a few stalls shows as a few seconds holding most of it.
    */
   slowCalls: { total: number; worstSeconds: Array<{ second: number; calls: number }> };
+  /**
+   * Calls the load generator started in each 10 ms of the window: a paced load with random phases keeps the
+   * p99 and max near the mean (Poisson-like), where bursts of its own making would show as a max far above.
+   */
+  startsPer10ms: { mean: number; p99: number; max: number };
+  /** The load generator's event-loop delay (ms): while it is late, the calls due meanwhile start together. */
+  generatorLoop: { p99Ms: number; maxMs: number };
   cpu: {
     cores: number;
     /** Every postgres process of the server (other databases' too, and the WAL writer, checkpointer…). */
@@ -150,6 +160,8 @@ export interface LeaseBenchResult {
 const TOKEN = process.env.SPOTFUSE_LEASE_BENCH_TOKEN ?? generateToken('worker');
 const LEASE_TTL_MS = 120_000;
 const SERVER_ENV = 'SPOTFUSE_LEASE_BENCH_SERVER';
+// Event-loop delay histograms count their sampling interval in every delay; it is taken off their figures.
+const LOOP_RESOLUTION_MS = 2;
 
 // ---------------------------------------------------------------------------------------------------------
 // The coordinator side.
@@ -161,7 +173,16 @@ interface RunningServer {
   close(): Promise<void>;
 }
 
-async function startServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+/** What `startServer` serves and measures: the API, the pool of the lease calls, the store's other pool. */
+interface ServedApi {
+  api: FastifyInstance;
+  leasePool: pg.Pool;
+  otherPool?: pg.Pool;
+  groupCommit?: GroupCommit;
+  close(): Promise<void>;
+}
+
+async function leaseApi(url: string, poolSize: number | undefined): Promise<ServedApi> {
   const store = await PostgresStore.open(
     poolSize === undefined ? url : { connectionString: url, max: poolSize },
   );
@@ -178,7 +199,67 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   // A stored worker token, as a cluster's workers have: each call is authenticated and checked against
   // the lease holder as in production.
   await store.createToken({ role: 'worker' }, hashToken(TOKEN), Date.now());
-  const api: FastifyInstance = buildApi({ leases, store, metrics });
+  const api = buildApi({ leases, store, metrics });
+  // Diagnostics only: the store's pools and group commit, to time them.
+  const internals = store as unknown as Record<'pool' | 'leasePool', pg.Pool> & { groupCommit: GroupCommit };
+  return {
+    api,
+    leasePool: internals.leasePool,
+    otherPool: internals.pool,
+    groupCommit: internals.groupCommit,
+    async close() {
+      await api.close();
+      await store.close();
+      rmSync(blobDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The floor: the lease routes answered after one `SELECT 1` each on a pool of the same size, with no
+ * authentication, lease service or commit. What HTTP, the event loops and a PostgreSQL round trip cost at
+ * the same rate on the same cores, whatever the lease calls do.
+ */
+async function floorApi(url: string, poolSize: number | undefined): Promise<ServedApi> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const api = Fastify({ logger: false });
+  let claims = 0;
+  const answer = (body: () => unknown) => async () => {
+    await pool.query('SELECT 1');
+    return body();
+  };
+  api.post(
+    '/v1/claim',
+    answer(() => ({
+      task: { id: `floor-${++claims}`, kind: 'process', nextFrame: 0, endFrame: 10, epoch: 1 },
+    })),
+  );
+  api.post(
+    '/v1/tasks/:id/segment-url',
+    answer(() => ({ key: 'floor' })),
+  );
+  for (const op of ['heartbeat', 'checkpoint', 'complete'])
+    api.post(
+      `/v1/tasks/:id/${op}`,
+      answer(() => ({})),
+    );
+  return {
+    api,
+    leasePool: pool,
+    async close() {
+      await api.close();
+      await pool.end();
+    },
+  };
+}
+
+async function startServer(
+  url: string,
+  poolSize: number | undefined,
+  floor: boolean,
+): Promise<RunningServer> {
+  const served = floor ? await floorApi(url, poolSize) : await leaseApi(url, poolSize);
+  const { api } = served;
   const handled = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
     LeaseOp,
     number[]
@@ -190,11 +271,9 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
   });
   const address = await api.listen({ host: '127.0.0.1', port: 0 });
   // Diagnostics only: how many queries wait for one of the pool's connections, how long, and for what.
-  const pools = store as unknown as Record<'pool' | 'noFlushPool', pg.Pool>;
-  const pool = pools.pool;
-  const timed = { flushing: timePool(pools.pool), noFlush: timePool(pools.noFlushPool) };
-  // The histogram counts the sampling interval in every delay; it is taken off below.
-  const LOOP_RESOLUTION_MS = 2;
+  const pool = served.leasePool;
+  const timed = { lease: timePool(served.leasePool), other: served.otherPool && timePool(served.otherPool) };
+  const flushWaits = served.groupCommit && timeFlushWaits(served.groupCommit);
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   let cpu = process.cpuUsage();
   let samples: number[] = [];
@@ -208,7 +287,9 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
       samples = [];
       sampler = setInterval(() => samples.push(pool.waitingCount), 50);
       for (const times of Object.values(handled)) times.length = 0;
-      for (const t of Object.values(timed)) t.start();
+      timed.lease.start();
+      timed.other?.start();
+      flushWaits?.start();
       windowStart = performance.now();
     },
     async stopWindow() {
@@ -230,16 +311,13 @@ async function startServer(url: string, poolSize: number | undefined): Promise<R
           OpStats
         >,
         pools: {
-          flushing: timed.flushing.stop(seconds),
-          noFlush: timed.noFlush.stop(seconds),
+          lease: timed.lease.stop(seconds),
+          other: timed.other?.stop(seconds),
         },
+        flushWaits: flushWaits?.stop(seconds),
       };
     },
-    async close() {
-      await api.close();
-      await store.close();
-      rmSync(blobDir, { recursive: true, force: true });
-    },
+    close: () => served.close(),
   };
 }
 
@@ -285,8 +363,30 @@ function timePool(pool: pg.Pool) {
   };
 }
 
+/** Times each wait of `groupCommit.durable` from `start()` to `stop()`. */
+function timeFlushWaits(groupCommit: GroupCommit) {
+  const waits: number[] = [];
+  let on = false;
+  const durable = groupCommit.durable.bind(groupCommit);
+  groupCommit.durable = async (session) => {
+    const since = performance.now();
+    await durable(session);
+    if (on) waits.push(performance.now() - since);
+  };
+  return {
+    start() {
+      waits.length = 0;
+      on = true;
+    },
+    stop(seconds: number): OpStats {
+      on = false;
+      return opStats(waits, seconds);
+    },
+  };
+}
+
 type ToChild =
-  | { type: 'start'; url: string; poolSize?: number }
+  | { type: 'start'; url: string; poolSize?: number; floor: boolean }
   | { type: 'window' }
   | { type: 'stop' }
   | { type: 'close' };
@@ -296,7 +396,11 @@ type FromChild =
   | { type: 'error'; message: string };
 
 /** The server in a child process of its own (this same file, started with SERVER_ENV set). */
-async function startChildServer(url: string, poolSize: number | undefined): Promise<RunningServer> {
+async function startChildServer(
+  url: string,
+  poolSize: number | undefined,
+  floor: boolean,
+): Promise<RunningServer> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, [SERVER_ENV]: '1', SPOTFUSE_LEASE_BENCH_TOKEN: TOKEN },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -316,7 +420,7 @@ async function startChildServer(url: string, poolSize: number | undefined): Prom
     });
   const send = (m: ToChild) => child.send(m);
   const ready = next('ready');
-  send({ type: 'start', url, poolSize });
+  send({ type: 'start', url, poolSize, floor });
   const { address } = await ready;
   return {
     address,
@@ -345,7 +449,7 @@ async function serveChild(): Promise<void> {
   process.on('message', async (m: ToChild) => {
     try {
       if (m.type === 'start') {
-        server = await startServer(m.url, m.poolSize);
+        server = await startServer(m.url, m.poolSize, m.floor);
         send({ type: 'ready', address: server.address });
       } else if (m.type === 'window') server?.startWindow();
       else if (m.type === 'stop' && server) send({ type: 'stats', stats: await server.stopWindow() });
@@ -591,6 +695,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     framesPerTask: 10,
     heartbeatsPerTask: 3,
     warmupSeconds: 2,
+    floor: false,
     ...options,
     poolSize: options.poolSize,
   };
@@ -615,7 +720,9 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const work0 = await databaseWork(url);
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
-      o.server === 'child' ? await startChildServer(url, o.poolSize) : await startServer(url, o.poolSize);
+      o.server === 'child'
+        ? await startChildServer(url, o.poolSize, o.floor)
+        : await startServer(url, o.poolSize, o.floor);
     const { hostname, port } = new URL(server.address);
     const connections: HttpConnection[] = [];
 
@@ -627,6 +734,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     let recording = false;
     let windowStart = 0;
     const slowBySecond = new Map<number, number>();
+    const startsBy10ms = new Map<number, number>();
     let stopping = false;
     let calls = 0;
     let emptyClaims = 0;
@@ -664,7 +772,10 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         if (intervalMs > 0) {
           const now = performance.now();
           if (next > now) await sleep(next - now);
-          next = Math.max(next, performance.now()) + intervalMs;
+          // The next slot on this worker's own grid (its random phase kept): one that fell behind skips the
+          // slots it missed. Starting the grid afresh from a late call lined up every worker that a stall (or
+          // the warm-up's first claims) had held up, and they kept calling together.
+          next += intervalMs * Math.max(1, Math.ceil((performance.now() - next) / intervalMs));
         }
         if (stopping) return null;
         // A call counts if it starts in the window: not the warm-up's, which the first claims' backlog slows.
@@ -683,6 +794,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
         if (counted) {
           const ms = performance.now() - start;
           latencies[op].push(ms);
+          const slot = Math.floor((start - windowStart) / 10);
+          startsBy10ms.set(slot, (startsBy10ms.get(slot) ?? 0) + 1);
           if (ms >= LEASE_GOAL.p99Ms) {
             const second = Math.floor((start - windowStart) / 1000);
             slowBySecond.set(second, (slowBySecond.get(second) ?? 0) + 1);
@@ -749,6 +862,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const backends = backendCpu(name);
     backends.start();
     const self0 = process.cpuUsage();
+    const generatorLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    generatorLoop.enable();
     const waits = waitEvents(o.db, name);
     await waits.start();
     server.startWindow();
@@ -758,6 +873,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     recording = false;
     const windowSeconds = (performance.now() - windowStart) / 1000;
     const selfUsed = process.cpuUsage(self0);
+    generatorLoop.disable();
     const backendTicks = backends.stop();
     const ticks1 = cpuTicks(name);
     const waitSamples = await waits.stop();
@@ -811,6 +927,11 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
           .slice(0, 5)
           .map(([second, calls]) => ({ second, calls })),
       },
+      startsPer10ms: startsPerSlot(startsBy10ms, Math.floor(windowSeconds * 100)),
+      generatorLoop: {
+        p99Ms: Math.max(0, generatorLoop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
+        maxMs: Math.max(0, generatorLoop.max / 1e6 - LOOP_RESOLUTION_MS),
+      },
       cpu: {
         cores: availableParallelism(),
         postgresSeconds: (ticks1.postgres - ticks0.postgres) / hz,
@@ -827,6 +948,16 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
   }
 }
 
+/** The mean, p99 and max of the calls started per slot, over `slots` slots (those with none count as 0). */
+function startsPerSlot(starts: Map<number, number>, slots: number) {
+  const counts = Float64Array.from({ length: Math.max(1, slots) }, (_, i) => starts.get(i) ?? 0).sort();
+  return {
+    mean: counts.reduce((a, b) => a + b, 0) / counts.length,
+    p99: quantile(counts, 0.99),
+    max: counts[counts.length - 1],
+  };
+}
+
 export const LEASE_GOAL = { opsPerSecond: 2000, p99Ms: 20 };
 
 export function leaseCapacityTable(r: LeaseBenchResult): string[] {
@@ -840,10 +971,16 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const s = r.cpu.server;
   const d = r.database;
   const kernelShare = ((100 * s.cpuKernelSeconds) / Math.max(1e-9, s.cpuSeconds)).toFixed(0);
+  const times = (t: OpStats) => `p50 ${t.p50.toFixed(1)}, p99 ${t.p99.toFixed(1)}, max ${t.max.toFixed(1)}`;
   const perCall = (seconds: number) => ((1000 * seconds) / Math.max(1, r.all.count)).toFixed(3);
   return [
     `lease capacity, PostgreSQL store, HTTP on loopback: ${o.workers} workers, ${o.tasks} tasks of ${o.framesPerTask} frames, ` +
       `${o.heartbeatsPerTask} heartbeats per task`,
+    ...(o.floor
+      ? [
+          '  FLOOR: every call answered after one SELECT 1 (no authentication, lease service or commit): the latency of HTTP, the event loops and a round trip on these cores',
+        ]
+      : []),
     `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ` +
       `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${o.warmupSeconds} s warm-up`,
     `  ${'call'.padEnd(12)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
@@ -872,6 +1009,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
         : ''),
     `  calls of ${LEASE_GOAL.p99Ms} ms or more: ${r.slowCalls.total}; the seconds of the window with most (second: calls): ` +
       r.slowCalls.worstSeconds.map((w) => `${w.second}: ${w.calls}`).join(', '),
+    `  calls the load generator started per 10 ms: mean ${r.startsPer10ms.mean.toFixed(1)}, p99 ${r.startsPer10ms.p99}, max ${r.startsPer10ms.max}; ` +
+      `its event-loop delay p99 ${r.generatorLoop.p99Ms.toFixed(1)} ms, max ${r.generatorLoop.maxMs.toFixed(1)} ms`,
     `  the bench database's busy backends, sampled every 50 ms: ${d.waits
       .slice(0, 6)
       .map((w) => `${w.event} ${(100 * w.share).toFixed(0)}%`)
@@ -879,12 +1018,16 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
     `  in the server, p99 (ms): ${LEASE_OPS.map((op) => `${op} ${s.handled[op].p99.toFixed(1)}`).join(', ')}`,
-    ...(['flushing', 'noFlush'] as const).map((name) => {
-      const { wait, hold } = s.pools[name];
-      const times = (t: OpStats) =>
-        `p50 ${t.p50.toFixed(1)}, p99 ${t.p99.toFixed(1)}, max ${t.max.toFixed(1)}`;
-      return `  pg pool ${name === 'flushing' ? 'of the commits that wait for the WAL flush' : 'of those that do not'} (${wait.count} uses): waited ${times(wait)} ms; held ${times(hold)} ms`;
+    ...(['lease', 'other'] as const).flatMap((name) => {
+      const pool = s.pools[name];
+      if (!pool) return [];
+      return `  pg pool ${name === 'lease' ? 'of the lease calls' : 'of the other statements'} (${pool.wait.count} uses): waited ${times(pool.wait)} ms; held ${times(pool.hold)} ms`;
     }),
+    ...(s.flushWaits
+      ? [
+          `  claims, checkpoints and completions waiting for the group commit's WAL flush (${s.flushWaits.count}): ${times(s.flushWaits)} ms`,
+        ]
+      : []),
     `  goal ≥ ${LEASE_GOAL.opsPerSecond} calls/s with p99 < ${LEASE_GOAL.p99Ms} ms: ${pass ? 'met' : 'MISSED'}`,
   ];
 }

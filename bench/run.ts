@@ -29,7 +29,8 @@
  * part of the default run): --workers N (default 500), --tasks N (default 10000), --seconds N (measured,
  * default 20), --db URL (a server to create and drop a bench database on; default
  * postgres://postgres@127.0.0.1:5432/postgres), --rate N (offered lease calls/s, default 2000; 0: back to
- * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10).
+ * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10), --floor
+ * (the same load on a server that answers every call after one `SELECT 1`: what the machine adds).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '2000' },
     server: { type: 'string', default: 'child' },
     pool: { type: 'string' },
+    floor: { type: 'boolean', default: false },
     'ff-threads': { type: 'string', default: '2' },
     'frames-in-flight': { type: 'string', default: '1,3' },
     threads: { type: 'string', default: '1,2' },
@@ -229,6 +231,7 @@ async function benchLease(): Promise<void> {
     rate: whole('rate', values.rate, 0),
     server: values.server as ServerPlacement,
     poolSize: values.pool === undefined ? undefined : whole('pool', values.pool, 1),
+    floor: values.floor,
   });
   console.log(leaseCapacityTable(result).join('\n'));
 }

@@ -26,6 +26,7 @@ import type {
   TaskKind,
 } from '../core/types.js';
 import { claimableJobsSql, claimableWhereSql, claimOrderSql, setTenantShareSql } from './claimOrderSql.js';
+import { GroupCommit } from './groupCommit.js';
 import {
   CHAIN_COLUMNS,
   type ChainRow,
@@ -133,20 +134,22 @@ function decodePts(buf: Buffer): number[] {
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   /**
-   * Connections for the lease calls that never wait for a WAL flush, so that they do not queue behind the
-   * claims, checkpoints and completions that do: heartbeats, and the task reads (segment-url's).
+   * Connections for the lease calls, whose commits do not wait for the WAL flush (synchronous_commit off),
+   * so that they do not queue behind the flushes: heartbeats and task reads, and the claims, checkpoints
+   * and completions, which then wait for `groupCommit`'s flush before they answer.
    *
-   * Heartbeats commit without waiting for the flush (synchronous_commit off). What a database crash can
-   * lose is the heartbeats of the last fraction of a second (up to three times wal_writer_delay, 200 ms by
-   * default), and only those: WAL is flushed in order, so a claim, checkpoint or completion that commits
-   * after a heartbeat makes it durable too. A lost heartbeat holds a lease extension and progress readings
-   * (frames done, fps, GPU), nothing else: its lease looks older and may run out sooner, and then the task
-   * is redone from its last checkpoint, fenced by epoch as always; the segments and the frames they count
-   * are recorded by checkpoints, which wait for the flush. Claims, checkpoints and completions must not be
-   * lost (a lost claim would hand the same epoch out twice; a lost checkpoint breaks the chain the worker
-   * continues; a lost completion may already have been seen, and notified, by others), so they wait.
+   * Heartbeats do not wait. What a database crash can lose is the heartbeats of the last fraction of a
+   * second (up to three times wal_writer_delay, 200 ms by default), and only those: WAL is flushed in
+   * order, so a claim, checkpoint or completion that commits after a heartbeat makes it durable too. A lost
+   * heartbeat holds a lease extension and progress readings (frames done, fps, GPU), nothing else: its lease
+   * looks older and may run out sooner, and then the task is redone from its last checkpoint, fenced by
+   * epoch as always; the segments and the frames they count are recorded by checkpoints, which wait for the
+   * flush. Claims, checkpoints and completions must not be lost (a lost claim would hand the same epoch out
+   * twice; a lost checkpoint breaks the chain the worker continues; a lost completion may already have been
+   * seen, and notified, by others), so none answers before its commit is flushed.
    */
-  private readonly noFlushPool: pg.Pool;
+  private readonly leasePool: pg.Pool;
+  private readonly groupCommit: GroupCommit;
 
   constructor(config: string | pg.PoolConfig) {
     const given = typeof config === 'string' ? { connectionString: config } : config;
@@ -158,9 +161,10 @@ export class PostgresStore implements Store {
     const options = ['-c enable_seqscan=off', given.options].filter(Boolean).join(' ');
     const base = { ...given, options, types };
     this.pool = new pg.Pool(base);
-    this.noFlushPool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
+    this.leasePool = new pg.Pool({ ...base, options: `${options} -c synchronous_commit=off` });
+    this.groupCommit = new GroupCommit(given);
     // An idle connection the server dropped: the pool replaces it, and the next query reports real trouble.
-    for (const pool of [this.pool, this.noFlushPool]) pool.on('error', () => {});
+    for (const pool of [this.pool, this.leasePool]) pool.on('error', () => {});
   }
 
   /** Connects and brings the schema up to date. */
@@ -181,8 +185,8 @@ export class PostgresStore implements Store {
    * an unhandled 'error' event (found by chaos). The error is noted instead, the query that meets the
    * closed connection fails, and the connection is dropped from the pool, not handed out again.
    */
-  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>, pool = this.pool): Promise<T> {
+    const client = await pool.connect();
     let broken: Error | undefined;
     const noteBroken = (err: Error) => {
       broken ??= err;
@@ -312,7 +316,7 @@ export class PostgresStore implements Store {
   }
 
   async getTask(taskId: string): Promise<Task | undefined> {
-    const { rows } = await this.noFlushPool.query<TaskRow>({
+    const { rows } = await this.leasePool.query<TaskRow>({
       name: 'sf_get_task',
       text: STATEMENTS.getTask,
       values: [taskId],
@@ -402,7 +406,8 @@ export class PostgresStore implements Store {
     // The plan is a nested loop over the sorted jobs, so the LIMIT stops at the first job with a free
     // task and only that row is locked. Jobs are in fair-share order (claimOrderSql.ts) over their priority
     // column: a claim never evaluates a tenant's JSON (one spec PostgreSQL cannot parse would fail every claim).
-    const claimed = await this.pool.query<
+    const session = await this.groupCommit.session();
+    const claimed = await this.leasePool.query<
       TaskRow & { job: JobRow & { probe: Record<string, unknown> }; pts: Buffer | null; pts_from: number }
     >({
       name: `sf_claim_${Number(skip.merge)}${Number(skip.urgent)}${Number(skip.interruptionCap !== undefined)}_${skip.engines?.join('_') ?? 'any'}`,
@@ -452,6 +457,7 @@ export class PostgresStore implements Store {
     });
     const row = claimed.rows[0];
     if (!row) return undefined;
+    await this.groupCommit.durable(session);
     const { job, pts, pts_from, ...task } = row;
     return {
       task: toTask(task),
@@ -481,7 +487,7 @@ export class PostgresStore implements Store {
     leaseTtlMs: number,
   ): Promise<LeaseResult> {
     // The most frequent lease call: lock, check, extend and record progress in one statement.
-    const { rows } = await this.noFlushPool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
+    const { rows } = await this.leasePool.query<Pick<LeaseRow, 'epoch' | 'state' | 'job_state'>>({
       name: 'sf_heartbeat',
       text: `WITH lease AS (
          SELECT epoch, state, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state FROM tasks t
@@ -520,7 +526,8 @@ export class PostgresStore implements Store {
   ): Promise<LeaseResult | ProtocolViolation> {
     const { start, end } = segment.range;
     // One statement: lock, check, and record the segment only if it continues the task's chain.
-    const { rows } = await this.pool.query<ChainRow & { recorded: boolean; same: boolean | null }>({
+    const session = await this.groupCommit.session();
+    const { rows } = await this.leasePool.query<ChainRow & { recorded: boolean; same: boolean | null }>({
       name: 'sf_checkpoint',
       text: `WITH lease AS (
          SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
@@ -546,6 +553,8 @@ export class PostgresStore implements Store {
        FROM lease`,
       values: [taskId, start, end, segment.key, epoch, now, segment.sha256 ?? null, segment.bytes ?? null],
     });
+    // Every answer waits: a refusal or a retry's ok may rest on another call's commit not yet flushed.
+    await this.groupCommit.durable(session);
     const row = rows[0];
     const held = leaseVerdict(row && leaseView(row), epoch);
     if (held !== 'ok' || !row) return held;
@@ -567,7 +576,8 @@ export class PostgresStore implements Store {
   ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
     // The merge scheduling that follows runs on the same connection: a completion queues for the pool once.
-    return this.withClient(async (c) => {
+    const session = await this.groupCommit.session();
+    const row = await this.withClient(async (c) => {
       const { rows } = await c.query<
         ChainRow & Pick<LeaseRow, 'job_id'> & { completed: boolean; attempt: AttemptRow | null }
       >({
@@ -595,17 +605,20 @@ export class PostgresStore implements Store {
         values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
       });
       const row = rows[0];
-      const verdict = completeVerdict(taskId, row && chainView(row), epoch);
-      if (verdict !== 'complete') return verdict;
-      if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
-      ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
-      if (row.kind === 'merge') return 'ok';
       // After the commit, not under a job-row lock that every completion of the job would queue on: of
       // the last chunks completing at once, the one that commits last sees all of them done. A crash
       // between the two steps is caught by the lease sweep (expireLeases).
-      await this.scheduleMerges(c, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
-      return 'ok';
-    });
+      if (row?.completed && row.kind !== 'merge')
+        await this.scheduleMerges(c, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
+      return row;
+    }, this.leasePool);
+    // Every answer waits: a refusal may rest on another call's commit not yet flushed.
+    await this.groupCommit.durable(session);
+    const verdict = completeVerdict(taskId, row && chainView(row), epoch);
+    if (verdict !== 'complete') return verdict;
+    if (!row.completed) throw new Error(`completion of ${taskId}: the SQL and core verdicts disagree`);
+    ended?.({ kind: row.kind as TaskKind, attempt: row.attempt ? toAttempt(row.attempt) : undefined });
+    return 'ok';
   }
 
   /** Queues the merge of every matching running job whose chunks are all done; safe to run twice at once. */
@@ -1018,6 +1031,6 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool.end(), this.noFlushPool.end()]);
+    await Promise.all([this.pool.end(), this.leasePool.end(), this.groupCommit.close()]);
   }
 }
