@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import { MediaError } from './errors.js';
@@ -17,7 +17,7 @@ export function resolveBinaries(): Binaries {
   if (!cached) {
     const ffmpeg = locate('ffmpeg', 'SPOTFUSE_FFMPEG', '@ffmpeg-installer/ffmpeg');
     const ffprobe = locate('ffprobe', 'SPOTFUSE_FFPROBE', '@ffprobe-installer/ffprobe');
-    cached = { ffmpeg, ffprobe, ffmpegVersion: readVersion(ffmpeg) };
+    cached = { ffmpeg, ffprobe, ffmpegVersion: knownVersion(ffmpeg) };
   }
   return cached;
 }
@@ -53,6 +53,35 @@ function findOnPath(name: string): string | undefined {
     } catch {}
   }
   return undefined;
+}
+
+/**
+ * Where a process leaves the version of its ffmpeg for the processes and threads it starts (they inherit
+ * its environment), so that a run, its worker and the worker's processor threads run `-version` once.
+ */
+const VERSION_ENV = 'SPOTFUSE_FFMPEG_VERSION_SEEN';
+
+/** The binary as its version is tied to: a replaced or updated file is read again. */
+function fileIdentity(path: string): string | undefined {
+  try {
+    const { size, mtimeMs, ino } = statSync(path);
+    return `${path}|${size}|${mtimeMs}|${ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function knownVersion(ffmpeg: string): Binaries['ffmpegVersion'] {
+  const identity = fileIdentity(ffmpeg);
+  if (identity !== undefined) {
+    try {
+      const seen = JSON.parse(process.env[VERSION_ENV] ?? '{}') as { identity?: string; version?: unknown };
+      if (seen.identity === identity) return seen.version as Binaries['ffmpegVersion'];
+    } catch {}
+  }
+  const version = readVersion(ffmpeg);
+  if (identity !== undefined) process.env[VERSION_ENV] = JSON.stringify({ identity, version });
+  return version;
 }
 
 function readVersion(ffmpeg: string): Binaries['ffmpegVersion'] {

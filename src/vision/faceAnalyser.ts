@@ -11,7 +11,6 @@ import { type Fan68From5, loadFan68From5 } from './fan68.js';
 import type { AnalysedFace, Frame } from './frame.js';
 import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
 import { type Affine, applyAffine, invertAffine } from './geometry.js';
-import { loadImage, loadVideoFrame } from './image.js';
 import {
   type FaceLandmarker,
   LANDMARKER_SIZE,
@@ -19,6 +18,7 @@ import {
   landmarks68to5,
   loadFaceLandmarker,
 } from './landmarker.js';
+import { decodePictures, type PictureReader } from './pictureReader.js';
 import type { ProcessorOptions } from './processorOptions.js';
 import { type Embedding, type FaceRecognizer, loadFaceRecognizer } from './recognizer.js';
 import type { RgbImage } from './rgbImage.js';
@@ -181,6 +181,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   /** The box frames are shrunk into to be detected (the detector size, less the margin added around them). */
   private readonly detectSize: Size;
   private readonly detectScratch = new Scratch();
+  private readonly pictures: PictureReader;
 
   constructor(
     private readonly options: ProcessorOptions,
@@ -189,6 +190,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   ) {
     const { model, size, margin } = options.face.detector;
     this.detectSize = sizeInsideMargin(parseDetectorSize(detectorSpec(model), size), margin);
+    this.pictures = options.pictures ?? decodePictures;
   }
 
   private loadRecognizer(): Promise<FaceRecognizer> {
@@ -263,7 +265,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   private async sourceClass(): Promise<FaceClass | undefined> {
     let largest: { picture: Picture; face: DetectedFace } | undefined;
     for (const path of this.options.sources) {
-      const picture = imagePicture(await loadImage(path), this.detector);
+      const picture = imagePicture(await this.pictures.image(path), this.detector);
       const face = largestFace(await picture.detect());
       if (face && (!largest || orderFaces([largest.face, face], 'large-small')[0] === face)) {
         largest = { picture, face };
@@ -285,7 +287,9 @@ class OnnxFaceAnalyser implements FaceAnalyser {
   async loadReference(): Promise<void> {
     const { target, face } = this.options;
     const { referenceFrame, referencePosition, order } = face.selector;
-    const reference = imageFormatOf(target) ? loadImage(target) : loadVideoFrame(target, referenceFrame);
+    const reference = imageFormatOf(target)
+      ? this.pictures.image(target)
+      : this.pictures.videoFrame(target, referenceFrame);
     const picture = imagePicture(await reference, this.detector);
     const faces = await this.classify(picture, await this.refine(picture, await picture.detect()));
     const chosen = faceAt(faces, order, referencePosition, await this.faceFilters());
@@ -350,7 +354,7 @@ class OnnxFaceAnalyser implements FaceAnalyser {
     const embeddings: Embedding[] = [];
     let first: Pick<SourceFace, 'image' | 'landmarks'> | undefined;
     for (const path of sources) {
-      const image = await loadImage(path);
+      const image = await this.pictures.image(path);
       const picture = imagePicture(image, this.detector);
       const largest = largestFace(await picture.detect());
       if (!largest) throw new UserError(`no face found in source image ${inputName(path)}`);

@@ -1,6 +1,7 @@
 import type { EnsureOptions } from '../models/download.js';
 import type { FaceAnalysisOptions } from './analysisOptions.js';
 import type { ExecutionOptions } from './execution.js';
+import type { PictureReader } from './pictureReader.js';
 
 /**
  * What a processor is loaded with: the shared face analysis options plus, in `Face`, the groups it reads
@@ -14,4 +15,6 @@ export interface ProcessorOptions<Face extends FaceAnalysisOptions = FaceAnalysi
   face: Face;
   execution: ExecutionOptions;
   models: EnsureOptions;
+  /** Where the source images and the reference frame are read from; default: decoded where asked for. */
+  pictures?: PictureReader;
 }

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -70,5 +70,30 @@ describe('resolveBinaries', () => {
       ffmpegVersion: { major: 6, minor: 1 },
     });
     expect(fresh.passthroughTimingArgs()).toEqual(['-fps_mode', 'passthrough']);
+  });
+
+  it('runs -version once per ffmpeg file for this process and those it starts, again when the file changes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spotfuse-bin-'));
+    dirs.push(dir);
+    const runs = join(dir, 'runs');
+    const ffmpeg = join(dir, 'ffmpeg');
+    const writeTool = (version: string) =>
+      writeFile(ffmpeg, `#!/bin/sh\necho run >> '${runs}'\necho 'ffmpeg version ${version} Copyright'\n`);
+    await writeTool('6.1.1');
+    await chmod(ffmpeg, 0o755);
+    process.env.SPOTFUSE_FFMPEG = ffmpeg;
+    process.env.SPOTFUSE_FFPROBE = '/opt/custom/ffprobe';
+    const runCount = async () => (await readFile(runs, 'utf8')).split('\n').filter(Boolean).length;
+    // Each fresh module is a process (or thread) that inherited this one's environment.
+    const fresh = async () => {
+      vi.resetModules();
+      return (await import('../../src/media/binaries.js')).resolveBinaries().ffmpegVersion;
+    };
+    expect(await fresh()).toEqual({ major: 6, minor: 1 });
+    expect(await fresh()).toEqual({ major: 6, minor: 1 });
+    expect(await runCount()).toBe(1);
+    await writeTool('5.0');
+    expect(await fresh()).toEqual({ major: 5, minor: 0 });
+    expect(await runCount()).toBe(2);
   });
 });

@@ -9,6 +9,7 @@ import type { ExecutionOptions } from '../../src/vision/execution.js';
 import { prepareFaceJob } from '../../src/vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS, type FaceOptions, faceOptionsOf } from '../../src/vision/faceOptions.js';
 import type { Frame } from '../../src/vision/frame.js';
+import { decodePictures, type PictureReader } from '../../src/vision/pictureReader.js';
 import type { ProcessorOptions } from '../../src/vision/processorOptions.js';
 import { ProcessorChain } from '../../src/vision/processors/chain.js';
 import { type ModelSet, writeModelSet } from '../fixtures/models.js';
@@ -200,6 +201,37 @@ describe('a worker with its processors in several threads', () => {
       await expect(failed).rejects.toThrow((expected as Error).message);
       await expect(failed).rejects.toMatchObject({ name: 'UserError' });
     }
+  }, 120_000);
+
+  it('reads the source image and the reference frame once for all its threads', async () => {
+    const reads: string[] = [];
+    const pictures: PictureReader = {
+      image: (path) => {
+        reads.push(`image ${path}`);
+        return decodePictures.image(path);
+      },
+      videoFrame: (path, index) => {
+        reads.push(`frame ${index} of ${path}`);
+        return decodePictures.videoFrame(path, index);
+      },
+    };
+    const chain = await threaded.ThreadedChain.load(['face_swapper'], { ...optionsOf(), pictures }, 3);
+    try {
+      expect(chain.threads).toBe(3);
+      const { referenceFrame } = DEFAULT_FACE_OPTIONS.selector;
+      expect(reads.sort()).toEqual([`frame ${referenceFrame} of ${input}`, `image ${source}`]);
+    } finally {
+      await chain.dispose();
+    }
+    const missing = join(dir(), 'missing.png');
+    const expected = await ProcessorChain.load(['face_swapper'], optionsOf([missing])).then(
+      (loaded) => loaded.dispose(),
+      (error: Error) => error,
+    );
+    expect(expected).toBeInstanceOf(Error);
+    const failed = threaded.ThreadedChain.load(['face_swapper'], optionsOf([missing]), 2);
+    await expect(failed).rejects.toThrow((expected as Error).message);
+    await expect(failed).rejects.toMatchObject({ name: (expected as Error).name });
   }, 120_000);
 
   /**

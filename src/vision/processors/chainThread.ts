@@ -5,9 +5,12 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { Frame } from '../frame.js';
+import type { PictureReader } from '../pictureReader.js';
+import type { RgbImage } from '../rgbImage.js';
 import { ProcessorChain } from './chain.js';
 import {
   type ChainThreadData,
+  errorFromThread,
   type FromChainThread,
   postableFrame,
   receivedFrame,
@@ -41,9 +44,27 @@ let chain: ProcessorChain | undefined;
 /** The frames in the chain, to abort one when its caller gives it up. */
 const running = new Map<number, AbortController>();
 
+/** Pictures asked of the main thread and not yet answered. */
+const pictureRequests = new Map<number, { resolve(picture: RgbImage): void; reject(error: Error): void }>();
+let nextPictureId = 0;
+
+function askPicture(path: string, index?: number): Promise<RgbImage> {
+  const id = nextPictureId++;
+  return new Promise((resolve, reject) => {
+    pictureRequests.set(id, { resolve, reject });
+    reply({ kind: 'readPicture', id, path, index });
+  });
+}
+
+/** The main thread's pictures: it decodes each once for all its processor threads. */
+const pictures: PictureReader = {
+  image: (path) => askPicture(path),
+  videoFrame: (path, index) => askPicture(path, index),
+};
+
 async function load({ names, options }: ChainThreadData): Promise<void> {
   try {
-    chain = await ProcessorChain.load(names, options);
+    chain = await ProcessorChain.load(names, { ...options, pictures });
     reply({ kind: 'ready' });
   } catch (error) {
     reply({ kind: 'loadFailed', error: threadError(error) });
@@ -51,7 +72,12 @@ async function load({ names, options }: ChainThreadData): Promise<void> {
 }
 
 port.on('message', async (message: ToChainThread) => {
-  if (message.kind === 'load') await load(message.data);
+  if (message.kind === 'picture' || message.kind === 'pictureFailed') {
+    const request = pictureRequests.get(message.id);
+    pictureRequests.delete(message.id);
+    if (message.kind === 'picture') request?.resolve(receivedFrame(message.picture));
+    else request?.reject(errorFromThread(message.error));
+  } else if (message.kind === 'load') await load(message.data);
   else if (message.kind === 'dispose') {
     await chain?.dispose();
     chain = undefined;

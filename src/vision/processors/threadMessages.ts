@@ -2,6 +2,7 @@ import { UserError } from '../../core/errors.js';
 import type { FaceOptions } from '../faceOptions.js';
 import type { Frame } from '../frame.js';
 import type { ProcessorOptions } from '../processorOptions.js';
+import type { RgbImage } from '../rgbImage.js';
 
 /** The chain a processor thread is to load, as `ProcessorChain.load` takes it. */
 export interface ChainThreadData {
@@ -20,19 +21,26 @@ export interface ThreadError {
 
 /**
  * To a processor thread: a chain to load, a frame to process, a frame to give up (its caller's signal was
- * aborted), the chain's output size for an input size, or dispose the chain (the thread then waits for the
- * next chain to load).
+ * aborted), the chain's output size for an input size, dispose the chain (the thread then waits for the
+ * next chain to load), or a picture it asked for, or why there is none.
  */
 export type ToChainThread =
   | { kind: 'load'; data: ChainThreadData }
+  | { kind: 'picture'; id: number; picture: RgbImage }
+  | { kind: 'pictureFailed'; id: number; error: ThreadError }
   | { kind: 'frame'; id: number; frame: Frame }
   | { kind: 'abort'; id: number }
   | { kind: 'outputSize'; id: number; width: number; height: number }
   | { kind: 'dispose' };
 
-/** From a processor thread: loaded, or failed to; a frame processed, or failed; an output size; disposed. */
+/**
+ * From a processor thread: loaded, or failed to; a frame processed, or failed; an output size; disposed; or
+ * a picture its chain needs (a still image, or frame `index` of a video), which the main thread reads once
+ * for every thread.
+ */
 export type FromChainThread =
   | { kind: 'ready' }
+  | { kind: 'readPicture'; id: number; path: string; index?: number }
   | { kind: 'loadFailed'; error: ThreadError }
   | { kind: 'frame'; id: number; frame: Frame }
   | { kind: 'frameFailed'; id: number; error: ThreadError; aborted: boolean }
@@ -65,7 +73,7 @@ export function postableFrame(frame: Frame): { frame: Frame; transfer: ArrayBuff
 }
 
 /** A frame as posted from the other thread: its pixels arrive as a Uint8Array, made a Buffer again. */
-export function receivedFrame(frame: Frame): Frame {
+export function receivedFrame<T extends { data: Uint8Array }>(frame: T): T {
   const { buffer, byteOffset, byteLength } = frame.data;
   return { ...frame, data: Buffer.from(buffer, byteOffset, byteLength) };
 }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FaceOptions } from '../faceOptions.js';
 import type { Frame } from '../frame.js';
+import { type PictureReader, sharedPictures } from '../pictureReader.js';
 import type { ProcessorOptions } from '../processorOptions.js';
 import { type FrameChain, ProcessorChain } from './chain.js';
 import {
@@ -11,6 +12,7 @@ import {
   postableFrame,
   receivedFrame,
   type ToChainThread,
+  threadError,
 } from './threadMessages.js';
 
 /**
@@ -81,8 +83,15 @@ class ChainThread {
   };
   private onExit!: (code: number) => void;
 
-  /** `stopped`: told when the thread ends by itself (an uncaught error, a crash), with why. */
-  constructor(data: ChainThreadData, stopped: (error: Error) => void) {
+  /**
+   * `stopped`: told when the thread ends by itself (an uncaught error, a crash), with why. `pictures`: what
+   * the thread's chain reads its pictures from.
+   */
+  constructor(
+    data: ChainThreadData,
+    private readonly pictures: PictureReader,
+    stopped: (error: Error) => void,
+  ) {
     this.ready = this.expect<void>(READY);
     this.worker.on('message', this.onMessage);
     this.worker.on('error', this.onError);
@@ -171,6 +180,10 @@ class ChainThread {
       this.chainDisposed();
       return;
     }
+    if (message.kind === 'readPicture') {
+      this.sendPicture(message);
+      return;
+    }
     const answer =
       message.kind === 'frame'
         ? { id: message.id, value: receivedFrame(message.frame) }
@@ -178,6 +191,14 @@ class ChainThread {
           ? { id: message.id, value: message.size }
           : { id: READY, value: undefined };
     this.settle(answer.id)?.resolve(answer.value);
+  }
+
+  private sendPicture({ id, path, index }: { id: number; path: string; index?: number }): void {
+    const read = index === undefined ? this.pictures.image(path) : this.pictures.videoFrame(path, index);
+    read.then(
+      (picture) => this.post({ kind: 'picture', id, picture }),
+      (error) => this.post({ kind: 'pictureFailed', id, error: threadError(error) }),
+    );
   }
 
   /** Fails every request not yet answered, and every later one, with `error`. */
@@ -192,8 +213,9 @@ class ChainThread {
  * sessions): onnxruntime-node runs a session on its caller's thread, so one thread does either a frame's
  * JavaScript work or its inference; threads do several frames' at once. A frame goes to the thread with
  * the fewest frames; callers await the frames in the order they handed them in, so they are written in
- * order. Every thread loads the same chain from the same options, so the state a chain computes once
- * (source face, reference face, converted embeddings) is the same in each, and so is every frame.
+ * order. Every thread loads the same chain from the same options and the same pictures (decoded once, in
+ * this thread), so the state a chain computes once (source face, reference face, converted embeddings) is
+ * the same in each, and so is every frame.
  */
 export class ThreadedChain implements FrameChain {
   private constructor(private readonly chainThreads: ChainThread[]) {}
@@ -212,11 +234,12 @@ export class ThreadedChain implements FrameChain {
     threads: number,
   ): Promise<ThreadedChain> {
     const data: ChainThreadData = { names, options: threadOptions(options, threads) };
+    const pictures = sharedPictures(options.pictures);
     // A thread that ends by itself fails the chain: the others' frames too, so no task runs on half of it.
     const stopped = (error: Error) => {
       for (const thread of chainThreads) thread.fail(error);
     };
-    const chainThreads = Array.from({ length: threads }, () => new ChainThread(data, stopped));
+    const chainThreads = Array.from({ length: threads }, () => new ChainThread(data, pictures, stopped));
     const loaded = await Promise.allSettled(chainThreads.map((thread) => thread.ready));
     const failed = loaded.find((result) => result.status === 'rejected');
     if (failed) {
@@ -246,7 +269,8 @@ async function releaseAll(chainThreads: ChainThread[]): Promise<void> {
 }
 
 /**
- * What each thread loads its chain with: the options as cloned to it (no progress callback), and, unless
+ * What each thread loads its chain with: the options as cloned to it (no progress callback; its pictures
+ * come from this thread's reader, by message), and, unless
  * `--execution-thread-count` says otherwise, a share of the cores for each session's intra-op threads, so
  * that the threads' sessions together use the cores once, not once each.
  */
@@ -255,9 +279,9 @@ function threadOptions(
   threads: number,
 ): ProcessorOptions<FaceOptions> {
   const { onProgress: _, ...models } = options.models;
-  const { execution } = options;
+  const { pictures: __, execution, ...rest } = options;
   const intraOp = execution.threads || Math.max(1, Math.floor(availableParallelism() / threads));
-  return { ...options, models, execution: { ...execution, threads: intraOp } };
+  return { ...rest, models, execution: { ...execution, threads: intraOp } };
 }
 
 /** The chain in this thread for 1 thread, in `threads` processor threads for more. */
