@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { resolveBinaries } from './binaries.js';
 import { MediaError } from './errors.js';
 import { spawnTool, stderrLines } from './ffmpegProcess.js';
@@ -152,8 +153,35 @@ async function readContainer(
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as FfprobeOutput;
 }
 
+/** How many probes a process remembers (the latest ones). */
+const REMEMBERED = 8;
+const remembered = new Map<string, Promise<unknown>>();
+
+/**
+ * `probe`'s answer for a local file, remembered while the file stays as it was (inode, size, mtime and
+ * ctime): a run's submit, its reference frame and its source face each probed the same files again. Every
+ * caller gets its own copy; failures are not remembered.
+ */
+async function rememberedProbe<T>(kind: string, path: string, probe: () => Promise<T>): Promise<T> {
+  const file = isUrl(path) ? undefined : await stat(path).catch(() => undefined);
+  if (!file?.isFile()) return probe();
+  const key = JSON.stringify([kind, resolve(path), file.ino, file.size, file.mtimeMs, file.ctimeMs]);
+  let answer = remembered.get(key) as Promise<T> | undefined;
+  if (!answer) {
+    answer = probe();
+    remembered.set(key, answer);
+    answer.catch(() => remembered.delete(key));
+    if (remembered.size > REMEMBERED) remembered.delete(remembered.keys().next().value!);
+  }
+  return structuredClone(await answer);
+}
+
 /** Streams, timing, rotation and colour of a video, plus the timestamp of every frame. */
-export async function probeVideo(path: string): Promise<VideoProbe> {
+export function probeVideo(path: string): Promise<VideoProbe> {
+  return rememberedProbe('video', path, () => readVideo(path));
+}
+
+async function readVideo(path: string): Promise<VideoProbe> {
   await ensureFile(path, 'video');
   const name = inputName(path);
   const container = await readContainer(
@@ -222,7 +250,11 @@ export async function probeVideo(path: string): Promise<VideoProbe> {
 }
 
 /** Size and codec of a still image (e.g. the source face). */
-export async function probeImage(path: string): Promise<{ width: number; height: number; codec: string }> {
+export function probeImage(path: string): Promise<{ width: number; height: number; codec: string }> {
+  return rememberedProbe('image', path, () => readImage(path));
+}
+
+async function readImage(path: string): Promise<{ width: number; height: number; codec: string }> {
   await ensureFile(path, 'image');
   const notAnImage = () => new MediaError(`not an image: ${inputName(path)}`);
   const container = await readContainer(path, 'image', notAnImage, notAnImage);

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { appendFile, chmod, readFile, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { resolveBinaries } from '../../src/media/binaries.js';
 import { MediaError } from '../../src/media/errors.js';
 import { probeImage, probeVideo } from '../../src/media/probe.js';
 import {
@@ -146,5 +149,39 @@ describe('probeImage', () => {
     for (const path of [await notAVideo(dir()), await noAudio(dir())]) {
       await expect(probeImage(path)).rejects.toThrow(new MediaError(`not an image: ${path}`));
     }
+  });
+});
+
+describe('probes of the same file', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+    vi.resetModules();
+  });
+
+  it('run ffprobe once while the file is unchanged, again once it changes; each caller gets its own copy', async () => {
+    const runs = join(dir(), 'runs');
+    const ffprobe = join(dir(), 'ffprobe');
+    await writeFile(ffprobe, `#!/bin/sh\necho run >> '${runs}'\nexec '${resolveBinaries().ffprobe}' "$@"\n`);
+    await chmod(ffprobe, 0o755);
+    process.env.SPOTFUSE_FFPROBE = ffprobe;
+    vi.resetModules();
+    const fresh: typeof import('../../src/media/probe.js') = await import('../../src/media/probe.js');
+    const runCount = async () => (await readFile(runs, 'utf8')).split('\n').filter(Boolean).length;
+    const [video, image] = [await noAudio(dir()), await stillImage(dir())];
+
+    const first = await fresh.probeVideo(video);
+    const once = await runCount();
+    first.video.framePts.length = 0;
+    const second = await fresh.probeVideo(video);
+    expect(await runCount()).toBe(once);
+    expect(second).toEqual(await probeVideo(video));
+    expect(await fresh.probeImage(image)).toEqual(await fresh.probeImage(image));
+    expect(await runCount()).toBe(once + 1);
+
+    await appendFile(video, Buffer.alloc(0));
+    await utimes(video, new Date(), new Date(Date.now() + 5000));
+    expect(await fresh.probeVideo(video)).toEqual(second);
+    expect(await runCount()).toBe(2 * once + 1);
   });
 });
