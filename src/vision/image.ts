@@ -5,14 +5,19 @@ import { runTool } from '../media/ffmpegProcess.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { inputName } from '../media/inputName.js';
 import { confinedInputArgs } from '../media/inputSafety.js';
-import { probeImage, probeVideo } from '../media/probe.js';
+import { ensureFile, probeImage, probeVideo } from '../media/probe.js';
 import type { RgbImage } from './rgbImage.js';
 import { yuvToRgb } from './yuvToRgb.js';
 
 /** Decodes a still image (jpg, png, …) to RGB, turned upright by its EXIF orientation. */
 export async function loadImage(path: string): Promise<RgbImage> {
-  const probed = await probeImage(path);
-  const orientation = await exifOrientation(path);
+  // The two reads side by side, once the path is known to be a regular file (a named pipe would hold the
+  // second); when both fail, the probe's error is the one that says what is wrong.
+  await ensureFile(path, 'image');
+  const [probe, exif] = await Promise.allSettled([probeImage(path), exifOrientation(path)]);
+  if (probe.status === 'rejected') throw probe.reason;
+  if (exif.status === 'rejected') throw exif.reason;
+  const [probed, orientation] = [probe.value, exif.value];
   const filter = await uprightFilter(orientation);
   const width = swapsSides(orientation) ? probed.height : probed.width;
   const height = swapsSides(orientation) ? probed.width : probed.height;
