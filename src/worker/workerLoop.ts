@@ -5,7 +5,11 @@ import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
 import { type ExecutionOptions, faceOptionsOf } from '../vision/faceOptions.js';
 import type { FrameChain } from '../vision/processors/chain.js';
-import { DEFAULT_PROCESSOR_THREADS, loadFrameChain } from '../vision/processors/threadedChain.js';
+import {
+  DEFAULT_PROCESSOR_THREADS,
+  loadFrameChain,
+  startProcessorThreads,
+} from '../vision/processors/threadedChain.js';
 import { runFacefusionTask } from './engines/facefusion/facefusionTask.js';
 import type { FacefusionInstallation } from './engines/facefusion/installation.js';
 import { type HeartbeatState, startHeartbeat } from './heartbeat.js';
@@ -99,6 +103,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const { client, notice, log } = options;
   const workerId = options.workerId ?? `${hostname()}-${process.pid}`;
   const summary: WorkerSummary = { completed: 0, preempted: 0, failed: 0, lost: 0 };
+  const processorThreads = options.processorThreads ?? DEFAULT_PROCESSOR_THREADS;
+  if (processorThreads > 1) startProcessorThreads(processorThreads);
   const chains = new ChainCache(options);
   // A notice ends any wait at once, timer included, so the process can exit right away.
   const stopWaiting = new AbortController();

@@ -238,18 +238,23 @@ describe('a worker with its processors in several threads', () => {
    * Runs a process that loads a 2-thread chain and processes a frame; it must end by itself. `crash`: one
    * thread then stops (ended from outside, as a crash would end it) and two more frames are handed in.
    */
-  function childRun(ending: 'dispose' | 'forget' | 'load fails' | 'crash'): {
+  function childRun(
+    ending: 'dispose' | 'forget' | 'load fails' | 'crash' | 'started early' | 'never loaded',
+  ): {
     status: number | null;
     stdout: string;
   } {
     const script = `
-      const { ThreadedChain } = await import(${JSON.stringify(pathToFileURL(distPath('src/vision/processors/threadedChain.js')).href)});
+      const { ThreadedChain, startProcessorThreads } = await import(${JSON.stringify(pathToFileURL(distPath('src/vision/processors/threadedChain.js')).href)});
       const { resolveModelSettings } = await import(${JSON.stringify(pathToFileURL(distPath('src/models/settings.js')).href)});
       const { DEFAULT_FACE_OPTIONS, faceOptionsOf } = await import(${JSON.stringify(pathToFileURL(distPath('src/vision/faceOptions.js')).href)});
       const [modelDir, modelManifest, source, faceless, target, ending] = process.argv.slice(2);
       const models = await resolveModelSettings({ modelDir, modelManifest }, {});
       const options = { sources: [ending === 'load fails' ? faceless : source], target, face: faceOptionsOf(DEFAULT_FACE_OPTIONS), execution: { provider: 'cpu', threads: 0 }, models };
       try {
+        if (ending === 'started early' || ending === 'never loaded') startProcessorThreads(2);
+        // Threads started for a chain that never comes: the process must still end by itself.
+        if (ending === 'never loaded') throw new Error('no chain');
         const chain = await ThreadedChain.load(['face_swapper'], options, 2);
         const frame = { index: 0, width: 64, height: 64, pixFmt: 'yuv420p', colour: { range: 'tv', space: 'bt709' }, data: Buffer.alloc(64 * 64 * 1.5, 16) };
         const out = await chain.process(frame);
@@ -277,13 +282,17 @@ describe('a worker with its processors in several threads', () => {
     return { status: child.status, stdout: child.stdout };
   }
 
-  it('holds up no exit: a process ends by itself after dispose, without it, and after a failed load', async () => {
+  it('holds up no exit: a process ends by itself after dispose, without it, after a failed load, and with threads started early', async () => {
     await ffmpeg(['-f', 'lavfi', '-i', 'color=c=black:s=64x64', '-frames:v', '1', join(dir(), 'black.png')]);
     expect(childRun('dispose')).toEqual({ status: 0, stdout: `processed ${64 * 64 * 1.5}\n` });
     expect(childRun('forget')).toEqual({ status: 0, stdout: `processed ${64 * 64 * 1.5}\n` });
     const failed = childRun('load fails');
     expect(failed.status).toBe(0);
     expect(failed.stdout).toMatch(/^failed: no face found in source image \S*black\.png\n$/);
+    // Threads started ahead of the chain (as a worker does while it waits for its first task): the chain
+    // loads on them, and a process that never loads one still ends.
+    expect(childRun('started early')).toEqual({ status: 0, stdout: `processed ${64 * 64 * 1.5}\n` });
+    expect(childRun('never loaded')).toEqual({ status: 0, stdout: 'failed: no chain\n' });
   }, 300_000);
 
   it('fails every later frame, on every thread, once a thread has stopped by itself; still ends', async () => {

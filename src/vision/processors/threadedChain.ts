@@ -47,15 +47,30 @@ interface Pending {
  */
 const idleWorkers: Worker[] = [];
 
-function takeWorker(): Worker {
-  const idle = idleWorkers.pop();
-  if (idle) return idle;
+function newWorker(): Worker {
   const worker = new Worker(new URL('./chainThread.js', import.meta.url), { trackUnmanagedFds: false });
   // One that stopped while idle is not handed out again.
   worker.once('exit', () => {
     if (idleWorkers.includes(worker)) idleWorkers.splice(idleWorkers.indexOf(worker), 1);
   });
   return worker;
+}
+
+function takeWorker(): Worker {
+  return idleWorkers.pop() ?? newWorker();
+}
+
+/**
+ * Starts processor threads ahead of the first chain, up to `count` idle ones: a thread's start (a Node
+ * thread loading the processors and onnxruntime) then overlaps the wait for work rather than delaying the
+ * first frame. Like every idle thread, they hold up no exit.
+ */
+export function startProcessorThreads(count: number): void {
+  while (idleWorkers.length < count) {
+    const worker = newWorker();
+    worker.unref();
+    idleWorkers.push(worker);
+  }
 }
 
 /**
