@@ -223,6 +223,8 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
     await rm(segmentDir, { recursive: true, force: true });
   }
 
+  // A lease lost after the last frame was decoded stops nothing above; the next holder completes the task.
+  signal.throwIfAborted();
   if (frameIndex < task.endFrame) {
     ctx.log?.('preemption notice: segments flushed, releasing the task', { nextFrame: frameIndex });
     await client.release(task.id, task.epoch, 'preempted');

@@ -96,4 +96,17 @@ describe('a worker with several frames in flight', () => {
     ]);
     expect(hashes).toEqual(serial.hashes.slice(0, 14));
   }, 120_000);
+
+  it('does not complete a task whose lease was lost as its last frame went in, though every frame was written', async () => {
+    await expect(
+      runLocalTask({
+        input,
+        dir: join(dir(), 'lost-last'),
+        chain,
+        spec,
+        framesInFlight: 4,
+        abortAt: FRAMES - 1,
+      }),
+    ).rejects.toThrow('lease lost');
+  }, 120_000);
 });
