@@ -1,6 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { type AddressInfo, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpConnection } from '../../bench/httpConnection.js';
 
 interface Seen {
@@ -35,9 +36,11 @@ async function serve(answer: (seen: Seen, res: http.ServerResponse) => void) {
 }
 
 afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  const running = server;
   server = undefined;
+  if (!running) return;
+  running.closeAllConnections();
+  await new Promise((resolve) => running.close(resolve));
 });
 
 describe('HttpConnection', () => {
@@ -79,6 +82,44 @@ describe('HttpConnection', () => {
     expect(await connection.post('/b', {})).toEqual({ status: 204, body: '' });
     connection.close();
     expect(connections()).toBe(2);
+  });
+
+  it('reads a large answer that arrives in many pieces, joining them once, then the next answer', async () => {
+    // 2 MB with a two-byte character split between writes; the head itself arrives in two pieces. A raw
+    // server, as node:http writes an answer's head in one piece.
+    const body = Buffer.from(`{"text":"${'é'.repeat(1024 * 1024)}"}`);
+    let requests = 0;
+    const raw = createServer((socket) => {
+      socket.on('data', async () => {
+        requests++;
+        if (requests === 2) {
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}');
+          return;
+        }
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n`);
+        await sleep(5);
+        socket.write('connection: keep-alive\r\n\r\n');
+        for (let at = 0; at < body.length; at += 65_537) {
+          socket.write(body.subarray(at, at + 65_537));
+          await sleep(1);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const connection = new HttpConnection('127.0.0.1', (raw.address() as AddressInfo).port, {});
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      const large = await connection.post('/merge', {});
+      expect(large.status).toBe(200);
+      expect(large.body).toBe(body.toString('utf8'));
+      // Once for the head's two pieces, once for the body's 33: not once per piece.
+      expect(concat.mock.calls.length).toBeLessThanOrEqual(2);
+      expect(await connection.post('/next', {})).toEqual({ status: 200, body: '{}' });
+    } finally {
+      concat.mockRestore();
+      connection.close();
+      await new Promise((resolve) => raw.close(resolve));
+    }
   });
 
   it('refuses an answer without a content-length (chunked)', async () => {
