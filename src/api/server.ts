@@ -296,6 +296,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
             sha256: b.sha256,
             bytes: b.bytes,
             frames: b.frames,
+            decoded: b.decoded,
           }),
         ),
       );

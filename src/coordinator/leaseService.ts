@@ -69,6 +69,8 @@ export interface SegmentIntegrity {
   bytes?: number;
   /** Frames the worker encoded into the segment. */
   frames?: number;
+  /** The worker decoded the segment and found the planned frames and timestamps. */
+  decoded?: boolean;
 }
 
 /** Segment URLs a merge claim signs between two turns of the event loop. */
@@ -367,6 +369,7 @@ export class LeaseService {
         endFrame: segments[i].range.end,
         sha256: segments[i].sha256,
         bytes: segments[i].bytes,
+        decoded: segments[i].decoded,
       })),
       outputUrl: await this.writeLocation(output),
       ...(blobKeyOf(output) !== undefined && hasMultipart(this.blobs)
@@ -478,7 +481,7 @@ export class LeaseService {
     caller?: string,
     integrity: SegmentIntegrity = {},
   ): Promise<LeaseResult> {
-    const { sha256, bytes, frames } = integrity;
+    const { sha256, bytes, frames, decoded } = integrity;
     if (frames !== undefined && frames !== endFrame - startFrame) {
       throw new ProtocolError(
         `segment ${startFrame}-${endFrame} holds ${endFrame - startFrame} frames, not the ${frames} reported`,
@@ -493,7 +496,7 @@ export class LeaseService {
       await this.store.checkpoint(
         taskId,
         epoch,
-        { range: { start: startFrame, end: endFrame }, key, sha256, bytes },
+        { range: { start: startFrame, end: endFrame }, key, sha256, bytes, decoded },
         this.now(),
         () => {
           recorded = true;

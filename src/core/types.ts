@@ -166,6 +166,11 @@ export interface Segment {
   /** SHA-256 (hex) and size of the blob as its worker uploaded it; null for segments recorded without them. */
   sha256: string | null;
   bytes: number | null;
+  /**
+   * Its worker decoded every frame before the upload and found the planned frames and timestamps; false for
+   * segments recorded without saying so (older workers, other engines).
+   */
+  decoded: boolean;
 }
 
 /** A segment the merge found damaged, and why: its frames, and its task's after it, are queued again. */

@@ -80,6 +80,8 @@ export const CheckpointBody = z.object({
   bytes: z.number().int().nonnegative().max(MAX_OBJECT_SIZE).optional(),
   /** Frames the worker encoded into it: must be endFrame - startFrame. */
   frames: Count.positive().optional(),
+  /** Its worker decoded every frame of it and found the planned frames and timestamps (as the merge checks). */
+  decoded: z.literal(true).optional(),
 });
 
 /** A merge task's completion says what it wrote: the output's size and SHA-256, for the job's report. */
@@ -107,6 +109,8 @@ export interface MergeSegmentInput {
   /** As recorded at its checkpoint; null for a segment recorded without them. */
   sha256: string | null;
   bytes: number | null;
+  /** Its worker decoded it before the upload: the merge decodes it again only when its bytes differ. */
+  decoded: boolean;
 }
 
 export const ReleaseBody = z.object({

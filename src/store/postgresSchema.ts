@@ -212,6 +212,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
   `,
+  // 14: whether a segment's worker decoded it before the upload, which spares the merge decoding it again when
+  // its bytes are the ones uploaded (null: recorded before, decoded by the merge).
+  `
+  ALTER TABLE segments ADD COLUMN decoded boolean;
+  `,
 ];
 
 // Any constant shared by every replica; it only has to differ from other advisory locks on the database.

@@ -535,8 +535,9 @@ export class PostgresStore implements Store {
          SELECT job_id FROM lease
          WHERE ${leaseHeldSql('$5::int')} AND ${continuesChainSql('$2::int', '$3::int')}
        ), segment AS (
-         INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes)
-         SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint, $7::text, $8::bigint FROM allowed
+         INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes, decoded)
+         SELECT $1::text, job_id, $2::int, $3::int, $4::text, $5::int, $6::bigint, $7::text, $8::bigint, $9::boolean
+         FROM allowed
        ), task AS (
          UPDATE tasks SET next_frame = $3::int WHERE id = $1::text AND EXISTS (SELECT 1 FROM allowed)
        ), attempt AS (
@@ -551,7 +552,17 @@ export class PostgresStore implements Store {
                  WHERE task_id = $1::text AND start_frame = $2::int AND end_frame = $3::int AND key = $4::text)
          END AS same
        FROM lease`,
-      values: [taskId, start, end, segment.key, epoch, now, segment.sha256 ?? null, segment.bytes ?? null],
+      values: [
+        taskId,
+        start,
+        end,
+        segment.key,
+        epoch,
+        now,
+        segment.sha256 ?? null,
+        segment.bytes ?? null,
+        segment.decoded === true,
+      ],
     });
     // Every answer waits: a refusal or a retry's ok may rest on another call's commit not yet flushed.
     await this.groupCommit.durable(session);

@@ -65,6 +65,8 @@ export interface SegmentRow {
   sha256: string | null;
   /** PostgreSQL returns a bigint as text. */
   bytes: number | string | null;
+  /** SQLite stores a boolean as 0 or 1; null for segments recorded before the column. */
+  decoded: boolean | number | null;
 }
 
 export interface RejectedSegmentRow {
@@ -117,7 +119,7 @@ export interface TokenRow {
 
 /** Every token column but the secret's hash, which is only ever compared inside the database. */
 export const TOKEN_COLUMNS = 'id, role, tenant, created_at, revoked_at, last_used_at';
-export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch, sha256, bytes';
+export const SEGMENT_COLUMNS = 'task_id, job_id, start_frame, end_frame, key, epoch, sha256, bytes, decoded';
 export const REJECTED_SEGMENT_COLUMNS =
   'task_id, job_id, start_frame, end_frame, key, epoch, reason, rejected_at';
 export const ATTEMPT_COLUMNS =
@@ -194,6 +196,7 @@ export function toSegment(r: SegmentRow): Segment {
     epoch: r.epoch,
     sha256: r.sha256,
     bytes: r.bytes === null ? null : Number(r.bytes),
+    decoded: Boolean(r.decoded),
   };
 }
 

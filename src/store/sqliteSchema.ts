@@ -194,4 +194,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   UPDATE jobs SET notified_end = finished_at WHERE state = 'canceled';
   `,
+  // 13: whether a segment's worker decoded it before the upload, which spares the merge decoding it again when
+  // its bytes are the ones uploaded (null: recorded before, decoded by the merge).
+  `
+  ALTER TABLE segments ADD COLUMN decoded INTEGER;
+  `,
 ];

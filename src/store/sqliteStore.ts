@@ -456,8 +456,8 @@ export class SqliteStore implements Store {
       );
       if (verdict !== 'record') return verdict;
       this.sql(
-        `INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO segments (task_id, job_id, start_frame, end_frame, key, epoch, created_at, sha256, bytes, decoded)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         taskId,
         row.job_id,
@@ -468,6 +468,7 @@ export class SqliteStore implements Store {
         now,
         segment.sha256 ?? null,
         segment.bytes ?? null,
+        segment.decoded ? 1 : 0,
       );
       this.sql('UPDATE tasks SET next_frame = ? WHERE id = ?').run(end, taskId);
       this.sql(

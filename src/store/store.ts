@@ -138,6 +138,8 @@ export interface CheckpointRequest {
   /** The uploaded blob's SHA-256 (hex) and size, which the merge checks it against. */
   sha256?: string;
   bytes?: number;
+  /** Its worker decoded it before the upload (see Segment.decoded). */
+  decoded?: boolean;
 }
 
 /** What a merge's rejection did: the lease verdict, the blob keys dropped, and whether the job failed. */

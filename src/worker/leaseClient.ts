@@ -25,6 +25,8 @@ export interface SegmentFile {
   sha256: string;
   bytes: number;
   frames: number;
+  /** The worker decoded it and found the planned frames and timestamps. */
+  decoded?: true;
 }
 
 /** Answers that mean the coordinator is restarting or overloaded, not that the call was wrong. */

@@ -1,8 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { segmentContainer } from '../media/containers.js';
+import { MediaError } from '../media/errors.js';
 import { decodeFrames } from '../media/frameDecoder.js';
 import { outputScaleSize } from '../media/imageFiles.js';
+import { segmentProblem } from '../media/integrityCheck.js';
 import { SegmentEncoder } from '../media/segmentEncoder.js';
 import { hashFile } from '../models/hashes.js';
 import type { ClaimResponse } from '../protocol/wire.js';
@@ -10,7 +12,7 @@ import type { Frame } from '../vision/frame.js';
 import type { FrameChain } from '../vision/processors/chain.js';
 import type { HeartbeatState } from './heartbeat.js';
 import type { LeaseClient } from './leaseClient.js';
-import { outputTimeline } from './outputTimeline.js';
+import { outputTimeline, plannedMicros } from './outputTimeline.js';
 import type { PreemptionNotice } from './preemption.js';
 import { prefetch } from './prefetch.js';
 import { readableLocation, uploadFile } from './transfer.js';
@@ -69,8 +71,9 @@ interface OpenSegment {
 
 /**
  * Runs frames [nextFrame, endFrame) of a task: decode → processors → encode, closing a segment every
- * `checkpointFrames` frames; each closed segment is uploaded and checkpointed in order while the next one
- * is already being encoded. On a preemption notice the open segment is flushed and the task released.
+ * `checkpointFrames` frames; each closed segment is decoded and checked against the plan (as the merge would),
+ * then uploaded and checkpointed in order while the next one is already being encoded. A segment that fails
+ * its check fails the task. On a preemption notice the open segment is flushed and the task released.
  */
 export async function runProcessTask(ctx: ProcessTaskContext): Promise<'completed' | 'preempted'> {
   const { client, claim, signal } = ctx;
@@ -126,7 +129,16 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
       await segment.encoder.finish();
       // Hashed as written, before the upload: the merge checks the stored blob against it.
       const { sha256, size } = await hashFile(segment.localPath);
+      // Decoded here, in parallel across the fleet, rather than by the merge at the job's end: only a decode
+      // finds an encoder that wrote garbage and exited cleanly. While the one before is still uploading.
+      const planned = plannedMicros(claim, segment.startFrame, segment.endFrame);
+      const problem = await segmentProblem(segment.localPath, planned, video.timeBase, signal);
       await previous;
+      // Never uploaded nor checkpointed: the task fails, and its frames from here on are done again.
+      if (problem !== undefined)
+        throw new MediaError(
+          `segment ${segment.startFrame}-${segment.endFrame} as encoded failed its check: ${problem}`,
+        );
       await uploadFile(segment.localPath, segment.target.url);
       await client.checkpoint(
         task.id,
@@ -135,7 +147,7 @@ export async function runProcessTask(ctx: ProcessTaskContext): Promise<'complete
         segment.endFrame,
         segment.target.key,
         // The source frames it stands for: with --output-video-fps, not the frames written.
-        { sha256, bytes: size, frames: segment.endFrame - segment.startFrame },
+        { sha256, bytes: size, frames: segment.endFrame - segment.startFrame, decoded: true },
       );
       ctx.checkpointed?.(segment.endFrame);
     })();

@@ -1,15 +1,25 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { resolveBinaries } from '../../src/media/binaries.js';
 import { ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tempDir.js';
 
 /**
- * Segment integrity end to end: a run is interrupted, three of its stored segment blobs are damaged (bytes
+ * Segment integrity end to end. A segment its encoder wrote undecodable (and exited cleanly) fails its task at
+ * its worker: never uploaded, never checkpointed, its frames done again. And a run is interrupted, three of its stored segment blobs are damaged (bytes
  * flipped in the middle of one, another cut in half, a third deleted), and the rerun's merge finds them, queues their frames
  * again, and completes a job whose output holds every frame once with the source's timestamps; the report
  * counts the redone frames and carries the output's SHA-256.
@@ -52,6 +62,39 @@ interface SegmentRow {
   start_frame: number;
   end_frame: number;
   key: string;
+  decoded: number | null;
+}
+
+/**
+ * The real ffmpeg, except that the first segment a worker encodes has 64 bytes in its middle flipped after the
+ * encoder is done, which still exits 0.
+ */
+function ffmpegWritingOneBadSegment(dir: string): string {
+  // As the other test flips a stored blob: the decoder complains of these bytes.
+  const FLIP_MIDDLE = [
+    'const fs = require("node:fs"), path = process.argv[1], bytes = fs.readFileSync(path);',
+    'for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 64; i++) bytes[i] ^= 0xff;',
+    'fs.writeFileSync(path, bytes);',
+  ].join(' ');
+  const path = join(dir, 'ffmpeg-one-bad-segment');
+  writeFileSync(
+    path,
+    `#!/bin/sh
+"${resolveBinaries().ffmpeg}" "$@" || exit $?
+FLIP='${FLIP_MIDDLE}'
+for last; do :; done
+case "$last" in
+  *-e[0-9]*/f[0-9]*.mp4)
+    if mkdir "${join(dir, 'bad-segment-written')}" 2>/dev/null; then
+      "${process.execPath}" -e "$FLIP" "$last"
+    fi
+    ;;
+esac
+exit 0
+`,
+  );
+  chmodSync(path, 0o755);
+  return path;
 }
 
 function query<T>(stateDir: string, sql: string): T[] {
@@ -69,6 +112,46 @@ function query<T>(stateDir: string, sql: string): T[] {
 
 describe('segment integrity', () => {
   const dir = useTempDir();
+
+  it('fails the task of a segment its encoder wrote undecodable at its worker, and completes after the retry', async () => {
+    const input = await video(dir());
+    const stateDir = join(dir(), 'state-bad-encoder');
+    const output = join(dir(), 'out-bad-encoder.mp4');
+    const args = ['run', '-t', input, '-o', output, '--state-dir', stateDir, '--processors', 'passthrough'];
+    args.push('--chunk-frames', String(CHUNK), '--checkpoint-frames', String(CHECKPOINT));
+    const env = { SPOTFUSE_FFMPEG: ffmpegWritingOneBadSegment(dir()) };
+    const run = await runCli(args, dir(), env);
+    expect(run.code).toBe(0);
+    expect(existsSync(join(dir(), 'bad-segment-written'))).toBe(true);
+
+    const attempts = query<{ task_id: string; outcome: string; error: string | null }>(
+      stateDir,
+      'SELECT task_id, outcome, error FROM attempts ORDER BY id',
+    );
+    const failed = attempts.filter((a) => a.outcome === 'error');
+    expect(failed).toHaveLength(1);
+    const [, start, end] = /^segment (\d+)-(\d+) as encoded failed its check: cannot decode: /
+      .exec(failed[0].error ?? '')!
+      .map(Number);
+    expect(end - start).toBe(CHECKPOINT);
+    // Its task ran again and completed.
+    expect(attempts.filter((a) => a.task_id === failed[0].task_id).map((a) => a.outcome)).toEqual([
+      'error',
+      'completed',
+    ]);
+    // The merge never saw it: nothing rejected, every segment recorded once, each decoded by its worker.
+    expect(query(stateDir, 'SELECT * FROM rejected_segments')).toEqual([]);
+    const segments = query<SegmentRow>(stateDir, 'SELECT * FROM segments ORDER BY start_frame');
+    expect(segments.map((s) => [s.start_frame, s.end_frame])).toEqual(
+      Array.from({ length: FRAMES / CHECKPOINT }, (_, i) => [i * CHECKPOINT, (i + 1) * CHECKPOINT]),
+    );
+    expect(segments.every((s) => s.decoded === 1)).toBe(true);
+
+    const pts = await probeFramesPts(output);
+    expect(pts).toHaveLength(FRAMES);
+    const source = await probeFramesPts(input);
+    expect(Math.max(...pts.map((t, i) => Math.abs(t - source[i])))).toBeLessThan(0.001);
+  }, 300_000);
 
   it('re-queues the frames of damaged segment blobs and still completes with every frame once', async () => {
     const input = await video(dir());

@@ -346,7 +346,7 @@ describe('migration of cancellations told before job.cancelled', () => {
   it('leaves the jobs cancelled before it untold, and tells those after', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'spotfuse-migrate-')), 'state.db');
     const old = new Database(path);
-    const before = SQLITE_MIGRATIONS.length - 1;
+    const before = 11; // migration 12 marks the cancellations before it as told
     for (const sql of SQLITE_MIGRATIONS.slice(0, before)) old.exec(sql);
     old.pragma(`user_version = ${before}`);
     old.exec(`INSERT INTO jobs (id, key, state, spec, probe, frame_count, created_at, finished_at)
@@ -370,7 +370,7 @@ describe('migration of cancellations told before job.cancelled', () => {
     const db = pgDb as TestDatabase;
     const client = new pg.Client(db.url);
     await client.connect();
-    const before = POSTGRES_MIGRATIONS.length - 1;
+    const before = 12; // migration 13 marks the cancellations before it as told
     try {
       await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
       for (const sql of POSTGRES_MIGRATIONS.slice(0, before)) await client.query(sql);

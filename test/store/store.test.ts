@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EngineName, OnDemandOnly, Pool } from '../../src/core/types.js';
 import type { Store } from '../../src/store/store.js';
 import { passthroughSpec } from '../helpers/jobSpec.js';
-import { backends } from '../helpers/storeBackends.js';
+import { backends, type OpenedStore } from '../helpers/storeBackends.js';
 
 const spec = passthroughSpec;
 const TTL = 1000;
@@ -11,9 +11,11 @@ for (const backend of backends) {
   const title = `${backend.name} lease semantics${backend.skip ? ` (skipped: ${backend.skip})` : ''}`;
   describe.skipIf(backend.skip !== undefined)(title, () => {
     let store: Store;
+    let opened: OpenedStore;
 
     beforeEach(async () => {
-      store = (await backend.open()).store;
+      opened = await backend.open();
+      store = opened.store;
     });
     afterEach(() => store.close());
 
@@ -304,7 +306,7 @@ for (const backend of backends) {
       expect(await store.findCompletedJob('other')).toBeUndefined();
     });
 
-    it('records a merge output with the completion, and each segment with its SHA-256 and size', async () => {
+    it('records a merge output with the completion, and each segment with its SHA-256, size and decode', async () => {
       const job = await newJob();
       const sha = (n: number) => n.toString(16).padStart(64, '0');
       for (const _ of [0, 1, 2]) {
@@ -316,6 +318,8 @@ for (const backend of backends) {
             key: `s${start}`,
             sha256: sha(start),
             bytes: 3_000_000_000,
+            // Only the first one's worker says it decoded it.
+            ...(start === 0 ? { decoded: true } : {}),
           };
           await store.checkpoint(c.task.id, c.task.epoch, segment, 1);
           await store.complete(c.task.id, c.task.epoch, 2);
@@ -323,11 +327,16 @@ for (const backend of backends) {
           await store.complete(c.task.id, c.task.epoch, 2, { bytes: 6_000_000_000, sha256: sha(99) });
         }
       }
-      expect((await store.listSegments(job.id)).map((s) => [s.key, s.sha256, s.bytes])).toEqual([
-        ['s0', sha(0), 3_000_000_000],
-        ['s20', sha(20), 3_000_000_000],
+      const recorded = async () =>
+        (await store.listSegments(job.id)).map((s) => [s.key, s.sha256, s.bytes, s.decoded]);
+      expect(await recorded()).toEqual([
+        ['s0', sha(0), 3_000_000_000, true],
+        ['s20', sha(20), 3_000_000_000, false],
       ]);
       expect((await store.findCompletedJob('k'))?.output).toEqual({ bytes: 6_000_000_000, sha256: sha(99) });
+      // A row recorded before the column: not decoded.
+      await opened.sql("UPDATE segments SET decoded = NULL WHERE key = 's0'");
+      expect((await recorded())[0]).toEqual(['s0', sha(0), 3_000_000_000, false]);
     });
 
     it('queues the frames of segments a merge rejects again, and merges only once they are redone', async () => {
