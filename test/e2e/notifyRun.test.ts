@@ -10,6 +10,8 @@ import { startReceiver } from '../notify/receiver.js';
 describe('spotfuse run --webhook (embedded, end to end)', () => {
   const dir = useTempDir();
 
+  // Two workers on two chunks of three checkpoints each: `npm run test:node24` runs this file as its end-to-end
+  // run (embedded server, worker processes, ffmpeg pipes, merge with audio, HTTP delivery) under Node 24.
   it('delivers a signed job.completed before exiting', async () => {
     const secret = newWebhookSecret();
     const hook = await startReceiver(() => secret);
@@ -17,7 +19,8 @@ describe('spotfuse run --webhook (embedded, end to end)', () => {
       const input = await cfrWithAudio(dir());
       const output = join(dir(), 'out.mp4');
       const result = await runCli(
-        ['run', '-t', input, '-o', output, '--processors', 'passthrough', '--workers', '1'].concat([
+        ['run', '-t', input, '-o', output, '--processors', 'passthrough', '--workers', '2'].concat([
+          ...['--chunk-frames', '45', '--checkpoint-frames', '15'],
           '--state-dir',
           join(dir(), 'state'),
           '--webhook',
@@ -31,7 +34,13 @@ describe('spotfuse run --webhook (embedded, end to end)', () => {
       expect(hook.accepted()).toHaveLength(1);
       const body = hook.accepted()[0].verified as EventBody;
       expect(body.type).toBe('job.completed');
-      expect(body.data.report).toMatchObject({ state: 'completed', frames: 90, output });
+      expect(body.data.report).toMatchObject({
+        state: 'completed',
+        frames: 90,
+        tasks: 2,
+        segments: 6,
+        output,
+      });
       expect(body.data.resultUrl).toMatch(/^file:\/\/.*out\.mp4$/);
     } finally {
       await hook.close();

@@ -12,6 +12,8 @@ import sys
 
 sys.path.insert(0, os.getcwd())
 
+import encoders_once  # before FaceFusion builds a parser: `ffmpeg -encoders` asked once
+
 import numpy
 
 from facefusion import state_manager

@@ -13,6 +13,8 @@ from contextlib import redirect_stderr
 
 sys.path.insert(0, os.getcwd())
 
+import encoders_once  # before FaceFusion builds a parser: `ffmpeg -encoders` asked once
+
 from facefusion import config
 from facefusion.args import apply_args
 from facefusion.program import create_program

@@ -10,6 +10,8 @@ import sys
 
 sys.path.insert(0, os.getcwd())
 
+import encoders_once  # before FaceFusion builds a parser: `ffmpeg -encoders` asked once
+
 from facefusion import face_store, logger, state_manager
 from facefusion.args import apply_args
 from facefusion.core import process_headless
@@ -25,8 +27,8 @@ PROGRAMS = {}
 
 def parse(argv):
 	# FaceFusion's parser takes some defaults and choices from sys.argv as it is built (the detector size from
-	# --face-detector-model, the pixel boost from --face-swapper-model), and building it runs `ffmpeg -encoders`
-	# several times: build one per such pair, with sys.argv set as the command line would set it.
+	# --face-detector-model, the pixel boost from --face-swapper-model): build one per such pair, with sys.argv set
+	# as the command line would set it.
 	key = option_value(argv, '--face-detector-model'), option_value(argv, '--face-swapper-model')
 	if key not in PROGRAMS:
 		sys.argv = [ 'facefusion.py' ] + argv
