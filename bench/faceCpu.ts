@@ -1,7 +1,8 @@
 /**
  * The CPU cost, per frame, of what the face pipeline does around its models on a 1080p frame with one
  * face, with FaceFusion's defaults: the detector input (frame shrunk to 640x640 straight from YUV, then
- * letterboxed into yolo_face's tensor), the swapper's crop (hyperswap_1a_256: arcface_128 at 256) with
+ * letterboxed into yolo_face's tensor), the face analysis's crops (2dfan4's 256 crop with its contrast
+ * step, the recognizer's arcface_112_v2 crop at 112), the swapper's crop (hyperswap_1a_256: arcface_128 at 256) with
  * its cached box mask and paste-back, and the enhancer's (gfpgan_1.4: ffhq_512 at 512) with its box
  * mask scaled by the blend (80 %) and paste-back. No model runs, and the models' own tensor packing is
  * not counted: this is what the CPU adds to the GPU's time per frame, step by step and summed per chain
@@ -12,7 +13,14 @@ import type { Point } from '../src/vision/detectors/detector.js';
 import { letterbox } from '../src/vision/detectors/letterbox.js';
 import { yoloFace } from '../src/vision/detectors/yoloFace.js';
 import type { Frame } from '../src/vision/frame.js';
-import { alignFromFrame, frameToRgbScaled, pasteIntoFrame } from '../src/vision/frameImage.js';
+import {
+  alignFromFrame,
+  frameToRgbScaled,
+  pasteIntoFrame,
+  warpFrameRegion,
+} from '../src/vision/frameImage.js';
+import { LANDMARKER_SIZE, landmarkerMatrix } from '../src/vision/landmarker.js';
+import { optimizeContrast } from '../src/vision/landmarkerContrast.js';
 import { boxMask } from '../src/vision/masks.js';
 import { yuvToRgb } from '../src/vision/yuvToRgb.js';
 
@@ -79,6 +87,9 @@ const FACE_LANDMARKS: Point[] = [
   [1010, 618],
 ];
 
+/** The detector's box around that face. */
+const FACE_BOX: [number, number, number, number] = [850, 390, 1070, 690];
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -88,7 +99,7 @@ function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-type Part = 'detector input' | 'face_swapper' | 'face_enhancer';
+type Part = 'detector input' | 'face analysis' | 'face_swapper' | 'face_enhancer';
 
 interface Step {
   name: string;
@@ -103,6 +114,7 @@ function frameSteps(frame: Frame): Step[] {
   let swap = alignFromFrame(frame, FACE_LANDMARKS, 'arcface_128', 256);
   let enhance = alignFromFrame(frame, FACE_LANDMARKS, 'ffhq_512', 512);
   let swapMask = boxMask(256, MASK_BLUR);
+  let landmarkerCrop = warpFrameRegion(frame, landmarkerMatrix(FACE_BOX), LANDMARKER_SIZE, LANDMARKER_SIZE);
   const enhanceMask = new Float32Array(512 * 512);
   return [
     {
@@ -111,6 +123,28 @@ function frameSteps(frame: Frame): Step[] {
       run: () => (image = frameToRgbScaled(frame, size.width, size.height).image),
     },
     { name: 'letterbox to tensor', part: 'detector input', run: () => letterbox(image, size, yoloFace) },
+    {
+      name: 'landmarker crop 256 (2dfan4)',
+      part: 'face analysis',
+      run: () =>
+        (landmarkerCrop = warpFrameRegion(
+          frame,
+          landmarkerMatrix(FACE_BOX),
+          LANDMARKER_SIZE,
+          LANDMARKER_SIZE,
+        )),
+    },
+    {
+      // On the landmarker's own copy of the crop (in BGR there), as it runs: through Lab and back.
+      name: 'landmarker contrast step',
+      part: 'face analysis',
+      run: () => optimizeContrast({ ...landmarkerCrop, data: Uint8Array.from(landmarkerCrop.data) }),
+    },
+    {
+      name: 'recognizer crop 112 (arcface_112_v2)',
+      part: 'face analysis',
+      run: () => alignFromFrame(frame, FACE_LANDMARKS, 'arcface_112_v2', 112),
+    },
     {
       name: 'align 256 arcface_128',
       part: 'face_swapper',
@@ -145,10 +179,10 @@ function frameSteps(frame: Frame): Step[] {
 
 /** The processor chains (with FaceFusion's default models), as the parts of a frame each runs. */
 const CHAINS: { name: string; parts: Part[] }[] = [
-  { name: 'face_swapper (hyperswap_1a_256)', parts: ['detector input', 'face_swapper'] },
+  { name: 'face_swapper (hyperswap_1a_256)', parts: ['detector input', 'face analysis', 'face_swapper'] },
   {
     name: 'face_swapper + face_enhancer (gfpgan_1.4)',
-    parts: ['detector input', 'face_swapper', 'face_enhancer'],
+    parts: ['detector input', 'face analysis', 'face_swapper', 'face_enhancer'],
   },
 ];
 

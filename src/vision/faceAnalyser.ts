@@ -9,8 +9,8 @@ import { detectorSpec, loadFaceDetector, parseDetectorSize } from './detectors/r
 import { faceAngle } from './faceAngle.js';
 import { type Fan68From5, loadFan68From5 } from './fan68.js';
 import type { AnalysedFace, Frame } from './frame.js';
-import { alignFromFrame, frameRegionToRgb, frameToRgbScaled } from './frameImage.js';
-import { type Affine, applyAffine, invertAffine } from './geometry.js';
+import { alignFromFrame, frameToRgbScaled, warpFrameRegion } from './frameImage.js';
+import type { Affine } from './geometry.js';
 import {
   type FaceLandmarker,
   LANDMARKER_SIZE,
@@ -139,26 +139,7 @@ function framePicture(frame: Frame, detector: FaceDetector, detectSize: Size, sc
         landmarks: landmarks.map(([x, y]): Point => [x * scale, y * scale]),
       }));
     },
-    warp(matrix, width, height) {
-      // The frame rectangle the output covers (one pixel more for the bilinear taps), in RGB.
-      const inverse = invertAffine(matrix);
-      const corners = [
-        [0, 0],
-        [width, 0],
-        [0, height],
-        [width, height],
-      ].map((corner) => applyAffine(inverse, corner as Point));
-      const left = Math.max(0, Math.floor(Math.min(...corners.map(([x]) => x))) - 1);
-      const top = Math.max(0, Math.floor(Math.min(...corners.map(([, y]) => y))) - 1);
-      const right = Math.min(frame.width, Math.ceil(Math.max(...corners.map(([x]) => x))) + 2);
-      const bottom = Math.min(frame.height, Math.ceil(Math.max(...corners.map(([, y]) => y))) + 2);
-      // Wholly outside the frame, every output pixel repeats the nearest edge pixel.
-      const x = Math.min(left, frame.width - 1);
-      const y = Math.min(top, frame.height - 1);
-      const region = frameRegionToRgb(frame, x, y, Math.max(right - x, 1), Math.max(bottom - y, 1));
-      const [a, b, c, d, e, f] = matrix;
-      return warpAffine(region, [a, b, c + a * x + b * y, d, e, f + d * x + e * y], width, height);
-    },
+    warp: (matrix, width, height) => warpFrameRegion(frame, matrix, width, height),
     align: (landmarks, template, size) => alignFromFrame(frame, [...landmarks], template, size).crop,
   };
 }

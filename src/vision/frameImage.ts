@@ -7,10 +7,11 @@ import {
 } from './colourMatrix.js';
 import type { Point } from './detectors/detector.js';
 import type { Frame } from './frame.js';
-import { type Affine, invertAffine, similarityTransform } from './geometry.js';
+import { type Affine, applyAffine, invertAffine, similarityTransform } from './geometry.js';
 import { isSharedMask } from './masks.js';
 import type { RgbImage } from './rgbImage.js';
 import { templatePoints, type WarpTemplate } from './templates.js';
+import { warpAffine } from './warp.js';
 
 /*
  * The face pipeline's bridge between the frame's planar YUV and the RGB the models want: only what a
@@ -235,6 +236,32 @@ export function frameRegionToRgb(
     }
   }
   return { width: outWidth, height: outHeight, data: new Uint8Array(out.buffer) };
+}
+
+/**
+ * warpAffine (warp.ts, cv2.warpAffine's bilinear sampling with edge pixels repeated) of the frame's RGB
+ * through `matrix` (frame → output pixels), converting only the frame rectangle the output covers: the
+ * landmarker's crop, sampled as FaceFusion samples it from its BGR frame.
+ */
+export function warpFrameRegion(frame: Frame, matrix: Affine, width: number, height: number): RgbImage {
+  // The frame rectangle the output covers (one pixel more for the bilinear taps), in RGB.
+  const inverse = invertAffine(matrix);
+  const corners = [
+    [0, 0],
+    [width, 0],
+    [0, height],
+    [width, height],
+  ].map((corner) => applyAffine(inverse, corner as Point));
+  const left = Math.max(0, Math.floor(Math.min(...corners.map(([x]) => x))) - 1);
+  const top = Math.max(0, Math.floor(Math.min(...corners.map(([, y]) => y))) - 1);
+  const right = Math.min(frame.width, Math.ceil(Math.max(...corners.map(([x]) => x))) + 2);
+  const bottom = Math.min(frame.height, Math.ceil(Math.max(...corners.map(([, y]) => y))) + 2);
+  // Wholly outside the frame, every output pixel repeats the nearest edge pixel.
+  const x = Math.min(left, frame.width - 1);
+  const y = Math.min(top, frame.height - 1);
+  const region = frameRegionToRgb(frame, x, y, Math.max(right - x, 1), Math.max(bottom - y, 1));
+  const [a, b, c, d, e, f] = matrix;
+  return warpAffine(region, [a, b, c + a * x + b * y, d, e, f + d * x + e * y], width, height);
 }
 
 /**
