@@ -2,9 +2,9 @@
  * The CPU cost, per frame, of what the face pipeline does around its models on a 1080p frame with one
  * face, with FaceFusion's defaults: the detector input (frame shrunk to 640x640 straight from YUV, then
  * letterboxed into yolo_face's tensor), the face analysis's crops (2dfan4's 256 crop with its contrast
- * step, the recognizer's arcface_112_v2 crop at 112), the swapper's crop (hyperswap_1a_256: arcface_128 at 256) with
- * its cached box mask and paste-back, and the enhancer's (gfpgan_1.4: ffhq_512 at 512) with its box
- * mask scaled by the blend (80 %) and paste-back. No model runs, and the models' own tensor packing is
+ * step, the recognizer's arcface_112_v2 crop at 112), the swapper's crop (hyperswap_1a_256: arcface_128
+ * at 256) with its cached box mask and paste-back, and the enhancer's (gfpgan_1.4: ffhq_512 at 512) with
+ * its box mask scaled by the blend (80 %) and paste-back. No model runs, and the models' own tensor packing is
  * not counted: this is what the CPU adds to the GPU's time per frame, step by step and summed per chain
  * of processors, against a frame's time at 30 fps. `npm run bench -- --only face-cpu` prints it.
  */
@@ -114,7 +114,8 @@ function frameSteps(frame: Frame): Step[] {
   let swap = alignFromFrame(frame, FACE_LANDMARKS, 'arcface_128', 256);
   let enhance = alignFromFrame(frame, FACE_LANDMARKS, 'ffhq_512', 512);
   let swapMask = boxMask(256, MASK_BLUR);
-  let landmarkerCrop = warpFrameRegion(frame, landmarkerMatrix(FACE_BOX), LANDMARKER_SIZE, LANDMARKER_SIZE);
+  const landmarkerAt = landmarkerMatrix(FACE_BOX);
+  let landmarkerCrop = warpFrameRegion(frame, landmarkerAt, LANDMARKER_SIZE, LANDMARKER_SIZE);
   const enhanceMask = new Float32Array(512 * 512);
   return [
     {
@@ -126,13 +127,7 @@ function frameSteps(frame: Frame): Step[] {
     {
       name: 'landmarker crop 256 (2dfan4)',
       part: 'face analysis',
-      run: () =>
-        (landmarkerCrop = warpFrameRegion(
-          frame,
-          landmarkerMatrix(FACE_BOX),
-          LANDMARKER_SIZE,
-          LANDMARKER_SIZE,
-        )),
+      run: () => (landmarkerCrop = warpFrameRegion(frame, landmarkerAt, LANDMARKER_SIZE, LANDMARKER_SIZE)),
     },
     {
       // On the landmarker's own copy of the crop (in BGR there), as it runs: through Lab and back.

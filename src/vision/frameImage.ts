@@ -7,7 +7,7 @@ import {
 } from './colourMatrix.js';
 import type { Point } from './detectors/detector.js';
 import type { Frame } from './frame.js';
-import { type Affine, applyAffine, invertAffine, similarityTransform } from './geometry.js';
+import { type Affine, invertAffine, sampledRegion, similarityTransform } from './geometry.js';
 import { isSharedMask } from './masks.js';
 import type { RgbImage } from './rgbImage.js';
 import { templatePoints, type WarpTemplate } from './templates.js';
@@ -244,18 +244,7 @@ export function frameRegionToRgb(
  * landmarker's crop, sampled as FaceFusion samples it from its BGR frame.
  */
 export function warpFrameRegion(frame: Frame, matrix: Affine, width: number, height: number): RgbImage {
-  // The frame rectangle the output covers (one pixel more for the bilinear taps), in RGB.
-  const inverse = invertAffine(matrix);
-  const corners = [
-    [0, 0],
-    [width, 0],
-    [0, height],
-    [width, height],
-  ].map((corner) => applyAffine(inverse, corner as Point));
-  const left = Math.max(0, Math.floor(Math.min(...corners.map(([x]) => x))) - 1);
-  const top = Math.max(0, Math.floor(Math.min(...corners.map(([, y]) => y))) - 1);
-  const right = Math.min(frame.width, Math.ceil(Math.max(...corners.map(([x]) => x))) + 2);
-  const bottom = Math.min(frame.height, Math.ceil(Math.max(...corners.map(([, y]) => y))) + 2);
+  const { left, top, right, bottom } = sampledRegion(matrix, width, height, frame.width, frame.height);
   // Wholly outside the frame, every output pixel repeats the nearest edge pixel.
   const x = Math.min(left, frame.width - 1);
   const y = Math.min(top, frame.height - 1);

@@ -56,6 +56,33 @@ export function applyAffine([a, b, c, d, e, f]: Affine, [x, y]: Point): Point {
 }
 
 /**
+ * The frame pixels that a `width`×`height` output sampled through `matrix` (frame → output pixels) reads:
+ * the rectangle under its corners, a pixel wider on each side for the bilinear taps, clipped to the frame
+ * (right and bottom exclusive; empty when the output lies outside the frame).
+ */
+export function sampledRegion(
+  matrix: Affine,
+  width: number,
+  height: number,
+  frameWidth: number,
+  frameHeight: number,
+): { left: number; top: number; right: number; bottom: number } {
+  const inverse = invertAffine(matrix);
+  const corners = [
+    applyAffine(inverse, [0, 0]),
+    applyAffine(inverse, [width, 0]),
+    applyAffine(inverse, [0, height]),
+    applyAffine(inverse, [width, height]),
+  ];
+  return {
+    left: Math.max(0, Math.floor(Math.min(...corners.map(([x]) => x))) - 1),
+    top: Math.max(0, Math.floor(Math.min(...corners.map(([, y]) => y))) - 1),
+    right: Math.min(frameWidth, Math.ceil(Math.max(...corners.map(([x]) => x))) + 2),
+    bottom: Math.min(frameHeight, Math.ceil(Math.max(...corners.map(([, y]) => y))) + 2),
+  };
+}
+
+/**
  * FaceFusion's create_rotation_matrix_and_size (cv2.getRotationMatrix2D about the centre, then moved so
  * that the turned picture fits whole): the matrix that turns a `width`×`height` picture by `degrees`
  * counter-clockwise, and the turned picture's size (truncated to whole pixels, as there).

@@ -1,4 +1,4 @@
-import { type Affine, applyAffine, invertAffine } from '../../geometry.js';
+import { type Affine, sampledRegion } from '../../geometry.js';
 
 /** The frame pixels a crop mask covers, as a binary picture placed at (x, y) in the frame. */
 export interface MaskRegion {
@@ -23,17 +23,7 @@ export function faceMaskOutline(
   frameWidth: number,
   frameHeight: number,
 ): MaskRegion | undefined {
-  const inverse = invertAffine(matrix);
-  const corners = [
-    [0, 0],
-    [size, 0],
-    [0, size],
-    [size, size],
-  ].map(([cx, cy]) => applyAffine(inverse, [cx, cy]));
-  const x = Math.max(0, Math.floor(Math.min(...corners.map(([cx]) => cx))) - 1);
-  const y = Math.max(0, Math.floor(Math.min(...corners.map(([, cy]) => cy))) - 1);
-  const right = Math.min(frameWidth, Math.ceil(Math.max(...corners.map(([cx]) => cx))) + 2);
-  const bottom = Math.min(frameHeight, Math.ceil(Math.max(...corners.map(([, cy]) => cy))) + 2);
+  const { left: x, top: y, right, bottom } = sampledRegion(matrix, size, size, frameWidth, frameHeight);
   if (right <= x || bottom <= y) return undefined;
   const width = right - x;
   const height = bottom - y;
