@@ -1,0 +1,79 @@
+/**
+ * Calls of one kind sent as few statements: while `maxInFlight` statements of the kind are running, the calls
+ * that arrive wait, and the next statement carries all of them (up to `maxCalls`). Below that a call goes
+ * at once, alone, so batching adds no wait to a quiet store; under load each call's share of the round trip,
+ * the transaction and the commit shrinks with the batch.
+ *
+ * A statement carries one call per key at most (a task's heartbeat twice in one statement would update its
+ * row twice): a later call for a key already taken waits for the next statement, in order.
+ */
+export interface StatementBatchOptions<C> {
+  maxInFlight: number;
+  maxCalls: number;
+  key(call: C): string;
+}
+
+interface Waiting<C, R> {
+  call: C;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+export class StatementBatch<C, R> {
+  private waiting: Array<Waiting<C, R>> = [];
+  private inFlight = 0;
+
+  /** `run` makes one statement of `calls` and answers each, in their order; its failure fails them all. */
+  constructor(
+    private readonly run: (calls: C[]) => Promise<R[]>,
+    private readonly options: StatementBatchOptions<C>,
+  ) {}
+
+  submit(call: C): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ call, resolve, reject });
+      this.sendNext();
+    });
+  }
+
+  private sendNext(): void {
+    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
+      const batch = this.take();
+      this.inFlight++;
+      this.send(batch).finally(() => {
+        this.inFlight--;
+        this.sendNext();
+      });
+    }
+  }
+
+  private async send(batch: Array<Waiting<C, R>>): Promise<void> {
+    try {
+      const results = await this.run(batch.map((w) => w.call));
+      if (results.length !== batch.length) {
+        throw new Error(`a batch of ${batch.length} calls was answered ${results.length} times`);
+      }
+      for (const [i, w] of batch.entries()) w.resolve(results[i]);
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+    }
+  }
+
+  /** The oldest waiting calls, one per key, up to `maxCalls`; the others keep their places. */
+  private take(): Array<Waiting<C, R>> {
+    const keys = new Set<string>();
+    const batch: Array<Waiting<C, R>> = [];
+    const rest: Array<Waiting<C, R>> = [];
+    for (const w of this.waiting) {
+      const key = this.options.key(w.call);
+      if (batch.length < this.options.maxCalls && !keys.has(key)) {
+        keys.add(key);
+        batch.push(w);
+      } else {
+        rest.push(w);
+      }
+    }
+    this.waiting = rest;
+    return batch;
+  }
+}
