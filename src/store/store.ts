@@ -440,10 +440,10 @@ export function claimExclusions(req: ClaimRequest): ClaimExclusions {
   };
 }
 
-/** Job ids are the same shape whichever store made them. */
 /** The merge task sorts after every chunk of its job. */
 export const MERGE_SEQ = 1_000_000;
 
+/** Job ids are the same shape whichever store made them. */
 export function newJobId(): string {
   return `job_${randomBytes(6).toString('hex')}`;
 }
