@@ -1034,4 +1034,17 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   ];
 }
 
+/** The run's baseline: the floor server (`floor`) under the same load, and the lease calls' p99 against its. */
+export function leaseBaselineLines(r: LeaseBenchResult, floor: LeaseBenchResult): string[] {
+  const machineMeets = floor.all.p99 < LEASE_GOAL.p99Ms;
+  return [
+    `  baseline in this run, the floor (one SELECT 1 per call, ${floor.windowSeconds.toFixed(0)} s, same load): ` +
+      `${floor.all.opsPerSecond.toFixed(0)} calls/s, p50 ${floor.all.p50.toFixed(1)} ms, p99 ${floor.all.p99.toFixed(1)} ms, ` +
+      `machine busy ${(100 * floor.cpu.machineBusy).toFixed(0)}% of all cores: ` +
+      `the machine itself ${machineMeets ? 'allows' : 'misses'} p99 < ${LEASE_GOAL.p99Ms} ms at this load`,
+    `  lease calls against the floor: p99 ${(r.all.p99 / Math.max(1e-9, floor.all.p99)).toFixed(2)}×, ` +
+      `p50 ${(r.all.p50 / Math.max(1e-9, floor.all.p50)).toFixed(2)}×`,
+  ];
+}
+
 if (process.env[SERVER_ENV] === '1') await serveChild();

@@ -30,7 +30,9 @@
  * default 20), --db URL (a server to create and drop a bench database on; default
  * postgres://postgres@127.0.0.1:5432/postgres), --rate N (offered lease calls/s, default 2000; 0: back to
  * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10), --floor
- * (the same load on a server that answers every call after one `SELECT 1`: what the machine adds).
+ * (the same load on a server that answers every call after one `SELECT 1`: what the machine adds). Without
+ * --floor the floor runs first as the run's baseline, for --floor-seconds N (default: --seconds, at most
+ * 30; 0: none).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -42,7 +44,12 @@ import { ffmpegInfo } from '../src/media/toolInfo.js';
 import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
 import { benchFacefusionEngine, type EngineBenchOptions, facefusionEngineTable } from './facefusionEngine.js';
 import { benchFaceVideo, type FaceVideoOptions, faceVideoTable } from './faceVsFacefusion.js';
-import { benchLeaseCapacity, leaseCapacityTable, type ServerPlacement } from './leaseCapacity.js';
+import {
+  benchLeaseCapacity,
+  leaseBaselineLines,
+  leaseCapacityTable,
+  type ServerPlacement,
+} from './leaseCapacity.js';
 import { median, run, type Timing, timed } from './timing.js';
 import { benchWorkerFps, type WorkerFpsOptions, workerFpsTable } from './workerFps.js';
 
@@ -59,6 +66,7 @@ const { values } = parseArgs({
     server: { type: 'string', default: 'child' },
     pool: { type: 'string' },
     floor: { type: 'boolean', default: false },
+    'floor-seconds': { type: 'string' },
     'ff-threads': { type: 'string', default: '2' },
     'frames-in-flight': { type: 'string', default: '1,3' },
     threads: { type: 'string', default: '1,2' },
@@ -223,7 +231,7 @@ async function benchLease(): Promise<void> {
   if (values.server !== 'child' && values.server !== 'inproc') {
     throw new Error(`--server takes child or inproc, not "${values.server}"`);
   }
-  const result = await benchLeaseCapacity({
+  const options = {
     workers: whole('workers', values.workers ?? '500', 1),
     tasks: whole('tasks', values.tasks, 1),
     seconds: whole('seconds', values.seconds, 1),
@@ -231,9 +239,19 @@ async function benchLease(): Promise<void> {
     rate: whole('rate', values.rate, 0),
     server: values.server as ServerPlacement,
     poolSize: values.pool === undefined ? undefined : whole('pool', values.pool, 1),
-    floor: values.floor,
-  });
+  };
+  // The lease goal is absolute, and VMs differ by more than releases do: the floor, measured in the same
+  // run, says what the machine itself allows.
+  const floorSeconds = values.floor
+    ? 0
+    : whole('floor-seconds', values['floor-seconds'] ?? String(Math.min(30, options.seconds)), 0);
+  const floor =
+    floorSeconds > 0
+      ? await benchLeaseCapacity({ ...options, seconds: floorSeconds, floor: true })
+      : undefined;
+  const result = await benchLeaseCapacity({ ...options, floor: values.floor });
   console.log(leaseCapacityTable(result).join('\n'));
+  if (floor) console.log(leaseBaselineLines(result, floor).join('\n'));
 }
 
 async function benchFaceVsFacefusion(): Promise<void> {
