@@ -108,7 +108,7 @@ const types: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format),
 };
 
-/** What a checkpoint or completion locks and decides on (the task's chain and its job's state), and no more. */
+/** A heartbeat waiting for its batch's statement (`heartbeatBatch`). */
 interface HeartbeatCall {
   taskId: string;
   epoch: number;
@@ -116,6 +116,7 @@ interface HeartbeatCall {
   expiresAt: number;
 }
 
+/** What a checkpoint or completion locks and decides on (the task's chain and its job's state), and no more. */
 const LEASE_CHAIN_COLUMNS =
   'job_id, kind, epoch, state, next_frame, end_frame, (SELECT state FROM jobs WHERE id = t.job_id) AS job_state';
 
@@ -519,7 +520,8 @@ export class PostgresStore implements Store {
   /**
    * The most frequent lease call, in batches (StatementBatch): lock each task, check its lease, extend it
    * and record progress, for every heartbeat of the batch in one statement. Tasks are locked in id order, as
-   * by every statement that locks several, so that two batches never wait on each other in a circle.
+   * the lease sweeps and cancels lock theirs, so that two batches, or a batch and a sweep, never wait on each
+   * other in a circle.
    */
   private async heartbeatBatch(calls: HeartbeatCall[]): Promise<LeaseResult[]> {
     const { rows } = await this.leasePool.query<
