@@ -1034,7 +1034,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   ];
 }
 
-/** The run's baseline: the floor server (`floor`) under the same load, and the lease calls' p99 against its. */
+/** The run's baseline: the floor server (`floor`) under the same load, and the lease calls' p99 and p50 against the floor's. */
 export function leaseBaselineLines(r: LeaseBenchResult, floor: LeaseBenchResult): string[] {
   const machineMeets = floor.all.p99 < LEASE_GOAL.p99Ms;
   return [
