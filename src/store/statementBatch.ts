@@ -5,7 +5,9 @@
  * the transaction and the commit shrinks with the batch.
  *
  * A statement carries one call per key at most (a task's heartbeat twice in one statement would update its
- * row twice): a later call for a key already taken waits for the next statement, in order.
+ * row twice), and a call whose key a running statement carries waits until that statement is answered: two
+ * statements in flight may run in either order, and a task's older heartbeat must not land after its newer
+ * one (it would move the lease's expiry back). Calls for one key are sent in the order they came.
  */
 export interface StatementBatchOptions<C> {
   maxInFlight: number;
@@ -22,6 +24,8 @@ interface Waiting<C, R> {
 export class StatementBatch<C, R> {
   private waiting: Array<Waiting<C, R>> = [];
   private inFlight = 0;
+  /** The keys the running statements carry. */
+  private readonly running = new Set<string>();
 
   /** `run` makes one statement of `calls` and answers each, in their order; its failure fails them all. */
   constructor(
@@ -39,8 +43,12 @@ export class StatementBatch<C, R> {
   private sendNext(): void {
     while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
       const batch = this.take();
+      if (batch.length === 0) return;
+      const keys = batch.map((w) => this.options.key(w.call));
+      for (const key of keys) this.running.add(key);
       this.inFlight++;
       this.send(batch).finally(() => {
+        for (const key of keys) this.running.delete(key);
         this.inFlight--;
         this.sendNext();
       });
@@ -59,9 +67,12 @@ export class StatementBatch<C, R> {
     }
   }
 
-  /** The oldest waiting calls, one per key, up to `maxCalls`; the others keep their places. */
+  /**
+   * The oldest waiting calls, one per key and none for a key a running statement carries, up to `maxCalls`;
+   * the others keep their places.
+   */
   private take(): Array<Waiting<C, R>> {
-    const keys = new Set<string>();
+    const keys = new Set<string>(this.running);
     const batch: Array<Waiting<C, R>> = [];
     const rest: Array<Waiting<C, R>> = [];
     for (const w of this.waiting) {

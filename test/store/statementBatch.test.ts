@@ -68,6 +68,25 @@ describe('StatementBatch', () => {
     expect(await Promise.all(answers)).toEqual(['a=0', 'x=1', 'x=2', 'y=3', 'z=4', 'w=5']);
   });
 
+  it("holds a key's next call until the running statement that carries the key is answered", async () => {
+    const { batch, statements } = heldStatements(2);
+    const older = batch.submit({ key: 'a', value: 1 });
+    const newer = batch.submit({ key: 'a', value: 2 });
+    const other = batch.submit({ key: 'b', value: 3 });
+    // A free slot takes b, not a's newer call, which could otherwise overtake the older one.
+    expect(statements.map((s) => s.calls.map((c) => c.value))).toEqual([[1], [3]]);
+    statements[1].end();
+    await other;
+    await settle();
+    expect(statements).toHaveLength(2);
+    statements[0].end();
+    await older;
+    await settle();
+    expect(statements.map((s) => s.calls.map((c) => c.value))).toEqual([[1], [3], [2]]);
+    statements[2].end();
+    expect(await newer).toBe('a=2');
+  });
+
   it('fails every call of a failed statement, and only those; the next statement runs', async () => {
     const { batch, statements } = heldStatements(1);
     const first = batch.submit({ key: 'a', value: 1 });
