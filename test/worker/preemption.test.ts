@@ -155,12 +155,13 @@ describe('watchPreemption', () => {
     const gcp = await fakeGcp();
     const watch = watchPreemption(new PreemptionNotice(), {
       endpoints: { aws: hole, gcp: gcp.url, azure: hole, alibaba: hole },
-      detectTimeoutMs: 5000,
+      detectTimeoutMs: 60_000,
       signals: false,
     });
+    // Far below the detection's timeout, however busy the machine: stop does not wait for the holes.
     const since = Date.now();
     await watch.stop();
-    expect(Date.now() - since).toBeLessThan(500);
+    expect(Date.now() - since).toBeLessThan(10_000);
     const requests = gcp.requests;
     await delay(50);
     expect(gcp.requests).toBe(requests);
