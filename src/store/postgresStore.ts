@@ -402,6 +402,11 @@ export class PostgresStore implements Store {
       // The job row first: a release failing another task meanwhile then lands after this retry, as in SQLite.
       const job = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
       if (job.rowCount === 0) return;
+      // Then its failed tasks in id order, as heartbeat batches lock theirs: the update alone would lock
+      // them in the order of its index scan (seq, whose order differs from id's for the merge task).
+      await c.query(`SELECT 1 FROM tasks WHERE job_id = $1 AND state = 'failed' ORDER BY id FOR UPDATE`, [
+        jobId,
+      ]);
       await c.query(STATEMENTS.retryFailedTasks, [jobId]);
       await c.query(
         // Merging only once every chunk is done: a merge that rejected segments left chunks to redo.

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgresSchema.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
-import type { ClaimedTask } from '../../src/store/store.js';
+import { type ClaimedTask, MERGE_SEQ } from '../../src/store/store.js';
 import { passthroughSpec } from '../helpers/jobSpec.js';
 import { createTestDatabase, type TestDatabase } from './postgresTestDb.js';
 
@@ -111,6 +111,43 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     expect(results).toEqual(Array(TASKS).fill('ok'));
     expect((await a.getJob(job.id))?.state).toBe('merging');
     expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
+  });
+
+  it('retries a failed job locking its failed tasks in id order, as heartbeat batches lock theirs', async () => {
+    const job = await newJob();
+    const [holder, prober] = [new pg.Client(db.url), new pg.Client(db.url)];
+    await Promise.all([holder.connect(), prober.connect()]);
+    try {
+      // The merge task's id sorts before the chunks' ("-merge" < "-t0001"), its seq after them.
+      await prober.query(
+        `INSERT INTO tasks (id, job_id, kind, seq, start_frame, end_frame, next_frame, state)
+         VALUES ($1 || '-merge', $1, 'merge', $2, 0, $3, 0, 'failed')`,
+        [job.id, MERGE_SEQ, TASKS * 10],
+      );
+      await prober.query(`UPDATE tasks SET state = 'failed' WHERE id = $1 || '-t0001'`, [job.id]);
+      await prober.query(`UPDATE jobs SET state = 'failed' WHERE id = $1`, [job.id]);
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM tasks WHERE id = $1 || '-merge' FOR UPDATE`, [job.id]);
+      const retried = a.retryFailedJob(job.id);
+      const waiting = async () =>
+        (
+          await prober.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rows[0].n;
+      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      // The retry waits for the merge task, the first in id order, before it locks the chunk after it.
+      await prober.query('BEGIN');
+      await prober.query(`SELECT 1 FROM tasks WHERE id = $1 || '-t0001' FOR UPDATE NOWAIT`, [job.id]);
+      await prober.query('ROLLBACK');
+      await holder.query('COMMIT');
+      await retried;
+    } finally {
+      await Promise.all([holder.end(), prober.end()]);
+    }
+    const retriedTasks = (await a.listTasks(job.id)).filter((t) => /-(merge|t0001)$/.test(t.id));
+    expect(retriedTasks.map((t) => t.state)).toEqual(['pending', 'pending']);
+    expect((await a.getJob(job.id))?.state).toBe('running');
   });
 
   it('survives the database dropping its connections mid-transaction (a restart), then works on', async () => {
