@@ -64,6 +64,17 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     }
   }
 
+  /** Resolves once a session of the test database waits for a lock (asked over `client`). */
+  async function untilWaitingForLock(client: pg.Client): Promise<void> {
+    const waiting = async () =>
+      (
+        await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        )
+      ).rows[0].n;
+    while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+  }
+
   it('hands each task to exactly one of 20 concurrent claims', async () => {
     const job = await newJob();
     const claims = await Promise.all(
@@ -129,13 +140,7 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM tasks WHERE id = $1 || '-merge' FOR UPDATE`, [job.id]);
       const retried = a.retryFailedJob(job.id);
-      const waiting = async () =>
-        (
-          await prober.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          )
-        ).rows[0].n;
-      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      await untilWaitingForLock(prober);
       // The retry waits for the merge task, the first in id order, before it locks the chunk after it.
       await prober.query('BEGIN');
       await prober.query(`SELECT 1 FROM tasks WHERE id = $1 || '-t0001' FOR UPDATE NOWAIT`, [job.id]);
@@ -160,13 +165,7 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
       // The cancel waits for the lock inside its transaction; then the server ends every other session.
       // Its rejection may come before the terminate query answers: expect it from the start.
       const cancelRefused = expect(a.cancelJob(job.id, 1)).rejects.toThrow(/terminat/i);
-      const waiting = async () =>
-        (
-          await blocker.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          )
-        ).rows[0].n;
-      while ((await waiting()) === 0) await new Promise((r) => setTimeout(r, 20));
+      await untilWaitingForLock(blocker);
       await blocker.query(
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
       );
