@@ -403,7 +403,8 @@ export class PostgresStore implements Store {
       const job = await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
       if (job.rowCount === 0) return;
       // Then its failed tasks in id order, as heartbeat batches lock theirs: the update alone would lock
-      // them in the order of its index scan (seq, whose order differs from id's for the merge task).
+      // them in the order of its index scan (seq, whose order differs from id's for the merge task and past
+      // 10,000 chunks).
       await c.query(`SELECT 1 FROM tasks WHERE job_id = $1 AND state = 'failed' ORDER BY id FOR UPDATE`, [
         jobId,
       ]);
@@ -525,8 +526,8 @@ export class PostgresStore implements Store {
   /**
    * The most frequent lease call, in batches (StatementBatch): lock each task, check its lease, extend it
    * and record progress, for every heartbeat of the batch in one statement. Tasks are locked in id order, as
-   * the lease sweeps and cancels lock theirs, so that two batches, or a batch and a sweep, never wait on each
-   * other in a circle.
+   * the lease sweeps, cancels and retries lock theirs, so that two batches, or a batch and one of those, never
+   * wait on each other in a circle.
    */
   private async heartbeatBatch(calls: HeartbeatCall[]): Promise<LeaseResult[]> {
     const { rows } = await this.leasePool.query<
