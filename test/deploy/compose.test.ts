@@ -121,6 +121,14 @@ describe('deploy/compose.yaml', () => {
     });
   });
 
+  it("gives the coordinator's previews the models the worker downloads, where both images look for them", () => {
+    const modelsDir = (dockerfile: string) =>
+      /SPOTFUSE_MODELS=(\S+)/.exec(readFileSync(join(DEPLOY, dockerfile), 'utf8'))?.[1];
+    const mounts = (service: Doc) => (service.volumes as string[]).filter((v) => v.startsWith('models:'));
+    expect(mounts(services.coordinator)).toEqual([`models:${modelsDir('Dockerfile')}`]);
+    expect(mounts(services.worker)).toEqual([`models:${modelsDir('Dockerfile.gpu')}`]);
+  });
+
   it('documents every variable it reads in compose.env.example', () => {
     const used = new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]));
     const example = readFileSync(join(DEPLOY, 'compose.env.example'), 'utf8');

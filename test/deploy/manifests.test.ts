@@ -230,6 +230,12 @@ describe('deploy/kubernetes base workloads', () => {
       segmentRetention: 24 * 3600 * 1000,
       spotWaitLimit: 15 * 60 * 1000,
     });
+    // Previews run in the coordinator, with the models of the image's SPOTFUSE_MODELS, which it never
+    // downloads for a request: a volume where they can be put, and memory for a chain's weights.
+    const modelsDir = /SPOTFUSE_MODELS=(\S+)/.exec(readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8'))?.[1];
+    const mount = container.volumeMounts.find((m: Doc) => m.mountPath === modelsDir);
+    expect(podSpec(deployment).volumes.find((v: Doc) => v.name === mount?.name)?.emptyDir).toBeDefined();
+    expect(container.resources.limits.memory).toBe('4Gi');
     const service = byName(docs, 'Service', 'spotfuse-coordinator');
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports[0].port).toBe(8080);
