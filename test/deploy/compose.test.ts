@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { type Doc, parseCli } from './cli.js';
+import { imageModelsDir } from './imageModels.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy');
 const text = readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8');
@@ -122,11 +123,9 @@ describe('deploy/compose.yaml', () => {
   });
 
   it("gives the coordinator's previews the models the worker downloads, where both images look for them", () => {
-    const modelsDir = (dockerfile: string) =>
-      /SPOTFUSE_MODELS=(\S+)/.exec(readFileSync(join(DEPLOY, dockerfile), 'utf8'))?.[1];
     const mounts = (service: Doc) => (service.volumes as string[]).filter((v) => v.startsWith('models:'));
-    expect(mounts(services.coordinator)).toEqual([`models:${modelsDir('Dockerfile')}`]);
-    expect(mounts(services.worker)).toEqual([`models:${modelsDir('Dockerfile.gpu')}`]);
+    expect(mounts(services.coordinator)).toEqual([`models:${imageModelsDir('Dockerfile')}`]);
+    expect(mounts(services.worker)).toEqual([`models:${imageModelsDir('Dockerfile.gpu')}`]);
   });
 
   it('documents every variable it reads in compose.env.example', () => {

@@ -7,6 +7,7 @@ import { PROVIDER_FACTS, PROVIDERS, type Provider } from '../../src/deploy/provi
 import { renderManifests } from '../../src/deploy/render.js';
 import { PREEMPTED_EXIT_CODE } from '../../src/worker/preemption.js';
 import { type Doc, parseCli, parseContainer } from './cli.js';
+import { imageModelsDir } from './imageModels.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy');
 const KUBERNETES = join(DEPLOY, 'kubernetes');
@@ -232,8 +233,7 @@ describe('deploy/kubernetes base workloads', () => {
     });
     // Previews run in the coordinator, with the models of the image's SPOTFUSE_MODELS, which it never
     // downloads for a request: a volume where they can be put, and memory for a chain's weights.
-    const modelsDir = /SPOTFUSE_MODELS=(\S+)/.exec(readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8'))?.[1];
-    const mount = container.volumeMounts.find((m: Doc) => m.mountPath === modelsDir);
+    const mount = container.volumeMounts.find((m: Doc) => m.mountPath === imageModelsDir('Dockerfile'));
     expect(podSpec(deployment).volumes.find((v: Doc) => v.name === mount?.name)?.emptyDir).toBeDefined();
     expect(container.resources.limits.memory).toBe('4Gi');
     const service = byName(docs, 'Service', 'spotfuse-coordinator');
