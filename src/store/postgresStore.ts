@@ -637,14 +637,13 @@ export class PostgresStore implements Store {
     ended?: (task: CompletedTask) => void,
   ): Promise<LeaseResult | ProtocolViolation> {
     // One statement: lock, check, and end the task (and, for a merge, the job) only if it may complete.
-    // The merge scheduling that follows runs on the same connection: a completion queues for the pool once.
     const session = await this.groupCommit.session();
-    const row = await this.withClient(async (c) => {
-      const { rows } = await c.query<
-        ChainRow & Pick<LeaseRow, 'job_id'> & { completed: boolean; attempt: AttemptRow | null }
-      >({
-        name: 'sf_complete',
-        text: `WITH lease AS (
+    const { rows } = await this.leasePool.query<
+      ChainRow &
+        Pick<LeaseRow, 'job_id'> & { completed: boolean; pending_left: boolean; attempt: AttemptRow | null }
+    >({
+      name: 'sf_complete',
+      text: `WITH lease AS (
          SELECT ${LEASE_CHAIN_COLUMNS} FROM tasks t WHERE id = $1::text FOR UPDATE
        ), allowed AS (
          SELECT job_id, kind FROM lease
@@ -662,18 +661,24 @@ export class PostgresStore implements Store {
          WHERE id = (SELECT job_id FROM allowed WHERE kind = 'merge')
        )
        SELECT ${CHAIN_COLUMNS}, job_id, EXISTS (SELECT 1 FROM allowed) AS completed,
-         (SELECT row_to_json(a) FROM attempt a) AS attempt
+         (SELECT row_to_json(a) FROM attempt a) AS attempt,
+         -- The job's last pending chunk by seq: one entry from the end of its range of tasks_pending,
+         -- where claims (in seq order) leave no dead entries to step over, as they do at its start.
+         (SELECT p.seq FROM tasks p WHERE p.job_id = lease.job_id AND p.state = 'pending' AND p.kind = 'process'
+          ORDER BY p.seq DESC LIMIT 1) IS NOT NULL AS pending_left
        FROM lease`,
-        values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
-      });
-      const row = rows[0];
-      // After the commit, not under a job-row lock that every completion of the job would queue on: of
-      // the last chunks completing at once, the one that commits last sees all of them done. A crash
-      // between the two steps is caught by the lease sweep (expireLeases).
-      if (row?.completed && row.kind !== 'merge')
-        await this.scheduleMerges(c, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
-      return row;
-    }, this.leasePool);
+      values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
+    });
+    const row = rows[0];
+    // The merge is scheduled after the commit, not under a job-row lock that every completion of the job
+    // would queue on, and only by a completion that saw no chunk of its job pending: most, with chunks
+    // still pending, skip that round trip. Of the last chunks completing at once, the one that commits last
+    // saw the others done or running (and they committed before it), so its scheduling finds every chunk
+    // done; unless a chunk pending in its view was claimed, worked and completed while its statement ran.
+    // That race, and a coordinator dying between the two steps, leave the merge to the lease sweep
+    // (expireLeases).
+    if (row?.completed && row.kind !== 'merge' && !row.pending_left)
+      await this.scheduleMerges(this.leasePool, 'sf_schedule_job_merge', 'j.id = $1', [row.job_id]);
     // Every answer waits: a refusal may rest on another call's commit not yet flushed.
     await this.groupCommit.durable(session);
     const verdict = completeVerdict(taskId, row && chainView(row), epoch);
@@ -830,7 +835,7 @@ export class PostgresStore implements Store {
 
   async expireLeases(now: number, ended?: (leases: EndedLease[]) => void): Promise<number> {
     const expired = await this.endLeasesWhere('expired', now, leaseExpiredSql('$3'), [now]);
-    // A coordinator that died between a completion's commit and its merge scheduling left the job here.
+    // Jobs whose last completion did not schedule their merge (see complete) are left here.
     await this.scheduleMerges(this.pool, 'sf_schedule_merges', 'TRUE', []);
     if (ended && expired.length > 0) ended(expired);
     return expired.length;

@@ -124,6 +124,41 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
   });
 
+  it("leaves to the lease sweep the merge of a job whose last chunk was claimed and completed during another's completion", async () => {
+    const job = await newJob();
+    const claims: ClaimedTask[] = [];
+    for (let i = 0; i < TASKS - 1; i++) {
+      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
+      claims.push(c);
+    }
+    const [slow, ...others] = claims;
+    for (const { task } of others) expect(await a.complete(task.id, task.epoch, 2)).toBe('ok');
+    const blocker = new pg.Client(db.url);
+    await blocker.connect();
+    try {
+      // The slow completion sees the last chunk pending, then waits on its attempt row.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM attempts WHERE task_id = $1 FOR UPDATE', [slow.task.id]);
+      const slowDone = a.complete(slow.task.id, slow.task.epoch, 3);
+      await untilWaitingForLock(blocker);
+      // Meanwhile the last chunk is claimed, worked and completed; its completion sees the slow one running.
+      const last = (await b.claim({ workerId: 'last', pool: 'spot', now: 2, leaseTtlMs: TTL }))!;
+      await b.checkpoint(last.task.id, last.task.epoch, { range: last.task.range, key: 's-last' }, 2);
+      expect(await b.complete(last.task.id, last.task.epoch, 2)).toBe('ok');
+      await blocker.query('COMMIT');
+      expect(await slowDone).toBe('ok');
+    } finally {
+      await blocker.end();
+    }
+    const chunks = await a.listTasks(job.id);
+    expect(chunks.map((t) => `${t.kind} ${t.state}`)).toEqual(Array(TASKS).fill('process done'));
+    expect((await a.getJob(job.id))?.state).toBe('running');
+    await b.expireLeases(4);
+    expect((await a.getJob(job.id))?.state).toBe('merging');
+    expect((await a.listTasks(job.id)).filter((t) => t.kind === 'merge')).toHaveLength(1);
+  });
+
   it('retries a failed job locking its failed tasks in id order, as heartbeat batches lock theirs', async () => {
     const job = await newJob();
     const [holder, prober] = [new pg.Client(db.url), new pg.Client(db.url)];
