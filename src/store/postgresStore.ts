@@ -689,12 +689,7 @@ export class PostgresStore implements Store {
   }
 
   /** Queues the merge of every matching running job whose chunks are all done; safe to run twice at once. */
-  private async scheduleMerges(
-    db: pg.Pool | pg.PoolClient,
-    name: string,
-    where: string,
-    values: unknown[],
-  ): Promise<void> {
+  private async scheduleMerges(db: pg.Pool, name: string, where: string, values: unknown[]): Promise<void> {
     await db.query({
       name,
       text: `WITH ready AS (

@@ -64,6 +64,17 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
     }
   }
 
+  /** The first `count` tasks claimed through `a`, each with one segment over its whole range. */
+  async function claimedAndCheckpointed(count: number): Promise<ClaimedTask[]> {
+    const claims: ClaimedTask[] = [];
+    for (let i = 0; i < count; i++) {
+      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
+      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
+      claims.push(c);
+    }
+    return claims;
+  }
+
   /** Resolves once a session of the test database waits for a lock (asked over `client`). */
   async function untilWaitingForLock(client: pg.Client): Promise<void> {
     const waiting = async () =>
@@ -109,12 +120,7 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
 
   it('schedules the merge once when the last chunks complete on two replicas at once', async () => {
     const job = await newJob();
-    const claims: ClaimedTask[] = [];
-    for (let i = 0; i < TASKS; i++) {
-      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
-      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
-      claims.push(c);
-    }
+    const claims = await claimedAndCheckpointed(TASKS);
     // Each completion marks its task done, then waits on its attempt row while the others do the same.
     const results = await raceBehindLock('SELECT 1 FROM attempts FOR UPDATE', () =>
       claims.map(({ task }, i) => (i % 2 ? a : b).complete(task.id, task.epoch, 2)),
@@ -126,12 +132,7 @@ describe.skipIf(skip !== undefined)(`PostgresStore with replicas${skip ? ` (skip
 
   it("leaves to the lease sweep the merge of a job whose last chunk was claimed and completed during another's completion", async () => {
     const job = await newJob();
-    const claims: ClaimedTask[] = [];
-    for (let i = 0; i < TASKS - 1; i++) {
-      const c = (await a.claim({ workerId: `w${i}`, pool: 'spot', now: 0, leaseTtlMs: TTL }))!;
-      await a.checkpoint(c.task.id, c.task.epoch, { range: c.task.range, key: `s${i}` }, 1);
-      claims.push(c);
-    }
+    const claims = await claimedAndCheckpointed(TASKS - 1);
     const [slow, ...others] = claims;
     for (const { task } of others) expect(await a.complete(task.id, task.epoch, 2)).toBe('ok');
     const blocker = new pg.Client(db.url);
