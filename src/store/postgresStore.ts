@@ -662,19 +662,23 @@ export class PostgresStore implements Store {
        )
        SELECT ${CHAIN_COLUMNS}, job_id, EXISTS (SELECT 1 FROM allowed) AS completed,
          (SELECT row_to_json(a) FROM attempt a) AS attempt,
-         -- The job's last pending chunk by seq: one entry from the end of its range of tasks_pending,
-         -- where claims (in seq order) leave no dead entries to step over, as they do at its start.
-         (SELECT p.seq FROM tasks p WHERE p.job_id = lease.job_id AND p.state = 'pending' AND p.kind = 'process'
-          ORDER BY p.seq DESC LIMIT 1) IS NOT NULL AS pending_left
+         -- Whether the job's last other unfinished chunk by seq is pending: a few entries from the end of
+         -- its range of tasks_unfinished, whose dead entries (done chunks) lie mostly at its start. Not a
+         -- search of tasks_pending: once every chunk is claimed, all of the job's entries there are dead,
+         -- and while any transaction holds back the horizon, each completion would step over them all.
+         (SELECT p.state FROM tasks p
+          WHERE p.job_id = lease.job_id AND p.state <> 'done' AND p.kind = 'process' AND p.id <> $1::text
+          ORDER BY p.seq DESC LIMIT 1) = 'pending' AS pending_left
        FROM lease`,
       values: [taskId, epoch, now, output?.bytes ?? null, output?.sha256 ?? null],
     });
     const row = rows[0];
     // The merge is scheduled after the commit, not under a job-row lock that every completion of the job
-    // would queue on, and only by a completion that saw no chunk of its job pending: most, with chunks
-    // still pending, skip that round trip. Of the last chunks completing at once, the one that commits last
-    // saw the others done or running (and they committed before it), so its scheduling finds every chunk
-    // done; unless a chunk pending in its view was claimed, worked and completed while its statement ran.
+    // would queue on, and only by a completion that did not see the job's last other unfinished chunk
+    // pending: most, with chunks still pending, skip that round trip. Of the last chunks completing at
+    // once, the one that commits last saw the others done or running (and they committed before it), so its
+    // scheduling finds every chunk done; unless a chunk pending in its view was claimed, worked and
+    // completed while its statement ran.
     // That race, and a coordinator dying between the two steps, leave the merge to the lease sweep
     // (expireLeases).
     if (row?.completed && row.kind !== 'merge' && !row.pending_left)
