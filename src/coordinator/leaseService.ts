@@ -541,8 +541,9 @@ export class LeaseService {
         }
       });
     }
-    if (result === 'ok' && this.options.deleteSegmentsWhenDone) {
-      // The output holds every frame now. Best effort: a failure here leaves blobs, never a wrong answer.
+    if (completed?.kind === 'merge' && this.options.deleteSegmentsWhenDone) {
+      // The output holds every frame now. Best effort: a failure here (or a retried completion, which
+      // ends nothing) leaves blobs to the retention sweep, never a wrong answer.
       await this.deleteSegmentsAfterMerge(taskId).catch(() => {});
     }
     return result;
@@ -550,8 +551,7 @@ export class LeaseService {
 
   private async deleteSegmentsAfterMerge(taskId: string): Promise<void> {
     const task = await this.store.getTask(taskId);
-    if (task?.kind !== 'merge') return;
-    await deleteJobSegments(this.store, this.blobs, task.jobId);
+    if (task) await deleteJobSegments(this.store, this.blobs, task.jobId);
   }
 
   /**

@@ -99,7 +99,24 @@ async function jobWithSegment(
     expect(await store.cancelJob(job.id, clock)).toBe(true);
   }
   expect((await store.getJob(job.id))?.state).toBe(ending === 'running' ? 'running' : ending);
-  return { jobId: job.id, key: target.key, strayKey };
+  return { jobId: job.id, key: target.key, strayKey, leases, task: claim.task };
+}
+
+/** `store`, with the ids of the tasks read through its getTask. */
+function countingTaskReads(store: Store): { store: Store; reads: string[] } {
+  const reads: string[] = [];
+  const counting = new Proxy(store, {
+    get(target, name) {
+      const value = Reflect.get(target, name);
+      if (typeof value !== 'function') return value;
+      if (name !== 'getTask') return value.bind(target);
+      return (taskId: string) => {
+        reads.push(taskId);
+        return value.call(target, taskId);
+      };
+    },
+  });
+  return { store: counting, reads };
 }
 
 const backends: { name: string; skip?: string; open(): Promise<Store> }[] = [
@@ -169,6 +186,20 @@ for (const backend of backends) {
       expect(await blobs.exists(running.strayKey ?? '')).toBe(true);
       expect(await store.listSegments(done.jobId)).toHaveLength(1);
       expect(await sweepSegments(store, blobs, DAY)).toEqual({ jobs: 0, failures: [] });
+    });
+
+    it("reads the task again only when a merge completes, to find the job's segments", async () => {
+      const counted = countingTaskReads(store);
+      const { leases, task, key } = await jobWithSegment(counted.store, 'running', 1000, true);
+      counted.reads.length = 0;
+      expect(await leases.complete(task.id, task.epoch)).toBe('ok');
+      expect(counted.reads).toEqual([]);
+      expect(await blobs.exists(key)).toBe(true);
+      const merge = await leases.claim('w', 'on-demand');
+      if (merge?.task.kind !== 'merge') throw new Error('expected the merge');
+      expect(await leases.complete(merge.task.id, merge.task.epoch)).toBe('ok');
+      expect(counted.reads).toEqual([merge.task.id]);
+      expect(await blobs.exists(key)).toBe(false);
     });
   });
 }
