@@ -69,6 +69,13 @@ interface RunFlags
   outputImageScale?: number;
 }
 
+/** The frames a job worked on: the source's, which an `--output-video-fps` output does not have as many of. */
+function framesWorked(frames: number, outputFps: number | undefined): string {
+  return outputFps === undefined
+    ? count(frames, 'frame')
+    : `${count(frames, 'source frame')} (output at ${outputFps} fps)`;
+}
+
 /** Local workers that this machine can feed: encoders use several cores each, so half the cores. */
 function defaultWorkers(): number {
   return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
@@ -202,7 +209,9 @@ export function registerRun(program: Command): void {
             `job ${report.jobId} ${report.state}${report.error ? `: ${report.error}` : ''}`,
           );
         }
-        say(`done: ${resolve(flags.output)} — job ${report.jobId}, ${count(report.frames, 'frame')}`);
+        say(
+          `done: ${resolve(flags.output)} — job ${report.jobId}, ${framesWorked(report.frames, flags.outputVideoFps)}`,
+        );
         if (report.cost) say(costLine(report.cost));
         return;
       }
@@ -299,7 +308,7 @@ export function registerRun(program: Command): void {
       if (result.alreadyDone) {
         say(
           `already done: ${report.output} is unchanged since job ${report.jobId} wrote it ` +
-            `(${count(report.frames, 'frame')}); --force does it again`,
+            `(${framesWorked(report.frames, flags.outputVideoFps)}); --force does it again`,
         );
         return;
       }
@@ -327,7 +336,7 @@ export function registerRun(program: Command): void {
         ? `${formatDuration(report.runSeconds)} of running (${formatDuration(report.wallSeconds)} since it began)`
         : formatDuration(report.wallSeconds);
       say(
-        `done: ${report.output} — ${count(report.frames, 'frame')} in ${took}, ` +
+        `done: ${report.output} — ${framesWorked(report.frames, flags.outputVideoFps)} in ${took}, ` +
           `${count(report.tasks, 'chunk')}, ${count(report.segments, 'segment')}, ` +
           `${count(report.interruptions, 'interruption')}, ${count(report.failures, 'failure')}, ` +
           `${count(report.framesRedone, 'frame')} redone` +

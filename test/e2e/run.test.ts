@@ -180,12 +180,13 @@ describe('spotfuse run (embedded, end to end)', () => {
 
   it('--output-video-fps 24 of a 30 fps video: the frames FaceFusion keeps, at n/24 s, the audio as long', async () => {
     const input = await cfrWithAudio(dir());
-    const { output, report } = await run(input, 'fps24', [
+    const { output, report, stderr } = await run(input, 'fps24', [
       ...['--workers', '2', '--chunk-frames', '20', '--checkpoint-frames', '7'],
       ...['--output-video-fps', '24'],
     ]);
-    // Tasks start on kept frames; the report counts source frames, each once.
+    // Tasks start on kept frames; the report counts source frames, each once, and the last line says so.
     expect(report).toMatchObject({ state: 'completed', frames: 90, framesRedone: 0 });
+    expect(stderr).toMatch(/done: .*fps24\.mp4 — 90 source frames \(output at 24 fps\) in /);
     const pts = await probeFramesPts(output);
     expect(pts).toEqual(Array.from({ length: 72 }, (_, n) => expect.closeTo(n / 24, 4)));
     const video = (await probeStreams(output)).find((s) => s.codec_type === 'video');
