@@ -349,8 +349,9 @@ describe.skipIf(skip !== undefined)(`PostgresStore lease plans${skip ? ` (skippe
   it("checks whether a completion was a job's last chunk from a few index entries, though none can be skipped", async () => {
     const fresh = (await createTestDatabase()) as TestDatabase;
     const chunks = 400;
-    // An open transaction with an xid (a backup, a long report) keeps index entries of the rows that lease
-    // calls replace from being marked dead: every scan that meets them reads them.
+    // An open transaction (one with an xid here; in the same database, a backup's snapshot or a long report
+    // does the same) keeps index entries of the rows that lease calls replace from being marked dead: every
+    // scan that meets them reads them.
     const horizon = new pg.Client({ connectionString: fresh.url });
     try {
       const store = await storeOnFreshTables(fresh, chunks, false);
@@ -370,10 +371,11 @@ describe.skipIf(skip !== undefined)(`PostgresStore lease plans${skip ? ` (skippe
       await store.close();
       await connectionsGone(fresh, pid);
       await fresh.query('SELECT pg_stat_reset()');
-      // Every chunk leased and checkpointed, then completed in order: each completion asks whether the job
-      // has a chunk pending, and the last one whether any is unfinished. Planned over the job's index of all
-      // its tasks, a bitmap scan of its unfinished ones or a search of its pending ones (all of whose entries
-      // are dead now), each reads them all (160,000 index entries or more in all here).
+      // Every chunk leased and checkpointed, then completed in order: each completion asks whether the job's
+      // last other unfinished chunk is pending and then, none being pending, whether any is unfinished (the
+      // merge check). Planned over the job's index of all its tasks, a bitmap scan of its unfinished ones or
+      // a search of its pending ones (all of whose entries are dead now), each reads them all (160,000 index
+      // entries or more in all here).
       const completing = await PostgresStore.open(fresh.url);
       for (const c of claimed)
         expect(await completing.complete(c.task.id, c.task.epoch, chunks + 1)).toBe('ok');
