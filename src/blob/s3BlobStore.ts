@@ -22,6 +22,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 // Types only, from the SDK's own dependency: what a middleware on the client's stack looks like.
 import type { BuildMiddleware } from '@smithy/types';
 import { UserError } from '../core/errors.js';
+import { inParallel } from '../core/inParallel.js';
 import type { BlobStore, MultipartUpload, PartLengths, UploadedPart } from './blobStore.js';
 import { MAX_OBJECT_SIZE, MAX_PARTS, partLength } from './s3Limits.js';
 
@@ -433,14 +434,6 @@ function checkSize(size: number): void {
 function checkPartNumber(n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS)
     throw new Error(`part number out of range 1..${MAX_PARTS}: ${n}`);
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, run: (item: T) => Promise<unknown>) {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await run(items[next++]);
-  });
-  await Promise.all(lanes);
 }
 
 /**

@@ -23,6 +23,16 @@ describe('LocalBlobStore', () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
+  it('deletes more blobs than it removes at once, and only the folders they leave empty', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'spotfuse-blobs-'));
+    const blobs = new LocalBlobStore(root);
+    const keys = Array.from({ length: 50 }, (_, i) => `jobs/j1/segments/${i % 2 ? 'odd/' : ''}s${i}.mp4`);
+    for (const key of [...keys, 'jobs/j1/output.mp4'])
+      writeFileSync(fileURLToPath(await blobs.writeUrl(key)), 'x');
+    await blobs.delete(keys);
+    expect(readdirSync(join(root, 'jobs', 'j1'))).toEqual(['output.mp4']);
+  });
+
   it('lists the blobs under a key prefix, plain files only', async () => {
     const root = mkdtempSync(join(tmpdir(), 'spotfuse-blobs-'));
     const blobs = new LocalBlobStore(root);
