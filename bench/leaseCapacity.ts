@@ -1019,7 +1019,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
       .join(', ')}`,
     `  server event-loop delay p50 ${s.loopDelayP50Ms.toFixed(1)} ms, p99 ${s.loopDelayP99Ms.toFixed(1)} ms, max ${s.loopDelayMaxMs.toFixed(1)} ms; ` +
       `calls waiting for a pg connection: mean ${s.poolWaitingMean.toFixed(1)}, max ${s.poolWaitingMax}`,
-    `  in the server, p99 (ms): ${LEASE_OPS.map((op) => `${op} ${s.handled[op].p99.toFixed(1)}`).join(', ')}`,
+    `  in the server, p50 / p99 (ms): ${LEASE_OPS.map((op) => `${op} ${s.handled[op].p50.toFixed(1)} / ${s.handled[op].p99.toFixed(1)}`).join(', ')}`,
     ...(['lease', 'other'] as const).flatMap((name) => {
       const pool = s.pools[name];
       if (!pool) return [];
