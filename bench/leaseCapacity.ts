@@ -709,10 +709,11 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
   }
   if (!(o.seconds > 0)) throw new RangeError('seconds must be above 0');
   const name = `spotfuse_bench_${randomBytes(6).toString('hex')}`;
-  await admin(o.db, (c) => c.query(`CREATE DATABASE ${name}`));
+  // The URL is read before the database is made: a URL it cannot read left the database behind.
   const dbUrl = new URL(o.db);
   dbUrl.pathname = `/${name}`;
   const url = dbUrl.href;
+  await admin(o.db, (c) => c.query(`CREATE DATABASE ${name}`));
   let server: RunningServer | undefined;
   let submitter: PostgresStore | undefined;
   try {
