@@ -8,13 +8,11 @@ import {
   DeleteObjectsCommand,
   type DeleteObjectsCommandInput,
   type DeleteObjectsCommandOutput,
-  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
-  PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -25,6 +23,7 @@ import { UserError } from '../core/errors.js';
 import { inParallel } from '../core/inParallel.js';
 import type { BlobStore, MultipartUpload, PartLengths, UploadedPart } from './blobStore.js';
 import { MAX_OBJECT_SIZE, MAX_PARTS, partLength } from './s3Limits.js';
+import { S3Presigner } from './s3Presigner.js';
 
 /**
  * Blobs in an S3-compatible bucket (AWS S3, GCS interoperability, Alibaba OSS, MinIO, Ceph RGW).
@@ -115,6 +114,7 @@ export class S3BlobStore implements BlobStore {
   readonly prefix: string;
   readonly urlTtlSeconds: number;
   private readonly client: S3Client;
+  private readonly presigner: S3Presigner;
   /** The last batch of part URLs queued for signing (see partUrls). */
   private signingQueue: Promise<unknown> = Promise.resolve();
   /** Set once the service has said it has no DeleteObjects (GCS's XML API): delete one by one. */
@@ -154,6 +154,7 @@ export class S3BlobStore implements BlobStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    this.presigner = new S3Presigner(this.client, this.bucket);
   }
 
   /** The object key of a blob key: under the prefix, or an error for a key that would leave it. */
@@ -167,19 +168,13 @@ export class S3BlobStore implements BlobStore {
   }
 
   async readUrl(key: string): Promise<string> {
-    const command = new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) });
-    return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
+    return this.presigner.presign('GET', this.objectKey(key), this.urlTtlSeconds);
   }
 
   /** With `size`, Content-Length is signed: the URL takes a body of exactly `size` bytes and no other. */
   async writeUrl(key: string, size?: number): Promise<string> {
     if (size !== undefined) checkSize(size);
-    const command = new PutObjectCommand({
-      Bucket: this.bucket,
-      Key: this.objectKey(key),
-      ContentLength: size,
-    });
-    return getSignedUrl(this.client, command, { expiresIn: this.urlTtlSeconds });
+    return this.presigner.presign('PUT', this.objectKey(key), this.urlTtlSeconds, size);
   }
 
   /** Removes the blobs (missing ones are no error), up to 1,000 per request. */

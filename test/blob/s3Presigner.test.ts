@@ -1,0 +1,77 @@
+import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { describe, expect, it } from 'vitest';
+import { S3Presigner } from '../../src/blob/s3Presigner.js';
+
+const KEYS = [
+  'a',
+  'cluster/a/jobs/job_1/segments/job_1-t0001-e1-0.mkv',
+  "with space/ünïcödé/x!(y)*'~",
+  'a+b=c&d?e#f;g,h:i@j$k',
+  'dir//double/%41',
+];
+
+const credentials = { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret/key+example' };
+const CLIENTS: Record<string, S3ClientConfig> = {
+  'path style on a custom endpoint': {
+    region: 'us-east-1',
+    endpoint: 'http://127.0.0.1:9000',
+    forcePathStyle: true,
+    credentials,
+  },
+  'virtual-hosted on a custom endpoint': {
+    region: 'eu-central-1',
+    endpoint: 'https://storage.example.com',
+    credentials,
+  },
+  'AWS with a session token': {
+    region: 'ap-southeast-2',
+    credentials: { ...credentials, sessionToken: 'session/token+=' },
+  },
+};
+
+describe('S3Presigner', () => {
+  const signingDate = new Date('2026-12-06T17:00:00Z');
+
+  for (const [name, config] of Object.entries(CLIENTS)) {
+    it(`makes the URLs getSignedUrl makes (${name})`, async () => {
+      const client = new S3Client({
+        ...config,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      const presigner = new S3Presigner(client, 'my-bucket');
+      for (const key of KEYS) {
+        const options = { expiresIn: 3600, signingDate };
+        expect(await presigner.presign('GET', key, 3600, undefined, signingDate)).toBe(
+          await getSignedUrl(client, new GetObjectCommand({ Bucket: 'my-bucket', Key: key }), options),
+        );
+        expect(await presigner.presign('PUT', key, 3600, undefined, signingDate)).toBe(
+          await getSignedUrl(client, new PutObjectCommand({ Bucket: 'my-bucket', Key: key }), options),
+        );
+        const sized = await presigner.presign('PUT', key, 3600, 12345, signingDate);
+        expect(sized).toBe(
+          await getSignedUrl(
+            client,
+            new PutObjectCommand({ Bucket: 'my-bucket', Key: key, ContentLength: 12345 }),
+            options,
+          ),
+        );
+        expect(new URL(sized).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;host');
+      }
+      client.destroy();
+    });
+  }
+
+  it('signs as of now by default, for the lifetime asked', async () => {
+    const client = new S3Client(CLIENTS['path style on a custom endpoint']);
+    const url = new URL(await new S3Presigner(client, 'b').presign('GET', 'k', 600));
+    const date = url.searchParams.get('X-Amz-Date') ?? '';
+    const signedAt = Date.parse(
+      `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
+    );
+    expect(Math.abs(signedAt - Date.now())).toBeLessThan(60_000);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('600');
+    client.destroy();
+  });
+});
