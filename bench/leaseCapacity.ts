@@ -30,6 +30,7 @@ import pino from 'pino';
 import { generateToken, hashToken } from '../src/api/auth.js';
 import { buildApi } from '../src/api/server.js';
 import { LocalBlobStore } from '../src/blob/localBlobStore.js';
+import { S3BlobStore } from '../src/blob/s3BlobStore.js';
 import { LeaseService } from '../src/coordinator/leaseService.js';
 import { Metrics } from '../src/coordinator/metrics.js';
 import { planChunks } from '../src/core/planner.js';
@@ -41,11 +42,16 @@ import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
 import { type HttpAnswer, HttpConnection } from './httpConnection.js';
 
 export type ServerPlacement = 'child' | 'inproc';
+/**
+ * Where the server's blob store is: a local folder (file URLs), or an S3 bucket, as a cluster's coordinator
+ * has it, whose URLs it presigns (no lease call sends the bucket a request, so none needs to answer).
+ */
+export type BenchBlobStore = 'local' | 's3';
 
 export interface LeaseBenchOptions {
   workers: number;
   tasks: number;
-  /** Measured seconds, after `warmupSeconds` that are not recorded (at least one task's cycle of calls). */
+  /** Measured seconds, after the workers' start and `warmupSeconds`, which are not recorded. */
   seconds: number;
   /** A PostgreSQL URL whose server the bench creates (and afterwards drops) a database of its own on. */
   db: string;
@@ -56,8 +62,11 @@ export interface LeaseBenchOptions {
   poolSize?: number;
   /** Serve every call after one `SELECT 1` instead (`floorApi`): the latency the machine itself adds. */
   floor?: boolean;
+  /** The server's blob store (default local; `npm run bench` passes s3, a cluster's). */
+  blob?: BenchBlobStore;
   framesPerTask?: number;
   heartbeatsPerTask?: number;
+  /** Seconds at the full load before the window opens, once every worker has started. */
   warmupSeconds?: number;
 }
 
@@ -101,6 +110,8 @@ interface PoolTimes {
 export interface LeaseBenchResult {
   options: Required<Omit<LeaseBenchOptions, 'poolSize'>> & { poolSize: number | undefined };
   windowSeconds: number;
+  /** Seconds over which the workers started, each at a random moment of one task's cycle of calls. */
+  startSeconds: number;
   all: OpStats;
   ops: Record<LeaseOp, OpStats>;
   emptyClaims: number;
@@ -187,14 +198,23 @@ interface ServedApi {
   close(): Promise<void>;
 }
 
-async function leaseApi(url: string, poolSize: number | undefined): Promise<ServedApi> {
+async function leaseApi(url: string, poolSize: number | undefined, blob: BenchBlobStore): Promise<ServedApi> {
   const store = await PostgresStore.open(
     poolSize === undefined ? url : { connectionString: url, max: poolSize },
   );
   const blobDir = mkdtempSync(join(tmpdir(), 'spotfuse-lease-bench-'));
   // As `spotfuse server` builds it: metrics, costed attempts, an info-level lease log (to nowhere here).
   const metrics = new Metrics({ store });
-  const leases = new LeaseService(store, new LocalBlobStore(blobDir), {
+  const blobs =
+    blob === 's3'
+      ? new S3BlobStore('s3://spotfuse-lease-bench/cluster', {
+          endpoint: 'http://127.0.0.1:9',
+          forcePathStyle: true,
+          accessKeyId: 'lease-bench',
+          secretAccessKey: 'lease-bench',
+        })
+      : new LocalBlobStore(blobDir);
+  const leases = new LeaseService(store, blobs, {
     leaseTtlMs: LEASE_TTL_MS,
     maxAttempts: 3,
     metrics,
@@ -215,6 +235,7 @@ async function leaseApi(url: string, poolSize: number | undefined): Promise<Serv
     async close() {
       await api.close();
       await store.close();
+      if (blobs instanceof S3BlobStore) blobs.close();
       rmSync(blobDir, { recursive: true, force: true });
     },
   };
@@ -262,8 +283,9 @@ async function startServer(
   url: string,
   poolSize: number | undefined,
   floor: boolean,
+  blob: BenchBlobStore,
 ): Promise<RunningServer> {
-  const served = floor ? await floorApi(url, poolSize) : await leaseApi(url, poolSize);
+  const served = floor ? await floorApi(url, poolSize) : await leaseApi(url, poolSize, blob);
   const { api } = served;
   const handled = Object.fromEntries(LEASE_OPS.map((op) => [op, [] as number[]])) as Record<
     LeaseOp,
@@ -391,7 +413,7 @@ function timeFlushWaits(groupCommit: GroupCommit) {
 }
 
 type ToChild =
-  | { type: 'start'; url: string; poolSize?: number; floor: boolean }
+  | { type: 'start'; url: string; poolSize?: number; floor: boolean; blob: BenchBlobStore }
   | { type: 'window' }
   | { type: 'stop' }
   | { type: 'close' };
@@ -405,6 +427,7 @@ async function startChildServer(
   url: string,
   poolSize: number | undefined,
   floor: boolean,
+  blob: BenchBlobStore,
 ): Promise<RunningServer> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     env: { ...process.env, [SERVER_ENV]: '1', SPOTFUSE_LEASE_BENCH_TOKEN: TOKEN },
@@ -425,7 +448,7 @@ async function startChildServer(
     });
   const send = (m: ToChild) => child.send(m);
   const ready = next('ready');
-  send({ type: 'start', url, poolSize, floor });
+  send({ type: 'start', url, poolSize, floor, blob });
   const { address } = await ready;
   return {
     address,
@@ -454,7 +477,7 @@ async function serveChild(): Promise<void> {
   process.on('message', async (m: ToChild) => {
     try {
       if (m.type === 'start') {
-        server = await startServer(m.url, m.poolSize, m.floor);
+        server = await startServer(m.url, m.poolSize, m.floor, m.blob);
         send({ type: 'ready', address: server.address });
       } else if (m.type === 'window') server?.startWindow();
       else if (m.type === 'stop' && server) send({ type: 'stats', stats: await server.stopWindow() });
@@ -701,6 +724,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     heartbeatsPerTask: 3,
     warmupSeconds: 2,
     floor: false,
+    blob: 'local' as BenchBlobStore,
     ...options,
     poolSize: options.poolSize,
   };
@@ -727,8 +751,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     submitter = await PostgresStore.open({ connectionString: url, max: 2 });
     server =
       o.server === 'child'
-        ? await startChildServer(url, o.poolSize, o.floor)
-        : await startServer(url, o.poolSize, o.floor);
+        ? await startChildServer(url, o.poolSize, o.floor, o.blob)
+        : await startServer(url, o.poolSize, o.floor, o.blob);
     const { hostname, port } = new URL(server.address);
     const connections: HttpConnection[] = [];
 
@@ -754,8 +778,6 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     const intervalMs = o.rate > 0 ? (o.workers * 1000) / o.rate : 0;
     // A task's calls: claim, heartbeats, segment URL, checkpoint, complete.
     const cycleMs = intervalMs * (o.heartbeatsPerTask + 4);
-    // The warm-up lasts until every worker has started.
-    o.warmupSeconds = Math.max(o.warmupSeconds, cycleMs / 1000);
 
     const topUp = async () => {
       if (toppingUp || completedSinceTopUp < topUpSize || !submitter) return;
@@ -876,7 +898,8 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     };
 
     const running = Array.from({ length: o.workers }, (_, i) => worker(i));
-    await sleep(o.warmupSeconds * 1000);
+    // JIT compilation, the connections' first statements and the like settle at the full load.
+    await sleep(cycleMs + o.warmupSeconds * 1000);
     const ticks0 = cpuTicks(name);
     const backends = backendCpu(name);
     backends.start();
@@ -915,6 +938,7 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
     return {
       options: o,
       windowSeconds,
+      startSeconds: cycleMs / 1000,
       all: opStats(
         LEASE_OPS.flatMap((op) => latencies[op]),
         windowSeconds,
@@ -1003,8 +1027,8 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
           '  FLOOR: every call answered after one SELECT 1 (no authentication, lease service or commit): the latency of HTTP, the event loops and a round trip on these cores',
         ]
       : []),
-    `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ` +
-      `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${o.warmupSeconds} s warm-up`,
+    `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ${o.blob === 's3' ? 'S3 blob store (presigned URLs)' : 'local blob store'}, ` +
+      `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${r.startSeconds} s of workers starting and ${o.warmupSeconds} s warm-up`,
     `  ${'call'.padEnd(12)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
     ...LEASE_OPS.map((op) => row(op, r.ops[op])),
     row('all', r.all),

@@ -29,7 +29,8 @@
  * part of the default run): --workers N (default 500), --tasks N (default 10000), --seconds N (measured,
  * default 20), --db URL (a server to create and drop a bench database on; default
  * postgres://postgres@127.0.0.1:5432/postgres), --rate N (offered lease calls/s, default 2000; 0: back to
- * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10), --floor
+ * back), --server child|inproc (default child), --pool N (coordinator's pg pool; default pg's 10), --blob
+ * s3|local (the server's blob store: a bucket whose URLs it presigns, as a cluster's, or a folder; default s3), --floor
  * (the same load on a server that answers every call after one `SELECT 1`: what the machine adds). Without
  * --floor the floor runs first as the run's baseline, for --floor-seconds N (default: --seconds, at most
  * 30; 0: none).
@@ -45,6 +46,7 @@ import { benchFaceCpu, faceCpuTable } from './faceCpu.js';
 import { benchFacefusionEngine, type EngineBenchOptions, facefusionEngineTable } from './facefusionEngine.js';
 import { benchFaceVideo, type FaceVideoOptions, faceVideoTable } from './faceVsFacefusion.js';
 import {
+  type BenchBlobStore,
   benchLeaseCapacity,
   leaseBaselineLines,
   leaseCapacityTable,
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     server: { type: 'string', default: 'child' },
     pool: { type: 'string' },
     floor: { type: 'boolean', default: false },
+    blob: { type: 'string', default: 's3' },
     'floor-seconds': { type: 'string' },
     'ff-threads': { type: 'string', default: '2' },
     'frames-in-flight': { type: 'string', default: '1,3' },
@@ -231,6 +234,9 @@ async function benchLease(): Promise<void> {
   if (values.server !== 'child' && values.server !== 'inproc') {
     throw new Error(`--server takes child or inproc, not "${values.server}"`);
   }
+  if (values.blob !== 'local' && values.blob !== 's3') {
+    throw new Error(`--blob takes local or s3, not "${values.blob}"`);
+  }
   const options = {
     workers: whole('workers', values.workers ?? '500', 1),
     tasks: whole('tasks', values.tasks, 1),
@@ -239,6 +245,7 @@ async function benchLease(): Promise<void> {
     rate: whole('rate', values.rate, 0),
     server: values.server as ServerPlacement,
     poolSize: values.pool === undefined ? undefined : whole('pool', values.pool, 1),
+    blob: values.blob as BenchBlobStore,
   };
   // The lease goal is absolute, and VMs differ by more than releases do: the floor, measured in the same
   // run, says what the machine itself allows.
