@@ -30,16 +30,21 @@ const CLIENTS: Record<string, S3ClientConfig> = {
   },
 };
 
+/** As S3BlobStore makes its client: checksums only where an operation requires one. */
+function clientOf(config: S3ClientConfig): S3Client {
+  return new S3Client({
+    ...config,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
 describe('S3Presigner', () => {
   const signingDate = new Date('2026-12-06T17:00:00Z');
 
   for (const [name, config] of Object.entries(CLIENTS)) {
     it(`makes the URLs getSignedUrl makes (${name})`, async () => {
-      const client = new S3Client({
-        ...config,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      const client = clientOf(config);
       const presigner = new S3Presigner(client, 'my-bucket');
       for (const key of KEYS) {
         const options = { expiresIn: 3600, signingDate };
@@ -64,7 +69,7 @@ describe('S3Presigner', () => {
   }
 
   it('signs as of now by default, for the lifetime asked', async () => {
-    const client = new S3Client(CLIENTS['path style on a custom endpoint']);
+    const client = clientOf(CLIENTS['path style on a custom endpoint']);
     const url = new URL(await new S3Presigner(client, 'b').presign('GET', 'k', 600));
     const date = url.searchParams.get('X-Amz-Date') ?? '';
     const signedAt = Date.parse(
@@ -72,6 +77,15 @@ describe('S3Presigner', () => {
     );
     expect(Math.abs(signedAt - Date.now())).toBeLessThan(60_000);
     expect(url.searchParams.get('X-Amz-Expires')).toBe('600');
+    client.destroy();
+  });
+
+  it('refuses a request with a header it would not sign, rather than sign it wrong', async () => {
+    // The SDK's default: GET asks for checksums with an x-amz-checksum-mode header.
+    const client = new S3Client(CLIENTS['path style on a custom endpoint']);
+    await expect(new S3Presigner(client, 'b').presign('GET', 'k', 600)).rejects.toThrow(
+      "the S3 client's GET request carries headers this presigner does not sign: x-amz-checksum-mode",
+    );
     client.destroy();
   });
 });
