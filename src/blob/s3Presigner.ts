@@ -48,12 +48,12 @@ interface Captured {
 /**
  * Presigned GET and PUT URLs of one bucket's objects, as the SDK's `getSignedUrl` makes them (the same URL for
  * the same key, lifetime, credentials and signing time) at a thirtieth of its CPU. `getSignedUrl` runs the
- * client's whole middleware stack for each URL (endpoint rules, serializers, retry and checksum steps):
- * 0.3 ms of CPU a URL, 3 s for the 10,000 segment URLs of a long job's merge claim, while the coordinator
- * answers nothing else; here 0.01 ms. Every request of one method differs only in its key's path (and a PUT's signed
- * length), so the stack runs once per method to build a template (endpoint, addressing style, signing
- * region), and each URL is then signed with AWS Signature Version 4 by query parameters, with the client's
- * own credentials (refreshed as the SDK refreshes them).
+ * client's whole middleware stack for each URL (endpoint rules, serializers, retry and checksum steps): 0.3 ms
+ * of CPU a URL, 3 s for the 10,000 segment URLs of a long job's merge claim, while the coordinator answers
+ * nothing else; here 0.01 ms. Every request of one method differs only in its key's path (and a PUT's signed
+ * length), so the stack runs once per method to build a template (endpoint, addressing style, signing region),
+ * and each URL is then signed with AWS Signature Version 4 by query parameters, with the client's own
+ * credentials (refreshed as the SDK refreshes them).
  */
 export class S3Presigner {
   private readonly templates = new Map<string, Promise<RequestTemplate>>();
