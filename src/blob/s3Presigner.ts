@@ -5,19 +5,31 @@ import {
   type S3Client,
   type ServiceInputTypes,
   type ServiceOutputTypes,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { FinalizeRequestMiddleware, HttpRequest } from '@smithy/types';
 
-export type PresignedMethod = 'GET' | 'PUT';
+/** What a URL does: read an object (GET), write one (PUT), or write one part of a multipart upload (PUT). */
+export type PresignedOperation = 'GetObject' | 'PutObject' | 'UploadPart';
 
-/** What the presigned requests of one method have in common. */
+export interface PresignOptions {
+  /** Signed into a PUT, which then takes a body of exactly that many bytes. */
+  contentLength?: number;
+  /** For UploadPart: which upload, and which part of it. */
+  part?: { uploadId: string; number: number };
+  /** The moment the URL is signed as of (now). */
+  signingDate?: Date;
+}
+
+/** What the presigned requests of one operation have in common. */
 interface RequestTemplate {
+  method: string;
   /** Up to the object key, e.g. `https://bucket.s3.eu-west-1.amazonaws.com/`. */
   urlPrefix: string;
   /** The request's path up to the object key. */
   pathPrefix: string;
   host: string;
-  /** The query the client's stack adds (`x-id=GetObject`), encoded, before the signature's parameters. */
+  /** The query the client's stack adds (`x-id=GetObject`) but a part's, encoded, before the signature's. */
   query: Array<[string, string]>;
   region: string;
   service: string;
@@ -46,14 +58,14 @@ interface Captured {
 }
 
 /**
- * Presigned GET and PUT URLs of one bucket's objects, as the SDK's `getSignedUrl` makes them (the same URL for
- * the same key, lifetime, credentials and signing time) at a thirtieth of its CPU. `getSignedUrl` runs the
- * client's whole middleware stack for each URL (endpoint rules, serializers, retry and checksum steps): 0.3 ms
- * of CPU a URL, 3 s for the 10,000 segment URLs of a long job's merge claim, while the coordinator answers
- * nothing else; here 0.01 ms. Every request of one method differs only in its key's path (and a PUT's signed
- * length), so the stack runs once per method to build a template (endpoint, addressing style, signing region),
- * and each URL is then signed with AWS Signature Version 4 by query parameters, with the client's own
- * credentials (refreshed as the SDK refreshes them).
+ * Presigned URLs (GetObject, PutObject, UploadPart) of one bucket's objects, as the SDK's `getSignedUrl` makes
+ * them (the same URL for the same key, lifetime, credentials and signing time) at a thirtieth of its CPU.
+ * `getSignedUrl` runs the client's whole middleware stack for each URL (endpoint rules, serializers, retry and
+ * checksum steps): 0.3 ms of CPU a URL, 3 s for the 10,000 segment URLs of a long job's merge claim, while the
+ * coordinator answers nothing else; here 0.01 ms. Every request of one operation differs only in its key's
+ * path (a PUT's signed length, a part's number and upload), so the stack runs once per operation to build a
+ * template (endpoint, addressing style, signing region), and each URL is then signed with AWS Signature
+ * Version 4 by query parameters, with the client's own credentials (refreshed as the SDK refreshes them).
  */
 export class S3Presigner {
   private readonly templates = new Map<string, Promise<RequestTemplate>>();
@@ -65,19 +77,17 @@ export class S3Presigner {
     private readonly bucket: string,
   ) {}
 
-  /**
-   * A URL that `method`s `objectKey` for `expiresIn` seconds; `contentLength` is signed into a PUT, which then
-   * takes a body of exactly that many bytes. `signingDate`: the moment the URL is signed as of (now).
-   */
+  /** A URL for `operation` on `objectKey`, valid for `expiresIn` seconds. */
   async presign(
-    method: PresignedMethod,
+    operation: PresignedOperation,
     objectKey: string,
     expiresIn: number,
-    contentLength?: number,
-    signingDate = new Date(),
+    { contentLength, part, signingDate = new Date() }: PresignOptions = {},
   ): Promise<string> {
+    if ((operation === 'UploadPart') !== (part !== undefined))
+      throw new Error(`${operation} ${part ? 'takes no' : 'needs a'} part`);
     const [template, credentials] = await Promise.all([
-      this.template(method, contentLength !== undefined),
+      this.template(operation, contentLength !== undefined),
       this.client.config.credentials(),
     ]);
     const amzDate = signingDate
@@ -100,11 +110,12 @@ export class S3Presigner {
       ['X-Amz-Expires', String(expiresIn)],
       ['X-Amz-SignedHeaders', encodeStrictly(headers.names)],
     ];
+    if (part) query.push(['partNumber', String(part.number)], ['uploadId', encodeStrictly(part.uploadId)]);
     if (credentials.sessionToken)
       query.push(['X-Amz-Security-Token', encodeStrictly(credentials.sessionToken)]);
     const keyPath = encodeKeyPath(objectKey);
     const canonicalRequest = [
-      method,
+      template.method,
       template.pathPrefix + keyPath,
       queryString(query),
       headers.lines,
@@ -129,11 +140,11 @@ export class S3Presigner {
     return this.signingKey.key;
   }
 
-  private template(method: PresignedMethod, sized: boolean): Promise<RequestTemplate> {
-    const name = `${method}${sized ? ' sized' : ''}`;
+  private template(operation: PresignedOperation, sized: boolean): Promise<RequestTemplate> {
+    const name = `${operation}${sized ? ' sized' : ''}`;
     let template = this.templates.get(name);
     if (!template) {
-      template = this.buildTemplate(method, sized);
+      template = this.buildTemplate(operation, sized);
       this.templates.set(name, template);
       // A failure (the endpoint rules refusing the bucket's name, say) is not kept: the next URL tries again.
       template.catch(() => this.templates.delete(name));
@@ -141,12 +152,7 @@ export class S3Presigner {
     return template;
   }
 
-  private async buildTemplate(method: PresignedMethod, sized: boolean): Promise<RequestTemplate> {
-    const input = { Bucket: this.bucket, Key: PROBE_KEY };
-    const command =
-      method === 'GET'
-        ? new GetObjectCommand(input)
-        : new PutObjectCommand({ ...input, ContentLength: sized ? 1 : undefined });
+  private async buildTemplate(operation: PresignedOperation, sized: boolean): Promise<RequestTemplate> {
     let captured: Captured | undefined;
     const capture: FinalizeRequestMiddleware<ServiceInputTypes, ServiceOutputTypes> =
       (_next, context) => async (args) => {
@@ -160,11 +166,22 @@ export class S3Presigner {
       toMiddleware: 'awsAuthMiddleware',
       override: true,
     });
-    await command.resolveMiddleware(stack, this.client.config, {})({ input: command.input });
-    if (!captured) throw new Error(`the S3 client built no ${method} request to presign`);
+    const input = { Bucket: this.bucket, Key: PROBE_KEY, ContentLength: sized ? 1 : undefined };
+    const { config } = this.client;
+    if (operation === 'GetObject') {
+      const command = new GetObjectCommand(input);
+      await command.resolveMiddleware(stack, config, {})({ input: command.input });
+    } else if (operation === 'PutObject') {
+      const command = new PutObjectCommand(input);
+      await command.resolveMiddleware(stack, config, {})({ input: command.input });
+    } else {
+      const command = new UploadPartCommand({ ...input, UploadId: PROBE_KEY, PartNumber: 1 });
+      await command.resolveMiddleware(stack, config, {})({ input: command.input });
+    }
+    if (!captured) throw new Error(`the S3 client built no ${operation} request to presign`);
     const { request, context } = captured;
     if (!request.path.endsWith(`/${PROBE_KEY}`))
-      throw new Error(`unexpected path in the S3 client's ${method} request: ${request.path}`);
+      throw new Error(`unexpected path in the S3 client's ${operation} request: ${request.path}`);
     // The signature covers the host (and a sized PUT's length) only: a header the client starts to send
     // one day would need signing too, and is refused here rather than signed wrong.
     const signed = Object.keys(request.headers)
@@ -172,16 +189,23 @@ export class S3Presigner {
       .filter((header) => !UNSIGNED_HEADERS.has(header) && header !== 'host' && header !== 'content-length');
     if (signed.length > 0)
       throw new Error(
-        `the S3 client's ${method} request carries headers this presigner does not sign: ${signed}`,
+        `the S3 client's ${operation} request carries headers this presigner does not sign: ${signed}`,
       );
-    const query = request.query ?? {};
-    if (Object.values(query).some((value) => typeof value !== 'string'))
-      throw new Error(`unexpected query in the S3 client's ${method} request: ${JSON.stringify(query)}`);
+    // A part's number and upload are each URL's own; anything else is the same for every URL.
+    const { partNumber, uploadId, ...query } = request.query ?? {};
+    if (
+      Object.values(query).some((value) => typeof value !== 'string') ||
+      (operation === 'UploadPart') !== (partNumber === '1' && uploadId === PROBE_KEY)
+    )
+      throw new Error(
+        `unexpected query in the S3 client's ${operation} request: ${JSON.stringify(request.query)}`,
+      );
     const authScheme = context.endpointV2?.properties?.authSchemes?.[0];
     const host = request.port ? `${request.hostname}:${request.port}` : request.hostname;
     const pathPrefix = request.path.slice(0, -PROBE_KEY.length);
     const protocol = request.protocol.endsWith(':') ? request.protocol : `${request.protocol}:`;
     return {
+      method: request.method,
       urlPrefix: `${protocol}//${host}${pathPrefix}`,
       pathPrefix,
       host: request.headers.host ?? host,

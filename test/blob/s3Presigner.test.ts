@@ -1,4 +1,10 @@
-import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describe, expect, it } from 'vitest';
 import { S3Presigner } from '../../src/blob/s3Presigner.js';
@@ -48,13 +54,13 @@ describe('S3Presigner', () => {
       const presigner = new S3Presigner(client, 'my-bucket');
       for (const key of KEYS) {
         const options = { expiresIn: 3600, signingDate };
-        expect(await presigner.presign('GET', key, 3600, undefined, signingDate)).toBe(
+        expect(await presigner.presign('GetObject', key, 3600, { signingDate })).toBe(
           await getSignedUrl(client, new GetObjectCommand({ Bucket: 'my-bucket', Key: key }), options),
         );
-        expect(await presigner.presign('PUT', key, 3600, undefined, signingDate)).toBe(
+        expect(await presigner.presign('PutObject', key, 3600, { signingDate })).toBe(
           await getSignedUrl(client, new PutObjectCommand({ Bucket: 'my-bucket', Key: key }), options),
         );
-        const sized = await presigner.presign('PUT', key, 3600, 12345, signingDate);
+        const sized = await presigner.presign('PutObject', key, 3600, { contentLength: 12345, signingDate });
         expect(sized).toBe(
           await getSignedUrl(
             client,
@@ -63,6 +69,24 @@ describe('S3Presigner', () => {
           ),
         );
         expect(new URL(sized).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;host');
+        for (const length of [undefined, 5_242_880]) {
+          const part = { uploadId: 'VXBsb2FkIElE+/=', number: 17 };
+          expect(
+            await presigner.presign('UploadPart', key, 3600, { contentLength: length, part, signingDate }),
+          ).toBe(
+            await getSignedUrl(
+              client,
+              new UploadPartCommand({
+                Bucket: 'my-bucket',
+                Key: key,
+                UploadId: part.uploadId,
+                PartNumber: part.number,
+                ContentLength: length,
+              }),
+              options,
+            ),
+          );
+        }
       }
       client.destroy();
     });
@@ -70,7 +94,7 @@ describe('S3Presigner', () => {
 
   it('signs as of now by default, for the lifetime asked', async () => {
     const client = clientOf(CLIENTS['path style on a custom endpoint']);
-    const url = new URL(await new S3Presigner(client, 'b').presign('GET', 'k', 600));
+    const url = new URL(await new S3Presigner(client, 'b').presign('GetObject', 'k', 600));
     const date = url.searchParams.get('X-Amz-Date') ?? '';
     const signedAt = Date.parse(
       `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
@@ -80,11 +104,21 @@ describe('S3Presigner', () => {
     client.destroy();
   });
 
+  it('takes a part for UploadPart and for nothing else', async () => {
+    const client = clientOf(CLIENTS['path style on a custom endpoint']);
+    const presigner = new S3Presigner(client, 'b');
+    await expect(presigner.presign('UploadPart', 'k', 600)).rejects.toThrow('UploadPart needs a part');
+    await expect(
+      presigner.presign('PutObject', 'k', 600, { part: { uploadId: 'u', number: 1 } }),
+    ).rejects.toThrow('PutObject takes no part');
+    client.destroy();
+  });
+
   it('refuses a request with a header it would not sign, rather than sign it wrong', async () => {
     // The SDK's default: GET asks for checksums with an x-amz-checksum-mode header.
     const client = new S3Client(CLIENTS['path style on a custom endpoint']);
-    await expect(new S3Presigner(client, 'b').presign('GET', 'k', 600)).rejects.toThrow(
-      "the S3 client's GET request carries headers this presigner does not sign: x-amz-checksum-mode",
+    await expect(new S3Presigner(client, 'b').presign('GetObject', 'k', 600)).rejects.toThrow(
+      "the S3 client's GetObject request carries headers this presigner does not sign: x-amz-checksum-mode",
     );
     client.destroy();
   });
