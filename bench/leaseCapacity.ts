@@ -4,8 +4,8 @@
  * on 127.0.0.1 (in this process, or in a child process so that the load generator does not share its
  * event loop); simulated workers talk to it over keep-alive HTTP on loopback (one connection each, through
  * the minimal client of httpConnection.ts, so that the load generator takes as little of the machine's CPU
- * as it can), each looping claim → heartbeats → segment-url → checkpoint → complete, and every call's
- * latency is recorded. They authenticate with a stored worker token, so every call pays for
+ * as it can), each looping claim → heartbeats → segment-url → checkpoint → complete (a merge: claim →
+ * segment-read-urls, a page of its job's segments at a time → complete), and every call's latency is recorded. They authenticate with a stored worker token, so every call pays for
  * authentication and the lease-holder check as in a cluster.
  *
  * Load is paced: each worker calls once every `workers / rate` seconds, on slots of its own with a random
@@ -36,6 +36,7 @@ import { Metrics } from '../src/coordinator/metrics.js';
 import { planChunks } from '../src/core/planner.js';
 import type { JobSpec } from '../src/core/types.js';
 import { loadPriceTable } from '../src/cost/prices.js';
+import { SEGMENT_READ_URLS_PAGE } from '../src/protocol/wire.js';
 import type { GroupCommit } from '../src/store/groupCommit.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
@@ -70,7 +71,14 @@ export interface LeaseBenchOptions {
   warmupSeconds?: number;
 }
 
-export const LEASE_OPS = ['claim', 'heartbeat', 'segment-url', 'checkpoint', 'complete'] as const;
+export const LEASE_OPS = [
+  'claim',
+  'heartbeat',
+  'segment-url',
+  'checkpoint',
+  'complete',
+  'segment-read-urls',
+] as const;
 export type LeaseOp = (typeof LEASE_OPS)[number];
 
 export interface OpStats {
@@ -882,6 +890,19 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
           const body = { epoch: task.epoch, startFrame: task.nextFrame, endFrame: task.endFrame, key };
           if (!(await call('checkpoint', `${at}/checkpoint`, body, [200]))) continue;
         }
+        if (task.kind === 'merge') {
+          let failed = false;
+          for (const keys of segmentKeyPages(claimed.body)) {
+            failed = !(await call(
+              'segment-read-urls',
+              `${at}/segment-read-urls`,
+              { epoch: task.epoch, keys },
+              [200],
+            ));
+            if (failed) break;
+          }
+          if (failed) continue;
+        }
         if (await call('complete', `${at}/complete`, { epoch: task.epoch }, [200])) {
           if (task.kind === 'process') {
             completedSinceTopUp++;
@@ -999,9 +1020,9 @@ interface ClaimedTask {
 }
 
 /**
- * The task of a claim's answer. A long job's merge claim answers megabytes (every segment's URL, every frame's
- * timestamp), which a fleet's merge worker parses on its own machine; parsed here, it held the event loop
- * that times all 500 workers' calls. The task object comes first and holds no nested object.
+ * The task of a claim's answer. A long job's merge claim answers megabytes (every segment's key and hash,
+ * every frame's timestamp), which a fleet's merge worker parses on its own machine; parsed here, it held the
+ * event loop that times all 500 workers' calls. The task object comes first and holds no nested object.
  */
 function claimedTask(body: string): ClaimedTask {
   if (body.length < 65_536) return (JSON.parse(body) as { task: ClaimedTask }).task;
@@ -1009,6 +1030,28 @@ function claimedTask(body: string): ClaimedTask {
   const end = body.indexOf('}', start);
   if (start < 0 || end < 0) throw new Error(`no task in a claim's answer: ${body.slice(0, 200)}`);
   return JSON.parse(body.slice(start + '"task":'.length, end + 1)) as ClaimedTask;
+}
+
+/**
+ * The segment keys of a merge claim's answer, a page of read URLs to ask for at a time: found by scanning,
+ * a page at a time, for the same reason as `claimedTask` (keys are plain paths: nothing to unescape).
+ */
+function* segmentKeyPages(body: string): Generator<string[]> {
+  const field = '"key":"';
+  let at = body.indexOf('"segments":[');
+  let page: string[] = [];
+  while (at >= 0) {
+    at = body.indexOf(field, at);
+    if (at < 0) break;
+    const end = body.indexOf('"', at + field.length);
+    page.push(body.slice(at + field.length, end));
+    at = end;
+    if (page.length === SEGMENT_READ_URLS_PAGE) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
 }
 
 /** The mean, p99 and max of the calls started per slot, over `slots` slots (those with none count as 0). */
@@ -1027,7 +1070,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const o = r.options;
   const ms = (x: number) => x.toFixed(1).padStart(7);
   const row = (name: string, s: OpStats) =>
-    `  ${name.padEnd(12)} ${String(s.count).padStart(7)} ${s.opsPerSecond.toFixed(0).padStart(7)} ${ms(s.p50)} ${ms(s.p95)} ${ms(s.p99)} ${ms(s.max)}`;
+    `  ${name.padEnd(17)} ${String(s.count).padStart(7)} ${s.opsPerSecond.toFixed(0).padStart(7)} ${ms(s.p50)} ${ms(s.p95)} ${ms(s.p99)} ${ms(s.max)}`;
   const share = (seconds: number) => `${((100 * seconds) / r.windowSeconds).toFixed(0)}%`;
   // The paced load offers the goal's rate exactly, so a window a few milliseconds longer than its seconds
   // reads 1,999.9 calls/s with every call served: within 0.5 % counts as the rate.
@@ -1048,7 +1091,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
       : []),
     `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ${o.blob === 's3' ? 'S3 blob store (presigned URLs)' : 'local blob store'}, ` +
       `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${r.startSeconds} s of workers starting and ${o.warmupSeconds} s warm-up`,
-    `  ${'call'.padEnd(12)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
+    `  ${'call'.padEnd(17)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
     ...LEASE_OPS.map((op) => row(op, r.ops[op])),
     row('all', r.all),
     `  tasks completed ${r.tasksCompleted} (${(r.tasksCompleted / r.windowSeconds).toFixed(0)}/s), jobs created ${r.jobsCreated}, ` +

@@ -17,6 +17,8 @@ import {
   OutputUploadBody,
   RejectSegmentsBody,
   ReleaseBody,
+  SegmentReadUrlsBody,
+  type SegmentReadUrlsResponse,
   SegmentUrlBody,
   TaskIdParams,
 } from '../protocol/wire.js';
@@ -271,6 +273,13 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       leased('segment-url', SegmentUrlBody, async (id, body, _caller, reply) => {
         const target = await leases.segmentUrl(id, body.epoch, body.startFrame);
         return target ? reply.send(target) : reply.code(409).send({ error: 'stale' });
+      });
+
+      leased('segment-read-urls', SegmentReadUrlsBody, async (id, body, _caller, reply) => {
+        const urls = await leases.segmentReadUrls(id, body.epoch, body.keys);
+        return urls
+          ? reply.send({ urls } satisfies SegmentReadUrlsResponse)
+          : reply.code(409).send({ error: 'stale' });
       });
 
       // Outputs too big for one PUT (S3: 5 GiB): parts of the merge task's own output, for its lease holder.

@@ -1,4 +1,3 @@
-import { setTimeout } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type BlobStore, hasMultipart } from '../blob/blobStore.js';
 import { locationUrl } from '../blob/location.js';
@@ -73,9 +72,6 @@ export interface SegmentIntegrity {
   decoded?: boolean;
 }
 
-/** Segment URLs a merge claim signs between two turns of the event loop. */
-const URL_BATCH = 200;
-
 /** Who holds a task's lease at an epoch: the fields of every log line about the task. */
 export interface LeaseFields {
   jobId: string;
@@ -98,6 +94,9 @@ export function blobRef(key: string): string {
 export function blobKeyOf(location: string): string | undefined {
   return location.startsWith(BLOB_REF) ? location.slice(BLOB_REF.length) : undefined;
 }
+
+/** A segment's name in its job's folder, as `segmentKey` writes it. */
+const SEGMENT_NAME = /^[^/]+-e\d+-f\d{8,}\.mp4$/;
 
 export function segmentKey(jobId: string, taskId: string, epoch: number, startFrame: number): string {
   return `${segmentsPrefix(jobId)}${taskId}-e${epoch}-f${String(startFrame).padStart(8, '0')}.mp4`;
@@ -353,26 +352,16 @@ export class LeaseService {
           probe.video.lastFrameDurationTicks,
           starts.length,
         );
-    // Signing thousands of URLs is CPU work: in batches, each followed by a pause four times as long as it
-    // took, so that the signing takes at most a fifth of the coordinator's time and other lease calls keep
-    // their pace (a 10,000-segment merge claim, signed at once, made a burst of slow calls on a busy one).
-    const urls: string[] = [];
-    for (let i = 0; i < segments.length; i += URL_BATCH) {
-      const batch = segments.slice(i, i + URL_BATCH);
-      const started = performance.now();
-      urls.push(...(await Promise.all(batch.map((s) => this.blobs.readUrl(s.key)))));
-      await setTimeout(4 * (performance.now() - started));
-    }
     return {
-      segments: urls.map((url, i) => ({
-        url,
+      segments: segments.map((s, i) => ({
+        key: s.key,
         durationMicros: durations[i],
-        taskId: segments[i].taskId,
-        startFrame: segments[i].range.start,
-        endFrame: segments[i].range.end,
-        sha256: segments[i].sha256,
-        bytes: segments[i].bytes,
-        decoded: segments[i].decoded,
+        taskId: s.taskId,
+        startFrame: s.range.start,
+        endFrame: s.range.end,
+        sha256: s.sha256,
+        bytes: s.bytes,
+        decoded: s.decoded,
       })),
       outputUrl: await this.writeLocation(output),
       ...(blobKeyOf(output) !== undefined && hasMultipart(this.blobs)
@@ -425,6 +414,25 @@ export class LeaseService {
     if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
     const key = segmentKey(task.jobId, taskId, epoch, startFrame);
     return { key, url: await this.blobs.writeUrl(key) };
+  }
+
+  /**
+   * Where the holder of merge task `taskId` at `epoch` reads these segments of its job; undefined without
+   * the lease. A key outside the job's segments is a protocol violation.
+   */
+  async segmentReadUrls(
+    taskId: string,
+    epoch: number,
+    keys: readonly string[],
+  ): Promise<string[] | undefined> {
+    const task = await this.store.getTask(taskId);
+    if (!task || task.epoch !== epoch || task.state !== 'running' || task.kind !== 'merge') return undefined;
+    const prefix = segmentsPrefix(task.jobId);
+    const foreign = keys.find(
+      (key) => !key.startsWith(prefix) || !SEGMENT_NAME.test(key.slice(prefix.length)),
+    );
+    if (foreign !== undefined) throw new ProtocolError(`${foreign} is not a segment of job ${task.jobId}`);
+    return Promise.all(keys.map((key) => this.blobs.readUrl(key)));
   }
 
   /** The blob key of the output that the holder of merge task `taskId` at `epoch` writes; undefined otherwise. */

@@ -68,6 +68,20 @@ export const HeartbeatBody = z.object({
 
 export const SegmentUrlBody = z.object({ epoch: Epoch, startFrame: Count });
 
+/** Segments a merge asks read URLs for in one call. */
+export const SEGMENT_READ_URLS_PAGE = 100;
+
+/** `POST /tasks/:id/segment-read-urls`: the merge task's holder asks where to read these segments of its job. */
+export const SegmentReadUrlsBody = z.object({
+  epoch: Epoch,
+  keys: z.array(Text.min(1).max(1000)).min(1).max(SEGMENT_READ_URLS_PAGE),
+});
+
+/** The URL of `keys[i]` at index i. */
+export interface SegmentReadUrlsResponse {
+  urls: string[];
+}
+
 const Sha256 = Text.regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lowercase hex digits');
 
 export const CheckpointBody = z.object({
@@ -99,9 +113,13 @@ export const RejectSegmentsBody = z.object({
     .max(10_000),
 });
 
-/** One segment of a merge: where to read it, where it sits, and what it must be. */
+/**
+ * One segment of a merge: its blob, where it sits, and what it must be. Where to read it the merge asks
+ * in pages (`/tasks/:id/segment-read-urls`) as it downloads: a claim that signed every URL of a long job
+ * (10,000 segments: 6.6 MB) held the coordinator for a second, and the last URLs could expire unread.
+ */
 export interface MergeSegmentInput {
-  url: string;
+  key: string;
   durationMicros: number;
   taskId: string;
   startFrame: number;

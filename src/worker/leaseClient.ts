@@ -8,7 +8,12 @@ import type {
   ReleaseReason,
   SegmentRejection,
 } from '../core/types.js';
-import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
+import type {
+  ClaimResponse,
+  OutputUploadResponse,
+  SegmentReadUrlsResponse,
+  SegmentUrlResponse,
+} from '../protocol/wire.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
 export class LeaseLostError extends Error {
@@ -101,6 +106,12 @@ export class LeaseClient {
   async segmentUrl(taskId: string, epoch: number, startFrame: number): Promise<SegmentUrlResponse> {
     const response = await this.post(`/tasks/${taskId}/segment-url`, { epoch, startFrame }, taskId);
     return (await response.json()) as SegmentUrlResponse;
+  }
+
+  /** Where the merge task's holder reads these segments (at most SEGMENT_READ_URLS_PAGE): `urls[i]` is `keys[i]`'s. */
+  async segmentReadUrls(taskId: string, epoch: number, keys: readonly string[]): Promise<string[]> {
+    const response = await this.post(`/tasks/${taskId}/segment-read-urls`, { epoch, keys }, taskId);
+    return ((await response.json()) as SegmentReadUrlsResponse).urls;
   }
 
   /** Part URLs for the merged output (a merge task's lease); with `uploadId`, resumes that upload. */

@@ -7,38 +7,13 @@ import { MediaError } from '../media/errors.js';
 import { outputProblem } from '../media/integrityCheck.js';
 import { mergeSegments } from '../media/merge.js';
 import { hashFile } from '../models/hashes.js';
-import type { ClaimResponse, MergeSegmentInput } from '../protocol/wire.js';
+import type { ClaimResponse } from '../protocol/wire.js';
 import type { LeaseClient } from './leaseClient.js';
 import { plannedMicros } from './outputTimeline.js';
 import { uploadOutput } from './outputUpload.js';
-import { type DownloadedSegment, damagedSegments } from './segmentVerification.js';
-import { downloadFile, HttpError, readableLocation } from './transfer.js';
-
-/**
- * Every segment downloaded into `dir`, in order. A blob the store no longer has (404) is damage like any
- * other. The downloads all end before any failure is thrown: one left running would write into the folder
- * as it is removed, or over the same file as the merge's next try downloads it.
- */
-async function downloadSegments(
-  segments: readonly MergeSegmentInput[],
-  dir: string,
-): Promise<DownloadedSegment[]> {
-  const settled = await Promise.allSettled(
-    segments.map(async (s, i): Promise<DownloadedSegment> => {
-      try {
-        return { ...s, path: await downloadFile(s.url, dir, `segment-${i}.mp4`) };
-      } catch (error) {
-        // Other failures may pass, and fail the try.
-        if (!(error instanceof HttpError && error.status === 404)) throw error;
-        return { ...s, path: '', missing: `the stored blob is missing (${error.message})` };
-      }
-    }),
-  );
-  return settled.map((result) => {
-    if (result.status === 'rejected') throw result.reason;
-    return result.value;
-  });
-}
+import { downloadSegments } from './segmentDownload.js';
+import { damagedSegments } from './segmentVerification.js';
+import { readableLocation } from './transfer.js';
 
 export interface MergeTaskContext {
   client: LeaseClient;
@@ -61,7 +36,7 @@ export async function runMergeTask(ctx: MergeTaskContext): Promise<'completed' |
   await mkdir(dir, { recursive: true });
   let output: { bytes: number; sha256: string };
   try {
-    const segments = await downloadSegments(merge.segments, dir);
+    const segments = await downloadSegments(ctx.client, claim, dir);
     const damaged = await damagedSegments(segments, claim, signal);
     if (damaged.length > 0) {
       await ctx.client.rejectSegments(claim.task.id, claim.task.epoch, damaged);

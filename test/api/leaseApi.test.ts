@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
@@ -8,7 +9,11 @@ import { parseOnDemandFor } from '../../src/app/clusterServer.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import type { JobSpec } from '../../src/core/types.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import {
+  type ClaimResponse,
+  SEGMENT_READ_URLS_PAGE,
+  type SegmentReadUrlsResponse,
+} from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 
@@ -19,11 +24,13 @@ describe('lease API over HTTP', () => {
   let store: SqliteStore;
   let app: FastifyInstance;
   let clock = 0;
+  let blobDir: string;
 
   beforeEach(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spotfuse-api-'));
+    blobDir = join(dir, 'blobs');
     store = new SqliteStore(join(dir, 'state.db'));
-    const leases = new LeaseService(store, new LocalBlobStore(join(dir, 'blobs')), {
+    const leases = new LeaseService(store, new LocalBlobStore(blobDir), {
       leaseTtlMs: 1000,
       maxAttempts: 3,
       now: () => clock,
@@ -129,6 +136,31 @@ describe('lease API over HTTP', () => {
     expect(merge.task.kind).toBe('merge');
     expect(merge.merge?.outputUrl).toBe('file:///videos/out.mp4');
     expect(merge.merge?.segments.map((s) => s.durationMicros)).toEqual([333333, 333334]);
+
+    // Where to read the segments, asked by the merge's holder in pages: its own job's segments only.
+    const keys = merge.merge?.segments.map((s) => s.key) ?? [];
+    expect(keys).toEqual([key, key2]);
+    const readUrls = (taskId: string, epoch: number, asked: string[]) =>
+      post(`/v1/tasks/${taskId}/segment-read-urls`, { epoch, keys: asked });
+    const read = await readUrls(merge.task.id, merge.task.epoch, keys);
+    expect(read.statusCode).toBe(200);
+    expect((read.json() as SegmentReadUrlsResponse).urls).toEqual(
+      keys.map((k) => pathToFileURL(join(blobDir, k)).href),
+    );
+    for (const outside of [
+      `${key}/../../../../state.db`,
+      'jobs/other/segments/t-e1-f00000000.mp4',
+      `${key}x`,
+    ]) {
+      const refused = await readUrls(merge.task.id, merge.task.epoch, [key, outside]);
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().error).toContain(outside);
+    }
+    const tooMany = Array.from({ length: SEGMENT_READ_URLS_PAGE + 1 }, () => key);
+    expect((await readUrls(merge.task.id, merge.task.epoch, tooMany)).statusCode).toBe(400);
+    expect((await readUrls(merge.task.id, merge.task.epoch + 1, keys)).statusCode).toBe(409);
+    // A process task's holder reads no segments (this one has ended anyway).
+    expect((await readUrls(id, 2, keys)).statusCode).toBe(409);
   });
 
   it('releases as preempted without counting a failure', async () => {

@@ -42,7 +42,7 @@ async function segment(
   const { sha256, size } = await hashFile(options.recorded ?? path);
   const hashes = options.hashes ?? 'both';
   return {
-    url: '',
+    key: `jobs/j/segments/t-e1-f${String(30 * n).padStart(8, '0')}.mp4`,
     durationMicros: 1_000_000,
     taskId: 't',
     startFrame: 30 * n,
