@@ -210,11 +210,11 @@ async function leaseApi(url: string, poolSize: number | undefined, blob: BenchBl
   const store = await PostgresStore.open(
     poolSize === undefined ? url : { connectionString: url, max: poolSize },
   );
-  const blobDir = mkdtempSync(join(tmpdir(), 'spotfuse-lease-bench-'));
+  const blobDir = blob === 'local' ? mkdtempSync(join(tmpdir(), 'spotfuse-lease-bench-')) : undefined;
   // As `spotfuse server` builds it: metrics, costed attempts, an info-level lease log (to nowhere here).
   const metrics = new Metrics({ store });
   const blobs =
-    blob === 's3'
+    blobDir === undefined
       ? new S3BlobStore('s3://spotfuse-lease-bench/cluster', {
           endpoint: 'http://127.0.0.1:9',
           forcePathStyle: true,
@@ -244,7 +244,7 @@ async function leaseApi(url: string, poolSize: number | undefined, blob: BenchBl
       await api.close();
       await store.close();
       if (blobs instanceof S3BlobStore) blobs.close();
-      rmSync(blobDir, { recursive: true, force: true });
+      if (blobDir !== undefined) rmSync(blobDir, { recursive: true, force: true });
     },
   };
 }
