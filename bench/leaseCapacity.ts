@@ -5,8 +5,9 @@
  * event loop); simulated workers talk to it over keep-alive HTTP on loopback (one connection each, through
  * the minimal client of httpConnection.ts, so that the load generator takes as little of the machine's CPU
  * as it can), each looping claim → heartbeats → segment-url → checkpoint → complete (a merge: claim →
- * segment-read-urls, a page of its job's segments at a time → complete), and every call's latency is recorded. They authenticate with a stored worker token, so every call pays for
- * authentication and the lease-holder check as in a cluster.
+ * segment-read-urls, a page of its job's segments at a time → complete), and every call's latency is
+ * recorded. They authenticate with a stored worker token, so every call pays for authentication and the
+ * lease-holder check as in a cluster.
  *
  * Load is paced: each worker calls once every `workers / rate` seconds, on slots of its own with a random
  * phase, and one that falls behind skips the slots it missed (no catch-up bursts), so `rate` is the offered
