@@ -17,6 +17,8 @@ import type {
   Pool,
   ReleaseReason,
   SegmentRejection,
+  Task,
+  TaskKind,
 } from '../core/types.js';
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
@@ -404,14 +406,21 @@ export class LeaseService {
     return result;
   }
 
+  /** Task `taskId` if it runs under the lease of `epoch` (and is of `kind`, given one). */
+  private async leasedTask(taskId: string, epoch: number, kind?: TaskKind): Promise<Task | undefined> {
+    const task = await this.store.getTask(taskId);
+    if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
+    return kind === undefined || task.kind === kind ? task : undefined;
+  }
+
   /** Where the lease holder uploads the segment that starts at `startFrame`; undefined without the lease. */
   async segmentUrl(
     taskId: string,
     epoch: number,
     startFrame: number,
   ): Promise<SegmentUrlResponse | undefined> {
-    const task = await this.store.getTask(taskId);
-    if (!task || task.epoch !== epoch || task.state !== 'running') return undefined;
+    const task = await this.leasedTask(taskId, epoch);
+    if (!task) return undefined;
     const key = segmentKey(task.jobId, taskId, epoch, startFrame);
     return { key, url: await this.blobs.writeUrl(key) };
   }
@@ -425,8 +434,8 @@ export class LeaseService {
     epoch: number,
     keys: readonly string[],
   ): Promise<string[] | undefined> {
-    const task = await this.store.getTask(taskId);
-    if (!task || task.epoch !== epoch || task.state !== 'running' || task.kind !== 'merge') return undefined;
+    const task = await this.leasedTask(taskId, epoch, 'merge');
+    if (!task) return undefined;
     const prefix = segmentsPrefix(task.jobId);
     const foreign = keys.find(
       (key) => !key.startsWith(prefix) || !SEGMENT_NAME.test(key.slice(prefix.length)),
@@ -437,8 +446,8 @@ export class LeaseService {
 
   /** The blob key of the output that the holder of merge task `taskId` at `epoch` writes; undefined otherwise. */
   private async leasedOutputKey(taskId: string, epoch: number): Promise<string | undefined> {
-    const task = await this.store.getTask(taskId);
-    if (!task || task.epoch !== epoch || task.state !== 'running' || task.kind !== 'merge') return undefined;
+    const task = await this.leasedTask(taskId, epoch, 'merge');
+    if (!task) return undefined;
     const job = await this.store.getJob(task.jobId);
     return job && blobKeyOf(job.spec.output);
   }
