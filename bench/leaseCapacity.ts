@@ -1070,8 +1070,9 @@ export const LEASE_GOAL = { opsPerSecond: 2000, p99Ms: 20 };
 export function leaseCapacityTable(r: LeaseBenchResult): string[] {
   const o = r.options;
   const ms = (x: number) => x.toFixed(1).padStart(7);
+  const nameWidth = Math.max(...LEASE_OPS.map((op) => op.length));
   const row = (name: string, s: OpStats) =>
-    `  ${name.padEnd(17)} ${String(s.count).padStart(7)} ${s.opsPerSecond.toFixed(0).padStart(7)} ${ms(s.p50)} ${ms(s.p95)} ${ms(s.p99)} ${ms(s.max)}`;
+    `  ${name.padEnd(nameWidth)} ${String(s.count).padStart(7)} ${s.opsPerSecond.toFixed(0).padStart(7)} ${ms(s.p50)} ${ms(s.p95)} ${ms(s.p99)} ${ms(s.max)}`;
   const share = (seconds: number) => `${((100 * seconds) / r.windowSeconds).toFixed(0)}%`;
   // The paced load offers the goal's rate exactly, so a window a few milliseconds longer than its seconds
   // reads 1,999.9 calls/s with every call served: within 0.5 % counts as the rate.
@@ -1092,7 +1093,7 @@ export function leaseCapacityTable(r: LeaseBenchResult): string[] {
       : []),
     `  server ${o.server === 'child' ? 'in a child process' : 'in the load generator’s process'}, pg pool ${o.poolSize ?? '10 (default)'}, ${o.blob === 's3' ? 'S3 blob store (presigned URLs)' : 'local blob store'}, ` +
       `offered ${o.rate > 0 ? `${o.rate} calls/s` : 'back to back (closed loop)'}, ${r.windowSeconds.toFixed(1)} s measured after ${r.startSeconds} s of workers starting and ${o.warmupSeconds} s warm-up`,
-    `  ${'call'.padEnd(17)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
+    `  ${'call'.padEnd(nameWidth)} ${'count'.padStart(7)} ${'calls/s'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
     ...LEASE_OPS.map((op) => row(op, r.ops[op])),
     row('all', r.all),
     `  tasks completed ${r.tasksCompleted} (${(r.tasksCompleted / r.windowSeconds).toFixed(0)}/s), jobs created ${r.jobsCreated}, ` +
