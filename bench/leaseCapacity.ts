@@ -37,7 +37,7 @@ import { Metrics } from '../src/coordinator/metrics.js';
 import { planChunks } from '../src/core/planner.js';
 import type { JobSpec } from '../src/core/types.js';
 import { loadPriceTable } from '../src/cost/prices.js';
-import { SEGMENT_READ_URLS_PAGE } from '../src/protocol/wire.js';
+import { LEASE_PROTOCOL, SEGMENT_READ_URLS_PAGE } from '../src/protocol/wire.js';
 import type { GroupCommit } from '../src/store/groupCommit.js';
 import { PostgresStore } from '../src/store/postgresStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../src/vision/faceOptions.js';
@@ -860,7 +860,12 @@ export async function benchLeaseCapacity(options: LeaseBenchOptions): Promise<Le
       };
       const workerId = `bench-${index}`;
       while (!stopping) {
-        const claimed = await call('claim', '/claim', { workerId, pool: 'spot' }, [200, 204]);
+        const claimed = await call(
+          'claim',
+          '/claim',
+          { protocol: LEASE_PROTOCOL, workerId, pool: 'spot' },
+          [200, 204],
+        );
         if (!claimed) continue;
         if (claimed.status === 204) {
           if (recording) emptyClaims++;

@@ -13,6 +13,7 @@ import {
   ClaimBody,
   CompleteBody,
   HeartbeatBody,
+  LEASE_PROTOCOL,
   OutputCompleteBody,
   OutputUploadBody,
   RejectSegmentsBody,
@@ -104,6 +105,17 @@ export function buildMetricsApi(metrics: Metrics): FastifyInstance {
 function answerLease(reply: FastifyReply, result: LeaseResult) {
   if (result === 'ok') return reply.send({ ok: true });
   return reply.code(409).send({ error: result });
+}
+
+/**
+ * A claim from a worker of another lease protocol: a 400 that names both versions, so that the worker can
+ * stop with a line that says what to upgrade, where it would misread the task it was handed.
+ */
+function refuseProtocol(reply: FastifyReply, workerProtocol: number) {
+  return reply.code(400).send({
+    error: `this worker speaks lease protocol ${workerProtocol} and the coordinator ${LEASE_PROTOCOL}: run workers and coordinator from one spotfuse release`,
+    protocol: LEASE_PROTOCOL,
+  });
 }
 
 /** The task a `/v1/tasks/:id/...` call names, checked like any other input. */
@@ -236,9 +248,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       v1.addHook('onRequest', requireRole('worker', 'admin'));
 
       v1.post('/claim', async (request, reply) => {
-        const { workerId, pool, cloud, instanceType, zone, lifecycle, engines } = ClaimBody.parse(
+        const { protocol, workerId, pool, cloud, instanceType, zone, lifecycle, engines } = ClaimBody.parse(
           request.body,
         );
+        if ((protocol ?? 1) !== LEASE_PROTOCOL) return refuseProtocol(reply, protocol ?? 1);
         const claim = await leases.claim(
           leaseWorkerId(principalOf(request), workerId),
           pool,

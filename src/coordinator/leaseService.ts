@@ -23,7 +23,12 @@ import type {
 import { attemptCost } from '../cost/accounting.js';
 import type { PriceTable } from '../cost/prices.js';
 import type { StoredProbe } from '../media/probe.js';
-import type { ClaimResponse, OutputUploadResponse, SegmentUrlResponse } from '../protocol/wire.js';
+import {
+  type ClaimResponse,
+  LEASE_PROTOCOL,
+  type OutputUploadResponse,
+  type SegmentUrlResponse,
+} from '../protocol/wire.js';
 import {
   type CompletedTask,
   type EndedLease,
@@ -275,6 +280,7 @@ export class LeaseService {
     // Whom the job notifies is the coordinator's business, not the worker's.
     const { notify: _notify, ...spec } = job.spec;
     const response: ClaimResponse = {
+      protocol: LEASE_PROTOCOL,
       leaseTtlMs: this.options.leaseTtlMs,
       task: {
         id: task.id,

@@ -33,7 +33,20 @@ import { Text } from './textSchema.js';
 
 const InstanceFact = Text.regex(INSTANCE_FACT, 'an instance fact is 1-100 printable characters');
 
+/** Epochs and frame indices are PostgreSQL `integer`s: a bigger number is a 400, not a failed statement. */
+const MAX_INT = 2 ** 31 - 1;
+
+/**
+ * The lease protocol's version: a worker claims with it, and a coordinator hands work only to workers of its
+ * own. Raised when a change makes a worker and a coordinator of different releases misread each other
+ * (2: a merge claim lists segment keys, and the merge asks for their read URLs a page at a time); a release
+ * whose wire is unchanged keeps it, so that a rolling upgrade goes on working. Claims without one are 1's.
+ */
+export const LEASE_PROTOCOL = 2;
+
 export const ClaimBody = z.object({
+  /** The worker's LEASE_PROTOCOL; optional here so that an older worker is told, not just refused. */
+  protocol: z.number().int().positive().max(MAX_INT).optional(),
   workerId: Text.min(1).max(200),
   pool: z.enum(['spot', 'on-demand']).default('spot'),
   /** The worker's machine, as its cloud's metadata service tells (recorded with the attempt). */
@@ -45,8 +58,6 @@ export const ClaimBody = z.object({
   engines: z.array(z.enum(ENGINE_NAMES)).min(1).max(ENGINE_NAMES.length).default(['native']),
 });
 
-/** Epochs and frame indices are PostgreSQL `integer`s: a bigger number is a 400, not a failed statement. */
-const MAX_INT = 2 ** 31 - 1;
 const Count = z.number().int().nonnegative().max(MAX_INT);
 
 const Epoch = Count;
@@ -172,6 +183,8 @@ export const OutputCompleteBody = z.object({
 });
 
 export interface ClaimResponse {
+  /** The coordinator's LEASE_PROTOCOL. */
+  protocol: number;
   leaseTtlMs: number;
   task: {
     id: string;

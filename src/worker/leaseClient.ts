@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from '../core/errors.js';
 import { toStorableText } from '../core/text.js';
 import type {
   EngineName,
@@ -8,11 +9,12 @@ import type {
   ReleaseReason,
   SegmentRejection,
 } from '../core/types.js';
-import type {
-  ClaimResponse,
-  OutputUploadResponse,
-  SegmentReadUrlsResponse,
-  SegmentUrlResponse,
+import {
+  type ClaimResponse,
+  LEASE_PROTOCOL,
+  type OutputUploadResponse,
+  type SegmentReadUrlsResponse,
+  type SegmentUrlResponse,
 } from '../protocol/wire.js';
 
 /** The coordinator no longer recognises this lease: stop work on the task, do not release it. */
@@ -70,7 +72,11 @@ export class LeaseClient {
   }
 
   private async post(path: string, body: unknown, taskId?: string): Promise<Response> {
-    const response = await this.send(path, body, taskId !== undefined);
+    return this.answer(await this.send(path, body, taskId !== undefined), path, taskId);
+  }
+
+  /** `response` if it is a success; otherwise the error it means. */
+  private async answer(response: Response, path: string, taskId?: string): Promise<Response> {
     if (response.status === 409 && taskId) {
       const conflict = (await response.json().catch(() => ({}))) as { error?: string };
       throw new LeaseLostError(taskId, conflict.error ?? 'stale');
@@ -89,8 +95,30 @@ export class LeaseClient {
     instance?: InstanceInfo,
     engines: readonly EngineName[] = ['native'],
   ): Promise<ClaimResponse | undefined> {
-    const response = await this.post('/claim', { ...instance, workerId, pool, engines });
-    return response.status === 204 ? undefined : ((await response.json()) as ClaimResponse);
+    const response = await this.send(
+      '/claim',
+      { ...instance, protocol: LEASE_PROTOCOL, workerId, pool, engines },
+      false,
+    );
+    if (response.status === 400) {
+      const refusal = (await response
+        .clone()
+        .json()
+        .catch(() => ({}))) as { error?: string; protocol?: unknown };
+      if (typeof refusal.protocol === 'number') throw new UserError(`coordinator: ${refusal.error}`);
+    }
+    const answer = await this.answer(response, '/claim');
+    if (answer.status === 204) return undefined;
+    const claim = (await answer.json()) as ClaimResponse;
+    if (claim.protocol !== LEASE_PROTOCOL) {
+      // A coordinator older than the protocol check hands the task over anyway: handed back at once, as a
+      // preempted worker's, it waits for no lease to run out.
+      await this.release(claim.task.id, claim.task.epoch, 'preempted').catch(() => {});
+      throw new UserError(
+        `this worker speaks lease protocol ${LEASE_PROTOCOL} and the coordinator at ${this.server} ${claim.protocol ?? 1}: run workers and coordinator from one spotfuse release`,
+      );
+    }
+    return claim;
   }
 
   async heartbeat(

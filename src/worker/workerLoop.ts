@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from '../core/errors.js';
 import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
@@ -136,6 +137,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         claim = await client.claim(workerId, options.pool, instance, engines);
         unreachableSince = undefined;
       } catch (error) {
+        // Told it cannot work here (another lease protocol): no retry changes that.
+        if (error instanceof UserError) throw error;
         if (unreachableSince === undefined)
           log(`coordinator unreachable, retrying: ${(error as Error).message}`);
         unreachableSince ??= Date.now();

@@ -25,7 +25,7 @@ import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec } from '../../src/core/types.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import type { Store } from '../../src/store/store.js';
@@ -290,21 +290,27 @@ for (const backend of backends) {
       }
       // A tenant cannot claim work; a worker and the admin can.
       await newJob();
-      const denied = await call('POST', '/v1/claim', tenant, { workerId: 'w' });
+      const denied = await call('POST', '/v1/claim', tenant, { protocol: LEASE_PROTOCOL, workerId: 'w' });
       expect(denied.statusCode).toBe(403);
       expect(denied.json()).toEqual({ error: 'requires a worker or admin token' });
-      expect((await call('POST', '/v1/claim', worker, { workerId: 'w' })).statusCode).toBe(200);
-      expect((await call('POST', '/v1/claim', ADMIN, { workerId: 'w' })).statusCode).toBe(204);
+      expect(
+        (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w' })).statusCode,
+      ).toBe(200);
+      expect(
+        (await call('POST', '/v1/claim', ADMIN, { protocol: LEASE_PROTOCOL, workerId: 'w' })).statusCode,
+      ).toBe(204);
       expect((await store.listTokens()).find((t) => t.role === 'worker')?.lastUsedAt).toBe(clock);
     });
 
     it('refuses a revoked token on its very next request', async () => {
       const worker = await newToken({ role: 'worker' });
-      expect((await call('POST', '/v1/claim', worker, { workerId: 'w' })).statusCode).toBe(204);
+      expect(
+        (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w' })).statusCode,
+      ).toBe(204);
       const [{ id }] = await store.listTokens();
       clock += 5;
       expect((await call('DELETE', `/v1/tokens/${id}`, ADMIN)).statusCode).toBe(204);
-      const r = await call('POST', '/v1/claim', worker, { workerId: 'w' });
+      const r = await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w' });
       expect(r.statusCode).toBe(401);
       expect(r.json()).toEqual({ error: 'invalid token' });
       expect((await store.listTokens())[0].revokedAt).toBe(clock);
@@ -338,7 +344,9 @@ for (const backend of backends) {
       });
       expect(garbage.statusCode).toBe(400);
       const worker = await newToken({ role: 'worker' });
-      expect((await call('POST', '/v1/claim', worker, { workerId: 7 })).statusCode).toBe(400);
+      expect(
+        (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 7 })).statusCode,
+      ).toBe(400);
       expect(
         (await call('POST', '/v1/tasks/x/heartbeat', worker, { epoch: -1, framesDone: 0 })).statusCode,
       ).toBe(400);
@@ -354,11 +362,15 @@ for (const backend of backends) {
     it('fences a worker presenting a stale epoch with 409', async () => {
       const worker = await newToken({ role: 'worker' });
       await newJob();
-      const first = (await call('POST', '/v1/claim', worker, { workerId: 'w1' })).json() as ClaimResponse;
+      const first = (
+        await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' })
+      ).json() as ClaimResponse;
       const id = first.task.id;
       clock += 5000;
       await store.expireLeases(clock);
-      const second = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json() as ClaimResponse;
+      const second = (
+        await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w2' })
+      ).json() as ClaimResponse;
       expect(second.task).toMatchObject({ id, epoch: 2 });
       for (const [path, body] of [
         ['heartbeat', { epoch: 1, framesDone: 1 }],
@@ -383,7 +395,9 @@ for (const backend of backends) {
         { start: 0, end: 10 },
         { start: 10, end: 20 },
       ]);
-      const claim = (await call('POST', '/v1/claim', mine, { workerId: 'w1' })).json() as ClaimResponse;
+      const claim = (
+        await call('POST', '/v1/claim', mine, { protocol: LEASE_PROTOCOL, workerId: 'w1' })
+      ).json() as ClaimResponse;
       const id = claim.task.id;
       const unclaimed = id.replace(/t0000$/, 't0001');
       expect(unclaimed).not.toBe(id);
@@ -607,7 +621,7 @@ describe('authenticate', () => {
       const claim = await app.inject({
         method: 'POST',
         url: '/v1/claim',
-        payload: { workerId: 'w' },
+        payload: { protocol: LEASE_PROTOCOL, workerId: 'w' },
         headers: bearer('local-worker-token'),
       });
       expect(claim.statusCode).toBe(204);

@@ -11,7 +11,7 @@ import { JobQueries } from '../../src/coordinator/jobQueries.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { loadPriceTable } from '../../src/cost/prices.js';
 import type { FleetView, JobListResponse, JobTimeline, SavingsView } from '../../src/protocol/jobViews.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { cfrWithAudio } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -70,14 +70,14 @@ describe('dashboard API', () => {
     // w1 on a spot machine is preempted; w2 takes the task over and reports 10 frames/s at frame 5.
     const machine = { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' };
     const first = (
-      await call('POST', '/v1/claim', worker, { workerId: 'w1', ...machine })
+      await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1', ...machine })
     ).json() as ClaimResponse;
     await call('POST', `/v1/tasks/${first.task.id}/release`, worker, {
       epoch: first.task.epoch,
       reason: 'preempted',
     });
     const second = (
-      await call('POST', '/v1/claim', worker, { workerId: 'w2', ...machine })
+      await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w2', ...machine })
     ).json() as ClaimResponse;
     expect(second.task.id).toBe(first.task.id);
     const beat = await call('POST', `/v1/tasks/${second.task.id}/heartbeat`, worker, {
@@ -212,7 +212,9 @@ describe('dashboard API', () => {
     expect(early.json()).toEqual({ error: 'job is running: only a failed job is retried' });
     // Three failed attempts (the lease service's maxAttempts) fail the job.
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w3' })).json() as ClaimResponse;
+      const claim = (
+        await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w3' })
+      ).json() as ClaimResponse;
       expect(claim.task.jobId).toBe(failing);
       await call('POST', `/v1/tasks/${claim.task.id}/release`, worker, {
         epoch: claim.task.epoch,
@@ -225,7 +227,9 @@ describe('dashboard API', () => {
     const retried = await call('POST', `/v1/jobs/${failing}/retry`, acme);
     expect(retried.statusCode).toBe(200);
     expect(retried.json()).toEqual({ id: failing, state: 'running' });
-    const again = (await call('POST', '/v1/claim', worker, { workerId: 'w3' })).json() as ClaimResponse;
+    const again = (
+      await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w3' })
+    ).json() as ClaimResponse;
     expect(again.task).toMatchObject({ jobId: failing, epoch: 4 });
   });
 });

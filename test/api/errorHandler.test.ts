@@ -8,6 +8,7 @@ import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { serviceUnavailable } from '../../src/coordinator/unavailable.js';
 import { ProtocolError } from '../../src/core/errors.js';
+import { LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { PostgresStore } from '../../src/store/postgresStore.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 
@@ -81,7 +82,7 @@ describe('API error handler', () => {
       method: 'POST',
       url: '/v1/claim',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ workerId: 'x'.repeat(2 * 1024 * 1024) }),
+      payload: JSON.stringify({ protocol: LEASE_PROTOCOL, workerId: 'x'.repeat(2 * 1024 * 1024) }),
     });
     expect(res.statusCode).toBe(413);
   });
@@ -108,7 +109,7 @@ describe('API error handler', () => {
         method: 'POST',
         url: '/v1/claim',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        payload: JSON.stringify({ workerId: 'w' }),
+        payload: JSON.stringify({ protocol: LEASE_PROTOCOL, workerId: 'w' }),
       });
       expect(claim.statusCode).toBe(503);
     } finally {

@@ -11,7 +11,7 @@ import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec, NotifySpec } from '../../src/core/types.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import type { Store } from '../../src/store/store.js';
 import { faceOptionsFor } from '../../src/vision/faceOptionGroups.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
@@ -147,7 +147,10 @@ for (const backend of backends) {
       const upload0 = await call('POST', '/v1/uploads', acme, { name: 'a\u0000.mp4', size: 1 });
       expect(upload0.json().issues).toEqual([`name: ${NUL_AND_LONE_SURROGATE}`]);
       // Workers too: a worker id that PostgreSQL cannot store was a 500.
-      const claim = await call('POST', '/v1/claim', worker, { workerId: 'gpu\u0000' });
+      const claim = await call('POST', '/v1/claim', worker, {
+        protocol: LEASE_PROTOCOL,
+        workerId: 'gpu\u0000',
+      });
       expect(claim.statusCode).toBe(400);
       expect(claim.json().issues).toEqual([`workerId: ${NUL_AND_LONE_SURROGATE}`]);
       const release = await call('POST', '/v1/tasks/x/release', worker, {
@@ -195,21 +198,25 @@ for (const backend of backends) {
       expect(sampleValue(samples, 'spotfuse_queue_depth', { pool: 'spot', priority: 'urgent' })).toBe(1);
       expect(sampleValue(samples, 'spotfuse_queue_depth', { pool: 'spot', priority: 'normal' })).toBe(1);
 
-      const first = await call('POST', '/v1/claim', worker, { workerId: 'w1' });
+      const first = await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' });
       expect(first.statusCode).toBe(200);
       // Urgent first: the priority lives in its own column, not in the spec the claim cannot read.
       expect((first.json() as ClaimResponse).task.jobId).toBe(bad.id);
-      const second = await call('POST', '/v1/claim', worker, { workerId: 'w2' });
+      const second = await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w2' });
       expect(second.statusCode).toBe(200);
       expect((second.json() as ClaimResponse).task.jobId).toBe(normal.id);
-      expect((await call('POST', '/v1/claim', worker, { workerId: 'w3' })).statusCode).toBe(204);
+      expect(
+        (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w3' })).statusCode,
+      ).toBe(204);
       // The notification sweep lists the job too, instead of failing for every job.
       expect((await store.listNotifyingJobs()).map((j) => j.id)).toEqual([bad.id]);
     });
 
     it('answers 409 to a worker completing a task another worker finished, and logs it as the caller', async () => {
       await newJob();
-      const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w1' })).json() as ClaimResponse;
+      const claim = (
+        await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' })
+      ).json() as ClaimResponse;
       const id = claim.task.id;
       const { key } = (
         await call('POST', `/v1/tasks/${id}/segment-url`, worker, { epoch: 1, startFrame: 0 })
@@ -241,7 +248,9 @@ for (const backend of backends) {
 
     it('logs a call on an expired lease as its caller, not as the worker that held it', async () => {
       await newJob();
-      const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w1' })).json() as ClaimResponse;
+      const claim = (
+        await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' })
+      ).json() as ClaimResponse;
       await store.expireLeases(Date.now() + 120_000);
       // The task is pending again; another worker presents the old epoch.
       const r = await call('POST', `/v1/tasks/${claim.task.id}/heartbeat`, otherWorker, {
@@ -265,7 +274,7 @@ for (const backend of backends) {
 
     it('hands workers no notification targets, and labels /metrics by worker name, never by token id', async () => {
       await newJob({ webhooks: ['https://hooks.example.com/acme'], emails: ['ops@example.com'], events: [] });
-      const r = await call('POST', '/v1/claim', worker, { workerId: 'gpu-1' });
+      const r = await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'gpu-1' });
       const claim = r.json() as ClaimResponse;
       expect(claim.spec).not.toHaveProperty('notify');
       expect(r.body).not.toContain('hooks.example.com');
@@ -294,8 +303,11 @@ for (const backend of backends) {
           })
         ).statusCode,
       ).toBe(204);
-      const revoked = await call('POST', '/v1/claim', token, { workerId: 'w' });
-      const unknown = await call('POST', '/v1/claim', `${token.slice(0, -4)}AAAA`, { workerId: 'w' });
+      const revoked = await call('POST', '/v1/claim', token, { protocol: LEASE_PROTOCOL, workerId: 'w' });
+      const unknown = await call('POST', '/v1/claim', `${token.slice(0, -4)}AAAA`, {
+        protocol: LEASE_PROTOCOL,
+        workerId: 'w',
+      });
       expect(revoked.statusCode).toBe(401);
       expect([revoked.statusCode, revoked.body]).toEqual([unknown.statusCode, unknown.body]);
     });
@@ -374,7 +386,7 @@ describe('server errors', () => {
             method: 'POST',
             url: '/v1/claim',
             headers: { authorization: `Bearer ${ADMIN}` },
-            payload: { workerId: 'w' },
+            payload: { protocol: LEASE_PROTOCOL, workerId: 'w' },
           }),
         );
       }

@@ -12,7 +12,7 @@ import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { ApiClient } from '../../src/cli/client/api.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { cfrWithAudio, ffmpeg } from '../fixtures/videos.js';
 import { useTempDir } from '../helpers/tempDir.js';
@@ -162,7 +162,9 @@ describe('tenant job API', () => {
     const claims: ClaimResponse[] = [];
     for (let i = 0; i < 4; i++)
       claims.push(
-        (await call('POST', '/v1/claim', worker, { workerId: `fps-${i}` })).json() as ClaimResponse,
+        (
+          await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: `fps-${i}` })
+        ).json() as ClaimResponse,
       );
     const frames = claims
       .filter((c) => c.task.jobId === id)
@@ -214,7 +216,7 @@ describe('tenant job API', () => {
     expect((await call('GET', `/v1/jobs/${id}`, worker)).statusCode).toBe(403);
     expect((await call('GET', `/v1/jobs/${id}/download`, acme)).statusCode).toBe(409);
 
-    const claim = await call('POST', '/v1/claim', worker, { workerId: 'w1' });
+    const claim = await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' });
     expect(claim.statusCode).toBe(200);
     const body = claim.json() as ClaimResponse;
     expect(body.task.jobId).toBe(id);
@@ -413,7 +415,9 @@ describe('tenant job API', () => {
       encoder: { quality: 60, scale: 1.5 },
     });
     expect(res.statusCode).toBe(201);
-    const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json() as ClaimResponse;
+    const claim = (
+      await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w2' })
+    ).json() as ClaimResponse;
     expect(claim.task.jobId).toBe(res.json().id);
     expect(claim.spec.sources).toEqual([await blobs.readUrl(source)]);
     expect(claim.spec.face.selector).toMatchObject({ mode: 'many', order: 'large-small' });

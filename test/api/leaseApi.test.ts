@@ -11,6 +11,7 @@ import { LeaseService } from '../../src/coordinator/leaseService.js';
 import type { JobSpec } from '../../src/core/types.js';
 import {
   type ClaimResponse,
+  LEASE_PROTOCOL,
   SEGMENT_READ_URLS_PAGE,
   type SegmentReadUrlsResponse,
 } from '../../src/protocol/wire.js';
@@ -64,14 +65,15 @@ describe('lease API over HTTP', () => {
     app.inject({ method: 'POST', url, payload: payload as object, headers });
 
   it('refuses calls without the worker token', async () => {
-    expect((await post('/v1/claim', { workerId: 'w' }, {})).statusCode).toBe(401);
-    expect((await post('/v1/claim', { workerId: 'w' }, { authorization: 'Bearer nope' })).statusCode).toBe(
-      401,
-    );
+    expect((await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w' }, {})).statusCode).toBe(401);
+    expect(
+      (await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w' }, { authorization: 'Bearer nope' }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('rejects malformed bodies with a JSON 400', async () => {
-    const r = await post('/v1/claim', { workerId: '' });
+    const r = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: '' });
     expect(r.statusCode).toBe(400);
     expect(r.json().error).toBe('invalid request');
     const bad = await app.inject({
@@ -83,14 +85,28 @@ describe('lease API over HTTP', () => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it('hands no task to a worker of another lease protocol, and tells it both versions', async () => {
+    for (const protocol of [undefined, 1, LEASE_PROTOCOL + 1]) {
+      const refused = await post('/v1/claim', { protocol, workerId: 'w1' });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toEqual({
+        error: `this worker speaks lease protocol ${protocol ?? 1} and the coordinator ${LEASE_PROTOCOL}: run workers and coordinator from one spotfuse release`,
+        protocol: LEASE_PROTOCOL,
+      });
+    }
+    expect((await store.listTasks((await store.listJobs())[0].id)).map((t) => t.state)).toEqual(['pending']);
+    const claimed = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1' });
+    expect((claimed.json() as ClaimResponse).protocol).toBe(LEASE_PROTOCOL);
+  });
+
   it('runs a task through claim, segment URL, checkpoint and complete, and fences stale epochs', async () => {
-    const claimed = await post('/v1/claim', { workerId: 'w1' });
+    const claimed = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1' });
     expect(claimed.statusCode).toBe(200);
     const claim = claimed.json() as ClaimResponse;
     expect(claim.task).toMatchObject({ startFrame: 0, endFrame: 20, nextFrame: 0, epoch: 1 });
     expect(claim.framePts).toHaveLength(20);
     expect(claim.inputUrl).toBe('file:///videos/in.mp4');
-    expect((await post('/v1/claim', { workerId: 'w2' })).statusCode).toBe(204);
+    expect((await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w2' })).statusCode).toBe(204);
 
     const id = claim.task.id;
     const url = await post(`/v1/tasks/${id}/segment-url`, { epoch: 1, startFrame: 0 });
@@ -110,7 +126,9 @@ describe('lease API over HTTP', () => {
 
     clock = 5000;
     await store.expireLeases(clock);
-    const again = (await post('/v1/claim', { workerId: 'w2' })).json() as ClaimResponse;
+    const again = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w2' })
+    ).json() as ClaimResponse;
     expect(again.task).toMatchObject({ nextFrame: 10, epoch: 2 });
     expect(again.framePtsFrom).toBe(9);
     expect(again.framePts).toEqual(Array.from({ length: 11 }, (_, i) => i + 9));
@@ -132,7 +150,9 @@ describe('lease API over HTTP', () => {
     ).toBe(200);
     expect((await post(`/v1/tasks/${id}/complete`, { epoch: 2 })).statusCode).toBe(200);
 
-    const merge = (await post('/v1/claim', { workerId: 'w3' })).json() as ClaimResponse;
+    const merge = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w3' })
+    ).json() as ClaimResponse;
     expect(merge.task.kind).toBe('merge');
     expect(merge.merge?.outputUrl).toBe('file:///videos/out.mp4');
     expect(merge.merge?.segments.map((s) => s.durationMicros)).toEqual([333333, 333334]);
@@ -164,7 +184,9 @@ describe('lease API over HTTP', () => {
   });
 
   it('releases as preempted without counting a failure', async () => {
-    const claim = (await post('/v1/claim', { workerId: 'w1' })).json() as ClaimResponse;
+    const claim = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1' })
+    ).json() as ClaimResponse;
     const r = await post(`/v1/tasks/${claim.task.id}/release`, { epoch: 1, reason: 'preempted' });
     expect(r.statusCode).toBe(200);
     const [task] = await store.listTasks(claim.task.jobId);
@@ -188,10 +210,12 @@ describe('lease API over HTTP', () => {
       { lifecycle: 'preemptible' },
       { cloud: 42 },
     ]) {
-      const r = await post('/v1/claim', { workerId: 'w1', ...instance, ...bad });
+      const r = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1', ...instance, ...bad });
       expect(r.statusCode, JSON.stringify(bad)).toBe(400);
     }
-    const claim = (await post('/v1/claim', { workerId: 'w1', ...instance })).json() as ClaimResponse;
+    const claim = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1', ...instance })
+    ).json() as ClaimResponse;
     const beat = (body: object) => post(`/v1/tasks/${claim.task.id}/heartbeat`, { epoch: 1, ...body });
     for (const bad of [
       { gpuUtilization: 101 },
@@ -210,7 +234,9 @@ describe('lease API over HTTP', () => {
   });
 
   it('takes the lifecycle from the pool when the claim does not tell it', async () => {
-    const claim = (await post('/v1/claim', { workerId: 'w1', pool: 'on-demand' })).json() as ClaimResponse;
+    const claim = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1', pool: 'on-demand' })
+    ).json() as ClaimResponse;
     const [attempt] = await store.listAttempts(claim.task.jobId);
     expect(attempt).toMatchObject({ lifecycle: 'on-demand', instanceType: null, zone: null, cloud: null });
   });
@@ -237,7 +263,12 @@ describe('lease API over HTTP', () => {
         0,
       );
       const claimFor = (pool: string) =>
-        api.inject({ method: 'POST', url: '/v1/claim', payload: { workerId: 'w', pool }, headers: auth });
+        api.inject({
+          method: 'POST',
+          url: '/v1/claim',
+          payload: { protocol: LEASE_PROTOCOL, workerId: 'w', pool },
+          headers: auth,
+        });
       expect((await claimFor('spot')).statusCode).toBe(204);
       const taken = await claimFor('on-demand');
       expect(taken.statusCode).toBe(200);
@@ -249,7 +280,9 @@ describe('lease API over HTTP', () => {
   });
 
   it("hands a FaceFusion job's tasks only to a claim that names the facefusion engine", async () => {
-    const native = (await post('/v1/claim', { workerId: 'w0' })).json() as ClaimResponse;
+    const native = (
+      await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w0' })
+    ).json() as ClaimResponse;
     const job = await store.createJob(
       {
         key: 'f',
@@ -261,13 +294,19 @@ describe('lease API over HTTP', () => {
       1,
     );
     expect(native.task.jobId).not.toBe(job.id);
-    expect((await post('/v1/claim', { workerId: 'w1' })).statusCode).toBe(204);
-    expect((await post('/v1/claim', { workerId: 'w1', engines: ['native'] })).statusCode).toBe(204);
+    expect((await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1' })).statusCode).toBe(204);
+    expect(
+      (await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1', engines: ['native'] })).statusCode,
+    ).toBe(204);
     for (const engines of [[], ['native', 'gimp']]) {
-      const bad = await post('/v1/claim', { workerId: 'w1', engines });
+      const bad = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1', engines });
       expect(bad.statusCode).toBe(400);
     }
-    const taken = await post('/v1/claim', { workerId: 'w2', engines: ['native', 'facefusion'] });
+    const taken = await post('/v1/claim', {
+      protocol: LEASE_PROTOCOL,
+      workerId: 'w2',
+      engines: ['native', 'facefusion'],
+    });
     expect((taken.json() as ClaimResponse).task.jobId).toBe(job.id);
   });
 

@@ -12,7 +12,7 @@ import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import type { JobSpec } from '../../src/core/types.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { exportedNames, parseExposition, sampleValue } from '../helpers/exposition.js';
@@ -77,7 +77,7 @@ describe('metrics and lease logs of a real lease flow', () => {
     return { status: response.status, body: response.status === 204 ? undefined : await response.json() };
   };
   const claim = async (workerId: string, extra: Record<string, unknown> = {}) => {
-    const r = await post('/v1/claim', { workerId, ...extra });
+    const r = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId, ...extra });
     expect(r.status).toBe(200);
     return r.body as ClaimResponse;
   };

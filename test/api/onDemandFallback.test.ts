@@ -7,6 +7,7 @@ import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
 import { Metrics } from '../../src/coordinator/metrics.js';
 import { OnDemandFallback } from '../../src/coordinator/onDemandFallback.js';
+import { LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import type { Store } from '../../src/store/store.js';
 import { parseExposition, sampleValue } from '../helpers/exposition.js';
 import { passthroughSpec } from '../helpers/jobSpec.js';
@@ -113,6 +114,7 @@ for (const backend of backends) {
 
       // A spot worker takes one of the waited job's tasks (oldest job first): three are left waiting.
       const claimed = await call('POST', '/v1/claim', WORKER, {
+        protocol: LEASE_PROTOCOL,
         workerId: 'spot-1',
         pool: 'spot',
         lifecycle: 'spot',

@@ -8,7 +8,7 @@ import { issueToken } from '../../src/api/auth.js';
 import { buildApi } from '../../src/api/server.js';
 import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
 import { LeaseService } from '../../src/coordinator/leaseService.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { cfrWithAudio } from '../fixtures/videos.js';
 import { clientCli } from '../helpers/cluster.js';
@@ -95,7 +95,8 @@ describe('spotfuse retry', () => {
   it('runs a failed job again from its checkpoint, uploading nothing again; logs cost each attempt', async () => {
     // The first attempt checkpoints frames 0-10, then every attempt fails: the job fails.
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const claim = (await call('POST', '/v1/claim', worker, { workerId: 'w1' })).json as ClaimResponse;
+      const claim = (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w1' }))
+        .json as ClaimResponse;
       expect(claim.task.jobId).toBe(jobId);
       if (attempt === 1) {
         const segment = (
@@ -136,7 +137,8 @@ describe('spotfuse retry', () => {
     expect(retried.stdout).toBe(`${jobId} running\n`);
     expect(blobFiles(join(dir(), 'blobs'))).toEqual(before);
 
-    const again = (await call('POST', '/v1/claim', worker, { workerId: 'w2' })).json as ClaimResponse;
+    const again = (await call('POST', '/v1/claim', worker, { protocol: LEASE_PROTOCOL, workerId: 'w2' }))
+      .json as ClaimResponse;
     expect(again.task).toMatchObject({ jobId, startFrame: 0, nextFrame: 10, epoch: 4 });
     expect(fileURLToPath(again.inputUrl).endsWith(inputKey)).toBe(true);
 

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { PREEMPTED_EXIT_CODE } from '../../src/worker/preemption.js';
 import { type S3Harness, startS3 } from '../blob/s3Harness.js';
 import { cfrWithAudio, ffmpeg, probeFramesPts, probeStreams } from '../fixtures/videos.js';
@@ -221,7 +222,7 @@ describe.skipIf(skip !== undefined)(
       const claim = await fetch(new URL('/v1/claim', address), {
         method: 'POST',
         headers: { authorization: `Bearer ${workerToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ workerId: 'x' }),
+        body: JSON.stringify({ protocol: LEASE_PROTOCOL, workerId: 'x' }),
       });
       expect(claim.status).toBe(401);
       expect(await claim.json()).toEqual({ error: 'invalid token' });

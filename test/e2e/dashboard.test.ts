@@ -6,7 +6,7 @@ import { runEmbedded } from '../../src/app/embeddedRun.js';
 import { ensureModels } from '../../src/models/download.js';
 import { resolveModelSettings } from '../../src/models/settings.js';
 import type { FleetView, JobListResponse } from '../../src/protocol/jobViews.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import { requiredModels } from '../../src/vision/faceJob.js';
 import { DEFAULT_FACE_OPTIONS } from '../../src/vision/faceOptions.js';
 import { ACCESS_KEY, type S3Harness, startS3 } from '../blob/s3Harness.js';
@@ -249,7 +249,11 @@ describe.skipIf(skip !== undefined)(
 
     it("shows the job's progress, fps and ETA live as a worker reports them", async () => {
       const machine = { cloud: 'aws', instanceType: 'g5.xlarge', zone: 'us-east-1a', lifecycle: 'spot' };
-      const claim = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w1', ...machine });
+      const claim = await call<ClaimResponse>('POST', '/v1/claim', worker, {
+        protocol: LEASE_PROTOCOL,
+        workerId: 'w1',
+        ...machine,
+      });
       expect(claim.task.jobId).toBe(jobId);
       await call('POST', `/v1/tasks/${claim.task.id}/heartbeat`, worker, {
         epoch: claim.task.epoch,
@@ -271,7 +275,11 @@ describe.skipIf(skip !== undefined)(
         epoch: claim.task.epoch,
         reason: 'preempted',
       });
-      const again = await call<ClaimResponse>('POST', '/v1/claim', worker, { workerId: 'w2', ...machine });
+      const again = await call<ClaimResponse>('POST', '/v1/claim', worker, {
+        protocol: LEASE_PROTOCOL,
+        workerId: 'w2',
+        ...machine,
+      });
       expect(again.task.id).toBe(claim.task.id);
       await row.locator('.interruptions', { hasText: '1' }).waitFor(WAIT);
     });

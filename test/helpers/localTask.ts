@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { OutputFrames } from '../../src/core/outputFrameRate.js';
 import type { JobSpec } from '../../src/core/types.js';
 import { probeVideo, splitProbe } from '../../src/media/probe.js';
-import type { ClaimResponse } from '../../src/protocol/wire.js';
+import { type ClaimResponse, LEASE_PROTOCOL } from '../../src/protocol/wire.js';
 import type { FrameChain } from '../../src/vision/processors/chain.js';
 import type { LeaseClient } from '../../src/worker/leaseClient.js';
 import { PreemptionNotice } from '../../src/worker/preemption.js';
@@ -42,6 +42,7 @@ export async function runLocalTask(options: {
   const { dir } = options;
   const { probe, framePts } = splitProbe(await probeVideo(options.input));
   const claim: ClaimResponse = {
+    protocol: LEASE_PROTOCOL,
     leaseTtlMs: 60_000,
     task: {
       id: 't1',
