@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { parseOnDemandFor } from '../../src/app/clusterServer.js';
@@ -85,7 +86,14 @@ describe('lease API over HTTP', () => {
     expect(bad.statusCode).toBe(400);
   });
 
-  it('hands no task to a worker of another lease protocol, and tells it both versions', async () => {
+  it('hands no task to a worker of another lease protocol, tells it both versions, and logs the refusal', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    await app.close();
+    app = buildApi({
+      leases: new LeaseService(store, new LocalBlobStore(blobDir), { leaseTtlMs: 1000, maxAttempts: 3 }),
+      workerToken: TOKEN,
+      logger: pino({ base: undefined }, { write: (line: string) => lines.push(JSON.parse(line)) }),
+    });
     for (const protocol of [undefined, 1, LEASE_PROTOCOL + 1]) {
       const refused = await post('/v1/claim', { protocol, workerId: 'w1' });
       expect(refused.statusCode).toBe(400);
@@ -94,6 +102,14 @@ describe('lease API over HTTP', () => {
         protocol: LEASE_PROTOCOL,
       });
     }
+    expect(lines.map(({ level, workerId, protocol, msg }) => ({ level, workerId, protocol, msg }))).toEqual(
+      [1, 1, LEASE_PROTOCOL + 1].map((protocol) => ({
+        level: 40,
+        workerId: 'w1',
+        protocol,
+        msg: `claim refused: the worker speaks lease protocol ${protocol}, this coordinator ${LEASE_PROTOCOL}`,
+      })),
+    );
     expect((await store.listTasks((await store.listJobs())[0].id)).map((t) => t.state)).toEqual(['pending']);
     const claimed = await post('/v1/claim', { protocol: LEASE_PROTOCOL, workerId: 'w1' });
     expect((claimed.json() as ClaimResponse).protocol).toBe(LEASE_PROTOCOL);
