@@ -16,6 +16,7 @@ import {
   LEASE_PROTOCOL,
   OutputCompleteBody,
   OutputUploadBody,
+  protocolMismatch,
   RejectSegmentsBody,
   ReleaseBody,
   SegmentReadUrlsBody,
@@ -113,7 +114,7 @@ function answerLease(reply: FastifyReply, result: LeaseResult) {
  */
 function refuseProtocol(reply: FastifyReply, workerProtocol: number) {
   return reply.code(400).send({
-    error: `this worker speaks lease protocol ${workerProtocol} and the coordinator ${LEASE_PROTOCOL}: run workers and coordinator from one spotfuse release`,
+    error: protocolMismatch(workerProtocol, LEASE_PROTOCOL),
     protocol: LEASE_PROTOCOL,
   });
 }

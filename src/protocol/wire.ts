@@ -44,6 +44,11 @@ const MAX_INT = 2 ** 31 - 1;
  */
 export const LEASE_PROTOCOL = 2;
 
+/** What a worker and a coordinator of different lease protocols each say: both versions, and the fix. */
+export function protocolMismatch(workerProtocol: number, coordinatorProtocol: number): string {
+  return `this worker speaks lease protocol ${workerProtocol} and the coordinator ${coordinatorProtocol}: run workers and coordinator from one spotfuse release`;
+}
+
 export const ClaimBody = z.object({
   /** The worker's LEASE_PROTOCOL; optional here so that an older worker is told, not just refused. */
   protocol: z.number().int().positive().max(MAX_INT).optional(),

@@ -13,6 +13,7 @@ import {
   type ClaimResponse,
   LEASE_PROTOCOL,
   type OutputUploadResponse,
+  protocolMismatch,
   type SegmentReadUrlsResponse,
   type SegmentUrlResponse,
 } from '../protocol/wire.js';
@@ -114,9 +115,7 @@ export class LeaseClient {
       // A coordinator older than the protocol check hands the task over anyway: handed back at once, as a
       // preempted worker's, it waits for no lease to run out.
       await this.release(claim.task.id, claim.task.epoch, 'preempted').catch(() => {});
-      throw new UserError(
-        `this worker speaks lease protocol ${LEASE_PROTOCOL} and the coordinator at ${this.server} ${claim.protocol ?? 1}: run workers and coordinator from one spotfuse release`,
-      );
+      throw new UserError(protocolMismatch(LEASE_PROTOCOL, claim.protocol ?? 1));
     }
     return claim;
   }
