@@ -35,7 +35,8 @@ const ROUTES: Record<string, Record<string, Op>> = {
   },
   '/v1/claim': {
     post: {
-      summary: 'claim the next runnable task (204: none)',
+      summary:
+        "claim the next runnable task (204: none; 400 with the coordinator's `protocol`: the worker's lease protocol differs)",
       roles: 'worker, admin',
       body: 'ClaimBody',
       ok: '200',
