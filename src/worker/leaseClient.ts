@@ -37,6 +37,13 @@ export interface SegmentFile {
   decoded?: true;
 }
 
+/**
+ * Answers to a claim that no retry changes: a token the coordinator does not know or that is not a worker's,
+ * and a claim it cannot take (a worker id it refuses, another lease protocol). Taken for an outage, they
+ * kept a worker retrying for a minute and then stopping as "unreachable".
+ */
+const CLAIM_REFUSED = new Set([400, 401, 403]);
+
 /** Answers that mean the coordinator is restarting or overloaded, not that the call was wrong. */
 const TRANSIENT_STATUS = new Set([502, 503, 504]);
 
@@ -101,12 +108,11 @@ export class LeaseClient {
       { ...instance, protocol: LEASE_PROTOCOL, workerId, pool, engines },
       false,
     );
-    if (response.status === 400) {
-      const refusal = (await response
-        .clone()
-        .json()
-        .catch(() => ({}))) as { error?: string; protocol?: unknown };
-      if (typeof refusal.protocol === 'number') throw new UserError(`coordinator: ${refusal.error}`);
+    if (CLAIM_REFUSED.has(response.status)) {
+      const refusal = (await response.json().catch(() => ({}))) as { error?: string; issues?: string[] };
+      const issues = refusal.issues?.length ? `: ${refusal.issues.join('; ')}` : '';
+      const reason = `${refusal.error ?? 'no reason given'}${issues}`;
+      throw new UserError(`coordinator at ${this.server} refused the claim (${response.status}): ${reason}`);
     }
     const answer = await this.answer(response, '/claim');
     if (answer.status === 204) return undefined;

@@ -1,0 +1,155 @@
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { buildApi } from '../../src/api/server.js';
+import { LocalBlobStore } from '../../src/blob/localBlobStore.js';
+import { LeaseService } from '../../src/coordinator/leaseService.js';
+import { UserError } from '../../src/core/errors.js';
+import { LEASE_PROTOCOL } from '../../src/protocol/wire.js';
+import { SqliteStore } from '../../src/store/sqliteStore.js';
+import { DEFAULT_EXECUTION } from '../../src/vision/faceOptions.js';
+import { LeaseClient } from '../../src/worker/leaseClient.js';
+import { PreemptionNotice } from '../../src/worker/preemption.js';
+import { runWorker } from '../../src/worker/workerLoop.js';
+
+/** A stand-in coordinator on loopback: the calls it was sent, each answered by `answer`. */
+interface Call {
+  path: string;
+  body: Record<string, unknown>;
+}
+let server: Server | undefined;
+
+async function coordinator(
+  answer: (call: Call) => { status: number; body?: unknown },
+): Promise<{ address: string; calls: Call[] }> {
+  const calls: Call[] = [];
+  server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const call = { path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString()) };
+    calls.push(call);
+    const { status, body } = answer(call);
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
+}
+
+afterEach(async () => {
+  server?.close();
+  server = undefined;
+});
+
+/** Runs a worker against `address` until it stops; what it logged, and the error it stopped with. */
+async function workUntilStopped(
+  address: string,
+  token = 'secret',
+): Promise<{ lines: string[]; error: unknown }> {
+  const dir = mkdtempSync(join(tmpdir(), 'spotfuse-refusals-'));
+  const lines: string[] = [];
+  const error = await runWorker({
+    client: new LeaseClient(address, token),
+    workerId: 'w1',
+    pool: 'spot',
+    workDir: join(dir, 'work'),
+    notice: new PreemptionNotice(),
+    models: { dir: join(dir, 'models'), catalog: new Map() },
+    execution: DEFAULT_EXECUTION,
+    instanceWaitMs: 0,
+    // An outage ends the worker at its second failed claim, a second later.
+    unreachableMs: 0,
+    log: (msg) => lines.push(msg),
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { lines, error };
+}
+
+it('a worker whose claim is refused (protocol, token, role, request) stops at once with the coordinator’s words', async () => {
+  const protocol = `this worker speaks lease protocol ${LEASE_PROTOCOL} and the coordinator ${LEASE_PROTOCOL + 1}: run workers and coordinator from one spotfuse release`;
+  for (const [status, body, reason] of [
+    [400, { error: protocol, protocol: LEASE_PROTOCOL + 1 }, protocol],
+    [401, { error: 'invalid token' }, 'invalid token'],
+    [403, { error: 'requires a worker or admin token' }, 'requires a worker or admin token'],
+    [
+      400,
+      { error: 'invalid request', issues: ['workerId: too long', 'pool: spot or on-demand'] },
+      'invalid request: workerId: too long; pool: spot or on-demand',
+    ],
+  ] as const) {
+    const { address, calls } = await coordinator(() => ({ status, body }));
+    const { lines, error } = await workUntilStopped(address);
+    expect(error).toEqual(
+      new UserError(`coordinator at ${address} refused the claim (${status}): ${reason}`),
+    );
+    expect(error).toBeInstanceOf(UserError);
+    expect(calls).toEqual([
+      { path: '/v1/claim', body: expect.objectContaining({ protocol: LEASE_PROTOCOL }) },
+    ]);
+    expect(lines).toEqual([]);
+    server?.close();
+  }
+});
+
+it('a worker with a token the real coordinator does not know stops at its first claim', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spotfuse-refusals-'));
+  const store = new SqliteStore(join(dir, 'state.db'));
+  const leases = new LeaseService(store, new LocalBlobStore(join(dir, 'blobs')), {
+    leaseTtlMs: 5000,
+    maxAttempts: 3,
+  });
+  const app = buildApi({ leases, workerToken: 'secret' });
+  try {
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const { lines, error } = await workUntilStopped(address, 'mistyped');
+    expect(error).toEqual(new UserError(`coordinator at ${address} refused the claim (401): invalid token`));
+    expect(lines).toEqual([]);
+  } finally {
+    await app.close();
+    await store.close();
+  }
+});
+
+it('a worker retries a coordinator that answers 503, as one restarting', async () => {
+  const { address, calls } = await coordinator(() => ({
+    status: 503,
+    body: { error: 'the database is unreachable; try again' },
+  }));
+  const { lines, error } = await workUntilStopped(address);
+  expect((error as Error).message).toMatch(/^coordinator unreachable: coordinator answered 503 to \/claim/);
+  expect(error).not.toBeInstanceOf(UserError);
+  expect(calls.length).toBe(2);
+  expect(lines).toEqual([expect.stringMatching(/^coordinator unreachable, retrying: /)]);
+});
+
+it('a claim handed over by a coordinator older than the protocol check is released at once, then the worker stops', async () => {
+  const task = {
+    id: 'j1-t0000',
+    jobId: 'j1',
+    kind: 'merge',
+    startFrame: 0,
+    endFrame: 10,
+    nextFrame: 0,
+    epoch: 3,
+  };
+  const { address, calls } = await coordinator((call) =>
+    call.path === '/v1/claim'
+      ? { status: 200, body: { leaseTtlMs: 60_000, task, merge: { segments: [{ url: 'http://x/s.mp4' }] } } }
+      : { status: 200, body: { ok: true } },
+  );
+  const claim = new LeaseClient(address, 'secret').claim('w1', 'spot');
+  await expect(claim).rejects.toThrow(
+    new UserError(
+      `this worker speaks lease protocol ${LEASE_PROTOCOL} and the coordinator 1: run workers and coordinator from one spotfuse release`,
+    ),
+  );
+  expect(calls.map((c) => c.path)).toEqual(['/v1/claim', '/v1/tasks/j1-t0000/release']);
+  expect(calls[1].body).toEqual({ epoch: 3, reason: 'preempted' });
+});
