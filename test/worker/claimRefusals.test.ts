@@ -16,13 +16,14 @@ import { LeaseClient } from '../../src/worker/leaseClient.js';
 import { PreemptionNotice } from '../../src/worker/preemption.js';
 import { runWorker } from '../../src/worker/workerLoop.js';
 
-/** A stand-in coordinator on loopback: the calls it was sent, each answered by `answer`. */
+/** A call the stand-in coordinator was sent. */
 interface Call {
   path: string;
   body: Record<string, unknown>;
 }
 let server: Server | undefined;
 
+/** A stand-in coordinator on loopback that answers each call with `answer`; the calls it was sent. */
 async function coordinator(
   answer: (call: Call) => { status: number; body?: unknown },
 ): Promise<{ address: string; calls: Call[] }> {
@@ -41,7 +42,7 @@ async function coordinator(
   return { address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
 }
 
-afterEach(async () => {
+afterEach(() => {
   server?.close();
   server = undefined;
 });
