@@ -252,13 +252,13 @@ export function buildApi(options: ApiOptions): FastifyInstance {
         const { protocol, workerId, pool, cloud, instanceType, zone, lifecycle, engines } = ClaimBody.parse(
           request.body,
         );
-        if ((protocol ?? 1) !== LEASE_PROTOCOL) {
+        if (protocol !== LEASE_PROTOCOL) {
           // Said here too: a worker that stops (or, older than the check, retries) says it only in its own log.
           options.logger?.warn(
-            { workerId: leaseWorkerId(principalOf(request), workerId), protocol: protocol ?? 1 },
-            `claim refused: the worker speaks lease protocol ${protocol ?? 1}, this coordinator ${LEASE_PROTOCOL}`,
+            { workerId: leaseWorkerId(principalOf(request), workerId), protocol },
+            `claim refused: the worker speaks lease protocol ${protocol}, this coordinator ${LEASE_PROTOCOL}`,
           );
-          return refuseProtocol(reply, protocol ?? 1);
+          return refuseProtocol(reply, protocol);
         }
         const claim = await leases.claim(
           leaseWorkerId(principalOf(request), workerId),

@@ -50,8 +50,8 @@ export function protocolMismatch(workerProtocol: number, coordinatorProtocol: nu
 }
 
 export const ClaimBody = z.object({
-  /** The worker's LEASE_PROTOCOL; optional here so that an older worker is told, not just refused. */
-  protocol: z.number().int().positive().max(MAX_INT).optional(),
+  /** The worker's LEASE_PROTOCOL; 1 for a worker older than the check, which is told rather than just refused. */
+  protocol: z.number().int().positive().max(MAX_INT).default(1),
   workerId: Text.min(1).max(200),
   pool: z.enum(['spot', 'on-demand']).default('spot'),
   /** The worker's machine, as its cloud's metadata service tells (recorded with the attempt). */

@@ -137,7 +137,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         claim = await client.claim(workerId, options.pool, instance, engines);
         unreachableSince = undefined;
       } catch (error) {
-        // Told it cannot work here (another lease protocol): no retry changes that.
+        // Refused for good (its token, its request, another lease protocol): no retry changes that.
         if (error instanceof UserError) throw error;
         if (unreachableSince === undefined)
           log(`coordinator unreachable, retrying: ${(error as Error).message}`);
