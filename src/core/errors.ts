@@ -19,3 +19,12 @@ export class ProtocolError extends Error {
     super(message);
   }
 }
+
+/**
+ * Why a `fetch` got no answer, in a system's words where it has them (`ECONNREFUSED`, `ENOTFOUND`): fetch's
+ * own message is `fetch failed` whatever happened, with the reason in its cause.
+ */
+export function fetchFailureReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}

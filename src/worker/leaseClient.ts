@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UserError } from '../core/errors.js';
+import { fetchFailureReason, UserError } from '../core/errors.js';
 import { toStorableText } from '../core/text.js';
 import type {
   EngineName,
@@ -107,7 +107,9 @@ export class LeaseClient {
       '/claim',
       { ...instance, protocol: LEASE_PROTOCOL, workerId, pool, engines },
       false,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`cannot reach the coordinator at ${this.server}: ${fetchFailureReason(error)}`);
+    });
     if (CLAIM_REFUSED.has(response.status)) {
       const refusal = (await response.json().catch(() => ({}))) as { error?: string; issues?: string[] };
       const issues = refusal.issues?.length ? `: ${refusal.issues.join('; ')}` : '';

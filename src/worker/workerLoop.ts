@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../core/errors.js';
+import { formatDuration } from '../core/format.js';
 import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
@@ -20,6 +21,10 @@ import type { PreemptionNotice } from './preemption.js';
 import { runProcessTask } from './processTask.js';
 import { retryWhileStoreUnreachable } from './storeRetry.js';
 import { readableLocation, storeUnreachable } from './transfer.js';
+import { DEFAULT_UNREACHABLE_MS } from './unreachableLimit.js';
+
+/** Pauses between claims while the coordinator is out of reach: doubled after each failure up to the last. */
+const CLAIM_RETRY_PAUSES_MS = { first: 1000, last: 8000 };
 
 export interface WorkerOptions {
   client: LeaseClient;
@@ -42,7 +47,10 @@ export interface WorkerOptions {
   maxTasks?: number;
   /** Exit after this long without work. */
   exitWhenIdleMs?: number;
-  /** Give up when the coordinator cannot be reached for this long. */
+  /**
+   * How long the coordinator (between tasks) or the object store (during one) may stay out of reach before
+   * the worker gives up (`--unreachable-limit`; default DEFAULT_UNREACHABLE_MS).
+   */
   unreachableMs?: number;
   /**
    * The machine, as claims report it; may still be in the making (cloud detection): the first claim waits
@@ -112,7 +120,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   notice.onNotice(() => stopWaiting.abort());
   const idle = (ms: number) => sleep(ms, undefined, { signal: stopWaiting.signal }).catch(() => {});
   let idleSince = Date.now();
-  let unreachableSince: number | undefined;
+  const unreachableMs = options.unreachableMs ?? DEFAULT_UNREACHABLE_MS;
+  let unreachable: { since: number; pauseMs: number } | undefined;
   let instance: InstanceInfo | undefined;
   // A worker with a FaceFusion (checked at start) takes native jobs too: their processors are its own.
   const engines: EngineName[] = options.facefusion ? ['native', 'facefusion'] : ['native'];
@@ -135,17 +144,23 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       let claim: ClaimResponse | undefined;
       try {
         claim = await client.claim(workerId, options.pool, instance, engines);
-        unreachableSince = undefined;
+        if (unreachable) log(`coordinator reachable again after ${outage(unreachable.since)}`);
+        unreachable = undefined;
       } catch (error) {
         // Refused for good (its token, its request, another lease protocol): no retry changes that.
         if (error instanceof UserError) throw error;
-        if (unreachableSince === undefined)
-          log(`coordinator unreachable, retrying: ${(error as Error).message}`);
-        unreachableSince ??= Date.now();
-        if (Date.now() - unreachableSince > (options.unreachableMs ?? 60_000)) {
-          throw new Error(`coordinator unreachable: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        if (!unreachable) {
+          log(
+            `coordinator unreachable, retrying for up to ${formatDuration(unreachableMs / 1000)}: ${message}`,
+          );
+          unreachable = { since: Date.now(), pauseMs: CLAIM_RETRY_PAUSES_MS.first };
         }
-        await idle(1000);
+        if (Date.now() - unreachable.since > unreachableMs) {
+          throw new Error(`coordinator unreachable for ${outage(unreachable.since)}: ${message}`);
+        }
+        await idle(unreachable.pauseMs);
+        unreachable.pauseMs = Math.min(unreachable.pauseMs * 2, CLAIM_RETRY_PAUSES_MS.last);
         continue;
       }
       if (!claim) {
@@ -153,7 +168,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         await idle(IDLE_POLL_MS);
         continue;
       }
-      const outcome = await runClaim(claim, chains, options, workerId);
+      const outcome = await runClaim(claim, chains, options, workerId, unreachableMs);
       summary[outcome]++;
       idleSince = Date.now();
     }
@@ -163,11 +178,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   return summary;
 }
 
+/** How long an outage that began at `since` has lasted, for a log line. */
+function outage(since: number): string {
+  return formatDuration((Date.now() - since) / 1000);
+}
+
 async function runClaim(
   claim: ClaimResponse,
   chains: ChainCache,
   options: WorkerOptions,
   workerId: string,
+  unreachableMs: number,
 ): Promise<keyof WorkerSummary> {
   const { client, log } = options;
   const { task } = claim;
@@ -222,7 +243,7 @@ async function runClaim(
   };
   try {
     return await retryWhileStoreUnreachable(run, {
-      until: options.unreachableMs ?? 60_000,
+      until: unreachableMs,
       stopped: () => controller.signal.aborted || options.notice.requested,
       signal: controller.signal,
       log: (message) => taskLog(`${message}, retrying from frame ${current.task.nextFrame}`),

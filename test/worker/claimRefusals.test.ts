@@ -14,12 +14,14 @@ import { SqliteStore } from '../../src/store/sqliteStore.js';
 import { DEFAULT_EXECUTION } from '../../src/vision/faceOptions.js';
 import { LeaseClient } from '../../src/worker/leaseClient.js';
 import { PreemptionNotice } from '../../src/worker/preemption.js';
-import { runWorker } from '../../src/worker/workerLoop.js';
+import { runWorker, type WorkerOptions } from '../../src/worker/workerLoop.js';
 
 /** A call the stand-in coordinator was sent. */
 interface Call {
   path: string;
   body: Record<string, unknown>;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 let server: Server | undefined;
 
@@ -31,7 +33,11 @@ async function coordinator(
   server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    const call = { path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString()) };
+    const call = {
+      path: request.url ?? '',
+      body: JSON.parse(Buffer.concat(chunks).toString()),
+      at: Date.now(),
+    };
     calls.push(call);
     const { status, body } = answer(call);
     response.writeHead(status, { 'content-type': 'application/json' });
@@ -47,10 +53,14 @@ afterEach(() => {
   server = undefined;
 });
 
-/** Runs a worker against `address` until it stops; what it logged, and the error it stopped with. */
+/**
+ * Runs a worker against `address` until it stops; what it logged, and the error it stopped with. By default
+ * an outage ends the worker at its second failed claim, a second later.
+ */
 async function workUntilStopped(
   address: string,
   token = 'secret',
+  options: Partial<WorkerOptions> = { unreachableMs: 0 },
 ): Promise<{ lines: string[]; error: unknown }> {
   const dir = mkdtempSync(join(tmpdir(), 'spotfuse-refusals-'));
   const lines: string[] = [];
@@ -63,9 +73,8 @@ async function workUntilStopped(
     models: { dir: join(dir, 'models'), catalog: new Map() },
     execution: DEFAULT_EXECUTION,
     instanceWaitMs: 0,
-    // An outage ends the worker at its second failed claim, a second later.
-    unreachableMs: 0,
     log: (msg) => lines.push(msg),
+    ...options,
   }).then(
     () => undefined,
     (e: unknown) => e,
@@ -92,7 +101,11 @@ it('a worker whose claim is refused (protocol, token, role, request) stops at on
     );
     expect(error).toBeInstanceOf(UserError);
     expect(calls).toEqual([
-      { path: '/v1/claim', body: expect.objectContaining({ protocol: LEASE_PROTOCOL }) },
+      {
+        path: '/v1/claim',
+        body: expect.objectContaining({ protocol: LEASE_PROTOCOL }),
+        at: expect.any(Number),
+      },
     ]);
     expect(lines).toEqual([]);
     server?.close();
@@ -124,10 +137,58 @@ it('a worker retries a coordinator that answers 503, as one restarting', async (
     body: { error: 'the database is unreachable; try again' },
   }));
   const { lines, error } = await workUntilStopped(address);
-  expect((error as Error).message).toMatch(/^coordinator unreachable: coordinator answered 503 to \/claim/);
+  expect((error as Error).message).toMatch(
+    /^coordinator unreachable for 0m01s: coordinator answered 503 to \/claim/,
+  );
   expect(error).not.toBeInstanceOf(UserError);
   expect(calls.length).toBe(2);
-  expect(lines).toEqual([expect.stringMatching(/^coordinator unreachable, retrying: /)]);
+  expect(lines).toEqual([expect.stringMatching(/^coordinator unreachable, retrying for up to 0m00s: /)]);
+});
+
+/** When the stand-in coordinator received each call, in ms after the first. */
+function arrivals(calls: Call[]): number[] {
+  return calls.map((c) => c.at - calls[0].at);
+}
+
+it('a worker waits out a coordinator outage, pausing longer after each failed claim, and goes on when it is back', async () => {
+  const { address, calls } = await coordinator(() =>
+    calls.length <= 3
+      ? { status: 503, body: { error: 'the database is unreachable; try again' } }
+      : { status: 204 },
+  );
+  // Idle at its first empty claim: the worker ends by itself once the coordinator answers.
+  const { lines, error } = await workUntilStopped(address, 'secret', { exitWhenIdleMs: 0 });
+  expect(error).toBeUndefined();
+  expect(lines).toEqual([
+    expect.stringMatching(/^coordinator unreachable, retrying for up to 10m00s: coordinator answered 503/),
+    expect.stringMatching(/^coordinator reachable again after 0m0[789]s$/),
+  ]);
+  // Pauses of 1, 2 and 4 s between the claims (timers never fire early; how late they fire is not asserted).
+  const [, second, third, fourth] = arrivals(calls);
+  expect(calls).toHaveLength(4);
+  expect(second).toBeGreaterThanOrEqual(1000);
+  expect(third - second).toBeGreaterThanOrEqual(2000);
+  expect(fourth - third).toBeGreaterThanOrEqual(4000);
+});
+
+it('a worker gives up on a coordinator out of reach for longer than --unreachable-limit, and says for how long', async () => {
+  const { address, calls } = await coordinator(() => ({ status: 502, body: { error: 'bad gateway' } }));
+  const { lines, error } = await workUntilStopped(address, 'secret', { unreachableMs: 2400 });
+  // Claims at 0, 1 and 3 s: the third fails past the limit.
+  expect(calls).toHaveLength(3);
+  expect((error as Error).message).toMatch(/^coordinator unreachable for 0m0[34]s: coordinator answered 502/);
+  expect(lines).toEqual([expect.stringMatching(/^coordinator unreachable, retrying for up to 0m02s: /)]);
+});
+
+it('a worker names the coordinator it cannot reach and why', async () => {
+  const { address } = await coordinator(() => ({ status: 204 }));
+  server?.close();
+  await once(server as Server, 'close');
+  const { lines, error } = await workUntilStopped(address);
+  expect((error as Error).message).toBe(
+    `coordinator unreachable for 0m01s: cannot reach the coordinator at ${address}: ECONNREFUSED`,
+  );
+  expect(lines).toHaveLength(1);
 });
 
 it('a claim handed over by a coordinator older than the protocol check is released at once, then the worker stops', async () => {

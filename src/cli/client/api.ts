@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { UserError } from '../../core/errors.js';
+import { fetchFailureReason, UserError } from '../../core/errors.js';
 import type { UploadPartsResponse, UploadResponse } from '../../protocol/wire.js';
 import { type PartUrls, uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
 
@@ -69,10 +69,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(120_000),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new UserError(
-        `cannot reach ${this.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
-      );
+      throw new UserError(`cannot reach ${this.server}: ${fetchFailureReason(error)}`);
     }
     const text = await response.text();
     // A rate limit says when to come back; a tenant limit (too much under way) does not: no point waiting.
