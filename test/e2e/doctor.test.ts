@@ -86,12 +86,17 @@ describe('spotfuse doctor', () => {
   });
 
   it('prints one line per check and exits 0 when only optional things are missing', async () => {
-    const result = await runCli(['doctor', '--model-dir', join(dir(), 'empty')], dir());
+    // No Vulkan driver: WebGPU's native code writes its warnings to stderr, in the check's own process.
+    const result = await runCli(['doctor', '--model-dir', join(dir(), 'empty')], dir(), {
+      VK_ICD_FILENAMES: join(dir(), 'no-icd.json'),
+    });
     expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
     const lines = result.stdout.trimEnd().split('\n');
     for (const line of lines) expect(line).toMatch(/^(ok {2}|warn|FAIL|info) {2}\S+ +\S/);
     expect(lines[0]).toMatch(/^ok {4}ffmpeg +\//);
     expect(lines.find((l) => l.includes(' cpu '))).toMatch(/^ok {4}cpu +a test model ran on it$/);
+    expect(lines.find((l) => l.includes(' webgpu '))).toMatch(/^warn {2}webgpu +.*needs a Vulkan driver/);
     expect(lines.find((l) => /^\S+ +models /.test(l))).toMatch(
       /0 of \d+ present; the default chain still needs yoloface_8n/,
     );

@@ -1,7 +1,8 @@
 import type { S3BlobStoreOptions } from '../../blob/s3BlobStore.js';
 import { type FfmpegInfo, ffmpegInfo, NOTABLE_ENCODERS } from '../../media/toolInfo.js';
 import { EXECUTION_PROVIDERS } from '../../vision/execution.js';
-import { checkProvider, type ProviderStatus } from '../../vision/providerCheck.js';
+import { checkProviderIsolated } from '../../vision/isolatedProviderCheck.js';
+import type { ProviderStatus } from '../../vision/providerCheck.js';
 import { type NvidiaGpu, nvidiaGpus, type VulkanInfo, vulkanInfo } from './gpus.js';
 import { type Reach, reachBlobStore, reachDatabase } from './reach.js';
 
@@ -100,9 +101,9 @@ export async function doctorReport(options: DoctorOptions): Promise<DoctorReport
   } catch (error) {
     ffmpegError = firstLine(error);
   }
-  // One after another: each check creates a session, and the GPU ones may print the driver's noise.
+  // One after another: each check creates a session, a GPU's taking the GPU's memory.
   const providers: ProviderStatus[] = [];
-  for (const provider of EXECUTION_PROVIDERS) providers.push(await checkProvider(provider));
+  for (const provider of EXECUTION_PROVIDERS) providers.push(await checkProviderIsolated(provider));
   const [nvidia, vulkan, models, database, blob] = await Promise.all([
     nvidiaGpus(),
     vulkanInfo(),
