@@ -21,10 +21,22 @@ export class ProtocolError extends Error {
 }
 
 /**
- * Why a `fetch` got no answer, in a system's words where it has them (`ECONNREFUSED`, `ENOTFOUND`): fetch's
- * own message is `fetch failed` whatever happened, with the reason in its cause.
+ * The reason an error keeps in its cause, in a system's words where it has them: a failed `fetch`'s message
+ * is `fetch failed` whatever happened, and its cause says `ECONNREFUSED`, `ENOTFOUND` or `ECONNRESET`.
  */
+export function causeOf(error: unknown): string | undefined {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  return cause?.code ?? cause?.message;
+}
+
+/** Why a `fetch` got no answer: its cause's reason, or its own message. */
 export function fetchFailureReason(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
+  return causeOf(error) ?? (error as Error).message;
+}
+
+/** An error's message and the reason in its cause, for log lines: `fetch failed (ECONNRESET)`. */
+export function messageWithCause(error: unknown): string {
+  const message = (error as Error | undefined)?.message ?? String(error);
+  const cause = causeOf(error);
+  return cause && !message.includes(cause) ? `${message} (${cause})` : message;
 }

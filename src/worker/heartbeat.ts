@@ -1,3 +1,4 @@
+import { messageWithCause } from '../core/errors.js';
 import type { GpuTelemetry } from '../core/types.js';
 import { type LeaseClient, LeaseLostError } from './leaseClient.js';
 
@@ -44,7 +45,7 @@ export function startHeartbeat(
         if (error instanceof LeaseLostError) controller.abort(error);
         else if (Date.now() - lastOk > leaseTtlMs) {
           controller.abort(new LeaseLostError(task.id, 'coordinator unreachable'));
-        } else log?.(`heartbeat failed, retrying: ${(error as Error).message}`);
+        } else log?.(`heartbeat failed, retrying: ${messageWithCause(error)}`);
       } finally {
         inFlight = false;
       }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { messageWithCause } from '../core/errors.js';
 import { storeUnreachable } from './transfer.js';
 
 /**
@@ -25,7 +26,7 @@ export async function retryWhileStoreUnreachable<T>(
       since ??= Date.now();
       if (!storeUnreachable(error) || options.stopped() || Date.now() - since + pause > options.until)
         throw error;
-      options.log(`object store unreachable (${(error as Error).message.slice(0, 200)})`);
+      options.log(`object store unreachable (${messageWithCause(error).slice(0, 200)})`);
       await sleep(pause, undefined, { signal: options.signal }).catch(() => {});
     }
   }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UserError } from '../core/errors.js';
+import { messageWithCause, UserError } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
 import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
@@ -253,7 +253,7 @@ async function runClaim(
       taskLog(error.message);
       return 'lost';
     }
-    const message = (error as Error).message;
+    const message = messageWithCause(error);
     if (options.notice.requested && storeUnreachable(error)) {
       // The machine is going away and the store is out of reach: a preemption, not the task's failure.
       taskLog(`task preempted while the object store was unreachable: ${message}`);
