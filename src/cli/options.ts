@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_UNREACHABLE_MS } from '../core/outage.js';
 import { isOutputVideoFps, OUTPUT_VIDEO_FPS } from '../core/outputFrameRate.js';
 
 export function positiveInt(value: string): number {
@@ -104,4 +105,15 @@ export function mediaScale(value: string): number {
   if (!Number.isFinite(n) || n < 0.25 || n > 8 || !Number.isInteger(n * 4))
     throw new InvalidArgumentError('must be 0.25 to 8, in steps of 0.25');
   return n;
+}
+
+/**
+ * `--unreachable-limit` (SPOTFUSE_UNREACHABLE_LIMIT): how long a command keeps trying a coordinator it
+ * cannot reach (`what`: what else it keeps trying, and what it does at the end).
+ */
+export function unreachableLimitOption(what: string): Option {
+  return new Option('--unreachable-limit <duration>', `keep trying a coordinator ${what}, e.g. 90s or 30m`)
+    .env('SPOTFUSE_UNREACHABLE_LIMIT')
+    .argParser(positiveDuration)
+    .default(DEFAULT_UNREACHABLE_MS, `${DEFAULT_UNREACHABLE_MS / 60_000}m`);
 }

@@ -16,6 +16,7 @@ class RateWindow {
 
 export interface ProgressView {
   update(report: JobReport): void;
+  /** Ends the bar's line (before a message, or at the end); the next update draws on a new one. */
   finish(): void;
 }
 
@@ -40,6 +41,7 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressView {
     },
     finish() {
       if (drawn) stream.write('\n');
+      drawn = false;
     },
   };
 }

@@ -39,7 +39,7 @@ import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from '.
 import { createLogger } from './logger.js';
 import { addModelOptions, modelArgs, terminalDownloadProgress } from './models.js';
 import { addSmtpOptions, jobNotifySpec, notificationFlags, type SmtpFlags } from './notifyFlags.js';
-import { mediaScale, percent, positiveInt, positiveNumber } from './options.js';
+import { mediaScale, percent, positiveInt, positiveNumber, unreachableLimitOption } from './options.js';
 import { logProgress, type ProgressView, terminalProgress } from './progress.js';
 
 interface RunFlags
@@ -67,6 +67,7 @@ interface RunFlags
   ui?: boolean;
   outputImageQuality: number;
   outputImageScale?: number;
+  unreachableLimit: number;
 }
 
 /** The frames a job worked on: the source's, which an `--output-video-fps` output does not have as many of. */
@@ -81,18 +82,49 @@ function defaultWorkers(): number {
   return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
 }
 
-/** `run --server`: the same job on a coordinator, followed until it ends, then downloaded to `--output`. */
-async function runOnServer(flags: RunFlags, view: ProgressView | undefined) {
+/**
+ * `run --server`: the same job on a coordinator, followed until it ends, then downloaded to `--output`. Once
+ * submitted, the job goes on there whatever happens here: a Ctrl-C, or a coordinator out of reach for longer
+ * than `--unreachable-limit`, ends this command with the commands that pick the job up again.
+ */
+async function runOnServer(flags: RunFlags, view: ProgressView | undefined, say: (line: string) => void) {
   const { ApiClient } = await import('./client/api.js');
   const { downloadOutput, fetchReport, submitJob, waitForJob } = await import('./client/commands.js');
   const client = new ApiClient(flags);
   const outputDir = dirname(resolve(flags.output));
   if (!existsSync(outputDir)) throw new UserError(`output directory does not exist: ${outputDir}`);
   const id = await submitJob(client, flags, extname(flags.output).slice(1).toLowerCase());
-  let report = await waitForJob(client, id, 1000, (r) => view?.update(r));
-  if (flags.report) report = await fetchReport(client, id, true);
-  if (report.state === 'completed') await downloadOutput(client, id, flags.output);
-  return report;
+  say(`submitted job ${id} to ${flags.server}; Ctrl-C leaves it running there`);
+  const goesOn =
+    `job ${id} goes on at ${flags.server}: spotfuse status ${id} --watch, then spotfuse download ${id} ` +
+    `-o ${flags.output} (spotfuse cancel ${id} stops it)`;
+  const interrupted = () => {
+    view?.finish();
+    say(`interrupted: ${goesOn}`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    let report = await waitForJob(client, id, {
+      intervalMs: 1000,
+      unreachableMs: flags.unreachableLimit,
+      onReport: (r) => view?.update(r),
+      onOutage: (line) => {
+        view?.finish();
+        say(line);
+      },
+    });
+    if (flags.report) report = await fetchReport(client, id, true);
+    if (report.state === 'completed') await downloadOutput(client, id, flags.output);
+    return report;
+  } catch (error) {
+    if (error instanceof UserError) throw new UserError(`${error.message}; ${goesOn}`);
+    throw error;
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
 }
 
 export function registerRun(program: Command): void {
@@ -136,6 +168,11 @@ export function registerRun(program: Command): void {
       '--token <token>',
       'tenant token for --server (default: $SPOTFUSE_TOKEN)',
       process.env.SPOTFUSE_TOKEN,
+    )
+    .addOption(
+      unreachableLimitOption(
+        'given --server out of reach this long before giving up (the job goes on there)',
+      ),
     )
     .option('--ui', 'serve the web dashboard on 127.0.0.1 while the job runs (prints its address)')
     .option('--force', 'do the job again even if this same command already completed it')
@@ -201,7 +238,7 @@ export function registerRun(program: Command): void {
         return;
       }
       if (flags.server) {
-        const report = await runOnServer(flags, view);
+        const report = await runOnServer(flags, view, say);
         view?.finish();
         if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
         if (report.state !== 'completed') {

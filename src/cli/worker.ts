@@ -6,7 +6,6 @@ import type { ExecutionProvider } from '../vision/execution.js';
 import { CLOUDS, instanceFacts } from '../worker/clouds/index.js';
 import { PREEMPTED_EXIT_CODE, PreemptionNotice, watchPreemption } from '../worker/preemption.js';
 import { instanceInfo, startGpuSampler } from '../worker/telemetry.js';
-import { DEFAULT_UNREACHABLE_MS } from '../worker/unreachableLimit.js';
 import { addDecoderOptions, type DecoderFlags, decoderHwaccelFromFlags } from './decoderFlags.js';
 import { addFacefusionOptions, type FacefusionFlags, facefusionLocation } from './engineFlags.js';
 import {
@@ -18,7 +17,7 @@ import {
 } from './faceFlags.js';
 import { createLogger } from './logger.js';
 import { addModelOptions } from './models.js';
-import { positiveDuration, positiveInt, positiveNumber } from './options.js';
+import { positiveInt, positiveNumber, unreachableLimitOption } from './options.js';
 
 interface WorkerFlags extends ModelFlags, ExecutionFlags, FrameLoopFlags, FacefusionFlags, DecoderFlags {
   server: string;
@@ -59,15 +58,7 @@ export function registerWorker(program: Command): void {
     .option('--work-dir <dir>', 'scratch space for segments', join(tmpdir(), 'spotfuse-worker'))
     .option('--max-tasks <n>', 'exit after this many tasks', positiveInt)
     .option('--exit-when-idle <seconds>', 'exit after this long without work', positiveNumber)
-    .addOption(
-      new Option(
-        '--unreachable-limit <duration>',
-        'keep retrying a coordinator or object store out of reach this long before exiting, e.g. 90s or 30m',
-      )
-        .env('SPOTFUSE_UNREACHABLE_LIMIT')
-        .argParser(positiveDuration)
-        .default(DEFAULT_UNREACHABLE_MS, `${DEFAULT_UNREACHABLE_MS / 60_000}m`),
-    )
+    .addOption(unreachableLimitOption('or object store out of reach this long before exiting'))
     .option('--gpus <ids>', 'GPUs this worker may use, e.g. 0 or 2,3 (sets CUDA_VISIBLE_DEVICES)', gpuList)
     .addOption(
       new Option(

@@ -44,6 +44,9 @@ const MAX_INT = 2 ** 31 - 1;
  */
 export const LEASE_PROTOCOL = 2;
 
+/** Answers that mean the coordinator is restarting or overloaded (or its proxy lost it), not that the call was wrong. */
+export const COORDINATOR_UNAVAILABLE = new Set([502, 503, 504]);
+
 /** What a worker and a coordinator of different lease protocols each say: both versions, and the fix. */
 export function protocolMismatch(workerProtocol: number, coordinatorProtocol: number): string {
   return `this worker speaks lease protocol ${workerProtocol} and the coordinator ${coordinatorProtocol}: run workers and coordinator from one spotfuse release`;

@@ -11,6 +11,7 @@ import type {
 } from '../core/types.js';
 import {
   type ClaimResponse,
+  COORDINATOR_UNAVAILABLE,
   LEASE_PROTOCOL,
   type OutputUploadResponse,
   protocolMismatch,
@@ -44,9 +45,6 @@ export interface SegmentFile {
  */
 const CLAIM_REFUSED = new Set([400, 401, 403]);
 
-/** Answers that mean the coordinator is restarting or overloaded, not that the call was wrong. */
-const TRANSIENT_STATUS = new Set([502, 503, 504]);
-
 /**
  * The worker's side of the lease protocol over HTTP. Task calls are idempotent on the coordinator
  * (a repeated checkpoint or complete is accepted), so they are retried through a coordinator restart
@@ -70,7 +68,7 @@ export class LeaseClient {
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(this.timeoutMs),
         });
-        if (!retry || !TRANSIENT_STATUS.has(response.status) || Date.now() + pause > deadline)
+        if (!retry || !COORDINATOR_UNAVAILABLE.has(response.status) || Date.now() + pause > deadline)
           return response;
       } catch (error) {
         if (!retry || Date.now() + pause > deadline) throw error;

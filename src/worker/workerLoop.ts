@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { messageWithCause, UserError } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
+import { DEFAULT_UNREACHABLE_MS, Outage } from '../core/outage.js';
 import type { EngineName, GpuTelemetry, InstanceInfo, Pool } from '../core/types.js';
 import type { ModelSettings } from '../models/settings.js';
 import type { ClaimResponse } from '../protocol/wire.js';
@@ -21,10 +22,6 @@ import type { PreemptionNotice } from './preemption.js';
 import { runProcessTask } from './processTask.js';
 import { retryWhileStoreUnreachable } from './storeRetry.js';
 import { readableLocation, storeUnreachable } from './transfer.js';
-import { DEFAULT_UNREACHABLE_MS } from './unreachableLimit.js';
-
-/** Pauses between claims while the coordinator is out of reach: doubled after each failure up to the last. */
-const CLAIM_RETRY_PAUSES_MS = { first: 1000, last: 8000 };
 
 export interface WorkerOptions {
   client: LeaseClient;
@@ -121,7 +118,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const idle = (ms: number) => sleep(ms, undefined, { signal: stopWaiting.signal }).catch(() => {});
   let idleSince = Date.now();
   const unreachableMs = options.unreachableMs ?? DEFAULT_UNREACHABLE_MS;
-  let unreachable: { since: number; pauseMs: number } | undefined;
+  let unreachable: Outage | undefined;
   let instance: InstanceInfo | undefined;
   // A worker with a FaceFusion (checked at start) takes native jobs too: their processors are its own.
   const engines: EngineName[] = options.facefusion ? ['native', 'facefusion'] : ['native'];
@@ -144,7 +141,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       let claim: ClaimResponse | undefined;
       try {
         claim = await client.claim(workerId, options.pool, instance, engines);
-        if (unreachable) log(`coordinator reachable again after ${outage(unreachable.since)}`);
+        if (unreachable) log(`coordinator reachable again after ${unreachable.lasted()}`);
         unreachable = undefined;
       } catch (error) {
         // Refused for good (its token, its request, another lease protocol): no retry changes that.
@@ -154,13 +151,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           log(
             `coordinator unreachable, retrying for up to ${formatDuration(unreachableMs / 1000)}: ${message}`,
           );
-          unreachable = { since: Date.now(), pauseMs: CLAIM_RETRY_PAUSES_MS.first };
+          unreachable = new Outage();
         }
-        if (Date.now() - unreachable.since > unreachableMs) {
-          throw new Error(`coordinator unreachable for ${outage(unreachable.since)}: ${message}`);
+        if (unreachable.outlasts(unreachableMs)) {
+          throw new Error(`coordinator unreachable for ${unreachable.lasted()}: ${message}`);
         }
-        await idle(unreachable.pauseMs);
-        unreachable.pauseMs = Math.min(unreachable.pauseMs * 2, CLAIM_RETRY_PAUSES_MS.last);
+        await idle(unreachable.nextPauseMs());
         continue;
       }
       if (!claim) {
@@ -176,11 +172,6 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     await chains.dispose();
   }
   return summary;
-}
-
-/** How long an outage that began at `since` has lasted, for a log line. */
-function outage(since: number): string {
-  return formatDuration((Date.now() - since) / 1000);
 }
 
 async function runClaim(

@@ -1,7 +1,4 @@
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -15,42 +12,23 @@ import { DEFAULT_EXECUTION } from '../../src/vision/faceOptions.js';
 import { LeaseClient } from '../../src/worker/leaseClient.js';
 import { PreemptionNotice } from '../../src/worker/preemption.js';
 import { runWorker, type WorkerOptions } from '../../src/worker/workerLoop.js';
+import {
+  type StandInCall,
+  type StandInCoordinator,
+  standInCoordinator,
+} from '../helpers/standInCoordinator.js';
 
-/** A call the stand-in coordinator was sent. */
-interface Call {
-  path: string;
-  body: Record<string, unknown>;
-  /** When it arrived (Date.now()). */
-  at: number;
-}
-let server: Server | undefined;
+let running: StandInCoordinator | undefined;
 
-/** A stand-in coordinator on loopback that answers each call with `answer`; the calls it was sent. */
-async function coordinator(
-  answer: (call: Call) => { status: number; body?: unknown },
-): Promise<{ address: string; calls: Call[] }> {
-  const calls: Call[] = [];
-  server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const call = {
-      path: request.url ?? '',
-      body: JSON.parse(Buffer.concat(chunks).toString()),
-      at: Date.now(),
-    };
-    calls.push(call);
-    const { status, body } = answer(call);
-    response.writeHead(status, { 'content-type': 'application/json' });
-    response.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
+/** A stand-in coordinator, closed after the test. */
+async function coordinator(answer: Parameters<typeof standInCoordinator>[0]): Promise<StandInCoordinator> {
+  running = await standInCoordinator(answer);
+  return running;
 }
 
-afterEach(() => {
-  server?.close();
-  server = undefined;
+afterEach(async () => {
+  await running?.close();
+  running = undefined;
 });
 
 /**
@@ -102,13 +80,14 @@ it('a worker whose claim is refused (protocol, token, role, request) stops at on
     expect(error).toBeInstanceOf(UserError);
     expect(calls).toEqual([
       {
+        method: 'POST',
         path: '/v1/claim',
         body: expect.objectContaining({ protocol: LEASE_PROTOCOL }),
         at: expect.any(Number),
       },
     ]);
     expect(lines).toEqual([]);
-    server?.close();
+    await running?.close();
   }
 });
 
@@ -146,7 +125,7 @@ it('a worker retries a coordinator that answers 503, as one restarting', async (
 });
 
 /** When the stand-in coordinator received each call, in ms after the first. */
-function arrivals(calls: Call[]): number[] {
+function arrivals(calls: StandInCall[]): number[] {
   return calls.map((c) => c.at - calls[0].at);
 }
 
@@ -181,9 +160,8 @@ it('a worker gives up on a coordinator out of reach for longer than --unreachabl
 });
 
 it('a worker names the coordinator it cannot reach and why', async () => {
-  const { address } = await coordinator(() => ({ status: 204 }));
-  server?.close();
-  await once(server as Server, 'close');
+  const { address, close } = await coordinator(() => ({ status: 204 }));
+  await close();
   const { lines, error } = await workUntilStopped(address);
   expect((error as Error).message).toBe(
     `coordinator unreachable for 0m01s: cannot reach the coordinator at ${address}: ECONNREFUSED`,

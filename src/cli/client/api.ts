@@ -7,7 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { fetchFailureReason, UserError } from '../../core/errors.js';
-import type { UploadPartsResponse, UploadResponse } from '../../protocol/wire.js';
+import {
+  COORDINATOR_UNAVAILABLE,
+  type UploadPartsResponse,
+  type UploadResponse,
+} from '../../protocol/wire.js';
 import { type PartUrls, uploadFile, uploadFileMultipart } from '../../worker/transfer.js';
 
 export interface ConnectionFlags {
@@ -24,6 +28,12 @@ export function addConnectionOptions(command: Command, tokenEnv: string[] = ['SP
 }
 
 const RATE_LIMIT_TRIES = 5;
+
+/**
+ * The coordinator could not be reached, or answered that it is restarting or overloaded: a request worth
+ * trying again in a while, where the call allows it (reading, not submitting).
+ */
+export class CoordinatorUnreachableError extends UserError {}
 
 /** A tenant's or the admin's HTTP client of the coordinator; every failure is a one-line UserError. */
 export class ApiClient {
@@ -69,7 +79,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(120_000),
       });
     } catch (error) {
-      throw new UserError(`cannot reach ${this.server}: ${fetchFailureReason(error)}`);
+      throw new CoordinatorUnreachableError(`cannot reach ${this.server}: ${fetchFailureReason(error)}`);
     }
     const text = await response.text();
     // A rate limit says when to come back; a tenant limit (too much under way) does not: no point waiting.
@@ -83,7 +93,10 @@ export class ApiClient {
         const parsed = JSON.parse(text) as { error?: string; issues?: string[] };
         message = [parsed.error, ...(parsed.issues ?? [])].filter(Boolean).join(': ') || message;
       } catch {}
-      throw new UserError(`${message || response.statusText} (HTTP ${response.status})`);
+      const failure = `${message || response.statusText} (HTTP ${response.status})`;
+      throw COORDINATOR_UNAVAILABLE.has(response.status)
+        ? new CoordinatorUnreachableError(failure)
+        : new UserError(failure);
     }
     return { value: (text === '' ? undefined : JSON.parse(text)) as T };
   }

@@ -3,14 +3,21 @@ import { type Command, Option } from 'commander';
 import type { CoordinatorJobReport } from '../../coordinator/report.js';
 import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
+import { Outage } from '../../core/outage.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { engineFromFlags } from '../engineFlags.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from '../jobFlags.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
-import { positiveInt, positiveNumber } from '../options.js';
-import { ApiClient, addConnectionOptions, type ConnectionFlags, downloadTo } from './api.js';
+import { positiveInt, positiveNumber, unreachableLimitOption } from '../options.js';
+import {
+  ApiClient,
+  addConnectionOptions,
+  type ConnectionFlags,
+  CoordinatorUnreachableError,
+  downloadTo,
+} from './api.js';
 
 interface SubmitFlags extends JobFlags, ConnectionFlags {
   outputFormat: string;
@@ -88,18 +95,43 @@ export async function submitJob(
   return job.id;
 }
 
-/** Polls a job until it ends, passing every report on; returns the last one. */
-export async function waitForJob(
-  client: ApiClient,
-  id: string,
-  intervalMs: number,
-  onReport: (report: StatusReport) => void = () => {},
-): Promise<StatusReport> {
+export interface WaitOptions {
+  intervalMs: number;
+  /** How long the coordinator may stay out of reach before the wait gives up (`--unreachable-limit`). */
+  unreachableMs: number;
+  onReport?: (report: StatusReport) => void;
+  /** A line for the user when the coordinator goes out of reach, and when it is back. */
+  onOutage?: (line: string) => void;
+}
+
+/**
+ * Polls a job until it ends, passing every report on; returns the last one. A coordinator out of reach (a
+ * restart, a rollout, a network blip) is asked again, less and less often, for up to `unreachableMs`: the
+ * job goes on there meanwhile.
+ */
+export async function waitForJob(client: ApiClient, id: string, options: WaitOptions): Promise<StatusReport> {
+  let outage: Outage | undefined;
   for (;;) {
-    const report = await client.request<StatusReport>('GET', jobPath(id));
+    let report: StatusReport;
+    try {
+      report = await client.request<StatusReport>('GET', jobPath(id));
+    } catch (error) {
+      if (!(error instanceof CoordinatorUnreachableError)) throw error;
+      if (!outage) {
+        const limit = formatDuration(options.unreachableMs / 1000);
+        options.onOutage?.(`${error.message}; asking again for up to ${limit}, the job goes on there`);
+        outage = new Outage();
+      }
+      if (outage.outlasts(options.unreachableMs))
+        throw new UserError(`${error.message}, for ${outage.lasted()}`);
+      await sleep(outage.nextPauseMs());
+      continue;
+    }
+    if (outage) options.onOutage?.(`coordinator back after ${outage.lasted()}`);
+    outage = undefined;
     if (ENDED.has(report.state)) return report;
-    onReport(report);
-    await sleep(intervalMs);
+    options.onReport?.(report);
+    await sleep(options.intervalMs);
   }
 }
 
@@ -120,16 +152,30 @@ function registerStatus(program: Command): void {
     .option('--watch', 'follow the job until it ends; exits non-zero when it fails or is canceled')
     .option('--json', 'print the report as JSON')
     .option('--tasks', 'add the cost of each task')
-    .option('--interval <seconds>', 'how often --watch asks', positiveNumber, 2);
+    .option('--interval <seconds>', 'how often --watch asks', positiveNumber, 2)
+    .addOption(
+      unreachableLimitOption('out of reach this long before --watch gives up (the job goes on there)'),
+    );
   addConnectionOptions(command).action(
     async (
       id: string,
-      flags: ConnectionFlags & { watch?: boolean; json?: boolean; tasks?: boolean; interval: number },
+      flags: ConnectionFlags & {
+        watch?: boolean;
+        json?: boolean;
+        tasks?: boolean;
+        interval: number;
+        unreachableLimit: number;
+      },
     ) => {
       const client = new ApiClient(flags);
       let report = flags.watch
-        ? await waitForJob(client, id, flags.interval * 1000, (r) => {
-            if (!flags.json) err(describe(r));
+        ? await waitForJob(client, id, {
+            intervalMs: flags.interval * 1000,
+            unreachableMs: flags.unreachableLimit,
+            onReport: (r) => {
+              if (!flags.json) err(describe(r));
+            },
+            onOutage: err,
           })
         : await fetchReport(client, id, flags.tasks);
       if (flags.watch && flags.tasks) report = await fetchReport(client, id, true);
