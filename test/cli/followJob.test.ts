@@ -74,7 +74,7 @@ it('follows a job through a coordinator restart, saying when it went away and wh
 it('gives up past --unreachable-limit, and at once on an answer that is no restart', async () => {
   const gateway = await coordinator(() => ({ status: 502, body: { error: 'bad gateway' } }));
   const client = new ApiClient({ server: gateway.address, token: 't' });
-  const options = { intervalMs: 10, unreachableMs: 1500 };
+  const options = { intervalMs: 10, unreachableMs: 2000 };
   // Asked at 0, 1 and 3 s: the third fails past the limit.
   const gaveUp = await waitForJob(client, 'job_1', options).catch((e: unknown) => e);
   expect(gaveUp).toBeInstanceOf(UserError);
