@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.js';
@@ -87,7 +87,12 @@ function defaultWorkers(): number {
  * submitted, the job goes on there whatever happens here: a Ctrl-C, or a coordinator out of reach for longer
  * than `--unreachable-limit`, ends this command with the commands that pick the job up again.
  */
-async function runOnServer(flags: RunFlags, view: ProgressView | undefined, say: (line: string) => void) {
+async function runOnServer(
+  flags: RunFlags,
+  view: ProgressView | undefined,
+  say: (line: string) => void,
+  tty: boolean,
+) {
   const { ApiClient } = await import('./client/api.js');
   const { downloadOutput, fetchReport, submitJob, waitForJob } = await import('./client/commands.js');
   const client = new ApiClient(flags);
@@ -116,7 +121,12 @@ async function runOnServer(flags: RunFlags, view: ProgressView | undefined, say:
       },
     });
     if (flags.report) report = await fetchReport(client, id, true);
-    if (report.state === 'completed') await downloadOutput(client, id, flags.output);
+    if (report.state === 'completed') {
+      view?.finish();
+      const progress = tty ? terminalDownloadProgress(process.stderr, basename(flags.output)) : undefined;
+      await downloadOutput(client, id, flags.output, progress?.onProgress);
+      progress?.finish();
+    }
     return report;
   } catch (error) {
     if (error instanceof UserError) throw new UserError(`${error.message}; ${goesOn}`);
@@ -238,7 +248,7 @@ export function registerRun(program: Command): void {
         return;
       }
       if (flags.server) {
-        const report = await runOnServer(flags, view, say);
+        const report = await runOnServer(flags, view, say, tty);
         view?.finish();
         if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`);
         if (report.state !== 'completed') {

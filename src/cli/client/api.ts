@@ -1,12 +1,11 @@
-import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { fetchFailureReason, UserError } from '../../core/errors.js';
+import { fetchResumable, type ProgressCallback } from '../../models/fetchResumable.js';
 import {
   COORDINATOR_UNAVAILABLE,
   type UploadPartsResponse,
@@ -28,6 +27,8 @@ export function addConnectionOptions(command: Command, tokenEnv: string[] = ['SP
 }
 
 const RATE_LIMIT_TRIES = 5;
+/** Connections a download may take, each resuming where the last broke, before it stops (resumable later). */
+const DOWNLOAD_TRIES = 5;
 
 /**
  * The coordinator could not be reached, or answered that it is restarting or overloaded: a request worth
@@ -148,21 +149,24 @@ export class ApiClient {
   }
 }
 
-/** Fetches a presigned URL (or copies a `file:` URL) to `output`; the file appears only when complete. */
-export async function downloadTo(url: string, output: string): Promise<void> {
-  const partial = `${output}.partial`;
+/**
+ * Downloads a job's output from its presigned URL (or copies a `file:` URL) to `output`, through `partial`:
+ * the file appears only when complete. A connection that breaks is resumed where it broke (HTTP Range), a
+ * few times; past that, what was received stays in `partial` and the same command resumes it.
+ */
+export async function downloadTo(
+  url: string,
+  output: string,
+  partial: string,
+  onProgress?: ProgressCallback,
+): Promise<void> {
+  if (!existsSync(dirname(resolve(output))))
+    throw new UserError(`output directory does not exist: ${dirname(resolve(output))}`);
   try {
-    if (url.startsWith('file:')) {
-      await copyFile(fileURLToPath(url), partial);
-    } else {
-      const response = await fetch(url);
-      if (!response.ok || !response.body) throw new UserError(`download failed: HTTP ${response.status}`);
-      await pipeline(Readable.fromWeb(response.body as never), createWriteStream(partial));
-    }
-    await rename(partial, output);
+    await fetchResumable(url, partial, { onProgress, attempts: DOWNLOAD_TRIES, responseTimeoutMs: 60_000 });
   } catch (error) {
-    await rm(partial, { force: true });
-    if (error instanceof UserError) throw error;
-    throw new UserError(`cannot write ${output}: ${(error as Error).message}`);
+    // A presigned URL is a credential for its minutes: it stays out of the message.
+    throw new UserError((error as Error).message.replaceAll(url, url.split('?')[0]));
   }
+  await rename(partial, output);
 }

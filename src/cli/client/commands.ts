@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import type { CoordinatorJobReport } from '../../coordinator/report.js';
@@ -5,10 +6,12 @@ import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { Outage } from '../../core/outage.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
+import type { ProgressCallback } from '../../models/fetchResumable.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { engineFromFlags } from '../engineFlags.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
 import { addJobOptions, encoderFromFlags, type JobFlags, trimFromFlags } from '../jobFlags.js';
+import { terminalDownloadProgress } from '../models.js';
 import { jobNotifyEvents, jobNotifySpec } from '../notifyFlags.js';
 import { positiveInt, positiveNumber, unreachableLimitOption } from '../options.js';
 import {
@@ -140,9 +143,19 @@ export function fetchReport(client: ApiClient, id: string, tasks = false): Promi
   return client.request<StatusReport>('GET', jobPath(id, tasks ? '?tasks=true' : ''));
 }
 
-export async function downloadOutput(client: ApiClient, id: string, output: string): Promise<void> {
+/**
+ * Downloads job `id`'s output to `output`. What an interrupted download received is kept under a name of
+ * the job's own (`out.mp4.job_….partial`), so that downloading it again resumes it and another job's output
+ * written to the same name never continues it.
+ */
+export async function downloadOutput(
+  client: ApiClient,
+  id: string,
+  output: string,
+  onProgress?: ProgressCallback,
+): Promise<void> {
   const { url } = await client.request<{ url: string }>('GET', jobPath(id, '/download'));
-  await downloadTo(url, output);
+  await downloadTo(url, output, `${output}.${id}.partial`, onProgress);
 }
 
 function registerStatus(program: Command): void {
@@ -240,7 +253,11 @@ function registerDownload(program: Command): void {
     .description("download a completed job's output")
     .requiredOption('-o, --output <file>', 'where to write it');
   addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags & { output: string }) => {
-    await downloadOutput(new ApiClient(flags), id, flags.output);
+    const progress = process.stderr.isTTY
+      ? terminalDownloadProgress(process.stderr, basename(flags.output))
+      : undefined;
+    await downloadOutput(new ApiClient(flags), id, flags.output, progress?.onProgress);
+    progress?.finish();
   });
 }
 
