@@ -124,8 +124,11 @@ async function runOnServer(
     if (report.state === 'completed') {
       view?.finish();
       const progress = tty ? terminalDownloadProgress(process.stderr, basename(flags.output)) : undefined;
-      await downloadOutput(client, id, flags.output, progress?.onProgress);
-      progress?.finish();
+      try {
+        await downloadOutput(client, id, flags.output, progress?.onProgress);
+      } finally {
+        progress?.finish();
+      }
     }
     return report;
   } catch (error) {

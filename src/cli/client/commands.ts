@@ -256,8 +256,11 @@ function registerDownload(program: Command): void {
     const progress = process.stderr.isTTY
       ? terminalDownloadProgress(process.stderr, basename(flags.output))
       : undefined;
-    await downloadOutput(new ApiClient(flags), id, flags.output, progress?.onProgress);
-    progress?.finish();
+    try {
+      await downloadOutput(new ApiClient(flags), id, flags.output, progress?.onProgress);
+    } finally {
+      progress?.finish();
+    }
   });
 }
 
