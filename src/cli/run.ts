@@ -123,12 +123,8 @@ async function runOnServer(
     if (flags.report) report = await fetchReport(client, id, true);
     if (report.state === 'completed') {
       view?.finish();
-      const progress = tty ? terminalDownloadProgress(process.stderr, basename(flags.output)) : undefined;
-      try {
-        await downloadOutput(client, id, flags.output, progress?.onProgress);
-      } finally {
-        progress?.finish();
-      }
+      const download = tty ? terminalDownloadProgress(process.stderr, basename(flags.output)) : undefined;
+      await downloadOutput(client, id, flags.output, download);
     }
     return report;
   } catch (error) {

@@ -22,11 +22,14 @@ export class ProtocolError extends Error {
 
 /**
  * The reason an error keeps in its cause, in a system's words where it has them: a failed `fetch`'s message
- * is `fetch failed` whatever happened, and its cause says `ECONNREFUSED`, `ENOTFOUND` or `ECONNRESET`.
+ * is `fetch failed` whatever happened, and its cause says `ECONNREFUSED`, `ENOTFOUND` or `ECONNRESET` (for
+ * an address tried over IPv4 and IPv6, its first try's, inside an AggregateError).
  */
 export function causeOf(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  return cause?.code ?? cause?.message;
+  const cause = (
+    error as { cause?: { code?: string; errors?: { code?: string }[]; message?: string } } | undefined
+  )?.cause;
+  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message;
 }
 
 /** Why a `fetch` got no answer: its cause's reason, or its own message. */

@@ -1,7 +1,7 @@
 import { copyFile, open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../core/errors.js';
+import { fetchFailureReason, UserError } from '../core/errors.js';
 
 export type ProgressCallback = (received: number, total: number | undefined) => void;
 
@@ -39,12 +39,6 @@ const UNREACHABLE_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-/** The system error code behind a failed `fetch`, also inside an AggregateError (IPv4 and IPv6 tried). */
-function errorCode(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: string; errors?: { code?: string }[] } })?.cause;
-  return cause?.code ?? cause?.errors?.[0]?.code;
-}
-
 /** A request that got no response at all, for a reason that may pass (a reset connection, say). */
 class NoResponseError extends Error {}
 
@@ -56,10 +50,9 @@ async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): P
     return await fetch(url, { ...init, signal: timer.signal });
   } catch (error) {
     if (timer.signal.aborted) throw new UnreachableError(url, `no answer within ${timeoutMs / 1000} s`);
-    const code = errorCode(error);
-    if (code !== undefined && UNREACHABLE_CODES.has(code)) throw new UnreachableError(url, code);
-    const cause = (error as Error).cause as Error | undefined;
-    throw new NoResponseError(code ?? cause?.message ?? (error as Error).message);
+    const reason = fetchFailureReason(error);
+    if (UNREACHABLE_CODES.has(reason)) throw new UnreachableError(url, reason);
+    throw new NoResponseError(reason);
   } finally {
     clearTimeout(timeout);
   }

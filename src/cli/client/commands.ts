@@ -6,7 +6,7 @@ import { UserError } from '../../core/errors.js';
 import { count, formatDuration } from '../../core/format.js';
 import { Outage } from '../../core/outage.js';
 import { costLine, taskCostTable } from '../../cost/costText.js';
-import type { ProgressCallback } from '../../models/fetchResumable.js';
+import type { DownloadView } from '../../models/download.js';
 import { faceOptionsFor } from '../../vision/faceOptionGroups.js';
 import { engineFromFlags } from '../engineFlags.js';
 import { faceOptionsFromFlags } from '../faceFlags.js';
@@ -152,10 +152,14 @@ export async function downloadOutput(
   client: ApiClient,
   id: string,
   output: string,
-  onProgress?: ProgressCallback,
+  view?: DownloadView,
 ): Promise<void> {
   const { url } = await client.request<{ url: string }>('GET', jobPath(id, '/download'));
-  await downloadTo(url, output, `${output}.${id}.partial`, onProgress);
+  try {
+    await downloadTo(url, output, `${output}.${id}.partial`, view?.onProgress);
+  } finally {
+    view?.finish();
+  }
 }
 
 function registerStatus(program: Command): void {
@@ -253,14 +257,10 @@ function registerDownload(program: Command): void {
     .description("download a completed job's output")
     .requiredOption('-o, --output <file>', 'where to write it');
   addConnectionOptions(command).action(async (id: string, flags: ConnectionFlags & { output: string }) => {
-    const progress = process.stderr.isTTY
+    const view = process.stderr.isTTY
       ? terminalDownloadProgress(process.stderr, basename(flags.output))
       : undefined;
-    try {
-      await downloadOutput(new ApiClient(flags), id, flags.output, progress?.onProgress);
-    } finally {
-      progress?.finish();
-    }
+    await downloadOutput(new ApiClient(flags), id, flags.output, view);
   });
 }
 
