@@ -38,7 +38,7 @@ async function bucket(
     else response.writeHead(200, headers);
     const end = Math.min(BODY.length, start + perConnection);
     response.write(BODY.subarray(start, end), () => {
-      // Closed, not reset: the client gets every byte sent, then a body cut short.
+      // Closed, not reset: a body cut short.
       if (end < BODY.length) response.socket?.end();
       else response.end();
     });
@@ -69,19 +69,23 @@ const download = (address: string, output: string) =>
   runCli(['download', 'job_1', '-o', output], dir(), { SPOTFUSE_SERVER: address, SPOTFUSE_TOKEN: 't' });
 
 it('resumes a download where its connection broke, and writes the output only when it is whole', async () => {
-  const flaky = await bucket(300 * 1024);
+  const flaky = await bucket(400 * 1024);
   const { address } = await coordinator(flaky.url);
   const output = join(dir(), 'out.mp4');
   const result = await download(address, output);
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   expect(readFileSync(output).equals(BODY)).toBe(true);
-  expect(flaky.requests.map((h) => h.range)).toEqual([
-    undefined,
-    'bytes=307200-',
-    'bytes=614400-',
-    'bytes=921600-',
-  ]);
+  // fetch may drop the last chunks it had before the cut, so each resume starts at what was written, at most
+  // where the connection stopped sending.
+  const [first, ...resumes] = flaky.requests.map((h) => h.range);
+  expect(first).toBeUndefined();
+  expect(resumes.length).toBeGreaterThanOrEqual(2);
+  const offsets = resumes.map((range) => Number(/^bytes=(\d+)-$/.exec(range ?? '')?.[1]));
+  offsets.forEach((offset, i) => {
+    expect(offset).toBeGreaterThan(i === 0 ? 0 : offsets[i - 1]);
+    expect(offset).toBeLessThanOrEqual((i + 1) * 400 * 1024);
+  });
   expect(existsSync(`${output}.job_1.partial`)).toBe(false);
 });
 
@@ -96,12 +100,15 @@ it('keeps what a failed download received for the next one, and never prints the
   expect(failed.stderr).not.toContain('secret');
   expect(existsSync(output)).toBe(false);
   const partial = `${output}.job_1.partial`;
-  expect(statSync(partial).size).toBe(5 * 100 * 1024);
+  const kept = statSync(partial).size;
+  expect(kept).toBeGreaterThan(0);
+  expect(kept).toBeLessThanOrEqual(5 * 100 * 1024);
+  expect(readFileSync(partial).equals(BODY.subarray(0, kept))).toBe(true);
 
   const steady = await bucket();
   const resumed = await download((await coordinator(steady.url)).address, output);
   expect(resumed.code).toBe(0);
-  expect(steady.requests.map((h) => h.range)).toEqual([`bytes=${5 * 100 * 1024}-`]);
+  expect(steady.requests.map((h) => h.range)).toEqual([`bytes=${kept}-`]);
   expect(readFileSync(output).equals(BODY)).toBe(true);
   expect(existsSync(partial)).toBe(false);
 });
